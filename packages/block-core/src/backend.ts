@@ -1,0 +1,179 @@
+// BlockBackend: what a device or tool holds (QEMU's BlockBackend). It owns
+// the guest-visible rules: bounds against the virtual size, the write cache
+// enable (WCE) bit that turns every write into FUA, and the cache mode.
+import { cacheModeName, type CacheFlags } from './cache.js';
+import type { BlockStatus, DriverInfo, Preallocation, WriteFlags, ZeroFlags } from './driver.js';
+import { BlockError } from './errors.js';
+import { iovLength } from './iov.js';
+import type { BlockNode } from './node.js';
+
+const NO_FLAGS: WriteFlags = Object.freeze({});
+const FUA: WriteFlags = Object.freeze({ fua: true });
+
+/** How the protocol node below reached the host: page cache, O_DIRECT, or O_DSYNC (O_DIRECT refused). */
+export type HostCacheBypass = 'none' | 'O_DIRECT' | 'O_DSYNC';
+
+export interface BackendInfo extends DriverInfo {
+  format: string;
+  filename: string;
+  /** Cache mode name from the current flags ('writeback', 'none', ...). */
+  cacheMode: string;
+  /** What cache.direct turned into on the file node (O_DSYNC = O_DIRECT was refused, e.g. tmpfs). */
+  hostCacheBypass: HostCacheBypass;
+}
+
+export class BlockBackend {
+  readonly root: BlockNode;
+  readonly readOnly: boolean;
+  /** Guest-visible size, refreshed by getLength() and truncate(). */
+  private length: number;
+  private wce: boolean;
+  private readonly flags: CacheFlags;
+  private closed = false;
+
+  constructor(root: BlockNode, length: number, cache: CacheFlags) {
+    this.root = root;
+    this.readOnly = root.readOnly;
+    this.length = length;
+    this.wce = cache.writeback;
+    this.flags = { ...cache };
+  }
+
+  async getLength(): Promise<number> {
+    this.length = await this.root.getLength();
+    return this.length;
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (!(offset >= 0 && length >= 0) || !Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) {
+      throw new BlockError('EINVAL');
+    }
+    if (offset > this.length || length > this.length - offset) throw new BlockError('EIO');
+  }
+
+  private checkWritable(): void {
+    if (this.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
+  }
+
+  async read(offset: number, buf: Uint8Array): Promise<void> {
+    this.checkRange(offset, buf.byteLength);
+    return this.root.readv(offset, [buf]);
+  }
+
+  async readv(offset: number, iov: Uint8Array[]): Promise<void> {
+    this.checkRange(offset, iovLength(iov));
+    return this.root.readv(offset, iov);
+  }
+
+  write(offset: number, buf: Uint8Array, flags?: WriteFlags): Promise<void> {
+    return this.writev(offset, [buf], flags);
+  }
+
+  async writev(offset: number, iov: Uint8Array[], flags?: WriteFlags): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, iovLength(iov));
+    // WCE off: every write must be stable before it is acknowledged.
+    return this.root.writev(offset, iov, this.wce ? flags ?? NO_FLAGS : FUA);
+  }
+
+  async writeZeroes(offset: number, length: number, flags?: ZeroFlags): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, length);
+    const zf = this.wce || flags?.fua ? flags ?? NO_FLAGS : { ...flags, fua: true };
+    return this.root.writeZeroes(offset, length, zf);
+  }
+
+  /** A no-op success under discard=ignore (decided by the root node's discard mode). */
+  async discard(offset: number, length: number): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, length);
+    return this.root.discard(offset, length);
+  }
+
+  /** Flushes the whole graph; cache=unsafe makes the protocol syncs no-ops. */
+  async flush(): Promise<void> {
+    if (this.closed) return;
+    return this.root.flush();
+  }
+
+  async truncate(size: number, opts: { exact?: boolean; prealloc?: Preallocation; shrink?: boolean } = {}): Promise<void> {
+    this.checkWritable();
+    if (!Number.isSafeInteger(size) || size < 0) throw new BlockError('EINVAL', 'Invalid image size specified');
+    await this.root.truncate(size, opts.exact ?? false, opts.prealloc ?? 'off');
+    await this.getLength();
+  }
+
+  async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    if (offset < 0 || length < 0) throw new BlockError('EINVAL');
+    return this.root.blockStatus(offset, Math.max(0, Math.min(length, this.length - offset)));
+  }
+
+  /** Allocation in the root layer only (qemu-io `alloc`). */
+  async isAllocated(offset: number, length: number): Promise<{ allocated: boolean; length: number }> {
+    const n = Math.max(0, Math.min(length, this.length - offset));
+    if (n === 0) return { allocated: false, length: 0 };
+    const st = await this.root.blockStatus(offset, n);
+    return { allocated: st.allocated, length: Math.max(0, Math.min(st.length, n)) };
+  }
+
+  /**
+   * Allocation anywhere in the backing chain: `depth` is the first layer that
+   * has the range (0 = root), or the chain length when none has it. `length`
+   * is how far that answer holds.
+   */
+  async isAllocatedAbove(offset: number, length: number): Promise<{ allocated: boolean; length: number; depth: number }> {
+    let n = Math.max(0, Math.min(length, this.length - offset));
+    let depth = 0;
+    for (let node: BlockNode | undefined = this.root; node; node = node.backing, depth++) {
+      const size = await node.getLength();
+      if (offset >= size) break;
+      const st = await node.blockStatus(offset, Math.min(n, size - offset));
+      if (st.length > 0 && st.length < n) n = st.length;
+      if (st.allocated) return { allocated: true, length: n, depth };
+    }
+    return { allocated: false, length: n, depth };
+  }
+
+  info(): BackendInfo {
+    return {
+      ...this.root.info(),
+      format: this.root.driver.name,
+      filename: this.root.filename,
+      cacheMode: cacheModeName(this.cacheFlags),
+      hostCacheBypass: hostCacheBypassOf(this.root),
+    };
+  }
+
+  allocatedFileSize(): Promise<number | undefined> {
+    return this.root.allocatedFileSize();
+  }
+
+  get writeCacheEnabled(): boolean {
+    return this.wce;
+  }
+
+  /** Guest toggles WCE: writeback <-> writethrough on the live backend (no reopen, no implicit flush). */
+  setWriteCacheEnabled(on: boolean): void {
+    this.wce = on;
+    this.flags.writeback = on;
+  }
+
+  get cacheFlags(): CacheFlags {
+    return { ...this.flags };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.root.close();
+  }
+}
+
+/** Walks file/image children down to a protocol node that reports how it bypasses the host cache. */
+function hostCacheBypassOf(node: BlockNode): HostCacheBypass {
+  for (let n: BlockNode | undefined = node; n; n = n.file ?? n.children.get('image')) {
+    const mode = (n.state as { hostCacheBypass?: HostCacheBypass }).hostCacheBypass;
+    if (mode) return mode;
+  }
+  return 'none';
+}

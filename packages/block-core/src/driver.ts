@@ -1,0 +1,156 @@
+// The BlockDriver contract: what a driver (file, raw, qcow2, nbd, sheepdog...)
+// implements. A driver only translates; alignment, serialisation, bounds,
+// read-only, zero detection, cache modes and flush ordering live in the
+// generic layer (BlockNode / BlockBackend), once.
+import type { CacheFlags } from './cache.js';
+import type { BlockNode } from './node.js';
+
+/** Flat QEMU option dictionary: dotted keys as QEMU writes them ("file.filename", "cache.direct"). */
+export type BlockOptions = Record<string, string>;
+
+export interface WriteFlags {
+  /** Force Unit Access: stable before completion (set by the generic layer when WCE is off). */
+  fua?: boolean;
+}
+
+export interface ZeroFlags extends WriteFlags {
+  /** The range may be deallocated instead of written (write -z -u, detect-zeroes=unmap). */
+  mayUnmap?: boolean;
+  /** Fail with ENOTSUP instead of writing a buffer of zeroes (NBD FAST_ZERO). */
+  noFallback?: boolean;
+}
+
+/** QEMU's BDRV_BLOCK_* bits, as booleans. */
+export interface BlockStatus {
+  /** Bytes from the queried offset that share this status (>= 1 unless past the end). */
+  length: number;
+  /** Reads come from this node's own data (BDRV_BLOCK_DATA). */
+  data: boolean;
+  /** Reads return zeroes (BDRV_BLOCK_ZERO). */
+  zero: boolean;
+  /** Allocated in this layer rather than a backing file (BDRV_BLOCK_ALLOCATED). */
+  allocated: boolean;
+  /** Host offset in `file` where the data lives (BDRV_BLOCK_OFFSET_VALID), for map output. */
+  offset?: number;
+  /** The node holding `offset` (usually the protocol node below). */
+  file?: BlockNode;
+  /** Compressed or encrypted: no raw offset can be given (qemu-img map's complaint). */
+  compressed?: boolean;
+}
+
+export type Preallocation = 'off' | 'metadata' | 'falloc' | 'full';
+
+/** One entry of "Format specific information:" (info) as a tree of key/values. */
+export interface FormatSpecificInfo {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+export interface DriverInfo {
+  clusterSize?: number;
+  vmStateOffset?: number;
+  formatSpecific?: FormatSpecificInfo;
+  dirty?: boolean;
+}
+
+/** What an open driver instance can do. Everything optional degrades cleanly. */
+export interface BlockDriverState {
+  /**
+   * Byte alignment the driver needs for offsets and lengths (1 = any). The
+   * generic layer pads unaligned requests (read-modify-write) before they get
+   * here. Buffer *memory* alignment is the driver's own business (file uses
+   * aligned bounce buffers for O_DIRECT).
+   */
+  readonly requestAlignment: number;
+  /** The driver wants overlapping writes serialised (read-modify-write inside it). */
+  readonly serialiseWrites?: boolean;
+  /** FUA is honoured natively; otherwise the generic layer follows a FUA write with a flush. */
+  readonly supportsFua?: boolean;
+
+  getLength(): Promise<number>;
+  /**
+   * Fill `iov` (total `length` bytes). When the node has a backing child and
+   * blockStatus() is implemented, the generic layer only calls this for ranges
+   * blockStatus() reports allocated, and reads the rest from the backing node
+   * (zeroes past its end): drivers never read their backing file for guest reads.
+   */
+  preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void>;
+  pwritev(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void>;
+  /** Absent: the generic layer writes zero buffers (unless noFallback). */
+  pwriteZeroes?(offset: number, length: number, flags: ZeroFlags): Promise<void>;
+  /** Absent: discard is a no-op that succeeds (as in QEMU). */
+  pdiscard?(offset: number, length: number): Promise<void>;
+  /** Make this node's own writes stable (fdatasync for files; metadata for formats). Children are flushed by the generic layer. */
+  flush?(): Promise<void>;
+  /** Absent: everything reads as allocated data. */
+  blockStatus?(offset: number, length: number): Promise<BlockStatus>;
+  truncate?(size: number, exact: boolean, prealloc: Preallocation): Promise<void>;
+  /** Host bytes used (qemu-img info's disk size); undefined = unavailable. */
+  allocatedFileSize?(): Promise<number | undefined>;
+  info?(): DriverInfo;
+  /** The cache flags changed on a live node (reopen with new cache.* options). */
+  setCacheFlags?(flags: CacheFlags): void;
+  close(): Promise<void>;
+}
+
+/** What `open` gets from the generic layer. */
+export interface OpenContext {
+  /** The node being opened (children attach through it). */
+  node: BlockNode;
+  /** This node's own options, prefix stripped ("filename", "offset", "file.filename" for the child...). */
+  options: BlockOptions;
+  readOnly: boolean;
+  cache: CacheFlags;
+  /**
+   * Opens a child node from this node's `<role>.*` options, a `<role>=filename`
+   * option, or `fallbackFilename` (for `file`, the node's own filename is the
+   * default). A backing child is always read-only; a relative backing name is
+   * resolved against the directory of this node's filename. `fallbackFormat`
+   * (e.g. qcow2's backing_fmt) skips probing.
+   */
+  openChild(role: 'file' | 'backing' | string, fallbackFilename?: string, fallbackFormat?: string): Promise<BlockNode>;
+  /** True when backing files must not be opened (-U/--no-backing, `backing=null`): record the name, skip openChild('backing'). */
+  noBacking: boolean;
+}
+
+export interface CreateOptionSpec {
+  name: string;
+  type: 'size' | 'number' | 'bool' | 'string';
+  help: string;
+  default?: string;
+}
+
+export interface CreateContext {
+  filename: string;
+  size: number;
+  /** -o options already validated against createOptions, plus backing_file/backing_fmt. */
+  options: Record<string, string>;
+  /** Opens or creates the protocol node under a format being created. */
+  createFile(filename: string, size: number, options: Record<string, string>): Promise<void>;
+  openFile(filename: string): Promise<BlockNode>;
+}
+
+export interface BlockDriver {
+  /** QEMU's driver name: 'raw', 'file', 'qcow2', 'nbd', 'null-co', 'blkdebug'. */
+  readonly name: string;
+  readonly kind: 'format' | 'protocol' | 'filter';
+  /** URI / prefix names handled by a protocol driver ('nbd', 'nbd+unix', 'sheepdog', 'null-co'). */
+  readonly protocols?: string[];
+  /** Scores an image header for probing (QEMU: 100 = certain, 1 = raw's fallback). */
+  probe?(header: Uint8Array, filename: string): number;
+  /** Splits a protocol filename ("nbd://h/x") into this driver's options. */
+  parseFilename?(filename: string): BlockOptions;
+  open(ctx: OpenContext): Promise<BlockDriverState>;
+  /** Options accepted by create / amend, in QEMU's order for the `Formatting` line. */
+  readonly createOptions?: CreateOptionSpec[];
+  create?(ctx: CreateContext): Promise<void>;
+  /**
+   * Option names (without child prefixes) this driver understands. When given,
+   * open rejects anything else as QEMU does ("Block format 'raw' does not
+   * support the option 'x'"). Generic ones (driver, read-only, cache.*,
+   * discard, detect-zeroes, node-name, force-share) are always accepted.
+   */
+  readonly openOptions?: string[];
+  /** Extra capability flags the tools check before calling (snapshots, check, compression). */
+  readonly supports?: { check?: boolean; snapshots?: boolean; compressedWrites?: boolean; amend?: boolean };
+}

@@ -1,0 +1,94 @@
+// O_DIRECT needs buffer *addresses* aligned to the logical block size, which
+// Node never promises. We allocate one arena, find (by probing the kernel
+// with O_DIRECT reads) a sub-offset whose address is aligned, and carve a
+// small pool of aligned bounce buffers from it once. ArrayBuffer backing
+// stores never move, so the alignment found at open stays valid.
+import { closeSync, openSync, readSync, unlinkSync, writeSync, constants } from 'node:fs';
+
+export const BOUNCE_CHUNK = 1 << 20;
+const BOUNCE_COUNT = 4;
+const PAGE = 4096;
+
+export interface DirectIoGeometry {
+  /** Logical block size the device accepts for offsets/lengths (512 or 4096). */
+  blockSize: number;
+  /** Sub-offset into the arena at which addresses are blockSize-aligned. */
+  arenaOffset: number;
+  arena: ArrayBuffer;
+}
+
+function tryRead(fd: number, arena: ArrayBuffer, at: number, len: number): boolean {
+  try {
+    readSync(fd, new Uint8Array(arena, at, len), 0, len, 0);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'EINVAL') return false;
+    throw err;
+  }
+}
+
+/** Candidate sub-offsets, most likely first: glibc's mmap'd chunks start 16 bytes past a page. */
+function* candidates(step: number): Generator<number> {
+  const likely = PAGE - 16 - ((PAGE - 16) % step);
+  yield likely;
+  for (let k = 0; k < PAGE; k += step) if (k !== likely) yield k;
+}
+
+/**
+ * Probes with an O_DIRECT fd on a file with at least 4 KiB of data at offset 0.
+ * Returns undefined when no combination works (caller falls back to O_DSYNC).
+ */
+export function probeDirectGeometry(fd: number): DirectIoGeometry | undefined {
+  const arena = new ArrayBuffer(BOUNCE_CHUNK * BOUNCE_COUNT + PAGE);
+  for (const blockSize of [512, PAGE]) {
+    for (const at of candidates(blockSize === 512 ? 16 : 512)) {
+      if (tryRead(fd, arena, at, blockSize)) return { blockSize, arenaOffset: at, arena };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Probes a file that may be empty: its own data when it has 4 KiB, else a
+ * scratch file next to it (same filesystem, same rules), removed afterwards.
+ */
+export function probeDirectGeometryFor(path: string, fd: number, size: number): DirectIoGeometry | undefined {
+  if (size >= PAGE) return probeDirectGeometry(fd);
+  const scratch = `${path}.tsemu-dio-probe-${process.pid}`;
+  let sfd = -1;
+  try {
+    const w = openSync(scratch, 'w');
+    try { writeSync(w, new Uint8Array(PAGE)); } finally { closeSync(w); }
+    sfd = openSync(scratch, constants.O_RDONLY | constants.O_DIRECT);
+    return probeDirectGeometry(sfd);
+  } catch {
+    return undefined;
+  } finally {
+    if (sfd >= 0) closeSync(sfd);
+    try { unlinkSync(scratch); } catch { /* already gone */ }
+  }
+}
+
+/** A fixed pool of aligned BOUNCE_CHUNK buffers; callers wait when all are busy. */
+export class AlignedBouncePool {
+  private readonly free: Uint8Array[] = [];
+  private readonly waiters: ((buf: Uint8Array) => void)[] = [];
+
+  constructor(geometry: DirectIoGeometry) {
+    for (let i = 0; i < BOUNCE_COUNT; i++) {
+      this.free.push(new Uint8Array(geometry.arena, geometry.arenaOffset + i * BOUNCE_CHUNK, BOUNCE_CHUNK));
+    }
+  }
+
+  acquire(): Uint8Array | Promise<Uint8Array> {
+    const buf = this.free.pop();
+    if (buf) return buf;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(buf: Uint8Array): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(buf);
+    else this.free.push(buf);
+  }
+}

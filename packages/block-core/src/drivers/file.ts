@@ -1,0 +1,276 @@
+// Protocol driver `file`: a host file through node:fs FileHandle.
+// cache.direct opens with O_DIRECT (aligned bounce buffers, requestAlignment =
+// logical block size); when the filesystem refuses O_DIRECT (tmpfs: EINVAL)
+// we use O_DSYNC instead, so the "bypass" promise degrades to "every write is
+// synchronous", and report which one happened in hostCacheBypass.
+import { constants, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { CacheFlags } from '../cache.js';
+import type { BlockDriver, BlockDriverState, CreateContext, OpenContext, Preallocation, WriteFlags, ZeroFlags } from '../driver.js';
+import { BlockError, fromNodeError } from '../errors.js';
+import { parseBool } from '../options.js';
+import { copyFromIov, copyToIov, sharedZeroes, sliceIov, zeroIov } from '../iov.js';
+import type { HostCacheBypass } from '../backend.js';
+import { AlignedBouncePool, BOUNCE_CHUNK, probeDirectGeometryFor } from './aligned-bounce.js';
+
+/** Counters the durability tests read to check the mechanism, not just the outcome. */
+export interface FileIoStats {
+  reads: number;
+  writes: number;
+  /** Completed fdatasync calls. */
+  datasyncs: number;
+}
+
+export class FileDriverState implements BlockDriverState {
+  readonly requestAlignment: number;
+  readonly supportsFua = false;
+  readonly stats: FileIoStats = { reads: 0, writes: 0, datasyncs: 0 };
+
+  constructor(
+    readonly path: string,
+    private readonly fh: FileHandle,
+    readonly hostCacheBypass: HostCacheBypass,
+    private readonly bounce: AlignedBouncePool | undefined,
+    blockSize: number,
+  ) {
+    this.requestAlignment = blockSize;
+  }
+
+  async getLength(): Promise<number> {
+    return (await this.fh.stat()).size;
+  }
+
+  async preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    this.stats.reads++;
+    if (this.bounce) return this.preadvBounced(offset, length, iov);
+    try {
+      const { bytesRead } = iov.length === 1
+        ? await this.fh.read(iov[0], 0, length, offset)
+        : await this.fh.readv(iov, offset);
+      if (bytesRead < length) await this.finishShortRead(offset, length, iov, bytesRead);
+    } catch (err) {
+      throw fromNodeError(err);
+    }
+  }
+
+  /** A short read is EOF (zero-fill the rest, as QEMU does) or, rarely, a partial transfer to retry. */
+  private async finishShortRead(offset: number, length: number, iov: Uint8Array[], done: number): Promise<void> {
+    while (done < length) {
+      const rest = sliceIov(iov, done, length - done);
+      const { bytesRead } = await this.fh.readv(rest, offset + done);
+      if (bytesRead === 0) {
+        zeroIov(iov, done, length);
+        return;
+      }
+      done += bytesRead;
+    }
+  }
+
+  private async preadvBounced(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    const buf = await this.bounce!.acquire();
+    try {
+      for (let pos = 0; pos < length; pos += BOUNCE_CHUNK) {
+        const n = Math.min(BOUNCE_CHUNK, length - pos);
+        // A short O_DIRECT read of a regular file means EOF; retrying at the unaligned end would be EINVAL.
+        const { bytesRead } = await this.fh.read(buf, 0, n, offset + pos);
+        if (bytesRead < n) buf.fill(0, bytesRead, n);
+        copyToIov(buf, 0, n === length ? iov : sliceIov(iov, pos, n));
+      }
+    } catch (err) {
+      throw fromNodeError(err);
+    } finally {
+      this.bounce!.release(buf);
+    }
+  }
+
+  async pwritev(offset: number, length: number, iov: Uint8Array[], _flags: WriteFlags): Promise<void> {
+    this.stats.writes++;
+    try {
+      if (this.bounce) return await this.pwritevBounced(offset, length, iov);
+      let { bytesWritten } = iov.length === 1
+        ? await this.fh.write(iov[0], 0, length, offset)
+        : await this.fh.writev(iov, offset);
+      while (bytesWritten < length) {
+        const more = await this.fh.writev(sliceIov(iov, bytesWritten, length - bytesWritten), offset + bytesWritten);
+        if (more.bytesWritten === 0) throw new BlockError('ENOSPC');
+        bytesWritten += more.bytesWritten;
+      }
+    } catch (err) {
+      throw fromNodeError(err);
+    }
+  }
+
+  private async pwritevBounced(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    const buf = await this.bounce!.acquire();
+    try {
+      for (let pos = 0; pos < length; pos += BOUNCE_CHUNK) {
+        const n = Math.min(BOUNCE_CHUNK, length - pos);
+        copyFromIov(n === length ? iov : sliceIov(iov, pos, n), buf, 0);
+        let done = 0;
+        while (done < n) {
+          const { bytesWritten } = await this.fh.write(buf, done, n - done, offset + pos + done);
+          if (bytesWritten === 0) throw new BlockError('ENOSPC');
+          done += bytesWritten;
+        }
+      }
+    } finally {
+      this.bounce!.release(buf);
+    }
+  }
+
+  /**
+   * Node has no fallocate(2). Cheap cases only: zeroes past EOF extend the
+   * file sparsely; with mayUnmap a range reaching EOF is cut off and regrown
+   * (a real hole). Anything else is ENOTSUP and the generic layer writes zeroes.
+   */
+  async pwriteZeroes(offset: number, length: number, flags: ZeroFlags): Promise<void> {
+    const size = await this.getLength();
+    const end = offset + length;
+    if (offset >= size) {
+      if (end > size) await this.resize(end);
+      return;
+    }
+    if (flags.mayUnmap && end >= size && offset % this.requestAlignment === 0) {
+      await this.resize(offset);
+      await this.resize(end);
+      return;
+    }
+    throw new BlockError('ENOTSUP');
+  }
+
+  /** Punches a hole only at the tail (truncate trick); elsewhere writes zeroes so reads still see zeroes. */
+  async pdiscard(offset: number, length: number): Promise<void> {
+    const size = await this.getLength();
+    if (offset >= size) return;
+    const end = Math.min(offset + length, size);
+    if (offset + length >= size) {
+      await this.resize(offset);
+      await this.resize(size);
+      return;
+    }
+    const zero = sharedZeroes();
+    for (let pos = offset; pos < end; pos += zero.byteLength) {
+      const n = Math.min(zero.byteLength, end - pos);
+      await this.pwritev(pos, n, [zero.subarray(0, n)], {});
+    }
+  }
+
+  async flush(): Promise<void> {
+    try {
+      await this.fh.datasync();
+    } catch (err) {
+      throw fromNodeError(err);
+    }
+    this.stats.datasyncs++;
+  }
+
+  private async resize(size: number): Promise<void> {
+    try {
+      await this.fh.truncate(size);
+    } catch (err) {
+      throw fromNodeError(err);
+    }
+  }
+
+  async truncate(size: number, _exact: boolean, prealloc: Preallocation): Promise<void> {
+    const old = await this.getLength();
+    await this.resize(size);
+    // falloc and full both become real zero writes: Node cannot reserve blocks.
+    if (size > old && (prealloc === 'full' || prealloc === 'falloc')) await writeZeroRange(this, old, size - old);
+  }
+
+  async allocatedFileSize(): Promise<number> {
+    return (await this.fh.stat()).blocks * 512;
+  }
+
+  setCacheFlags(_flags: CacheFlags): void {
+    // O_DIRECT cannot be toggled on an open fd from Node; a change applies at the next open.
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+async function writeZeroRange(state: FileDriverState, offset: number, length: number): Promise<void> {
+  const zero = sharedZeroes();
+  const a = state.requestAlignment;
+  for (let pos = 0; pos < length; pos += zero.byteLength) {
+    let n = Math.min(zero.byteLength, length - pos);
+    if (a > 1 && n % a !== 0) n += a - (n % a);
+    await state.pwritev(offset + pos, n, [zero.subarray(0, n)], {});
+  }
+}
+
+/** `Could not open 'x': No such file or directory`, as QEMU's file-posix says it. */
+function openError(path: string, err: unknown): BlockError {
+  return fromNodeError(err, (text) => `Could not open '${path}': ${text}`);
+}
+
+async function openFile(path: string, readOnly: boolean, cache: CacheFlags, refuseDirect: boolean): Promise<FileDriverState> {
+  const base = readOnly ? constants.O_RDONLY : constants.O_RDWR;
+  if (cache.direct && refuseDirect) return openDsyncFallback(path, base);
+  if (!cache.direct) {
+    const fh = await fsp.open(path, base).catch((err) => { throw openError(path, err); });
+    return new FileDriverState(path, fh, 'none', undefined, 1);
+  }
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(path, base | constants.O_DIRECT);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EINVAL') throw openError(path, err);
+    return openDsyncFallback(path, base);
+  }
+  const size = (await fh.stat()).size;
+  const geometry = probeDirectGeometryFor(path, fh.fd, size);
+  if (!geometry) {
+    await fh.close();
+    return openDsyncFallback(path, base);
+  }
+  return new FileDriverState(path, fh, 'O_DIRECT', new AlignedBouncePool(geometry), geometry.blockSize);
+}
+
+async function openDsyncFallback(path: string, base: number): Promise<FileDriverState> {
+  const fh = await fsp.open(path, base | constants.O_DSYNC).catch((err) => { throw openError(path, err); });
+  return new FileDriverState(path, fh, 'O_DSYNC', undefined, 1);
+}
+
+export const fileDriver: BlockDriver = {
+  name: 'file',
+  kind: 'protocol',
+  protocols: ['file'],
+  // x-no-odirect=on: behave as if the filesystem refused O_DIRECT (tests the O_DSYNC fallback anywhere).
+  openOptions: ['filename', 'aio', 'locking', 'pr-manager', 'discard-no-unref', 'x-check-cache-dropped', 'x-no-odirect'],
+  parseFilename(filename: string) {
+    return { filename: filename.startsWith('file:') ? filename.slice(5) : filename };
+  },
+  async open(ctx: OpenContext): Promise<BlockDriverState> {
+    const path = ctx.options.filename;
+    if (path === undefined || path === '') throw new BlockError('EINVAL', "The 'file' block driver requires a file name");
+    const st = await fsp.stat(path).catch((err) => { throw openError(path, err); });
+    if (st.isDirectory()) throw new BlockError('EISDIR', `Could not open '${path}': Is a directory`);
+    return openFile(path, ctx.readOnly, ctx.cache, parseBool('x-no-odirect', ctx.options['x-no-odirect'], false));
+  },
+  createOptions: [
+    { name: 'size', type: 'size', help: 'Virtual disk size' },
+    { name: 'preallocation', type: 'string', help: 'Preallocation mode (allowed values: off, falloc, full)' },
+  ],
+  async create(ctx: CreateContext): Promise<void> {
+    const prealloc = ctx.options.preallocation ?? 'off';
+    if (!['off', 'falloc', 'full'].includes(prealloc)) {
+      throw new BlockError('EINVAL', `Invalid parameter '${prealloc}'`);
+    }
+    let fh: FileHandle;
+    try {
+      fh = await fsp.open(ctx.filename, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o644);
+    } catch (err) {
+      throw openError(ctx.filename, err);
+    }
+    const state = new FileDriverState(ctx.filename, fh, 'none', undefined, 1);
+    try {
+      await state.truncate(ctx.size, true, prealloc as Preallocation);
+    } finally {
+      await state.close();
+    }
+  },
+};

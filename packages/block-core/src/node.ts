@@ -1,0 +1,344 @@
+// BlockNode: one node of the graph (QEMU's BlockDriverState) and the generic
+// request layer every driver sits behind. Drivers see only aligned requests;
+// this class does padding/read-modify-write, write serialisation, read-only
+// checks, zero detection, write-zeroes fallback, FUA emulation, discard mode,
+// backing-file reads and flushing down the graph.
+import type { CacheFlags } from './cache.js';
+import type {
+  BlockDriver, BlockDriverState, BlockOptions, BlockStatus, DriverInfo, Preallocation, WriteFlags, ZeroFlags,
+} from './driver.js';
+import { BlockError } from './errors.js';
+import { checkRequest, copyFromIov, iovLength, sharedZeroes, sliceIov, zeroIov } from './iov.js';
+import { RequestTracker } from './request-tracker.js';
+import { isAllZero } from './util/index.js';
+
+export type DetectZeroes = 'off' | 'on' | 'unmap';
+
+const NO_FLAGS: WriteFlags = Object.freeze({});
+
+export interface BlockNodeInit {
+  driver: BlockDriver;
+  filename: string;
+  options: BlockOptions;
+  readOnly: boolean;
+  cache: CacheFlags;
+  /** discard=unmap: discards and may-unmap zeroes pass down; otherwise discard is a no-op. */
+  unmap: boolean;
+  detectZeroes: DetectZeroes;
+}
+
+function roundUp(n: number, a: number): number {
+  const r = n % a;
+  return r === 0 ? n : n + a - r;
+}
+
+export class BlockNode {
+  readonly driver: BlockDriver;
+  /** What the user named this node by (a path, a URI); drivers may normalise it. */
+  filename: string;
+  readonly options: BlockOptions;
+  readonly readOnly: boolean;
+  cache: CacheFlags;
+  readonly unmap: boolean;
+  readonly detectZeroes: DetectZeroes;
+  /** The format was guessed by probing (raw then guards sector 0). */
+  probed = false;
+  /** Children by role: 'file', 'backing', 'image' (blkdebug)... */
+  readonly children = new Map<string, BlockNode>();
+  /** Backing file name and format as recorded in the image (set by format drivers, even with noBacking). */
+  backingFile?: string;
+  backingFormat?: string;
+
+  private driverState: BlockDriverState | null = null;
+  private align = 1;
+  private tracker: RequestTracker | null = null;
+  private closed = false;
+
+  constructor(init: BlockNodeInit) {
+    this.driver = init.driver;
+    this.filename = init.filename;
+    this.options = init.options;
+    this.readOnly = init.readOnly;
+    this.cache = { ...init.cache };
+    this.unmap = init.unmap;
+    this.detectZeroes = init.detectZeroes;
+  }
+
+  /** Called once by the opener with what driver.open returned. */
+  attach(state: BlockDriverState): void {
+    this.driverState = state;
+    this.align = Math.max(1, state.requestAlignment | 0);
+    // Alignment 1 without serialiseWrites can never need RMW: skip tracking entirely.
+    this.tracker = this.align > 1 || state.serialiseWrites ? new RequestTracker() : null;
+  }
+
+  get state(): BlockDriverState {
+    if (!this.driverState) throw new BlockError('ENOMEDIUM', 'Block node is not open');
+    return this.driverState;
+  }
+
+  get file(): BlockNode | undefined {
+    return this.children.get('file');
+  }
+
+  get backing(): BlockNode | undefined {
+    return this.children.get('backing');
+  }
+
+  get requestAlignment(): number {
+    return this.align;
+  }
+
+  getLength(): Promise<number> {
+    return this.state.getLength();
+  }
+
+  read(offset: number, buf: Uint8Array): Promise<void> {
+    return this.readv(offset, [buf]);
+  }
+
+  async readv(offset: number, iov: Uint8Array[]): Promise<void> {
+    const length = iovLength(iov);
+    checkRequest(offset, length);
+    if (length === 0) return;
+    const a = this.align;
+    if (a === 1 || (offset % a === 0 && length % a === 0)) return this.readAligned(offset, length, iov);
+    // Pad to whole blocks; the padding lands in scratch buffers.
+    const start = offset - (offset % a);
+    const end = roundUp(offset + length, a);
+    const padded: Uint8Array[] = [];
+    if (offset > start) padded.push(new Uint8Array(offset - start));
+    for (const buf of iov) padded.push(buf);
+    if (end > offset + length) padded.push(new Uint8Array(end - offset - length));
+    return this.readAligned(start, end - start, padded);
+  }
+
+  private readAligned(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    const backing = this.children.get('backing');
+    const state = this.state;
+    if (backing === undefined || state.blockStatus === undefined) return state.preadv(offset, length, iov);
+    return this.readThroughBacking(offset, length, iov, backing);
+  }
+
+  /** Allocated ranges come from this driver, the rest from the backing node (zeroes past its end). */
+  private async readThroughBacking(offset: number, length: number, iov: Uint8Array[], backing: BlockNode): Promise<void> {
+    const state = this.state;
+    let pos = 0;
+    while (pos < length) {
+      const st = await state.blockStatus!(offset + pos, length - pos);
+      const n = st.length > 0 ? Math.min(st.length, length - pos) : length - pos;
+      const part = sliceIov(iov, pos, n);
+      if (st.allocated || st.length <= 0) {
+        await state.preadv(offset + pos, n, part);
+      } else {
+        const backingLength = await backing.getLength();
+        const fromBacking = Math.max(0, Math.min(n, backingLength - (offset + pos)));
+        if (fromBacking > 0) await backing.readv(offset + pos, sliceIov(part, 0, fromBacking));
+        if (fromBacking < n) zeroIov(part, fromBacking, n);
+      }
+      pos += n;
+    }
+  }
+
+  private checkWritable(): void {
+    if (this.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
+  }
+
+  write(offset: number, buf: Uint8Array, flags?: WriteFlags): Promise<void> {
+    return this.writev(offset, [buf], flags);
+  }
+
+  async writev(offset: number, iov: Uint8Array[], flags: WriteFlags = NO_FLAGS): Promise<void> {
+    this.checkWritable();
+    const length = iovLength(iov);
+    checkRequest(offset, length);
+    if (length === 0) return;
+    if (this.detectZeroes !== 'off' && iovIsZero(iov)) {
+      return this.writeZeroes(offset, length, { fua: flags.fua, mayUnmap: this.detectZeroes === 'unmap' });
+    }
+    const state = this.state;
+    const tracker = this.tracker;
+    if (tracker === null) {
+      await state.pwritev(offset, length, iov, flags);
+    } else {
+      const a = this.align;
+      const aligned = offset % a === 0 && length % a === 0;
+      const start = offset - (offset % a);
+      const end = roundUp(offset + length, a);
+      const req = await tracker.begin(start, end, !aligned || state.serialiseWrites === true);
+      try {
+        if (aligned) await state.pwritev(offset, length, iov, flags);
+        else await this.readModifyWrite(offset, length, iov, flags);
+      } finally {
+        tracker.end(req);
+      }
+    }
+    // Emulated FUA: the write is stable only once the graph below is flushed.
+    if (flags.fua === true && state.supportsFua !== true) await this.flush();
+  }
+
+  /** Caller holds a serialising tracked request covering the padded range. */
+  private async readModifyWrite(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void> {
+    const a = this.align;
+    const start = offset - (offset % a);
+    const end = roundUp(offset + length, a);
+    const state = this.state;
+    if (end - start === a) {
+      const block = new Uint8Array(a);
+      await this.readAligned(start, a, [block]);
+      copyFromIov(iov, block, offset - start);
+      return state.pwritev(start, a, [block], flags);
+    }
+    const parts: Uint8Array[] = [];
+    if (offset > start) {
+      const head = new Uint8Array(a);
+      await this.readAligned(start, a, [head]);
+      parts.push(head.subarray(0, offset - start));
+    }
+    for (const buf of iov) parts.push(buf);
+    const tailLen = end - offset - length;
+    if (tailLen > 0) {
+      const tail = new Uint8Array(a);
+      await this.readAligned(end - a, a, [tail]);
+      parts.push(tail.subarray(a - tailLen));
+    }
+    return state.pwritev(start, end - start, parts, flags);
+  }
+
+  async writeZeroes(offset: number, length: number, flags: ZeroFlags = NO_FLAGS): Promise<void> {
+    this.checkWritable();
+    checkRequest(offset, length);
+    if (length === 0) return;
+    // Without discard=unmap nothing may be deallocated (QEMU strips MAY_UNMAP).
+    const zf: ZeroFlags = flags.mayUnmap && !this.unmap ? { ...flags, mayUnmap: false } : flags;
+    const state = this.state;
+    const tracker = this.tracker;
+    if (tracker === null) {
+      await this.zeroesAligned(offset, length, zf);
+    } else {
+      const a = this.align;
+      const end = offset + length;
+      const headEnd = Math.min(roundUp(offset, a), end);
+      const tailStart = Math.max(end - (end % a), headEnd);
+      const aligned = headEnd === offset && tailStart === end;
+      const req = await tracker.begin(offset - (offset % a), roundUp(end, a), !aligned || state.serialiseWrites === true);
+      try {
+        const zero = sharedZeroes();
+        if (headEnd > offset) await this.readModifyWrite(offset, headEnd - offset, [zero.subarray(0, headEnd - offset)], zf);
+        if (tailStart > headEnd) await this.zeroesAligned(headEnd, tailStart - headEnd, zf);
+        if (end > tailStart) await this.readModifyWrite(tailStart, end - tailStart, [zero.subarray(0, end - tailStart)], zf);
+      } finally {
+        tracker.end(req);
+      }
+    }
+    if (zf.fua === true && state.supportsFua !== true) await this.flush();
+  }
+
+  /** Driver's write-zeroes, or (absent / ENOTSUP) plain writes of a shared zero buffer. */
+  private async zeroesAligned(offset: number, length: number, flags: ZeroFlags): Promise<void> {
+    const state = this.state;
+    if (state.pwriteZeroes) {
+      try {
+        return await state.pwriteZeroes(offset, length, flags);
+      } catch (err) {
+        if (!(err instanceof BlockError && err.code === 'ENOTSUP')) throw err;
+      }
+    }
+    if (flags.noFallback) throw new BlockError('ENOTSUP');
+    const zero = sharedZeroes();
+    for (let pos = 0; pos < length; pos += zero.byteLength) {
+      const n = Math.min(zero.byteLength, length - pos);
+      await state.pwritev(offset + pos, n, [n === zero.byteLength ? zero : zero.subarray(0, n)], flags);
+    }
+  }
+
+  /** Discard (only with discard=unmap; otherwise a successful no-op). Unaligned edges are dropped. */
+  async discard(offset: number, length: number): Promise<void> {
+    this.checkWritable();
+    checkRequest(offset, length);
+    const state = this.state;
+    if (!this.unmap || length === 0 || state.pdiscard === undefined) return;
+    const a = this.align;
+    const start = roundUp(offset, a);
+    const end = offset + length - ((offset + length) % a);
+    if (end <= start) return;
+    const tracker = this.tracker;
+    if (tracker === null) return state.pdiscard(start, end - start);
+    const req = await tracker.begin(start, end, state.serialiseWrites === true);
+    try {
+      await state.pdiscard(start, end - start);
+    } finally {
+      tracker.end(req);
+    }
+  }
+
+  /**
+   * This node's own flush, then every child's. A protocol node under
+   * cache.no-flush (cache=unsafe) skips its sync; format drivers still write
+   * back their metadata (QEMU's flush_to_os vs flush_to_disk).
+   */
+  async flush(): Promise<void> {
+    if (this.closed) return;
+    const state = this.state;
+    if (state.flush !== undefined && !this.readOnly && !(this.cache.noFlush && this.driver.kind === 'protocol')) {
+      await state.flush();
+    }
+    for (const child of this.children.values()) await child.flush();
+  }
+
+  async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    checkRequest(offset, length);
+    const state = this.state;
+    if (state.blockStatus) return state.blockStatus(offset, length);
+    const size = await state.getLength();
+    if (offset >= size) return { length: 0, data: false, zero: true, allocated: false };
+    const isProtocol = this.driver.kind === 'protocol';
+    return {
+      length: Math.min(length, size - offset),
+      data: true,
+      zero: false,
+      allocated: true,
+      offset: isProtocol ? offset : undefined,
+      file: isProtocol ? this : undefined,
+    };
+  }
+
+  async truncate(size: number, exact = false, prealloc: Preallocation = 'off'): Promise<void> {
+    this.checkWritable();
+    checkRequest(size, 0);
+    const state = this.state;
+    if (!state.truncate) throw new BlockError('ENOTSUP', 'Image format driver does not support resize');
+    await state.truncate(size, exact, prealloc);
+  }
+
+  async allocatedFileSize(): Promise<number | undefined> {
+    const state = this.state;
+    if (state.allocatedFileSize) return state.allocatedFileSize();
+    const file = this.file;
+    return file ? file.allocatedFileSize() : undefined;
+  }
+
+  info(): DriverInfo {
+    return this.state.info?.() ?? {};
+  }
+
+  /** Closes this node, then its children (a format may write metadata to `file` while closing). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.driverState) await this.driverState.close();
+    } finally {
+      for (const child of this.children.values()) await child.close();
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+function iovIsZero(iov: readonly Uint8Array[]): boolean {
+  for (let i = 0; i < iov.length; i++) if (!isAllZero(iov[i])) return false;
+  return true;
+}

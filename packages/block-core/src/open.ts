@@ -1,0 +1,266 @@
+// Opening a node graph from a filename and/or flat options: json: and
+// --image-opts syntax, protocol prefixes, format probing with QEMU's
+// "probing guessed raw" warning, child nodes (file, backing, image) with
+// inherited read-only/cache/discard settings, and unknown-option checks.
+import { dirname, isAbsolute, join } from 'node:path';
+import { parseCacheMode, type CacheFlags } from './cache.js';
+import type { BlockDriver, BlockOptions, OpenContext } from './driver.js';
+import { BlockError } from './errors.js';
+import { BlockBackend } from './backend.js';
+import { BlockNode, type DetectZeroes } from './node.js';
+import { childOptions, hasChildOptions, parseBool, parseJsonFilename } from './options.js';
+import { findDriver, findProtocolDriver, probeFormat } from './registry.js';
+import { parseOptionString } from './util/index.js';
+
+export interface OpenSpec {
+  filename?: string;
+  format?: string;
+  options?: BlockOptions;
+  imageOpts?: boolean;
+  readOnly?: boolean;
+  cache?: string | CacheFlags;
+  discard?: 'ignore' | 'unmap';
+  detectZeroes?: 'off' | 'on' | 'unmap';
+  noBacking?: boolean;
+  forceShare?: boolean;
+  onWarning?: (line: string) => void;
+}
+
+/** Settings a node passes on to the children it opens. */
+interface Inherited {
+  readOnly: boolean;
+  cache: CacheFlags;
+  unmap: boolean;
+  noBacking: boolean;
+  onWarning?: (line: string) => void;
+}
+
+/** Options every node accepts whatever its driver. */
+const GENERIC_OPTIONS = new Set([
+  'driver', 'node-name', 'read-only', 'auto-read-only', 'force-share', 'discard', 'detect-zeroes',
+  'cache.direct', 'cache.no-flush', 'cache.writeback', 'filename',
+]);
+
+/** 'image' opens an image (probe when no driver); 'protocol' opens what a filename names, without probing. */
+type OpenMode = 'image' | 'protocol';
+
+export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
+  const cache = typeof spec.cache === 'string' ? parseCacheMode(spec.cache)
+    : spec.cache ? { ...spec.cache } : parseCacheMode('writeback');
+  let opts: BlockOptions = {};
+  let filename = spec.filename;
+  if (spec.imageOpts) {
+    opts = parseOptionString(filename ?? '');
+    filename = undefined;
+  } else if (filename?.startsWith('json:')) {
+    opts = parseJsonFilename(filename);
+    filename = undefined;
+  }
+  Object.assign(opts, spec.options);
+  if (spec.format !== undefined) opts.driver = spec.format;
+  // Top-level cache.* options (--image-opts) override the mode's flags for the whole graph.
+  cache.writeback = parseBool('cache.writeback', opts['cache.writeback'], cache.writeback);
+  cache.direct = parseBool('cache.direct', opts['cache.direct'], cache.direct);
+  cache.noFlush = parseBool('cache.no-flush', opts['cache.no-flush'], cache.noFlush);
+  if (spec.detectZeroes !== undefined) opts['detect-zeroes'] ??= spec.detectZeroes;
+  const discard = opts.discard ?? spec.discard ?? 'ignore';
+  const inherited: Inherited = {
+    readOnly: spec.readOnly === true,
+    cache,
+    unmap: parseDiscard(discard),
+    noBacking: spec.noBacking === true,
+    onWarning: spec.onWarning,
+  };
+  if (opts['detect-zeroes'] === 'unmap' && !inherited.unmap) {
+    throw new BlockError('EINVAL', 'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
+  }
+  const root = await openNode(opts, filename, inherited, 'image', true);
+  try {
+    return new BlockBackend(root, await root.getLength(), cache);
+  } catch (err) {
+    await root.close();
+    throw err;
+  }
+}
+
+function parseDiscard(text: string): boolean {
+  if (text === 'unmap' || text === 'on') return true;
+  if (text === 'ignore' || text === 'off') return false;
+  throw new BlockError('EINVAL', `Invalid discard option '${text}'`);
+}
+
+function parseDetectZeroes(text: string | undefined): DetectZeroes {
+  if (text === undefined) return 'off';
+  if (text === 'off' || text === 'on' || text === 'unmap') return text;
+  throw new BlockError('EINVAL', `Parameter 'detect-zeroes' does not accept value '${text}'`);
+}
+
+function requireDriver(name: string): BlockDriver {
+  const driver = findDriver(name);
+  if (!driver) throw new BlockError('EINVAL', `Unknown driver '${name}'`);
+  return driver;
+}
+
+/** Driver for a bare filename in protocol mode: by prefix, else the host file. */
+function protocolFor(filename: string): BlockDriver {
+  return findProtocolDriver(filename) ?? requireDriver('file');
+}
+
+/**
+ * Opens one node (and, through the driver, its children). `filename` is what
+ * the user typed; `opts` are this node's own flat options (children's under
+ * their role prefix).
+ */
+async function openNode(
+  opts: BlockOptions, filename: string | undefined, inherited: Inherited, mode: OpenMode, top = false,
+  preopenedFile?: BlockNode,
+): Promise<BlockNode> {
+  let driverName = opts.driver;
+  const name = filename ?? opts.filename;
+  if (driverName === undefined && mode === 'image') {
+    return probeAndOpen(opts, name, inherited, top);
+  }
+  if (driverName === undefined) {
+    if (name === undefined) throw new BlockError('EINVAL', 'A block device must be specified for "file"');
+    driverName = protocolFor(name).name;
+  }
+  const driver = requireDriver(driverName);
+  let nodeOpts = opts;
+  if (driver.kind !== 'format' && name !== undefined && !('filename' in opts)) {
+    // A protocol filename carries options ("nbd://h:p/x" -> host, port, export).
+    nodeOpts = { ...(driver.parseFilename ? driver.parseFilename(name) : { filename: name }), ...opts };
+  }
+  const readOnly = inherited.readOnly || parseBool('read-only', opts['read-only'], false);
+  const cache: CacheFlags = {
+    writeback: inherited.cache.writeback,
+    direct: parseBool('cache.direct', opts['cache.direct'], inherited.cache.direct),
+    noFlush: parseBool('cache.no-flush', opts['cache.no-flush'], inherited.cache.noFlush),
+  };
+  const unmap = opts.discard !== undefined ? parseDiscard(opts.discard) : inherited.unmap;
+  const node = new BlockNode({
+    driver, filename: name ?? '', options: nodeOpts, readOnly, cache, unmap,
+    detectZeroes: top ? parseDetectZeroes(opts['detect-zeroes']) : 'off',
+  });
+  const childInherited: Inherited = { ...inherited, readOnly, cache, unmap };
+  const noBacking = inherited.noBacking || opts.backing === '' || opts.backing === 'null';
+  const ctx: OpenContext = {
+    node, options: nodeOpts, readOnly, cache, noBacking,
+    openChild: (role, fallbackFilename, fallbackFormat) => {
+      if (role === 'file' && preopenedFile && !node.children.has('file')) {
+        node.children.set('file', preopenedFile);
+        return Promise.resolve(preopenedFile);
+      }
+      return openChild(node, role, fallbackFilename ?? (role === 'file' ? name : undefined), fallbackFormat, childInherited);
+    },
+  };
+  try {
+    node.attach(await driver.open(ctx));
+    if (!node.filename) node.filename = node.file?.filename ?? node.children.get('image')?.filename ?? '';
+    checkUnknownOptions(node, noBacking);
+  } catch (err) {
+    await node.close().catch(() => {});
+    if (preopenedFile && !node.children.has('file')) await preopenedFile.close().catch(() => {});
+    throw err;
+  }
+  return node;
+}
+
+/** No driver given: open what the filename names, sniff its header, put the best format on top. */
+async function probeAndOpen(opts: BlockOptions, name: string | undefined, inherited: Inherited, top: boolean): Promise<BlockNode> {
+  let protoOpts: BlockOptions;
+  let protoName: string | undefined;
+  const formatOpts: BlockOptions = {};
+  if (hasChildOptions(opts, 'file') || opts.file !== undefined) {
+    protoOpts = childOptions(opts, 'file');
+    protoName = opts.file;
+  } else {
+    if (name === undefined) throw new BlockError('EINVAL', 'Must specify either driver or file');
+    protoOpts = {};
+    protoName = name;
+  }
+  // Generic settings stay with the format node; the rest (filename etc.) went to the protocol.
+  for (const key in opts) if (GENERIC_OPTIONS.has(key) && key !== 'filename') formatOpts[key] = opts[key];
+  const proto = await openNode(protoOpts, protoName, inherited, 'protocol');
+  let format: BlockDriver;
+  try {
+    const len = Math.min(512, await proto.getLength());
+    const header = new Uint8Array(len);
+    if (len > 0) await proto.read(0, header);
+    format = probeFormat(header, proto.filename)?.driver ?? requireDriver('raw');
+  } catch (err) {
+    await proto.close().catch(() => {});
+    throw err;
+  }
+  const probedRaw = format.name === 'raw';
+  if (probedRaw && top && inherited.onWarning) {
+    inherited.onWarning(`WARNING: Image format was not specified for '${proto.filename}' and probing guessed raw.`);
+    inherited.onWarning('         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.');
+    inherited.onWarning("         Specify the 'raw' format explicitly to remove the restrictions.");
+  }
+  formatOpts.driver = format.name;
+  const node = await openNode(formatOpts, proto.filename, inherited, 'image', top, proto);
+  node.probed = probedRaw;
+  return node;
+}
+
+async function openChild(
+  parent: BlockNode, role: string, fallbackFilename: string | undefined, fallbackFormat: string | undefined, inherited: Inherited,
+): Promise<BlockNode> {
+  const existing = parent.children.get(role);
+  if (existing) return existing;
+  const opts = childOptions(parent.options, role);
+  let name: string | undefined = opts.filename ?? parent.options[role] ?? fallbackFilename;
+  if (name === '' || name === 'null') name = undefined;
+  if (!Object.keys(opts).length && name === undefined) {
+    throw new BlockError('EINVAL', `A block device must be specified for "${role}"`);
+  }
+  let mode: OpenMode = 'protocol';
+  let childInherited = inherited;
+  if (role === 'backing') {
+    if (fallbackFilename !== undefined) parent.backingFile ??= fallbackFilename;
+    if (fallbackFormat !== undefined) parent.backingFormat ??= fallbackFormat;
+    if (name !== undefined && !isAbsolute(name) && !findProtocolDriver(name) && !name.startsWith('json:') && isPlainPath(parent.filename)) {
+      name = join(dirname(parent.filename), name); // relative stays relative, as QEMU prints it
+    }
+    if (opts.driver === undefined && fallbackFormat !== undefined) opts.driver = fallbackFormat;
+    mode = 'image';
+    childInherited = { ...inherited, readOnly: true, onWarning: undefined };
+  }
+  let childOpts = opts;
+  if (name?.startsWith('json:')) {
+    childOpts = { ...parseJsonFilename(name), ...opts };
+    name = undefined;
+  }
+  let child: BlockNode;
+  try {
+    child = await openNode(childOpts, name, childInherited, mode);
+  } catch (err) {
+    if (role === 'backing' && err instanceof BlockError) throw new BlockError(err.code, `Could not open backing file: ${err.message}`);
+    throw err;
+  }
+  parent.children.set(role, child);
+  return child;
+}
+
+function isPlainPath(filename: string): boolean {
+  return filename !== '' && !filename.startsWith('json:') && findProtocolDriver(filename) === undefined;
+}
+
+function checkUnknownOptions(node: BlockNode, noBacking: boolean): void {
+  const known = node.driver.openOptions;
+  if (!known) return;
+  for (const key in node.options) {
+    if (GENERIC_OPTIONS.has(key) || known.includes(key)) continue;
+    const role = key.split('.')[0];
+    if (node.children.has(role) || (role === 'backing' && noBacking) || (key === 'backing' && noBacking)) continue;
+    if (known.includes(role)) continue;
+    const kind = node.driver.kind === 'format' ? 'format' : 'protocol';
+    throw new BlockError('EINVAL', `Block ${kind} '${node.driver.name}' does not support the option '${key}'`);
+  }
+}
+
+/** A read-write protocol node for a filename (what format create() writes its metadata through). */
+export function openProtocolNode(filename: string, options: BlockOptions = {}, cache: string | CacheFlags = 'writeback'): Promise<BlockNode> {
+  const flags = typeof cache === 'string' ? parseCacheMode(cache) : { ...cache };
+  return openNode(options, filename, { readOnly: false, cache: flags, unmap: true, noBacking: true }, 'protocol');
+}

@@ -1,0 +1,81 @@
+// Flat dotted option dictionaries (QEMU's QDict after qdict_flatten): helpers
+// to split them by child role, read typed values and turn `json:{...}`
+// filenames into the same flat shape.
+import { BlockError } from './errors.js';
+import type { BlockOptions } from './driver.js';
+import { parseSize } from './util/index.js';
+
+/** Options of a child: `file.filename` -> `filename` for prefix `file`. */
+export function childOptions(opts: BlockOptions, role: string): BlockOptions {
+  const prefix = role + '.';
+  const out: BlockOptions = {};
+  for (const key in opts) if (key.startsWith(prefix)) out[key.slice(prefix.length)] = opts[key];
+  return out;
+}
+
+/** True when any `<role>.*` key is present. */
+export function hasChildOptions(opts: BlockOptions, role: string): boolean {
+  const prefix = role + '.';
+  for (const key in opts) if (key.startsWith(prefix)) return true;
+  return false;
+}
+
+/** Nested JSON object -> flat dotted keys. Booleans become on/off, null becomes '' (QEMU's "no backing"). */
+export function flattenJson(value: unknown, prefix = '', out: BlockOptions = {}): BlockOptions {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+      flattenJson(inner, prefix ? `${prefix}.${key}` : key, out);
+    }
+    return out;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((inner, i) => flattenJson(inner, `${prefix}.${i}`, out));
+    return out;
+  }
+  if (!prefix) throw new BlockError('EINVAL', 'Could not parse the JSON options');
+  out[prefix] = value === null ? '' : typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
+  return out;
+}
+
+/** `json:{"driver":"raw","file":{"filename":"x"}}` -> {driver: 'raw', 'file.filename': 'x'}. */
+export function parseJsonFilename(filename: string): BlockOptions {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(filename.slice('json:'.length));
+  } catch {
+    throw new BlockError('EINVAL', 'Could not parse the JSON options');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new BlockError('EINVAL', 'Invalid JSON object given');
+  }
+  return flattenJson(parsed);
+}
+
+/** QEMU booleans: on/off, yes/no, true/false. */
+export function parseBool(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  switch (value) {
+    case 'on': case 'yes': case 'true': return true;
+    case 'off': case 'no': case 'false': return false;
+    default: throw new BlockError('EINVAL', `Parameter '${name}' expects 'on' or 'off'`);
+  }
+}
+
+/** A size option (`size=1G`), or `fallback` when absent. */
+export function parseSizeOption(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  try {
+    return parseSize(value);
+  } catch {
+    throw new BlockError('EINVAL', `Parameter '${name}' expects a non-negative number below 2^64`);
+  }
+}
+
+/** A non-negative integer option. */
+export function parseUintOption(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(value)) {
+    throw new BlockError('EINVAL', `Parameter '${name}' expects a non-negative number below 2^64`);
+  }
+  return Number(value);
+}
