@@ -6,12 +6,15 @@
 import { constants, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { CacheFlags } from '../cache.js';
-import type { BlockDriver, BlockDriverState, CreateContext, OpenContext, Preallocation, WriteFlags, ZeroFlags } from '../driver.js';
+import type {
+  BlockDriver, BlockDriverState, BlockStatus, CreateContext, OpenContext, Preallocation, WriteFlags, ZeroFlags,
+} from '../driver.js';
 import { BlockError, fromNodeError } from '../errors.js';
 import { parseBool } from '../options.js';
 import { copyFromIov, copyToIov, sharedZeroes, sliceIov, zeroIov } from '../iov.js';
 import type { HostCacheBypass } from '../backend.js';
 import { AlignedBouncePool, BOUNCE_CHUNK, probeDirectGeometryFor } from './aligned-bounce.js';
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, hostIo } from '@tsemu/host-io';
 
 /** Counters the durability tests read to check the mechanism, not just the outcome. */
 export interface FileIoStats {
@@ -25,6 +28,8 @@ export class FileDriverState implements BlockDriverState {
   readonly requestAlignment: number;
   readonly supportsFua = false;
   readonly stats: FileIoStats = { reads: 0, writes: 0, datasyncs: 0 };
+  /** Set by the `x-no-fallocate=on` option: test the portable paths on a machine that has the addon. */
+  noFallocate = false;
 
   constructor(
     readonly path: string,
@@ -118,16 +123,36 @@ export class FileDriverState implements BlockDriverState {
     }
   }
 
+  /** fallocate(2) through @tsemu/host-io; false when the addon or the file system can't (caller falls back). */
+  private tryFallocate(mode: number, offset: number, length: number): boolean {
+    if (!hostIo.available || this.noFallocate) return false;
+    try {
+      hostIo.fallocate(this.fh.fd, mode, offset, length);
+      return true;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOTSUP' || code === 'ENOSYS') return false;
+      throw fromNodeError(err);
+    }
+  }
+
   /**
-   * Node has no fallocate(2). Cheap cases only: zeroes past EOF extend the
-   * file sparsely; with mayUnmap a range reaching EOF is cut off and regrown
-   * (a real hole). Anything else is ENOTSUP and the generic layer writes zeroes.
+   * Zeroes without writing: a punched hole when the range may be unmapped,
+   * else FALLOC_FL_ZERO_RANGE. Without the native addon only the cheap cases
+   * work (past EOF: grow sparsely; a tail with mayUnmap: cut and regrow);
+   * anything else is ENOTSUP and the generic layer writes zero buffers.
    */
   async pwriteZeroes(offset: number, length: number, flags: ZeroFlags): Promise<void> {
     const size = await this.getLength();
     const end = offset + length;
     if (offset >= size) {
       if (end > size) await this.resize(end);
+      return;
+    }
+    if (flags.mayUnmap) {
+      if (end > size) await this.resize(end);
+      if (this.tryFallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)) return;
+    } else if (this.tryFallocate(FALLOC_FL_ZERO_RANGE, offset, length)) {
       return;
     }
     if (flags.mayUnmap && end >= size && offset % this.requestAlignment === 0) {
@@ -138,11 +163,12 @@ export class FileDriverState implements BlockDriverState {
     throw new BlockError('ENOTSUP');
   }
 
-  /** Punches a hole only at the tail (truncate trick); elsewhere writes zeroes so reads still see zeroes. */
+  /** Punches a hole (native addon), or at the tail by truncating; elsewhere writes zeroes so reads still see zeroes. */
   async pdiscard(offset: number, length: number): Promise<void> {
     const size = await this.getLength();
     if (offset >= size) return;
     const end = Math.min(offset + length, size);
+    if (this.tryFallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, end - offset)) return;
     if (offset + length >= size) {
       await this.resize(offset);
       await this.resize(size);
@@ -153,6 +179,26 @@ export class FileDriverState implements BlockDriverState {
       const n = Math.min(zero.byteLength, end - pos);
       await this.pwritev(pos, n, [zero.subarray(0, n)], {});
     }
+  }
+
+  /**
+   * Data vs hole from SEEK_DATA/SEEK_HOLE (native addon): holes read as zeroes
+   * and are reported as such, as QEMU's file-posix does. Without the addon the
+   * whole file is data.
+   */
+  async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    const size = await this.getLength();
+    if (offset >= size) return { length: 0, data: false, zero: true, allocated: false };
+    const n = Math.min(length, size - offset);
+    if (!hostIo.available) return { length: n, data: true, zero: false, allocated: true, offset };
+    const fd = this.fh.fd;
+    const data = hostIo.seekData(fd, offset);
+    if (data === offset) {
+      const hole = hostIo.seekHole(fd, offset);
+      return { length: Math.min(n, (hole < 0 ? size : hole) - offset), data: true, zero: false, allocated: true, offset };
+    }
+    // In a hole: it runs to the next data, or to EOF when there is none.
+    return { length: Math.min(n, (data < 0 ? size : data) - offset), data: false, zero: true, allocated: true, offset };
   }
 
   async flush(): Promise<void> {
@@ -175,8 +221,10 @@ export class FileDriverState implements BlockDriverState {
   async truncate(size: number, _exact: boolean, prealloc: Preallocation): Promise<void> {
     const old = await this.getLength();
     await this.resize(size);
-    // falloc and full both become real zero writes: Node cannot reserve blocks.
-    if (size > old && (prealloc === 'full' || prealloc === 'falloc')) await writeZeroRange(this, old, size - old);
+    if (size <= old) return;
+    // falloc reserves blocks (native addon); full, or falloc without the addon, writes zeroes.
+    if (prealloc === 'falloc' && this.tryFallocate(0, old, size - old)) return;
+    if (prealloc === 'full' || prealloc === 'falloc') await writeZeroRange(this, old, size - old);
   }
 
   async allocatedFileSize(): Promise<number> {
@@ -240,7 +288,8 @@ export const fileDriver: BlockDriver = {
   kind: 'protocol',
   protocols: ['file'],
   // x-no-odirect=on: behave as if the filesystem refused O_DIRECT (tests the O_DSYNC fallback anywhere).
-  openOptions: ['filename', 'aio', 'locking', 'pr-manager', 'discard-no-unref', 'x-check-cache-dropped', 'x-no-odirect'],
+  // x-no-fallocate=on: act as if the host-io addon were missing (tests the portable paths).
+  openOptions: ['filename', 'aio', 'locking', 'pr-manager', 'discard-no-unref', 'x-check-cache-dropped', 'x-no-odirect', 'x-no-fallocate'],
   parseFilename(filename: string) {
     return { filename: filename.startsWith('file:') ? filename.slice(5) : filename };
   },
@@ -249,7 +298,9 @@ export const fileDriver: BlockDriver = {
     if (path === undefined || path === '') throw new BlockError('EINVAL', "The 'file' block driver requires a file name");
     const st = await fsp.stat(path).catch((err) => { throw openError(path, err); });
     if (st.isDirectory()) throw new BlockError('EISDIR', `Could not open '${path}': Is a directory`);
-    return openFile(path, ctx.readOnly, ctx.cache, parseBool('x-no-odirect', ctx.options['x-no-odirect'], false));
+    const state = await openFile(path, ctx.readOnly, ctx.cache, parseBool('x-no-odirect', ctx.options['x-no-odirect'], false));
+    state.noFallocate = parseBool('x-no-fallocate', ctx.options['x-no-fallocate'], false);
+    return state;
   },
   createOptions: [
     { name: 'size', type: 'size', help: 'Virtual disk size' },
