@@ -3,7 +3,8 @@
 // with O_DIRECT reads) a sub-offset whose address is aligned, and carve a
 // small pool of aligned bounce buffers from it once. ArrayBuffer backing
 // stores never move, so the alignment found at open stays valid.
-import { closeSync, openSync, readSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, readSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { hostIo } from '@tsemu/host-io';
 
 export const BOUNCE_CHUNK = 1 << 20;
 const BOUNCE_COUNT = 4;
@@ -17,9 +18,9 @@ export interface DirectIoGeometry {
   arena: ArrayBuffer;
 }
 
-function tryRead(fd: number, arena: ArrayBuffer, at: number, len: number): boolean {
+function tryRead(fd: number, arena: ArrayBuffer, at: number, len: number, filePos: number): boolean {
   try {
-    readSync(fd, new Uint8Array(arena, at, len), 0, len, 0);
+    readSync(fd, new Uint8Array(arena, at, len), 0, len, filePos);
     return true;
   } catch (err) {
     if ((err as { code?: string }).code === 'EINVAL') return false;
@@ -35,30 +36,53 @@ function* candidates(step: number): Generator<number> {
 }
 
 /**
- * Probes with an O_DIRECT fd on a file with at least 4 KiB of data at offset 0.
+ * Probes with an O_DIRECT fd at `filePos`, which must hold 4 KiB of real data:
+ * the kernel skips the alignment check when a direct read lands in a hole, so
+ * a probe there would accept any buffer.
  * Returns undefined when no combination works (caller falls back to O_DSYNC).
  */
-export function probeDirectGeometry(fd: number): DirectIoGeometry | undefined {
+export function probeDirectGeometry(fd: number, filePos = 0): DirectIoGeometry | undefined {
   const arena = new ArrayBuffer(BOUNCE_CHUNK * BOUNCE_COUNT + PAGE);
   for (const blockSize of [512, PAGE]) {
     for (const at of candidates(blockSize === 512 ? 16 : 512)) {
-      if (tryRead(fd, arena, at, blockSize)) return { blockSize, arenaOffset: at, arena };
+      if (tryRead(fd, arena, at, blockSize, filePos)) return { blockSize, arenaOffset: at, arena };
     }
   }
   return undefined;
 }
 
+/** A page-aligned offset of `fd` holding a whole page of data (SEEK_DATA), or -1. */
+function findDataPage(fd: number, size: number): number {
+  if (!hostIo.available) return -1;
+  try {
+    const data = hostIo.seekData(fd, 0);
+    if (data < 0) return -1;
+    const page = data + ((PAGE - (data % PAGE)) % PAGE);
+    const hole = hostIo.seekHole(fd, page);
+    return page + PAGE <= size && hole >= page + PAGE ? page : -1;
+  } catch {
+    return -1;
+  }
+}
+
 /**
- * Probes a file that may be empty: its own data when it has 4 KiB, else a
- * scratch file next to it (same filesystem, same rules), removed afterwards.
+ * Probes on the file's own data where SEEK_DATA finds a page of it, else on a
+ * scratch file next to it (same filesystem, same rules) holding a synced page
+ * of data, removed afterwards.
  */
 export function probeDirectGeometryFor(path: string, fd: number, size: number): DirectIoGeometry | undefined {
-  if (size >= PAGE) return probeDirectGeometry(fd);
+  const dataPage = findDataPage(fd, size);
+  if (dataPage >= 0) return probeDirectGeometry(fd, dataPage);
   const scratch = `${path}.tsemu-dio-probe-${process.pid}`;
   let sfd = -1;
   try {
     const w = openSync(scratch, 'w');
-    try { writeSync(w, new Uint8Array(PAGE)); } finally { closeSync(w); }
+    try {
+      writeSync(w, new Uint8Array(PAGE).fill(1));
+      fdatasyncSync(w);
+    } finally {
+      closeSync(w);
+    }
     sfd = openSync(scratch, constants.O_RDONLY | constants.O_DIRECT);
     return probeDirectGeometry(sfd);
   } catch {
