@@ -1,0 +1,11 @@
+export * from './wire/index.js';
+export { parseSheepdogFilename, locationFromOptions, describeAddress } from './client/location.js';
+export type { SheepdogLocation, SheepdogAddress } from './client/location.js';
+export { SheepdogIoConnection } from './client/io-connection.js';
+export { SheepdogImage, cacheFlagsFor } from './client/image.js';
+export type { SheepdogSnapshotInfo } from './client/snapshots.js';
+export type { SheepdogImageOptions } from './client/image.js';
+export { SheepdogError, sdResultError, sdTransportError } from './client/errors.js';
+export { findVdi, newVdi, releaseVdi, readVdiBitmap, deleteVdi, readObject, writeObject } from './client/vdi-ops.js';
+export { shortRequest } from './client/short-request.js';
+export { sheepdogDriver, registerSheepdog } from './driver.js';

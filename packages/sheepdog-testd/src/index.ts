@@ -1,0 +1,10 @@
+export { SheepdogTestServer, MAX_REQUEST_PAYLOAD } from './server.js';
+export type { SheepdogTestServerOptions } from './server.js';
+export { SheepNode } from './sheep-node.js';
+export type { SheepFlavour, SheepNodeOptions, NodeReply } from './sheep-node.js';
+export { RequestLog } from './request-log.js';
+export type { LoggedRequest } from './request-log.js';
+export { ObjectStore } from './object-store.js';
+export { ObjectCache } from './object-cache.js';
+export { VdiTable } from './vdi-table.js';
+export type { VdiRecord } from './vdi-table.js';

@@ -1,0 +1,53 @@
+// tsemu-sheepd: run the test peer in the foreground.
+//   tsemu-sheepd [--dir DIR] [--port N | --socket PATH] [--flavour 0.5.6|1.0.1] [--no-cache]
+import { parseArgs } from 'node:util';
+import { SheepdogTestServer } from './server.js';
+
+const USAGE = 'Usage: tsemu-sheepd [--dir DIR] [--port N | --socket PATH] [--flavour 0.5.6|1.0.1] [--no-cache]';
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        dir: { type: 'string', default: '.' },
+        port: { type: 'string', default: '0' },
+        socket: { type: 'string' },
+        flavour: { type: 'string', default: '0.5.6' },
+        'no-cache': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`tsemu-sheepd: ${(err as Error).message}\n${USAGE}\n`);
+    return 1;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const flavour = values.flavour;
+  const port = Number(values.port);
+  if ((flavour !== '0.5.6' && flavour !== '1.0.1') || !Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`tsemu-sheepd: invalid --flavour or --port\n${USAGE}\n`);
+    return 1;
+  }
+  const server = await SheepdogTestServer.start({
+    dir: values.dir, port, socketPath: values.socket, flavour,
+    ...(values['no-cache'] ? { objectCache: false } : {}),
+  });
+  const where = values.socket ?? `127.0.0.1:${server.port}`;
+  process.stdout.write(`tsemu-sheepd: sheep ${flavour} peer on ${where}, objects in ${values.dir}, object cache ${server.node.objectCacheEnabled ? 'on' : 'off'}\n`);
+  const stop = (): void => {
+    void server.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return -1; // keep running
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { if (code >= 0) process.exitCode = code; },
+  (err: Error) => { process.stderr.write(`tsemu-sheepd: ${err.message}\n`); process.exitCode = 1; },
+);

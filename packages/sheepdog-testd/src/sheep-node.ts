@@ -1,0 +1,334 @@
+// What one sheep node does with a request, independent of sockets: object
+// I/O through the object cache or straight to the store, copy-on-write
+// creates, and the VDI operations. Requests are handled one at a time (the
+// server queues them), so no locking is needed here.
+import {
+  SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_READ_OBJ, SD_OP_WRITE_OBJ, SD_OP_DISCARD_OBJ, SD_OP_NEW_VDI,
+  SD_OP_LOCK_VDI, SD_OP_RELEASE_VDI, SD_OP_GET_VDI_INFO, SD_OP_READ_VDIS, SD_OP_FLUSH_VDI, SD_OP_DEL_VDI,
+  SD_FLAG_CMD_COW, SD_FLAG_CMD_CACHE, SD_FLAG_CMD_DIRECT, SD_FLAG_CMD_WRITE,
+  SD_RES_SUCCESS, SD_RES_NO_OBJ, SD_RES_INVALID_PARMS, SD_RES_VDI_EXIST, SD_RES_NO_VDI, SD_RES_NO_TAG,
+  SD_RES_VDI_LOCKED, SD_RES_VDI_NOT_LOCKED, SD_RES_READONLY, SD_RES_VER_MISMATCH, SD_RES_NO_BASE_VDI,
+  SD_RES_FULL_VDI, SD_SERVER_PROTO_VER, SD_DATA_OBJ_SIZE, SD_MAX_VDI_LEN, SD_MAX_VDI_TAG_LEN,
+  SD_INODE_SIZE, SD_INODE_HEADER_SIZE, INODE_DATA_VDI_ID, INODE_SNAP_CTIME, INODE_CHILD_VDI_ID,
+  INODE_NAME, INODE_TAG, INODE_CTIME, INODE_VDI_SIZE, INODE_NR_COPIES, INODE_BLOCK_SIZE_SHIFT, INODE_SNAP_ID,
+  INODE_VDI_ID, INODE_PARENT_VDI_ID,
+  inodeOidHi, oidVid, isInodeOid, isVmstateOid, isAttrOid, decodeInodeHeader, readCString, writeU64,
+  writeCString, encodeCtime, readU64, inodeDataVdiId,
+  type SheepdogRequestHeader,
+} from '@tsemu/block-sheepdog';
+import { ObjectStore } from './object-store.js';
+import { ObjectCache, markDirty } from './object-cache.js';
+import { VdiTable } from './vdi-table.js';
+
+export type SheepFlavour = '0.5.6' | '1.0.1';
+
+export interface SheepNodeOptions {
+  /** '0.5.6' (default): object cache on, DEL_VDI/DISCARD_OBJ unknown. '1.0.1': no cache, locks, READONLY. */
+  flavour?: SheepFlavour;
+  /** Override: run the object cache or not (FLUSH_VDI -> INVALID_PARMS without it). */
+  objectCache?: boolean;
+}
+
+export interface NodeReply {
+  result: number;
+  data: Buffer | null;
+  vdiId: number;
+}
+
+const OK: NodeReply = { result: SD_RES_SUCCESS, data: null, vdiId: 0 };
+function res(result: number, vdiId = 0, data: Buffer | null = null): NodeReply {
+  return result === SD_RES_SUCCESS && vdiId === 0 && data === null ? OK : { result, data, vdiId };
+}
+
+export class SheepNode {
+  readonly store: ObjectStore;
+  readonly cache = new ObjectCache();
+  readonly vdis = new VdiTable();
+  readonly flavour: SheepFlavour;
+  readonly objectCacheEnabled: boolean;
+  /** CREATE_AND_WRITE_OBJ for an object that already existed (0.5.6 crashed on these). */
+  doubleCreates = 0;
+  private readonly locks = new Set<number>();
+
+  constructor(dir: string, opts: SheepNodeOptions = {}) {
+    this.store = new ObjectStore(dir);
+    this.flavour = opts.flavour ?? '0.5.6';
+    this.objectCacheEnabled = opts.objectCache ?? this.flavour === '0.5.6';
+  }
+
+  async init(): Promise<void> {
+    await this.store.init();
+    for (const [hi, lo] of await this.store.list()) {
+      if (!isInodeOid(hi) || lo !== 0) continue;
+      const head = await this.store.read(hi, 0, 0, SD_INODE_HEADER_SIZE);
+      if (head) this.vdis.upsert(oidVid(hi), decodeInodeHeader(head));
+    }
+  }
+
+  /** Crash semantics: dirty cache contents vanish, metadata is what the store says. */
+  async loseCache(): Promise<number> {
+    const lost = this.cache.loseAll();
+    await this.refreshAllVdis();
+    return lost;
+  }
+
+  async flushAll(): Promise<void> {
+    await this.cache.flushAll(this.store);
+  }
+
+  dropLocks(): void {
+    this.locks.clear();
+  }
+
+  async handle(h: SheepdogRequestHeader, payload: Buffer | null): Promise<NodeReply> {
+    if (h.protoVer > SD_SERVER_PROTO_VER) return res(SD_RES_VER_MISMATCH);
+    switch (h.opcode) {
+      case SD_OP_READ_OBJ: return this.readObj(h);
+      case SD_OP_WRITE_OBJ: return this.writeObj(h, payload, false);
+      case SD_OP_CREATE_AND_WRITE_OBJ: return this.writeObj(h, payload, true);
+      case SD_OP_FLUSH_VDI: return this.flushVdi(h);
+      case SD_OP_NEW_VDI: return this.newVdi(h, payload);
+      case SD_OP_LOCK_VDI: return this.lookup(h, payload, true);
+      case SD_OP_GET_VDI_INFO: return this.lookup(h, payload, false);
+      case SD_OP_RELEASE_VDI: return this.release(h);
+      case SD_OP_READ_VDIS: return res(SD_RES_SUCCESS, 0, this.vdis.bitmap.subarray(0, Math.min(h.dataLength, this.vdis.bitmap.length)));
+      case SD_OP_DEL_VDI: return this.flavour === '1.0.1' ? this.delVdi(h, payload) : res(SD_RES_INVALID_PARMS);
+      case SD_OP_DISCARD_OBJ: return this.flavour === '1.0.1' ? this.discardObj(h) : res(SD_RES_INVALID_PARMS);
+      default: return res(SD_RES_INVALID_PARMS); // sheep's answer to an unknown opcode
+    }
+  }
+
+  // ---- objects ----
+
+  private objSize(hi: number): number {
+    return isInodeOid(hi) ? SD_INODE_SIZE : SD_DATA_OBJ_SIZE;
+  }
+
+  /** Whether a request may use the cache at all (COW, vmstate and attr objects bypass it). */
+  private cacheable(h: SheepdogRequestHeader): boolean {
+    return this.objectCacheEnabled && (h.flags & SD_FLAG_CMD_COW) === 0 && !isVmstateOid(h.oidHi) && !isAttrOid(h.oidHi);
+  }
+
+  /** The newest bytes of an object: the cache copy if any, else the store. */
+  private async readCurrent(hi: number, lo: number, offset: number, length: number): Promise<Buffer | null> {
+    const e = this.cache.get(hi, lo);
+    if (e) return Buffer.from(e.data.subarray(offset, offset + length));
+    return this.store.read(hi, lo, offset, length);
+  }
+
+  private async readObj(h: SheepdogRequestHeader): Promise<NodeReply> {
+    const size = this.objSize(h.oidHi);
+    if (h.offset + h.dataLength > size) return res(SD_RES_INVALID_PARMS);
+    // A DIRECT read is served from the cache only when the object is cached: readCurrent does exactly that.
+    const data = await this.readCurrent(h.oidHi, h.oidLo, h.offset, h.dataLength);
+    return data ? res(SD_RES_SUCCESS, 0, data) : res(SD_RES_NO_OBJ);
+  }
+
+  private async writeObj(h: SheepdogRequestHeader, payload: Buffer | null, create: boolean): Promise<NodeReply> {
+    const size = this.objSize(h.oidHi);
+    const data = payload ?? Buffer.alloc(0);
+    if (h.offset + data.length > size) return res(SD_RES_INVALID_PARMS);
+    const { oidHi: hi, oidLo: lo } = h;
+    const vid = oidVid(hi);
+    if (!create && this.flavour === '1.0.1' && !isInodeOid(hi)) {
+      const rec = this.vdis.get(vid);
+      if (rec && rec.snapCtime !== 0) return res(SD_RES_READONLY);
+    }
+    const exists = this.cache.get(hi, lo) !== undefined || (await this.store.exists(hi, lo));
+    if (!create && !exists) return res(SD_RES_NO_OBJ);
+    if (create && exists) this.doubleCreates++;
+
+    if (h.flags & SD_FLAG_CMD_DIRECT && this.objectCacheEnabled) {
+      // 0.5.6: a direct write flushes and drops the VDI's cache, then goes to the backend.
+      await this.cache.flushVdi(this.store, vid, true);
+    }
+    let base: Buffer | null = null;
+    if (create && !exists) {
+      base = Buffer.alloc(size);
+      if (h.flags & SD_FLAG_CMD_COW) {
+        const src = await this.readCurrent(h.cowHi, h.cowLo, 0, this.objSize(h.cowHi));
+        if (!src) return res(SD_RES_NO_OBJ);
+        src.copy(base);
+      }
+    }
+    const useCache = this.cacheable(h) && (h.flags & SD_FLAG_CMD_CACHE) !== 0 && (h.flags & SD_FLAG_CMD_DIRECT) === 0;
+    if (useCache) {
+      let e = this.cache.get(hi, lo);
+      if (!e) {
+        const whole = base ?? (await this.store.read(hi, lo, 0, size))!;
+        e = { hi, lo, size, data: whole, dirty: false, created: base !== null, dirtyStart: 0, dirtyEnd: 0 };
+        this.cache.set(e);
+      }
+      e.data.set(data, h.offset);
+      markDirty(e, h.offset, data.length);
+    } else {
+      if (base) {
+        base.set(data, h.offset);
+        await this.store.put(hi, lo, size, base);
+      } else {
+        const e = this.cache.get(hi, lo);
+        if (e) {
+          // Write-through inside the cache: keep the cached copy coherent (and push out older dirty bytes first).
+          if (e.dirty) await this.cache.flushVdi(this.store, vid, false);
+          e.data.set(data, h.offset);
+        }
+        if (!(await this.store.write(hi, lo, h.offset, data))) return res(SD_RES_NO_OBJ);
+      }
+    }
+    if (isInodeOid(hi) && h.offset < SD_INODE_HEADER_SIZE) await this.refreshVdi(vid);
+    return OK;
+  }
+
+  private async flushVdi(h: SheepdogRequestHeader): Promise<NodeReply> {
+    if (!this.objectCacheEnabled) return res(SD_RES_INVALID_PARMS);
+    await this.cache.flushVdi(this.store, oidVid(h.oidHi), false);
+    return OK;
+  }
+
+  private async discardObj(h: SheepdogRequestHeader): Promise<NodeReply> {
+    const vid = oidVid(h.oidHi);
+    this.cache.delete(h.oidHi, h.oidLo);
+    await this.store.remove(h.oidHi, h.oidLo);
+    const inode = await this.readCurrent(inodeOidHi(vid), 0, 0, SD_INODE_SIZE);
+    if (inode && !isInodeOid(h.oidHi) && inodeDataVdiId(inode, h.oidLo) === vid) {
+      const entry = Buffer.alloc(4);
+      entry.writeUInt32LE(0);
+      await this.writeInodeBytes(vid, INODE_DATA_VDI_ID + 4 * h.oidLo, entry);
+    }
+    return OK;
+  }
+
+  // ---- VDIs ----
+
+  private async refreshVdi(vid: number): Promise<void> {
+    const head = await this.readCurrent(inodeOidHi(vid), 0, 0, SD_INODE_HEADER_SIZE);
+    if (head) this.vdis.upsert(vid, decodeInodeHeader(head));
+  }
+
+  private async refreshAllVdis(): Promise<void> {
+    for (const r of this.vdis.all()) await this.refreshVdi(r.vid);
+  }
+
+  /** Writes inode bytes wherever the inode currently lives (cache copy and store). */
+  private async writeInodeBytes(vid: number, offset: number, bytes: Buffer): Promise<void> {
+    const hi = inodeOidHi(vid);
+    const e = this.cache.get(hi, 0);
+    if (e) e.data.set(bytes, offset);
+    if (e?.dirty) markDirty(e, offset, bytes.length);
+    else await this.store.write(hi, 0, offset, bytes);
+  }
+
+  /** Name (and tag) from a LOCK/GET_INFO/NEW_VDI/DEL_VDI payload; undefined if malformed. */
+  private parseName(payload: Buffer | null, allowTag: boolean): { name: string; tag: string } | undefined {
+    if (!payload) return undefined;
+    if (payload.length !== SD_MAX_VDI_LEN && !(allowTag && payload.length === SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN)) return undefined;
+    const name = readCString(payload, 0, SD_MAX_VDI_LEN);
+    const tag = payload.length > SD_MAX_VDI_LEN ? readCString(payload, SD_MAX_VDI_LEN, SD_MAX_VDI_TAG_LEN) : '';
+    return { name, tag };
+  }
+
+  private find(name: string, tag: string, snapId: number): { vid?: number; result: number } {
+    if (this.vdis.versions(name).length === 0) return { result: SD_RES_NO_VDI };
+    if (tag !== '') {
+      const r = this.vdis.byTag(name, tag);
+      return r ? { vid: r.vid, result: SD_RES_SUCCESS } : { result: SD_RES_NO_TAG };
+    }
+    const r = snapId !== 0 ? this.vdis.bySnapId(name, snapId) : this.vdis.current(name);
+    return r ? { vid: r.vid, result: SD_RES_SUCCESS } : { result: SD_RES_NO_VDI };
+  }
+
+  private lookup(h: SheepdogRequestHeader, payload: Buffer | null, lock: boolean): NodeReply {
+    if (!(h.flags & SD_FLAG_CMD_WRITE)) return res(SD_RES_INVALID_PARMS);
+    const n = this.parseName(payload, true);
+    if (!n) return res(SD_RES_INVALID_PARMS);
+    const found = this.find(n.name, n.tag, h.snapId);
+    if (found.vid === undefined) return res(found.result);
+    if (lock && this.flavour === '1.0.1') {
+      // 1.0.x: a real lock on the working VDI; snapshots are opened shared.
+      const rec = this.vdis.get(found.vid)!;
+      if (rec.snapCtime === 0) {
+        if (this.locks.has(found.vid)) return res(SD_RES_VDI_LOCKED);
+        this.locks.add(found.vid);
+      }
+    }
+    return res(SD_RES_SUCCESS, found.vid);
+  }
+
+  private release(h: SheepdogRequestHeader): NodeReply {
+    if (this.flavour !== '1.0.1') return OK; // 0.5.6: LOCK was a plain lookup
+    return this.locks.delete(h.baseVdiId) ? OK : res(SD_RES_VDI_NOT_LOCKED);
+  }
+
+  private async newVdi(h: SheepdogRequestHeader, payload: Buffer | null): Promise<NodeReply> {
+    const n = this.parseName(payload, false);
+    if (!n || n.name === '') return res(SD_RES_INVALID_PARMS);
+    const snapshot = h.snapId === 1;
+    const versions = this.vdis.versions(n.name);
+    if (!snapshot && versions.length > 0) return res(SD_RES_VDI_EXIST);
+    let baseInode: Buffer | null = null;
+    if (h.baseVdiId !== 0) {
+      const base = this.vdis.get(h.baseVdiId);
+      if (!base || base.deleted) return res(SD_RES_NO_BASE_VDI);
+      // Snapshot metadata must be complete before it is copied: push the cached inode out.
+      await this.cache.flushVdi(this.store, h.baseVdiId, false);
+      baseInode = await this.store.read(inodeOidHi(h.baseVdiId), 0, 0, SD_INODE_SIZE);
+      if (!baseInode) return res(SD_RES_NO_BASE_VDI);
+    } else if (snapshot) {
+      return res(SD_RES_NO_BASE_VDI);
+    }
+    const vid = this.vdis.allocate(n.name);
+    if (vid === undefined) return res(SD_RES_FULL_VDI);
+    const now = encodeCtime(Date.now());
+    const inode = Buffer.alloc(SD_INODE_SIZE);
+    if (baseInode) baseInode.copy(inode, INODE_DATA_VDI_ID, INODE_DATA_VDI_ID);
+    writeCString(inode, INODE_NAME, SD_MAX_VDI_LEN, n.name);
+    writeU64(inode, INODE_CTIME, now);
+    writeU64(inode, INODE_VDI_SIZE, h.vdiSize !== 0 || !baseInode ? h.vdiSize : readU64(baseInode, INODE_VDI_SIZE));
+    inode.writeUInt8(h.vdiCopies & 0xff || 1, INODE_NR_COPIES);
+    inode.writeUInt8(22, INODE_BLOCK_SIZE_SHIFT);
+    const latest = versions.reduce((m, r) => Math.max(m, r.snapId), 0);
+    inode.writeUInt32LE(snapshot ? latest + 1 : 1, INODE_SNAP_ID);
+    inode.writeUInt32LE(vid, INODE_VDI_ID);
+    inode.writeUInt32LE(h.baseVdiId, INODE_PARENT_VDI_ID);
+    if (snapshot) {
+      // The base and the current head of the name become snapshots.
+      for (const r of [this.vdis.get(h.baseVdiId), this.vdis.current(n.name)]) {
+        if (!r || r.snapCtime !== 0) continue;
+        await this.cache.flushVdi(this.store, r.vid, false);
+        const stamp = Buffer.alloc(8);
+        writeU64(stamp, 0, now);
+        await this.writeInodeBytes(r.vid, INODE_SNAP_CTIME, stamp);
+        await this.refreshVdi(r.vid);
+      }
+    }
+    if (h.baseVdiId !== 0 && baseInode) {
+      // child_vdi_id: first free slot of the parent
+      for (let i = 0; i < 1024; i++) {
+        const at = INODE_CHILD_VDI_ID + 4 * i;
+        if (baseInode.readUInt32LE(at) !== 0) continue;
+        const child = Buffer.alloc(4);
+        child.writeUInt32LE(vid);
+        await this.writeInodeBytes(h.baseVdiId, at, child);
+        break;
+      }
+    }
+    await this.store.put(inodeOidHi(vid), 0, SD_INODE_SIZE, inode);
+    this.vdis.upsert(vid, decodeInodeHeader(inode));
+    if (snapshot && this.locks.delete(h.baseVdiId)) this.locks.add(vid); // the writer carries on with the new version
+    return res(SD_RES_SUCCESS, vid);
+  }
+
+  private async delVdi(h: SheepdogRequestHeader, payload: Buffer | null): Promise<NodeReply> {
+    const n = this.parseName(payload, true);
+    if (!n) return res(SD_RES_INVALID_PARMS);
+    const found = this.find(n.name, n.tag, h.snapId);
+    if (found.vid === undefined) return res(found.result);
+    if (this.locks.has(found.vid)) return res(SD_RES_VDI_LOCKED);
+    // Deleted = empty name; the bitmap bit stays so later vids still probe past it.
+    await this.writeInodeBytes(found.vid, INODE_NAME, Buffer.alloc(SD_MAX_VDI_LEN));
+    await this.writeInodeBytes(found.vid, INODE_TAG, Buffer.alloc(SD_MAX_VDI_TAG_LEN));
+    await this.refreshVdi(found.vid);
+    return OK;
+  }
+}
+
