@@ -192,7 +192,8 @@ async function probeAndOpen(opts: BlockOptions, name: string | undefined, inheri
     throw err;
   }
   const probedRaw = format.name === 'raw';
-  if (probedRaw && top && inherited.onWarning) {
+  // QEMU warns only when the node is writable: the restriction it announces guards writes.
+  if (probedRaw && top && !inherited.readOnly && inherited.onWarning) {
     inherited.onWarning(`WARNING: Image format was not specified for '${proto.filename}' and probing guessed raw.`);
     inherited.onWarning('         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.');
     inherited.onWarning("         Specify the 'raw' format explicitly to remove the restrictions.");

@@ -117,6 +117,9 @@ describe('probing', () => {
     const quiet: string[] = [];
     await (await openImage({ filename: path, format: 'raw', onWarning: (l) => quiet.push(l) })).close();
     expect(quiet).toEqual([]);
+    // Read-only: nothing to restrict, so QEMU says nothing (qemu-img info never warns).
+    await (await openImage({ filename: path, readOnly: true, onWarning: (l) => quiet.push(l) })).close();
+    expect(quiet).toEqual([]);
   });
 
   it('probes a registered format by its header score', async () => {

@@ -1,0 +1,69 @@
+// Argument checks shared by the I/O commands, with qemu-io's messages.
+import { MAX_REQUEST_BYTES, parsePattern } from '../numbers.js';
+import { EINVAL, type Session, type Status } from '../session.js';
+
+export const now = (): bigint => process.hrtime.bigint();
+
+/** -P's argument; prints qemu-io's complaint when it is not a byte. */
+export function patternArg(s: Session, arg: string): number | undefined {
+  const p = parsePattern(arg);
+  if (p === undefined) s.out(`${arg} is not a valid pattern byte\n`);
+  return p;
+}
+
+/** The length argument of read/write/discard, bounded by BDRV_REQUEST_MAX_BYTES. */
+export function countArg(s: Session, arg: string, suffix = ''): number | undefined {
+  const count = s.num(arg);
+  if (count !== undefined && count > MAX_REQUEST_BYTES) {
+    s.out(`length cannot exceed ${MAX_REQUEST_BYTES}${suffix}, given ${arg}\n`);
+    return undefined;
+  }
+  return count;
+}
+
+/** readv/writev/aio length list: sizes of each buffer, bounded individually and in total. */
+export function iovLengths(s: Session, args: string[]): number[] | undefined {
+  const lens: number[] = [];
+  let total = 0;
+  for (const arg of args) {
+    const len = s.num(arg);
+    if (len === undefined) return undefined;
+    if (len > MAX_REQUEST_BYTES) {
+      s.out(`Argument '${arg}' exceeds maximum size ${MAX_REQUEST_BYTES}\n`);
+      return undefined;
+    }
+    if (total > MAX_REQUEST_BYTES - len) {
+      s.out(`The total number of bytes exceed the maximum size ${MAX_REQUEST_BYTES}\n`);
+      return undefined;
+    }
+    lens.push(len);
+    total += len;
+  }
+  return lens;
+}
+
+/** Views of `buf` cut to `lens` (zero-length pieces dropped: they carry nothing). */
+export function splitIov(buf: Uint8Array, lens: number[]): Uint8Array[] {
+  const iov: Uint8Array[] = [];
+  let at = 0;
+  for (const len of lens) {
+    if (len > 0) iov.push(buf.subarray(at, at + len));
+    at += len;
+  }
+  return iov;
+}
+
+/** -b (VM state): no driver here keeps one, so it fails as on raw. */
+export function vmstateUnsupported(s: Session, op: string, offset: number, count: number): Status {
+  if (offset % 512 !== 0) {
+    s.out(`${offset} is not a sector-aligned value for 'offset'\n`);
+    return EINVAL;
+  }
+  if (count % 512 !== 0) {
+    s.out(`${count} is not a sector-aligned value for 'count'\n`);
+    return EINVAL;
+  }
+  s.out(`${op} failed: Operation not supported\n`);
+  return EINVAL;
+}
+

@@ -1,0 +1,84 @@
+// qemu-io's output formats: sizes (cvtstr), times (timestr), the two-line I/O
+// report and the hex dump. Numbers follow C printf, which rounds exact ties to
+// even where JavaScript's toFixed rounds them up.
+
+/** C's "%.Nf" for a double. */
+export function cFixed(x: number, digits: number): string {
+  if (Number.isNaN(x)) return x < 0 ? '-nan' : 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (Math.abs(x) >= 1e21) {
+    const int = BigInt(x).toString();
+    return digits > 0 ? `${int}.${'0'.repeat(digits)}` : int;
+  }
+  const plain = x.toFixed(digits);
+  // A tie needs at most digits+1 fractional bits, so 25 extra digits show it exactly.
+  const wide = x.toFixed(Math.min(100, digits + 25));
+  const cut = wide.indexOf('.') + 1 + digits;
+  if (!/^50*$/.test(wide.slice(cut))) return plain;
+  const kept = wide.slice(0, digits > 0 ? cut : cut - 1);
+  const last = kept.charCodeAt(kept.length - 1) - 48;
+  return last % 2 === 0 ? kept : plain;
+}
+
+const UNITS: Array<[number, string]> = [
+  [2 ** 60, ' EiB'], [2 ** 50, ' PiB'], [2 ** 40, ' TiB'], [2 ** 30, ' GiB'], [2 ** 20, ' MiB'], [2 ** 10, ' KiB'],
+];
+
+/** qemu-io's cvtstr: "64 KiB", "1.938 MiB", "512 bytes", "157.408621 bytes" (bytes keep six decimals). */
+export function cvtstr(value: number): string {
+  let text: string | undefined;
+  let suffix = ' bytes';
+  for (const [scale, name] of UNITS) {
+    if (value >= scale) {
+      text = cFixed(value / scale, 3);
+      suffix = name;
+      break;
+    }
+  }
+  text ??= cFixed(value, 6);
+  const trim = text.indexOf('.000');
+  return (trim >= 0 ? text.slice(0, trim) : text) + suffix;
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/** qemu-io's timestr: "00.01 sec" under a second, "H:MM:SS.ss" from one second or when `fixed` (-C). */
+export function timestr(ns: bigint, fixed = false): string {
+  const sec = Number(ns / 1_000_000_000n);
+  const frac = Number(ns % 1_000_000_000n) / 1e9;
+  if (!fixed && sec === 0) return `${cFixed(frac, 2).padStart(5, '0')} sec`;
+  const h = Math.floor(sec / 3600);
+  const m = Math.floor((sec % 3600) / 60);
+  return `${h}:${pad2(m)}:${cFixed((sec % 60) + frac, 2).padStart(5, '0')}`;
+}
+
+/** The report after a read/write/discard ("read 512/512 bytes at offset 0" + rates), or the -C line. */
+export function formatReport(op: string, ns: bigint, offset: number, count: number, total: number, ops: number, machine: boolean): string {
+  const secs = Number(ns) / 1e9;
+  if (machine) {
+    return `${total},${ops},${timestr(ns, true)},${cFixed(total / secs, 3)},${cFixed(ops / secs, 3)}\n`;
+  }
+  return (
+    `${op} ${total}/${count} bytes at offset ${offset}\n` +
+    `${cvtstr(total)}, ${ops} ops; ${timestr(ns)} (${cvtstr(total / secs)}/sec and ${cFixed(ops / secs, 4)} ops/sec)\n`
+  );
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0') + ' ');
+const isAlnum = (b: number): boolean => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
+
+/** read -v: 16 bytes a line, "%08x:  " offset, hex bytes, then alphanumerics (others as '.'). */
+export function hexDump(buf: Uint8Array, offset: number): string {
+  const lines: string[] = [];
+  for (let i = 0; i < buf.length; i += 16) {
+    const end = Math.min(i + 16, buf.length);
+    let hex = '';
+    let chars = '';
+    for (let j = i; j < end; j++) {
+      hex += HEX[buf[j]];
+      chars += isAlnum(buf[j]) ? String.fromCharCode(buf[j]) : '.';
+    }
+    lines.push(`${(offset + i).toString(16).padStart(8, '0')}:  ${hex} ${chars}\n`);
+  }
+  return lines.join('');
+}
