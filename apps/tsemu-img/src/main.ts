@@ -1,3 +1,16 @@
 import { main } from '@tsemu/qemu-img';
 
+// A closed or full stdout (| head, >/dev/full) must not turn into a stack trace;
+// qemu-img ignores such write errors too.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+
+// Last resort: a failure outside main's own handling is still one line, no stack trace.
+const die = (err: unknown): void => {
+  process.stderr.write(`qemu-img: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+};
+process.on('uncaughtException', die);
+process.on('unhandledRejection', die);
+
 process.exitCode = await main(process.argv.slice(2));

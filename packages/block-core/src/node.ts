@@ -89,8 +89,13 @@ export class BlockNode {
     return this.align;
   }
 
-  getLength(): Promise<number> {
-    return this.state.getLength();
+  /**
+   * Length in whole 512-byte sectors, as QEMU's bdrv_getlength: a 100-byte
+   * file is a 512-byte disk whose tail reads as zeroes (drivers zero-fill past EOF).
+   */
+  async getLength(): Promise<number> {
+    const bytes = await this.state.getLength();
+    return bytes % 512 === 0 ? bytes : bytes + 512 - (bytes % 512);
   }
 
   read(offset: number, buf: Uint8Array): Promise<void> {

@@ -211,7 +211,16 @@ describe('read-only opens and createImage', () => {
     const path = join(dir, 'new.raw');
     expect(await createImage({ filename: path, format: 'raw', size: 1 << 20 })).toBe(`Formatting '${path}', fmt=raw size=1048576`);
     expect(statSync(path).size).toBe(1 << 20);
-    expect(statSync(path).blocks).toBe(0);
+    expect(statSync(path).blocks).toBe(8); // sparse but for the first 4 KiB, which QEMU writes at create
+    await createImage({ filename: path, format: 'raw', size: 100 });
+    expect(statSync(path).size).toBe(512); // whole sectors, as qemu-img creates them
+    writeFileSync(path, new Uint8Array(3145828).fill(1));
+    const odd = await openImage({ filename: path, format: 'raw' });
+    expect(await odd.getLength()).toBe(3146240); // rounded up to a sector, like bdrv_getlength
+    const tail = new Uint8Array(512).fill(9);
+    await odd.read(3146240 - 512, tail);
+    expect([...tail.subarray(0, 100)].every((b) => b === 1) && [...tail.subarray(100)].every((b) => b === 0)).toBe(true);
+    await odd.close();
     expect(await createImage({ filename: path, format: 'raw', size: 65536, options: { preallocation: 'full' } }))
       .toBe(`Formatting '${path}', fmt=raw size=65536 preallocation=full`);
     expect(statSync(path).blocks * 512).toBeGreaterThanOrEqual(65536);

@@ -1,1 +1,7 @@
-export const x = 1;
+export { CoMutex } from './mutex.js';
+export { CoRwLock } from './rwlock.js';
+export { CoQueue } from './queue.js';
+export { sleep } from './sleep.js';
+export { BoundedPool, runPool } from './pool.js';
+export type { PoolTask, PoolOptions } from './pool.js';
+export { AbortError, isAbortError } from './abort.js';

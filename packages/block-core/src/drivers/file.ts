@@ -318,8 +318,12 @@ export const fileDriver: BlockDriver = {
       throw openError(ctx.filename, err);
     }
     const state = new FileDriverState(ctx.filename, fh, 'none', undefined, 1);
+    // QEMU creates whole sectors, and writes the first block so that the
+    // file system has decided the file's block size (O_DIRECT probing relies on it).
+    const size = ctx.size % 512 === 0 ? ctx.size : ctx.size + 512 - (ctx.size % 512);
     try {
-      await state.truncate(ctx.size, true, prealloc as Preallocation);
+      await state.truncate(size, true, prealloc as Preallocation);
+      if (prealloc === 'off' && size > 0) await state.pwritev(0, Math.min(size, 4096), [sharedZeroes().subarray(0, Math.min(size, 4096))], {});
     } finally {
       await state.close();
     }

@@ -1,0 +1,73 @@
+// Runs the real qemu-img and tsemu-img side by side on identical fixture
+// directories, so tests can compare stdout, stderr, exit status and files.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+export const TSEMU_IMG = join(ROOT, 'node_modules/.bin/tsemu-img');
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export function run(bin: string, args: string[], cwd: string): RunResult {
+  const r = spawnSync(bin, args, { cwd, encoding: 'utf8', timeout: 120_000 });
+  if (r.error) throw r.error;
+  return { stdout: r.stdout, stderr: r.stderr, code: r.status ?? -1 };
+}
+
+/** Two scratch directories: `q` for qemu-img, `t` for tsemu-img. */
+export class SideBySide {
+  readonly root = mkdtempSync(join(tmpdir(), 'tsemu-img-'));
+  readonly q = this.root + '/q';
+  readonly t = this.root + '/t';
+
+  constructor() {
+    spawnSync('mkdir', ['-p', this.q, this.t]);
+  }
+
+  /** Runs a shell-free command (qemu-img / qemu-io) in both directories to build identical fixtures. */
+  both(bin: string, args: string[]): void {
+    for (const dir of [this.q, this.t]) {
+      const r = run(bin, args, dir);
+      if (r.code !== 0) throw new Error(`${bin} ${args.join(' ')} failed: ${r.stderr}`);
+    }
+  }
+
+  qemu(args: string[]): RunResult {
+    return run('qemu-img', args, this.q);
+  }
+
+  tsemu(args: string[]): RunResult {
+    return run(TSEMU_IMG, args, this.t);
+  }
+
+  /** The same invocation through both tools. */
+  compare(args: string[]): { qemu: RunResult; tsemu: RunResult } {
+    return { qemu: this.qemu(args), tsemu: this.tsemu(args) };
+  }
+
+  cleanup(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+export function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Bytes the file really occupies on disk. */
+export function allocated(path: string): number {
+  return statSync(path).blocks * 512;
+}
+
+/** qemu-img's own view of a raw file's allocation, to judge sparseness the same way for both outputs. */
+export function qemuMap(path: string): string {
+  return run('qemu-img', ['map', '--output=json', '-f', 'raw', path], '/').stdout;
+}

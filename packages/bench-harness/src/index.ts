@@ -1,0 +1,11 @@
+export { defineBench, isBenchDefinition, DEFAULT_GOAL } from './define.js';
+export type { BenchCase, BenchContext, BenchDefinition, ArgvCommand, Command, CommandFn, Side } from './define.js';
+export { runCommand, describeCommand, CommandFailedError } from './command.js';
+export { runBench, summarise, repeatsFromEnv, DEFAULT_REPEATS } from './runner.js';
+export type { BenchResult, CaseResult, RunOptions } from './runner.js';
+export { formatTable } from './table.js';
+export { findBenchFiles, workspaceRoot, workspaceBin } from './discover.js';
+export { benchMain } from './cli.js';
+export type { CliOptions } from './cli.js';
+export { makeTestFile, seededOffsets } from './fixtures.js';
+export type { ChunkKind, TestFileSpec } from './fixtures.js';

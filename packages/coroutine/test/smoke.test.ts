@@ -1,3 +1,0 @@
-import { expect, test } from 'vitest';
-import { x } from '@tsemu/coroutine';
-test('resolves', () => { expect(x).toBe(1); });

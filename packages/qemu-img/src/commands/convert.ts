@@ -1,0 +1,182 @@
+// qemu-img convert: copy one or more images (concatenated) into a new or
+// existing (-n) target, leaving zero runs of at least -S bytes unwritten.
+import { createImage, findDriver, parseOptionString } from '@tsemu/block-core';
+import type { BlockBackend } from '@tsemu/block-core';
+import { ConvertJob } from '../convert-job.js';
+import { optionHelpText, unknownOption } from '../create-options.js';
+import { getopt } from '../getopt.js';
+import { asCommandError, closeQuietly, open } from '../image.js';
+import { CommandError, HelpRequested, type Context } from '../io.js';
+import { joinOptions, parseCache, parseSparseSize, wantsOptionHelp } from '../options.js';
+import { ProgressMeter } from '../progress.js';
+import type { SubCommand } from './command.js';
+
+interface ConvertArgs {
+  srcFormat?: string;
+  outFormat: string;
+  optionText?: string;
+  backing?: string;
+  targetCache: string;
+  srcCache: string;
+  minSparse: number;
+  parallel: number;
+  outOfOrder: boolean;
+  noCreate: boolean;
+  targetIsZero: boolean;
+  compress: boolean;
+  progress: boolean;
+  quiet: boolean;
+  imageOpts: boolean;
+  targetImageOpts: boolean;
+  forceShare: boolean;
+  snapshot?: string;
+  bitmaps: boolean;
+  files: string[];
+}
+
+function parseArgs(args: string[]): ConvertArgs {
+  const { options, operands } = getopt('convert', args, {
+    short: ':hf:O:B:F:Cco:l:S:pt:T:qnm:WUr:',
+    long: [
+      { name: 'help', arg: 'none', key: 'h' },
+      { name: 'object', arg: 'required', key: 'object' },
+      { name: 'image-opts', arg: 'none', key: 'image-opts' },
+      { name: 'force-share', arg: 'none', key: 'U' },
+      { name: 'target-image-opts', arg: 'none', key: 'target-image-opts' },
+      { name: 'salvage', arg: 'none', key: 'salvage' },
+      { name: 'target-is-zero', arg: 'none', key: 'target-is-zero' },
+      { name: 'bitmaps', arg: 'none', key: 'bitmaps' },
+      { name: 'skip-broken-bitmaps', arg: 'none', key: 'skip-broken-bitmaps' },
+    ],
+  });
+  const a: ConvertArgs = {
+    outFormat: 'raw', targetCache: 'unsafe', srcCache: 'writeback', minSparse: 4096, parallel: 8,
+    outOfOrder: false, noCreate: false, targetIsZero: false, compress: false, progress: false, quiet: false,
+    imageOpts: false, targetImageOpts: false, forceShare: false, bitmaps: false, files: operands,
+  };
+  for (const o of options) {
+    const v = o.arg!;
+    switch (o.key) {
+      case 'h': throw new HelpRequested();
+      case 'f': a.srcFormat = v; break;
+      case 'O': a.outFormat = v; break;
+      case 'B': a.backing = v; break;
+      case 'c': a.compress = true; break;
+      case 'o': a.optionText = joinOptions(a.optionText, v); break;
+      case 'l': a.snapshot = v; break;
+      case 'S': a.minSparse = parseSparseSize(v); break;
+      case 'p': a.progress = true; break;
+      case 't': a.targetCache = v; break;
+      case 'T': a.srcCache = v; break;
+      case 'q': a.quiet = true; break;
+      case 'n': a.noCreate = true; break;
+      case 'W': a.outOfOrder = true; break;
+      case 'U': a.forceShare = true; break;
+      case 'image-opts': a.imageOpts = true; break;
+      case 'target-image-opts': a.targetImageOpts = true; break;
+      case 'target-is-zero': a.targetIsZero = true; break;
+      case 'bitmaps': a.bitmaps = true; break;
+      case 'm': {
+        const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+        if (!(n >= 1 && n <= 16)) {
+          throw new CommandError('Invalid number of coroutines. Allowed number of coroutines is between 1 and 16');
+        }
+        a.parallel = n;
+        break;
+      }
+      default: break; // -C, -r, --object, --salvage: accepted, nothing to do for raw copies
+    }
+  }
+  return a;
+}
+
+async function run(ctx: Context, args: string[]): Promise<number> {
+  const a = parseArgs(args);
+  const outDriver = findDriver(a.outFormat);
+  if (wantsOptionHelp(a.optionText)) {
+    if (!outDriver) throw new CommandError(`Unknown file format '${a.outFormat}'`);
+    ctx.out(optionHelpText(outDriver, a.files.length >= 2 ? a.files[a.files.length - 1] : undefined));
+    return 0;
+  }
+  if (a.files.length < 2) throw new CommandError('Must specify image file name');
+  const targetCache = parseCache(a.targetCache, false);
+  const srcCache = parseCache(a.srcCache, true);
+  if (a.targetIsZero && !a.noCreate) throw new CommandError('--target-is-zero requires use of -n flag');
+  if (a.targetImageOpts && !a.noCreate) throw new CommandError('--target-image-opts requires use of -n flag');
+  if (a.noCreate && a.optionText !== undefined) throw new CommandError('-o has no effect when skipping image creation');
+  const targetName = a.files[a.files.length - 1]!;
+  const sourceNames = a.files.slice(0, -1);
+
+  const sources: { blk: BlockBackend; length: number }[] = [];
+  let target: BlockBackend | undefined;
+  try {
+    for (const filename of sourceNames) {
+      const blk = await open(ctx, { filename, format: a.srcFormat, readOnly: true, cache: srcCache, imageOpts: a.imageOpts, forceShare: a.forceShare });
+      sources.push({ blk, length: await blk.getLength() });
+    }
+    if (a.snapshot !== undefined) {
+      const fmt = sources[0]!.blk.info().format;
+      throw new CommandError(
+        `Failed to load snapshot: Block format '${fmt}' used by device '' does not support temporarily loading internal snapshots`,
+      );
+    }
+    if (a.bitmaps) throw new CommandError('Source lacks bitmap support');
+    const total = sources.reduce((sum, s) => sum + s.length, 0);
+    if (!outDriver) throw new CommandError(`Unknown file format '${a.outFormat}'`);
+    if (a.compress && !outDriver.supports?.compressedWrites) {
+      throw new CommandError('Compression not supported for this file format');
+    }
+
+    if (!a.noCreate) {
+      const opts = a.optionText === undefined ? {} : parseOptionString(a.optionText);
+      const bad = unknownOption(outDriver, opts);
+      if (bad !== undefined) throw new CommandError(`Invalid parameter '${bad}'`);
+      if (a.backing !== undefined) {
+        if (!outDriver.createOptions?.some((o) => o.name === 'backing_file')) {
+          throw new CommandError(`Backing file not supported for file format '${a.outFormat}'`);
+        }
+        opts.backing_file = a.backing;
+      }
+      delete opts.size;
+      try {
+        await createImage({ filename: targetName, format: a.outFormat, size: total, options: opts });
+      } catch (err) {
+        throw new CommandError(`${targetName}: error while converting ${a.outFormat}: ${(err as Error).message}`);
+      }
+    }
+    // Zeroed ranges may be deallocated, as qemu-img does, so -n targets end up sparse too.
+    target = await open(ctx, {
+      filename: targetName, format: a.outFormat, readOnly: false, cache: targetCache, imageOpts: a.targetImageOpts, discard: 'unmap',
+    });
+    if (a.noCreate && (await target.getLength()) < total) throw new CommandError('output file is smaller than input file');
+
+    const progress = a.progress && !a.quiet ? new ProgressMeter(ctx.io.stdout) : undefined;
+    const job = new ConvertJob({
+      sources,
+      target,
+      minSparse: a.minSparse,
+      targetIsZero: !a.noCreate || a.targetIsZero,
+      parallel: a.parallel,
+      outOfOrder: a.outOfOrder,
+      progress,
+      onError: (line) => ctx.error(line),
+    });
+    try {
+      await job.run();
+    } catch (err) {
+      throw asCommandError(err);
+    }
+    progress?.end();
+  } finally {
+    await closeQuietly(target);
+    for (const s of sources) await closeQuietly(s.blk);
+  }
+  return 0;
+}
+
+export const convertCommand: SubCommand = {
+  name: 'convert',
+  syntax:
+    'convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] [--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] [-r rate_limit] [-m num_coroutines] [-W] [--salvage] filename [filename2 [...]] output_filename',
+  run,
+};

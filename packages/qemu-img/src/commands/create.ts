@@ -1,0 +1,93 @@
+// qemu-img create: a new image of a given format and size.
+import { createImage, findDriver, parseOptionString } from '@tsemu/block-core';
+import { getopt, UsageError } from '../getopt.js';
+import { CommandError, HelpRequested, type Context } from '../io.js';
+import { formattingLine, optionHelpText, unknownOption } from '../create-options.js';
+import { joinOptions, parseImageSize, parseSizeParam, SIZE_PARAM_HINT, wantsOptionHelp } from '../options.js';
+import type { SubCommand } from './command.js';
+
+async function run(ctx: Context, args: string[]): Promise<number> {
+  const { options, operands } = getopt('create', args, {
+    short: ':F:b:f:ho:qu',
+    long: [
+      { name: 'help', arg: 'none', key: 'h' },
+      { name: 'object', arg: 'required', key: 'object' },
+    ],
+  });
+  let format = 'raw';
+  let optionText: string | undefined;
+  let backing: string | undefined;
+  let backingFormat: string | undefined;
+  let quiet = false;
+  for (const o of options) {
+    if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'f') format = o.arg!;
+    else if (o.key === 'o') optionText = joinOptions(optionText, o.arg!);
+    else if (o.key === 'b') backing = o.arg;
+    else if (o.key === 'F') backingFormat = o.arg;
+    else if (o.key === 'q') quiet = true;
+  }
+
+  if (wantsOptionHelp(optionText)) {
+    const driver = findDriver(format);
+    if (!driver) throw new CommandError(`Unknown file format '${format}'`);
+    ctx.out(optionHelpText(driver, operands[0]));
+    return 0;
+  }
+  if (operands.length < 1) throw new UsageError('Expecting image file name');
+  if (operands.length > 2) throw new UsageError(`Unexpected argument: ${operands[2]}`);
+  const filename = operands[0]!;
+  const sizeArg = operands[1] === undefined ? undefined : parseImageSize(operands[1]);
+
+  // From here on qemu-img prefixes its complaints with the file name.
+  const fail = (message: string): never => {
+    throw new CommandError(`${filename}: ${message}`);
+  };
+  const driver = findDriver(format);
+  if (!driver) fail(`Unknown file format '${format}'`);
+  let opts: Record<string, string>;
+  try {
+    opts = optionText === undefined ? {} : parseOptionString(optionText);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const bad = unknownOption(driver!, opts);
+  if (bad !== undefined) fail(`Invalid parameter '${bad}'`);
+  let size = sizeArg;
+  if (opts.size !== undefined) {
+    if (size !== undefined) fail('The image size must be specified only once');
+    let parsed: bigint;
+    try {
+      parsed = parseSizeParam(opts.size);
+    } catch (err) {
+      return fail((err as Error).message === SIZE_PARAM_HINT ? SIZE_PARAM_HINT : (err as Error).message);
+    }
+    size = Number(parsed);
+  }
+  delete opts.size;
+  if (backing !== undefined && !driver!.createOptions?.some((o) => o.name === 'backing_file')) {
+    fail(`Backing file not supported for file format '${format}'`);
+  }
+  if (backing !== undefined) opts.backing_file = backing;
+  if (backingFormat !== undefined) opts.backing_fmt = backingFormat;
+  // With a backing file the format driver may take the size from it (qcow2).
+  if (size === undefined && backing === undefined) fail('Image creation needs a size parameter');
+
+  let line: string;
+  try {
+    line = await createImage({ filename, format, size: size ?? 0, options: opts });
+  } catch (err) {
+    // qemu-img announces the image before creating it, so the line precedes the error.
+    if (!quiet) ctx.out(`${formattingLine(filename, driver!, size ?? 0, opts)}\n`);
+    const message = (err as Error).message;
+    throw new CommandError(message.startsWith(`${filename}: `) ? message : `${filename}: ${message}`);
+  }
+  if (!quiet) ctx.out(`${line}\n`);
+  return 0;
+}
+
+export const createCommand: SubCommand = {
+  name: 'create',
+  syntax: 'create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]',
+  run,
+};

@@ -1,0 +1,224 @@
+// The copy engine of qemu-img convert: a map of the sources (data or zero
+// extents), a fixed set of workers with one reusable buffer each, reads in
+// parallel and writes in image order unless out-of-order writes (-W) are allowed.
+import { BlockError, strerror } from '@tsemu/block-core';
+import type { BlockBackend } from '@tsemu/block-core';
+import { CommandError } from './io.js';
+import type { ProgressMeter } from './progress.js';
+import { splitSparse, type RangeSink } from './sparse.js';
+
+export const CONVERT_BUFFER_SIZE = 2 * 1024 * 1024;
+
+export interface ConvertSource {
+  blk: BlockBackend;
+  length: number;
+}
+
+export interface ConvertSettings {
+  sources: ConvertSource[];
+  target: BlockBackend;
+  /** -S in bytes; 0 = copy everything as data. */
+  minSparse: number;
+  /** The target reads as zeroes already (freshly created, or --target-is-zero). */
+  targetIsZero: boolean;
+  /** -m */
+  parallel: number;
+  /** -W */
+  outOfOrder: boolean;
+  progress?: ProgressMeter;
+  /** Reports a failed chunk (qemu-img prints one line per failed request). */
+  onError(line: string): void;
+}
+
+/** Extents of the concatenated sources, as parallel arrays (no object per extent). */
+class ExtentMap {
+  readonly start: number[] = [];
+  readonly length: number[] = [];
+  readonly zero: boolean[] = [];
+  readonly source: number[] = [];
+  readonly sourceBase: number[] = [];
+
+  add(start: number, length: number, zero: boolean, source: number, base: number): void {
+    const n = this.start.length - 1;
+    if (n >= 0 && this.zero[n] === zero && this.source[n] === source && this.start[n]! + this.length[n]! === start) {
+      this.length[n]! += length;
+      return;
+    }
+    this.start.push(start);
+    this.length.push(length);
+    this.zero.push(zero);
+    this.source.push(source);
+    this.sourceBase.push(base);
+  }
+
+  get count(): number {
+    return this.start.length;
+  }
+}
+
+async function mapSources(settings: ConvertSettings): Promise<ExtentMap> {
+  const map = new ExtentMap();
+  let base = 0;
+  for (let i = 0; i < settings.sources.length; i++) {
+    const { blk, length } = settings.sources[i]!;
+    if (settings.minSparse === 0) {
+      if (length > 0) map.add(base, length, false, i, base);
+    } else {
+      let offset = 0;
+      while (offset < length) {
+        const status = await blk.blockStatus(offset, length - offset);
+        const n = Math.min(Math.max(status.length, 1), length - offset);
+        map.add(base + offset, n, status.zero, i, base);
+        offset += n;
+      }
+    }
+    base += length;
+  }
+  return map;
+}
+
+/** One worker's state: its buffer and the chunk it holds. Reused for every chunk. */
+class Worker implements RangeSink {
+  readonly bytes = new Uint8Array(CONVERT_BUFFER_SIZE);
+  readonly words = new Int32Array(this.bytes.buffer);
+  seq = 0;
+  offset = 0;
+  length = 0;
+  zero = false;
+  source = 0;
+  sourceBase = 0;
+
+  constructor(private readonly job: ConvertJob) {}
+
+  async data(start: number, end: number): Promise<void> {
+    await this.job.writeData(this, start, end);
+  }
+
+  async hole(start: number, end: number): Promise<void> {
+    await this.job.writeHole(this.offset + start, end - start);
+  }
+}
+
+export class ConvertJob {
+  private map!: ExtentMap;
+  private extent = 0;
+  private extentPos = 0;
+  private nextSeq = 0;
+  private turn = 0;
+  private readonly turnWaiters = new Map<number, () => void>();
+  private failure: unknown;
+  private done = 0;
+  private countedTotal = 0;
+
+  constructor(private readonly settings: ConvertSettings) {}
+
+  async run(): Promise<void> {
+    const s = this.settings;
+    this.map = await mapSources(s);
+    for (let i = 0; i < this.map.count; i++) {
+      if (!this.map.zero[i]) this.countedTotal += this.map.length[i]!;
+    }
+    s.progress?.set(0);
+    const workers: Promise<void>[] = [];
+    for (let i = 0; i < s.parallel; i++) workers.push(this.work(new Worker(this)));
+    await Promise.all(workers);
+    // Each failed request has been reported already.
+    if (this.failure !== undefined) throw new CommandError('', 1);
+    await s.target.flush();
+    s.progress?.set(100);
+  }
+
+  /** Takes the next chunk (at most one buffer, never crossing an extent). */
+  private claim(w: Worker): boolean {
+    if (this.failure !== undefined || this.extent >= this.map.count) return false;
+    const i = this.extent;
+    const remaining = this.map.length[i]! - this.extentPos;
+    const n = Math.min(remaining, CONVERT_BUFFER_SIZE);
+    w.seq = this.nextSeq++;
+    w.offset = this.map.start[i]! + this.extentPos;
+    w.length = n;
+    w.zero = this.map.zero[i]!;
+    w.source = this.map.source[i]!;
+    w.sourceBase = this.map.sourceBase[i]!;
+    if (n === remaining) {
+      this.extent++;
+      this.extentPos = 0;
+    } else {
+      this.extentPos += n;
+    }
+    return true;
+  }
+
+  private async work(w: Worker): Promise<void> {
+    while (this.claim(w)) {
+      let stage = 'reading';
+      try {
+        if (!w.zero) {
+          const view = w.length === CONVERT_BUFFER_SIZE ? w.bytes : w.bytes.subarray(0, w.length);
+          await this.settings.sources[w.source]!.blk.read(w.offset - w.sourceBase, view);
+        }
+        if (!this.settings.outOfOrder) await this.waitTurn(w.seq);
+        if (this.failure !== undefined) return;
+        stage = 'writing';
+        try {
+          await this.writeChunk(w);
+        } finally {
+          if (!this.settings.outOfOrder) this.passTurn();
+        }
+      } catch (err) {
+        this.fail(err, stage, w.offset);
+        return;
+      }
+      if (!w.zero && this.countedTotal > 0) {
+        this.done += w.length;
+        this.settings.progress?.set((this.done * 100) / this.countedTotal);
+      }
+    }
+  }
+
+  private async writeChunk(w: Worker): Promise<void> {
+    const s = this.settings;
+    if (w.zero) {
+      if (!s.targetIsZero) await s.target.writeZeroes(w.offset, w.length, { mayUnmap: true });
+      return;
+    }
+    if (s.minSparse === 0) {
+      await this.writeData(w, 0, w.length);
+      return;
+    }
+    await splitSparse(w.bytes, w.words, w.length, w.offset, s.minSparse, w);
+  }
+
+  async writeData(w: Worker, start: number, end: number): Promise<void> {
+    const view = start === 0 && end === CONVERT_BUFFER_SIZE ? w.bytes : w.bytes.subarray(start, end);
+    await this.settings.target.write(w.offset + start, view);
+  }
+
+  async writeHole(offset: number, length: number): Promise<void> {
+    if (!this.settings.targetIsZero) await this.settings.target.writeZeroes(offset, length, { mayUnmap: true });
+  }
+
+  private waitTurn(seq: number): Promise<void> | undefined {
+    if (seq === this.turn || this.failure !== undefined) return undefined;
+    return new Promise<void>((resolve) => this.turnWaiters.set(seq, resolve));
+  }
+
+  private passTurn(): void {
+    this.turn++;
+    const next = this.turnWaiters.get(this.turn);
+    if (next) {
+      this.turnWaiters.delete(this.turn);
+      next();
+    }
+  }
+
+  private fail(err: unknown, stage: string, offset: number): void {
+    const reason = err instanceof BlockError ? strerror(err.code) ?? err.message : err instanceof Error ? err.message : String(err);
+    this.settings.onError(`error while ${stage} at byte ${offset}: ${reason}`);
+    if (this.failure === undefined) this.failure = err;
+    // Everyone waiting for a turn must wake up to see the failure and stop.
+    const waiters = [...this.turnWaiters.values()];
+    this.turnWaiters.clear();
+    for (const wake of waiters) wake();
+  }
+}

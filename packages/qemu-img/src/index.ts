@@ -1,0 +1,69 @@
+// qemu-img as a library: main(argv) runs one invocation and resolves to its
+// exit status. Errors become one line in QEMU's words on stderr, never a
+// stack trace.
+import { COMMANDS } from './commands/index.js';
+import { getopt, UsageError } from './getopt.js';
+import { helpText, versionText } from './help.js';
+import { CommandError, Context, HelpRequested, PROGRAM, type Io } from './io.js';
+
+export { COMMANDS, registerCommand, type SubCommand } from './commands/index.js';
+export { getopt, UsageError, type GetoptSpec, type ParsedArgs } from './getopt.js';
+export { CommandError, Context, type Io, type OutputStream } from './io.js';
+export { ProgressMeter } from './progress.js';
+export { helpText, versionText } from './help.js';
+
+const DEFAULT_IO: Io = { stdout: process.stdout, stderr: process.stderr };
+
+export async function main(argv: string[], io: Io = DEFAULT_IO): Promise<number> {
+  const ctx = new Context(io);
+  try {
+    return await dispatch(ctx, argv);
+  } catch (err) {
+    return report(ctx, err);
+  }
+}
+
+async function dispatch(ctx: Context, argv: string[]): Promise<number> {
+  const { options, operands } = getopt(PROGRAM, argv, {
+    short: ':hVT:',
+    long: [
+      { name: 'help', arg: 'none', key: 'h' },
+      { name: 'version', arg: 'none', key: 'V' },
+      { name: 'trace', arg: 'required', key: 'T' },
+    ],
+    stopAtOperand: true,
+  });
+  for (const o of options) {
+    if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'V') {
+      ctx.out(versionText());
+      return 0;
+    }
+    // -T/--trace: there are no trace events to enable yet.
+  }
+  if (operands.length === 0) throw new UsageError('Not enough arguments');
+  const name = operands[0]!;
+  const command = COMMANDS.get(name);
+  if (!command) throw new UsageError(`Command not found: ${name}`);
+  return command.run(ctx, operands.slice(1));
+}
+
+function report(ctx: Context, err: unknown): number {
+  if (err instanceof HelpRequested) {
+    ctx.out(helpText());
+    return 0;
+  }
+  if (err instanceof UsageError) {
+    ctx.error(err.message);
+    ctx.io.stderr.write(`Try '${PROGRAM} --help' for more information\n`);
+    return 1;
+  }
+  if (err instanceof CommandError) {
+    // An empty message means the details were printed already.
+    if (err.message !== '') ctx.error(err.message);
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  ctx.error(message);
+  return 1;
+}

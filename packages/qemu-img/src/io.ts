@@ -1,0 +1,50 @@
+// Output streams and the error types a command throws; index.ts turns them
+// into QEMU's messages and exit codes.
+
+export interface OutputStream {
+  write(chunk: string): unknown;
+}
+
+export interface Io {
+  stdout: OutputStream;
+  stderr: OutputStream;
+}
+
+export const PROGRAM = 'qemu-img';
+
+/** An error qemu-img reports as `qemu-img: <message>` (no usage hint). */
+export class CommandError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = 'CommandError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** Per-run helpers handed to every command. */
+export class Context {
+  constructor(readonly io: Io) {}
+
+  out(text: string): void {
+    this.io.stdout.write(text);
+  }
+
+  /** Prints `qemu-img: <line>` on stderr. */
+  error(line: string): void {
+    this.io.stderr.write(`${PROGRAM}: ${line}\n`);
+  }
+
+  /** Prints a raw line on stderr (warnings that carry their own prefix). */
+  warnLine(line: string): void {
+    this.io.stderr.write(`${line}\n`);
+  }
+}
+
+/** -h / --help inside a sub-command: print the help text, exit 0. */
+export class HelpRequested extends Error {
+  constructor() {
+    super('help');
+    this.name = 'HelpRequested';
+  }
+}

@@ -1,0 +1,89 @@
+// Option values shared by several sub-commands, validated with qemu-img's messages.
+import { parseSize } from '@tsemu/block-core';
+import { CommandError } from './io.js';
+
+export type OutputFormat = 'human' | 'json';
+
+export function parseOutputFormat(text: string): OutputFormat {
+  if (text === 'human' || text === 'json') return text;
+  throw new CommandError('--output must be used with human or json as argument.');
+}
+
+const CACHE_NAMES = new Set(['none', 'off', 'writeback', 'writethrough', 'directsync', 'unsafe']);
+
+/** -t (target) / -T (source) cache mode names; `off` is QEMU's alias for none. */
+export function parseCache(text: string, source: boolean): string {
+  if (!CACHE_NAMES.has(text)) {
+    throw new CommandError(`Invalid ${source ? 'source ' : ''}cache option: ${text}`);
+  }
+  return text === 'off' ? 'none' : text;
+}
+
+const SIZE_HINT =
+  'You may use k, M, G, T, P or E suffixes for\nqemu-img: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.';
+
+/** The size operand of create (a 2-line complaint on bad syntax, as qemu-img prints it). */
+export function parseImageSize(text: string): number {
+  let size: number;
+  try {
+    size = parseSize(text);
+  } catch (err) {
+    if (isRangeError(err)) throw new CommandError('Invalid image size specified. Must be between 0 and 9223372036854775807.');
+    throw new CommandError(`Invalid image size specified. ${SIZE_HINT}`);
+  }
+  return size;
+}
+
+/** -S for convert: a size that is a multiple of 512 and at most 16 MiB. */
+export function parseSparseSize(text: string): number {
+  let size: number;
+  try {
+    size = parseSize(text);
+  } catch {
+    throw new CommandError(`Invalid buffer size for sparse output specified. ${SIZE_HINT}`);
+  }
+  if (size % 512 !== 0 || size > 16 * 1024 * 1024) {
+    throw new CommandError(
+      'Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 16777216. ' +
+        'Select 0 to disable sparse detection (fully allocates output).',
+    );
+  }
+  return size;
+}
+
+export const SIZE_PARAM_HINT =
+  "Parameter 'size' expects a non-negative number below 2^64\n" +
+  'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
+
+/**
+ * A size read as a QemuOpts 'size' parameter (resize's operand, -o size=...):
+ * unsigned 64-bit. Returns a bigint so 2^63..2^64 can be told apart from junk.
+ */
+export function parseSizeParam(text: string): bigint {
+  try {
+    return BigInt(parseSize(text));
+  } catch (err) {
+    if (!isRangeError(err)) throw new CommandError(SIZE_PARAM_HINT);
+  }
+  // parseSize stops at 2^63; QemuOpts accepts up to 2^64 - 1.
+  const m = /^([0-9]+(?:\.[0-9]*)?)([kKmMgGtTpPeE]?)[bB]?$/.exec(text);
+  const shift = m ? ' kmgtpe'.indexOf((m[2] || ' ').toLowerCase()) * 10 : 0;
+  const value = m ? Number(m[1]) * 2 ** shift : Infinity;
+  if (value >= 2 ** 64) throw new CommandError(`Value '${text}' is out of range for parameter 'size'`);
+  return BigInt(Math.floor(value));
+}
+
+function isRangeError(err: unknown): boolean {
+  return (err as { code?: string } | null)?.code === 'ERANGE';
+}
+
+/** Appends -o arguments the way qemu-img does when -o is repeated. */
+export function joinOptions(previous: string | undefined, next: string): string {
+  return previous === undefined ? next : `${previous},${next}`;
+}
+
+/** "-o help" / "-o ?" anywhere in the list asks for the option list. */
+export function wantsOptionHelp(options: string | undefined): boolean {
+  if (options === undefined) return false;
+  return options.split(',').some((part) => part === 'help' || part === '?');
+}

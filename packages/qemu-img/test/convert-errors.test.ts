@@ -1,0 +1,73 @@
+// convert's failure paths, through a test-only format driver whose reads
+// (or writes) fail past a given offset.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlockError, registerDriver, type BlockDriver, type BlockNode } from '@tsemu/block-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../src/index.js';
+
+const FAIL_FROM = 4 * 1024 * 1024;
+
+function failingDriver(name: string, failReads: boolean): BlockDriver {
+  return {
+    name,
+    kind: 'format',
+    async open(ctx) {
+      const file: BlockNode = await ctx.openChild('file');
+      return {
+        requestAlignment: 1,
+        getLength: () => file.getLength(),
+        async preadv(offset, length, iov) {
+          if (failReads && offset + length > FAIL_FROM) throw new BlockError('EIO');
+          await file.readv(offset, iov);
+        },
+        async pwritev(offset, length, iov, flags) {
+          if (!failReads && offset + length > FAIL_FROM) throw new BlockError('ENOSPC');
+          await file.writev(offset, iov, flags);
+        },
+        close: async () => {},
+      };
+    },
+  };
+}
+
+async function runMain(argv: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  return { stdout, stderr, code };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'qemu-img-convert-'));
+const src = join(dir, 'src.raw');
+const dst = join(dir, 'dst.raw');
+
+beforeAll(() => {
+  registerDriver(failingDriver('test-failread', true));
+  registerDriver(failingDriver('test-failwrite', false));
+  writeFileSync(src, new Uint8Array(8 * 1024 * 1024).fill(0x33));
+  writeFileSync(dst, new Uint8Array(8 * 1024 * 1024));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('convert failures', () => {
+  it('reports a read error with the byte offset of the failed request, exit 1', async () => {
+    const r = await runMain(['convert', '-m', '1', '-f', 'test-failread', '-O', 'raw', src, join(dir, 'out.raw')]);
+    expect(r).toEqual({ stdout: '', stderr: 'qemu-img: error while reading at byte 4194304: Input/output error\n', code: 1 });
+  });
+
+  it('reports every failed request in flight and no stack trace', async () => {
+    const r = await runMain(['convert', '-m', '8', '-f', 'test-failread', '-O', 'raw', src, join(dir, 'out2.raw')]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    for (const line of lines) expect(line).toMatch(/^qemu-img: error while reading at byte (4194304|6291456): Input\/output error$/);
+  });
+
+  it('reports a write error, exit 1', async () => {
+    const r = await runMain(['convert', '-n', '-m', '2', '-f', 'raw', '-O', 'test-failwrite', src, dst]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('qemu-img: error while writing at byte 4194304: No space left on device\n');
+  });
+});
