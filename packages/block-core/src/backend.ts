@@ -76,6 +76,21 @@ export class BlockBackend {
     return this.root.writev(offset, iov, this.wce ? flags ?? NO_FLAGS : FUA);
   }
 
+  /**
+   * Compressed write (QEMU's blk_pwrite_compressed): the format decides the
+   * granularity (qcow2: whole clusters, or a tail at the end of the image).
+   * Formats without compression answer ENOTSUP, as raw does in QEMU.
+   */
+  async writeCompressed(offset: number, buf: Uint8Array): Promise<void> {
+    this.checkWritable();
+    this.checkRange(offset, buf.byteLength);
+    const state = this.root.state;
+    if (state.pwritevCompressed === undefined) throw new BlockError('ENOTSUP');
+    await state.pwritevCompressed(offset, buf.byteLength, [buf]);
+    // WCE off: a compressed write is a write like any other and must be stable before it is acknowledged.
+    if (!this.wce) await this.root.flush();
+  }
+
   async writeZeroes(offset: number, length: number, flags?: ZeroFlags): Promise<void> {
     this.checkWritable();
     this.checkRange(offset, length);

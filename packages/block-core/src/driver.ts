@@ -76,6 +76,11 @@ export interface BlockDriverState {
    */
   preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void>;
   pwritev(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void>;
+  /**
+   * Compressed write of whole clusters (qemu-io write -c, qemu-img convert -c).
+   * Absent: the format cannot compress and the request fails with ENOTSUP.
+   */
+  pwritevCompressed?(offset: number, length: number, iov: Uint8Array[]): Promise<void>;
   /** Absent: the generic layer writes zero buffers (unless noFallback). */
   pwriteZeroes?(offset: number, length: number, flags: ZeroFlags): Promise<void>;
   /** Absent: discard is a no-op that succeeds (as in QEMU). */

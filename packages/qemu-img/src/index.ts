@@ -5,6 +5,7 @@ import { COMMANDS } from './commands/index.js';
 import { getopt, UsageError } from './getopt.js';
 import { helpText, versionText } from './help.js';
 import { CommandError, Context, HelpRequested, PROGRAM, type Io } from './io.js';
+import { registerAllDrivers } from '@tsemu/block-drivers';
 
 export { COMMANDS, registerCommand, type SubCommand } from './commands/index.js';
 export { getopt, UsageError, type GetoptSpec, type ParsedArgs } from './getopt.js';
@@ -15,6 +16,7 @@ export { helpText, versionText } from './help.js';
 const DEFAULT_IO: Io = { stdout: process.stdout, stderr: process.stderr };
 
 export async function main(argv: string[], io: Io = DEFAULT_IO): Promise<number> {
+  registerAllDrivers();
   const ctx = new Context(io);
   try {
     return await dispatch(ctx, argv);

@@ -6,6 +6,7 @@ import { parseCommandLine } from './options.js';
 import { Output, type IoStreams } from './output.js';
 import { Session } from './session.js';
 import { readLines } from './lines.js';
+import { registerAllDrivers } from '@tsemu/block-drivers';
 
 export type { IoStreams, TextSink } from './output.js';
 export { parseCommandLine, USAGE_TEXT, VERSION, VERSION_TEXT } from './options.js';
@@ -19,6 +20,7 @@ const PROMPT = 'qemu-io> ';
 let brokenPipeQuiet = false;
 
 export async function main(argv: string[], io?: IoStreams): Promise<number> {
+  registerAllDrivers();
   if (!io) {
     // A reader that goes away (`| head`) ends the output, not the program with a stack trace; qemu-io ignores it too.
     if (!brokenPipeQuiet) for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});

@@ -24,11 +24,9 @@ function bufferFromFile(s: Session, path: string, count: number): Uint8Array | u
   return buf;
 }
 
-/** write -c: only a backend that offers compressed writes can; raw refuses as QEMU's does. */
-async function writeCompressed(s: Session, offset: number, buf: Uint8Array): Promise<void> {
-  const blk = s.blk as unknown as { writeCompressed?: (o: number, b: Uint8Array) => Promise<void> };
-  if (typeof blk.writeCompressed !== 'function') throw Object.assign(new Error('compressed'), { code: 'ENOTSUP' });
-  await blk.writeCompressed(offset, buf);
+/** write -c: the format compresses (qcow2) or answers ENOTSUP (raw), as QEMU's does. */
+function writeCompressed(s: Session, offset: number, buf: Uint8Array): Promise<void> {
+  return s.blk!.writeCompressed(offset, buf);
 }
 
 const write: Command = {

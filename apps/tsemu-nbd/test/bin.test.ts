@@ -1,0 +1,102 @@
+// The tsemu-nbd command as a process: version, serving to real clients
+// (qemu-io, nbdinfo), SIGTERM shutdown, --fork with --pid-file.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = resolve(fileURLToPath(new URL('.', import.meta.url)), '../bin/tsemu-nbd.js');
+
+function run(cmd: string, args: string[], timeout = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(cmd, args, { timeout, encoding: 'utf8' }, (err, stdout, stderr) => {
+      done({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + 15_000;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+let dir: string;
+let image: string;
+const pids: number[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tsemu-nbd-app-'));
+  image = join(dir, 'd.raw');
+  expect((await run('qemu-img', ['create', '-f', 'raw', image, '4M'])).code).toBe(0);
+});
+
+afterAll(() => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('tsemu-nbd', () => {
+  it('--version', async () => {
+    const r = await run(process.execPath, [BIN, '--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^qemu-nbd 7\.2\.22 \(tsemu-nbd \d+\.\d+\.\d+\)/);
+  });
+
+  it('serves qemu-io and nbdinfo, and stops cleanly on SIGTERM', async () => {
+    const sock = join(dir, 'a.sock');
+    const child = spawn(process.execPath, [BIN, '-f', 'raw', '-t', '-e', '2', '-x', 'e', '-k', sock, image], { stdio: ['ignore', 'ignore', 'pipe'] });
+    pids.push(child.pid!);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    await waitFor(() => existsSync(sock) || child.exitCode !== null, 'socket');
+    const uri = `nbd+unix:///e?socket=${sock}`;
+    const w = await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x42 64k 64k', '-c', 'read -P 0x42 64k 64k', uri]);
+    expect(w.code, w.stderr).toBe(0);
+    const info = await run('nbdinfo', ['--size', uri]);
+    expect(info.stdout.trim()).toBe(String(4 << 20));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toBe('');
+    expect(existsSync(sock)).toBe(false);
+    expect(readFileSync(image).subarray(65536, 131072).every((b) => b === 0x42)).toBe(true);
+  });
+
+  it('--fork returns once the server listens; --pid-file names the server process', async () => {
+    const sock = join(dir, 'f.sock');
+    const pidFile = join(dir, 'nbd.pid');
+    const errPath = join(dir, 'fork.err');
+    const errFd = openSync(errPath, 'w');
+    // The forked server keeps stderr (as qemu-nbd does), so give it a file rather than a pipe.
+    const parent = spawn(process.execPath, [BIN, '-f', 'raw', '-t', '--fork', '--pid-file', pidFile, '-k', sock, image], { stdio: ['ignore', 'ignore', errFd] });
+    closeSync(errFd);
+    const code = await new Promise<number | null>((r) => parent.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    expect(existsSync(sock)).toBe(true);
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    pids.push(pid);
+    expect(pid).not.toBe(parent.pid);
+    const info = await run('nbdinfo', ['--size', `nbd+unix:///?socket=${sock}`]);
+    expect(info.stdout.trim()).toBe(String(4 << 20));
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => !existsSync(pidFile), 'pid file removal');
+    expect(readFileSync(errPath, 'utf8')).toBe('');
+  });
+
+  it('--fork reports a failure to start with status 1', async () => {
+    const r = await run(process.execPath, [BIN, '--fork', '-k', join(dir, 'x.sock'), join(dir, 'missing.raw')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("qemu-nbd: Failed to blk_new_open");
+  });
+});

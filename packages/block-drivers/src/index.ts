@@ -1,0 +1,11 @@
+// The tools' set of drivers in one place: qemu-img, qemu-io and qemu-nbd call
+// registerAllDrivers() so every format and protocol is there, as in QEMU's
+// binaries. A program that wants fewer imports the driver packages it needs.
+import '@tsemu/block-qcow2';
+import '@tsemu/block-nbd';
+import { registerSheepdog } from '@tsemu/block-sheepdog';
+
+/** Registers qcow2, nbd and sheepdog (file, raw, null-co and blkdebug come with block-core). Safe to call again. */
+export function registerAllDrivers(): void {
+  registerSheepdog();
+}

@@ -1,0 +1,38 @@
+// The client half of STARTTLS: wrap the plain socket in node:tls with the
+// credentials' CA (and client certificate, when present), checking the
+// server's certificate against the host name as QEMU does.
+import { isIP, type Socket } from 'node:net';
+import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { BlockError } from '@tsemu/block-core';
+import { loadTlsMaterial, type NbdTlsCredentials } from '../tls-creds.js';
+
+export interface NbdClientTls {
+  creds: NbdTlsCredentials;
+  /** Name the server certificate must carry; undefined skips the name check (unix sockets without tls-hostname). */
+  hostname?: string;
+}
+
+export function startClientTls(socket: Socket, tls: NbdClientTls): Promise<Socket> {
+  const { ca, cert, key } = loadTlsMaterial(tls.creds);
+  const host = tls.hostname;
+  return new Promise((resolve, reject) => {
+    const secure = tlsConnect({
+      socket,
+      ca,
+      cert,
+      key,
+      servername: host !== undefined && isIP(host) === 0 ? host : undefined,
+      rejectUnauthorized: tls.creds.verifyPeer,
+      checkServerIdentity: (_name: string, peer: PeerCertificate) => (host === undefined ? undefined : checkServerIdentity(host, peer)),
+    });
+    const onError = (err: Error): void => {
+      secure.destroy();
+      reject(new BlockError('EIO', `TLS handshake failed: ${err.message}`));
+    };
+    secure.once('error', onError);
+    secure.once('secureConnect', () => {
+      secure.off('error', onError);
+      resolve(secure);
+    });
+  });
+}

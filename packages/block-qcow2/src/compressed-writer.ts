@@ -1,0 +1,91 @@
+// Qcow2CompressedWriter: `write -c` / `convert -c`. Whole clusters only, and
+// only into clusters that hold no data yet (as QEMU). Compressed clusters are
+// packed back to back into host clusters (QEMU's qcow2_alloc_bytes): every
+// host cluster a compressed cluster touches gets one more reference.
+import { BlockError } from '@tsemu/block-core';
+import { ClusterType, Qcow2Extent } from './cluster-map.js';
+import { deflateCluster, encodeCompressed } from './compressed.js';
+import type { Qcow2Image } from './image.js';
+import { copyFromIovRange } from './iov-util.js';
+import type { Qcow2Writer } from './write-path.js';
+
+export class Qcow2CompressedWriter {
+  /** Next free byte in the host cluster being packed (0 = none). Session-local, like QEMU's. */
+  private freeByteOffset = 0;
+  /** Refcount of that cluster after our last placement: any other change means it is no longer ours to fill. */
+  private packRefcount = 0;
+
+  constructor(private readonly img: Qcow2Image, private readonly writer: Qcow2Writer) {
+    // A packing cluster that gets freed may come back as a data cluster: stop filling it.
+    img.refcounts.onClusterFreed = (c) => {
+      if (this.freeByteOffset !== 0 && Math.floor(this.freeByteOffset / img.clusterSize) === c) this.freeByteOffset = 0;
+    };
+  }
+
+  async write(offset: number, length: number, iov: readonly Uint8Array[]): Promise<void> {
+    const img = this.img;
+    const cs = img.clusterSize;
+    const size = img.header.size;
+    for (let pos = 0; pos < length; pos += cs) {
+      const cur = offset + pos;
+      const n = Math.min(cs, length - pos);
+      if (cur % cs !== 0 || (n !== cs && cur + n !== size)) throw new BlockError('EINVAL');
+      const cluster = new Uint8Array(cs);
+      copyFromIovRange(iov, pos, n, cluster, 0);
+      await this.writeCluster(cur, cluster, n, iov, pos);
+    }
+  }
+
+  private async writeCluster(cur: number, cluster: Uint8Array, n: number, iov: readonly Uint8Array[], pos: number): Promise<void> {
+    if (this.img.header.compressionType !== 0) throw new BlockError('ENOTSUP', 'qcow2: zstd compression is not supported');
+    const packed = deflateCluster(cluster);
+    // Incompressible data is stored plainly (QEMU does the same).
+    if (packed === undefined) return this.writer.write(cur, n, iov.length === 1 ? [iov[0]!.subarray(pos, pos + n)] : [cluster.subarray(0, n)]);
+    const img = this.img;
+    const ext = new Qcow2Extent();
+    await img.lock.lock();
+    try {
+      do {
+        await this.writer.ensureWritableTable(cur);
+        await img.map.lookup(cur, img.clusterSize, ext);
+      } while (await this.writer.waitForAllocations(cur / img.clusterSize, 1));
+      // Compression never overwrites data.
+      if (ext.type !== ClusterType.Unallocated && ext.type !== ClusterType.ZeroPlain) throw new BlockError('EIO');
+      const host = await this.allocBytes(packed.length);
+      await img.file.write(host, packed);
+      const [hi, lo] = encodeCompressed(host, packed.length, img.clusterBits);
+      await img.map.setL2Raw(ext.table!, ext.index, hi, lo);
+    } finally {
+      img.lock.unlock();
+    }
+  }
+
+  /** Caller holds the lock. Returns the host offset of `size` bytes, counted. */
+  private async allocBytes(size: number): Promise<number> {
+    const rc = this.img.refcounts;
+    const cs = this.img.clusterSize;
+    let off = this.freeByteOffset;
+    if (off !== 0) {
+      const count = await rc.get(Math.floor(off / cs));
+      // A freed, shared (snapshot) or saturated cluster cannot take more.
+      if (count !== this.packRefcount || count >= rc.maxValue) off = 0;
+    }
+    if (off !== 0) {
+      const c = Math.floor(off / cs);
+      const free = cs - (off % cs);
+      if (free >= size) {
+        await rc.update(c, 1, 1);
+      } else if ((await rc.get(c + 1)) === 0) {
+        // Spill into the next host cluster, which is free: both get a reference.
+        await rc.update(c, 2, 1);
+      } else {
+        off = 0;
+      }
+    }
+    if (off === 0) off = await rc.allocate(Math.ceil(size / cs));
+    const end = off + size;
+    this.freeByteOffset = end % cs === 0 ? 0 : end;
+    if (this.freeByteOffset !== 0) this.packRefcount = await rc.get(Math.floor(end / cs));
+    return off;
+  }
+}

@@ -1,0 +1,52 @@
+// Compressed clusters: descriptor decoding (qcow2.txt "Compressed Clusters
+// Descriptor") and zlib (raw deflate) in both directions through node:zlib.
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { BlockError } from '@tsemu/block-core';
+
+export interface CompressedLocation {
+  host: number;
+  bytes: number;
+}
+
+/**
+ * Host offset and length of a compressed cluster. Bits 0..x-1 are the offset
+ * and bits x..61 the number of extra 512-byte sectors, x = 62 - (cluster_bits - 8).
+ */
+export function decodeCompressed(hi: number, lo: number, clusterBits: number, out: CompressedLocation): void {
+  const x = 62 - (clusterBits - 8);
+  // x >= 49 for cluster_bits <= 21, so the offset always spans the high half's low bits.
+  const hiOffsetBits = x - 32;
+  const host = (hi & (2 ** hiOffsetBits - 1)) * 4294967296 + (lo >>> 0);
+  const sectors = Math.floor((hi & 0x3fffffff) / 2 ** hiOffsetBits) & (2 ** (clusterBits - 8) - 1);
+  out.host = host;
+  out.bytes = (sectors + 1) * 512 - (host % 512);
+}
+
+/** The L2 entry halves (without flags' COPIED) describing compressed data at host, `bytes` long. */
+export function encodeCompressed(host: number, bytes: number, clusterBits: number): [number, number] {
+  const x = 62 - (clusterBits - 8);
+  const hiOffsetBits = x - 32;
+  const sectors = Math.floor((host + bytes - 1) / 512) - Math.floor(host / 512);
+  const hi = 0x40000000 | (sectors * 2 ** hiOffsetBits) | Math.floor(host / 4294967296);
+  return [hi >>> 0, host >>> 0];
+}
+
+/** Inflates one cluster; anything but exactly `clusterSize` bytes of output is EIO (as in QEMU). */
+export function inflateCluster(input: Uint8Array, clusterSize: number, compressionType: number): Uint8Array {
+  if (compressionType !== 0) throw new BlockError('ENOTSUP', 'qcow2: zstd compression is not supported');
+  let out: Buffer;
+  try {
+    out = inflateRawSync(input, { maxOutputLength: clusterSize });
+  } catch {
+    throw new BlockError('EIO');
+  }
+  if (out.length !== clusterSize) throw new BlockError('EIO');
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/** Deflates one cluster; undefined when it does not shrink (QEMU then writes it uncompressed). */
+export function deflateCluster(data: Uint8Array): Uint8Array | undefined {
+  const out = deflateRawSync(data, { level: 6, windowBits: 12, memLevel: 9 });
+  if (out.length >= data.length) return undefined;
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}

@@ -1,0 +1,117 @@
+// qcow2 create options: the list (in the order QEMU 7.2 prints them on the
+// `Formatting` line) and their validation, with QEMU's messages.
+import { BlockError, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
+import { DEFAULT_CLUSTER_SIZE } from './constants.js';
+
+export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
+  { name: 'encryption', type: 'bool', help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
+  { name: 'encrypt.format', type: 'string', help: "Encrypt the image, format choices: 'aes', 'luks'" },
+  { name: 'encrypt.key-secret', type: 'string', help: 'ID of secret providing qcow AES key or LUKS passphrase' },
+  { name: 'cluster_size', type: 'size', help: 'qcow2 cluster size', default: String(DEFAULT_CLUSTER_SIZE) },
+  { name: 'extended_l2', type: 'bool', help: 'Extended L2 tables', default: 'off' },
+  { name: 'preallocation', type: 'string', help: 'Preallocation mode (allowed values: off, metadata, falloc, full)' },
+  { name: 'compression_type', type: 'string', help: 'Compression method used for image cluster compression', default: 'zlib' },
+  { name: 'size', type: 'size', help: 'Virtual disk size' },
+  { name: 'compat', type: 'string', help: 'Compatibility level (v2 [0.10] or v3 [1.1])' },
+  { name: 'backing_file', type: 'string', help: 'File name of a base image' },
+  { name: 'backing_fmt', type: 'string', help: 'Image format of the base image' },
+  { name: 'data_file', type: 'string', help: 'File name of an external data file' },
+  { name: 'data_file_raw', type: 'bool', help: 'The external data file must stay valid as a raw image' },
+  { name: 'lazy_refcounts', type: 'bool', help: 'Postpone refcount updates', default: 'off' },
+  { name: 'refcount_bits', type: 'number', help: 'Width of a reference count entry in bits', default: '16' },
+];
+
+export interface Qcow2CreateParams {
+  size: number;
+  clusterBits: number;
+  version: 2 | 3;
+  lazyRefcounts: boolean;
+  refcountOrder: number;
+  compressionType: 0 | 1;
+  preallocation: Preallocation;
+  backingFile?: string;
+  backingFormat?: string;
+}
+
+function invalid(message: string): BlockError {
+  return new BlockError('EINVAL', message);
+}
+
+function bool(name: string, v: string | undefined): boolean {
+  if (v === undefined || v === 'off') return false;
+  if (v === 'on') return true;
+  throw invalid(`Parameter '${name}' expects 'on' or 'off'`);
+}
+
+const V3_HINT = '(use version=v3 or greater)';
+
+/** Validates -o options in QEMU's order of checks. */
+export function parseCreateOptions(options: Record<string, string>, size: number): Qcow2CreateParams {
+  const o = options;
+  let version: 2 | 3 = 3;
+  if (o.compat !== undefined) {
+    if (o.compat === '0.10' || o.compat === 'v2') version = 2;
+    else if (o.compat === '1.1' || o.compat === 'v3') version = 3;
+    else throw invalid(`Parameter 'version' does not accept value '${o.compat}'`);
+  }
+  const prealloc = (o.preallocation ?? 'off') as Preallocation;
+  if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) {
+    throw invalid(`Parameter 'preallocation' does not accept value '${o.preallocation}'`);
+  }
+  const ct = o.compression_type ?? 'zlib';
+  if (ct !== 'zlib' && ct !== 'zstd') throw invalid(`Parameter 'compression-type' does not accept value '${ct}'`);
+  const lazy = bool('lazy_refcounts', o.lazy_refcounts);
+  const extL2 = bool('extended_l2', o.extended_l2);
+  bool('data_file_raw', o.data_file_raw);
+  bool('encryption', o.encryption);
+  if (o.encryption === 'on' || o['encrypt.format'] !== undefined) {
+    throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
+  }
+  if (o.data_file !== undefined) throw new BlockError('ENOTSUP', 'qcow2: external data files are not supported yet');
+  let clusterSize = DEFAULT_CLUSTER_SIZE;
+  if (o.cluster_size !== undefined) {
+    try {
+      clusterSize = parseSize(o.cluster_size);
+    } catch {
+      throw invalid('Cluster size must be a power of two between 512 and 2048k');
+    }
+  }
+  if (clusterSize < 512 || clusterSize > 2 * 1024 * 1024 || (clusterSize & (clusterSize - 1)) !== 0) {
+    throw invalid('Cluster size must be a power of two between 512 and 2048k');
+  }
+  let refcountBits = 16;
+  if (o.refcount_bits !== undefined) {
+    refcountBits = Number(o.refcount_bits);
+    if (!/^\d+$/.test(o.refcount_bits) || refcountBits < 1 || refcountBits > 64 || (refcountBits & (refcountBits - 1)) !== 0) {
+      throw invalid('Refcount width must be a power of two and may not exceed 64 bits');
+    }
+  }
+  if (version < 3 && refcountBits !== 16) {
+    throw invalid(`Different refcount widths than 16 bits require compatibility level 1.1 or above ${V3_HINT}`);
+  }
+  if (version < 3 && lazy) {
+    throw invalid(`Lazy refcounts only supported with compatibility level 1.1 and above ${V3_HINT}`);
+  }
+  if (version < 3 && ct !== 'zlib') {
+    throw invalid(`Non-zlib compression type is only supported with compatibility level 1.1 and above ${V3_HINT}`);
+  }
+  if (o.backing_file !== undefined && prealloc !== 'off' && !extL2) {
+    throw invalid('Backing file and preallocation can only be used at the same time if extended_l2 is on');
+  }
+  if (extL2) throw new BlockError('ENOTSUP', 'qcow2: extended L2 entries are not supported yet');
+  if (o.backing_fmt !== undefined && o.backing_file === undefined) {
+    throw invalid('Backing format cannot be used without backing file');
+  }
+  return {
+    // QEMU rounds the virtual size up to whole 512-byte sectors (the Formatting line keeps the given value).
+    size: Math.ceil(size / 512) * 512,
+    clusterBits: Math.log2(clusterSize),
+    version,
+    lazyRefcounts: lazy,
+    refcountOrder: Math.log2(refcountBits),
+    compressionType: ct === 'zlib' ? 0 : 1,
+    preallocation: prealloc,
+    backingFile: o.backing_file,
+    backingFormat: o.backing_fmt,
+  };
+}

@@ -1,0 +1,51 @@
+// qcow2Driver: the BlockDriver table block-core registers.
+import { BlockError, parseSize, type BlockDriver, type BlockNode, type OpenContext } from '@tsemu/block-core';
+import { QCOW2_CREATE_OPTIONS } from './create-options.js';
+import { createQcow2 } from './create.js';
+import { Qcow2DriverState } from './driver-state.js';
+import { Qcow2Header } from './header.js';
+import { Qcow2HostFile } from './host-file.js';
+import { openQcow2Image, readHeader } from './open.js';
+
+/** Runtime options QEMU's qcow2 accepts; the cache ones are honoured, the rest accepted. */
+const OPEN_OPTIONS = [
+  'l2-cache-size', 'l2-cache-entry-size', 'refcount-cache-size', 'cache-size', 'cache-clean-interval',
+  'lazy-refcounts', 'pass-discard-request', 'pass-discard-snapshot', 'pass-discard-other',
+  'overlap-check', 'discard-no-unref', 'file', 'backing',
+];
+
+async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
+  const fileNode = await ctx.openChild('file');
+  // The backing name and format come from the header: read it before opening the chain.
+  const header = await readHeader(await Qcow2HostFile.open(fileNode));
+  ctx.node.backingFile = header.backingFile;
+  ctx.node.backingFormat = header.backingFormat;
+  let backing: BlockNode | undefined;
+  const wantsBacking = header.backingFile !== undefined || ctx.options.backing !== undefined ||
+    Object.keys(ctx.options).some((k) => k.startsWith('backing.'));
+  if (wantsBacking && !ctx.noBacking) {
+    backing = await ctx.openChild('backing', header.backingFile, header.backingFormat);
+  }
+  let l2CacheBytes: number | undefined;
+  const l2Opt = ctx.options['l2-cache-size'] ?? ctx.options['cache-size'];
+  if (l2Opt !== undefined) {
+    try {
+      l2CacheBytes = parseSize(l2Opt);
+    } catch {
+      throw new BlockError('EINVAL', `Parameter 'l2-cache-size' expects a non-negative number below 2^64`);
+    }
+  }
+  const image = await openQcow2Image(fileNode, backing, { readOnly: ctx.readOnly, l2CacheBytes });
+  return new Qcow2DriverState(image, fileNode);
+}
+
+export const qcow2Driver: BlockDriver = {
+  name: 'qcow2',
+  kind: 'format',
+  probe: (header: Uint8Array) => Qcow2Header.probe(header),
+  open: openQcow2,
+  createOptions: QCOW2_CREATE_OPTIONS,
+  create: createQcow2,
+  openOptions: OPEN_OPTIONS,
+  supports: { check: true, snapshots: true, compressedWrites: true, amend: true },
+};

@@ -1,0 +1,176 @@
+// Qcow2Image: one open qcow2 image's shared state: header, host file, backing
+// node, cluster map, refcounts, the metadata lock, corruption signalling,
+// metadata overlap checks and deferred cluster frees.
+import { BlockError } from '@tsemu/block-core';
+import { CoMutex } from '@tsemu/coroutine';
+import { Qcow2Allocations } from './allocations.js';
+import { INCOMPAT_CORRUPT } from './constants.js';
+import type { Qcow2ClusterMap } from './cluster-map.js';
+import type { Qcow2Header } from './header.js';
+import type { Qcow2FileNode, Qcow2HostFile } from './host-file.js';
+import type { Qcow2RefcountTable } from './refcount-table.js';
+
+/** A request-time corruption: errno EIO (what qemu-io prints), QEMU's line in `detail`. */
+export class Qcow2CorruptionError extends BlockError {
+  constructor(readonly detail: string) {
+    super('EIO');
+  }
+}
+
+let reportCorruption: (line: string) => void = (line) => process.stderr.write(`${line}\n`);
+
+/** Where corruption lines go (QEMU prints them with error_report); stderr by default. */
+export function setCorruptionReporter(fn: (line: string) => void): void {
+  reportCorruption = fn;
+}
+
+export class Qcow2Image {
+  /** Serialises every metadata change (allocation, L2/L1/refcount updates). Reads never take it. */
+  readonly lock = new CoMutex();
+  /** Allocations whose data is being written outside the lock. */
+  readonly allocations = new Qcow2Allocations();
+  refcounts!: Qcow2RefcountTable;
+  map!: Qcow2ClusterMap;
+  readonly clusterSize: number;
+  readonly clusterBits: number;
+  /** Cluster indexes of L2 tables and refcount blocks: guest data must never land there. */
+  readonly metadataClusters = new Set<number>();
+  private corruptReported = false;
+  private markCorruptDone: Promise<void> = Promise.resolve();
+  /** Data requests in flight; freed clusters wait until none is, so no stale request can touch a reused cluster. */
+  private inflight = 0;
+  /** [cluster, count, passDiscard] triples waiting to be released. */
+  private pendingFrees: number[] = [];
+
+  constructor(
+    readonly header: Qcow2Header,
+    readonly file: Qcow2HostFile,
+    readonly backing: Qcow2FileNode | undefined,
+    readonly readOnly: boolean,
+  ) {
+    this.clusterSize = header.clusterSize;
+    this.clusterBits = header.clusterBits;
+  }
+
+  get hasZeroClusters(): boolean {
+    return this.header.version >= 3;
+  }
+
+  /**
+   * QEMU's qcow2_signal_corruption: the first time, set the corrupt bit (v3,
+   * read-write) so the image is refused for writing until repaired.
+   */
+  corrupt(message: string): BlockError {
+    let line: string;
+    if (this.readOnly || this.header.version < 3) {
+      line = `qcow2: Image is corrupt: ${message}; further non-fatal corruption events will be suppressed`;
+    } else {
+      line = `qcow2: Marking image as corrupt: ${message}; further corruption events will be suppressed`;
+    }
+    if (!this.corruptReported) {
+      this.corruptReported = true;
+      reportCorruption(line);
+      if (!this.readOnly && this.header.version >= 3) {
+        this.header.incompatibleFeatures |= INCOMPAT_CORRUPT;
+        this.markCorruptDone = this.writeHeader().catch(() => {});
+      }
+    }
+    return new Qcow2CorruptionError(line);
+  }
+
+  get isCorrupt(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
+  }
+
+  /** Rewrites the whole first cluster (stale bytes of a longer old header must not survive). */
+  async writeHeader(): Promise<void> {
+    const bytes = this.header.serialize();
+    const cluster = new Uint8Array(this.clusterSize);
+    cluster.set(bytes);
+    await this.file.write(0, cluster);
+  }
+
+  /** Throws (and marks corrupt) if guest data for host range [host, host+len) would hit metadata. */
+  checkOverlap(host: number, len: number): void {
+    const cs = this.clusterSize;
+    const h = this.header;
+    const end = host + len;
+    if (host < cs) throw this.corrupt('Preventing invalid write on metadata (overlaps with qcow2_header)');
+    if (h.l1Size > 0 && host < h.l1TableOffset + h.l1Size * 8 && end > h.l1TableOffset) {
+      throw this.corrupt('Preventing invalid write on metadata (overlaps with active L1 table)');
+    }
+    const rt = this.refcounts;
+    if (host < rt.offset + rt.clusters * cs && end > rt.offset) {
+      throw this.corrupt('Preventing invalid write on metadata (overlaps with refcount table)');
+    }
+    const first = Math.floor(host / cs);
+    const last = Math.floor((end - 1) / cs);
+    for (let c = first; c <= last; c++) {
+      if (this.metadataClusters.has(c)) {
+        throw this.corrupt('Preventing invalid write on metadata (overlaps with active L2 table or refcount block)');
+      }
+    }
+  }
+
+  beginRequest(): void {
+    this.inflight++;
+  }
+
+  /** Ends a data request; the last one out releases deferred frees. */
+  async endRequest(): Promise<void> {
+    this.inflight--;
+    if (this.inflight === 0 && this.pendingFrees.length > 0) await this.releaseFrees();
+  }
+
+  /** Queues `count` clusters from host offset `host` for a refcount decrement. */
+  deferFree(host: number, count: number, passDiscard: boolean): void {
+    this.pendingFrees.push(Math.floor(host / this.clusterSize), count, passDiscard ? 1 : 0);
+  }
+
+  /** Queues the host clusters a compressed cluster's bytes touch. */
+  deferFreeBytes(host: number, bytes: number): void {
+    const cs = this.clusterSize;
+    const first = Math.floor(host / cs);
+    const last = Math.floor((host + bytes - 1) / cs);
+    this.pendingFrees.push(first, last - first + 1, 0);
+  }
+
+  async releaseFrees(): Promise<void> {
+    await this.lock.lock();
+    try {
+      while (this.pendingFrees.length > 0) {
+        const batch = this.pendingFrees;
+        this.pendingFrees = [];
+        for (let i = 0; i < batch.length; i += 3) {
+          const c = batch[i]!;
+          const n = batch[i + 1]!;
+          const freed = await this.refcounts.update(c, n, -1);
+          if (freed > 0) {
+            for (let k = 0; k < n; k++) this.metadataClusters.delete(c + k);
+            if (batch[i + 2]) await this.file.discard(c * this.clusterSize, n * this.clusterSize);
+          }
+        }
+      }
+    } finally {
+      this.lock.unlock();
+    }
+  }
+
+  /** Flush: release deferred frees if nothing is in flight (otherwise the last request will). */
+  async flushPending(): Promise<void> {
+    if (this.inflight === 0 && this.pendingFrees.length > 0 && !this.readOnly) await this.releaseFrees();
+  }
+
+  async close(): Promise<void> {
+    if (this.pendingFrees.length > 0 && !this.readOnly) await this.releaseFrees();
+    await this.markCorruptDone;
+  }
+}
+
+/** Reads from a node, zero-filling past its end (shorter backing files read as zeroes). */
+export async function readNodeZeroPadded(node: Qcow2FileNode, offset: number, buf: Uint8Array): Promise<void> {
+  const len = await node.getLength();
+  const n = Math.max(0, Math.min(buf.length, len - offset));
+  if (n > 0) await node.read(offset, n === buf.length ? buf : buf.subarray(0, n));
+  if (n < buf.length) buf.fill(0, n);
+}

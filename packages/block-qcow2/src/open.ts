@@ -1,0 +1,135 @@
+// Opening an image: header, feature checks, table validation (before any
+// table is allocated, so hostile sizes cost nothing), then the in-memory L1
+// and refcount table. Independent of OpenContext so tests can drive it over
+// any Qcow2FileNode.
+import { BlockError } from '@tsemu/block-core';
+import {
+  INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
+  AUTOCLEAR_KNOWN, MAX_L1_BYTES, MAX_REFTABLE_BYTES,
+} from './constants.js';
+import { repairDirtyImage } from './check.js';
+import { Qcow2ClusterMap } from './cluster-map.js';
+import { Qcow2Header } from './header.js';
+import { Qcow2HostFile, type Qcow2FileNode } from './host-file.js';
+import { Qcow2Image } from './image.js';
+import { Qcow2RefcountTable } from './refcount-table.js';
+
+export interface Qcow2OpenOptions {
+  readOnly: boolean;
+  /** l2-cache-size in bytes (QEMU's option); default covers the image up to 32 MiB of tables. */
+  l2CacheBytes?: number;
+}
+
+const MAX_SNAPSHOTS = 65536;
+const DEFAULT_L2_CACHE_MAX = 32 * 1024 * 1024;
+
+/** Reads and checks the header; the file must hold at least its first cluster's worth of header. */
+export async function readHeader(file: Qcow2HostFile): Promise<Qcow2Header> {
+  const first = new Uint8Array(Math.min(4096, Math.max(file.size, 0)));
+  await file.read(0, first);
+  let header = Qcow2Header.parse(first);
+  if (header.clusterSize > first.length && file.size > first.length) {
+    const whole = new Uint8Array(Math.min(header.clusterSize, file.size));
+    await file.read(0, whole);
+    header = Qcow2Header.parse(whole);
+  }
+  return header;
+}
+
+/** Table checks in QEMU's order, with its messages; nothing is allocated yet. */
+export function validateHeader(h: Qcow2Header, readOnly: boolean): void {
+  const cs = h.clusterSize;
+  if ((h.incompatibleFeatures & INCOMPAT_CORRUPT) && !readOnly) {
+    throw new BlockError('EACCES', 'qcow2: Image is corrupt; cannot be opened read/write');
+  }
+  if (h.incompatibleFeatures & INCOMPAT_DATA_FILE) {
+    throw new BlockError('ENOTSUP', 'qcow2: external data files are not supported yet');
+  }
+  if ((h.incompatibleFeatures & INCOMPAT_EXTL2) && !readOnly) {
+    throw new BlockError('ENOTSUP', 'qcow2: writing images with extended L2 entries is not supported yet (open read-only)');
+  }
+  if ((h.incompatibleFeatures & INCOMPAT_EXTL2) && h.clusterBits < 14) {
+    throw new BlockError('EINVAL', 'Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
+  }
+  if (h.compressionType > 1) {
+    throw new BlockError('ENOTSUP', `qcow2: unknown compression type: ${h.compressionType}`);
+  }
+  if (h.compressionType === 0 && (h.incompatibleFeatures & INCOMPAT_COMPRESSION)) {
+    throw new BlockError('EINVAL', 'qcow2: Compression type incompatible feature bit must not be set');
+  }
+  if (h.compressionType !== 0 && !(h.incompatibleFeatures & INCOMPAT_COMPRESSION)) {
+    throw new BlockError('EINVAL', 'qcow2: Compression type incompatible feature bit must be set');
+  }
+  if (h.refcountTableClusters > MAX_REFTABLE_BYTES / cs) {
+    throw new BlockError('EINVAL', 'Reference count table too large');
+  }
+  if (h.refcountTableClusters === 0 || !tableOffsetValid(h.refcountTableOffset, h.refcountTableClusters * cs, cs)) {
+    throw new BlockError('EINVAL', 'Reference count table offset invalid');
+  }
+  if (h.nbSnapshots > MAX_SNAPSHOTS) throw new BlockError('EINVAL', 'Too many snapshots');
+  if (h.nbSnapshots > 0 && !tableOffsetValid(h.snapshotsOffset, 0, cs)) {
+    throw new BlockError('EINVAL', 'Invalid snapshot table offset');
+  }
+  if (h.l1Size > MAX_L1_BYTES / 8) throw new BlockError('EFBIG', 'Active L1 table too large');
+  const l2Entries = cs / ((h.incompatibleFeatures & INCOMPAT_EXTL2) ? 16 : 8);
+  const needed = Math.ceil(h.size / (cs * l2Entries));
+  if (needed > 0x7fffffff) throw new BlockError('EFBIG', 'Image is too large');
+  if (h.l1Size < needed) throw new BlockError('EINVAL', 'L1 table is too small');
+  if (h.l1Size > 0 && !tableOffsetValid(h.l1TableOffset, h.l1Size * 8, cs)) {
+    throw new BlockError('EINVAL', 'Active L1 table offset invalid');
+  }
+  if (h.cryptMethod === 1 || h.cryptMethod === 2) {
+    throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
+  }
+  if (h.cryptMethod > 2) throw new BlockError('EINVAL', `Unsupported encryption method ${h.cryptMethod}`);
+}
+
+function tableOffsetValid(offset: number, bytes: number, cs: number): boolean {
+  return offset % cs === 0 && offset + bytes <= Number.MAX_SAFE_INTEGER && offset + bytes <= 2 ** 56;
+}
+
+/** Opens the qcow2 image in `fileNode`; `backing` is the already opened backing node, if any. */
+export async function openQcow2Image(
+  fileNode: Qcow2FileNode, backing: Qcow2FileNode | undefined, opts: Qcow2OpenOptions,
+): Promise<Qcow2Image> {
+  const file = await Qcow2HostFile.open(fileNode);
+  const header = await readHeader(file);
+  validateHeader(header, opts.readOnly);
+  const img = new Qcow2Image(header, file, backing, opts.readOnly);
+  const cs = header.clusterSize;
+  const corrupt = (m: string): BlockError => img.corrupt(m);
+  const l2Needed = Math.ceil(header.size / cs) * 8;
+  const cacheBytes = opts.l2CacheBytes ?? Math.min(DEFAULT_L2_CACHE_MAX, Math.max(l2Needed, 2 * cs));
+  img.map = new Qcow2ClusterMap({
+    file, clusterBits: header.clusterBits, l1Offset: header.l1TableOffset, l1Size: header.l1Size,
+    l2CacheTables: Math.max(2, Math.floor(cacheBytes / cs)), corrupt,
+    extendedL2: (header.incompatibleFeatures & INCOMPAT_EXTL2) !== 0n,
+  });
+  img.refcounts = new Qcow2RefcountTable({
+    file, clusterBits: header.clusterBits, refcountOrder: header.refcountOrder,
+    tableOffset: header.refcountTableOffset, tableClusters: header.refcountTableClusters, corrupt,
+    moveTable: async (offset, clusters) => {
+      header.refcountTableOffset = offset;
+      header.refcountTableClusters = clusters;
+      const b = new Uint8Array(12);
+      const dv = new DataView(b.buffer);
+      dv.setBigUint64(0, BigInt(offset));
+      dv.setUint32(8, clusters);
+      await file.write(48, b);
+      await file.flush();
+    },
+  });
+  await img.map.load();
+  await img.refcounts.load();
+  img.refcounts.onBlockCreated = (off) => img.metadataClusters.add(off / cs);
+  for (const off of img.map.l2Offsets()) img.metadataClusters.add(Math.floor(off / cs));
+  for (const off of img.refcounts.blockOffsets()) img.metadataClusters.add(Math.floor(off / cs));
+  // A dirty image (lazy refcounts, not closed cleanly) gets its refcounts rebuilt, as QEMU does on open.
+  if (!opts.readOnly && (header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) await repairDirtyImage(img);
+  if (!opts.readOnly && (header.autoclearFeatures & ~AUTOCLEAR_KNOWN) !== 0n) {
+    // The spec: a writer that does not know an autoclear bit clears it.
+    header.autoclearFeatures &= AUTOCLEAR_KNOWN;
+    await img.writeHeader();
+  }
+  return img;
+}

@@ -1,0 +1,326 @@
+// Qcow2RefcountTable: the refcount table (kept whole in memory; QEMU caps it at
+// 8 MiB) and a bounded, write-through cache of refcount blocks. Allocates host
+// clusters, creating refcount blocks and growing the table as needed.
+//
+// Callers hold the driver's metadata lock: nothing here is re-entrant.
+// Every change is written to the file before the method returns, so a crash
+// after it can only leave clusters counted but unreferenced (leaks).
+import { BlockError } from '@tsemu/block-core';
+import { MAX_REFTABLE_BYTES } from './constants.js';
+import type { Qcow2HostFile } from './host-file.js';
+import { entryByteSpan, getRefcount, maxRefcount, setRefcount } from './refcount-codec.js';
+
+interface CachedBlock {
+  data: Uint8Array;
+  dv: DataView;
+}
+
+export interface RefcountTableInit {
+  file: Qcow2HostFile;
+  clusterBits: number;
+  refcountOrder: number;
+  tableOffset: number;
+  tableClusters: number;
+  /** Raises (and records) a corruption; returns the error to throw. */
+  corrupt(message: string): BlockError;
+  /** Points the header at a new refcount table (bytes 48..59, written in one request). */
+  moveTable(offset: number, clusters: number): Promise<void>;
+}
+
+export class Qcow2RefcountTable {
+  private readonly file: Qcow2HostFile;
+  private readonly clusterSize: number;
+  private readonly order: number;
+  /** Refcount entries per block, as a power of two. */
+  private readonly blockBits: number;
+  private readonly perBlock: number;
+  private readonly max: number;
+  private table = new Float64Array(0);
+  private tableOffset: number;
+  private tableClusters: number;
+  private readonly blocks = new Map<number, CachedBlock>();
+  private readonly maxCachedBlocks: number;
+  private readonly init: RefcountTableInit;
+  private freeHint = 0;
+  /** One past the highest cluster handed out or present in the file: where table growth goes. */
+  private highWater = 0;
+  /** Clusters chosen but not yet counted; the free-cluster search skips them. */
+  private readonly reserved: Array<[number, number]> = [];
+
+  constructor(init: RefcountTableInit) {
+    this.init = init;
+    this.file = init.file;
+    this.clusterSize = 2 ** init.clusterBits;
+    this.order = init.refcountOrder;
+    this.blockBits = init.clusterBits + 3 - init.refcountOrder;
+    this.perBlock = 2 ** this.blockBits;
+    this.max = maxRefcount(init.refcountOrder);
+    this.tableOffset = init.tableOffset;
+    this.tableClusters = init.tableClusters;
+    this.maxCachedBlocks = Math.max(4, Math.floor((8 << 20) / this.clusterSize));
+  }
+
+  get offset(): number {
+    return this.tableOffset;
+  }
+
+  /** Largest refcount an entry holds. */
+  get maxValue(): number {
+    return this.max;
+  }
+
+  get clusters(): number {
+    return this.tableClusters;
+  }
+
+  async load(): Promise<void> {
+    const bytes = this.tableClusters * this.clusterSize;
+    const raw = new Uint8Array(bytes);
+    await this.file.read(this.tableOffset, raw);
+    const dv = new DataView(raw.buffer);
+    const n = bytes / 8;
+    this.table = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      // Bits 9..63 hold the offset; bits 0..8 are reserved and ignored.
+      this.table[i] = (dv.getUint32(i * 8) * 4294967296) + ((dv.getUint32(i * 8 + 4) & 0xfffffe00) >>> 0);
+    }
+    this.highWater = Math.ceil(this.file.size / this.clusterSize);
+  }
+
+  /** Offsets of all refcount blocks (for metadata overlap checks). */
+  blockOffsets(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.table.length; i++) if (this.table[i]) out.push(this.table[i]!);
+    return out;
+  }
+
+  /** Set by the checker while repairing: clusters it knows are referenced are never handed out. */
+  isInUse: ((cluster: number) => boolean) | undefined;
+
+  /** Called for every cluster whose refcount drops to 0. */
+  onClusterFreed: ((cluster: number) => void) | undefined;
+
+  /** Called with the host offset of every refcount block this table creates. */
+  onBlockCreated: (offset: number) => void = () => {};
+
+  async get(cluster: number): Promise<number> {
+    const bi = Math.floor(cluster / this.perBlock);
+    const blk = await this.loadBlock(bi);
+    return blk ? getRefcount(blk.data, blk.dv, this.order, cluster - bi * this.perBlock) : 0;
+  }
+
+  /** Allocates `n` contiguous clusters with refcount 1; returns the host offset. */
+  async allocate(n: number): Promise<number> {
+    const start = await this.findFree(n);
+    this.reserved.push([start, start + n]);
+    try {
+      await this.update(start, n, 1);
+    } finally {
+      this.reserved.pop();
+    }
+    if (start === this.freeHint) this.freeHint = start + n;
+    if (start + n > this.highWater) this.highWater = start + n;
+    return start * this.clusterSize;
+  }
+
+  /** Adds `delta` to the refcount of `n` clusters from `cluster`; returns how many reached zero. */
+  async update(cluster: number, n: number, delta: number): Promise<number> {
+    let freed = 0;
+    let c = cluster;
+    const end = cluster + n;
+    if (delta > 0 && end > this.highWater) this.highWater = end;
+    while (c < end) {
+      const bi = Math.floor(c / this.perBlock);
+      // Decrements never create blocks: a missing block means the count is already 0.
+      const blk = delta < 0 ? await this.loadBlock(bi) : await this.ensureBlock(bi);
+      if (blk === null) throw this.init.corrupt(`Refcount underflow for cluster 0x${(c * this.clusterSize).toString(16)}`);
+      const base = bi * this.perBlock;
+      const stop = Math.min(end, base + this.perBlock);
+      for (let x = c; x < stop; x++) {
+        const i = x - base;
+        const v = getRefcount(blk.data, blk.dv, this.order, i) + delta;
+        if (v < 0) throw this.init.corrupt(`Refcount underflow for cluster 0x${(x * this.clusterSize).toString(16)}`);
+        if (v > this.max) throw new BlockError('ERANGE', 'Refcount overflow');
+        setRefcount(blk.data, blk.dv, this.order, i, v);
+        if (v === 0) {
+          freed++;
+          if (this.onClusterFreed !== undefined) this.onClusterFreed(x);
+          if (x < this.freeHint) this.freeHint = x;
+        }
+      }
+      await this.writeEntries(bi, blk, c - base, stop - 1 - base);
+      c = stop;
+    }
+    return freed;
+  }
+
+  private async writeEntries(bi: number, blk: CachedBlock, first: number, last: number): Promise<void> {
+    const [from, to] = entryByteSpan(this.order, first, last);
+    await this.file.write(this.table[bi]! + from, blk.data.subarray(from, to));
+  }
+
+  private async loadBlock(bi: number): Promise<CachedBlock | null> {
+    if (!(bi >= 0 && bi < this.table.length)) return null;
+    const off = this.table[bi]!;
+    if (off === 0) return null;
+    const hit = this.blocks.get(bi);
+    if (hit) {
+      // Map order is the LRU order.
+      this.blocks.delete(bi);
+      this.blocks.set(bi, hit);
+      return hit;
+    }
+    if (off % this.clusterSize !== 0) {
+      throw this.init.corrupt(`Refblock offset 0x${off.toString(16)} unaligned (reftable index: 0x${bi.toString(16)})`);
+    }
+    const data = new Uint8Array(this.clusterSize);
+    await this.file.read(off, data);
+    // Another task may have loaded it meanwhile (reads run unlocked); keep one copy.
+    const again = this.blocks.get(bi);
+    if (again) return again;
+    const blk = { data, dv: new DataView(data.buffer) };
+    this.blocks.set(bi, blk);
+    if (this.blocks.size > this.maxCachedBlocks) {
+      // Write-through cache: every entry is clean, dropping the oldest is free.
+      const oldest = this.blocks.keys().next().value as number;
+      this.blocks.delete(oldest);
+    }
+    return blk;
+  }
+
+  private isReserved(c: number): boolean {
+    for (const [s, e] of this.reserved) if (c >= s && c < e) return true;
+    return false;
+  }
+
+  /** First run of `n` free clusters from the hint (clusters no block describes are free). */
+  private async findFree(n: number): Promise<number> {
+    let c = this.freeHint;
+    let start = c;
+    let run = 0;
+    for (;;) {
+      const bi = Math.floor(c / this.perBlock);
+      const blk = await this.loadBlock(bi);
+      const base = bi * this.perBlock;
+      const end = base + this.perBlock;
+      for (; c < end; c++) {
+        if ((blk && getRefcount(blk.data, blk.dv, this.order, c - base) !== 0) || this.isReserved(c) ||
+            (this.isInUse !== undefined && this.isInUse(c))) {
+          run = 0;
+          start = c + 1;
+          continue;
+        }
+        if (++run === n) return start;
+      }
+      if (start * this.clusterSize >= 2 ** 56) throw new BlockError('EFBIG', 'Image is too large');
+    }
+  }
+
+  /** The block for range `bi`, created (and the table grown) if missing. */
+  private async ensureBlock(bi: number): Promise<CachedBlock> {
+    if (bi >= this.table.length) await this.growTable(bi + 1);
+    const existing = await this.loadBlock(bi);
+    if (existing) return existing;
+    const c = await this.findFree(1);
+    const data = new Uint8Array(this.clusterSize);
+    const blk = { data, dv: new DataView(data.buffer) };
+    if (Math.floor(c / this.perBlock) === bi) {
+      // The block describes itself.
+      setRefcount(data, blk.dv, this.order, c - bi * this.perBlock, 1);
+    } else {
+      this.reserved.push([c, c + 1]);
+      try {
+        await this.update(c, 1, 1);
+      } finally {
+        this.reserved.pop();
+      }
+    }
+    if (c + 1 > this.highWater) this.highWater = c + 1;
+    const off = c * this.clusterSize;
+    this.onBlockCreated(off);
+    await this.file.write(off, data);
+    await this.writeTableEntry(bi, off);
+    this.blocks.set(bi, blk);
+    return blk;
+  }
+
+  private async writeTableEntry(bi: number, off: number): Promise<void> {
+    const e = new Uint8Array(8);
+    new DataView(e.buffer).setBigUint64(0, BigInt(off));
+    await this.file.write(this.tableOffset + bi * 8, e);
+    this.table[bi] = off;
+  }
+
+  /**
+   * Moves the table to the end of the image with room for `minEntries`
+   * blocks. New refcount blocks for the new area go right before the new
+   * table and count themselves and it, so the header switch is the only step
+   * that makes anything reachable; a crash before it leaks at most.
+   */
+  private async growTable(minEntries: number): Promise<void> {
+    const cs = this.clusterSize;
+    const oldEntries = this.table.length;
+    // Bounded before anything is computed or allocated (QEMU's 8 MiB cap on the table).
+    if (minEntries * 8 > MAX_REFTABLE_BYTES) throw new BlockError('EFBIG', 'Refcount table too large');
+    let start = Math.max(this.highWater, Math.ceil(this.file.size / cs));
+    for (const [, e] of this.reserved) start = Math.max(start, e);
+    let wanted = Math.max(minEntries, Math.ceil(oldEntries * 1.5), 1);
+    let tc = 0;
+    let newBlocks: number[] = [];
+    for (let iter = 0; iter < 64; iter++) {
+      const total = tc + newBlocks.length;
+      const lastRange = Math.floor((start + Math.max(total, 1) - 1) / this.perBlock);
+      wanted = Math.max(wanted, lastRange + 1);
+      const nextTc = Math.ceil((wanted * 8) / cs);
+      const ranges: number[] = [];
+      for (let r = Math.floor(start / this.perBlock); r <= lastRange; r++) {
+        if (r >= oldEntries || this.table[r] === 0) ranges.push(r);
+      }
+      if (nextTc === tc && ranges.length === newBlocks.length) break;
+      tc = nextTc;
+      newBlocks = ranges;
+    }
+    if (tc * cs > MAX_REFTABLE_BYTES) throw new BlockError('EFBIG', 'Refcount table too large');
+    const total = newBlocks.length + tc;
+    const tableStart = start + newBlocks.length;
+    // Existing blocks covering part of the new area count it first.
+    const end = start + total;
+    for (let r = Math.floor(start / this.perBlock); r * this.perBlock < end; r++) {
+      if (r < oldEntries && this.table[r] !== 0) {
+        const blk = (await this.loadBlock(r))!;
+        const base = r * this.perBlock;
+        const from = Math.max(start, base) - base;
+        const to = Math.min(end, base + this.perBlock) - base;
+        for (let i = from; i < to; i++) setRefcount(blk.data, blk.dv, this.order, i, getRefcount(blk.data, blk.dv, this.order, i) + 1);
+        await this.writeEntries(r, blk, from, to - 1);
+      }
+    }
+    const newTable = new Float64Array(Math.floor((tc * cs) / 8));
+    newTable.set(this.table);
+    for (let k = 0; k < newBlocks.length; k++) {
+      const r = newBlocks[k]!;
+      const data = new Uint8Array(cs);
+      const dv = new DataView(data.buffer);
+      const base = r * this.perBlock;
+      for (let c = Math.max(start, base); c < Math.min(end, base + this.perBlock); c++) setRefcount(data, dv, this.order, c - base, 1);
+      await this.file.write((start + k) * cs, data);
+      newTable[r] = (start + k) * cs;
+      this.onBlockCreated((start + k) * cs);
+      this.blocks.set(r, { data, dv });
+    }
+    const raw = new Uint8Array(tc * cs);
+    const rdv = new DataView(raw.buffer);
+    for (let i = 0; i < newTable.length; i++) if (newTable[i]) rdv.setBigUint64(i * 8, BigInt(newTable[i]!));
+    await this.file.write(tableStart * cs, raw);
+    await this.file.flush();
+    const oldOffset = this.tableOffset;
+    const oldClusters = this.tableClusters;
+    await this.init.moveTable(tableStart * cs, tc);
+    this.table = newTable;
+    this.tableOffset = tableStart * cs;
+    this.tableClusters = tc;
+    if (end > this.highWater) this.highWater = end;
+    // The old table is garbage now; give its clusters back.
+    await this.update(oldOffset / cs, oldClusters, -1);
+  }
+}

@@ -1,0 +1,294 @@
+// Qcow2Writer: guest writes, write-zeroes and discard.
+//
+// In-place writes (a data cluster whose L2 entry carries COPIED) go straight
+// to the file without the metadata lock. Everything that changes metadata
+// runs under Qcow2Image.lock, re-checking the mapping once it holds it: the
+// second of two writers into one new cluster (iotests 046) finds the cluster
+// allocated by the first and writes in place, so neither copy-on-write
+// overwrites the other's data.
+//
+// Ordering of an allocating write (each step awaited before the next, so a
+// crash at any point leaves at most leaked clusters):
+//   1. refcounts of the new clusters (new refcount blocks / a grown refcount
+//      table are written and linked before the block they count is used);
+//   2. guest data, merged with copy-on-write of the old cluster content;
+//   3. a new L2 table, if one is needed, then its L1 entry;
+//   4. the L2 entries pointing at the new data;
+//   5. refcount decrements of what the entries used to point at (deferred
+//      until no request is in flight, see Qcow2Image.releaseFrees).
+import { BlockError } from '@tsemu/block-core';
+import type { Qcow2Allocation } from './allocations.js';
+import { ClusterType, Qcow2Extent } from './cluster-map.js';
+import { decodeCompressed, type CompressedLocation } from './compressed.js';
+import { OFLAG_COPIED_HI, OFLAG_ZERO_LO } from './constants.js';
+import type { Qcow2Image } from './image.js';
+import { copyFromIovRange, writeFromIov } from './iov-util.js';
+import { Qcow2L2Table, type Qcow2L2Cache } from './l2-cache.js';
+import type { Qcow2Reader } from './read-path.js';
+
+const ZERO_MODE = 0;
+const ZERO_UNMAP_MODE = 1;
+const DISCARD_MODE = 2;
+/** Entries become 0 whatever the version or backing file (clusters past a shrunken end). */
+const FULL_DISCARD_MODE = 3;
+
+export class Qcow2Writer {
+  private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
+
+  constructor(private readonly img: Qcow2Image, private readonly reader: Qcow2Reader) {}
+
+  async write(offset: number, length: number, iov: readonly Uint8Array[]): Promise<void> {
+    const img = this.img;
+    const ext = new Qcow2Extent();
+    let pos = 0;
+    while (pos < length) {
+      await img.map.lookup(offset + pos, length - pos, ext);
+      if (ext.type === ClusterType.Normal && ext.copied) {
+        img.checkOverlap(ext.host, ext.bytes);
+        await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
+        pos += ext.bytes;
+      } else {
+        pos += await this.allocatingWrite(offset + pos, length - pos, iov, pos, ext);
+      }
+    }
+  }
+
+  /**
+   * Allocates the run at `cur` and writes it; 0 if it turned writable in
+   * place meanwhile. Refcounts are taken under the lock, the data is written
+   * without it (other allocations proceed), the L2 entries under it again.
+   */
+  private async allocatingWrite(cur: number, rem: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent): Promise<number> {
+    const img = this.img;
+    const cs = img.clusterSize;
+    const inCluster = cur % cs;
+    let host: number;
+    let fileEnd: number;
+    let count: number;
+    let alloc: Qcow2Allocation;
+    await img.lock.lock();
+    try {
+      for (;;) {
+        await this.writableTable(this.l1Index(cur));
+        await img.map.lookup(cur, rem, ext);
+        if (ext.type === ClusterType.Normal && ext.copied) return 0;
+        count = Math.ceil((inCluster + ext.bytes) / cs);
+        if (!(await this.waitForAllocations((cur - inCluster) / cs, count))) break;
+      }
+      fileEnd = img.file.size;
+      host = await img.refcounts.allocate(count);
+      alloc = img.allocations.add((cur - inCluster) / cs, count);
+    } finally {
+      img.lock.unlock();
+    }
+    try {
+      const n = ext.bytes;
+      await this.writeNewClusters(cur, n, iov, pos, ext, host, fileEnd, count);
+      await img.lock.lock();
+      try {
+        // The table may have been reloaded meanwhile; setL2 writes the live copy.
+        const hostHi = Math.floor(host / 4294967296);
+        await img.map.setL2(ext.table!, ext.index, count, (OFLAG_COPIED_HI | hostHi) >>> 0, host >>> 0, true);
+        this.freeOld(ext, count);
+      } finally {
+        img.lock.unlock();
+      }
+      return n;
+    } finally {
+      img.allocations.remove(alloc);
+    }
+  }
+
+  /** Guest data (merged with the copy-on-write of the old content) into freshly allocated clusters. */
+  private async writeNewClusters(
+    cur: number, n: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent, host: number, fileEnd: number, count: number,
+  ): Promise<void> {
+    const img = this.img;
+    const cs = img.clusterSize;
+    const inCluster = cur % cs;
+    const total = count * cs;
+    const end = inCluster + n;
+    // Clusters past the end of the file read as zeroes already: when the old
+    // content is zeroes too, only the guest's bytes need writing (no COW).
+    const readsZero = ext.type === ClusterType.ZeroPlain || ext.type === ClusterType.ZeroAlloc ||
+      (ext.type === ClusterType.Unallocated && img.backing === undefined);
+    if ((inCluster === 0 && end === total) || (readsZero && host >= fileEnd)) {
+      await writeFromIov(img.file, host + inCluster, iov, pos, n);
+      return;
+    }
+    // Copy-on-write: what the guest sees now in the partial first/last cluster.
+    const buf = new Uint8Array(total);
+    const clusterStart = cur - inCluster;
+    if (inCluster > 0) await this.reader.read(clusterStart, cs, [buf], 0);
+    if (end < total && (count > 1 || inCluster === 0)) {
+      await this.reader.read(clusterStart + total - cs, cs, [buf], total - cs);
+    }
+    copyFromIovRange(iov, pos, n, buf, inCluster);
+    await img.file.write(host, buf);
+  }
+
+  /**
+   * Caller holds the lock. If an in-flight allocation covers any of the guest
+   * clusters, drops the lock, waits for it, takes the lock again and returns
+   * true (the caller must look again); false if there is none.
+   */
+  async waitForAllocations(first: number, count: number): Promise<boolean> {
+    const img = this.img;
+    const a = img.allocations.find(first, count);
+    if (a === undefined) return false;
+    img.lock.unlock();
+    try {
+      await a.wait();
+    } finally {
+      await img.lock.lock();
+    }
+    return true;
+  }
+
+  private l1Index(offset: number): number {
+    const map = this.img.map;
+    const i = Math.floor(offset / (map.clusterSize * map.l2Entries));
+    if (i >= map.l1Size) throw new BlockError('EIO');
+    return i;
+  }
+
+  /** Caller holds the lock. Makes the L2 table covering guest `offset` writable. */
+  ensureWritableTable(offset: number): Promise<void> {
+    return this.writableTable(this.l1Index(offset));
+  }
+
+  /** Caller holds the lock. Ensures L1 entry `i` names an L2 table with refcount 1. */
+  private async writableTable(i: number): Promise<void> {
+    const img = this.img;
+    const map = img.map;
+    const old = map.l2Offset(i);
+    if (old !== 0 && map.l1Copied(i)) return;
+    const cs = img.clusterSize;
+    const data = new Uint8Array(cs);
+    // A shared table (snapshot) is copied; its data clusters keep their counts.
+    if (old !== 0) data.set((await map.table(i))!.data);
+    const off = await img.refcounts.allocate(1);
+    img.metadataClusters.add(off / cs);
+    await img.file.write(off, data);
+    (map.cache as Qcow2L2Cache).insert(new Qcow2L2Table(off, data));
+    await map.setL1(i, off, true);
+    if (old !== 0) {
+      map.cache.drop(old);
+      img.deferFree(old, 1, false);
+    }
+  }
+
+  /** Queues the refcount decrements for what a run's entries pointed at. */
+  private freeOld(ext: Qcow2Extent, count: number, passDiscard = false): void {
+    const img = this.img;
+    const cs = img.clusterSize;
+    switch (ext.type) {
+      case ClusterType.Normal:
+      case ClusterType.ZeroAlloc:
+        img.deferFree(ext.host - (ext.host % cs), count, passDiscard);
+        break;
+      case ClusterType.Compressed:
+        decodeCompressed(ext.entryHi, ext.entryLo, img.clusterBits, this.loc);
+        img.deferFreeBytes(this.loc.host, this.loc.bytes);
+        this.reader.invalidate();
+        break;
+      default:
+    }
+  }
+
+  /** v3 write-zeroes: whole clusters become zero clusters; partial edges are written. */
+  async writeZeroes(offset: number, length: number, mayUnmap: boolean): Promise<void> {
+    if (!this.img.hasZeroClusters) throw new BlockError('ENOTSUP');
+    const [start, end] = this.wholeClusters(offset, length);
+    if (start >= end) return this.writeZeroBytes(offset, length);
+    if (start > offset) await this.writeZeroBytes(offset, start - offset);
+    await this.updateRange(start, end, mayUnmap ? ZERO_UNMAP_MODE : ZERO_MODE);
+    if (offset + length > end) await this.writeZeroBytes(end, offset + length - end);
+  }
+
+  /** Whole clusters only; a request ending at the image end covers its last partial cluster. */
+  async discard(offset: number, length: number): Promise<void> {
+    const [start, end] = this.wholeClusters(offset, length);
+    if (start < end) await this.updateRange(start, end, DISCARD_MODE);
+  }
+
+  /** Drops every cluster of whole-cluster range [start, end) (shrinking). */
+  async fullDiscard(start: number, end: number): Promise<void> {
+    if (start < end) await this.updateRange(start, end, FULL_DISCARD_MODE);
+  }
+
+  private wholeClusters(offset: number, length: number): [number, number] {
+    const cs = this.img.clusterSize;
+    const start = Math.ceil(offset / cs) * cs;
+    let end = Math.floor((offset + length) / cs) * cs;
+    if (offset + length >= this.img.header.size) end = Math.ceil((offset + length) / cs) * cs;
+    return [start, Math.max(start, end)];
+  }
+
+  private async writeZeroBytes(offset: number, length: number): Promise<void> {
+    const cs = this.img.clusterSize;
+    // Skip when the cluster already reads as zeroes (no backing data under it).
+    const st = await this.reader.blockStatus(offset, length);
+    if (st.zero && st.length >= length) return;
+    const zeroes = new Uint8Array(Math.min(length, cs));
+    for (let p = 0; p < length; p += zeroes.length) {
+      const n = Math.min(zeroes.length, length - p);
+      await this.write(offset + p, n, [zeroes.subarray(0, n)]);
+    }
+  }
+
+  /** Rewrites the L2 entries of whole clusters [start, end) for zero / discard. */
+  private async updateRange(start: number, end: number, mode: number): Promise<void> {
+    const img = this.img;
+    const cs = img.clusterSize;
+    const ext = new Qcow2Extent();
+    let cur = start;
+    while (cur < end) {
+      await img.lock.lock();
+      try {
+        const i = this.l1Index(cur);
+        await img.map.lookup(cur, end - cur, ext);
+        if (await this.waitForAllocations(cur / cs, Math.ceil(ext.bytes / cs))) continue;
+        const count = Math.ceil(ext.bytes / cs);
+        const allocated = ext.type === ClusterType.Normal || ext.type === ClusterType.ZeroAlloc || ext.type === ClusterType.Compressed;
+        let hi = 0;
+        let lo = 0;
+        let unref = false;
+        let skip = false;
+        if (mode === FULL_DISCARD_MODE) {
+          unref = allocated;
+          skip = ext.type === ClusterType.Unallocated;
+        } else if (mode === DISCARD_MODE) {
+          if (img.backing !== undefined || img.header.backingFile !== undefined || allocated) {
+            lo = img.hasZeroClusters ? OFLAG_ZERO_LO : 0;
+            unref = allocated;
+            skip = ext.type === ClusterType.Unallocated && lo === 0;
+            skip ||= ext.type === ClusterType.ZeroPlain;
+          } else {
+            skip = true;
+          }
+        } else {
+          unref = ext.type === ClusterType.Compressed || (mode === ZERO_UNMAP_MODE && allocated);
+          if (!unref) {
+            if (ext.type === ClusterType.ZeroPlain || ext.type === ClusterType.ZeroAlloc) skip = true;
+            else if (ext.type === ClusterType.Normal) {
+              const host = ext.host - (ext.host % cs);
+              hi = (ext.copied ? OFLAG_COPIED_HI : 0) | Math.floor(host / 4294967296);
+              lo = host >>> 0;
+            }
+          }
+          lo |= OFLAG_ZERO_LO;
+        }
+        if (!skip) {
+          await this.writableTable(i);
+          await img.map.lookup(cur, end - cur, ext);
+          await img.map.setL2(ext.table!, ext.index, Math.ceil(ext.bytes / cs), hi >>> 0, lo >>> 0, !unref);
+          if (unref) this.freeOld(ext, count, mode !== ZERO_MODE);
+        }
+        cur += count * cs;
+      } finally {
+        img.lock.unlock();
+      }
+    }
+  }
+}

@@ -1,0 +1,421 @@
+// One client connection: greeting, option negotiation, then transmission.
+// Input is parsed by the codec's state machines from a ByteQueue; reading
+// pauses while all request slots are busy, so a fast or hostile client
+// cannot make the server buffer without bound. Nothing a client sends can
+// throw out of this class: protocol violations end this connection only.
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { BlockError, type Errno } from '@tsemu/block-core';
+import {
+  ByteQueue, NBD_CMD_FLAG_DF, NBD_CMD_FLAG_FAST_ZERO, NBD_CMD_FLAG_FUA, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_FLAG_REQ_ONE,
+  NBD_FLAG_C_FIXED_NEWSTYLE, NBD_FLAG_C_NO_ZEROES, NBD_FLAG_FIXED_NEWSTYLE, NBD_FLAG_NO_ZEROES, NBD_INIT_MAGIC_HI,
+  NBD_INIT_MAGIC_LO, NBD_OPTS_MAGIC_HI, NBD_OPTS_MAGIC_LO, NBD_REPLY_FLAG_DONE, NBD_STATE_HOLE, NBD_STATE_ZERO,
+  NbdChunk, NbdCommand, NbdOptionParser, NbdOptionReply, NbdProtocolError, NbdRequestParser, encodeOptionReply,
+  errnoToNbd, readClientFlags, writeSimpleReply, writeStructuredHeader,
+} from '@tsemu/block-nbd';
+import { BASE_ALLOCATION_ID, negotiate, type NegotiationState } from './negotiation.js';
+import type { NbdExport } from './export.js';
+import { RequestSlot } from './request-slot.js';
+import { checkRequest } from './request-checks.js';
+import { SPARSE_READ_MIN, buildSparseReply, sparseExtents } from './sparse-read.js';
+
+export const MAX_REQUESTS = 16;
+/** Handshake replies we let pile up unread before we stop reading options. */
+const MAX_UNREAD_REPLIES = 1 << 20;
+/** Extents per BLOCK_STATUS reply without REQ_ONE (bounds the work one request can cause). */
+const MAX_EXTENTS = 1024;
+
+const enum Phase { ClientFlags, Options, Transmission, Closing }
+
+export interface ServerTls {
+  context: SecureContext;
+  /** Require a client certificate signed by the CA (QEMU's verify-peer, default on). */
+  verifyPeer: boolean;
+}
+
+export interface ConnectionHooks {
+  exports: ReadonlyMap<string, NbdExport>;
+  tls?: ServerTls;
+  /** Verbose log line (qemu-nbd -v), or undefined. */
+  log?: (line: string) => void;
+  onClose(conn: NbdServerConnection): void;
+}
+
+export class NbdServerConnection {
+  private readonly queue = new ByteQueue();
+  private phase = Phase.ClientFlags;
+  private readonly optionParser = new NbdOptionParser();
+  private readonly requestParser = new NbdRequestParser();
+  private readonly state: NegotiationState;
+  private exp: NbdExport | null = null;
+  private allocation = false;
+  private readonly free: RequestSlot[] = [];
+  private inflight = 0;
+  /** The slot the request parser is filling (a WRITE payload may span many reads). */
+  private parsing: RequestSlot | null = null;
+  private paused = false;
+  private closed = false;
+  /** After DISC or a fatal request: answer what is in flight, then end. */
+  private draining = false;
+
+  private readonly onData = (chunk: Uint8Array): void => {
+    if (this.closed) return;
+    this.queue.push(chunk);
+    this.pump();
+  };
+  private readonly onGone = (): void => this.destroy();
+  /** The plain TCP/unix socket (the listener's); `socket` becomes the TLS layer after STARTTLS. */
+  private readonly plain: Socket;
+
+  constructor(public socket: Socket, private readonly hooks: ConnectionHooks) {
+    this.plain = socket;
+    this.state = {
+      noZeroes: false, tlsConfigured: hooks.tls !== undefined, tlsActive: false, structured: false, allocation: false, metaExport: null,
+    };
+    const release = (slot: RequestSlot): void => this.release(slot);
+    for (let i = 0; i < MAX_REQUESTS; i++) this.free.push(new RequestSlot(release));
+    socket.setNoDelay(true);
+    this.attach(socket);
+    const greeting = new Uint8Array(18);
+    const v = new DataView(greeting.buffer);
+    v.setUint32(0, NBD_INIT_MAGIC_HI);
+    v.setUint32(4, NBD_INIT_MAGIC_LO);
+    v.setUint32(8, NBD_OPTS_MAGIC_HI);
+    v.setUint32(12, NBD_OPTS_MAGIC_LO);
+    v.setUint16(16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+    socket.write(greeting);
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onData);
+    socket.on('error', this.onGone);
+    socket.on('close', this.onGone);
+    socket.on('end', this.onGone);
+  }
+
+  /** STARTTLS was acknowledged: the rest of the conversation runs inside TLS. */
+  private startTls(): void {
+    const tls = this.hooks.tls!;
+    // The client must wait for our ACK before its ClientHello: queued bytes mean it did not.
+    if (this.queue.length > 0) return this.fail('data received before the TLS handshake');
+    const plain = this.socket;
+    plain.off('data', this.onData);
+    plain.off('end', this.onGone);
+    const secure = new TLSSocket(plain, {
+      isServer: true, secureContext: tls.context, requestCert: tls.verifyPeer, rejectUnauthorized: tls.verifyPeer,
+    });
+    this.socket = secure;
+    this.state.tlsActive = true;
+    this.attach(secure);
+  }
+
+  private log(line: string): void {
+    this.hooks.log?.(line);
+  }
+
+  /** Parses as much input as the phase and free slots allow. */
+  private pump(): void {
+    try {
+      while (!this.closed && !this.draining) {
+        if (this.phase === Phase.ClientFlags) {
+          const flags = readClientFlags(this.queue);
+          if (flags === undefined) return;
+          if ((flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) !== 0) {
+            return this.fail(`Unknown client flags 0x${flags.toString(16)} received`);
+          }
+          this.state.noZeroes = (flags & NBD_FLAG_C_NO_ZEROES) !== 0;
+          this.phase = Phase.Options;
+        } else if (this.phase === Phase.Options) {
+          // A client that sends options without reading the replies must not make us buffer them without bound.
+          if (this.socket.writableLength > MAX_UNREAD_REPLIES) return this.waitForDrain();
+          const ev = this.optionParser.next(this.queue);
+          if (ev === undefined) return;
+          if (ev.kind === 'too-big') {
+            if (ev.option === 1) return this.fail('export name option is too long');
+            this.socket.write(encodeOptionReply(ev.option, NbdOptionReply.ERR_TOO_BIG, new TextEncoder().encode('option payload too large')));
+            continue;
+          }
+          const step = negotiate(this.hooks.exports, this.state, ev.option, ev.data);
+          for (const r of step.replies) this.socket.write(r);
+          if (step.outcome.next === 'close') return this.end();
+          if (step.outcome.next === 'starttls') {
+            this.startTls();
+            continue;
+          }
+          if (step.outcome.next === 'transmit') {
+            this.exp = step.outcome.export;
+            this.allocation = this.state.allocation && this.state.metaExport === this.exp.name;
+            this.phase = Phase.Transmission;
+            this.log(`client entered transmission on export '${this.exp.name}'`);
+          }
+        } else if (this.phase === Phase.Transmission) {
+          if (!this.takeRequest()) return;
+        } else {
+          return;
+        }
+      }
+    } catch (err) {
+      this.fail(err instanceof NbdProtocolError ? err.message : String(err));
+    }
+  }
+
+  /** Parses one request into a free slot and dispatches it; false when input or slots run out. */
+  private takeRequest(): boolean {
+    let slot = this.parsing;
+    if (slot === null) {
+      slot = this.free.pop() ?? null;
+      if (slot === null) {
+        this.pause();
+        return false;
+      }
+      this.parsing = slot;
+    }
+    const complete = this.requestParser.next(this.queue, slot.req);
+    if (!complete) {
+      // Mid-header keeps nothing in the slot; mid-payload must keep it.
+      if (!this.requestParser.midPayload) {
+        this.parsing = null;
+        this.free.push(slot);
+      }
+      return false;
+    }
+    this.parsing = null;
+    this.inflight++;
+    this.dispatch(slot);
+    return true;
+  }
+
+  private waitForDrain(): void {
+    this.pause();
+    this.socket.once('drain', () => {
+      if (this.closed) return;
+      this.paused = false;
+      this.socket.resume();
+      this.pump();
+    });
+  }
+
+  private pause(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  private release(slot: RequestSlot): void {
+    this.inflight--;
+    slot.req.data = null;
+    this.free.push(slot);
+    if (this.draining && this.inflight === 0) return this.end();
+    if (this.paused && !this.closed) {
+      this.paused = false;
+      this.socket.resume();
+      this.pump();
+    }
+  }
+
+  private dispatch(slot: RequestSlot): void {
+    const req = slot.req;
+    const exp = this.exp!;
+    if (req.type === NbdCommand.DISC) {
+      this.log('client sent disconnect');
+      this.inflight--;
+      this.free.push(slot);
+      this.startDraining();
+      return;
+    }
+    const failure = checkRequest(req, exp, this.state.structured, this.allocation);
+    if (failure !== null) {
+      this.log(`request rejected: ${failure.message}`);
+      this.replyError(slot, failure.errno, failure.message);
+      // An oversized WRITE's payload was never read: the stream is out of sync.
+      if (req.oversized) this.startDraining();
+      return;
+    }
+    void this.run(slot, exp);
+  }
+
+  /** Executes and replies; every failure becomes an NBD error reply (nothing escapes to the event loop). */
+  private async run(slot: RequestSlot, exp: NbdExport): Promise<void> {
+    try {
+      await this.execute(slot, exp);
+    } catch (err) {
+      const code: Errno = err instanceof BlockError ? err.code : 'EIO';
+      this.replyError(slot, code, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private async execute(slot: RequestSlot, exp: NbdExport): Promise<void> {
+    const req = slot.req;
+    const blk = exp.backend;
+    const fua = (req.flags & NBD_CMD_FLAG_FUA) !== 0;
+    switch (req.type) {
+      case NbdCommand.READ: {
+        if (req.length === 0) return this.replyOk(slot);
+        const buf = slot.readView(req.length);
+        if (this.state.structured && (req.flags & NBD_CMD_FLAG_DF) === 0 && req.length >= SPARSE_READ_MIN) {
+          const extents = await sparseExtents(blk, req.offset, req.length);
+          if (extents !== null) return this.replyChunks(slot, await buildSparseReply(blk, extents, req.offset, buf, req.handleHi, req.handleLo));
+        }
+        await blk.read(req.offset, buf);
+        return this.replyData(slot, buf);
+      }
+      case NbdCommand.WRITE:
+        if (req.length > 0) await blk.write(req.offset, req.data!, fua ? FUA : NO_FLAGS);
+        return this.replyOk(slot);
+      case NbdCommand.FLUSH:
+        await blk.flush();
+        return this.replyOk(slot);
+      case NbdCommand.TRIM:
+        if (req.length > 0) await blk.discard(req.offset, req.length);
+        if (fua) await blk.flush();
+        return this.replyOk(slot);
+      case NbdCommand.WRITE_ZEROES:
+        if (req.length > 0) {
+          await blk.writeZeroes(req.offset, req.length, {
+            fua,
+            mayUnmap: (req.flags & NBD_CMD_FLAG_NO_HOLE) === 0,
+            noFallback: (req.flags & NBD_CMD_FLAG_FAST_ZERO) !== 0,
+          });
+        }
+        return this.replyOk(slot);
+      case NbdCommand.CACHE:
+        // Nothing to prefetch into: the host page cache does this for us.
+        return this.replyOk(slot);
+      case NbdCommand.BLOCK_STATUS:
+        return this.replyBlockStatus(slot, exp);
+      default:
+        throw new BlockError('EINVAL');
+    }
+  }
+
+  private async replyBlockStatus(slot: RequestSlot, exp: NbdExport): Promise<void> {
+    const req = slot.req;
+    const one = (req.flags & NBD_CMD_FLAG_REQ_ONE) !== 0;
+    const extents: number[] = [];
+    let pos = req.offset;
+    const end = req.offset + req.length;
+    while (pos < end && extents.length < (one ? 2 : MAX_EXTENTS * 2)) {
+      const st = await exp.backend.blockStatus(pos, end - pos);
+      const n = Math.min(st.length, end - pos);
+      if (n <= 0) break;
+      const flags = (st.data ? 0 : NBD_STATE_HOLE) | (st.zero ? NBD_STATE_ZERO : 0);
+      const last = extents.length - 2;
+      // Merge neighbours with equal flags, keeping each length within 32 bits.
+      if (last >= 0 && extents[last + 1] === flags && extents[last]! + n <= 0xffffffff) extents[last] += n;
+      else extents.push(n, flags);
+      pos += n;
+    }
+    if (extents.length === 0) throw new BlockError('EIO', 'no block status available');
+    if (one && extents.length > 2) extents.length = 2;
+    const payload = 4 + extents.length * 4;
+    const body = new Uint8Array(20 + payload);
+    const v = new DataView(body.buffer);
+    writeStructuredHeader(v, 0, NBD_REPLY_FLAG_DONE, NbdChunk.BLOCK_STATUS, req.handleHi, req.handleLo, payload);
+    v.setUint32(20, BASE_ALLOCATION_ID);
+    for (let i = 0; i < extents.length; i++) v.setUint32(24 + i * 4, extents[i]!);
+    if (this.closed) return slot.onFlushed();
+    this.socket.write(body, slot.onFlushed);
+  }
+
+  private replyOk(slot: RequestSlot): void {
+    const req = slot.req;
+    if (this.closed) return slot.onFlushed();
+    if (this.state.structured && req.type === NbdCommand.READ) {
+      writeStructuredHeader(slot.view, 0, NBD_REPLY_FLAG_DONE, NbdChunk.NONE, req.handleHi, req.handleLo, 0);
+      this.socket.write(slot.header.subarray(0, 20), slot.onFlushed);
+      return;
+    }
+    writeSimpleReply(slot.view, 0, req.handleHi, req.handleLo);
+    this.socket.write(slot.header.subarray(0, 16), slot.onFlushed);
+  }
+
+  private replyData(slot: RequestSlot, data: Uint8Array): void {
+    const req = slot.req;
+    if (this.closed) return slot.onFlushed();
+    const socket = this.socket;
+    socket.cork();
+    if (this.state.structured) {
+      writeStructuredHeader(slot.view, 0, NBD_REPLY_FLAG_DONE, NbdChunk.OFFSET_DATA, req.handleHi, req.handleLo, 8 + data.byteLength);
+      slot.view.setUint32(20, Math.floor(req.offset / 0x100000000));
+      slot.view.setUint32(24, req.offset >>> 0);
+      socket.write(slot.header.subarray(0, 28));
+    } else {
+      writeSimpleReply(slot.view, 0, req.handleHi, req.handleLo);
+      socket.write(slot.header.subarray(0, 16));
+    }
+    socket.write(data, slot.onFlushed);
+    socket.uncork();
+  }
+
+  /** Several structured chunks (the last one DONE) written back to back. */
+  private replyChunks(slot: RequestSlot, parts: Uint8Array[]): void {
+    if (this.closed) return slot.onFlushed();
+    const socket = this.socket;
+    socket.cork();
+    for (let i = 0; i < parts.length - 1; i++) socket.write(parts[i]!);
+    socket.write(parts[parts.length - 1]!, slot.onFlushed);
+    socket.uncork();
+  }
+
+  private replyError(slot: RequestSlot, code: Errno, message: string): void {
+    const req = slot.req;
+    if (this.closed) return slot.onFlushed();
+    const error = errnoToNbd(code);
+    if (this.state.structured) {
+      const msg = new TextEncoder().encode(message.slice(0, 1024));
+      const body = new Uint8Array(20 + 6 + msg.byteLength);
+      const v = new DataView(body.buffer);
+      writeStructuredHeader(v, 0, NBD_REPLY_FLAG_DONE, NbdChunk.ERROR, req.handleHi, req.handleLo, 6 + msg.byteLength);
+      v.setUint32(20, error);
+      v.setUint16(24, msg.byteLength);
+      body.set(msg, 26);
+      this.socket.write(body, slot.onFlushed);
+      return;
+    }
+    writeSimpleReply(slot.view, error, req.handleHi, req.handleLo);
+    this.socket.write(slot.header.subarray(0, 16), slot.onFlushed);
+  }
+
+  private startDraining(): void {
+    this.draining = true;
+    this.phase = Phase.Closing;
+    this.socket.pause();
+    if (this.inflight === 0) this.end();
+  }
+
+  /** Protocol violation: log it (qemu-nbd -v) and drop this client. */
+  private fail(reason: string): void {
+    this.log(`closing connection: ${reason}`);
+    this.destroy();
+  }
+
+  /**
+   * Graceful close: send what is queued, then close the socket fully. A
+   * half-close (end) alone would leave a paused socket waiting forever for
+   * the peer's FIN.
+   */
+  private end(): void {
+    if (this.closed) return;
+    this.phase = Phase.Closing;
+    this.socket.destroySoon();
+    this.finish();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.socket.destroy();
+    this.plain.destroy();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.clear();
+    this.hooks.onClose(this);
+  }
+}
+
+const NO_FLAGS = Object.freeze({});
+const FUA = Object.freeze({ fua: true });

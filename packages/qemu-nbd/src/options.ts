@@ -1,0 +1,180 @@
+// qemu-nbd's command line, parsed into a plain settings object with
+// qemu-nbd's own error messages.
+import { parseCacheMode, type CacheFlags } from '@tsemu/block-core';
+import { parseTlsCredsObject, type NbdTlsCredentials } from '@tsemu/block-nbd';
+import { getopt, UsageError, type LongOption } from './getopt.js';
+
+export class CliError extends Error {}
+/** Printed like a usage error, but qemu-nbd's own "Try" line has no program prefix. */
+export class ArgumentCountError extends Error {}
+export class HelpRequested extends Error {}
+export class VersionRequested extends Error {}
+
+export interface NbdCliSettings {
+  file?: string;
+  port?: string;
+  bind?: string;
+  socket?: string;
+  shared: number;
+  persistent: boolean;
+  verbose: boolean;
+  exportName: string;
+  description?: string;
+  list: boolean;
+  format?: string;
+  readOnly: boolean;
+  cache?: CacheFlags;
+  cacheName?: string;
+  discard: 'ignore' | 'unmap';
+  detectZeroes: 'off' | 'on' | 'unmap';
+  imageOpts: boolean;
+  fork: boolean;
+  pidFile?: string;
+  /** -o: export the image from this byte on (a raw node with `offset` on top, as qemu-nbd does). */
+  offset?: number;
+  /** --object tls-creds-x509,... definitions by id. */
+  objects: Map<string, NbdTlsCredentials>;
+  /** The --tls-creds object. */
+  tls?: NbdTlsCredentials;
+}
+
+const SHORT = 'hVb:o:p:rsnc:dvk:e:f:tl:x:T:D:AB:L';
+const LONG: LongOption[] = [
+  ['help', false, 'h'], ['version', false, 'V'], ['bind', true, 'b'], ['port', true, 'p'], ['socket', true, 'k'],
+  ['offset', true, 'o'], ['read-only', false, 'r'], ['allocation-depth', false, 'A'], ['bitmap', true, 'B'],
+  ['connect', true, 'c'], ['disconnect', false, 'd'], ['snapshot', false, 's'], ['load-snapshot', true, 'l'],
+  ['nocache', false, 'n'], ['cache', true, 'cache'], ['aio', true, 'aio'], ['discard', true, 'discard'],
+  ['detect-zeroes', true, 'detect-zeroes'], ['shared', true, 'e'], ['format', true, 'f'], ['persistent', false, 't'],
+  ['verbose', false, 'v'], ['object', true, 'object'], ['export-name', true, 'x'], ['description', true, 'D'],
+  ['tls-creds', true, 'tls-creds'], ['tls-authz', true, 'tls-authz'], ['image-opts', false, 'image-opts'],
+  ['trace', true, 'T'], ['fork', false, 'fork'], ['pid-file', true, 'pid-file'], ['selinux-label', true, 'selinux-label'],
+  ['list', false, 'L'],
+].map(([name, hasArg, key]) => ({ name: name as string, hasArg: hasArg as boolean, key: key as string }));
+
+/** Options tsemu-nbd recognises but cannot do yet: a clear message instead of a silent difference. */
+const UNSUPPORTED: Record<string, string> = {
+  c: '-c/--connect is not supported: attaching /dev/nbdX needs the kernel NBD driver (ioctl), which tsemu-nbd does not use',
+  d: '-d/--disconnect is not supported: tsemu-nbd does not drive kernel NBD devices',
+  A: '-A/--allocation-depth is not supported yet',
+  B: '-B/--bitmap is not supported yet',
+  s: '-s/--snapshot is not supported yet',
+  l: '-l/--load-snapshot is not supported yet',
+  'tls-authz': '--tls-authz is not supported yet',
+  'selinux-label': '--selinux-label is not supported',
+};
+
+export function parseArgs(argv: readonly string[]): NbdCliSettings {
+  const s: NbdCliSettings = {
+    shared: 1, persistent: false, verbose: false, exportName: '', list: false, readOnly: false,
+    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(),
+  };
+  let tlsId: string | undefined;
+  let sawNocache = false;
+  const { options, operands } = getopt(argv, SHORT, LONG);
+  for (const { key, arg = '' } of options) {
+    if (key in UNSUPPORTED) throw new CliError(UNSUPPORTED[key]!);
+    switch (key) {
+      case 'h': throw new HelpRequested();
+      case 'V': throw new VersionRequested();
+      case 'b': s.bind = arg; break;
+      case 'o': {
+        const n = /^(0x[0-9a-fA-F]+|\d+)$/.test(arg) ? Number(arg) : NaN;
+        if (!Number.isSafeInteger(n) || n < 0) throw new CliError(`Invalid offset '${arg}'`);
+        s.offset = n;
+        break;
+      }
+      case 'p': s.port = arg; break;
+      case 'k': s.socket = arg; break;
+      case 'r': s.readOnly = true; break;
+      case 'n':
+        if (s.cache || sawNocache) throw new CliError('-n and --cache can only be specified once');
+        sawNocache = true;
+        s.cache = parseCacheMode('none');
+        s.cacheName = 'none';
+        break;
+      case 'cache':
+        if (s.cache) throw new CliError('-n and --cache can only be specified once');
+        try {
+          s.cache = parseCacheMode(arg);
+        } catch {
+          throw new CliError(`Invalid cache mode \`${arg}'`);
+        }
+        s.cacheName = arg;
+        break;
+      case 'aio':
+        if (!['native', 'io_uring', 'threads'].includes(arg)) throw new CliError(`Invalid aio mode '${arg}'`);
+        break;
+      case 'discard':
+        if (arg === 'ignore' || arg === 'off') s.discard = 'ignore';
+        else if (arg === 'unmap' || arg === 'on') s.discard = 'unmap';
+        else throw new CliError(`Invalid discard mode \`${arg}'`);
+        break;
+      case 'detect-zeroes':
+        if (arg !== 'off' && arg !== 'on' && arg !== 'unmap') throw new CliError(`Failed to parse detect_zeroes mode: invalid parameter value: ${arg}`);
+        s.detectZeroes = arg;
+        break;
+      case 'e': {
+        const n = /^\d+$/.test(arg) ? Number(arg) : NaN;
+        if (!(n >= 0 && n <= 0x7fffffff)) throw new CliError(`Invalid shared device number '${arg}'`);
+        // qemu-nbd accepts 0 and then never serves anyone; tsemu-nbd treats it as 1.
+        s.shared = Math.max(1, n);
+        break;
+      }
+      case 'f': s.format = arg; break;
+      case 't': s.persistent = true; break;
+      case 'v': s.verbose = true; break;
+      case 'x':
+        if (new TextEncoder().encode(arg).byteLength > 4096) throw new CliError(`export name '${arg}' too long`);
+        s.exportName = arg;
+        break;
+      case 'D':
+        if (new TextEncoder().encode(arg).byteLength > 4096) throw new CliError(`description '${arg}' too long`);
+        s.description = arg;
+        break;
+      case 'image-opts': s.imageOpts = true; break;
+      case 'T': break; // no trace events exist yet
+      case 'fork': s.fork = true; break;
+      case 'pid-file': s.pidFile = arg; break;
+      case 'L': s.list = true; break;
+      case 'object': {
+        // Only tls-creds-x509 exists in tsemu so far; anything else is refused by the parser.
+        const creds = parseTlsCredsObject(arg);
+        s.objects.set(creds.id, creds);
+        break;
+      }
+      case 'tls-creds': tlsId = arg; break;
+      default: throw new UsageError(`unrecognized option '${key}'`);
+    }
+  }
+  if (tlsId !== undefined) {
+    const creds = s.objects.get(tlsId);
+    if (!creds) throw new CliError(`No TLS credentials with id '${tlsId}'`);
+    const want = s.list ? 'client' : 'server';
+    if (creds.endpoint !== want) throw new CliError(`Expecting TLS credentials with a ${want} endpoint`);
+    s.tls = creds;
+  }
+  if (s.detectZeroes === 'unmap' && s.discard !== 'unmap') {
+    throw new CliError('setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
+  }
+  if (s.imageOpts && s.format) throw new CliError('--image-opts and -f are mutually exclusive');
+  if (s.imageOpts && s.offset !== undefined) throw new CliError('-o/--offset with --image-opts is not supported yet');
+  if (s.list) {
+    if (operands.length !== 0) throw new CliError('List mode is incompatible with a file name');
+    return s;
+  }
+  if (operands.length !== 1) throw new ArgumentCountError('Invalid number of arguments');
+  s.file = operands[0];
+  if (s.socket !== undefined && (s.bind !== undefined || s.port !== undefined)) {
+    throw new CliError('-k and -b/-p are incompatible');
+  }
+  return s;
+}
+
+/** -p argument as a port number, or the default; `host` is only for the message. */
+export function portNumber(text: string | undefined, host: string): number {
+  if (text === undefined) return 10809;
+  if (!/^\d+$/.test(text) || Number(text) > 65535) {
+    throw new CliError(`address resolution failed for ${host}:${text}: Servname not supported for ai_socktype`);
+  }
+  return Number(text);
+}

@@ -1,0 +1,150 @@
+// The listening side: accepts clients on a TCP or unix socket, enforces the
+// -e/--shared limit (extra clients wait, unanswered, until a slot frees, as
+// qemu-nbd stops accepting), and reports when the last client has gone so a
+// non-persistent server can exit.
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { unlinkSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { BlockError } from '@tsemu/block-core';
+import { loadTlsMaterial, type NbdTlsCredentials } from '@tsemu/block-nbd';
+import { NbdServerConnection, type ServerTls } from './connection.js';
+import { NbdExport, type NbdExportSpec } from './export.js';
+
+export type NbdListenAddress = { type: 'inet'; host: string; port: number } | { type: 'unix'; path: string };
+
+export interface NbdServerOptions {
+  exports: NbdExportSpec[];
+  /** Simultaneous clients (-e); default 1. */
+  shared?: number;
+  /** Keep serving after the last client leaves (-t). Default false: 'idle' fires once the first client has come and gone. */
+  persistent?: boolean;
+  /** TLS credentials (endpoint=server): clients must STARTTLS before anything else. */
+  tls?: NbdTlsCredentials;
+  log?: (line: string) => void;
+}
+
+export class NbdServer {
+  private server: Server | null = null;
+  private readonly exportMap = new Map<string, NbdExport>();
+  private readonly connections = new Set<NbdServerConnection>();
+  private readonly waiting: Socket[] = [];
+  private served = 0;
+  private unixPath: string | null = null;
+  private idleResolve: (() => void) | null = null;
+  readonly idle: Promise<void>;
+  readonly shared: number;
+  private readonly tls?: ServerTls;
+
+  private constructor(private readonly options: NbdServerOptions) {
+    this.shared = Math.max(1, options.shared ?? 1);
+    if (options.tls) {
+      if (options.tls.endpoint !== 'server') throw new BlockError('EINVAL', 'Expecting TLS credentials with a server endpoint');
+      const { ca, cert, key } = loadTlsMaterial(options.tls);
+      this.tls = { context: createSecureContext({ ca, cert, key }), verifyPeer: options.tls.verifyPeer };
+    }
+    this.idle = new Promise((resolve) => (this.idleResolve = resolve));
+  }
+
+  static async create(options: NbdServerOptions): Promise<NbdServer> {
+    const s = new NbdServer(options);
+    for (const spec of options.exports) s.exportMap.set(spec.name, await NbdExport.create(spec));
+    return s;
+  }
+
+  get exports(): ReadonlyMap<string, NbdExport> {
+    return this.exportMap;
+  }
+
+  get clientCount(): number {
+    return this.connections.size;
+  }
+
+  /** Sockets the listener still holds open (clients being served, waiting or closing): for leak checks. */
+  socketCount(): Promise<number> {
+    const server = this.server;
+    if (!server) return Promise.resolve(0);
+    return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? -1 : n)));
+  }
+
+  /** Starts listening; resolves with the bound address (port 0 picks a free port). */
+  listen(address: NbdListenAddress): Promise<NbdListenAddress> {
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      const done = (): void => {
+        server.off('error', reject);
+        server.on('error', (err) => this.options.log?.(`listener error: ${err.message}`));
+        if (address.type === 'unix') {
+          this.unixPath = address.path;
+          resolve(address);
+        } else {
+          const a = server.address() as AddressInfo;
+          resolve({ type: 'inet', host: a.address, port: a.port });
+        }
+      };
+      if (address.type === 'unix') server.listen(address.path, done);
+      else server.listen(address.port, address.host, done);
+    });
+  }
+
+  private accept(socket: Socket): void {
+    // Errors on a socket that is still waiting must not become uncaught exceptions.
+    socket.on('error', () => socket.destroy());
+    if (this.connections.size >= this.shared) {
+      socket.pause();
+      this.waiting.push(socket);
+      socket.once('close', () => {
+        const i = this.waiting.indexOf(socket);
+        if (i >= 0) this.waiting.splice(i, 1);
+      });
+      return;
+    }
+    this.start(socket);
+  }
+
+  private start(socket: Socket): void {
+    this.served++;
+    this.options.log?.(`accepted client ${this.served}`);
+    const conn = new NbdServerConnection(socket, {
+      exports: this.exportMap,
+      tls: this.tls,
+      log: this.options.log,
+      onClose: (c) => this.onClose(c),
+    });
+    this.connections.add(conn);
+  }
+
+  private onClose(conn: NbdServerConnection): void {
+    this.connections.delete(conn);
+    const next = this.waiting.shift();
+    if (next) {
+      next.resume();
+      this.start(next);
+      return;
+    }
+    if (this.connections.size === 0 && !this.options.persistent) this.idleResolve?.();
+  }
+
+  /** Stops listening, drops every client and closes the exports' backends. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.waiting.splice(0)) s.destroy();
+    for (const c of [...this.connections]) c.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (this.unixPath) {
+      try {
+        unlinkSync(this.unixPath);
+      } catch {
+        // already gone
+      }
+      this.unixPath = null;
+    }
+    for (const exp of this.exportMap.values()) {
+      await exp.backend.flush().catch(() => {});
+      await exp.backend.close().catch(() => {});
+    }
+    this.idleResolve?.();
+  }
+}
