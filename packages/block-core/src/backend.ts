@@ -177,8 +177,14 @@ export class BlockBackend {
     return { ...this.flags };
   }
 
+  /**
+   * Flushes, then closes the graph, as QEMU's bdrv_close does: closing a
+   * writable image leaves what was written stable (a flush error does not
+   * stop the close; cache=unsafe still skips the sync).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (!this.readOnly) await this.root.flush().catch(() => {});
     this.closed = true;
     await this.root.close();
   }

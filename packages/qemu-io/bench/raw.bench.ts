@@ -23,8 +23,8 @@ const tsemuIo = workspaceBin('tsemu-io');
 const io = (tool: string, commands: readonly string[]): string[] =>
   [tool, '-f', 'raw', '-t', 'writeback', IMAGE, ...commands.flatMap((c) => ['-c', c])];
 
-// Writes end with an explicit `flush`: qemu-io also flushes when it closes the image
-// (tsemu-io 0.1.0 does not), so without it the two would not do the same work.
+// Writes end with an explicit `flush` so the figure includes making them stable
+// (both tools also flush at close, which then has nothing left to do).
 const seqWrites = [...Array.from({ length: SEQ_WRITES }, (_, i) => `write -P 0x5a ${i * MiB} 1M`), 'flush'];
 // `-P`: qemu-io checks every read against the pattern and exits 1 on a mismatch.
 const randReads = seededOffsets(RANDOM_OPS, IMAGE_SIZE, 4096, 1).map((off) => `read -P 0x5a ${off} 4k`);

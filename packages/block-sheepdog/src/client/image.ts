@@ -420,8 +420,7 @@ export class SheepdogImage implements BlockDriverState {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // QEMU's bdrv_close flushes before the driver closes; block-core's close does not, so do it here.
-    if (!this.io.error && !this.readOnly) await this.flush().catch(noop);
+    // The flush QEMU's bdrv_close does first comes from BlockBackend.close, above the driver.
     this.closed = true;
     try {
       await releaseVdi(this.location.address, this.location.vdi, this.vid);
