@@ -1,0 +1,33 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runTsemu, tempDir } from './harness.js';
+
+// Bad input: a clear message, a non-zero exit, no stack trace.
+describe('tsemu-arm command line', () => {
+  it('prints usage for -h and fails without a program', () => {
+    const h = runTsemu(['-h']);
+    expect(h.status).toBe(0);
+    expect(h.stdout).toMatch(/^usage: tsemu-arm/);
+    const none = runTsemu([]);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/no program given/);
+  });
+
+  it('rejects unknown options, missing files and non-ARM files', () => {
+    const bad = runTsemu(['-bogus', 'x']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/unknown option '-bogus'/);
+    const missing = runTsemu(['/nonexistent/prog']);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/No such file or directory/);
+    const dir = tempDir();
+    writeFileSync(join(dir, 'text'), 'not an executable\n');
+    const text = runTsemu([join(dir, 'text')]);
+    expect(text.status).toBe(1);
+    expect(text.stderr).toBe('tsemu-arm: not an ELF file\n');
+    const host = runTsemu([process.execPath]);
+    expect(host.status).toBe(1);
+    expect(host.stderr).toMatch(/^tsemu-arm: not a 32-bit ELF file|^tsemu-arm: not an ARM executable/);
+  });
+});

@@ -1,0 +1,40 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compile, PROGRAMS, requireTool, runQemu, runTsemu, tempDir } from './harness.js';
+
+// Each C program is compiled at test time with -mthumb and -marm and run under
+// qemu-arm-static and tsemu-arm: stdout, exit status and signal must agree.
+const sources = readdirSync(PROGRAMS).filter((f) => f.endsWith('.c')).sort();
+
+describe('tsemu-arm runs static armhf programs like qemu-arm', () => {
+  let dir = '';
+  beforeAll(() => {
+    requireTool('arm-linux-gnueabihf-gcc');
+    requireTool('qemu-arm-static');
+    dir = tempDir();
+  });
+
+  it('-strace logs system calls, unknown ones answering ENOSYS', () => {
+    const exe = join(dir, 'hello-strace');
+    compile(join(PROGRAMS, 'hello.c'), exe, 'thumb');
+    const t = runTsemu(['-strace', exe], dir);
+    expect(t.status).toBe(3);
+    expect(t.stderr).toMatch(/ write\(0x1,/);
+    expect(t.stderr).toMatch(/ rseq\(.*\) = -1 errno=38/);
+    expect(t.stderr).toMatch(/ exit_group\(3\)/);
+  });
+
+  for (const src of sources) {
+    for (const mode of ['thumb', 'arm'] as const) {
+      it(`${src} (-m${mode})`, () => {
+        const exe = join(dir, `${src.replace(/\.c$/, '')}-${mode}`);
+        compile(join(PROGRAMS, src), exe, mode);
+        const q = runQemu([exe], dir);
+        const t = runTsemu([exe], dir);
+        expect(t.stdout).toBe(q.stdout);
+        expect({ status: t.status, signal: t.signal }).toEqual({ status: q.status, signal: q.signal });
+      });
+    }
+  }
+});

@@ -1,0 +1,132 @@
+import { spawnSync, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { E } from './errno.js';
+import type { OpenFile } from './sys-fs.js';
+import type { LinuxProcess } from './process.js';
+
+/** What a parent left behind when it forked: everything the child may change. */
+interface ParentFrame {
+  regs: Int32Array;
+  vfp: Uint8Array;
+  memory: [number, Uint8Array][];
+  mapped: Uint8Array;
+  brk: number;
+  fds: Map<number, OpenFile>;
+  blocked: bigint;
+  pid: number;
+  childPid: number;
+}
+
+const CLONE_VM = 0x100, CLONE_CHILD_SETTID = 0x01000000;
+
+/**
+ * fork / vfork / execve / wait4 without fork(2): "sequential processes".
+ * A fork saves the parent (registers, mapped memory, descriptor table) and
+ * runs the child at once, in this emulator; when the child exits, or execs
+ * (the new program runs to completion as a separate process through
+ * spawnSync: another tsemu-arm for ARM executables, the host program
+ * otherwise, as qemu-arm without binfmt does), the parent is restored and
+ * fork returns the child's pid. Pipes are in-memory buffers, so pipelines
+ * work as long as each stage can run before the next (no interactive or
+ * endless producers). The alternative recorded in DESIGN.md, one real
+ * process per fork with a small native addon for pipe/dup2, is future work.
+ */
+export class SequentialProcesses {
+  private parents: ParentFrame[] = [];
+  private zombies = new Map<number, number>();
+  private nextPid = 0x10000;
+  pid = process.pid;
+
+  constructor(private p: LinuxProcess, private selfCommand: readonly string[]) {}
+
+  get inChild(): boolean {
+    return this.parents.length > 0;
+  }
+
+  ppid(): number {
+    return this.parents.length ? this.parents[this.parents.length - 1]!.pid : process.ppid;
+  }
+
+  fork(flags: number, ctid: number): number {
+    if ((flags & CLONE_VM) && !(flags & 0x4000)) return -E.EAGAIN; // threads: not yet
+    const p = this.p, cpu = p.cpu.state;
+    const childPid = this.nextPid++;
+    this.parents.push({
+      regs: cpu.regs.slice(), vfp: new Uint8Array(cpu.vfpBuffer).slice(), memory: p.as.snapshot(), mapped: p.as.mappedCopy(),
+      brk: p.as.brk, fds: p.fs.snapshot(), blocked: p.signals.blocked, pid: this.pid, childPid,
+    });
+    this.pid = childPid;
+    if (flags & CLONE_CHILD_SETTID && ctid) p.mem.dv.setInt32(ctid >>> 0, childPid, true);
+    return 0;
+  }
+
+  /** The running child ended with wait status `status`: back to its parent. */
+  childExit(status: number): void {
+    const f = this.parents.pop()!;
+    const p = this.p, cpu = p.cpu.state;
+    p.fs.restore(f.fds);
+    p.as.restore(f.memory, f.mapped, f.brk);
+    cpu.regs.set(f.regs);
+    new Uint8Array(cpu.vfpBuffer).set(f.vfp);
+    p.signals.blocked = f.blocked;
+    this.pid = f.pid;
+    this.zombies.set(f.childPid, status);
+    cpu.regs[0] = f.childPid;
+  }
+
+  wait4(pid: number, wstatus: number, options: number): number {
+    let found = -1;
+    for (const k of this.zombies.keys()) if (pid <= 0 || k === pid) { found = k; break; }
+    if (found < 0) return options & 1 && this.zombies.size ? 0 : -E.ECHILD;
+    if (wstatus) this.p.mem.dv.setInt32(wstatus >>> 0, this.zombies.get(found)!, true);
+    this.zombies.delete(found);
+    return found;
+  }
+
+  /** execve: run the program to completion; returns -errno, or the wait status of the finished program. */
+  execve(pathAddr: number, argvAddr: number, envpAddr: number): number | { status: number } {
+    const mem = this.p.mem;
+    let path = mem.readCString(pathAddr);
+    if (path === '/proc/self/exe') path = this.p.exePath;
+    else if (this.p.sysroot && path.startsWith('/') && existsSync(this.p.sysroot + path)) path = this.p.sysroot + path;
+    path = resolvePath(path);
+    const strings = (addr: number): string[] => {
+      const out: string[] = [];
+      for (let a = addr >>> 0; addr && mem.dv.getUint32(a, true) !== 0; a += 4) out.push(mem.readCString(mem.dv.getUint32(a, true)));
+      return out;
+    };
+    const argv = strings(argvAddr), envp = strings(envpAddr);
+    let head: Buffer;
+    try {
+      if (!statSync(path).isFile()) return -E.EACCES;
+      const fd = openSync(path, 'r');
+      head = Buffer.alloc(20);
+      readSync(fd, head, 0, 20, 0);
+      closeSync(fd);
+    } catch (e) {
+      return (e as { code?: string }).code === 'ENOENT' ? -E.ENOENT : -E.EACCES;
+    }
+    const armElf = head.readUInt32BE(0) === 0x7f454c46 && head[4] === 1 && head.readUInt16LE(18) === 40;
+    const [cmd, ...args] = armElf ? [...this.selfCommand, '-0', argv[0] ?? path, path, ...argv.slice(1)] : [path, ...argv.slice(1)];
+    const fds = this.p.fs.fds;
+    const stdio: StdioOptions = [0, 1, 2].map((i) => {
+      const f = fds.get(i);
+      return !f ? 'ignore' : f.pipe ? 'pipe' : f.host;
+    });
+    const stdin = fds.get(0)?.pipe;
+    const input = stdin ? Buffer.concat(stdin.chunks.splice(0)) : undefined;
+    const env = Object.fromEntries(envp.map((kv) => { const i = kv.indexOf('='); return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)]; }));
+    const r = spawnSync(cmd!, args, { stdio, input, env, argv0: armElf ? undefined : argv[0], maxBuffer: 1 << 30, cwd: process.cwd() });
+    if (r.error) return -E.ENOENT;
+    fds.get(1)?.pipe?.chunks.push(r.stdout as Buffer);
+    fds.get(2)?.pipe?.chunks.push(r.stderr as Buffer);
+    const sig = r.signal ? SIGNALS[r.signal] ?? 9 : 0;
+    return { status: sig ? sig : ((r.status ?? 0) & 0xff) << 8 };
+  }
+}
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
+  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
+};

@@ -1,0 +1,104 @@
+import { randomFillSync } from 'node:crypto';
+import { HWCAP, S, type ArmCpuState } from '@tsemu/target-arm';
+import { AddressSpace, pageAlignUp } from './address-space.js';
+import { ElfError, parseElf, PT_LOAD, PT_PHDR } from './elf.js';
+
+/** HWCAP we advertise: VFPv3-D16 with integer divide, no NEON (glibc then picks plain routines). */
+export const ARM_HWCAP = HWCAP.SWP | HWCAP.HALF | HWCAP.THUMB | HWCAP.FAST_MULT | HWCAP.VFP | HWCAP.EDSP |
+  HWCAP.TLS | HWCAP.VFPv3 | HWCAP.VFPv3D16 | HWCAP.IDIVA | HWCAP.IDIVT;
+
+const AT = {
+  NULL: 0, PHDR: 3, PHENT: 4, PHNUM: 5, PAGESZ: 6, BASE: 7, FLAGS: 8, ENTRY: 9, UID: 11, EUID: 12, GID: 13, EGID: 14,
+  PLATFORM: 15, HWCAP: 16, CLKTCK: 17, SECURE: 23, RANDOM: 25, HWCAP2: 26, EXECFN: 31,
+} as const;
+
+/** Static-pie executables are placed here. */
+const PIE_BASE = 0x00400000;
+export const STACK_SIZE = 8 << 20;
+
+export interface LoadedProgram {
+  entry: number;
+  sp: number;
+  brk: number;
+}
+
+export interface LoadOptions {
+  path: string;
+  argv: string[];
+  env: string[];
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Load a static ELF executable and build the initial process stack the way
+ * the kernel does: strings at the top, then auxv, envp, argv and argc, with
+ * sp 16-byte aligned. Sets pc (and the Thumb bit) and sp in `cpu`.
+ */
+export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, opts: LoadOptions): LoadedProgram {
+  const img = parseElf(file);
+  if (img.interp !== null) throw new ElfError(`dynamically linked executables are not supported yet (interpreter ${img.interp})`);
+  const mem = as.mem;
+  const bias = img.type === 3 ? PIE_BASE : 0;
+  let end = 0, phdr = 0, firstLoad = -1;
+  for (const seg of img.segments) {
+    if (seg.type === PT_PHDR) phdr = seg.vaddr + bias;
+    if (seg.type !== PT_LOAD || seg.memsz === 0) continue;
+    const va = seg.vaddr + bias;
+    if (!as.fits(va, seg.memsz)) throw new ElfError(`segment at 0x${va.toString(16)} does not fit in guest memory`);
+    mem.write(va, file.subarray(seg.offset, seg.offset + seg.filesz));
+    mem.fill(va + seg.filesz, seg.memsz - seg.filesz);
+    const pageStart = va & ~0xfff;
+    as.mark(pageStart, pageAlignUp(va + seg.memsz) - pageStart, true);
+    if (firstLoad < 0 && seg.offset === 0) firstLoad = va;
+    end = Math.max(end, va + seg.memsz);
+    if (!phdr && seg.offset <= img.phoff && img.phoff < seg.offset + seg.filesz) phdr = va + (img.phoff - seg.offset);
+  }
+  as.brkStart = as.brk = end;
+  const entry = img.entry + bias;
+
+  // Stack at the top of guest memory.
+  const stackTop = mem.size - 0x1000;
+  as.mark(stackTop - STACK_SIZE, STACK_SIZE, true);
+  let sp = stackTop;
+  const dv = mem.dv;
+  const pushString = (s: string): number => {
+    const bytes = Buffer.from(s + '\0', 'utf8');
+    sp -= bytes.length;
+    mem.write(sp, bytes);
+    return sp;
+  };
+  const execfn = pushString(opts.path);
+  const argvPtrs = opts.argv.map(pushString);
+  const envPtrs = opts.env.map(pushString);
+  const platform = pushString('v7l');
+  sp -= 16;
+  const random = sp;
+  randomFillSync(mem.u8, random, 16);
+  sp &= ~15;
+  const auxv: [number, number][] = [
+    [AT.PHDR, phdr], [AT.PHENT, img.phentsize], [AT.PHNUM, img.phnum], [AT.PAGESZ, 4096], [AT.BASE, 0], [AT.FLAGS, 0],
+    [AT.ENTRY, entry], [AT.UID, opts.uid], [AT.EUID, opts.uid], [AT.GID, opts.gid], [AT.EGID, opts.gid],
+    [AT.HWCAP, ARM_HWCAP], [AT.CLKTCK, 100], [AT.SECURE, 0], [AT.RANDOM, random], [AT.HWCAP2, 0],
+    [AT.EXECFN, execfn], [AT.PLATFORM, platform], [AT.NULL, 0],
+  ];
+  const words = 1 + argvPtrs.length + 1 + envPtrs.length + 1 + auxv.length * 2;
+  sp -= words * 4;
+  sp &= ~15;
+  let p = sp;
+  const put = (v: number): void => { dv.setUint32(p, v >>> 0, true); p += 4; };
+  put(opts.argv.length);
+  for (const a of argvPtrs) put(a);
+  put(0);
+  for (const e of envPtrs) put(e);
+  put(0);
+  for (const [k, v] of auxv) { put(k); put(v); }
+
+  const r = cpu.regs;
+  r[S.SP] = sp;
+  r[S.PC] = entry & ~1;
+  r[S.THUMB] = entry & 1;
+  // The kernel leaves r0 = 0 (no atexit function from a dynamic linker).
+  r[0] = 0;
+  return { entry, sp, brk: end };
+}

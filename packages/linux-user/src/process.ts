@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { GuestMemory, type IrBlock } from '@tsemu/tcg';
+import { ArmCpu, EXIT_EXCEPTION, Excp, S } from '@tsemu/target-arm';
+import { AddressSpace } from './address-space.js';
+import { GuestExit } from './errno.js';
+import { loadElf } from './loader.js';
+import { Signals, SIG } from './signals.js';
+import { FsCalls } from './sys-fs.js';
+import { Syscalls } from './syscalls.js';
+import { SequentialProcesses } from './fork.js';
+
+export interface ProcessOptions {
+  argv: string[];
+  env: string[];
+  /** -L: prefix for absolute guest paths that exist under it. */
+  sysroot?: string;
+  strace?: boolean;
+  /** Guest memory size in bytes (the guest's whole address space starts at 0). */
+  memorySize?: number;
+  /** Run TBs through the IR interpreter (slow; for cross-checking). */
+  interpret?: boolean;
+  log?: (line: string) => void;
+  /** How to start another tsemu-arm for a guest execve of an ARM program (argv prefix). */
+  selfCommand?: string[];
+  /** Debug hook for each translated block (-d op, -d js). */
+  onTranslate?: (pc: number, flags: number, ir: IrBlock) => void;
+  /** Log undefined instructions (-d unimp). */
+  logUnimp?: boolean;
+}
+
+const DEFAULT_MEMORY = 1 << 30;
+
+/** One emulated Linux process running an ARM static executable. */
+export class LinuxProcess {
+  readonly mem: GuestMemory;
+  readonly as: AddressSpace;
+  readonly cpu: ArmCpu;
+  readonly fs: FsCalls;
+  readonly signals: Signals;
+  readonly syscalls: Syscalls;
+  readonly procs: SequentialProcesses;
+  readonly sysroot: string;
+  readonly strace: boolean;
+  readonly log: (line: string) => void;
+
+  constructor(readonly exePath: string, readonly opts: ProcessOptions) {
+    const size = opts.memorySize ?? DEFAULT_MEMORY;
+    this.mem = new GuestMemory(size);
+    this.as = new AddressSpace(this.mem, 0x10000000);
+    this.cpu = new ArmCpu(this.mem, { interpret: opts.interpret, onTranslate: opts.onTranslate });
+    this.sysroot = opts.sysroot ?? '';
+    this.strace = opts.strace ?? false;
+    this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
+    this.fs = new FsCalls(this);
+    this.signals = new Signals(this);
+    this.procs = new SequentialProcesses(this, opts.selfCommand ?? [process.execPath, process.argv[1] ?? '']);
+    this.syscalls = new Syscalls(this);
+    const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
+    loadElf(readFileSync(exePath), this.as, this.cpu.state, { path: exePath, argv: opts.argv, env: opts.env, uid, gid });
+  }
+
+  /** Run until the guest exits; returns its exit status or throws GuestExit for a fatal signal. */
+  run(): GuestExit {
+    const r = this.cpu.state.regs;
+    for (;;) {
+      let code: number;
+      try {
+        code = this.cpu.run();
+      } catch (e) {
+        if (e instanceof GuestExit) { if (this.childEnded(e)) continue; return e; }
+        throw e;
+      }
+      if (code !== EXIT_EXCEPTION) throw new Error(`unexpected TB exit code ${code}`);
+      try {
+        switch (r[S.EXCP]) {
+          case Excp.SWI: this.syscalls.dispatch(); break;
+          case Excp.UDEF:
+            if (this.opts.logUnimp) this.log(`tsemu-arm: undefined instruction 0x${(r[S.EXCP_ARG]! >>> 0).toString(16)} at 0x${(r[S.PC]! >>> 0).toString(16)} (${r[S.THUMB] ? 'Thumb' : 'ARM'})`);
+            this.signals.raiseSync(SIG.ILL, r[S.PC]!); break;
+          case Excp.BKPT: this.signals.raiseSync(SIG.TRAP, r[S.PC]!); break;
+          default: this.signals.raiseSync(SIG.SEGV, r[S.PC]!); break;
+        }
+      } catch (e) {
+        if (e instanceof GuestExit) { if (this.childEnded(e)) continue; return e; }
+        throw e;
+      }
+    }
+  }
+
+  /** A forked child exited (or finished its execve): resume its parent. */
+  private childEnded(e: GuestExit): boolean {
+    if (!this.procs.inChild) return false;
+    this.procs.childExit(e.signal ? e.signal : (e.status & 0xff) << 8);
+    return true;
+  }
+
+  /** Counters for benchmarks. */
+  stats(): { tbs: number; compiled: number; insns: number; invalidated: number } {
+    const c = this.cpu.cache;
+    return { tbs: c.tbsTranslated, compiled: c.tbsCompiled, insns: c.insnsExecuted, invalidated: c.tbsInvalidated };
+  }
+}

@@ -1,0 +1,243 @@
+import { randomFillSync } from 'node:crypto';
+import * as os from 'node:os';
+import { S } from '@tsemu/target-arm';
+import { pageAlignUp } from './address-space.js';
+import { E, GuestExit } from './errno.js';
+import { writeUtsname } from './structs.js';
+import type { LinuxProcess } from './process.js';
+import { SYSCALL_NAMES } from './syscall-names.js';
+import * as fs from 'node:fs';
+
+const AT_FDCWD = -100;
+/** Returned by handlers that set the registers themselves (rt_sigreturn). */
+const NO_RETURN = Symbol('no-return');
+type Handler = (a: number, b: number, c: number, d: number, e: number, f: number) => number | typeof NO_RETURN;
+
+/** The ARM EABI system-call table: number in r7, arguments in r0-r5, result in r0. */
+export class Syscalls {
+  private table = new Map<number, Handler>();
+  private startNs = process.hrtime.bigint();
+
+  constructor(private p: LinuxProcess) {
+    const f = p.fs, m = p.mem, as = p.as, dv = m.dv, sig = p.signals;
+    const t = this.table;
+    const exit = (code: number): never => { throw new GuestExit(code & 0xff); };
+    t.set(1, (a) => exit(a));
+    t.set(248, (a) => exit(a));
+    t.set(3, (fd, buf, n) => f.read(fd, buf, n));
+    t.set(4, (fd, buf, n) => f.write(fd, buf, n));
+    t.set(145, (fd, iov, n) => f.vector(fd, iov, n, false));
+    t.set(146, (fd, iov, n) => f.vector(fd, iov, n, true));
+    t.set(5, (path, flags, mode) => f.openat(AT_FDCWD, path, flags, mode));
+    t.set(322, (dirfd, path, flags, mode) => f.openat(dirfd, path, flags, mode));
+    t.set(6, (fd) => f.close(fd));
+    t.set(19, (fd, off, wh) => f.seek(fd, off, wh));
+    t.set(140, (fd, hi, lo, res, wh) => f.llseek(fd, hi, lo, res, wh));
+    t.set(54, (fd, req, arg) => f.ioctl(fd, req >>> 0, arg));
+    t.set(195, (path, buf) => f.fstatat(AT_FDCWD, path, buf, 0));
+    t.set(196, (path, buf) => f.fstatat(AT_FDCWD, path, buf, 0x100));
+    t.set(197, (fd, buf) => f.fstat(fd, buf));
+    t.set(327, (dirfd, path, buf, flags) => f.fstatat(dirfd, path, buf, flags));
+    t.set(397, (dirfd, path, flags, _mask, buf) => f.statx(dirfd, path, flags, buf));
+    t.set(217, (fd, buf, n) => f.getdents64(fd, buf, n));
+    t.set(85, (path, buf, n) => f.readlinkat(AT_FDCWD, path, buf, n));
+    t.set(332, (dirfd, path, buf, n) => f.readlinkat(dirfd, path, buf, n));
+    t.set(33, (path, mode) => f.faccessat(AT_FDCWD, path, mode));
+    t.set(334, (dirfd, path, mode) => f.faccessat(dirfd, path, mode));
+    t.set(439, (dirfd, path, mode) => f.faccessat(dirfd, path, mode));
+    t.set(10, (path) => f.unlinkat(AT_FDCWD, path, 0));
+    t.set(328, (dirfd, path, flags) => f.unlinkat(dirfd, path, flags));
+    t.set(40, (path) => f.unlinkat(AT_FDCWD, path, 0x200));
+    t.set(39, (path, mode) => f.mkdirat(AT_FDCWD, path, mode));
+    t.set(323, (dirfd, path, mode) => f.mkdirat(dirfd, path, mode));
+    t.set(38, (o, n) => f.renameat(AT_FDCWD, o, AT_FDCWD, n));
+    t.set(329, (od, o, nd, n) => f.renameat(od, o, nd, n));
+    t.set(12, (path) => f.chdir(path));
+    t.set(183, (buf, size) => f.getcwd(buf, size));
+    t.set(41, (fd) => f.dup(fd));
+    t.set(60, (mask) => process.umask(mask & 0o777));
+    t.set(221, (fd, cmd, arg) => f.fcntl(fd, cmd, arg));
+    t.set(55, (fd, cmd, arg) => f.fcntl(fd, cmd, arg));
+    t.set(63, (fd, nfd) => f.dup2(fd, nfd));
+    t.set(358, (fd, nfd) => (fd === nfd ? -E.EINVAL : f.dup2(fd, nfd)));
+    t.set(118, () => 0); // fsync
+    t.set(148, () => 0); // fdatasync
+
+    // Memory.
+    t.set(45, (addr) => as.setBrk(addr));
+    t.set(192, (addr, len, prot, flags, fd, pgoff) => this.mmap(addr, len, prot, flags, fd, pgoff * 4096));
+    t.set(91, (addr, len) => { if (addr & 0xfff) return -E.EINVAL; as.mark(addr, pageAlignUp(len), false); return 0; });
+    t.set(125, () => 0); // mprotect: no page protection yet
+    t.set(220, () => 0); // madvise
+    t.set(163, (old, oldLen, newLen, flags) => this.mremap(old, oldLen, newLen, flags));
+    t.set(0xf0002, (start, end) => { p.cpu.cache.invalidateRange(start, end); return 0; }); // cacheflush
+    t.set(0xf0005, (tls) => { p.cpu.state.regs[S.TLS] = tls; return 0; }); // set_tls
+
+    // Processes: fork runs the child first (see fork.ts).
+    const procs = p.procs;
+    t.set(2, () => procs.fork(0, 0));
+    t.set(190, () => procs.fork(0, 0));
+    t.set(120, (flags, _sp, _ptid, _tls, ctid) => procs.fork(flags, ctid));
+    t.set(114, (pid, st, opts) => procs.wait4(pid, st, opts));
+    t.set(11, (path, argv, envp) => {
+      const r = procs.execve(path, argv, envp);
+      if (typeof r === 'number') return r;
+      throw new GuestExit(r.status & 0x7f ? 128 + (r.status & 0x7f) : r.status >> 8, r.status & 0x7f);
+    });
+    t.set(42, (fds) => f.pipe2(fds));
+    t.set(359, (fds) => f.pipe2(fds));
+    t.set(20, () => procs.pid);
+    t.set(224, () => procs.pid);
+    t.set(64, () => procs.ppid());
+    t.set(199, () => process.getuid?.() ?? 0);
+    t.set(201, () => process.geteuid?.() ?? 0);
+    t.set(200, () => process.getgid?.() ?? 0);
+    t.set(202, () => process.getegid?.() ?? 0);
+    t.set(256, () => procs.pid); // set_tid_address
+    t.set(338, () => 0); // set_robust_list
+    t.set(398, () => -E.ENOSYS); // rseq
+    t.set(172, () => 0); // prctl
+    t.set(240, (_addr, op) => ((op & 0x7f) === 0 ? -E.EAGAIN : 0)); // futex: one thread, nobody to wait for
+    t.set(158, () => 0); // sched_yield
+    t.set(122, (buf) => { writeUtsname(m.u8, buf, ['Linux', os.hostname(), os.release(), '#1 SMP', 'armv7l', '(none)']); return 0; });
+    t.set(191, (res, buf) => this.getrlimit(res, buf, false));
+    t.set(369, (_pid, res, newp, old) => (old ? this.getrlimit(res, old, true) : 0));
+    t.set(116, (buf) => {
+      m.fill(buf, 64);
+      dv.setUint32(buf, Math.floor(os.uptime()), true);
+      dv.setUint32(buf + 16, Math.min(os.totalmem(), 0xffffffff) >>> 0, true);
+      dv.setUint32(buf + 20, Math.min(os.freemem(), 0xffffffff) >>> 0, true);
+      dv.setUint16(buf + 40, 1, true);
+      dv.setUint32(buf + 52, 1, true);
+      return 0;
+    });
+    t.set(384, (buf, len) => { randomFillSync(m.u8, buf >>> 0, len >>> 0); return len; });
+
+    // Time.
+    t.set(263, (clk, ts) => this.clockGettime(clk, ts, false));
+    t.set(403, (clk, ts) => this.clockGettime(clk, ts, true));
+    t.set(264, (_clk, ts) => { if (ts) { dv.setUint32(ts, 0, true); dv.setUint32(ts + 4, 1, true); } return 0; });
+    t.set(406, (_clk, ts) => { if (ts) { dv.setBigInt64(ts, 0n, true); dv.setBigInt64(ts + 8, 1n, true); } return 0; });
+    t.set(78, (tv) => {
+      const now = Date.now();
+      if (tv) { dv.setUint32(tv, Math.floor(now / 1000), true); dv.setUint32(tv + 4, (now % 1000) * 1000, true); }
+      return 0;
+    });
+    t.set(162, (req) => this.sleep(dv.getUint32(req, true) * 1e3 + dv.getUint32(req + 4, true) / 1e6));
+    t.set(407, (_clk, _fl, req) => this.sleep(Number(dv.getBigInt64(req, true)) * 1e3 + Number(dv.getBigInt64(req + 8, true)) / 1e6));
+
+    // Signals.
+    t.set(174, (s, act, oact) => sig.sigaction(s, act, oact));
+    t.set(175, (how, set, oset) => sig.sigprocmask(how, set, oset));
+    t.set(186, (_ss, old) => { if (old) { dv.setUint32(old, 0, true); dv.setUint32(old + 4, 2, true); dv.setUint32(old + 8, 0, true); } return 0; });
+    t.set(173, () => { sig.sigreturn(); return NO_RETURN; });
+    t.set(37, (target, s) => this.killSelf(target, s));
+    t.set(238, (target, s) => this.killSelf(target, s));
+    t.set(268, (_tg, target, s) => this.killSelf(target, s));
+  }
+
+  dispatch(): void {
+    const r = this.p.cpu.state.regs;
+    const nr = r[7]! >>> 0;
+    const h = this.table.get(nr);
+    const args = [r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!] as const;
+    if (!h) {
+      if (this.p.strace) this.p.log(`${process.pid} ${SYSCALL_NAMES[nr] ?? `syscall_${nr}`}(...) = -1 errno=${E.ENOSYS} (Function not implemented)`);
+      r[0] = -E.ENOSYS;
+      return;
+    }
+    let res: number | typeof NO_RETURN;
+    try {
+      res = h(...args);
+    } catch (e) {
+      if (e instanceof GuestExit && this.p.strace) this.p.log(`${process.pid} ${SYSCALL_NAMES[nr] ?? nr}(${args[0]})`);
+      throw e;
+    }
+    if (res === NO_RETURN) return;
+    if (this.p.strace) {
+      const shown = res < 0 && res > -4096 ? `-1 errno=${-res}` : `${res >>> 0 > 0xffff ? '0x' + (res >>> 0).toString(16) : res}`;
+      this.p.log(`${process.pid} ${SYSCALL_NAMES[nr] ?? `syscall_${nr}`}(${args.slice(0, 4).map((a) => '0x' + (a >>> 0).toString(16)).join(',')}) = ${shown}`);
+    }
+    r[0] = res;
+  }
+
+  private mmap(addr: number, len: number, _prot: number, flags: number, fd: number, off: number): number {
+    const as = this.p.as, MAP_FIXED = 0x10, MAP_ANON = 0x20;
+    if (len === 0) return -E.EINVAL;
+    const size = pageAlignUp(len >>> 0);
+    let at: number;
+    if (flags & MAP_FIXED) {
+      if (addr & 0xfff || !as.fits(addr, size)) return -E.EINVAL;
+      at = addr >>> 0;
+    } else {
+      at = as.findFree(size, addr && !(addr & 0xfff) ? addr : 0);
+      if (at < 0) return -E.ENOMEM;
+    }
+    as.mark(at, size, true);
+    this.p.mem.fill(at, size);
+    if (!(flags & MAP_ANON) && fd >= 0) {
+      try {
+        const host = this.p.fs.host(fd);
+        if (host < 0) throw new Error('EBADF');
+        fs.readSync(host, this.p.mem.u8, at, Math.min(len >>> 0, this.p.mem.size - at), off);
+      } catch {
+        as.mark(at, size, false);
+        return -E.EBADF;
+      }
+    }
+    this.p.cpu.cache.invalidateRange(at, at + size);
+    return at | 0;
+  }
+
+  private mremap(old: number, oldLen: number, newLen: number, flags: number): number {
+    const as = this.p.as, MREMAP_MAYMOVE = 1;
+    const oldSize = pageAlignUp(oldLen >>> 0), newSize = pageAlignUp(newLen >>> 0);
+    if (newSize <= oldSize) { as.mark(old + newSize, oldSize - newSize, false); return old; }
+    let free = true;
+    for (let a = old + oldSize; a < old + newSize; a += 4096) if (as.isMapped(a)) { free = false; break; }
+    if (free && as.fits(old, newSize)) { as.mark(old, newSize, true); this.p.mem.fill(old + oldSize, newSize - oldSize); return old; }
+    if (!(flags & MREMAP_MAYMOVE)) return -E.ENOMEM;
+    const at = as.findFree(newSize);
+    if (at < 0) return -E.ENOMEM;
+    as.mark(at, newSize, true);
+    this.p.mem.u8.copyWithin(at, old >>> 0, (old >>> 0) + oldSize);
+    this.p.mem.fill(at + oldSize, newSize - oldSize);
+    as.mark(old, oldSize, false);
+    return at;
+  }
+
+  private getrlimit(res: number, buf: number, wide: boolean): number {
+    const dv = this.p.mem.dv;
+    const INF = 0xffffffffffffffffn;
+    const [cur, max] = res === 3 ? [8n << 20n, INF] : res === 7 ? [1024n, 1048576n] : [INF, INF];
+    if (wide) { dv.setBigUint64(buf, cur, true); dv.setBigUint64(buf + 8, max, true); }
+    else { dv.setUint32(buf, Number(cur > 0xffffffffn ? 0xffffffffn : cur), true); dv.setUint32(buf + 4, Number(max > 0xffffffffn ? 0xffffffffn : max), true); }
+    return 0;
+  }
+
+  private clockGettime(clk: number, ts: number, wide: boolean): number {
+    const dv = this.p.mem.dv;
+    let ns: bigint;
+    if (clk === 0 || clk === 5 || clk === 8 || clk === 11) ns = BigInt(Date.now()) * 1000000n;
+    else if (clk === 2 || clk === 3) ns = process.hrtime.bigint() - this.startNs;
+    else ns = process.hrtime.bigint();
+    const sec = ns / 1000000000n, nsec = ns % 1000000000n;
+    if (wide) { dv.setBigInt64(ts, sec, true); dv.setBigInt64(ts + 8, nsec, true); }
+    else { dv.setUint32(ts, Number(sec & 0xffffffffn), true); dv.setUint32(ts + 4, Number(nsec), true); }
+    return 0;
+  }
+
+  private sleep(ms: number): number {
+    if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    return 0;
+  }
+
+  private killSelf(target: number, s: number): number {
+    if (target !== this.p.procs.pid && target !== 0 && target !== -1) return 0; // other (finished) processes: nothing to do
+    const r = this.p.cpu.state.regs;
+    r[0] = 0;
+    // Advance past the syscall first: a handler returns to the instruction after it.
+    this.p.signals.deliver(s);
+    return NO_RETURN as unknown as number;
+  }
+}

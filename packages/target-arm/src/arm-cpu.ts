@@ -1,0 +1,30 @@
+import { TbCache, type FrontEnd, type GuestMemory, type TbCacheOptions } from '@tsemu/tcg';
+import { ArmCpuState, S } from './cpu-state.js';
+import { makeHelpers, type ArmHelpers } from './helpers.js';
+import { translateArm, TB_FLAG_THUMB } from './translate/translate.js';
+
+/**
+ * One ARM CPU: state, helpers, and a TB cache fed by the ARM translator.
+ * `run()` executes until a TB exits with an exception (syscall, undefined
+ * instruction, ...) and returns that exit code; the caller (linux-user)
+ * handles it and calls `run()` again.
+ */
+export class ArmCpu implements FrontEnd {
+  readonly state: ArmCpuState;
+  readonly helpers: ArmHelpers;
+  readonly cache: TbCache;
+  private readonly regs: Int32Array;
+
+  constructor(readonly mem: GuestMemory, opts: TbCacheOptions = {}) {
+    this.state = new ArmCpuState(mem);
+    this.regs = this.state.regs;
+    this.helpers = makeHelpers(this.state);
+    this.cache = new TbCache({ regs: this.regs, mem }, this, opts);
+  }
+
+  pc(): number { return this.regs[S.PC]!; }
+  flags(): number { return this.regs[S.THUMB]! & TB_FLAG_THUMB; }
+  translate(pc: number, flags: number) { return translateArm(this.mem, this.helpers, pc, flags); }
+
+  run(): number { return this.cache.run(); }
+}

@@ -1,0 +1,240 @@
+import { Cond, IrBuilder, MemOp, EXIT_LOOKUP, type GuestMemory, type CondCode } from '@tsemu/tcg';
+import { S, NUM_SLOTS, EXIT_EXCEPTION, Excp } from '../cpu-state.js';
+import type { ArmHelpers } from '../helpers.js';
+
+/** Forward branches up to this many bytes stay inside the TB. */
+const MAX_INTERNAL_JUMP = 256;
+
+const GLOBALS = Array.from({ length: NUM_SLOTS }, (_, i) => ({ name: i < 16 ? `r${i}` : `s${i}`, slot: i }));
+
+/** Thrown by a decoder for an encoding it does not implement: the TB raises SIGILL there. */
+export class Undefined extends Error {}
+
+/**
+ * Per-TB translation state and the small vocabulary decoders share:
+ * register access (with PC reads folded to constants), branches, condition
+ * tests, loads and stores, exceptions.
+ */
+export class DisasContext {
+  readonly b = new IrBuilder(GLOBALS);
+  /** Address of the instruction being translated. */
+  pc = 0;
+  /** Address of the TB's first instruction (a goto back there becomes a loop). */
+  tbPc = 0;
+  /** Length in bytes of the instruction being translated. */
+  len = 4;
+  /** The TB has left through an unconditional exit; stop translating. */
+  ended = false;
+  /** The current instruction emitted an exit (maybe under a condition). */
+  jumped = false;
+  /** Forward branch targets inside this TB: address -> label. */
+  readonly pendingTargets = new Map<number, number>();
+  /** Next free goto_tb slot. */
+  nextSlot = 0;
+  /** IT block state: condition and remaining mask (Thumb). 0 = not in an IT block. */
+  itState = 0;
+  /** The current instruction is an IT instruction (the IT state is not advanced past it). */
+  isIt = false;
+  /** Label skipping the current conditional instruction, or -1. */
+  condLabel = -1;
+  /** The current instruction has a not-taken path that must continue to the next instruction. */
+  condFallthrough = false;
+
+  constructor(
+    readonly mem: GuestMemory,
+    readonly thumb: boolean,
+    readonly h: ArmHelpers,
+  ) {}
+
+  g(slot: number): number {
+    return this.b.global(slot);
+  }
+
+  /** Value of register n as an operand (PC reads as the instruction address + 8, or + 4 in Thumb). */
+  reg(n: number): number {
+    if (n === 15) return this.b.c(this.pc + (this.thumb ? 4 : 8));
+    return this.b.global(n);
+  }
+
+  /** PC aligned to 4, as literal loads and ADR see it. */
+  pcAligned(): number {
+    return (this.pc + (this.thumb ? 4 : 8)) & ~3;
+  }
+
+  temp(): number {
+    return this.b.temp();
+  }
+
+  c(v: number): number {
+    return this.b.c(v);
+  }
+
+  /** Write register n; a write to PC is a branch (interworking when `bx`). */
+  setReg(n: number, t: number, bx = false): void {
+    if (n === 15) {
+      if (bx || !this.thumb) this.bxReg(t);
+      else this.branchReg(t);
+      return;
+    }
+    this.b.mov(this.b.global(n), t);
+  }
+
+  /** Branch to an address held in a temp, switching instruction set on bit 0. */
+  bxReg(t: number): void {
+    const b = this.b;
+    if (b.isConst(t)) {
+      const v = b.constValue(t);
+      this.gotoPc(v & 1 ? v & ~1 : v & ~3, (v & 1) as 0 | 1);
+      return;
+    }
+    const tt = b.temp();
+    b.andi(tt, t, 1);
+    b.mov(this.g(S.THUMB), tt);
+    const dest = b.temp();
+    b.andi(dest, t, ~1);
+    b.mov(this.g(S.PC), dest);
+    b.exitTb(EXIT_LOOKUP);
+    this.jumped = true;
+  }
+
+  /** Branch without changing instruction set. */
+  branchReg(t: number): void {
+    const b = this.b;
+    const dest = b.temp();
+    b.andi(dest, t, this.thumb ? ~1 : ~3);
+    b.mov(this.g(S.PC), dest);
+    b.exitTb(EXIT_LOOKUP);
+    this.jumped = true;
+  }
+
+  /**
+   * Direct branch to a known address. A short forward branch (B, CBZ; not BL)
+   * stays inside the TB as an IR branch to the label of its target, which the
+   * translator places when it reaches that address (or turns into an exit if
+   * the TB ends first). Otherwise the TB leaves through a new goto_tb slot.
+   */
+  gotoPc(dest: number, thumb: 0 | 1 = this.thumb ? 1 : 0, allowInternal = false): void {
+    const b = this.b;
+    if (allowInternal && (thumb === 1) === this.thumb && dest >>> 0 > this.pc && (dest >>> 0) - this.pc <= MAX_INTERNAL_JUMP) {
+      let l = this.pendingTargets.get(dest >>> 0);
+      if (l === undefined) { l = b.label(); this.pendingTargets.set(dest >>> 0, l); }
+      b.br(l);
+      return;
+    }
+    const slot = this.nextSlot++;
+    b.movi(this.g(S.PC), dest);
+    if ((thumb === 1) !== this.thumb) b.movi(this.g(S.THUMB), thumb);
+    else if (dest >>> 0 === this.tbPc && b.loopSlot === undefined) {
+      b.loopSlot = slot;
+      b.loopLive = [this.g(S.PC), this.g(S.THUMB)];
+    }
+    b.gotoTb(slot);
+    this.jumped = true;
+  }
+
+  /** Leave the TB raising exception `excp`; pc is what the handler sees as the return address. */
+  raise(excp: number, pc: number, arg = 0): void {
+    const b = this.b;
+    b.movi(this.g(S.PC), pc);
+    b.movi(this.g(S.EXCP), excp);
+    b.movi(this.g(S.EXCP_ARG), arg);
+    b.exitTb(EXIT_EXCEPTION);
+    this.jumped = true;
+  }
+
+  undefinedInsn(insn: number): void {
+    this.raise(Excp.UDEF, this.pc, insn);
+  }
+
+  /** Make the rest of the current instruction conditional on `cond`. */
+  beginCond(cond: number): void {
+    if (cond >= 14) return;
+    this.condLabel = this.b.label();
+    this.condBranch(cond ^ 1, this.condLabel);
+  }
+
+  startIt(firstCondAndMask: number): void {
+    this.itState = firstCondAndMask;
+    this.isIt = true;
+  }
+
+  /** Emit a branch to `label` taken when ARM condition `cond` holds. */
+  condBranch(cond: number, label: number): void {
+    const b = this.b;
+    const z = b.c(0);
+    switch (cond) {
+      case 0: b.brcond(this.g(S.ZF), z, Cond.eq, label); return;
+      case 1: b.brcond(this.g(S.ZF), z, Cond.ne, label); return;
+      case 2: b.brcond(this.g(S.CF), z, Cond.ne, label); return;
+      case 3: b.brcond(this.g(S.CF), z, Cond.eq, label); return;
+      case 4: b.brcond(this.g(S.NF), z, Cond.lt, label); return;
+      case 5: b.brcond(this.g(S.NF), z, Cond.ge, label); return;
+      case 6: b.brcond(this.g(S.VF), z, Cond.lt, label); return;
+      case 7: b.brcond(this.g(S.VF), z, Cond.ge, label); return;
+      case 8: case 9: {
+        const t = b.temp();
+        b.neg(t, this.g(S.CF));
+        b.and(t, t, this.g(S.ZF));
+        b.brcond(t, z, cond === 8 ? Cond.ne : Cond.eq, label);
+        return;
+      }
+      case 10: case 11: {
+        const t = b.temp();
+        b.xor(t, this.g(S.NF), this.g(S.VF));
+        b.brcond(t, z, cond === 10 ? Cond.ge : Cond.lt, label);
+        return;
+      }
+      case 12: case 13: {
+        const t = b.temp();
+        b.xor(t, this.g(S.NF), this.g(S.VF));
+        b.sari(t, t, 31);
+        b.andc(t, this.g(S.ZF), t);
+        b.brcond(t, z, cond === 12 ? Cond.ne : Cond.eq, label);
+        return;
+      }
+      default: b.br(label);
+    }
+  }
+
+  /** Boolean temp (0/1) that is 1 when ARM condition `cond` holds. */
+  condValue(cond: number): number {
+    const b = this.b;
+    const t = b.temp();
+    const skip = b.label();
+    b.movi(t, 1);
+    this.condBranch(cond, skip);
+    b.movi(t, 0);
+    b.setLabel(skip);
+    return t;
+  }
+
+  ld(memop: number, addr: number): number {
+    const t = this.b.temp();
+    this.b.ld(t, addr, memop);
+    return t;
+  }
+
+  st(v: number, addr: number, memop: number): void {
+    this.b.st(v, addr, memop);
+  }
+
+  ld32(addr: number): number { return this.ld(MemOp.u32, addr); }
+
+  /** addr + off as a new temp. */
+  addImm(a: number, off: number): number {
+    if (off === 0) return a;
+    const t = this.b.temp();
+    this.b.addi(t, a, off);
+    return t;
+  }
+
+  // Flag setters.
+  setNZ(res: number): void {
+    this.b.mov(this.g(S.NF), res);
+    this.b.mov(this.g(S.ZF), res);
+  }
+
+  cmpCond(c: CondCode): CondCode {
+    return c;
+  }
+}

@@ -1,0 +1,120 @@
+import { Cond, MemOp, type IrBlock } from '@tsemu/tcg';
+import { S } from '../cpu-state.js';
+import type { ArmHelpers } from '../helpers.js';
+import type { GuestMemory } from '@tsemu/tcg';
+import { DisasContext, Undefined } from './context.js';
+import { translateA32 } from './a32.js';
+import { translateT16 } from './t16.js';
+import { translateT32 } from './t32.js';
+
+/** TB flags: bit 0 = Thumb state. */
+export const TB_FLAG_THUMB = 1;
+
+const MAX_INSNS = 64;
+const KUSER_BASE = 0xffff0000;
+
+/**
+ * Translate one TB: a run of instructions up to a branch (or MAX_INSNS,
+ * never ending inside an IT block). Each instruction is decoded to IR; an
+ * encoding the decoders do not know raises SIGILL at that instruction.
+ */
+export function translateArm(mem: GuestMemory, h: ArmHelpers, pc: number, flags: number): { ir: IrBlock; end: number } {
+  const thumb = (flags & TB_FLAG_THUMB) !== 0;
+  const ctx = new DisasContext(mem, thumb, h);
+  ctx.pc = ctx.tbPc = pc >>> 0;
+  if (ctx.pc >= KUSER_BASE) {
+    kuserHelper(ctx);
+    return { ir: ctx.b.finish(), end: ctx.pc + 4 };
+  }
+  const b = ctx.b;
+  for (let n = 0; ; n++) {
+    const target = ctx.pendingTargets.get(ctx.pc);
+    if (target !== undefined) {
+      b.setLabel(target);
+      ctx.pendingTargets.delete(ctx.pc);
+    }
+    b.insnStart(ctx.pc);
+    ctx.jumped = false;
+    ctx.condLabel = -1;
+    ctx.condFallthrough = false;
+    ctx.isIt = false;
+    let insn: number;
+    if (thumb) {
+      const hw1 = mem.ld16(ctx.pc);
+      if (hw1 >= 0xe800) { insn = ((hw1 << 16) | mem.ld16(ctx.pc + 2)) | 0; ctx.len = 4; }
+      else { insn = hw1; ctx.len = 2; }
+    } else {
+      insn = mem.ld32(ctx.pc);
+      ctx.len = 4;
+    }
+    const inIt = thumb && ctx.itState !== 0;
+    const mark = b.ops.length;
+    try {
+      if (inIt) ctx.beginCond(ctx.itState >>> 4);
+      else if (!thumb && insn >>> 28 < 14) ctx.beginCond(insn >>> 28);
+      if (!thumb) translateA32(ctx, insn);
+      else if (ctx.len === 2) translateT16(ctx, insn);
+      else translateT32(ctx, insn);
+    } catch (e) {
+      if (!(e instanceof Undefined)) throw e;
+      b.ops.length = mark;
+      ctx.condLabel = -1;
+      ctx.undefinedInsn(insn);
+    }
+    if (thumb && inIt && !ctx.isIt) {
+      ctx.itState = (ctx.itState & 7) === 0 ? 0 : (ctx.itState & 0xe0) | ((ctx.itState << 1) & 0x1f);
+    }
+    const next = ctx.pc + ctx.len;
+    if (ctx.condLabel >= 0) {
+      b.setLabel(ctx.condLabel);
+      if (ctx.jumped) ctx.condFallthrough = true;
+    }
+    ctx.pc = next;
+    // An unconditional exit ends the TB; after a conditional one the not-taken
+    // path goes on in the same TB (a superblock with side exits).
+    if (ctx.jumped && !ctx.condFallthrough) break;
+    if (n + 1 >= MAX_INSNS && ctx.itState === 0) {
+      ctx.gotoPc(next);
+      break;
+    }
+  }
+  // Forward branch targets the TB did not reach become exits.
+  for (const [dest, label] of ctx.pendingTargets) {
+    b.setLabel(label);
+    ctx.gotoPc(dest);
+  }
+  return { ir: b.finish(), end: ctx.pc };
+}
+
+/**
+ * The kernel's user helpers at 0xffff0fxx (ARM code the guest calls): get_tls,
+ * cmpxchg and the memory barrier, expressed directly as IR that returns to lr.
+ */
+function kuserHelper(ctx: DisasContext): void {
+  const b = ctx.b;
+  b.insnStart(ctx.pc);
+  switch (ctx.pc) {
+    case 0xffff0fe0: b.mov(ctx.g(0), ctx.g(S.TLS)); break;
+    case 0xffff0fa0: break;
+    case 0xffff0fc0: { // r0 = old, r1 = new, r2 = ptr; r0 = 0 and C = 1 on success
+      const cur = ctx.ld(MemOp.u32, ctx.g(2));
+      const fail = b.label(), done = b.label();
+      b.brcond(cur, ctx.g(0), Cond.ne, fail);
+      b.st(ctx.g(1), ctx.g(2), MemOp.u32);
+      b.movi(ctx.g(0), 0);
+      b.movi(ctx.g(S.CF), 1);
+      b.br(done);
+      b.setLabel(fail);
+      b.movi(ctx.g(0), 1);
+      b.movi(ctx.g(S.CF), 0);
+      b.setLabel(done);
+      break;
+    }
+    default:
+      ctx.raise(4, ctx.pc);
+      return;
+  }
+  ctx.bxReg(ctx.g(S.LR));
+}
+
+export { Undefined };

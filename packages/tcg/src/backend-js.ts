@@ -1,0 +1,255 @@
+import { Op, MemOp, type IrBlock, type IrOp } from './ir.js';
+import type { GuestMemory } from './memory.js';
+import { umulh, smulh, divs, divu } from './semantics.js';
+
+/** What generated code runs against: the CPU state array and guest memory. */
+export interface ExecEnv {
+  regs: Int32Array;
+  mem: GuestMemory;
+  /**
+   * Guest instruction counter: generated code adds, at each exit, the number of
+   * guest instructions before that exit in the TB (exact for straight-line
+   * paths; a path that jumped forward inside the TB counts the skipped ones too).
+   */
+  insnCounter?: Float64Array;
+}
+
+/** A compiled TB: returns >= 0 for a chainable exit slot, < 0 for an exit code. */
+export type TbFunction = () => number;
+
+const CMP = ['===', '!==', '<', '>=', '<=', '>', '<', '>=', '<=', '>'];
+
+/**
+ * Compiles a TB's IR to JavaScript once. Temps are `let` locals, globals are
+ * slots of the state Int32Array, values stay int32 (`|0`, Math.imul). Forward
+ * branches become `break` out of labelled blocks opened at the top of the
+ * function (later labels outermost), so any forward branch pattern nests.
+ */
+export function compileBlock(b: IrBlock, env: ExecEnv, self: { valid: boolean } = { valid: true }): TbFunction {
+  const src = generateSource(b);
+  const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', src) as (...a: unknown[]) => TbFunction;
+  return factory(env.regs, env.mem, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1));
+}
+
+/**
+ * Globals are cached in locals (`g<slot>`) for the whole TB: loaded once at
+ * entry, written back at every exit and around helpers that may touch the CPU
+ * state. A goto_tb back to the TB's own start (b.loopSlot) becomes a JS loop.
+ */
+export function generateSource(b: IrBlock): string {
+  const temps = b.temps;
+  const v = (i: number): string => {
+    const t = temps[i]!;
+    if (t.kind === 'const') return t.value < 0 ? `(${t.value})` : String(t.value);
+    if (t.kind === 'global') return `g${t.value}`;
+    return `t${i}`;
+  };
+  const u = (i: number): string => {
+    const t = temps[i]!;
+    if (t.kind === 'const') return String(t.value >>> 0);
+    return `(${v(i)}>>>0)`;
+  };
+  const used = new Set<number>();
+  const globalsUsed = new Set<number>();
+  for (const o of b.ops) {
+    if (o.op === Op.label || o.op === Op.br || o.op === Op.gotoTb || o.op === Op.exitTb || o.op === Op.insnStart) continue;
+    const args = o.op === Op.call ? [o.args[0]!, ...o.args.slice(2)] : o.args;
+    const n = o.op === Op.setcond ? 3 : o.op === Op.movcond ? 5 : o.op === Op.ld || o.op === Op.st || o.op === Op.brcond ? 2 : args.length;
+    for (let k = 0; k < n; k++) {
+      const a = args[k]!;
+      if (a < 0) continue;
+      const t = temps[a]!;
+      if (t.kind === 'local') used.add(a);
+      else if (t.kind === 'global') globalsUsed.add(t.value);
+    }
+  }
+  const gUsed = [...globalsUsed].sort((x, y) => x - y);
+  const dirtyAt = dirtyGlobals(b);
+  const writeBackAt = (i: number): string => [...dirtyAt[i]!].sort((x, y) => x - y).map((g) => `R[${g}]=g${g};`).join('');
+  const reload = gUsed.map((g) => `g${g}=R[${g}];`).join('');
+  const out: string[] = [];
+  out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,CP=m.codePages;');
+  b.helpers.forEach((_, i) => out.push(`const h${i}=H[${i}];`));
+  out.push('return function tb(){');
+  if (used.size) out.push('let ' + [...used].map((t) => `t${t}=0`).join(',') + ';');
+  if (gUsed.length) out.push('let ' + gUsed.map((g) => `g${g}=R[${g}]`).join(',') + ';');
+  out.push('let ic=0;');
+  const loop = b.loopSlot !== undefined;
+  if (loop) out.push('loop:for(;;){');
+  // Labels in order of position; open blocks so that later labels are outer.
+  const labelPos: number[] = [];
+  for (const o of b.ops) if (o.op === Op.label) labelPos.push(o.args[0]!);
+  for (let k = labelPos.length - 1; k >= 0; k--) out.push(`L${labelPos[k]}:{`);
+  const seen = new Set<number>();
+  // Exact instruction counting: `ic` accumulates the guest instructions of the
+  // straight-line pieces a path went through; `insns` counts those since the
+  // last label or branch on the current piece.
+  let insns = 0;
+  const flush = (): string => { const k = insns; insns = 0; return k ? `ic+=${k};` : ''; };
+  const count = (): string => `CTR[0]+=ic${insns ? `+${insns}` : ''};`;
+  for (let i = 0; i < b.ops.length; i++) {
+    const o = b.ops[i]!;
+    const writeBack = writeBackAt(i);
+    if (o.op === Op.br || o.op === Op.brcond) {
+      const l = o.args[o.op === Op.br ? 0 : 3]!;
+      if (seen.has(l)) throw new Error(`backward branch to L${l} is not supported by the JS back end`);
+    }
+    switch (o.op) {
+      case Op.label: seen.add(o.args[0]!); out.push(`${flush()}}`); continue;
+      case Op.br: out.push(`${flush()}break L${o.args[0]};`); continue;
+      case Op.brcond: {
+        const a = o.args;
+        out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${insns ? `ic+=${insns};` : ''}break L${a[3]};}`);
+        continue;
+      }
+      case Op.insnStart: insns++; break;
+      case Op.gotoTb:
+        if (loop && o.args[0] === b.loopSlot) {
+          out.push(`${count()}if(SELF.valid){ic=0;continue loop;}`);
+          out.push(`${writeBack}return ${o.args[0]};`);
+        } else out.push(`${count()}${writeBack}return ${o.args[0]};`);
+        continue;
+      case Op.exitTb: out.push(`${count()}${writeBack}return ${o.args[0]};`); continue;
+      case Op.call:
+        if (!b.helpers[o.args[1]!]!.pure) {
+          out.push(writeBack + emitOp(o, (i) => (temps[i]!.kind === 'global' ? `R[${temps[i]!.value}]` : v(i)), u) + reload);
+          continue;
+        }
+    }
+    out.push(emitOp(o, v, u));
+  }
+  if (loop) out.push('break;}');
+  out.push(`${count()}${writeBackAt(b.ops.length)}return -1;}`);
+  return out.join('\n');
+}
+
+/**
+ * For each op position, the CPU-state slots that may hold a value not yet
+ * written back (written on some path from the TB start, or from the previous
+ * iteration of a self-loop). Exits write back only these.
+ */
+function dirtyGlobals(b: IrBlock): Set<number>[] {
+  const temps = b.temps;
+  const slotOf = (t: number): number => (t >= 0 && temps[t]!.kind === 'global' ? temps[t]!.value : -1);
+  let entry = new Set<number>();
+  let result: Set<number>[] = [];
+  for (let pass = 0; pass < 2; pass++) {
+    const atLabel = new Map<number, Set<number>>();
+    let cur: Set<number> | null = new Set(entry);
+    let loopEdge = new Set<number>();
+    result = [];
+    for (const o of b.ops) {
+      if (o.op === Op.label) {
+        const l = atLabel.get(o.args[0]!) ?? new Set<number>();
+        if (cur) for (const g of cur) l.add(g);
+        cur = l;
+      }
+      result.push(new Set(cur ?? []));
+      if (!cur) continue;
+      switch (o.op) {
+        case Op.br: case Op.brcond: {
+          const l = o.args[o.op === Op.br ? 0 : 3]!;
+          const s = atLabel.get(l) ?? new Set<number>();
+          for (const g of cur) s.add(g);
+          atLabel.set(l, s);
+          if (o.op === Op.br) cur = null;
+          continue;
+        }
+        case Op.gotoTb:
+          if (o.args[0] === b.loopSlot) for (const g of cur) loopEdge.add(g);
+          cur = null;
+          continue;
+        case Op.exitTb: cur = null; continue;
+        case Op.st: case Op.insnStart: case Op.label: continue;
+        case Op.call: { const g = slotOf(o.args[0]!); if (g >= 0) cur.add(g); continue; }
+      }
+      const outs = o.op === Op.mulu2 || o.op === Op.muls2 || o.op === Op.add2 || o.op === Op.sub2 ? 2 : 1;
+      for (let k = 0; k < outs; k++) { const g = slotOf(o.args[k]!); if (g >= 0) cur.add(g); }
+    }
+    result.push(new Set(cur ?? []));
+    if (b.loopSlot === undefined || [...loopEdge].every((g) => entry.has(g))) break;
+    entry = loopEdge;
+    loopEdge = new Set();
+  }
+  return result;
+}
+
+export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string): string {
+  const a = o.args;
+  const d = (): string => v(a[0]!);
+  const x = a.length > 1 && a[1]! >= 0 ? v(a[1]!) : "", y = a.length > 2 && a[2]! >= 0 && o.op !== Op.ld && o.op !== Op.st ? v(a[2]!) : "";
+  switch (o.op) {
+    case Op.mov: return `${d()}=${x};`;
+    case Op.add: return `${d()}=(${x}+${y})|0;`;
+    case Op.sub: return `${d()}=(${x}-${y})|0;`;
+    case Op.mul: return `${d()}=Math.imul(${x},${y});`;
+    case Op.and: return `${d()}=${x}&${y};`;
+    case Op.or: return `${d()}=${x}|${y};`;
+    case Op.xor: return `${d()}=${x}^${y};`;
+    case Op.andc: return `${d()}=${x}&~${y};`;
+    case Op.shl: return `${d()}=${x}<<${y};`;
+    case Op.shr: return `${d()}=(${x}>>>${y})|0;`;
+    case Op.sar: return `${d()}=${x}>>${y};`;
+    case Op.rotr: return `${d()}=(${x}>>>${y})|(${x}<<(32-${y}));`;
+    case Op.divs: return `${d()}=divs(${x},${y});`;
+    case Op.divu: return `${d()}=divu(${x},${y});`;
+    case Op.not: return `${d()}=~${x};`;
+    case Op.neg: return `${d()}=(-${x})|0;`;
+    case Op.ext8s: return `${d()}=(${x}<<24)>>24;`;
+    case Op.ext8u: return `${d()}=${x}&255;`;
+    case Op.ext16s: return `${d()}=(${x}<<16)>>16;`;
+    case Op.ext16u: return `${d()}=${x}&65535;`;
+    case Op.bswap32: return `{const q=${x};${d()}=(q<<24)|((q&65280)<<8)|((q>>>8)&65280)|(q>>>24);}`;
+    case Op.clz: return `${d()}=Math.clz32(${x});`;
+    case Op.setcond: return `${d()}=(${cmp(a[3]!, a[1]!, a[2]!, v, u)})?1:0;`;
+    case Op.movcond: return `${d()}=(${cmp(a[5]!, a[1]!, a[2]!, v, u)})?${v(a[3]!)}:${v(a[4]!)};`;
+    case Op.mulu2: return `{const p=${v(a[2]!)},q=${v(a[3]!)};${v(a[0]!)}=Math.imul(p,q);${v(a[1]!)}=umulh(p,q);}`;
+    case Op.muls2: return `{const p=${v(a[2]!)},q=${v(a[3]!)};${v(a[0]!)}=Math.imul(p,q);${v(a[1]!)}=smulh(p,q);}`;
+    case Op.add2:
+      return `{const p=${v(a[2]!)},q=(p+${v(a[4]!)})|0;${v(a[1]!)}=(${v(a[3]!)}+${v(a[5]!)}+((q>>>0)<(p>>>0)?1:0))|0;${v(a[0]!)}=q;}`;
+    case Op.sub2:
+      return `{const p=${v(a[2]!)},r=${v(a[4]!)};${v(a[1]!)}=(${v(a[3]!)}-${v(a[5]!)}-((p>>>0)<(r>>>0)?1:0))|0;${v(a[0]!)}=(p-r)|0;}`;
+    case Op.ld: return emitLoad(d(), x, a[2]!);
+    case Op.st: return emitStore(d(), x, a[2]!);
+    case Op.br: return `break L${a[0]};`;
+    case Op.brcond: return `if(${cmp(a[2]!, a[0]!, a[1]!, v, u)})break L${a[3]};`;
+    case Op.call: {
+      const call = `h${a[1]}(${a.slice(2).map(v).join(',')})`;
+      return a[0]! >= 0 ? `${v(a[0]!)}=${call}|0;` : `${call};`;
+    }
+    case Op.gotoTb: return `return ${a[0]};`;
+    case Op.exitTb: return `return ${a[0]};`;
+    case Op.insnStart: return `// ${(a[0]! >>> 0).toString(16)}`;
+  }
+  throw new Error(`JS back end: unknown op ${o.op}`);
+}
+
+export function cmp(c: number, a: number, b: number, v: (i: number) => string, u: (i: number) => string): string {
+  return c >= 6 ? `${u(a)}${CMP[c]}${u(b)}` : `${v(a)}${CMP[c]}${v(b)}`;
+}
+
+function emitLoad(d: string, addr: string, memop: number): string {
+  const size = memop & MemOp.sizeMask, sign = (memop & MemOp.sign) !== 0, swap = (memop & MemOp.bswap) !== 0;
+  let s: string;
+  if (size === 0) s = `{const a=${addr};${d}=${sign ? 'S8' : 'M8'}[a>>>0]|0;}`;
+  else if (size === 1) {
+    s = swap
+      ? `{const a=${addr}>>>0;${d}=(M8[a]<<8)|M8[a+1];${sign ? `${d}=(${d}<<16)>>16;` : ''}}`
+      : `{const a=${addr};${d}=(a&1)===0?${sign ? 'S16' : 'M16'}[a>>>1]|0:${sign ? '(m.ld16(a)<<16)>>16' : 'm.ld16(a)'};}`;
+  } else {
+    s = `{const a=${addr};${d}=(a&3)===0?M32[a>>>2]|0:m.ld32(a);}`;
+    if (swap) s += `{const q=${d};${d}=(q<<24)|((q&65280)<<8)|((q>>>8)&65280)|(q>>>24);}`;
+  }
+  return s;
+}
+
+function emitStore(val: string, addr: string, memop: number): string {
+  const size = memop & MemOp.sizeMask, swap = (memop & MemOp.bswap) !== 0;
+  if (size === 0) return `{const a=${addr}>>>0;M8[a]=${val};if(CP[a>>>12])m.onCodeWrite(a);}`;
+  if (size === 1) {
+    const w = swap ? `((${val}>>>8)&255)|((${val}&255)<<8)` : val;
+    return `{const a=${addr};if((a&1)===0){M16[a>>>1]=${w};if(CP[a>>>12])m.onCodeWrite(a);}else m.st16(a,${w});}`;
+  }
+  const w = swap ? `((${val})<<24)|((${val}&65280)<<8)|((${val}>>>8)&65280)|((${val})>>>24)` : val;
+  return `{const a=${addr};if((a&3)===0){M32[a>>>2]=${w};if(CP[a>>>12])m.onCodeWrite(a);}else m.st32(a,${w});}`;
+}

@@ -1,0 +1,10 @@
+export { Op, OpName, Cond, MemOp, invertCond, evalCond, formatIr } from './ir.js';
+export type { OpCode, CondCode, Temp, TempKind, IrOp, IrBlock, Helper } from './ir.js';
+export { IrBuilder, type GlobalSpec } from './builder.js';
+export { optimizeBlock } from './optimize.js';
+export { compileBlock, generateSource, type ExecEnv, type TbFunction } from './backend-js.js';
+export { interpretBlock } from './interp.js';
+export { GuestMemory, PAGE_BITS, PAGE_SIZE } from './memory.js';
+export { TbCache, EXIT_LOOKUP, type TranslationBlock, type FrontEnd, type TbCacheOptions } from './tb-cache.js';
+export { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
+export { compileRegion, generateRegionSource, type RegionMember } from './region.js';

@@ -1,0 +1,232 @@
+import { compileBlock, type ExecEnv, type TbFunction } from './backend-js.js';
+import { compileRegion } from './region.js';
+import { interpretBlock } from './interp.js';
+import type { IrBlock } from './ir.js';
+import { PAGE_BITS } from './memory.js';
+import { optimizeBlock } from './optimize.js';
+
+/** Exit code of a TB whose successor must be looked up by (pc, flags). */
+export const EXIT_LOOKUP = -1;
+
+export interface TranslationBlock {
+  pc: number;
+  flags: number;
+  /** Guest bytes [pc, end) the TB was translated from. */
+  end: number;
+  icount: number;
+  fn: TbFunction;
+  /** Chained successors, one per goto_tb slot. */
+  links: (TranslationBlock | null)[];
+  valid: boolean;
+  /** The TB's IR (optimised once it is hot), kept for region compilation. */
+  ir: IrBlock;
+  optimized: boolean;
+}
+
+/** What a front end provides to the execution loop. */
+export interface FrontEnd {
+  /** Current guest pc and TB flags (e.g. ARM vs Thumb state). */
+  pc(): number;
+  flags(): number;
+  /** Translate the block at (pc, flags); `end` is one past its last guest byte. */
+  translate(pc: number, flags: number): { ir: IrBlock; end: number };
+}
+
+export interface TbCacheOptions {
+  /** Run blocks through the IR interpreter instead of the JS back end. */
+  interpret?: boolean;
+  optimize?: boolean;
+  chain?: boolean;
+  /**
+   * Executions of a TB through the IR interpreter before it is optimised and
+   * compiled (a cheap first tier for cold code: compiling costs ~0.2 ms per TB).
+   * 0 compiles at once.
+   */
+  hotThreshold?: number;
+  /**
+   * Compile a hot TB that starts a loop together with the TBs it chains to
+   * (up to 4). Experimental, default false: correct on the whole test suite,
+   * but no measurable gain yet on this machine.
+   */
+  regions?: boolean;
+  /** Called with each optimised TB before it is compiled (debug output such as -d op). */
+  onTranslate?: (pc: number, flags: number, ir: IrBlock) => void;
+}
+
+const JMP_CACHE_BITS = 14;
+const DEFAULT_HOT_THRESHOLD = 8;
+const MAX_REGION = 4;
+
+/**
+ * Translation-block cache keyed by (pc, flags), with a direct-mapped jump
+ * cache in front of the map, chaining of goto_tb exits, and invalidation of
+ * every TB on a guest page that is written.
+ */
+export class TbCache {
+  private map = new Map<number, TranslationBlock>();
+  private jmp: (TranslationBlock | null)[] = new Array(1 << JMP_CACHE_BITS).fill(null);
+  private byPage = new Map<number, TranslationBlock[]>();
+  /** Counters for benchmarks. */
+  tbsTranslated = 0;
+  insnsExecuted = 0;
+  tbsInvalidated = 0;
+  /** TBs that became hot and were compiled to JavaScript. */
+  tbsCompiled = 0;
+  /** Hot TBs compiled together with their chained successors. */
+  regionsCompiled = 0;
+  private regionsOf = new Map<TranslationBlock, { valid: boolean; owner: TranslationBlock }[]>();
+  private readonly regions: boolean;
+  private readonly interpret: boolean;
+  private readonly optimize: boolean;
+  private readonly chain: boolean;
+
+  constructor(private env: ExecEnv, private fe: FrontEnd, private opts: TbCacheOptions = {}) {
+    this.interpret = opts.interpret ?? false;
+    this.optimize = opts.optimize ?? true;
+    this.chain = opts.chain ?? true;
+    this.regions = (opts.regions ?? false) && this.chain && this.optimize;
+    env.mem.onCodeWrite = (addr) => this.invalidatePage(addr >>> PAGE_BITS);
+    env.insnCounter ??= new Float64Array(1);
+  }
+
+  lookup(pc: number, flags: number): TranslationBlock {
+    const h = ((pc >>> 1) ^ (flags << 3)) & ((1 << JMP_CACHE_BITS) - 1);
+    const j = this.jmp[h];
+    if (j !== null && j !== undefined && j.pc === pc && j.flags === flags) return j;
+    const key = (pc >>> 0) * 16 + flags;
+    let tb = this.map.get(key);
+    if (tb === undefined) {
+      tb = this.translate(pc, flags);
+      this.map.set(key, tb);
+    }
+    this.jmp[h] = tb;
+    return tb;
+  }
+
+  private translate(pc: number, flags: number): TranslationBlock {
+    const { ir, end } = this.fe.translate(pc, flags);
+    const env = this.env;
+    const tb: TranslationBlock = {
+      pc, flags, end, icount: ir.icount, fn: () => -1, links: new Array<TranslationBlock | null>(Math.max(ir.slots ?? 0, 1)).fill(null),
+      valid: true, ir, optimized: false,
+    };
+    const compile = (): void => {
+      this.optimizeTb(tb);
+      this.opts.onTranslate?.(pc, flags, ir);
+      tb.fn = this.interpret ? () => interpretBlock(ir, env) : this.compileHot(tb);
+      this.tbsCompiled++;
+    };
+    const threshold = this.interpret ? 0 : this.opts.hotThreshold ?? DEFAULT_HOT_THRESHOLD;
+    if (threshold > 0) {
+      let runs = 0;
+      tb.fn = () => {
+        if (++runs >= threshold) compile();
+        return interpretBlock(ir, env);
+      };
+    } else compile();
+    this.tbsTranslated++;
+    const mem = this.env.mem;
+    for (let p = (pc >>> 0) >>> PAGE_BITS; p <= ((end - 1) >>> 0) >>> PAGE_BITS; p++) {
+      if (p < mem.codePages.length) mem.codePages[p] = 1;
+      let list = this.byPage.get(p);
+      if (!list) this.byPage.set(p, (list = []));
+      list.push(tb);
+    }
+    return tb;
+  }
+
+  private optimizeTb(tb: TranslationBlock): void {
+    if (tb.optimized) return;
+    if (this.optimize) optimizeBlock(tb.ir);
+    tb.optimized = true;
+  }
+
+  /**
+   * Compile a hot TB: alone, or as the entry of a region with the TBs it has
+   * already chained to (followed transitively, up to MAX_REGION members), so
+   * loops across TBs run inside one function.
+   */
+  private compileHot(tb: TranslationBlock): TbFunction {
+    const env = this.env;
+    if (!this.regions) return compileBlock(tb.ir, env, tb);
+    const members = [tb];
+    const index = new Map<TranslationBlock, number>([[tb, 0]]);
+    for (let i = 0; i < members.length && members.length < MAX_REGION; i++) {
+      for (const nx of members[i]!.links) {
+        if (nx && nx.valid && !index.has(nx) && members.length < MAX_REGION) {
+          index.set(nx, members.length);
+          members.push(nx);
+        }
+      }
+    }
+    // Only loops pay: a region must contain a path back to its entry.
+    if (members.length === 1 || !members.some((m) => m.links.includes(tb))) return compileBlock(tb.ir, env, tb);
+    for (const m of members) this.optimizeTb(m);
+    const region = { valid: true, owner: tb };
+    for (const m of members) {
+      let list = this.regionsOf.get(m);
+      if (!list) this.regionsOf.set(m, (list = []));
+      list.push(region);
+    }
+    this.regionsCompiled++;
+    return compileRegion(members.map((m) => ({ ir: m.ir, next: m.links.map((l) => (l ? index.get(l) ?? -1 : -1)) })), env, region);
+  }
+
+  /** Drop every TB translated from guest page `page` (its code was written). */
+  invalidatePage(page: number): void {
+    const list = this.byPage.get(page);
+    if (!list) return;
+    this.byPage.delete(page);
+    for (const tb of list) {
+      if (!tb.valid) continue;
+      tb.valid = false;
+      this.tbsInvalidated++;
+      // Regions containing it stop at their next internal jump; their entry falls back to a plain TB.
+      for (const r of this.regionsOf.get(tb) ?? []) {
+        if (!r.valid) continue;
+        r.valid = false;
+        if (r.owner.valid) r.owner.fn = compileBlock(r.owner.ir, this.env, r.owner);
+      }
+      this.regionsOf.delete(tb);
+      this.map.delete((tb.pc >>> 0) * 16 + tb.flags);
+    }
+    this.jmp.fill(null);
+    if (page < this.env.mem.codePages.length) this.env.mem.codePages[page] = 0;
+  }
+
+  /** Drop TBs overlapping [start, end) (e.g. the guest's cacheflush). */
+  invalidateRange(start: number, end: number): void {
+    for (let p = (start >>> 0) >>> PAGE_BITS; p <= ((end - 1) >>> 0) >>> PAGE_BITS; p++) this.invalidatePage(p);
+  }
+
+  /**
+   * Run TBs until one exits with a code other than a chain slot or
+   * EXIT_LOOKUP; returns that code. Chained exits go straight to the next TB
+   * without hashing.
+   */
+  run(): number {
+    const fe = this.fe;
+    let tb = this.lookup(fe.pc(), fe.flags());
+    try {
+      for (;;) {
+        const r = tb.fn();
+        if (r >= 0) {
+          let nx = tb.links[r];
+          if (nx === null || nx === undefined || !nx.valid) {
+            nx = this.lookup(fe.pc(), fe.flags());
+            if (this.chain && tb.valid) tb.links[r] = nx;
+          }
+          tb = nx;
+        } else if (r === EXIT_LOOKUP) {
+          tb = this.lookup(fe.pc(), fe.flags());
+        } else {
+          return r;
+        }
+      }
+    } finally {
+      const ctr = this.env.insnCounter!;
+      this.insnsExecuted += ctr[0]!;
+      ctr[0] = 0;
+    }
+  }
+}

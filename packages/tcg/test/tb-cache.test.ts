@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { GuestMemory, IrBuilder, MemOp, TbCache, type FrontEnd } from '../src/index.js';
+
+// A toy guest: the word at pc is added to r0; 0 stops (exit code -7); the
+// next TB is at pc + 4, reached through goto_tb so TBs chain.
+function toyMachine(opts = {}) {
+  const mem = new GuestMemory(0x4000);
+  const regs = new Int32Array(16);
+  const fe: FrontEnd = {
+    pc: () => regs[15]!,
+    flags: () => 0,
+    translate(pc) {
+      const b = new IrBuilder([{ name: 'r0', slot: 0 }, { name: 'pc', slot: 15 }, { name: 'r1', slot: 1 }]);
+      b.insnStart(pc);
+      const v = mem.ld32(pc);
+      if (v === 0) { b.exitTb(-7); return { ir: b.finish(), end: pc + 4 }; }
+      if (v < 0) { // counted jump: r1 -= 1; if r1 != 0 goto target else fall through
+        const skip = b.label();
+        b.add(b.global(2), b.global(2), b.c(-1));
+        b.brcond(b.global(2), b.c(0), 0, skip);
+        b.movi(b.global(1), v & 0x7fffffff);
+        b.gotoTb(0);
+        b.setLabel(skip);
+        b.movi(b.global(1), pc + 4);
+        b.gotoTb(1);
+        return { ir: b.finish(), end: pc + 4 };
+      }
+      const t = b.temp();
+      b.ld(t, b.c(pc), MemOp.u32); // read at run time too, so stale code would show
+      b.add(b.global(0), b.global(0), t);
+      b.movi(b.global(1), pc + 4);
+      b.gotoTb(0);
+      return { ir: b.finish(), end: pc + 4 };
+    },
+  };
+  return { mem, regs, cache: new TbCache({ regs, mem }, fe, opts) };
+}
+
+describe('TbCache', () => {
+  it('runs a loop spanning two TBs as one region, counting exactly', () => {
+    // Toy guest variant: word 0x8000_0000 | target means "jump to target".
+    const { mem, regs, cache } = toyMachine({ regions: true, hotThreshold: 2 });
+    [1, 2, 0x80001000 | 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+    mem.st32(0x100c, 0);
+    regs[15] = 0x1000;
+    regs[1] = 100; // loop count, decremented by the jump
+    expect(cache.run()).toBe(-7);
+    expect(regs[0]).toBe(3 * 100);
+    expect(cache.insnsExecuted).toBe(3 * 100 + 1);
+    expect(cache.regionsCompiled).toBeGreaterThan(0);
+  });
+
+  it('translates each block once, chains, and counts instructions', () => {
+    const { mem, regs, cache } = toyMachine();
+    [1, 2, 3, 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+    for (let round = 0; round < 3; round++) {
+      regs[15] = 0x1000;
+      expect(cache.run()).toBe(-7);
+    }
+    expect(regs[0]).toBe(18);
+    expect(cache.tbsTranslated).toBe(4);
+    expect(cache.insnsExecuted).toBe(12);
+  });
+
+  it('invalidates TBs when their code page is written', () => {
+    const { mem, regs, cache } = toyMachine();
+    [5, 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+    regs[15] = 0x1000;
+    cache.run();
+    expect(regs[0]).toBe(5);
+    mem.st32(0x1004, 10); // a guest store into translated code
+    mem.st32(0x1008, 0);
+    expect(cache.tbsInvalidated).toBeGreaterThan(0);
+    regs[15] = 0x1000;
+    regs[0] = 0;
+    cache.run();
+    expect(regs[0]).toBe(15);
+  });
+
+  it('gives the same results without chaining, through the interpreter, and in regions', () => {
+    for (const opts of [{ chain: false }, { interpret: true }, { optimize: false }, { regions: true, hotThreshold: 2 }]) {
+      const { mem, regs, cache } = toyMachine(opts);
+      [7, 8, 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+      regs[15] = 0x1000;
+      expect(cache.run()).toBe(-7);
+      expect(regs[0]).toBe(15);
+    }
+  });
+});
