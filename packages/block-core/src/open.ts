@@ -155,7 +155,11 @@ async function openNode(
   };
   try {
     node.attach(await driver.open(ctx));
-    if (!node.filename) node.filename = node.file?.filename ?? node.children.get('image')?.filename ?? '';
+    // A format opened by the same name as its protocol child shows the child's
+    // canonical name ("nbd+unix:///?socket=s" -> "nbd+unix://?socket=s"), as QEMU refreshes it.
+    if (!node.filename || (node.file && node.filename === name)) {
+      node.filename = node.file?.filename ?? node.children.get('image')?.filename ?? node.filename ?? '';
+    }
     checkUnknownOptions(node, noBacking);
   } catch (err) {
     await node.close().catch(() => {});
