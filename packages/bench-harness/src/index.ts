@@ -6,6 +6,7 @@ export type { BenchResult, CaseResult, RunOptions } from './runner.js';
 export { formatTable } from './table.js';
 export { findBenchFiles, workspaceRoot, workspaceBin } from './discover.js';
 export { benchMain } from './cli.js';
+export { buildApps, builtApp } from './build.js';
 export type { CliOptions } from './cli.js';
 export { makeTestFile, seededOffsets } from './fixtures.js';
 export type { ChunkKind, TestFileSpec } from './fixtures.js';

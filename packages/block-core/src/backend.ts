@@ -55,25 +55,39 @@ export class BlockBackend {
     if (this.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
   }
 
-  async read(offset: number, buf: Uint8Array): Promise<void> {
-    this.checkRange(offset, buf.byteLength);
-    return this.root.readv(offset, [buf]);
+  // Plain functions returning the node's promise (checks reject, never throw):
+  // an async wrapper per layer costs a promise and microtask turns per request.
+  read(offset: number, buf: Uint8Array): Promise<void> {
+    try {
+      this.checkRange(offset, buf.byteLength);
+      return this.root.readv(offset, [buf]);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async readv(offset: number, iov: Uint8Array[]): Promise<void> {
-    this.checkRange(offset, iovLength(iov));
-    return this.root.readv(offset, iov);
+  readv(offset: number, iov: Uint8Array[]): Promise<void> {
+    try {
+      this.checkRange(offset, iovLength(iov));
+      return this.root.readv(offset, iov);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   write(offset: number, buf: Uint8Array, flags?: WriteFlags): Promise<void> {
     return this.writev(offset, [buf], flags);
   }
 
-  async writev(offset: number, iov: Uint8Array[], flags?: WriteFlags): Promise<void> {
-    this.checkWritable();
-    this.checkRange(offset, iovLength(iov));
-    // WCE off: every write must be stable before it is acknowledged.
-    return this.root.writev(offset, iov, this.wce ? flags ?? NO_FLAGS : FUA);
+  writev(offset: number, iov: Uint8Array[], flags?: WriteFlags): Promise<void> {
+    try {
+      this.checkWritable();
+      this.checkRange(offset, iovLength(iov));
+      // WCE off: every write must be stable before it is acknowledged.
+      return this.root.writev(offset, iov, this.wce ? flags ?? NO_FLAGS : FUA);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**

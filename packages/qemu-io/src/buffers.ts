@@ -28,6 +28,16 @@ export class BufferCache {
   /** True when buf[start, start+len) is all `pattern`. */
   matches(buf: Uint8Array, start: number, len: number, pattern: number): boolean {
     const want = this.pattern(pattern, len);
-    return Buffer.from(buf.buffer, buf.byteOffset + start, len).equals(want);
+    // Compare by range on a Buffer view kept for the (usually reused) scratch
+    // ArrayBuffer: no new view per check in a `read -P` loop.
+    if (buf.buffer !== this.viewOf) {
+      this.viewOf = buf.buffer;
+      this.view = Buffer.from(buf.buffer);
+    }
+    const from = buf.byteOffset + start;
+    return this.view.compare(want, 0, len, from, from + len) === 0;
   }
+
+  private viewOf: ArrayBufferLike | null = null;
+  private view: Buffer = Buffer.alloc(0);
 }

@@ -2,6 +2,8 @@
 // report and the hex dump. Numbers follow C printf, which rounds exact ties to
 // even where JavaScript's toFixed rounds them up.
 
+const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
+
 /** C's "%.Nf" for a double. */
 export function cFixed(x: number, digits: number): string {
   if (Number.isNaN(x)) return x < 0 ? '-nan' : 'nan';
@@ -11,6 +13,13 @@ export function cFixed(x: number, digits: number): string {
     return digits > 0 ? `${int}.${'0'.repeat(digits)}` : int;
   }
   const plain = x.toFixed(digits);
+  // Fast path: toFixed rounds the exact value correctly except on an exact
+  // tie (it rounds up, C to even). x * 10^digits is off from the exact product
+  // by under 2^-52 relative, so a fraction clearly away from .5 is no tie.
+  if (x >= 0 && digits <= 15) {
+    const scaled = x * POW10[digits]!;
+    if (scaled < 2 ** 52 && Math.abs(scaled - Math.floor(scaled) - 0.5) > scaled * 1e-14 + 1e-300) return plain;
+  }
   // A tie needs at most digits+1 fractional bits, so 25 extra digits show it exactly.
   const wide = x.toFixed(Math.min(100, digits + 25));
   const cut = wide.indexOf('.') + 1 + digits;

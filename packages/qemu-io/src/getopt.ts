@@ -24,8 +24,14 @@ interface ShortSpec {
   [letter: string]: boolean; // true = takes an argument
 }
 
+// Each command parses the same spec on every call; parse it once.
+const specCache = new Map<string, ShortSpec>();
+
 function parseShortSpec(spec: string): ShortSpec {
-  const out: ShortSpec = {};
+  const cached = specCache.get(spec);
+  if (cached) return cached;
+  const out: ShortSpec = Object.create(null) as ShortSpec;
+  specCache.set(spec, out);
   for (let i = 0; i < spec.length; i++) {
     const c = spec[i];
     if (c === ':' || c === '+' || c === '-') continue;
@@ -39,7 +45,6 @@ export function getopt(prog: string, args: readonly string[], shortSpec: string,
   const shorts = parseShortSpec(shortSpec);
   const options: ParsedOption[] = [];
   const operands: string[] = [];
-  const fail = (error: string): GetoptResult => ({ ok: false, error: `${prog}: ${error}`, options });
 
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
@@ -52,15 +57,15 @@ export function getopt(prog: string, args: readonly string[], shortSpec: string,
       const eq = body.indexOf('=');
       const name = eq < 0 ? body : body.slice(0, eq);
       const found = matchLong(name, longs);
-      if (found === undefined) return fail(`unrecognized option '--${body}'`);
+      if (found === undefined) return fail(prog, options, `unrecognized option '--${body}'`);
       if (Array.isArray(found)) {
-        return fail(`option '--${body}' is ambiguous; possibilities:${found.map((o) => ` '--${o.name}'`).join('')}`);
+        return fail(prog, options, `option '--${body}' is ambiguous; possibilities:${found.map((o) => ` '--${o.name}'`).join('')}`);
       }
       if (eq >= 0) {
-        if (!found.hasArg) return fail(`option '--${found.name}' doesn't allow an argument`);
+        if (!found.hasArg) return fail(prog, options, `option '--${found.name}' doesn't allow an argument`);
         options.push({ key: found.key, value: body.slice(eq + 1) });
       } else if (found.hasArg) {
-        if (i + 1 >= args.length) return fail(`option '--${found.name}' requires an argument`);
+        if (i + 1 >= args.length) return fail(prog, options, `option '--${found.name}' requires an argument`);
         options.push({ key: found.key, value: args[++i] });
       } else {
         options.push({ key: found.key });
@@ -74,7 +79,7 @@ export function getopt(prog: string, args: readonly string[], shortSpec: string,
     for (let j = 1; j < arg.length; j++) {
       const c = arg[j];
       const takesArg = shorts[c];
-      if (takesArg === undefined || c === ':') return fail(`invalid option -- '${c}'`);
+      if (takesArg === undefined || c === ':') return fail(prog, options, `invalid option -- '${c}'`);
       if (!takesArg) {
         options.push({ key: c });
         continue;
@@ -84,12 +89,16 @@ export function getopt(prog: string, args: readonly string[], shortSpec: string,
       } else if (i + 1 < args.length) {
         options.push({ key: c, value: args[++i] });
       } else {
-        return fail(`option requires an argument -- '${c}'`);
+        return fail(prog, options, `option requires an argument -- '${c}'`);
       }
       break;
     }
   }
   return { ok: true, options, operands };
+}
+
+function fail(prog: string, options: ParsedOption[], error: string): GetoptResult {
+  return { ok: false, error: `${prog}: ${error}`, options };
 }
 
 function matchLong(name: string, longs: readonly LongOption[]): LongOption | LongOption[] | undefined {

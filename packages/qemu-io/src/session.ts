@@ -135,7 +135,8 @@ export class Session {
 
   /** Splits on single spaces (qemu-io's breakline) and runs the command. */
   async runLine(line: string): Promise<Status> {
-    const argv = line.split(' ').filter((w) => w !== '');
+    const words = line.split(' ');
+    const argv = words.includes('') ? words.filter((w) => w !== '') : words;
     if (argv.length === 0) return 0;
     const cmd = this.commands.get(argv[0]);
     if (!cmd) {

@@ -1,9 +1,10 @@
-// Protocol driver `file`: a host file through node:fs FileHandle.
+// Protocol driver `file`: a host file through node:fs (a FileHandle; the hot
+// single-buffer reads and writes use fs.read/fs.write on its fd, see FsRequest).
 // cache.direct opens with O_DIRECT (aligned bounce buffers, requestAlignment =
 // logical block size); when the filesystem refuses O_DIRECT (tmpfs: EINVAL)
 // we use O_DSYNC instead, so the "bypass" promise degrades to "every write is
 // synchronous", and report which one happened in hostCacheBypass.
-import { constants, promises as fsp } from 'node:fs';
+import { constants, promises as fsp, read as fsRead, write as fsWrite } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { CacheFlags } from '../cache.js';
 import type {
@@ -45,21 +46,40 @@ export class FileDriverState implements BlockDriverState {
     return (await this.fh.stat()).size;
   }
 
-  async preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+  preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
     this.stats.reads++;
     if (this.bounce) return this.preadvBounced(offset, length, iov);
+    if (iov.length === 1) return FsRequest.start(this, 'read', offset, length, iov);
+    return this.preadvVector(offset, length, iov);
+  }
+
+  private async preadvVector(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    this.inFlight++;
     try {
-      const { bytesRead } = iov.length === 1
-        ? await this.fh.read(iov[0], 0, length, offset)
-        : await this.fh.readv(iov, offset);
+      const { bytesRead } = await this.fh.readv(iov, offset);
       if (bytesRead < length) await this.finishShortRead(offset, length, iov, bytesRead);
     } catch (err) {
       throw fromNodeError(err);
+    } finally {
+      this.requestDone();
     }
   }
 
+  /** The raw fd, for FsRequest (fs.read/fs.write with callbacks on the FileHandle's descriptor). */
+  get fd(): number {
+    return this.fh.fd;
+  }
+
+  /** Requests issued on the raw fd; close() waits for them, as FileHandle does for its own. */
+  inFlight = 0;
+  private drained: (() => void) | null = null;
+
+  requestDone(): void {
+    if (--this.inFlight === 0 && this.drained) this.drained();
+  }
+
   /** A short read is EOF (zero-fill the rest, as QEMU does) or, rarely, a partial transfer to retry. */
-  private async finishShortRead(offset: number, length: number, iov: Uint8Array[], done: number): Promise<void> {
+  async finishShortRead(offset: number, length: number, iov: Uint8Array[], done: number): Promise<void> {
     while (done < length) {
       const rest = sliceIov(iov, done, length - done);
       const { bytesRead } = await this.fh.readv(rest, offset + done);
@@ -88,13 +108,19 @@ export class FileDriverState implements BlockDriverState {
     }
   }
 
-  async pwritev(offset: number, length: number, iov: Uint8Array[], _flags: WriteFlags): Promise<void> {
+  pwritev(offset: number, length: number, iov: Uint8Array[], _flags: WriteFlags): Promise<void> {
     this.stats.writes++;
+    if (this.bounce) return this.pwritevBounced(offset, length, iov).catch((err: unknown) => { throw fromNodeError(err); });
+    if (iov.length === 1) return FsRequest.start(this, 'write', offset, length, iov);
+    return this.pwritevVector(offset, length, iov, 0);
+  }
+
+  /** writev, then the rest of a short write (`done` bytes already written) until all is written. */
+  async pwritevVector(offset: number, length: number, iov: Uint8Array[], done: number): Promise<void> {
+    this.inFlight++;
     try {
-      if (this.bounce) return await this.pwritevBounced(offset, length, iov);
-      let { bytesWritten } = iov.length === 1
-        ? await this.fh.write(iov[0], 0, length, offset)
-        : await this.fh.writev(iov, offset);
+      let bytesWritten = done;
+      if (bytesWritten === 0) bytesWritten = (await this.fh.writev(iov, offset)).bytesWritten;
       while (bytesWritten < length) {
         const more = await this.fh.writev(sliceIov(iov, bytesWritten, length - bytesWritten), offset + bytesWritten);
         if (more.bytesWritten === 0) throw new BlockError('ENOSPC');
@@ -102,6 +128,8 @@ export class FileDriverState implements BlockDriverState {
       }
     } catch (err) {
       throw fromNodeError(err);
+    } finally {
+      this.requestDone();
     }
   }
 
@@ -236,7 +264,99 @@ export class FileDriverState implements BlockDriverState {
   }
 
   async close(): Promise<void> {
+    if (this.inFlight > 0) await new Promise<void>((resolve) => { this.drained = resolve; });
+    this.drained = null;
     await this.fh.close();
+  }
+}
+
+/**
+ * One single-buffer read or write on the raw fd through fs.read/fs.write with
+ * a callback: FileHandle.read/write cost a promise-backed native request and a
+ * result object each, and this is the hot path of every small I/O. Still the
+ * libuv thread pool (real async I/O, like QEMU's aio=threads). The executor and
+ * callback are bound once per pooled object, so a request allocates only its
+ * promise.
+ */
+const NO_IOV: Uint8Array[] = [];
+
+class FsRequest {
+  private static readonly free: FsRequest[] = [];
+
+  private state: FileDriverState | null = null;
+  private offset = 0;
+  private length = 0;
+  private iov: Uint8Array[] = NO_IOV;
+  private resolve: (() => void) | null = null;
+  private reject: ((err: unknown) => void) | null = null;
+  private readonly executor = (resolve: () => void, reject: (err: unknown) => void): void => {
+    this.resolve = resolve;
+    this.reject = reject;
+  };
+
+  static start(state: FileDriverState, op: 'read' | 'write', offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    const req = FsRequest.free.pop() ?? new FsRequest();
+    req.state = state;
+    req.offset = offset;
+    req.length = length;
+    req.iov = iov;
+    const promise = new Promise<void>(req.executor);
+    state.inFlight++;
+    try {
+      if (op === 'read') fsRead(state.fd, iov[0]!, 0, length, offset, req.readDone);
+      else fsWrite(state.fd, iov[0]!, 0, length, offset, req.writeDone);
+    } catch (err) {
+      // Argument validation throws synchronously (e.g. a closed handle's fd is -1).
+      req.finish(fromNodeError(err));
+    }
+    return promise;
+  }
+
+  private readonly readDone = (err: NodeJS.ErrnoException | null, bytesRead: number): void => {
+    if (err) return this.finish(fromNodeError(err));
+    if (bytesRead >= this.length) return this.finish(null);
+    // Short read (EOF, or rarely a partial transfer): the slow path completes it.
+    const state = this.state!;
+    const resolve = this.resolve!;
+    const reject = this.reject!;
+    const done = state.finishShortRead(this.offset, this.length, this.iov, bytesRead);
+    this.recycle();
+    done.then(resolve, (e: unknown) => reject(fromNodeError(e))).finally(() => state.requestDone());
+  };
+
+  private readonly writeDone = (err: NodeJS.ErrnoException | null, bytesWritten: number): void => {
+    if (err) return this.finish(fromNodeError(err));
+    if (bytesWritten >= this.length) return this.finish(null);
+    // Short write (rare): the vectored path writes the rest (and counts itself in flight).
+    const done = this.state!.pwritevVector(this.offset, this.length, this.iov, bytesWritten);
+    this.finishWith(done);
+  };
+
+  private finish(err: BlockError | null): void {
+    const state = this.state!;
+    const resolve = this.resolve!;
+    const reject = this.reject!;
+    this.recycle();
+    state.requestDone();
+    if (err) reject(err);
+    else resolve();
+  }
+
+  private finishWith(done: Promise<void>): void {
+    const state = this.state!;
+    const resolve = this.resolve!;
+    const reject = this.reject!;
+    this.recycle();
+    state.requestDone();
+    done.then(resolve, reject);
+  }
+
+  private recycle(): void {
+    this.state = null;
+    this.iov = NO_IOV;
+    this.resolve = null;
+    this.reject = null;
+    if (FsRequest.free.length < 64) FsRequest.free.push(this);
   }
 }
 

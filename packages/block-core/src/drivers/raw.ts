@@ -34,14 +34,20 @@ class RawDriverState implements BlockDriverState {
     if (this.size !== undefined && offset + length > this.size) throw new BlockError('ENOSPC');
   }
 
+  // Plain functions (no async wrapper) on the per-request path; errors reject.
   preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
-    this.check(offset, length);
+    if (this.size !== undefined && offset + length > this.size) return Promise.reject(new BlockError('ENOSPC'));
     return this.file.readv(offset + this.offset, iov);
   }
 
-  async pwritev(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void> {
-    this.check(offset, length);
-    if (this.node.probed && offset < SECTOR) await this.checkProbedWrite(offset, length, iov);
+  pwritev(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void> {
+    if (this.size !== undefined && offset + length > this.size) return Promise.reject(new BlockError('ENOSPC'));
+    if (this.node.probed && offset < SECTOR) return this.pwritevProbed(offset, length, iov, flags);
+    return this.file.writev(offset + this.offset, iov, flags);
+  }
+
+  private async pwritevProbed(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void> {
+    await this.checkProbedWrite(offset, length, iov);
     return this.file.writev(offset + this.offset, iov, flags);
   }
 

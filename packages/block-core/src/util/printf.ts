@@ -1,8 +1,17 @@
 // C printf's "%.Nf" and "%.Ng", which round exact ties to even (glibc), where
 // JavaScript's toFixed rounds them up: qemu-io prints 2.0625 MiB as "2.062 MiB".
 
+const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
+
 /** Rounds the exact decimal expansion of `x` (x >= 0) to `digits` decimals, ties to even. */
 export function cFixed(x: number, digits: number): string {
+  // Fast path: toFixed rounds the exact value correctly except on an exact tie
+  // (it rounds up, C to even). x * 10^digits is off from the exact product by
+  // under 2^-52 relative, so a fraction clearly away from .5 is no tie.
+  if (x >= 0 && digits <= 15) {
+    const scaled = x * POW10[digits]!;
+    if (scaled < 2 ** 52 && Math.abs(scaled - Math.floor(scaled) - 0.5) > scaled * 1e-14 + 1e-300) return x.toFixed(digits);
+  }
   const exact = x.toFixed(Math.min(100, digits + 60)); // exact for values with <= 60 binary fraction bits
   const dot = exact.indexOf('.');
   const keep = exact.slice(0, dot + 1 + digits).replace(/\.$/, '');
