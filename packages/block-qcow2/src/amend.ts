@@ -79,10 +79,12 @@ async function downgrade(img: Qcow2Image): Promise<void> {
   }
   await img.flushPending();
   await img.lock.lock();
+  await img.beginWriteThrough();
   try {
     await refuseZeroInSnapshots(img);
     await expandZeroClusters(img);
   } finally {
+    img.endWriteThrough();
     img.lock.unlock();
   }
   h.version = 2;

@@ -70,6 +70,11 @@ export class Qcow2Checker {
   /** Caller holds the metadata lock (or has the image to itself). */
   async run(repair: Qcow2Repair): Promise<Qcow2CheckResult> {
     if (this.img.map.extendedL2) throw new BlockError('ENOTSUP', 'qcow2: checking images with extended L2 entries is not supported yet');
+    // The walk reads L2 tables from the file, and repairs must be on disk step by step.
+    return this.img.writeThrough(() => this.runWriteThrough(repair));
+  }
+
+  private async runWriteThrough(repair: Qcow2Repair): Promise<Qcow2CheckResult> {
     // QEMU checks OFLAG_COPIED after repairing refcounts, against the repaired counts.
     const first = await this.pass(repair === 'none');
     if (repair === 'none') return first;

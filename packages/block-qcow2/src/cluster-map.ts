@@ -221,7 +221,7 @@ export class Qcow2ClusterMap {
     return cur;
   }
 
-  /** Sets one L2 entry to raw halves (compressed descriptors keep their low bits). */
+  /** Sets one L2 entry to raw halves (compressed descriptors keep their low bits); the cache writes it back. */
   async setL2Raw(held: Qcow2L2Table, index: number, hi: number, lo: number): Promise<void> {
     const t = await this.live(held);
     if (t !== held) {
@@ -230,17 +230,12 @@ export class Qcow2ClusterMap {
     }
     t.dv.setUint32(index * 8, hi >>> 0);
     t.dv.setUint32(index * 8 + 4, lo >>> 0);
-    t.pins++;
-    try {
-      await this.file.write(t.offset + index * 8, t.data.subarray(index * 8, index * 8 + 8));
-    } finally {
-      t.pins--;
-    }
+    await this.cache.changed(t, index, index + 1);
   }
 
   /**
-   * Sets `count` consecutive L2 entries from `index` in `t` (cached copy
-   * first, then one write of the changed span). hi/lo describe the first
+   * Sets `count` consecutive L2 entries from `index` in `t` (the live cached
+   * copy; Qcow2L2Cache writes it back later, or at once in write-through mode). hi/lo describe the first
    * entry; for data runs each further entry's offset advances by one cluster.
    */
   async setL2(held: Qcow2L2Table, index: number, count: number, hi: number, lo: number, advance: boolean): Promise<void> {
@@ -255,12 +250,24 @@ export class Qcow2ClusterMap {
       if (advance && host !== 0) host += this.clusterSize;
     }
     if (t !== held) held.data.set(t.data.subarray(index * 8, (index + count) * 8), index * 8);
-    t.pins++;
-    try {
-      await this.file.write(t.offset + index * 8, t.data.subarray(index * 8, (index + count) * 8));
-    } finally {
-      t.pins--;
-    }
+    await this.cache.changed(t, index, index + count);
+  }
+}
+
+/**
+ * A free list of extents, so the per-request lookups allocate nothing once
+ * warm. Each request takes its own (requests run concurrently) and gives it back.
+ */
+export class Qcow2ExtentPool {
+  private readonly free: Qcow2Extent[] = [];
+
+  take(): Qcow2Extent {
+    return this.free.pop() ?? new Qcow2Extent();
+  }
+
+  give(ext: Qcow2Extent): void {
+    ext.table = undefined; // do not keep an evicted table alive
+    if (this.free.length < 256) this.free.push(ext);
   }
 }
 

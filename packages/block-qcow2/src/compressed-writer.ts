@@ -4,7 +4,7 @@
 // host cluster a compressed cluster touches gets one more reference.
 import { BlockError } from '@tsemu/block-core';
 import { ClusterType, Qcow2Extent } from './cluster-map.js';
-import { deflateCluster, encodeCompressed } from './compressed.js';
+import { deflateClusterAsync, encodeCompressed } from './compressed.js';
 import type { Qcow2Image } from './image.js';
 import { copyFromIovRange } from './iov-util.js';
 import type { Qcow2Writer } from './write-path.js';
@@ -27,20 +27,41 @@ export class Qcow2CompressedWriter {
     const cs = img.clusterSize;
     const size = img.header.size;
     for (let pos = 0; pos < length; pos += cs) {
-      const cur = offset + pos;
       const n = Math.min(cs, length - pos);
-      if (cur % cs !== 0 || (n !== cs && cur + n !== size)) throw new BlockError('EINVAL');
-      const cluster = new Uint8Array(cs);
-      copyFromIovRange(iov, pos, n, cluster, 0);
-      await this.writeCluster(cur, cluster, n, iov, pos);
+      if ((offset + pos) % cs !== 0 || (n !== cs && offset + pos + n !== size)) throw new BlockError('EINVAL');
+    }
+    if (img.header.compressionType !== 0) throw new BlockError('ENOTSUP', 'qcow2: zstd compression is not supported');
+    // Every cluster of the request compresses at once on the thread pool.
+    const clusters: Uint8Array[] = [];
+    for (let pos = 0; pos < length; pos += cs) {
+      const n = Math.min(cs, length - pos);
+      if (iov.length === 1 && n === cs) {
+        clusters.push(iov[0]!.subarray(pos, pos + cs));
+      } else {
+        const cluster = new Uint8Array(cs); // a short last cluster is padded with zeroes
+        copyFromIovRange(iov, pos, n, cluster, 0);
+        clusters.push(cluster);
+      }
+    }
+    const packed = await Promise.all(clusters.map((c) => deflateClusterAsync(c)));
+    for (let k = 0; k < clusters.length;) {
+      const pos = k * cs;
+      if (packed[k] !== undefined) {
+        await this.writeCompressedCluster(offset + pos, packed[k]!);
+        k++;
+        continue;
+      }
+      // Incompressible data is stored plainly (QEMU does the same); a run of
+      // such clusters is one write, so it gets one allocation.
+      let end = k + 1;
+      while (end < clusters.length && packed[end] === undefined) end++;
+      const n = Math.min(end * cs, length) - pos;
+      await this.writer.write(offset + pos, n, iov.length === 1 ? [iov[0]!.subarray(pos, pos + n)] : [joinClusters(clusters, k, end, n)]);
+      k = end;
     }
   }
 
-  private async writeCluster(cur: number, cluster: Uint8Array, n: number, iov: readonly Uint8Array[], pos: number): Promise<void> {
-    if (this.img.header.compressionType !== 0) throw new BlockError('ENOTSUP', 'qcow2: zstd compression is not supported');
-    const packed = deflateCluster(cluster);
-    // Incompressible data is stored plainly (QEMU does the same).
-    if (packed === undefined) return this.writer.write(cur, n, iov.length === 1 ? [iov[0]!.subarray(pos, pos + n)] : [cluster.subarray(0, n)]);
+  private async writeCompressedCluster(cur: number, packed: Uint8Array): Promise<void> {
     const img = this.img;
     const ext = new Qcow2Extent();
     await img.lock.lock();
@@ -55,6 +76,8 @@ export class Qcow2CompressedWriter {
       await img.file.write(host, packed);
       const [hi, lo] = encodeCompressed(host, packed.length, img.clusterBits);
       await img.map.setL2Raw(ext.table!, ext.index, hi, lo);
+      img.metadata.newDataLinked();
+      await img.writeBackIfOverCapacity();
     } finally {
       img.lock.unlock();
     }
@@ -88,4 +111,17 @@ export class Qcow2CompressedWriter {
     if (this.freeByteOffset !== 0) this.packRefcount = await rc.get(Math.floor(end / cs));
     return off;
   }
+}
+
+/** The first `n` bytes of clusters [from, to) as one buffer (multi-piece iovs only). */
+function joinClusters(clusters: readonly Uint8Array[], from: number, to: number, n: number): Uint8Array {
+  if (to - from === 1) return clusters[from]!.subarray(0, n);
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (let k = from; k < to && at < n; k++) {
+    const part = clusters[k]!.subarray(0, Math.min(clusters[k]!.length, n - at));
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 // Compressed clusters: descriptor decoding (qcow2.txt "Compressed Clusters
 // Descriptor") and zlib (raw deflate) in both directions through node:zlib.
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRaw, deflateRawSync, inflateRawSync, type ZlibOptions } from 'node:zlib';
 import { BlockError } from '@tsemu/block-core';
 
 export interface CompressedLocation {
@@ -44,9 +44,24 @@ export function inflateCluster(input: Uint8Array, clusterSize: number, compressi
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
+const DEFLATE_OPTIONS: ZlibOptions = { level: 6, windowBits: 12, memLevel: 9 };
+
 /** Deflates one cluster; undefined when it does not shrink (QEMU then writes it uncompressed). */
 export function deflateCluster(data: Uint8Array): Uint8Array | undefined {
-  const out = deflateRawSync(data, { level: 6, windowBits: 12, memLevel: 9 });
+  const out = deflateRawSync(data, DEFLATE_OPTIONS);
   if (out.length >= data.length) return undefined;
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/**
+ * deflateCluster on libuv's thread pool: the clusters of one request (and of
+ * concurrent requests) compress in parallel, as QEMU's compression threads do.
+ */
+export function deflateClusterAsync(data: Uint8Array): Promise<Uint8Array | undefined> {
+  return new Promise((resolve, reject) => {
+    deflateRaw(data, DEFLATE_OPTIONS, (err, out) => {
+      if (err) reject(err);
+      else resolve(out.length >= data.length ? undefined : new Uint8Array(out.buffer, out.byteOffset, out.length));
+    });
+  });
 }

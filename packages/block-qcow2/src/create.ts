@@ -51,7 +51,7 @@ export async function formatQcow2(node: Qcow2FileNode, p: Qcow2CreateParams): Pr
   let img = await openQcow2Image(node, undefined, { readOnly: false });
   const l1Size = Math.ceil(p.size / (cs * (cs / 8)));
   if (l1Size > 0) {
-    const l1 = await img.refcounts.allocate(Math.ceil((l1Size * 8) / cs));
+    const l1 = await img.writeThrough(() => img.refcounts.allocate(Math.ceil((l1Size * 8) / cs)));
     // QEMU writes only the entries, so the file may end inside the L1 cluster.
     await node.write(l1, new Uint8Array(l1Size * 8));
     img.header.l1TableOffset = l1;
@@ -62,7 +62,8 @@ export async function formatQcow2(node: Qcow2FileNode, p: Qcow2CreateParams): Pr
   await img.close();
   if (p.preallocation !== 'off' && p.size > 0) {
     img = await openQcow2Image(node, undefined, { readOnly: false });
-    await preallocate(img, node, p);
+    const opened = img;
+    await opened.writeThrough(() => preallocate(opened, node, p));
     await img.close();
   }
 }

@@ -1,6 +1,7 @@
 // Qcow2Image: one open qcow2 image's shared state: header, host file, backing
 // node, cluster map, refcounts, the metadata lock, corruption signalling,
-// metadata overlap checks and deferred cluster frees.
+// metadata overlap checks, deferred cluster frees and the write-back of the
+// metadata caches (Qcow2MetadataCache) on flush, close and cache pressure.
 import { BlockError } from '@tsemu/block-core';
 import { CoMutex } from '@tsemu/coroutine';
 import { Qcow2Allocations } from './allocations.js';
@@ -8,6 +9,7 @@ import { INCOMPAT_CORRUPT } from './constants.js';
 import type { Qcow2ClusterMap } from './cluster-map.js';
 import type { Qcow2Header } from './header.js';
 import type { Qcow2FileNode, Qcow2HostFile } from './host-file.js';
+import { Qcow2MetadataCache } from './metadata-cache.js';
 import type { Qcow2RefcountTable } from './refcount-table.js';
 
 /** A request-time corruption: errno EIO (what qemu-io prints), QEMU's line in `detail`. */
@@ -31,6 +33,10 @@ export class Qcow2Image {
   readonly allocations = new Qcow2Allocations();
   refcounts!: Qcow2RefcountTable;
   map!: Qcow2ClusterMap;
+  /** Write-back ordering of refcount blocks and L2 tables; set up by openQcow2Image / createQcow2. */
+  private metadataCache: Qcow2MetadataCache | undefined;
+  /** Nesting depth of writeThrough sections. */
+  private writeThroughDepth = 0;
   readonly clusterSize: number;
   readonly clusterBits: number;
   /** Cluster indexes of L2 tables and refcount blocks: guest data must never land there. */
@@ -112,6 +118,46 @@ export class Qcow2Image {
     }
   }
 
+  /** The metadata write-back (created on first use, once refcounts and map exist). */
+  get metadata(): Qcow2MetadataCache {
+    return (this.metadataCache ??= new Qcow2MetadataCache(this.file, this.refcounts, this.map.cache));
+  }
+
+  /** Caller holds the lock. Writes dirty metadata back if a cache is over its capacity (QEMU writes on eviction). */
+  async writeBackIfOverCapacity(): Promise<void> {
+    if (this.metadata.overCapacity) await this.metadata.writeBack();
+  }
+
+  /**
+   * Caller holds the lock (or has the image to itself). Runs `fn` with every
+   * metadata change written as it is made, in program order, after writing
+   * back what is dirty: snapshots, check/repair, amend and resize reason
+   * about the file's metadata step by step and read tables from the file.
+   */
+  async writeThrough<T>(fn: () => Promise<T>): Promise<T> {
+    await this.beginWriteThrough();
+    try {
+      return await fn();
+    } finally {
+      this.endWriteThrough();
+    }
+  }
+
+  /** writeThrough's first half, for callers that already have a try/finally (pair with endWriteThrough). */
+  async beginWriteThrough(): Promise<void> {
+    if (this.writeThroughDepth === 0 && !this.readOnly) await this.metadata.sync();
+    this.writeThroughDepth++;
+    this.refcounts.writeThrough = true;
+    this.map.cache.writeThrough = true;
+  }
+
+  endWriteThrough(): void {
+    if (--this.writeThroughDepth === 0) {
+      this.refcounts.writeThrough = false;
+      this.map.cache.writeThrough = false;
+    }
+  }
+
   beginRequest(): void {
     this.inflight++;
   }
@@ -138,6 +184,9 @@ export class Qcow2Image {
   async releaseFrees(): Promise<void> {
     await this.lock.lock();
     try {
+      // The L2 changes that dropped these references reach the file first;
+      // the decrements stay dirty and follow them (Qcow2MetadataCache).
+      if (this.pendingFrees.length > 0) await this.metadata.writeBack();
       while (this.pendingFrees.length > 0) {
         const batch = this.pendingFrees;
         this.pendingFrees = [];
@@ -156,13 +205,36 @@ export class Qcow2Image {
     }
   }
 
-  /** Flush: release deferred frees if nothing is in flight (otherwise the last request will). */
+  /**
+   * Flush: release deferred frees if nothing is in flight (otherwise the last
+   * request will), then write all dirty metadata back in dependency order.
+   * The generic layer flushes the file after this, making it stable.
+   */
   async flushPending(): Promise<void> {
-    if (this.inflight === 0 && this.pendingFrees.length > 0 && !this.readOnly) await this.releaseFrees();
+    if (this.readOnly) return;
+    if (this.inflight === 0 && this.pendingFrees.length > 0) await this.releaseFrees();
+    await this.writeBackAll();
+  }
+
+  /**
+   * Takes the lock and writes back dirty refcount blocks, then L2 tables.
+   * Always through the lock: a write-back in progress elsewhere has already
+   * marked its entries clean, and this flush must not return before they land.
+   */
+  async writeBackAll(): Promise<void> {
+    await this.lock.lock();
+    try {
+      if (this.metadata.isDirty) await this.metadata.writeBack();
+    } finally {
+      this.lock.unlock();
+    }
   }
 
   async close(): Promise<void> {
-    if (this.pendingFrees.length > 0 && !this.readOnly) await this.releaseFrees();
+    if (!this.readOnly) {
+      if (this.pendingFrees.length > 0) await this.releaseFrees();
+      await this.writeBackAll();
+    }
     await this.markCorruptDone;
   }
 }

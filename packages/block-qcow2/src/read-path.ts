@@ -1,7 +1,7 @@
 // Qcow2Reader: guest reads (data, zero, unallocated -> backing or zeroes,
 // compressed) and block status. Never takes the metadata lock.
 import type { BlockNode, BlockStatus } from '@tsemu/block-core';
-import { ClusterType, Qcow2Extent } from './cluster-map.js';
+import { ClusterType, Qcow2Extent, Qcow2ExtentPool } from './cluster-map.js';
 import { decodeCompressed, inflateCluster, type CompressedLocation } from './compressed.js';
 import type { Qcow2Image } from './image.js';
 import { copyIntoIov, readIntoIov, zeroIovRange } from './iov-util.js';
@@ -11,34 +11,39 @@ export class Qcow2Reader {
   private lastLo = -1;
   private lastCluster: Uint8Array | undefined;
   private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
+  private readonly extents = new Qcow2ExtentPool();
 
   constructor(private readonly img: Qcow2Image, private readonly fileNode: BlockNode | undefined) {}
 
   /** Reads what the guest sees at [offset, offset+length) into iov[pos...]. */
   async read(offset: number, length: number, iov: readonly Uint8Array[], pos0 = 0): Promise<void> {
     const img = this.img;
-    const ext = new Qcow2Extent();
-    let pos = 0;
-    while (pos < length) {
-      await img.map.lookup(offset + pos, length - pos, ext);
-      const n = ext.bytes;
-      switch (ext.type) {
-        case ClusterType.Normal:
-          await readIntoIov(img.file, ext.host, iov, pos0 + pos, n);
-          break;
-        case ClusterType.ZeroPlain:
-        case ClusterType.ZeroAlloc:
-          zeroIovRange(iov, pos0 + pos, n);
-          break;
-        case ClusterType.Compressed: {
-          const data = await this.decompress(ext.entryHi, ext.entryLo);
-          copyIntoIov(data, (offset + pos) % img.clusterSize, iov, pos0 + pos, n);
-          break;
+    const ext = this.extents.take();
+    try {
+      let pos = 0;
+      while (pos < length) {
+        await img.map.lookup(offset + pos, length - pos, ext);
+        const n = ext.bytes;
+        switch (ext.type) {
+          case ClusterType.Normal:
+            await readIntoIov(img.file, ext.host, iov, pos0 + pos, n);
+            break;
+          case ClusterType.ZeroPlain:
+          case ClusterType.ZeroAlloc:
+            zeroIovRange(iov, pos0 + pos, n);
+            break;
+          case ClusterType.Compressed: {
+            const data = await this.decompress(ext.entryHi, ext.entryLo);
+            copyIntoIov(data, (offset + pos) % img.clusterSize, iov, pos0 + pos, n);
+            break;
+          }
+          default:
+            await this.readBacking(offset + pos, iov, pos0 + pos, n);
         }
-        default:
-          await this.readBacking(offset + pos, iov, pos0 + pos, n);
+        pos += n;
       }
-      pos += n;
+    } finally {
+      this.extents.give(ext);
     }
   }
 

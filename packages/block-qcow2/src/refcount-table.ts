@@ -1,10 +1,13 @@
 // Qcow2RefcountTable: the refcount table (kept whole in memory; QEMU caps it at
-// 8 MiB) and a bounded, write-through cache of refcount blocks. Allocates host
-// clusters, creating refcount blocks and growing the table as needed.
+// 8 MiB) and a bounded cache of refcount blocks. Allocates host clusters,
+// creating refcount blocks and growing the table as needed.
 //
 // Callers hold the driver's metadata lock: nothing here is re-entrant.
-// Every change is written to the file before the method returns, so a crash
-// after it can only leave clusters counted but unreferenced (leaks).
+// Changed blocks stay dirty in memory until Qcow2MetadataCache writes them
+// back (before the L2 tables that depend on them); in write-through mode
+// (structural operations) every change is written before the method returns.
+// New refcount blocks and a grown table are always written, and flushed,
+// before they are linked, so a crash can only leave leaked clusters.
 import { BlockError } from '@tsemu/block-core';
 import { MAX_REFTABLE_BYTES } from './constants.js';
 import type { Qcow2HostFile } from './host-file.js';
@@ -13,6 +16,7 @@ import { entryByteSpan, getRefcount, maxRefcount, setRefcount } from './refcount
 interface CachedBlock {
   data: Uint8Array;
   dv: DataView;
+  dirty: boolean;
 }
 
 export interface RefcountTableInit {
@@ -42,8 +46,16 @@ export class Qcow2RefcountTable {
   private readonly maxCachedBlocks: number;
   private readonly init: RefcountTableInit;
   private freeHint = 0;
+  /** First free cluster the last findFree met (before the run it returned, or the run's start). */
+  private lastScanFirstFree = 0;
   /** One past the highest cluster handed out or present in the file: where table growth goes. */
   private highWater = 0;
+  /** Indexes (refcount table positions) of blocks changed in memory only. */
+  private readonly dirtyBlocks = new Set<number>();
+  /** Some dirty block holds a decrement (must follow the L2 writes that dropped the references). */
+  hasDecrements = false;
+  /** Write every change at once instead of marking blocks dirty (see Qcow2Image.writeThrough). */
+  writeThrough = false;
   /** Clusters chosen but not yet counted; the free-cluster search skips them. */
   private readonly reserved: Array<[number, number]> = [];
 
@@ -112,13 +124,18 @@ export class Qcow2RefcountTable {
   /** Allocates `n` contiguous clusters with refcount 1; returns the host offset. */
   async allocate(n: number): Promise<number> {
     const start = await this.findFree(n);
+    // Everything before the first free cluster the search met is in use: start
+    // there next time (not from the old hint, which made allocation quadratic).
+    const next = this.lastScanFirstFree < start ? this.lastScanFirstFree : start + n;
+    const hintBefore = this.freeHint;
     this.reserved.push([start, start + n]);
     try {
       await this.update(start, n, 1);
     } finally {
       this.reserved.pop();
     }
-    if (start === this.freeHint) this.freeHint = start + n;
+    // A cluster freed meanwhile lowered the hint: keep the lower one.
+    this.freeHint = this.freeHint < hintBefore ? Math.min(this.freeHint, next) : next;
     if (start + n > this.highWater) this.highWater = start + n;
     return start * this.clusterSize;
   }
@@ -148,10 +165,56 @@ export class Qcow2RefcountTable {
           if (x < this.freeHint) this.freeHint = x;
         }
       }
-      await this.writeEntries(bi, blk, c - base, stop - 1 - base);
+      if (this.writeThrough) {
+        await this.writeEntries(bi, blk, c - base, stop - 1 - base);
+      } else {
+        if (delta < 0) this.hasDecrements = true;
+        this.markDirty(bi, blk);
+      }
       c = stop;
     }
     return freed;
+  }
+
+  get dirtyCount(): number {
+    return this.dirtyBlocks.size;
+  }
+
+  /** More blocks cached than the bound, because dirty ones cannot be evicted. */
+  get overCapacity(): boolean {
+    return this.blocks.size > this.maxCachedBlocks && this.dirtyBlocks.size > 0;
+  }
+
+  private markDirty(bi: number, blk: CachedBlock): void {
+    if (blk.dirty) return;
+    blk.dirty = true;
+    this.dirtyBlocks.add(bi);
+  }
+
+  /** Writes every dirty block whole (caller: Qcow2MetadataCache, which orders it against the L2 tables). */
+  async writeBack(): Promise<void> {
+    for (const bi of this.dirtyBlocks) {
+      const blk = this.blocks.get(bi)!;
+      blk.dirty = false;
+      this.dirtyBlocks.delete(bi);
+      try {
+        await this.file.write(this.table[bi]!, blk.data);
+      } catch (err) {
+        this.markDirty(bi, blk);
+        throw err;
+      }
+    }
+    this.hasDecrements = false;
+    this.evictClean();
+  }
+
+  /** Drops the least recently used clean blocks beyond the bound (dirty ones must be written first). */
+  private evictClean(): void {
+    if (this.blocks.size <= this.maxCachedBlocks) return;
+    for (const [bi, blk] of this.blocks) {
+      if (this.blocks.size <= this.maxCachedBlocks) return;
+      if (!blk.dirty) this.blocks.delete(bi);
+    }
   }
 
   private async writeEntries(bi: number, blk: CachedBlock, first: number, last: number): Promise<void> {
@@ -178,13 +241,9 @@ export class Qcow2RefcountTable {
     // Another task may have loaded it meanwhile (reads run unlocked); keep one copy.
     const again = this.blocks.get(bi);
     if (again) return again;
-    const blk = { data, dv: new DataView(data.buffer) };
+    const blk: CachedBlock = { data, dv: new DataView(data.buffer), dirty: false };
     this.blocks.set(bi, blk);
-    if (this.blocks.size > this.maxCachedBlocks) {
-      // Write-through cache: every entry is clean, dropping the oldest is free.
-      const oldest = this.blocks.keys().next().value as number;
-      this.blocks.delete(oldest);
-    }
+    this.evictClean();
     return blk;
   }
 
@@ -198,6 +257,7 @@ export class Qcow2RefcountTable {
     let c = this.freeHint;
     let start = c;
     let run = 0;
+    let firstFree = -1;
     for (;;) {
       const bi = Math.floor(c / this.perBlock);
       const blk = await this.loadBlock(bi);
@@ -210,7 +270,11 @@ export class Qcow2RefcountTable {
           start = c + 1;
           continue;
         }
-        if (++run === n) return start;
+        if (firstFree < 0) firstFree = c;
+        if (++run === n) {
+          this.lastScanFirstFree = firstFree;
+          return start;
+        }
       }
       if (start * this.clusterSize >= 2 ** 56) throw new BlockError('EFBIG', 'Image is too large');
     }
@@ -223,7 +287,7 @@ export class Qcow2RefcountTable {
     if (existing) return existing;
     const c = await this.findFree(1);
     const data = new Uint8Array(this.clusterSize);
-    const blk = { data, dv: new DataView(data.buffer) };
+    const blk: CachedBlock = { data, dv: new DataView(data.buffer), dirty: false };
     if (Math.floor(c / this.perBlock) === bi) {
       // The block describes itself.
       setRefcount(data, blk.dv, this.order, c - bi * this.perBlock, 1);
@@ -239,6 +303,13 @@ export class Qcow2RefcountTable {
     const off = c * this.clusterSize;
     this.onBlockCreated(off);
     await this.file.write(off, data);
+    // Whatever counts the new block (itself, or a dirty block) is stable before the table names it.
+    if (this.dirtyBlocks.size > 0) {
+      // A dirty decrement must not reach the file before an earlier L2 write is stable.
+      if (this.hasDecrements) await this.file.flush();
+      await this.writeBack();
+    }
+    await this.file.flush();
     await this.writeTableEntry(bi, off);
     this.blocks.set(bi, blk);
     return blk;
@@ -306,7 +377,7 @@ export class Qcow2RefcountTable {
       await this.file.write((start + k) * cs, data);
       newTable[r] = (start + k) * cs;
       this.onBlockCreated((start + k) * cs);
-      this.blocks.set(r, { data, dv });
+      this.blocks.set(r, { data, dv, dirty: false });
     }
     const raw = new Uint8Array(tc * cs);
     const rdv = new DataView(raw.buffer);

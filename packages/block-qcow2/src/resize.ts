@@ -20,6 +20,7 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
     await writer.fullDiscard(Math.ceil(newSize / cs) * cs, Math.ceil(oldSize / cs) * cs);
   }
   await img.lock.lock();
+  await img.beginWriteThrough();
   try {
     const map = img.map;
     const needed = Math.ceil(newSize / perTable);
@@ -42,6 +43,7 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
     new DataView(b.buffer).setBigUint64(0, BigInt(newSize));
     await img.file.write(24, b);
   } finally {
+    img.endWriteThrough();
     img.lock.unlock();
   }
 }

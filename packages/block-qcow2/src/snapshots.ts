@@ -38,6 +38,7 @@ export class Qcow2Snapshots {
     this.checkWritable();
     await img.flushPending();
     await img.lock.lock();
+    await img.beginWriteThrough();
     try {
       const h = img.header;
       const map = img.map;
@@ -67,6 +68,7 @@ export class Qcow2Snapshots {
       await this.writeTable([...old.snapshots, snap], old.bytes);
       return snap;
     } finally {
+      img.endWriteThrough();
       img.lock.unlock();
     }
   }
@@ -76,6 +78,7 @@ export class Qcow2Snapshots {
     this.checkWritable();
     await img.flushPending();
     await img.lock.lock();
+    await img.beginWriteThrough();
     try {
       const h = img.header;
       const old = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
@@ -88,6 +91,7 @@ export class Qcow2Snapshots {
       if (snap.l1Size > 0) await img.refcounts.update(snap.l1Offset / img.clusterSize, Math.ceil((snap.l1Size * 8) / img.clusterSize), -1);
       await this.refreshCopiedFlags();
     } finally {
+      img.endWriteThrough();
       img.lock.unlock();
     }
   }
@@ -98,6 +102,7 @@ export class Qcow2Snapshots {
     this.checkWritable();
     await img.flushPending();
     await img.lock.lock();
+    await img.beginWriteThrough();
     try {
       const h = img.header;
       const map = img.map;
@@ -120,6 +125,7 @@ export class Qcow2Snapshots {
       await this.adjustTree(previous, previousSize, -1);
       await this.refreshCopiedFlags();
     } finally {
+      img.endWriteThrough();
       img.lock.unlock();
     }
   }

@@ -7,18 +7,21 @@
 // allocated by the first and writes in place, so neither copy-on-write
 // overwrites the other's data.
 //
-// Ordering of an allocating write (each step awaited before the next, so a
-// crash at any point leaves at most leaked clusters):
-//   1. refcounts of the new clusters (new refcount blocks / a grown refcount
-//      table are written and linked before the block they count is used);
-//   2. guest data, merged with copy-on-write of the old cluster content;
-//   3. a new L2 table, if one is needed, then its L1 entry;
-//   4. the L2 entries pointing at the new data;
+// Ordering of an allocating write (a crash at any point leaves at most leaked
+// clusters; Qcow2MetadataCache orders the lazy write-back):
+//   1. refcounts of the new clusters, in the refcount cache (dirty);
+//   2. guest data, merged with copy-on-write of the old cluster content,
+//      written to the file before the L2 entries change in memory;
+//   3. a new L2 table, if one is needed: refcounts written and flushed, the
+//      table written and flushed, then its L1 entry (written at once);
+//   4. the L2 entries pointing at the new data, in the L2 cache (dirty);
+//      written back on flush/close/pressure, after the refcounts (and a flush);
 //   5. refcount decrements of what the entries used to point at (deferred
-//      until no request is in flight, see Qcow2Image.releaseFrees).
+//      until no request is in flight, applied after the L2 write-back, see
+//      Qcow2Image.releaseFrees).
 import { BlockError } from '@tsemu/block-core';
 import type { Qcow2Allocation } from './allocations.js';
-import { ClusterType, Qcow2Extent } from './cluster-map.js';
+import { ClusterType, Qcow2Extent, Qcow2ExtentPool } from './cluster-map.js';
 import { decodeCompressed, type CompressedLocation } from './compressed.js';
 import { OFLAG_COPIED_HI, OFLAG_ZERO_LO } from './constants.js';
 import type { Qcow2Image } from './image.js';
@@ -34,22 +37,27 @@ const FULL_DISCARD_MODE = 3;
 
 export class Qcow2Writer {
   private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
+  private readonly extents = new Qcow2ExtentPool();
 
   constructor(private readonly img: Qcow2Image, private readonly reader: Qcow2Reader) {}
 
   async write(offset: number, length: number, iov: readonly Uint8Array[]): Promise<void> {
     const img = this.img;
-    const ext = new Qcow2Extent();
-    let pos = 0;
-    while (pos < length) {
-      await img.map.lookup(offset + pos, length - pos, ext);
-      if (ext.type === ClusterType.Normal && ext.copied) {
-        img.checkOverlap(ext.host, ext.bytes);
-        await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
-        pos += ext.bytes;
-      } else {
-        pos += await this.allocatingWrite(offset + pos, length - pos, iov, pos, ext);
+    const ext = this.extents.take();
+    try {
+      let pos = 0;
+      while (pos < length) {
+        await img.map.lookup(offset + pos, length - pos, ext);
+        if (ext.type === ClusterType.Normal && ext.copied) {
+          img.checkOverlap(ext.host, ext.bytes);
+          await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
+          pos += ext.bytes;
+        } else {
+          pos += await this.allocatingWrite(offset + pos, length - pos, iov, pos, ext);
+        }
       }
+    } finally {
+      this.extents.give(ext);
     }
   }
 
@@ -89,7 +97,9 @@ export class Qcow2Writer {
         // The table may have been reloaded meanwhile; setL2 writes the live copy.
         const hostHi = Math.floor(host / 4294967296);
         await img.map.setL2(ext.table!, ext.index, count, (OFLAG_COPIED_HI | hostHi) >>> 0, host >>> 0, true);
+        img.metadata.newDataLinked();
         this.freeOld(ext, count);
+        await img.writeBackIfOverCapacity();
       } finally {
         img.lock.unlock();
       }
@@ -169,7 +179,10 @@ export class Qcow2Writer {
     if (old !== 0) data.set((await map.table(i))!.data);
     const off = await img.refcounts.allocate(1);
     img.metadataClusters.add(off / cs);
+    // L1 may name the table only once its refcount and its content are stable.
+    await img.metadata.writeBackRefcountsAndFlush();
     await img.file.write(off, data);
+    await img.metadata.flushFile();
     (map.cache as Qcow2L2Cache).insert(new Qcow2L2Table(off, data));
     await map.setL1(i, off, true);
     if (old !== 0) {
@@ -284,6 +297,7 @@ export class Qcow2Writer {
           await img.map.lookup(cur, end - cur, ext);
           await img.map.setL2(ext.table!, ext.index, Math.ceil(ext.bytes / cs), hi >>> 0, lo >>> 0, !unref);
           if (unref) this.freeOld(ext, count, mode !== ZERO_MODE);
+          await img.writeBackIfOverCapacity();
         }
         cur += count * cs;
       } finally {
