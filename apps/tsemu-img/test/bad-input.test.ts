@@ -101,7 +101,7 @@ describe('bad input', () => {
   });
 
   it('an unimplemented qemu-img command fails cleanly', () => {
-    const r = w.tsemu(['snapshot', '-l', 'disk.raw']);
-    expect(r).toEqual({ stdout: '', stderr: 'qemu-img: Command not yet supported: snapshot\n', code: 1 });
+    const r = w.tsemu(['bitmap', '--add', 'disk.raw', 'b0']);
+    expect(r).toEqual({ stdout: '', stderr: 'qemu-img: Command not yet supported: bitmap\n', code: 1 });
   });
 });

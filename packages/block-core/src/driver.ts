@@ -159,3 +159,121 @@ export interface BlockDriver {
   /** Extra capability flags the tools check before calling (snapshots, check, compression). */
   readonly supports?: { check?: boolean; snapshots?: boolean; compressedWrites?: boolean; amend?: boolean };
 }
+
+// ---- Optional hooks for the image tools (qemu-img snapshot / check / amend / measure) ----
+// Added for issue 3. Names differ from the drivers' own methods (qcow2's
+// `check`, sheepdog's `snapshotCreate`) so existing signatures stay. All optional: a driver without them makes the tools
+// answer QEMU's "not supported" messages. Drivers implement them as thin
+// adapters over their own code.
+
+/** One internal snapshot, with QEMU's QEMUSnapshotInfo fields. */
+export interface SnapshotInfo {
+  /** QEMU's id_str ("1", "2", ...). */
+  id: string;
+  /** The tag (qemu-img snapshot's name). */
+  name: string;
+  /** Bytes of VM state saved with the snapshot (0 for disk-only snapshots). */
+  vmStateSize: number;
+  dateSec: number;
+  dateNsec: number;
+  /** Guest clock at snapshot time, in nanoseconds. */
+  vmClockNsec: number;
+  /** Instruction count (record/replay); undefined or -1 = none. */
+  icount?: number;
+}
+
+/** What `createSnapshot` is given; the driver picks the id (and the date when absent). */
+export interface SnapshotCreateRequest {
+  name: string;
+  dateSec?: number;
+  dateNsec?: number;
+  vmClockNsec?: number;
+  vmStateSize?: number;
+}
+
+/** qemu-img check -r: none = report only, leaks = fix leaks, all = fix leaks and corruptions. */
+export type CheckRepair = 'none' | 'leaks' | 'all';
+
+/** QEMU's BdrvCheckResult, the numbers `qemu-img check` prints. */
+export interface CheckResult {
+  corruptions: number;
+  leaks: number;
+  checkErrors: number;
+  corruptionsFixed: number;
+  leaksFixed: number;
+  /** Offset of the first byte after the last used host cluster (0 = unknown). */
+  imageEndOffset: number;
+  allocatedClusters: number;
+  totalClusters: number;
+  fragmentedClusters: number;
+  compressedClusters: number;
+}
+
+/** qemu-img measure's answer for one output format (bytes). */
+export interface MeasureResult {
+  required: number;
+  fullyAllocated: number;
+  /** Bytes of persistent bitmaps (qcow2 prints "bitmaps size" for an input image). */
+  bitmaps?: number;
+}
+
+/** What `BlockDriver.measure` is told about the input (absent for `--size`). */
+export interface MeasureInput {
+  /** Virtual size of the new image. */
+  size: number;
+  /** -o options for the output format (already validated against createOptions). */
+  options: Record<string, string>;
+  /** Allocated [offset, length] extents of the input; undefined = `--size` (nothing allocated). */
+  allocated?: ReadonlyArray<readonly [number, number]>;
+}
+
+/**
+ * The optional tool hooks on a BlockDriverState (declared apart so the core
+ * interface above stays readable). A driver state may implement any subset.
+ */
+export interface BlockDriverStateToolHooks {
+  /** Internal snapshots of this node (QEMU's bdrv_snapshot_*). Image must be quiescent. */
+  listSnapshots?(): Promise<SnapshotInfo[]>;
+  createSnapshot?(request: SnapshotCreateRequest): Promise<void>;
+  /** Reverts the node to a snapshot, found by id first, then by name. */
+  gotoSnapshot?(idOrName: string): Promise<void>;
+  /**
+   * Makes a read-only node show a snapshot instead of the active image until
+   * it is closed (QEMU's bdrv_snapshot_load_tmp; qemu-img convert/measure -l).
+   * Either `id` or `name` may be undefined; both given must both match.
+   */
+  loadSnapshotReadOnly?(id: string | undefined, name: string | undefined): Promise<void>;
+  /** Deletes a snapshot found by id first, then by name. */
+  deleteSnapshot?(idOrName: string): Promise<void>;
+  /**
+   * qemu-img check: counts and, under `repair`, fixes. Each per-problem line
+   * QEMU prints on stderr ("Leaked cluster 6 refcount=2 reference=1",
+   * "ERROR ...", "Repairing ...") goes to `onMessage` as it is found.
+   */
+  checkImage?(repair: CheckRepair, onMessage?: (line: string) => void): Promise<CheckResult>;
+  /**
+   * Drops every cluster so all reads fall through to the backing file (QEMU's
+   * bdrv_make_empty; qemu-img commit without -d). Unlike discard, never leaves zero clusters.
+   */
+  makeEmpty?(): Promise<void>;
+  /**
+   * Rewrites the backing file name and format recorded in the image (QEMU's
+   * bdrv_change_backing_file; qemu-img rebase). `undefined` removes the backing file.
+   * Only the header changes: the caller copies data first where needed.
+   */
+  changeBackingFile?(backingFile: string | undefined, backingFormat: string | undefined): Promise<void>;
+  /** qemu-img amend -o ...: options already checked against createOptions; `force` = --force. */
+  amendImage?(options: Record<string, string>, force: boolean): Promise<void>;
+}
+
+// Declaration merging: the hooks become optional members of BlockDriverState.
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface BlockDriverState extends BlockDriverStateToolHooks {}
+
+/** The optional measure hook of a format driver (qemu-img measure -O <format>). */
+export interface BlockDriverMeasureHook {
+  measure?(input: MeasureInput): MeasureResult;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface BlockDriver extends BlockDriverMeasureHook {}

@@ -1,7 +1,8 @@
 // Qcow2DriverState: the BlockDriverState block-core calls. Thin: counts
 // requests in flight (for deferred frees) and forwards to reader/writer.
 import {
-  BlockError, type BlockDriverState, type BlockNode, type BlockStatus, type DriverInfo, type Preallocation, type ZeroFlags,
+  BlockError, type BlockDriverState, type BlockNode, type BlockStatus, type CheckRepair, type CheckResult, type DriverInfo,
+  type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type ZeroFlags,
 } from '@tsemu/block-core';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2 } from './constants.js';
 import type { Qcow2Image } from './image.js';
@@ -113,6 +114,123 @@ export class Qcow2DriverState implements BlockDriverState {
     await amendQcow2(img, this.writer, options);
   }
 
+  // ---- block-core's tool hooks: thin adapters over snapshots / check / amend ----
+
+  async listSnapshots(): Promise<SnapshotInfo[]> {
+    return (await this.snapshots.list()).map((s) => ({
+      id: s.id, name: s.name, vmStateSize: s.vmStateSize, dateSec: s.dateSec, dateNsec: s.dateNsec,
+      vmClockNsec: Number(s.vmClockNsec), icount: s.icount === undefined ? undefined : Number(BigInt.asIntN(64, s.icount)),
+    }));
+  }
+
+  async createSnapshot(request: SnapshotCreateRequest): Promise<void> {
+    // No VM state here: qemu-img only makes disk snapshots.
+    if (request.vmStateSize) throw new BlockError('ENOTSUP', 'qcow2: snapshots with VM state are not supported');
+    await this.snapshots.create(request.name, {
+      dateSec: request.dateSec, dateNsec: request.dateNsec,
+      vmClockNsec: request.vmClockNsec === undefined ? undefined : BigInt(request.vmClockNsec),
+    });
+  }
+
+  /** As QEMU 7.2, a snapshot of another disk size first resizes the active image to it. */
+  async gotoSnapshot(idOrName: string): Promise<void> {
+    const list = await this.snapshots.list();
+    const snap = list.find((s) => s.id === idOrName) ?? list.find((s) => s.name === idOrName);
+    if (snap?.diskSize !== undefined && snap.diskSize !== this.image.header.size) {
+      await this.truncate(snap.diskSize, true, 'off');
+    }
+    await this.snapshots.apply(idOrName);
+  }
+
+  /** Swaps the in-memory active L1 for the snapshot's (read-only opens only; nothing is written). */
+  async loadSnapshotReadOnly(id: string | undefined, name: string | undefined): Promise<void> {
+    const img = this.image;
+    if (!img.readOnly) throw new BlockError('EINVAL', 'Device must be read-only to load snapshots temporarily');
+    const list = await this.snapshots.list();
+    const snap = list.find((s) => (id === undefined || s.id === id) && (name === undefined || s.name === name));
+    if (!snap) throw new BlockError('ENOENT', "Can't find snapshot");
+    if (snap.l1Size > (32 * 1024 * 1024) / 8 || snap.l1Offset % img.clusterSize !== 0) {
+      throw new BlockError('EFBIG', 'Snapshot L1 table offset invalid');
+    }
+    const raw = new Uint8Array(snap.l1Size * 8);
+    await img.file.read(snap.l1Offset, raw);
+    const dv = new DataView(raw.buffer);
+    const map = img.map;
+    map.replaceL1(snap.l1Offset, snap.l1Size);
+    for (let i = 0; i < snap.l1Size * 2; i++) map.l1[i] = dv.getUint32(i * 4);
+    // As QEMU, the virtual size stays the active image's.
+    this.reader.invalidate();
+  }
+
+  deleteSnapshot(idOrName: string): Promise<void> {
+    return this.snapshots.delete(idOrName);
+  }
+
+  /** The checker collects its lines; they are handed on in QEMU's order once it is done. */
+  async checkImage(repair: CheckRepair, onMessage?: (line: string) => void): Promise<CheckResult> {
+    if (repair === 'leaks') {
+      // A refcount below its reference count cannot be fixed by freeing leaks: QEMU gives up (EIO) here.
+      const first = await this.check('none');
+      const refcountErrors = first.messages.filter((l) => l.startsWith('ERROR cluster '));
+      if (refcountErrors.length > 0) {
+        for (const line of first.messages.filter((l) => !l.startsWith('ERROR OFLAG_COPIED'))) onMessage?.(line);
+        onMessage?.('ERROR need to rebuild refcount structures');
+        throw new BlockError('EIO');
+      }
+    }
+    const r = await this.check(repair);
+    for (const line of r.messages) onMessage?.(line);
+    return {
+      corruptions: r.corruptions, leaks: r.leaks, checkErrors: 0, corruptionsFixed: r.corruptionsFixed, leaksFixed: r.leaksFixed,
+      imageEndOffset: r.imageEndOffset, allocatedClusters: r.allocatedClusters, totalClusters: r.totalClusters,
+      fragmentedClusters: r.fragmentedClusters, compressedClusters: r.compressedClusters,
+    };
+  }
+
+  /** qemu-img commit's emptying of the top image: unallocated, not zero, clusters. */
+  async makeEmpty(): Promise<void> {
+    const img = this.image;
+    if (img.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
+    const cs = img.clusterSize;
+    img.beginRequest();
+    try {
+      await this.writer.fullDiscard(0, Math.ceil(img.header.size / cs) * cs);
+    } finally {
+      await img.endRequest();
+    }
+  }
+
+  /** qemu-img rebase: the name (and backing_fmt extension) live in the header cluster. */
+  async changeBackingFile(backingFile: string | undefined, backingFormat: string | undefined): Promise<void> {
+    const img = this.image;
+    if (img.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
+    const h = img.header;
+    const saved = [h.backingFile, h.backingFormat] as const;
+    h.backingFile = backingFile === '' ? undefined : backingFile;
+    h.backingFormat = h.backingFile === undefined ? undefined : backingFormat;
+    try {
+      if (h.serialize().length > img.clusterSize) throw new BlockError('ENOSPC');
+      await img.writeHeader();
+    } catch (err) {
+      [h.backingFile, h.backingFormat] = saved;
+      throw err;
+    }
+  }
+
+  /** `force` changes nothing for qcow2 yet (QEMU uses it for encryption and bitmaps). */
+  async amendImage(options: Record<string, string>, _force: boolean): Promise<void> {
+    // qemu-img's wording for the two refusals amend.ts words differently.
+    const compat = options.compat;
+    if (compat !== undefined && !['0.10', '1.1', 'v2', 'v3'].includes(compat)) {
+      throw new BlockError('EINVAL', `Unknown compatibility level ${compat}`);
+    }
+    const v2 = compat === '0.10' || compat === 'v2' || (compat === undefined && this.image.header.version < 3);
+    if (v2 && options.refcount_bits !== undefined && options.refcount_bits !== '16') {
+      throw new BlockError('EINVAL', 'Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)');
+    }
+    await this.amend(options);
+  }
+
   /** Grow, or shrink (the generic layer / tool asks for --shrink); `exact` is implied. */
   async truncate(size: number, _exact: boolean, prealloc: Preallocation): Promise<void> {
     const img = this.image;
@@ -125,7 +243,7 @@ export class Qcow2DriverState implements BlockDriverState {
     }
   }
 
-  /** Metadata is written through as it changes; only deferred frees may be pending. */
+  /** Writes back dirty metadata in dependency order (refcounts, then L2 tables); block-core then syncs the file. */
   async flush(): Promise<void> {
     await this.image.flushPending();
   }

@@ -2,6 +2,7 @@
 import { BlockError, parseSize, type BlockDriver, type BlockNode, type OpenContext } from '@tsemu/block-core';
 import { QCOW2_CREATE_OPTIONS } from './create-options.js';
 import { createQcow2 } from './create.js';
+import { measureQcow2 } from './measure.js';
 import { Qcow2DriverState } from './driver-state.js';
 import { Qcow2Header } from './header.js';
 import { Qcow2HostFile } from './host-file.js';
@@ -48,4 +49,9 @@ export const qcow2Driver: BlockDriver = {
   create: createQcow2,
   openOptions: OPEN_OPTIONS,
   supports: { check: true, snapshots: true, compressedWrites: true, amend: true },
+  /** qemu-img measure -O qcow2; "bitmaps size" (always 0: bitmaps are not copied) only for an input image. */
+  measure: ({ size, options, allocated }) => {
+    const m = measureQcow2(size, options, allocated);
+    return allocated === undefined ? m : { ...m, bitmaps: 0 };
+  },
 };

@@ -1,7 +1,7 @@
 // The copy engine of qemu-img convert: a map of the sources (data or zero
 // extents), a fixed set of workers with one reusable buffer each, reads in
 // parallel and writes in image order unless out-of-order writes (-W) are allowed.
-import { BlockError, strerror } from '@tsemu/block-core';
+import { BlockError, isAllZero, strerror } from '@tsemu/block-core';
 import type { BlockBackend } from '@tsemu/block-core';
 import { CommandError } from './io.js';
 import type { ProgressMeter } from './progress.js';
@@ -26,6 +26,10 @@ export interface ConvertSettings {
   /** -W */
   outOfOrder: boolean;
   progress?: ProgressMeter;
+  /** -B: copy only what the source's top layer allocates; the rest stays with the target's backing file. */
+  topLayerOnly?: boolean;
+  /** -c: the target's cluster size; whole non-zero clusters are written compressed. */
+  compressClusterSize?: number;
   /** Reports a failed chunk (qemu-img prints one line per failed request). */
   onError(line: string): void;
 }
@@ -61,7 +65,22 @@ async function mapSources(settings: ConvertSettings): Promise<ExtentMap> {
   let base = 0;
   for (let i = 0; i < settings.sources.length; i++) {
     const { blk, length } = settings.sources[i]!;
-    if (settings.minSparse === 0) {
+    if (settings.topLayerOnly) {
+      // Ranges the top layer does not allocate are left out of the map: never written.
+      let offset = 0;
+      while (offset < length) {
+        const st = await blk.isAllocated(offset, length - offset);
+        const n = Math.min(Math.max(st.length, 1), length - offset);
+        if (st.allocated) {
+          const status = await blk.blockStatus(offset, n);
+          map.add(base + offset, Math.min(n, Math.max(status.length, 1)), status.zero && !status.data, i, base);
+          offset += Math.min(n, Math.max(status.length, 1));
+        } else {
+          offset += n;
+        }
+      }
+    } else if (settings.minSparse === 0 || settings.compressClusterSize !== undefined) {
+      // Compressed output takes whole buffers, so chunks stay cluster-aligned.
       if (length > 0) map.add(base, length, false, i, base);
     } else {
       let offset = 0;
@@ -182,6 +201,10 @@ export class ConvertJob {
       if (!s.targetIsZero) await s.target.writeZeroes(w.offset, w.length, { mayUnmap: true });
       return;
     }
+    if (s.compressClusterSize !== undefined) {
+      await this.writeCompressed(w, s.compressClusterSize);
+      return;
+    }
     if (s.minSparse === 0) {
       await this.writeData(w, 0, w.length);
       return;
@@ -192,6 +215,17 @@ export class ConvertJob {
   async writeData(w: Worker, start: number, end: number): Promise<void> {
     const view = start === 0 && end === CONVERT_BUFFER_SIZE ? w.bytes : w.bytes.subarray(start, end);
     await this.settings.target.write(w.offset + start, view);
+  }
+
+  /** Cluster by cluster: all-zero clusters are skipped (or zeroed), the others compressed. */
+  private async writeCompressed(w: Worker, cs: number): Promise<void> {
+    const t = this.settings.target;
+    for (let pos = 0; pos < w.length; pos += cs) {
+      const piece = w.bytes.subarray(pos, Math.min(pos + cs, w.length));
+      if (isAllZero(piece)) await this.writeHole(w.offset + pos, piece.length);
+      else if ((w.offset + pos) % cs !== 0) await t.write(w.offset + pos, piece); // unaligned (concatenated sources)
+      else await t.writeCompressed(w.offset + pos, piece);
+    }
   }
 
   async writeHole(offset: number, length: number): Promise<void> {

@@ -56,10 +56,18 @@ Parameters to compare subcommand:
   '-s'               strict: sizes and allocation must match too
 `;
 
+/** qemu-img-cmds.hx's order (alphabetical but for snapshot); other commands sort after by name. */
+const QEMU_ORDER = ['amend', 'bench', 'bitmap', 'check', 'commit', 'compare', 'convert', 'create', 'dd', 'info', 'map', 'measure', 'snapshot', 'rebase', 'resize'];
+
+function rank(name: string): number {
+  const i = QEMU_ORDER.indexOf(name);
+  return i < 0 ? QEMU_ORDER.length : i;
+}
+
 export function helpText(): string {
   const syntax = [...COMMANDS.values()]
     .filter((c) => c.syntax !== '')
-    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .sort((a, b) => rank(a.name) - rank(b.name) || (a.name < b.name ? -1 : 1))
     .map((c) => `  ${c.syntax}\n`)
     .join('');
   return (

@@ -12,6 +12,8 @@ export interface ImageRequest {
   imageOpts?: boolean;
   forceShare?: boolean;
   discard?: 'ignore' | 'unmap';
+  /** Do not open backing files (info opens each image of a chain on its own). */
+  noBacking?: boolean;
   /** Exit status when opening fails (compare uses 2). */
   failStatus?: number;
 }
@@ -27,6 +29,7 @@ export async function open(ctx: Context, req: ImageRequest): Promise<BlockBacken
       cache: req.cache,
       forceShare: req.forceShare,
       discard: req.discard,
+      noBacking: req.noBacking,
       onWarning: req.readOnly ? undefined : (line) => ctx.warnLine(line),
     });
   } catch (err) {

@@ -34,7 +34,8 @@ describe('main', () => {
   it('lists implemented commands and registered formats only', async () => {
     const { stdout } = await runMain(['--help']);
     expect(stdout).toContain('\n  convert [--object objectdef]');
-    expect(stdout).not.toContain('\n  snapshot ');
+    expect(stdout).toContain('\n  snapshot [--object objectdef]');
+    expect(stdout).not.toContain('\n  bitmap ');
     const formats = /\nSupported formats: (.*)\n/.exec(stdout)![1]!.split(' ');
     expect(formats).toContain('raw');
     expect(formats).toContain('file');
@@ -64,6 +65,6 @@ describe('main', () => {
   });
 
   it('reports a not-yet-implemented command in one line', async () => {
-    expect(await runMain(['commit', 'x.qcow2'])).toEqual({ stdout: '', stderr: 'qemu-img: Command not yet supported: commit\n', code: 1 });
+    expect(await runMain(['bitmap', '--add', 'x.qcow2', 'b0'])).toEqual({ stdout: '', stderr: 'qemu-img: Command not yet supported: bitmap\n', code: 1 });
   });
 });

@@ -6,7 +6,7 @@
 // flush() while WCE is off, and flush() turns into FLUSH_VDI only under
 // CACHE. DIRECT makes flush() a no-op. An INVALID_PARMS answer to FLUSH_VDI
 // means the daemon has no object cache: switch to DIRECT for good.
-import { BlockError, type BlockDriverState, type BlockStatus, type CacheFlags, type DriverInfo, type Preallocation, type WriteFlags } from '@tsemu/block-core';
+import { BlockError, type BlockDriverState, type BlockStatus, type CacheFlags, type DriverInfo, type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type WriteFlags } from '@tsemu/block-core';
 import {
   SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_READ_OBJ, SD_OP_WRITE_OBJ, SD_OP_FLUSH_VDI, SD_OP_DISCARD_OBJ,
   SD_FLAG_CMD_WRITE, SD_FLAG_CMD_COW, SD_FLAG_CMD_CACHE, SD_FLAG_CMD_DIRECT,
@@ -350,6 +350,20 @@ export class SheepdogImage implements BlockDriverState {
   }
   snapshotDelete(idOrTag: string): Promise<void> {
     return deleteSnapshot(this, idOrTag);
+  }
+
+  // block-core's generic snapshot hooks (qemu-img snapshot), as adapters over the methods above.
+  listSnapshots(): Promise<SnapshotInfo[]> {
+    return listSnapshots(this);
+  }
+  createSnapshot(request: SnapshotCreateRequest): Promise<void> {
+    return createSnapshot(this, request.name, request.vmStateSize ?? 0, request.vmClockNsec ?? 0);
+  }
+  gotoSnapshot(idOrName: string): Promise<void> {
+    return gotoSnapshot(this, idOrName);
+  }
+  deleteSnapshot(idOrName: string): Promise<void> {
+    return deleteSnapshot(this, idOrName);
   }
 
   // ---- discard, status, resize ----

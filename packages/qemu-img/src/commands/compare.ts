@@ -1,8 +1,9 @@
 // qemu-img compare: are two images' guest-visible contents equal? Exit 0 if
-// so, 1 if not, 2 on errors. Strict mode (-s) also wants equal sizes and
+// so, 1 if not, 2 on errors. Block status is that of each whole backing chain. Strict mode (-s) also wants equal sizes and
 // equal allocation.
 import { isAllZero } from '@tsemu/block-core';
-import type { BlockBackend } from '@tsemu/block-core';
+import type { BlockBackend, BlockStatus } from '@tsemu/block-core';
+import { chainStatus } from '../chain-status.js';
 import { getopt, UsageError } from '../getopt.js';
 import { asCommandError, closeQuietly, open } from '../image.js';
 import { HelpRequested, type Context } from '../io.js';
@@ -30,6 +31,15 @@ function firstNonZero(buf: Uint8Array, length: number): number {
   return -1;
 }
 
+/**
+ * Strict mode compares QEMU's whole status word: allocated, zero, data, a
+ * usable host offset (not compressed) and "this run reaches the end" (EOF).
+ */
+function statusWord(s: BlockStatus, offset: number, size: number): string {
+  const offsetValid = s.offset !== undefined && !s.compressed;
+  return [s.allocated, s.zero, s.data, offsetValid, offset + s.length >= size].map(Number).join('');
+}
+
 class Comparison {
   private readonly buf1 = new Uint8Array(CHUNK);
   private readonly buf2 = new Uint8Array(CHUNK);
@@ -48,12 +58,12 @@ class Comparison {
     this.progress?.set(0);
     let offset = 0;
     while (offset < common) {
-      const s1 = await this.blk1.blockStatus(offset, common - offset);
-      const s2 = await this.blk2.blockStatus(offset, common - offset);
+      const s1 = await chainStatus(this.blk1, offset, common - offset);
+      const s2 = await chainStatus(this.blk2, offset, common - offset);
       // Zero in both: skipped whole, one progress step (qemu-img caps only what it reads).
       const bothZero = s1.zero && s2.zero;
       const n = Math.min(Math.max(1, s1.length), Math.max(1, s2.length), bothZero ? Infinity : CHUNK, common - offset);
-      if (this.strict && s1.allocated !== s2.allocated) {
+      if (this.strict && statusWord(s1, offset, common) !== statusWord(s2, offset, common)) {
         return { kind: 'differ', message: `Strict mode: Offset ${offset} block status mismatch!` };
       }
       if (!bothZero) {
@@ -71,7 +81,7 @@ class Comparison {
     if (size1 !== size2) warn('Warning: Image size mismatch!');
     const longer = size1 > size2 ? this.blk1 : this.blk2;
     while (offset < total) {
-      const s = await longer.blockStatus(offset, total - offset);
+      const s = await chainStatus(longer, offset, total - offset);
       const n = Math.min(Math.max(1, s.length), s.zero ? Infinity : CHUNK, total - offset);
       if (!s.zero) {
         const a = this.buf1.subarray(0, n);

@@ -16,6 +16,7 @@ interface ConvertArgs {
   outFormat: string;
   optionText?: string;
   backing?: string;
+  backingFormat?: string;
   targetCache: string;
   srcCache: string;
   minSparse: number;
@@ -61,6 +62,7 @@ function parseArgs(args: string[]): ConvertArgs {
       case 'f': a.srcFormat = v; break;
       case 'O': a.outFormat = v; break;
       case 'B': a.backing = v; break;
+      case 'F': a.backingFormat = v; break;
       case 'c': a.compress = true; break;
       case 'o': a.optionText = joinOptions(a.optionText, v); break;
       case 'l': a.snapshot = v; break;
@@ -114,12 +116,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       const blk = await open(ctx, { filename, format: a.srcFormat, readOnly: true, cache: srcCache, imageOpts: a.imageOpts, forceShare: a.forceShare });
       sources.push({ blk, length: await blk.getLength() });
     }
-    if (a.snapshot !== undefined) {
-      const fmt = sources[0]!.blk.info().format;
-      throw new CommandError(
-        `Failed to load snapshot: Block format '${fmt}' used by device '' does not support temporarily loading internal snapshots`,
-      );
-    }
+    if (a.snapshot !== undefined) await loadSnapshot(sources[0]!.blk, a.snapshot);
+    for (const src of sources) src.length = await src.blk.getLength();
     if (a.bitmaps) throw new CommandError('Source lacks bitmap support');
     const total = sources.reduce((sum, s) => sum + s.length, 0);
     if (!outDriver) throw new CommandError(`Unknown file format '${a.outFormat}'`);
@@ -136,6 +134,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
           throw new CommandError(`Backing file not supported for file format '${a.outFormat}'`);
         }
         opts.backing_file = a.backing;
+        if (a.backingFormat !== undefined) opts.backing_fmt = a.backingFormat;
       }
       delete opts.size;
       try {
@@ -155,7 +154,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       sources,
       target,
       minSparse: a.minSparse,
-      targetIsZero: !a.noCreate || a.targetIsZero,
+      // A target with a backing file reads the backing's data, not zeroes.
+      targetIsZero: a.backing === undefined && (!a.noCreate || a.targetIsZero),
+      topLayerOnly: a.backing !== undefined,
+      compressClusterSize: a.compress ? target.info().clusterSize ?? 65536 : undefined,
       parallel: a.parallel,
       outOfOrder: a.outOfOrder,
       progress,
@@ -172,6 +174,34 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     for (const s of sources) await closeQuietly(s.blk);
   }
   return 0;
+}
+
+/** -l: "snapshot.id=ID,snapshot.name=NAME" or a bare id-or-name (tried as id first, then as name). */
+export async function loadSnapshot(blk: BlockBackend, param: string): Promise<void> {
+  const state = blk.root.state;
+  if (!state.loadSnapshotReadOnly) {
+    throw new CommandError(
+      `Failed to load snapshot: Block format '${blk.info().format}' used by device '' does not support temporarily loading internal snapshots`,
+    );
+  }
+  const fail = (err: unknown): never => {
+    throw new CommandError(`Failed to load snapshot: ${err instanceof Error ? err.message : String(err)}`);
+  };
+  if (param.startsWith('snapshot.')) {
+    let opts: Record<string, string> = {};
+    try {
+      opts = parseOptionString(param);
+    } catch (err) {
+      fail(err);
+    }
+    await state.loadSnapshotReadOnly(opts['snapshot.id'], opts['snapshot.name']).catch(fail);
+    return;
+  }
+  try {
+    await state.loadSnapshotReadOnly(param, undefined);
+  } catch {
+    await state.loadSnapshotReadOnly(undefined, param).catch(fail);
+  }
 }
 
 export const convertCommand: SubCommand = {

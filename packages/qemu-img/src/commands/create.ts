@@ -1,5 +1,5 @@
 // qemu-img create: a new image of a given format and size.
-import { createImage, findDriver, parseOptionString } from '@tsemu/block-core';
+import { createImage, findDriver, openImage, parseOptionString } from '@tsemu/block-core';
 import { getopt, UsageError } from '../getopt.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { formattingLine, optionHelpText, unknownOption } from '../create-options.js';
@@ -19,6 +19,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let backing: string | undefined;
   let backingFormat: string | undefined;
   let quiet = false;
+  let unsafe = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
     if (o.key === 'f') format = o.arg!;
@@ -26,6 +27,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     else if (o.key === 'b') backing = o.arg;
     else if (o.key === 'F') backingFormat = o.arg;
     else if (o.key === 'q') quiet = true;
+    else if (o.key === 'u') unsafe = true;
   }
 
   if (wantsOptionHelp(optionText)) {
@@ -70,8 +72,16 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   }
   if (backing !== undefined) opts.backing_file = backing;
   if (backingFormat !== undefined) opts.backing_fmt = backingFormat;
-  // With a backing file the format driver may take the size from it (qcow2).
-  if (size === undefined && backing === undefined) fail('Image creation needs a size parameter');
+  // Without -u the backing image must open; it gives the size when none is given.
+  if (backing !== undefined && !unsafe) {
+    const probe = await openBacking(filename, backing, backingFormat);
+    if ('error' in probe) fail(`${probe.error}\nCould not open backing image.`);
+    else if (backingFormat === undefined) {
+      ctx.io.stderr.write(`qemu-img: ${filename}: Backing file specified without backing format\nDetected format of ${probe.format}.`);
+      return 1;
+    } else size ??= probe.size;
+  }
+  if (size === undefined) fail('Image creation needs a size parameter');
 
   let line: string;
   try {
@@ -84,6 +94,22 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   }
   if (!quiet) ctx.out(`${line}\n`);
   return 0;
+}
+
+/** Opens the backing image as QEMU does at create time: relative to the new image's directory. */
+async function openBacking(filename: string, backing: string, format: string | undefined): Promise<{ size: number; format: string } | { error: string }> {
+  const slash = filename.lastIndexOf('/');
+  const path = backing.startsWith('/') || /^[a-z+]+:/.test(backing) || slash < 0 ? backing : filename.slice(0, slash + 1) + backing;
+  try {
+    const blk = await openImage({ filename: path, format, readOnly: true, noBacking: true });
+    try {
+      return { size: await blk.getLength(), format: blk.root.driver.name };
+    } finally {
+      await blk.close();
+    }
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
 }
 
 export const createCommand: SubCommand = {

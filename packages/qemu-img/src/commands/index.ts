@@ -1,9 +1,11 @@
 // The sub-command dispatch table. A format package adds its commands here
 // (or replaces a placeholder) and they show up in --help automatically.
 import { CommandError } from '../io.js';
+import { amendCommand } from './amend.js';
 import { benchCommand } from './bench.js';
 import { checkCommand } from './check.js';
 import type { SubCommand } from './command.js';
+import { commitCommand } from './commit.js';
 import { compareCommand } from './compare.js';
 import { convertCommand } from './convert.js';
 import { createCommand } from './create.js';
@@ -11,12 +13,14 @@ import { ddCommand } from './dd.js';
 import { infoCommand } from './info.js';
 import { mapCommand } from './map.js';
 import { measureCommand } from './measure.js';
+import { rebaseCommand } from './rebase.js';
 import { resizeCommand } from './resize.js';
+import { snapshotCommand } from './snapshot.js';
 
 export type { SubCommand } from './command.js';
 
 /** qemu-img commands this package does not implement yet: they fail cleanly. */
-const NOT_YET = ['amend', 'bitmap', 'commit', 'snapshot', 'rebase'];
+const NOT_YET = ['bitmap'];
 
 function notYetSupported(name: string): SubCommand {
   return {
@@ -33,6 +37,6 @@ export function registerCommand(cmd: SubCommand): void {
 }
 
 for (const name of NOT_YET) registerCommand(notYetSupported(name));
-for (const cmd of [benchCommand, checkCommand, compareCommand, convertCommand, createCommand, ddCommand, infoCommand, mapCommand, measureCommand, resizeCommand]) {
+for (const cmd of [amendCommand, benchCommand, checkCommand, commitCommand, compareCommand, convertCommand, createCommand, ddCommand, infoCommand, mapCommand, measureCommand, rebaseCommand, resizeCommand, snapshotCommand]) {
   registerCommand(cmd);
 }

@@ -1,15 +1,17 @@
 // qemu-img info: virtual size, disk size and driver details, human or JSON.
 import { sizeToStr } from '@tsemu/block-core';
-import type { BlockBackend, BlockNode } from '@tsemu/block-core';
+import type { BlockNode } from '@tsemu/block-core';
 import { getopt, UsageError } from '../getopt.js';
 import { closeQuietly, open } from '../image.js';
-import { HelpRequested, type Context } from '../io.js';
+import { CommandError, HelpRequested, type Context } from '../io.js';
 import { prettyJson } from '../json.js';
 import { parseOutputFormat, type OutputFormat } from '../options.js';
+import { formatSnapshotList, snapshotFromJson, snapshotJson, snapshotNode } from '../snapshot-table.js';
 import type { SubCommand } from './command.js';
 
 /** ImageInfo in QEMU's field order (the order qemu-img 7.2 prints). */
 export interface ImageInfo {
+  snapshots?: Record<string, unknown>[];
   'backing-filename-format'?: string;
   'virtual-size': number;
   filename: string;
@@ -28,20 +30,32 @@ export async function collectInfo(node: BlockNode, filename: string, virtualSize
   const actual = await node.allocatedFileSize();
   const backing = node.backing;
   const out: ImageInfo = {} as ImageInfo;
-  if (backing) out['backing-filename-format'] = backing.driver.name;
+  // The header's strings where the format records them; else the opened backing node.
+  const backingName = node.backingFile ?? backing?.filename;
+  const backingFormat = node.backingFormat ?? backing?.driver.name;
+  if (backingName !== undefined && backingFormat !== undefined) out['backing-filename-format'] = backingFormat;
+  const snapState = snapshotNode(node).state;
+  const snapshots = snapState.listSnapshots ? await snapState.listSnapshots() : [];
+  if (snapshots.length > 0) out.snapshots = snapshots.map(snapshotJson);
   out['virtual-size'] = virtualSize ?? (await node.getLength());
   out.filename = filename;
   if (info.clusterSize) out['cluster-size'] = info.clusterSize;
   out.format = node.driver.name;
   if (actual !== undefined) out['actual-size'] = actual;
   if (info.formatSpecific) out['format-specific'] = info.formatSpecific;
-  if (backing) {
-    // block-core exposes the opened backing node's name, not the header's string.
-    out['full-backing-filename'] = backing.filename;
-    out['backing-filename'] = backing.filename;
+  if (backingName !== undefined) {
+    out['full-backing-filename'] = fullBackingName(filename, backingName);
+    out['backing-filename'] = backingName;
   }
   if (info.dirty !== undefined || answersGetInfo(node)) out['dirty-flag'] = info.dirty ?? false;
   return out;
+}
+
+/** QEMU's path_combine: a relative backing name is relative to the image's directory. */
+function fullBackingName(image: string, backing: string): string {
+  if (backing.startsWith('/') || /^[a-z+]+:/.test(backing)) return backing;
+  const slash = image.lastIndexOf('/');
+  return slash < 0 ? backing : image.slice(0, slash + 1) + backing;
 }
 
 /**
@@ -54,16 +68,37 @@ function answersGetInfo(node: BlockNode): boolean {
   return node.driver.name === 'raw' && node.file !== undefined && answersGetInfo(node.file);
 }
 
-/** The image and, with --backing-chain, every backing image below it. */
-export async function collectChain(blk: BlockBackend, filename: string, wholeChain: boolean): Promise<ImageInfo[]> {
-  const list = [await collectInfo(blk.root, filename, await blk.getLength())];
-  for (let node = blk.root.backing; wholeChain && node; node = node.backing) {
-    list.push(await collectInfo(node, node.filename));
+/**
+ * The image and, with --backing-chain, every backing image below it. As QEMU,
+ * each image is opened on its own without its backing file, so a chain that
+ * loops back is reported instead of followed.
+ */
+export async function collectChain(
+  ctx: Context, first: { filename: string; format?: string; imageOpts: boolean; forceShare: boolean }, wholeChain: boolean,
+): Promise<ImageInfo[]> {
+  const list: ImageInfo[] = [];
+  const seen = new Set<string>();
+  let req: { filename: string; format?: string; imageOpts: boolean } | undefined = first;
+  while (req) {
+    if (seen.has(req.filename)) throw new CommandError(`Backing file '${req.filename}' creates an infinite loop.`);
+    seen.add(req.filename);
+    const blk = await open(ctx, { ...req, readOnly: true, forceShare: first.forceShare, noBacking: true });
+    try {
+      // The node's refreshed name, as QEMU shows it (canonical for protocols such as nbd).
+      const shown = blk.info().filename;
+      const info = await collectInfo(blk.root, shown, await blk.getLength());
+      list.push(info);
+      const next = info['full-backing-filename'];
+      req = wholeChain && next !== undefined ? { filename: next, format: info['backing-filename-format'], imageOpts: false } : undefined;
+    } finally {
+      await closeQuietly(blk);
+    }
   }
   return list;
 }
 
 export function formatInfoHuman(info: ImageInfo): string {
+  const snapshotList = info.snapshots ? formatSnapshotList(info.snapshots.map(snapshotFromJson)) : '';
   const lines = [
     `image: ${info.filename}`,
     `file format: ${info.format}`,
@@ -71,13 +106,14 @@ export function formatInfoHuman(info: ImageInfo): string {
     `disk size: ${info['actual-size'] === undefined ? 'unavailable' : sizeToStr(info['actual-size'])}`,
   ];
   if (info['cluster-size'] !== undefined) lines.push(`cluster_size: ${info['cluster-size']}`);
+  if (info['dirty-flag']) lines.push('cleanly shut down: no');
   const backing = info['backing-filename'];
   if (backing !== undefined) {
     const full = info['full-backing-filename'];
     lines.push(`backing file: ${backing}${full !== undefined && full !== backing ? ` (actual path: ${full})` : ''}`);
     if (info['backing-filename-format']) lines.push(`backing file format: ${info['backing-filename-format']}`);
   }
-  if (info['dirty-flag']) lines.push('cleanly shut down: no');
+  if (snapshotList) lines.push(snapshotList.trimEnd());
   const specific = info['format-specific'];
   if (specific) {
     lines.push('Format specific information:');
@@ -129,15 +165,9 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   if (operands.length !== 1) throw new UsageError('Expecting one image file name');
   const fmt: OutputFormat = parseOutputFormat(output);
   const filename = operands[0]!;
-  const blk = await open(ctx, { filename, format, readOnly: true, imageOpts, forceShare });
-  try {
-    const shown = imageOpts ? blk.info().filename : filename;
-    const infos = await collectChain(blk, shown, chain);
-    if (fmt === 'json') ctx.out(prettyJson(chain ? infos : infos[0]));
-    else ctx.out(infos.map(formatInfoHuman).join('\n'));
-  } finally {
-    await closeQuietly(blk);
-  }
+  const infos = await collectChain(ctx, { filename, format, imageOpts, forceShare }, chain);
+  if (fmt === 'json') ctx.out(prettyJson(chain ? infos : infos[0]));
+  else ctx.out(infos.map((i) => formatInfoHuman(i)).join('\n'));
   return 0;
 }
 

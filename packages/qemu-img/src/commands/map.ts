@@ -27,9 +27,18 @@ async function entryAt(blk: BlockBackend, offset: number, length: number, fallba
   let depth = 0;
   let status: BlockStatus = await blk.blockStatus(offset, length);
   while (!status.allocated && node.backing) {
+    // Past the end of a shorter backing file the range belongs to the layer above.
+    if (offset >= (await node.backing.getLength())) {
+      status = { ...status, zero: true };
+      break;
+    }
     node = node.backing;
     depth++;
     status = await node.blockStatus(offset, Math.min(length, status.length));
+  }
+  // As QEMU, data whose host range is a hole in (or past the end of) the file reads as zeroes.
+  if (status.data && !status.zero && status.offset !== undefined && status.file && !status.compressed) {
+    status = await withHostZeroes(status, status.file, status.offset, Math.min(status.length, length));
   }
   const entry: MapEntry = {
     start: offset,
@@ -46,6 +55,16 @@ async function entryAt(blk: BlockBackend, offset: number, length: number, fallba
     entry.hidden = true;
   }
   return entry;
+}
+
+/** Narrows a data extent to the first run the host file reports uniformly (data, or hole/EOF = zero). */
+async function withHostZeroes(status: BlockStatus, file: BlockNode, host: number, length: number): Promise<BlockStatus> {
+  const fileLength = await file.getLength();
+  if (host >= fileLength) return { ...status, zero: true };
+  const fst = await file.blockStatus(host, Math.min(length, fileLength - host));
+  // A run ending at EOF stops there; the rest of the extent is looked up again (and is past EOF).
+  const n = Math.max(1, Math.min(fst.length, length));
+  return { ...status, length: n, zero: fst.zero && !fst.data ? true : status.zero };
 }
 
 /** Two neighbours print as one when everything but the position matches and host offsets run on. */

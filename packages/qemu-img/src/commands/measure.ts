@@ -1,7 +1,9 @@
 // qemu-img measure: how large a new image of the output format would be,
-// for a given size or an existing image. Only raw output can be measured so
-// far; other drivers have no measurement hook in block-core.
-import { findDriver, parseOptionString } from '@tsemu/block-core';
+// for a given size or an existing image. Raw is its size; other formats
+// answer through BlockDriver.measure (qcow2).
+import { findDriver, parseOptionString, parseSize, type MeasureResult } from '@tsemu/block-core';
+import { allocatedExtents } from '../chain-status.js';
+import { loadSnapshot } from './convert.js';
 import { unknownOption } from '../create-options.js';
 import { getopt } from '../getopt.js';
 import { closeQuietly, open } from '../image.js';
@@ -57,25 +59,49 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       throw new CommandError(`Invalid options for file format '${outFormat}'`);
     }
   }
+  const opts = optionText === undefined ? {} : parseOptionString(optionText);
+  let allocated: Array<[number, number]> | undefined;
+  let inputHasBitmaps = false;
   if (size === undefined) {
     const blk = await open(ctx, { filename: operands[0]!, format, readOnly: true, imageOpts, forceShare });
     try {
-      if (snapshot !== undefined) {
-        throw new CommandError(
-          `Failed to load snapshot: Block format '${blk.info().format}' used by device '' does not support temporarily loading internal snapshots`,
-        );
-      }
+      if (snapshot !== undefined) await loadSnapshot(blk, snapshot);
       size = await blk.getLength();
+      if (outDriver.measure) {
+        const cs = opts.cluster_size !== undefined ? parseSize(opts.cluster_size) : 65536;
+        allocated = await allocatedExtents(blk, size, cs);
+      }
+      // qemu-img reports "bitmaps size" only for inputs that can hold persistent bitmaps.
+      inputHasBitmaps = blk.root.driver.name === 'qcow2';
     } finally {
       await closeQuietly(blk);
     }
   }
-  if (outFormat !== 'raw') throw new CommandError(`Block driver '${outFormat}' does not support size measurement`);
-
-  // A raw image is its virtual size, rounded up to whole sectors.
-  const bytes = Math.ceil(size / SECTOR) * SECTOR;
-  if (fmt === 'json') ctx.out(prettyJson({ required: bytes, 'fully-allocated': bytes }));
-  else ctx.out(`required size: ${bytes}\nfully allocated size: ${bytes}\n`);
+  let m: MeasureResult;
+  if (outFormat === 'raw') {
+    // A raw image is its virtual size, rounded up to whole sectors.
+    const bytes = Math.ceil(size / SECTOR) * SECTOR;
+    m = { required: bytes, fullyAllocated: bytes };
+  } else if (outDriver.measure) {
+    try {
+      m = outDriver.measure({ size, options: opts, allocated });
+    } catch (err) {
+      throw new CommandError(err instanceof Error ? err.message : String(err));
+    }
+  } else {
+    throw new CommandError(`Block driver '${outFormat}' does not support size measurement`);
+  }
+  const bitmaps = inputHasBitmaps ? m.bitmaps : undefined;
+  if (fmt === 'json') {
+    const o: Record<string, number> = {};
+    if (bitmaps !== undefined) o.bitmaps = bitmaps;
+    o.required = m.required;
+    o['fully-allocated'] = m.fullyAllocated;
+    ctx.out(prettyJson(o));
+  } else {
+    ctx.out(`required size: ${m.required}\nfully allocated size: ${m.fullyAllocated}\n`);
+    if (bitmaps !== undefined) ctx.out(`bitmaps size: ${bitmaps}\n`);
+  }
   return 0;
 }
 

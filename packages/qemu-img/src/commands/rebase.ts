@@ -1,0 +1,145 @@
+// qemu-img rebase: points an image at a new backing file. Safe mode first
+// copies into the image every range whose content would change (old chain vs
+// new backing); -u only rewrites the header; -b '' flattens the image.
+import { openImage, type BlockBackend } from '@tsemu/block-core';
+import { getopt, UsageError } from '../getopt.js';
+import { asCommandError, closeQuietly, open } from '../image.js';
+import { CommandError, HelpRequested, type Context } from '../io.js';
+import { parseCache } from '../options.js';
+import { ProgressMeter } from '../progress.js';
+import type { SubCommand } from './command.js';
+
+const CHUNK = 2 * 1024 * 1024;
+const SECTOR = 512;
+
+async function run(ctx: Context, args: string[]): Promise<number> {
+  const { options, operands } = getopt('rebase', args, {
+    short: ':hf:F:b:upt:T:qU',
+    long: [
+      { name: 'help', arg: 'none', key: 'h' },
+      { name: 'object', arg: 'required', key: 'object' },
+      { name: 'image-opts', arg: 'none', key: 'image-opts' },
+      { name: 'force-share', arg: 'none', key: 'U' },
+    ],
+  });
+  let format: string | undefined;
+  let backing: string | undefined;
+  let backingFormat: string | undefined;
+  let unsafe = false;
+  let progress = false;
+  let quiet = false;
+  let cache = 'writeback';
+  let srcCache = 'writeback';
+  let imageOpts = false;
+  for (const o of options) {
+    if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'f') format = o.arg;
+    else if (o.key === 'F') backingFormat = o.arg;
+    else if (o.key === 'b') backing = o.arg;
+    else if (o.key === 'u') unsafe = true;
+    else if (o.key === 'p') progress = true;
+    else if (o.key === 'q') quiet = true;
+    else if (o.key === 't') cache = o.arg!;
+    else if (o.key === 'T') srcCache = o.arg!;
+    else if (o.key === 'image-opts') imageOpts = true;
+  }
+  if (quiet) progress = false;
+  if (operands.length !== 1) throw new UsageError('Expecting one image file name');
+  if (!unsafe && backing === undefined) throw new UsageError('Must specify backing file (-b) or use unsafe mode (-u)');
+  const filename = operands[0]!;
+  const cacheMode = parseCache(cache, false);
+  parseCache(srcCache, true);
+  const meter = progress ? new ProgressMeter(ctx.io.stdout) : undefined;
+  meter?.set(0);
+  const flatten = backing === '';
+  // -u never needs the old backing file (it may be gone: that is often why -u is used).
+  const blk = await open(ctx, { filename, format, readOnly: false, cache: cacheMode, imageOpts, noBacking: unsafe });
+  let newBacking: BlockBackend | undefined;
+  try {
+    const state = blk.root.state;
+    const changeTo = (): never => {
+      throw new CommandError(`Could not change the backing file to '${backing ?? ''}': backing format must be specified`);
+    };
+    if (backing !== undefined && !flatten && backingFormat === undefined) changeTo();
+    if (!state.changeBackingFile) {
+      throw new CommandError(`Could not change the backing file to '${backing ?? ''}': Operation not supported`);
+    }
+    if (!unsafe) {
+      if (!flatten) {
+        const path = relativeTo(filename, backing!);
+        try {
+          newBacking = await openImage({ filename: path, format: backingFormat, readOnly: true });
+        } catch (err) {
+          throw new CommandError(`Could not open new backing file '${backing}': ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+      await copyDifferences(blk, newBacking, meter);
+    }
+    try {
+      await state.changeBackingFile(flatten ? undefined : backing, flatten ? undefined : backingFormat);
+    } catch (err) {
+      throw new CommandError(`Could not change the backing file to '${backing ?? ''}': ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await blk.flush();
+    meter?.set(100);
+    meter?.end();
+  } catch (err) {
+    throw asCommandError(err);
+  } finally {
+    await closeQuietly(newBacking);
+    await closeQuietly(blk);
+  }
+  return 0;
+}
+
+/** Writes into the image's own layer every unallocated sector whose old (chain) and new (backing) contents differ. */
+async function copyDifferences(blk: BlockBackend, next: BlockBackend | undefined, meter: ProgressMeter | undefined): Promise<void> {
+  const size = await blk.getLength();
+  const nextSize = next ? await next.getLength() : 0;
+  const oldBuf = new Uint8Array(CHUNK);
+  const newBuf = new Uint8Array(CHUNK);
+  for (let offset = 0; offset < size;) {
+    const st = await blk.isAllocated(offset, Math.min(CHUNK, size - offset));
+    const len = Math.max(1, st.length);
+    if (!st.allocated) {
+      const o = oldBuf.subarray(0, len);
+      const n = newBuf.subarray(0, len);
+      await blk.read(offset, o);
+      n.fill(0);
+      if (next && offset < nextSize) await next.read(offset, n.subarray(0, Math.min(len, nextSize - offset)));
+      await writeDifferingRuns(blk, offset, o, n);
+    }
+    offset += len;
+    meter?.set((offset / size) * 100);
+  }
+}
+
+async function writeDifferingRuns(blk: BlockBackend, base: number, o: Uint8Array, n: Uint8Array): Promise<void> {
+  let runStart = -1;
+  for (let pos = 0; pos <= o.length; pos += SECTOR) {
+    const end = Math.min(pos + SECTOR, o.length);
+    const differs = pos < o.length && !sameBytes(o, n, pos, end);
+    if (differs && runStart < 0) runStart = pos;
+    if (!differs && runStart >= 0) {
+      await blk.write(base + runStart, o.subarray(runStart, pos));
+      runStart = -1;
+    }
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A relative backing name is relative to the image's directory. */
+function relativeTo(image: string, name: string): string {
+  const slash = image.lastIndexOf('/');
+  return name.startsWith('/') || /^[a-z+]+:/.test(name) || slash < 0 ? name : image.slice(0, slash + 1) + name;
+}
+
+export const rebaseCommand: SubCommand = {
+  name: 'rebase',
+  syntax: 'rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename',
+  run,
+};
