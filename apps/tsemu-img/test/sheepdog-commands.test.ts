@@ -1,12 +1,37 @@
-// Issue 5, proof 3 (the part the tools support today): qemu-img create,
-// info, convert to and from raw, map and resize on sheepdog names, through
-// the @tsemu/qemu-img library with the driver registered in-process.
+// Issue 5, proof 3: qemu-img create, info, convert to and from raw, map and
+// resize on sheepdog names, through the @tsemu/qemu-img library (which
+// registers every driver) against the sheepdog test peer, in-process.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '@tsemu/qemu-img';
-import { startPeer, pattern, type Peer } from './helpers.js';
+import { SheepdogTestServer } from '@tsemu/sheepdog-testd';
+
+interface Peer { server: SheepdogTestServer; cleanup(): Promise<void> }
+
+async function startPeer(): Promise<Peer> {
+  const peerDir = await mkdtemp(join(tmpdir(), 'tsemu-sheepd-'));
+  const server = await SheepdogTestServer.start({ dir: peerDir });
+  return {
+    server,
+    async cleanup() {
+      await server.close({ crash: true });
+      await rm(peerDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** xorshift bytes: distinct, reproducible data for object-boundary checks. */
+function pattern(length: number, seed: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    buf[i] = x & 0xff;
+  }
+  return buf;
+}
 
 const MiB = 1 << 20;
 let peer: Peer;
