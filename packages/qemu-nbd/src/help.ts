@@ -56,9 +56,14 @@ Kernel NBD client support:
 Block device options:
   -f, --format=FORMAT       set image format (raw, qcow2, ...)
   -r, --read-only           export read-only
-  -s, --snapshot            (not supported yet)
+  -s, --snapshot            use FILE as an external snapshot, create a temporary
+                            file with backing_file=FILE, redirect the write to
+                            the temporary one
   -l, --load-snapshot=SNAPSHOT_PARAM
-                            (not supported yet)
+                            load an internal snapshot inside FILE and export it
+                            as an read-only device, SNAPSHOT_PARAM format is
+                            'snapshot.id=[ID],snapshot.name=[NAME]', or
+                            '[ID_OR_NAME]'
   -n, --nocache             disable host cache
       --cache=MODE          set cache mode used to access the disk image, the
                             valid options are: 'none', 'writeback' (default),

@@ -1,14 +1,21 @@
 // qemu-nbd as a library: main(argv, io?) serves one image until the last
 // client leaves (or forever with -t), or lists another server's exports
 // (-L), and resolves to the exit status. Errors are one qemu-nbd: line.
+import { randomBytes } from 'node:crypto';
 import { writeFileSync, rmSync } from 'node:fs';
-import { BlockError, openImage, type BlockBackend, type BlockOptions } from '@tsemu/block-core';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import {
+  BlockError, createImage, openImage, type BlockBackend, type BlockDriverState, type BlockNode, type BlockOptions,
+} from '@tsemu/block-core';
 import type { NbdServerAddress } from '@tsemu/block-nbd';
 import { forkServer, isForkedChild, reportReady } from './fork.js';
 import { UsageError } from './getopt.js';
 import { DEFAULT_BIND, helpText, versionText } from './help.js';
 import { listExports } from './list.js';
-import { ArgumentCountError, HelpRequested, VersionRequested, parseArgs, portNumber, type NbdCliSettings } from './options.js';
+import {
+  ArgumentCountError, HelpRequested, VersionRequested, parseArgs, portNumber, type LoadSnapshotParam, type NbdCliSettings,
+} from './options.js';
 import { NbdServer, type NbdListenAddress } from './server.js';
 import { registerAllDrivers } from '@tsemu/block-drivers';
 
@@ -17,7 +24,7 @@ export { NbdExport, type NbdExportSpec } from './export.js';
 export { NbdServerConnection, MAX_REQUESTS } from './connection.js';
 export { formatExportList, listExports } from './list.js';
 export { helpText, versionText, DEFAULT_BIND } from './help.js';
-export { parseArgs, type NbdCliSettings } from './options.js';
+export { parseArgs, type NbdCliSettings, type LoadSnapshotParam } from './options.js';
 
 export interface OutputStream {
   write(chunk: string): unknown;
@@ -65,7 +72,8 @@ export async function main(argv: string[], io: Io = DEFAULT_IO): Promise<number>
       io.stderr.write(`Try \`${PROGRAM} --help' for more information.\n`);
       return 1;
     }
-    error(err instanceof Error ? err.message : String(err));
+    // Some bad arguments take several lines (-l: the parse error, then "Failed in parsing ...").
+    for (const line of (err instanceof Error ? err.message : String(err)).split('\n')) error(line);
     return 1;
   }
   try {
@@ -95,29 +103,120 @@ async function serve(s: NbdCliSettings, io: Io, error: (line: string) => void): 
   const listenAt: NbdListenAddress = s.socket !== undefined
     ? { type: 'unix', path: s.socket }
     : { type: 'inet', host: s.bind ?? DEFAULT_BIND, port: portNumber(s.port, s.bind ?? DEFAULT_BIND) };
+  const log = s.verbose ? (line: string): void => void io.stderr.write(`${PROGRAM}: ${line}\n`) : undefined;
+  const onWarning = (line: string): void => void io.stderr.write(`${line}\n`);
+  let file = s.file!;
+  let format = s.format;
+  // -s: the overlay goes away however serving ends; the exit hook covers an exit that skips the finally.
+  let overlay: string | undefined;
+  const removeOverlay = (): void => {
+    if (overlay !== undefined) rmSync(overlay, { force: true });
+  };
+  try {
+    if (s.snapshot) {
+      try {
+        overlay = await createOverlay(s, onWarning);
+        process.once('exit', removeOverlay);
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        error(`Failed to blk_new_open '${s.file}': ${msg}`);
+        return 1;
+      }
+      log?.(`temporary overlay ${overlay}`);
+      file = overlay;
+      format = 'qcow2';
+    }
+    return await serveImage(s, file, format, listenAt, io, error, log, onWarning);
+  } finally {
+    removeOverlay();
+    process.off('exit', removeOverlay);
+  }
+}
+
+/** -s: a qcow2 overlay in os.tmpdir() whose backing file is FILE (by absolute name, with its format). */
+async function createOverlay(s: NbdCliSettings, onWarning: (line: string) => void): Promise<string> {
+  const base = await openImage({ filename: s.file, format: s.format, readOnly: true, cache: s.cache ?? 'writeback', onWarning });
+  let size: number;
+  let baseFormat: string;
+  try {
+    size = await base.getLength();
+    baseFormat = base.info().format;
+  } finally {
+    await base.close();
+  }
+  const name = s.file!;
+  // Protocol names (nbd://, json:, null-co://) are kept as they are; plain paths made absolute.
+  const backing = isAbsolute(name) || /^[a-z][a-z0-9+.-]*:/i.test(name) ? name : resolve(name);
+  const overlay = join(tmpdir(), `tsemu-nbd-snapshot-${process.pid}-${randomBytes(6).toString('hex')}.qcow2`);
+  try {
+    await createImage({ filename: overlay, format: 'qcow2', size, options: { backing_file: backing, backing_fmt: baseFormat } });
+  } catch (err) {
+    rmSync(overlay, { force: true });
+    throw err;
+  }
+  return overlay;
+}
+
+/** -l: the first node from the root down its `file` children that can load a snapshot temporarily, as QEMU falls back. */
+function snapshotState(backend: BlockBackend): BlockDriverState | undefined {
+  for (let node: BlockNode | undefined = backend.root; node; node = node.file) {
+    if (node.state.loadSnapshotReadOnly) return node.state;
+  }
+  return undefined;
+}
+
+async function loadSnapshot(backend: BlockBackend, param: LoadSnapshotParam): Promise<void> {
+  const state = snapshotState(backend);
+  if (!state) {
+    throw new Error(`Block format '${backend.info().format}' used by device '' does not support temporarily loading internal snapshots`);
+  }
+  if (param.kind === 'options') {
+    await state.loadSnapshotReadOnly!(param.id, param.name);
+    return;
+  }
+  // A bare argument is an id first, then a name.
+  try {
+    await state.loadSnapshotReadOnly!(param.idOrName, undefined);
+  } catch {
+    await state.loadSnapshotReadOnly!(undefined, param.idOrName);
+  }
+}
+
+async function serveImage(
+  s: NbdCliSettings, file: string, format: string | undefined, listenAt: NbdListenAddress, io: Io,
+  error: (line: string) => void, log: ((line: string) => void) | undefined, onWarning: (line: string) => void,
+): Promise<number> {
   let backend: BlockBackend;
   try {
-    // -o: a raw node with `offset` over the image (its format node when -f names one).
+    // -o: a raw node with `offset` over the image (its format node when a format is known).
     const offsetNode: BlockOptions | undefined = s.offset === undefined ? undefined
-      : s.format === undefined ? { driver: 'raw', offset: String(s.offset), 'file.filename': s.file! }
-        : { driver: 'raw', offset: String(s.offset), 'file.driver': s.format, 'file.file.filename': s.file! };
+      : format === undefined ? { driver: 'raw', offset: String(s.offset), 'file.filename': file }
+        : { driver: 'raw', offset: String(s.offset), 'file.driver': format, 'file.file.filename': file };
     backend = await openImage({
-      filename: offsetNode ? undefined : s.file,
+      filename: offsetNode ? undefined : file,
       options: offsetNode,
-      format: offsetNode ? undefined : s.format,
+      format: offsetNode ? undefined : format,
       imageOpts: s.imageOpts,
       readOnly: s.readOnly,
       cache: s.cache ?? 'writeback',
       discard: s.discard,
       detectZeroes: s.detectZeroes,
-      onWarning: (line) => void io.stderr.write(`${line}\n`),
+      onWarning,
     });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     error(`Failed to blk_new_open '${s.file}': ${msg}`);
     return 1;
   }
-  const log = s.verbose ? (line: string): void => void io.stderr.write(`${PROGRAM}: ${line}\n`) : undefined;
+  if (s.loadSnapshot) {
+    try {
+      await loadSnapshot(backend, s.loadSnapshot);
+    } catch (err) {
+      await backend.close().catch(() => {});
+      error(`Failed to load snapshot: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+  }
   let server: NbdServer;
   try {
     server = await NbdServer.create({

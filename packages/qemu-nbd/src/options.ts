@@ -1,9 +1,10 @@
 // qemu-nbd's command line, parsed into a plain settings object with
 // qemu-nbd's own error messages.
-import { parseCacheMode, type CacheFlags } from '@tsemu/block-core';
+import { parseCacheMode, parseOptionString, type CacheFlags } from '@tsemu/block-core';
 import { parseTlsCredsObject, type NbdTlsCredentials } from '@tsemu/block-nbd';
 import { getopt, UsageError, type LongOption } from './getopt.js';
 
+/** A bad command line; a message of several lines is printed as several `qemu-nbd:` lines. */
 export class CliError extends Error {}
 /** Printed like a usage error, but qemu-nbd's own "Try" line has no program prefix. */
 export class ArgumentCountError extends Error {}
@@ -36,6 +37,33 @@ export interface NbdCliSettings {
   objects: Map<string, NbdTlsCredentials>;
   /** The --tls-creds object. */
   tls?: NbdTlsCredentials;
+  /** -s: serve a temporary qcow2 overlay over FILE, deleted when the server exits. */
+  snapshot: boolean;
+  /** -l: the internal snapshot to export read-only (-l implies -r). */
+  loadSnapshot?: LoadSnapshotParam;
+}
+
+/** -l's argument: `snapshot.id=ID,snapshot.name=NAME` (either may be absent) or a bare id-or-name. */
+export type LoadSnapshotParam =
+  | { kind: 'idOrName'; idOrName: string }
+  | { kind: 'options'; id?: string; name?: string };
+
+const SNAPSHOT_OPT_PREFIX = 'snapshot.';
+const SNAPSHOT_KEYS = new Set(['snapshot.id', 'snapshot.name']);
+
+function parseLoadSnapshot(arg: string): LoadSnapshotParam {
+  if (!arg.startsWith(SNAPSHOT_OPT_PREFIX)) return { kind: 'idOrName', idOrName: arg };
+  const failed = `Failed in parsing snapshot param \`${arg}'`;
+  let opts: Record<string, string>;
+  try {
+    opts = parseOptionString(arg);
+  } catch (err) {
+    throw new CliError(`${err instanceof Error ? err.message : String(err)}\n${failed}`);
+  }
+  for (const key of Object.keys(opts)) {
+    if (!SNAPSHOT_KEYS.has(key)) throw new CliError(`Invalid parameter '${key}'\n${failed}`);
+  }
+  return { kind: 'options', id: opts['snapshot.id'], name: opts['snapshot.name'] };
 }
 
 const SHORT = 'hVb:o:p:rsnc:dvk:e:f:tl:x:T:D:AB:L';
@@ -57,8 +85,6 @@ const UNSUPPORTED: Record<string, string> = {
   d: '-d/--disconnect is not supported: tsemu-nbd does not drive kernel NBD devices',
   A: '-A/--allocation-depth is not supported yet',
   B: '-B/--bitmap is not supported yet',
-  s: '-s/--snapshot is not supported yet',
-  l: '-l/--load-snapshot is not supported yet',
   'tls-authz': '--tls-authz is not supported yet',
   'selinux-label': '--selinux-label is not supported',
 };
@@ -66,7 +92,7 @@ const UNSUPPORTED: Record<string, string> = {
 export function parseArgs(argv: readonly string[]): NbdCliSettings {
   const s: NbdCliSettings = {
     shared: 1, persistent: false, verbose: false, exportName: '', list: false, readOnly: false,
-    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(),
+    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), snapshot: false,
   };
   let tlsId: string | undefined;
   let sawNocache = false;
@@ -86,6 +112,12 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
       case 'p': s.port = arg; break;
       case 'k': s.socket = arg; break;
       case 'r': s.readOnly = true; break;
+      case 's': s.snapshot = true; break;
+      case 'l':
+        // As qemu-nbd: loading a snapshot makes the export read-only.
+        s.loadSnapshot = parseLoadSnapshot(arg);
+        s.readOnly = true;
+        break;
       case 'n':
         if (s.cache || sawNocache) throw new CliError('-n and --cache can only be specified once');
         sawNocache = true;
@@ -158,6 +190,7 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
   }
   if (s.imageOpts && s.format) throw new CliError('--image-opts and -f are mutually exclusive');
   if (s.imageOpts && s.offset !== undefined) throw new CliError('-o/--offset with --image-opts is not supported yet');
+  if (s.imageOpts && s.snapshot) throw new CliError('-s/--snapshot with --image-opts is not supported yet');
   if (s.list) {
     if (operands.length !== 0) throw new CliError('List mode is incompatible with a file name');
     return s;
