@@ -78,15 +78,10 @@ async function downgrade(img: Qcow2Image): Promise<void> {
     throw new BlockError('ENOTSUP', `Cannot downgrade an image with incompatible features 0x${h.incompatibleFeatures.toString(16)} set`);
   }
   await img.flushPending();
-  await img.lock.lock();
-  await img.beginWriteThrough();
-  try {
+  await img.lockedWriteThrough(async () => {
     await refuseZeroInSnapshots(img);
     await expandZeroClusters(img);
-  } finally {
-    img.endWriteThrough();
-    img.lock.unlock();
-  }
+  });
   h.version = 2;
   h.compatibleFeatures = 0n;
   h.autoclearFeatures = 0n;

@@ -143,6 +143,16 @@ export class Qcow2Image {
     }
   }
 
+  /** Takes the lock and runs `fn` under writeThrough: the bracket of snapshot, amend and resize operations. */
+  async lockedWriteThrough<T>(fn: () => Promise<T>): Promise<T> {
+    await this.lock.lock();
+    try {
+      return await this.writeThrough(fn);
+    } finally {
+      this.lock.unlock();
+    }
+  }
+
   /** writeThrough's first half, for callers that already have a try/finally (pair with endWriteThrough). */
   async beginWriteThrough(): Promise<void> {
     if (this.writeThroughDepth === 0 && !this.readOnly) await this.metadata.sync();

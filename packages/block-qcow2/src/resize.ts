@@ -19,9 +19,7 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
   if (newSize < oldSize) {
     await writer.fullDiscard(Math.ceil(newSize / cs) * cs, Math.ceil(oldSize / cs) * cs);
   }
-  await img.lock.lock();
-  await img.beginWriteThrough();
-  try {
+  await img.lockedWriteThrough(async () => {
     const map = img.map;
     const needed = Math.ceil(newSize / perTable);
     if (newSize < oldSize) {
@@ -42,10 +40,7 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, BigInt(newSize));
     await img.file.write(24, b);
-  } finally {
-    img.endWriteThrough();
-    img.lock.unlock();
-  }
+  });
 }
 
 /** Caller holds the lock. Moves the active L1 table to a bigger one. */

@@ -37,9 +37,7 @@ export class Qcow2Snapshots {
     const img = this.img;
     this.checkWritable();
     await img.flushPending();
-    await img.lock.lock();
-    await img.beginWriteThrough();
-    try {
+    return img.lockedWriteThrough(async () => {
       const h = img.header;
       const map = img.map;
       const cs = img.clusterSize;
@@ -67,19 +65,14 @@ export class Qcow2Snapshots {
       await this.refreshCopiedFlags();
       await this.writeTable([...old.snapshots, snap], old.bytes);
       return snap;
-    } finally {
-      img.endWriteThrough();
-      img.lock.unlock();
-    }
+    });
   }
 
   async delete(idOrName: string): Promise<void> {
     const img = this.img;
     this.checkWritable();
     await img.flushPending();
-    await img.lock.lock();
-    await img.beginWriteThrough();
-    try {
+    await img.lockedWriteThrough(async () => {
       const h = img.header;
       const old = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
       const i = findSnapshot(old.snapshots, idOrName);
@@ -90,10 +83,7 @@ export class Qcow2Snapshots {
       await this.adjustTree(l1, snap.l1Size, -1);
       if (snap.l1Size > 0) await img.refcounts.update(snap.l1Offset / img.clusterSize, Math.ceil((snap.l1Size * 8) / img.clusterSize), -1);
       await this.refreshCopiedFlags();
-    } finally {
-      img.endWriteThrough();
-      img.lock.unlock();
-    }
+    });
   }
 
   /** Reverts the active image to a snapshot (its disk size must equal the current one). */
@@ -101,9 +91,7 @@ export class Qcow2Snapshots {
     const img = this.img;
     this.checkWritable();
     await img.flushPending();
-    await img.lock.lock();
-    await img.beginWriteThrough();
-    try {
+    await img.lockedWriteThrough(async () => {
       const h = img.header;
       const map = img.map;
       const { snapshots } = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
@@ -124,10 +112,7 @@ export class Qcow2Snapshots {
       map.l1.set(next.subarray(0, Math.min(next.length, map.l1.length)));
       await this.adjustTree(previous, previousSize, -1);
       await this.refreshCopiedFlags();
-    } finally {
-      img.endWriteThrough();
-      img.lock.unlock();
-    }
+    });
   }
 
   private checkWritable(): void {
