@@ -1,14 +1,21 @@
 // `pnpm bench sheepdog`: the cost of each durability level. Sequential 4 MiB
-// writes and 4 KiB random writes through block-core, on Sheepdog (the test
-// peer, in-process) in each cache mode, against the raw-file path in the
-// same mode (the "qemu" column here: real QEMU dropped sheepdog in 6.0).
-// verify checks the flushes on the wire are exactly what the mode promises.
+// writes and 4 KiB random writes through block-core on Sheepdog, in each
+// cache mode, against the raw-file path in the same mode (the "qemu" column
+// here: real QEMU dropped sheepdog in 6.0).
+//
+// The peer is the tsemu-sheepd bin in its own process (as a real sheep
+// daemon would be), started with --sync: whatever reaches its store (a
+// FLUSH_VDI, a DIRECT write) is fdatasync'ed, as sheep's O_DSYNC backend
+// does, so sheepdog pays for durability where the raw file pays its fsync.
+// verify asks the peer (over the fork IPC channel) for its request log and
+// checks the flag on every object request and the FLUSH_VDI count.
+import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { rm } from 'node:fs/promises';
 import { openImage, createImage, type BlockBackend } from '@tsemu/block-core';
-import { registerSheepdog, newVdi, SD_OP_FLUSH_VDI, SD_OP_WRITE_OBJ, SD_OP_CREATE_AND_WRITE_OBJ } from '@tsemu/block-sheepdog';
+import { registerSheepdog, newVdi, SD_OP_FLUSH_VDI, SD_OP_WRITE_OBJ, SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_DISCARD_OBJ, SD_FLAG_CMD_CACHE, SD_FLAG_CMD_DIRECT, SD_FLAG_CMD_WRITE } from '@tsemu/block-sheepdog';
 import { defineBench, seededOffsets, type BenchCase, type BenchContext } from '../../bench-harness/src/index.js';
-import { SheepdogTestServer } from '../src/index.js';
 
 registerSheepdog();
 
@@ -17,30 +24,65 @@ const SEQ_BYTES = 64 << 20;
 const RANDOM_WRITES = 1000;
 const MODES = ['writeback', 'writethrough', 'directsync', 'none', 'unsafe'] as const;
 type Mode = (typeof MODES)[number];
+const PEER_BIN = fileURLToPath(new URL('../bin/tsemu-sheepd.js', import.meta.url));
 
-let peer: SheepdogTestServer | null = null;
+interface Peer { child: ChildProcess; port: number }
+let peer: Peer | null = null;
 let vdiCount = 0;
 let currentVdi = '';
 let guestWrites = 0;
+let guestBytes = 0;
 
-async function ensurePeer(dir: string): Promise<SheepdogTestServer> {
-  peer ??= await SheepdogTestServer.start({ dir: join(dir, 'sheep') });
+/** Sends one IPC message and waits for the answer of type `reply`. */
+function ask<T>(p: Peer, type: string, reply: string): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (msg: { type?: string }): void => {
+      if (msg?.type !== reply) return;
+      p.child.off('message', on);
+      resolve(msg as T);
+    };
+    p.child.on('message', on);
+    p.child.send({ type });
+  });
+}
+
+async function ensurePeer(dir: string): Promise<Peer> {
+  if (peer) return peer;
+  const child = fork(PEER_BIN, ['--dir', join(dir, 'sheep'), '--port', '0', '--sync'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`tsemu-sheepd exited with ${code}`)));
+    child.on('message', (msg: { type?: string; port?: number }) => { if (msg?.type === 'ready') resolve(msg.port!); });
+  });
+  peer = { child, port };
   return peer;
+}
+
+async function stopPeer(): Promise<void> {
+  const p = peer;
+  peer = null;
+  if (!p) return;
+  const exited = new Promise((resolve) => p.child.once('exit', resolve));
+  p.child.disconnect(); // the peer flushes, closes its store and exits
+  await exited;
 }
 
 async function run(bb: BlockBackend, workload: 'seq' | 'rand'): Promise<void> {
   guestWrites = 0;
+  guestBytes = 0;
   if (workload === 'seq') {
     const buf = new Uint8Array(4 << 20).fill(0x5a);
     for (let off = 0; off < SEQ_BYTES; off += buf.length) {
       await bb.write(off, buf);
       guestWrites++;
+      guestBytes += buf.length;
     }
   } else {
     const buf = new Uint8Array(4096).fill(0xa5);
     for (const off of seededOffsets(RANDOM_WRITES, SIZE, 4096, 42)) {
       await bb.write(off, buf);
       guestWrites++;
+      guestBytes += buf.length;
     }
   }
   await bb.close();
@@ -49,7 +91,7 @@ async function run(bb: BlockBackend, workload: 'seq' | 'rand'): Promise<void> {
 function sheepdogSide(mode: Mode, workload: 'seq' | 'rand') {
   return async (ctx: BenchContext): Promise<void> => {
     const p = await ensurePeer(ctx.dir);
-    await run(await openImage({ filename: p.uri(currentVdi), format: 'raw', cache: mode }), workload);
+    await run(await openImage({ filename: `sheepdog://127.0.0.1:${p.port}/${currentVdi}`, format: 'raw', cache: mode }), workload);
   };
 }
 
@@ -59,7 +101,34 @@ function fileSide(mode: Mode, workload: 'seq' | 'rand') {
   };
 }
 
+/** Checks the peer's log for one timed run: the mode's flag everywhere, and the FLUSH_VDI count it promises. */
+async function verifySheepdog(mode: Mode, ms: number): Promise<void> {
+  const { traffic } = await ask<{ traffic: Array<[number, number, number]> }>(peer!, 'stats', 'stats');
+  const flag = mode === 'directsync' || mode === 'none' ? SD_FLAG_CMD_DIRECT : SD_FLAG_CMD_CACHE;
+  let flushes = 0;
+  let dataWrites = 0;
+  for (const [opcode, flags, count] of traffic) {
+    if (opcode === SD_OP_FLUSH_VDI) flushes += count;
+    if (opcode === SD_OP_CREATE_AND_WRITE_OBJ || opcode === SD_OP_WRITE_OBJ) dataWrites += count;
+    const want = opcode === SD_OP_CREATE_AND_WRITE_OBJ || opcode === SD_OP_WRITE_OBJ ? SD_FLAG_CMD_WRITE | flag : flag;
+    const objectRequest = opcode <= SD_OP_DISCARD_OBJ || opcode === SD_OP_FLUSH_VDI; // VDI ops carry no cache flag
+    if (objectRequest && flags !== want) {
+      throw new Error(`${mode}: ${count} requests of opcode ${opcode} with flags 0x${flags.toString(16)}, expected 0x${want.toString(16)}`);
+    }
+  }
+  // writethrough: one FLUSH_VDI per guest write, plus the one at close; writeback: only close's; DIRECT / unsafe: none.
+  const expected = mode === 'writethrough' ? guestWrites + 1 : mode === 'writeback' ? 1 : 0;
+  if (flushes !== expected) throw new Error(`${mode}: ${flushes} FLUSH_VDI for ${guestWrites} writes, expected ${expected}`);
+  if (dataWrites < guestWrites) throw new Error(`${mode}: only ${dataWrites} writes on the wire for ${guestWrites} guest writes`);
+  progress(`${mode}: ${guestWrites} writes, ${flushes} FLUSH_VDI (${(flushes / guestWrites).toFixed(2)} per write), ${(guestBytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s`);
+}
+
+function progress(line: string): void {
+  process.stderr.write(`  ${line}\n`);
+}
+
 function benchCase(mode: Mode, workload: 'seq' | 'rand'): BenchCase {
+  let t0 = 0;
   return {
     label: `${workload === 'seq' ? 'seq 4 MiB' : 'rand 4 KiB'} ${mode}`,
     tsemu: sheepdogSide(mode, workload),
@@ -70,27 +139,22 @@ function benchCase(mode: Mode, workload: 'seq' | 'rand'): BenchCase {
         const p = await ensurePeer(ctx.dir);
         currentVdi = `bench${++vdiCount}`;
         await newVdi({ host: '127.0.0.1', port: p.port }, currentVdi, SIZE, 0, false);
-        p.log.clear();
+        await ask(p, 'clear', 'cleared');
       } else {
         await rm(join(ctx.dir, 'disk.raw'), { force: true });
         await createImage({ filename: join(ctx.dir, 'disk.raw'), format: 'raw', size: SIZE });
       }
+      t0 = performance.now();
     },
-    verify(_ctx, side) {
-      if (side !== 'tsemu' || !peer) return;
-      const log = peer.log.list();
-      const flushes = log.filter((e) => e.opcode === SD_OP_FLUSH_VDI).length;
-      const dataWrites = log.filter((e) => e.opcode === SD_OP_CREATE_AND_WRITE_OBJ || (e.opcode === SD_OP_WRITE_OBJ && !e.oid.startsWith('8'))).length;
-      // writethrough: one FLUSH_VDI per guest write, plus the one at close; writeback: only close's; DIRECT / unsafe: none.
-      const expected = mode === 'writethrough' ? guestWrites + 1 : mode === 'writeback' ? 1 : 0;
-      if (flushes !== expected) throw new Error(`${mode}: ${flushes} FLUSH_VDI for ${guestWrites} writes, expected ${expected}`);
-      if (dataWrites < guestWrites) throw new Error(`${mode}: only ${dataWrites} data writes on the wire for ${guestWrites} guest writes`);
-      process.stderr.write(`  ${mode}: ${guestWrites} writes, ${flushes} FLUSH_VDI (${(flushes / guestWrites).toFixed(2)} per write)\n`);
+    async verify(_ctx, side) {
+      // Throughput from prepare's end to here: the timed run plus a few microseconds.
+      const ms = performance.now() - t0;
+      if (side === 'tsemu') await verifySheepdog(mode, ms);
+      else progress(`raw file ${mode}: ${(guestBytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s`);
     },
     async teardown() {
-      // Closed after every case (the next one restarts it on the same folder) so a filtered run never leaves it listening.
-      await peer?.close();
-      peer = null;
+      // The next case starts a fresh peer on the same folder, so a filtered run never leaves one behind.
+      await stopPeer();
     },
   };
 }

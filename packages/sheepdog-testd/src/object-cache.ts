@@ -1,82 +1,218 @@
 // sheep 0.5.6's object cache ("-w object"), reduced to what a client can
 // observe: CACHE-flag writes land here dirty and reach the store only on
 // FLUSH_VDI; a DIRECT write first flushes and drops the VDI's entries.
-// Entries hold a whole object copy; the peer is for tests, not capacity.
+//
+// Only dirty data is kept; a flushed entry is dropped (clean = the store).
+//  - An object created in the cache lives in its own sparse file under
+//    <dir>/cache, written with pwrite like the store: the kernel starts
+//    writing it back at once, and FLUSH_VDI just renames it into the store
+//    (no copy) before the fdatasync.
+//  - Writes to an object the store already has are kept as a list of
+//    extents (their payload buffers, newest last) and written on FLUSH_VDI.
+// Losing the cache (a crash) deletes the cache files and forgets the extents.
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { oidToHex, oidVid } from '@tsemu/block-sheepdog';
 import type { ObjectStore } from './object-store.js';
+import { pwriteAll } from './pwrite.js';
+
+export interface Extent {
+  offset: number;
+  data: Uint8Array;
+}
 
 export interface CacheEntry {
   hi: number;
   lo: number;
   size: number;
-  data: Buffer;
-  dirty: boolean;
-  /** Created in the cache and not yet in the store. */
+  /** The object exists only here: its bytes are in its cache file (no extents then). */
   created: boolean;
-  /** Bytes [dirtyStart, dirtyEnd) differ from the store (when dirty and not created). */
-  dirtyStart: number;
-  dirtyEnd: number;
+  /** That file's descriptor while open (-1: closed to bound open files; reopened on use). */
+  fd: number;
+  extents: Extent[];
 }
 
-/** Records a write of `length` bytes at `offset` into a cache entry. */
-export function markDirty(e: CacheEntry, offset: number, length: number): void {
-  if (!e.dirty) {
-    e.dirty = true;
-    e.dirtyStart = offset;
-    e.dirtyEnd = offset + length;
-    return;
+function key(hi: number, lo: number): number {
+  return hi * 0x100000 + lo;
+}
+
+/** Cache files kept open at once; older ones are closed and reopened when used again. */
+const MAX_OPEN_FILES = 128;
+
+/** Adds a write to an entry's extents; older writes it covers completely are dropped (rewrites do not pile up). */
+function addExtent(e: CacheEntry, offset: number, data: Uint8Array): void {
+  const end = offset + data.length;
+  const list = e.extents;
+  let w = 0;
+  for (let r = 0; r < list.length; r++) {
+    const x = list[r]!;
+    if (x.offset >= offset && x.offset + x.data.length <= end) continue;
+    list[w++] = x;
   }
-  e.dirtyStart = Math.min(e.dirtyStart, offset);
-  e.dirtyEnd = Math.max(e.dirtyEnd, offset + length);
+  list.length = w;
+  list.push({ offset, data });
 }
 
-/** Writes an entry's dirty bytes to the store: the whole object if it was created here. */
-async function writeBack(store: ObjectStore, e: CacheEntry): Promise<void> {
-  if (e.created) await store.put(e.hi, e.lo, e.size, e.data);
-  else await store.write(e.hi, e.lo, e.dirtyStart, e.data.subarray(e.dirtyStart, e.dirtyEnd));
-  e.dirty = false;
-  e.created = false;
+/** Overlays the entry's dirty extents onto `dst`, which holds bytes [offset, offset + dst.length) of the object. */
+function overlay(e: CacheEntry, offset: number, dst: Uint8Array): void {
+  const end = offset + dst.length;
+  for (const x of e.extents) {
+    const from = Math.max(offset, x.offset);
+    const to = Math.min(end, x.offset + x.data.length);
+    if (from < to) dst.set(x.data.subarray(from - x.offset, to - x.offset), from - offset);
+  }
 }
 
 export class ObjectCache {
-  private readonly entries = new Map<string, CacheEntry>();
+  private readonly entries = new Map<number, CacheEntry>();
+  /** Created entries whose file is open, least recently used first. */
+  private readonly open = new Map<number, CacheEntry>();
+  readonly cacheDir: string;
+
+  constructor(dir: string) {
+    this.cacheDir = join(dir, 'cache');
+  }
+
+  /** Anything left in the cache folder is from a daemon that died: lost, as the crash model says. */
+  init(): void {
+    rmSync(this.cacheDir, { recursive: true, force: true });
+    mkdirSync(this.cacheDir, { recursive: true });
+  }
+
+  private path(hi: number, lo: number): string {
+    return join(this.cacheDir, oidToHex(hi, lo));
+  }
 
   get(hi: number, lo: number): CacheEntry | undefined {
-    return this.entries.get(oidToHex(hi, lo));
+    return this.entries.get(key(hi, lo));
   }
 
-  set(entry: CacheEntry): void {
-    this.entries.set(oidToHex(entry.hi, entry.lo), entry);
+  /** The entry for an object, made on first use; `created`: the store does not have it. */
+  entry(hi: number, lo: number, size: number, created: boolean): CacheEntry {
+    const k = key(hi, lo);
+    let e = this.entries.get(k);
+    if (!e) {
+      e = { hi, lo, size, created, fd: -1, extents: [] };
+      if (created) {
+        this.remember(k, e, openSync(this.path(hi, lo), 'w+'));
+        ftruncateSync(e.fd, size); // sparse: only what is written takes space
+      }
+      this.entries.set(k, e);
+    }
+    return e;
   }
 
+  private remember(k: number, e: CacheEntry, fd: number): void {
+    if (this.open.size >= MAX_OPEN_FILES) {
+      const [oldKey, old] = this.open.entries().next().value as [number, CacheEntry];
+      this.open.delete(oldKey);
+      closeSync(old.fd);
+      old.fd = -1;
+    }
+    e.fd = fd;
+    this.open.set(k, e);
+  }
+
+  /** The created entry's file descriptor, reopened if it was closed. */
+  private fileOf(e: CacheEntry): number {
+    const k = key(e.hi, e.lo);
+    if (e.fd >= 0) {
+      this.open.delete(k);
+      this.open.set(k, e);
+      return e.fd;
+    }
+    this.remember(k, e, openSync(this.path(e.hi, e.lo), 'r+'));
+    return e.fd;
+  }
+
+  async write(e: CacheEntry, offset: number, data: Uint8Array): Promise<void> {
+    if (!e.created) {
+      addExtent(e, offset, data);
+      return;
+    }
+    await pwriteAll(this.fileOf(e), data, offset);
+  }
+
+  /** Fills `dst` with the object's current bytes from `offset`. */
+  read(e: CacheEntry, store: ObjectStore, offset: number, dst: Uint8Array): void {
+    if (e.created) {
+      const fd = this.fileOf(e);
+      let done = 0;
+      while (done < dst.length) {
+        const n = readSync(fd, dst, done, dst.length - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      if (done < dst.length) dst.fill(0, done); // sparse past the last write
+      return;
+    }
+    if (!store.readInto(e.hi, e.lo, offset, dst)) dst.fill(0);
+    overlay(e, offset, dst);
+  }
+
+  /** Forgets an entry without writing it back (discard, crash). */
   delete(hi: number, lo: number): void {
-    this.entries.delete(oidToHex(hi, lo));
+    const k = key(hi, lo);
+    const e = this.entries.get(k);
+    if (!e) return;
+    this.entries.delete(k);
+    this.discardFile(e);
+  }
+
+  private discardFile(e: CacheEntry): void {
+    if (!e.created) return;
+    this.release(e);
+    rmSync(this.path(e.hi, e.lo), { force: true });
+  }
+
+  /** Stops tracking a created entry's descriptor; closes it unless `keep`. */
+  private release(e: CacheEntry, keep = false): void {
+    this.open.delete(key(e.hi, e.lo));
+    if (e.fd >= 0 && !keep) closeSync(e.fd);
+    if (!keep) e.fd = -1;
   }
 
   get dirtyCount(): number {
-    let n = 0;
-    for (const e of this.entries.values()) if (e.dirty) n++;
-    return n;
+    return this.entries.size;
   }
 
-  /** Writes the VDI's dirty objects to the store (FLUSH_VDI); drops them too when asked. */
-  async flushVdi(store: ObjectStore, vid: number, drop: boolean): Promise<void> {
-    for (const [key, e] of [...this.entries]) {
-      if (oidVid(e.hi) !== vid) continue;
-      if (e.dirty) await writeBack(store, e);
-      if (drop) this.entries.delete(key);
+  /** Writes an entry back to the store (not yet durable: the caller commits). */
+  private async writeBack(store: ObjectStore, e: CacheEntry): Promise<void> {
+    if (e.created) {
+      this.release(e, true); // the store takes the descriptor over
+      store.adopt(e.hi, e.lo, this.path(e.hi, e.lo), e.fd);
+      return;
     }
+    for (const x of e.extents) await store.write(e.hi, e.lo, x.offset, x.data);
+  }
+
+  /** FLUSH_VDI: the VDI's dirty objects go to the store and are made durable there. */
+  async flushVdi(store: ObjectStore, vid: number): Promise<void> {
+    const done: Array<[number, number]> = [];
+    for (const [k, e] of this.entries) {
+      if (oidVid(e.hi) !== vid) continue;
+      this.entries.delete(k);
+      await this.writeBack(store, e);
+      done.push([e.hi, e.lo]);
+    }
+    await store.commitAll(done);
   }
 
   async flushAll(store: ObjectStore): Promise<void> {
-    for (const e of this.entries.values()) {
-      if (e.dirty) await writeBack(store, e);
+    const done: Array<[number, number]> = [];
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    for (const e of all) {
+      await this.writeBack(store, e);
+      done.push([e.hi, e.lo]);
     }
+    await store.commitAll(done);
   }
 
   /** A daemon crash: unflushed data is gone. Returns how many dirty objects were lost. */
   loseAll(): number {
-    const lost = this.dirtyCount;
+    const lost = this.entries.size;
+    for (const e of this.entries.values()) this.discardFile(e);
     this.entries.clear();
     return lost;
   }

@@ -1,96 +1,175 @@
-// The "backend": one file per object under <dir>/obj, named by the oid in
-// hex as sheep does. Files are created at full object size and left sparse.
-// What is here survives a lost object cache and a peer restart.
-import { mkdir, open, readdir, rm } from 'node:fs/promises';
+// The "backend": one sparse file per object under <dir>/obj, named by the oid
+// in hex as sheep does. What is here survives a lost object cache and a peer
+// restart (a daemon crash, not a power cut: nothing is fsynced unless the
+// peer runs with `sync`, then every write that reaches the store is).
+//
+// Fast path: file descriptors stay open (bounded, least recently used closed
+// first); reads and small writes are synchronous pread/pwrite (the peer runs
+// one request at a time, so a thread-pool hop would only add latency), big
+// payloads go through the thread pool (pwrite.ts).
+import { fdatasync, closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { oidToHex } from '@tsemu/block-sheepdog';
+import { pwriteAll } from './pwrite.js';
+
+/** Open descriptors kept at most (well under the usual 1024 limit). */
+const MAX_OPEN = 512;
+/** fdatasyncs in flight at once in commitAll (their descriptors are the most recently used, so none is evicted). */
+const COMMIT_BATCH = 64;
+
+/** hi keeps the flag bits and the 24-bit vid (< 2^32), lo the 20-bit index: hi * 2^20 + lo stays exact. */
+function key(hi: number, lo: number): number {
+  return hi * 0x100000 + lo;
+}
 
 export class ObjectStore {
   readonly objDir: string;
+  private readonly fds = new Map<number, number>();
 
-  constructor(dir: string) {
+  constructor(dir: string, private readonly syncWrites = false) {
     this.objDir = join(dir, 'obj');
   }
 
   async init(): Promise<void> {
-    await mkdir(this.objDir, { recursive: true });
+    mkdirSync(this.objDir, { recursive: true });
   }
 
   private path(hi: number, lo: number): string {
     return join(this.objDir, oidToHex(hi, lo));
   }
 
-  async exists(hi: number, lo: number): Promise<boolean> {
+  private remember(k: number, fd: number): number {
+    if (this.fds.size >= MAX_OPEN) {
+      const [oldKey, oldFd] = this.fds.entries().next().value as [number, number];
+      this.fds.delete(oldKey);
+      closeSync(oldFd);
+    }
+    this.fds.set(k, fd);
+    return fd;
+  }
+
+  /** The object's descriptor, opened on demand; -1 when the object does not exist. */
+  private fd(hi: number, lo: number): number {
+    const k = key(hi, lo);
+    const fd = this.fds.get(k);
+    if (fd !== undefined) {
+      // Least recently used goes first: move this one to the end.
+      this.fds.delete(k);
+      this.fds.set(k, fd);
+      return fd;
+    }
     try {
-      const fh = await open(this.path(hi, lo), 'r');
-      await fh.close();
-      return true;
+      return this.remember(k, openSync(this.path(hi, lo), 'r+'));
     } catch {
-      return false;
+      return -1;
     }
   }
 
-  /** Creates (or replaces) the object with `size` bytes of `data` (zeros past it). */
-  async put(hi: number, lo: number, size: number, data: Buffer): Promise<void> {
-    const fh = await open(this.path(hi, lo), 'w');
-    try {
-      await fh.truncate(size);
-      if (data.length > 0) await fh.write(data, 0, Math.min(data.length, size), 0);
-    } finally {
-      await fh.close();
-    }
+  exists(hi: number, lo: number): boolean {
+    return this.fds.has(key(hi, lo)) || existsSync(this.path(hi, lo));
   }
 
-  /** Reads up to `length` bytes at `offset`; null when the object does not exist. */
-  async read(hi: number, lo: number, offset: number, length: number): Promise<Buffer | null> {
-    let fh;
-    try {
-      fh = await open(this.path(hi, lo), 'r');
-    } catch {
-      return null;
+  /** Creates (or empties) the object: a sparse file of `size` bytes; `data` at `offset` if given. */
+  async put(hi: number, lo: number, size: number, data?: Uint8Array, offset = 0): Promise<void> {
+    const k = key(hi, lo);
+    let fd = this.fds.get(k);
+    if (fd === undefined) {
+      // 'w+' truncates; a replaced file is rare (double creates), a fresh one the rule.
+      fd = this.remember(k, openSync(this.path(hi, lo), 'w+'));
+    } else {
+      ftruncateSync(fd, 0);
     }
-    try {
-      const buf = Buffer.alloc(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-        if (bytesRead === 0) break; // past the end reads as zeros
-        done += bytesRead;
+    ftruncateSync(fd, size);
+    if (data && data.length > 0) await pwriteAll(fd, data, offset);
+  }
+
+  /** Makes the object's writes durable when the peer runs with `sync` (a store write is done, as sheep's O_DSYNC). */
+  commit(hi: number, lo: number): void {
+    if (!this.syncWrites) return;
+    const fd = this.fd(hi, lo);
+    if (fd >= 0) fdatasyncSync(fd);
+  }
+
+  /**
+   * commit() for many objects at once (a FLUSH_VDI): the fdatasyncs run in
+   * parallel on the thread pool, so the file system can group their journal
+   * commits instead of paying one per object.
+   */
+  async commitAll(oids: ReadonlyArray<readonly [number, number]>): Promise<void> {
+    if (!this.syncWrites) return;
+    for (let at = 0; at < oids.length; at += COMMIT_BATCH) {
+      const fds: number[] = [];
+      for (const [hi, lo] of oids.slice(at, at + COMMIT_BATCH)) {
+        const fd = this.fd(hi, lo);
+        if (fd >= 0) fds.push(fd);
       }
-      return buf;
-    } finally {
-      await fh.close();
+      await Promise.all(fds.map((fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())))));
     }
+  }
+
+  /** Takes over a complete object file (a created cache object on FLUSH_VDI): renamed into place, its descriptor (if open, else -1) kept. */
+  adopt(hi: number, lo: number, from: string, fd: number): void {
+    const k = key(hi, lo);
+    const old = this.fds.get(k);
+    if (old !== undefined) {
+      this.fds.delete(k);
+      closeSync(old);
+    }
+    renameSync(from, this.path(hi, lo));
+    if (fd >= 0) this.remember(k, fd);
+  }
+
+  /** Reads `length` bytes at `offset` (zeros past the end); null when the object does not exist. */
+  read(hi: number, lo: number, offset: number, length: number): Buffer | null {
+    const buf = Buffer.allocUnsafe(length);
+    return this.readInto(hi, lo, offset, buf) ? buf : null;
+  }
+
+  /** Fills `dst` from `offset`; false when the object does not exist. */
+  readInto(hi: number, lo: number, offset: number, dst: Uint8Array): boolean {
+    const fd = this.fd(hi, lo);
+    if (fd < 0) return false;
+    let done = 0;
+    while (done < dst.length) {
+      const n = readSync(fd, dst, done, dst.length - done, offset + done);
+      if (n === 0) break;
+      done += n;
+    }
+    if (done < dst.length) dst.fill(0, done);
+    return true;
   }
 
   /** Writes into an existing object; false when it does not exist. */
   async write(hi: number, lo: number, offset: number, data: Uint8Array): Promise<boolean> {
-    let fh;
-    try {
-      fh = await open(this.path(hi, lo), 'r+');
-    } catch {
-      return false;
-    }
-    try {
-      await fh.write(data, 0, data.length, offset);
-      return true;
-    } finally {
-      await fh.close();
-    }
+    const fd = this.fd(hi, lo);
+    if (fd < 0) return false;
+    await pwriteAll(fd, data, offset);
+    return true;
   }
 
-  async remove(hi: number, lo: number): Promise<void> {
-    await rm(this.path(hi, lo), { force: true });
+  remove(hi: number, lo: number): void {
+    const k = key(hi, lo);
+    const fd = this.fds.get(k);
+    if (fd !== undefined) {
+      this.fds.delete(k);
+      closeSync(fd);
+    }
+    rmSync(this.path(hi, lo), { force: true });
   }
 
   /** Every stored oid as [hi, lo]. */
-  async list(): Promise<Array<[number, number]>> {
-    const names = await readdir(this.objDir);
+  list(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    for (const n of names) {
+    for (const n of readdirSync(this.objDir)) {
       if (!/^[0-9a-f]{16}$/.test(n)) continue;
       out.push([parseInt(n.slice(0, 8), 16), parseInt(n.slice(8), 16)]);
     }
     return out;
+  }
+
+  /** Closes every descriptor (the peer is going down). */
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
   }
 }

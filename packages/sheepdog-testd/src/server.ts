@@ -47,7 +47,7 @@ class PeerConnection extends FrameReader {
     this.pendingHeader = h;
     if (!(h.flags & SD_FLAG_CMD_WRITE) || h.dataLength === 0) return null;
     if (h.dataLength > MAX_REQUEST_PAYLOAD) throw new SheepdogProtocolError(`request payload of ${h.dataLength} bytes refused`);
-    return Buffer.alloc(h.dataLength);
+    return Buffer.allocUnsafe(h.dataLength); // filled completely by the frame reader before use
   }
 
   protected frameDone(_header: Buffer, payload: Uint8Array | null): void {
@@ -228,5 +228,6 @@ export class SheepdogTestServer {
     await this.queue;
     if (opts.crash) await this.node.loseCache();
     else await this.node.flushAll();
+    this.node.closeStore();
   }
 }

@@ -17,7 +17,7 @@ import {
   type SheepdogRequestHeader,
 } from '@tsemu/block-sheepdog';
 import { ObjectStore } from './object-store.js';
-import { ObjectCache, markDirty } from './object-cache.js';
+import { ObjectCache } from './object-cache.js';
 import { VdiTable } from './vdi-table.js';
 
 export type SheepFlavour = '0.5.6' | '1.0.1';
@@ -27,6 +27,8 @@ export interface SheepNodeOptions {
   flavour?: SheepFlavour;
   /** Override: run the object cache or not (FLUSH_VDI -> INVALID_PARMS without it). */
   objectCache?: boolean;
+  /** fdatasync every write that reaches the store (as sheep's O_DSYNC backend); off: a crash-of-the-daemon model. */
+  sync?: boolean;
 }
 
 export interface NodeReply {
@@ -42,7 +44,7 @@ function res(result: number, vdiId = 0, data: Buffer | null = null): NodeReply {
 
 export class SheepNode {
   readonly store: ObjectStore;
-  readonly cache = new ObjectCache();
+  readonly cache: ObjectCache;
   readonly vdis = new VdiTable();
   readonly flavour: SheepFlavour;
   readonly objectCacheEnabled: boolean;
@@ -51,13 +53,15 @@ export class SheepNode {
   private readonly locks = new Set<number>();
 
   constructor(dir: string, opts: SheepNodeOptions = {}) {
-    this.store = new ObjectStore(dir);
+    this.store = new ObjectStore(dir, opts.sync ?? false);
+    this.cache = new ObjectCache(dir);
     this.flavour = opts.flavour ?? '0.5.6';
     this.objectCacheEnabled = opts.objectCache ?? this.flavour === '0.5.6';
   }
 
   async init(): Promise<void> {
     await this.store.init();
+    this.cache.init();
     for (const [hi, lo] of await this.store.list()) {
       if (!isInodeOid(hi) || lo !== 0) continue;
       const head = await this.store.read(hi, 0, 0, SD_INODE_HEADER_SIZE);
@@ -74,6 +78,11 @@ export class SheepNode {
 
   async flushAll(): Promise<void> {
     await this.cache.flushAll(this.store);
+  }
+
+  /** The peer is going down: close the store's descriptors. */
+  closeStore(): void {
+    this.store.close();
   }
 
   dropLocks(): void {
@@ -112,8 +121,10 @@ export class SheepNode {
   /** The newest bytes of an object: the cache copy if any, else the store. */
   private async readCurrent(hi: number, lo: number, offset: number, length: number): Promise<Buffer | null> {
     const e = this.cache.get(hi, lo);
-    if (e) return Buffer.from(e.data.subarray(offset, offset + length));
-    return this.store.read(hi, lo, offset, length);
+    if (!e) return this.store.read(hi, lo, offset, length);
+    const buf = Buffer.allocUnsafe(length);
+    this.cache.read(e, this.store, offset, buf);
+    return buf;
   }
 
   private async readObj(h: SheepdogRequestHeader): Promise<NodeReply> {
@@ -134,46 +145,38 @@ export class SheepNode {
       const rec = this.vdis.get(vid);
       if (rec && rec.snapCtime !== 0) return res(SD_RES_READONLY);
     }
-    const exists = this.cache.get(hi, lo) !== undefined || (await this.store.exists(hi, lo));
+    const exists = this.cache.get(hi, lo) !== undefined || this.store.exists(hi, lo);
     if (!create && !exists) return res(SD_RES_NO_OBJ);
     if (create && exists) this.doubleCreates++;
 
     if (h.flags & SD_FLAG_CMD_DIRECT && this.objectCacheEnabled) {
       // 0.5.6: a direct write flushes and drops the VDI's cache, then goes to the backend.
-      await this.cache.flushVdi(this.store, vid, true);
+      await this.cache.flushVdi(this.store, vid);
     }
-    let base: Buffer | null = null;
-    if (create && !exists) {
-      base = Buffer.alloc(size);
-      if (h.flags & SD_FLAG_CMD_COW) {
-        const src = await this.readCurrent(h.cowHi, h.cowLo, 0, this.objSize(h.cowHi));
-        if (!src) return res(SD_RES_NO_OBJ);
-        src.copy(base);
-      }
+    const fresh = create && !exists;
+    let cowSource: Buffer | null = null;
+    if (fresh && h.flags & SD_FLAG_CMD_COW) {
+      cowSource = await this.readCurrent(h.cowHi, h.cowLo, 0, this.objSize(h.cowHi));
+      if (!cowSource) return res(SD_RES_NO_OBJ);
     }
     const useCache = this.cacheable(h) && (h.flags & SD_FLAG_CMD_CACHE) !== 0 && (h.flags & SD_FLAG_CMD_DIRECT) === 0;
     if (useCache) {
-      let e = this.cache.get(hi, lo);
-      if (!e) {
-        const whole = base ?? (await this.store.read(hi, lo, 0, size))!;
-        e = { hi, lo, size, data: whole, dirty: false, created: base !== null, dirtyStart: 0, dirtyEnd: 0 };
-        this.cache.set(e);
-      }
-      e.data.set(data, h.offset);
-      markDirty(e, h.offset, data.length);
+      // COW never gets here (it bypasses the cache), so a fresh object is all zeros plus this write.
+      await this.cache.write(this.cache.entry(hi, lo, size, fresh), h.offset, data);
     } else {
-      if (base) {
-        base.set(data, h.offset);
-        await this.store.put(hi, lo, size, base);
-      } else {
-        const e = this.cache.get(hi, lo);
-        if (e) {
-          // Write-through inside the cache: keep the cached copy coherent (and push out older dirty bytes first).
-          if (e.dirty) await this.cache.flushVdi(this.store, vid, false);
-          e.data.set(data, h.offset);
+      // Write-through to the store; older dirty bytes of the VDI go first so they cannot land on top later.
+      if (this.cache.get(hi, lo)) await this.cache.flushVdi(this.store, vid);
+      if (fresh) {
+        if (cowSource) {
+          cowSource.set(data, h.offset);
+          await this.store.put(hi, lo, size, cowSource);
+        } else {
+          await this.store.put(hi, lo, size, data, h.offset);
         }
-        if (!(await this.store.write(hi, lo, h.offset, data))) return res(SD_RES_NO_OBJ);
+      } else if (!(await this.store.write(hi, lo, h.offset, data))) {
+        return res(SD_RES_NO_OBJ);
       }
+      this.store.commit(hi, lo);
     }
     if (isInodeOid(hi) && h.offset < SD_INODE_HEADER_SIZE) await this.refreshVdi(vid);
     return OK;
@@ -181,7 +184,7 @@ export class SheepNode {
 
   private async flushVdi(h: SheepdogRequestHeader): Promise<NodeReply> {
     if (!this.objectCacheEnabled) return res(SD_RES_INVALID_PARMS);
-    await this.cache.flushVdi(this.store, oidVid(h.oidHi), false);
+    await this.cache.flushVdi(this.store, oidVid(h.oidHi));
     return OK;
   }
 
@@ -189,11 +192,12 @@ export class SheepNode {
     const vid = oidVid(h.oidHi);
     this.cache.delete(h.oidHi, h.oidLo);
     await this.store.remove(h.oidHi, h.oidLo);
-    const inode = await this.readCurrent(inodeOidHi(vid), 0, 0, SD_INODE_SIZE);
-    if (inode && !isInodeOid(h.oidHi) && inodeDataVdiId(inode, h.oidLo) === vid) {
+    const at = INODE_DATA_VDI_ID + 4 * h.oidLo;
+    const owner = isInodeOid(h.oidHi) ? null : await this.readCurrent(inodeOidHi(vid), 0, at, 4);
+    if (owner && owner.readUInt32LE(0) === vid) {
       const entry = Buffer.alloc(4);
       entry.writeUInt32LE(0);
-      await this.writeInodeBytes(vid, INODE_DATA_VDI_ID + 4 * h.oidLo, entry);
+      await this.writeInodeBytes(vid, at, entry);
     }
     return OK;
   }
@@ -213,9 +217,12 @@ export class SheepNode {
   private async writeInodeBytes(vid: number, offset: number, bytes: Buffer): Promise<void> {
     const hi = inodeOidHi(vid);
     const e = this.cache.get(hi, 0);
-    if (e) e.data.set(bytes, offset);
-    if (e?.dirty) markDirty(e, offset, bytes.length);
-    else await this.store.write(hi, 0, offset, bytes);
+    if (e) {
+      await this.cache.write(e, offset, bytes);
+    } else {
+      await this.store.write(hi, 0, offset, bytes);
+      this.store.commit(hi, 0);
+    }
   }
 
   /** Name (and tag) from a LOCK/GET_INFO/NEW_VDI/DEL_VDI payload; undefined if malformed. */
@@ -270,7 +277,7 @@ export class SheepNode {
       const base = this.vdis.get(h.baseVdiId);
       if (!base || base.deleted) return res(SD_RES_NO_BASE_VDI);
       // Snapshot metadata must be complete before it is copied: push the cached inode out.
-      await this.cache.flushVdi(this.store, h.baseVdiId, false);
+      await this.cache.flushVdi(this.store, h.baseVdiId);
       baseInode = await this.store.read(inodeOidHi(h.baseVdiId), 0, 0, SD_INODE_SIZE);
       if (!baseInode) return res(SD_RES_NO_BASE_VDI);
     } else if (snapshot) {
@@ -294,7 +301,7 @@ export class SheepNode {
       // The base and the current head of the name become snapshots.
       for (const r of [this.vdis.get(h.baseVdiId), this.vdis.current(n.name)]) {
         if (!r || r.snapCtime !== 0) continue;
-        await this.cache.flushVdi(this.store, r.vid, false);
+        await this.cache.flushVdi(this.store, r.vid);
         const stamp = Buffer.alloc(8);
         writeU64(stamp, 0, now);
         await this.writeInodeBytes(r.vid, INODE_SNAP_CTIME, stamp);
@@ -313,6 +320,7 @@ export class SheepNode {
       }
     }
     await this.store.put(inodeOidHi(vid), 0, SD_INODE_SIZE, inode);
+    this.store.commit(inodeOidHi(vid), 0);
     this.vdis.upsert(vid, decodeInodeHeader(inode));
     if (snapshot && this.locks.delete(h.baseVdiId)) this.locks.add(vid); // the writer carries on with the new version
     return res(SD_RES_SUCCESS, vid);

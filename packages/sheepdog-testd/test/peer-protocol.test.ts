@@ -144,6 +144,28 @@ describe('objects, snapshots and the object cache', () => {
   });
 });
 
+describe('the object cache at scale', () => {
+  it('keeps objects created in the cache in sparse files (more than it holds open), flushes them by rename', async () => {
+    const vid = await newVdi(at(peer), 'many', 200 * SD_DATA_OBJ_SIZE, 0, false);
+    const N = 150; // above the cache's 128 open files
+    for (let i = 0; i < N; i++) {
+      const r = await obj(peer, SD_OP_CREATE_AND_WRITE_OBJ, SD_FLAG_CMD_WRITE | SD_FLAG_CMD_CACHE, dataOidHi(vid), i, 4096 * (i % 7), new Uint8Array(8).fill(i & 0xff));
+      expect(r.result).toBe(SD_RES_SUCCESS);
+    }
+    expect(peer.server.node.store.exists(dataOidHi(vid), 0)).toBe(false);
+    for (const i of [0, 77, N - 1]) {
+      const r = await obj(peer, SD_OP_READ_OBJ, SD_FLAG_CMD_CACHE, dataOidHi(vid), i, 4096 * (i % 7), null, 9);
+      expect([...r.data!]).toEqual([...new Array(8).fill(i & 0xff), 0]);
+    }
+    await obj(peer, SD_OP_FLUSH_VDI, SD_FLAG_CMD_CACHE, inodeOidHi(vid), 0, 0, null);
+    expect(peer.server.node.cache.get(dataOidHi(vid), N - 1)).toBeUndefined();
+    for (const i of [0, 1, 130, N - 1]) {
+      const got = peer.server.node.store.read(dataOidHi(vid), i, 4096 * (i % 7), 9)!;
+      expect([...got]).toEqual([...new Array(8).fill(i & 0xff), 0]);
+    }
+  });
+});
+
 describe('hostile requests and restarts', () => {
   it('refuses an oversized write payload by closing the connection, without buffering it', async () => {
     const h = Buffer.alloc(SD_HEADER_SIZE);

@@ -22,6 +22,7 @@ import { SheepdogError, sdResultError, sdTransportError } from './errors.js';
 import { reloadInode } from './inode-reload.js';
 import { createSnapshot, listSnapshots, gotoSnapshot, deleteSnapshot, type SheepdogSnapshotInfo } from './snapshots.js';
 import { findVdi, newVdi, releaseVdi, readObject, writeObject } from './vdi-ops.js';
+import { loadSaveVmState } from './vmstate.js';
 import type { SheepdogLocation } from './location.js';
 
 function noop(): void {}
@@ -70,7 +71,8 @@ export class SheepdogImage implements BlockDriverState {
   reconnects = 0;
 
   private constructor(
-    readonly location: SheepdogLocation,
+    /** Mutable: a snapshot goto points it at the snapshot, so a reconnect looks that one up again. */
+    public location: SheepdogLocation,
     private io: SheepdogIoConnection,
     /** The whole inode, kept in memory as QEMU does (about 4 MiB). */
     readonly inode: Buffer,
@@ -350,6 +352,14 @@ export class SheepdogImage implements BlockDriverState {
   }
   snapshotDelete(idOrTag: string): Promise<void> {
     return deleteSnapshot(this, idOrTag);
+  }
+  /** savevm's data: VMSTATE objects of the current vid (call before snapshotCreate with its size). */
+  saveVmState(data: Uint8Array, pos = 0): Promise<number> {
+    return loadSaveVmState(this, data, pos, false);
+  }
+  /** loadvm's data, after snapshotGoto: read from the snapshot's VMSTATE objects. */
+  loadVmState(into: Uint8Array, pos = 0): Promise<number> {
+    return loadSaveVmState(this, into, pos, true);
   }
 
   // block-core's generic snapshot hooks (qemu-img snapshot), as adapters over the methods above.

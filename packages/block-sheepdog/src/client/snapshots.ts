@@ -91,6 +91,7 @@ export async function gotoSnapshot(img: SnapshotHost, idOrTag: string): Promise<
   inode.copy(img.inode);
   img.vid = vid;
   img.isSnapshot = true;
+  img.location = { ...img.location, snapId, tag };
 }
 
 export async function deleteSnapshot(img: SnapshotHost, idOrTag: string): Promise<void> {
