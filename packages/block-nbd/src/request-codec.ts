@@ -9,6 +9,9 @@ export function allocPayload(n: number): Uint8Array {
   return typeof Buffer !== 'undefined' ? Buffer.allocUnsafe(n) : new Uint8Array(n);
 }
 
+/** Payload stores above this are not kept for reuse (an idle request should not pin 32 MiB). */
+const KEEP_PAYLOAD_MAX = 4 << 20;
+
 /** One parsed request; servers keep a small pool of these and refill them. */
 export class NbdRequest {
   flags = 0;
@@ -23,6 +26,33 @@ export class NbdRequest {
   data: Uint8Array | null = null;
   /** A WRITE longer than the payload cap: its data was not read and the stream cannot be trusted. */
   oversized = false;
+  /** Reused WRITE payload memory (when `reusePayload`), and the last view of it handed out. */
+  private store: Uint8Array | null = null;
+  private view: Uint8Array | null = null;
+
+  /**
+   * `reusePayload`: WRITE payloads go into memory this request keeps from
+   * one use to the next (no allocation per WRITE of a similar size). Only
+   * for owners that are done with `data` before the request is parsed into
+   * again, as a server's request slots are.
+   */
+  constructor(readonly reusePayload = false) {}
+
+  /** Exactly `n` bytes for a WRITE payload. */
+  payload(n: number): Uint8Array {
+    if (!this.reusePayload) return allocPayload(n);
+    const store = this.store;
+    if (store !== null && store.byteLength >= n && store.byteLength <= Math.max(n * 4, 65536)) {
+      const view = this.view;
+      if (view !== null && view.byteLength === n) return view;
+      return (this.view = store.subarray(0, n));
+    }
+    // allocUnsafeSlow: own memory, never a slice of Node's shared 8 KiB pool that a kept store would pin.
+    const size = Math.max(n, 4096);
+    const fresh = typeof Buffer !== 'undefined' ? Buffer.allocUnsafeSlow(size) : new Uint8Array(size);
+    this.store = n > KEEP_PAYLOAD_MAX ? null : fresh;
+    return (this.view = fresh.subarray(0, n));
+  }
 }
 
 const enum RequestState { Header, Payload, Poisoned }
@@ -67,7 +97,7 @@ export class NbdRequestParser {
         this.state = RequestState.Poisoned;
         return true;
       }
-      req.data = allocPayload(req.length);
+      req.data = req.payload(req.length);
       this.filled = 0;
       this.current = req;
       this.state = RequestState.Payload;

@@ -1,8 +1,11 @@
 // One client connection: greeting, option negotiation, then transmission.
 // Input is parsed by the codec's state machines from a ByteQueue; reading
-// pauses while all request slots are busy, so a fast or hostile client
-// cannot make the server buffer without bound. Nothing a client sends can
-// throw out of this class: protocol violations end this connection only.
+// pauses while all request slots are busy or while more reply bytes than
+// the write limit wait for a client that does not read them, so a fast or
+// hostile client cannot make the server buffer without bound. A client must
+// finish negotiating within the handshake limit (QEMU's 10 s). Nothing a
+// client sends can throw out of this class: protocol violations end this
+// connection only.
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { BlockError, type Errno } from '@tsemu/block-core';
@@ -15,15 +18,26 @@ import {
 } from '@tsemu/block-nbd';
 import { BASE_ALLOCATION_ID, negotiate, type NegotiationState } from './negotiation.js';
 import type { NbdExport } from './export.js';
-import { RequestSlot } from './request-slot.js';
+import { DATA_AT, RequestSlot } from './request-slot.js';
 import { checkRequest } from './request-checks.js';
-import { SPARSE_READ_MIN, buildSparseReply, sparseExtents } from './sparse-read.js';
+import { SPARSE_READ_MIN, buildSparseReply, knownData, sparseExtents } from './sparse-read.js';
+import { STATUS_DATA, STATUS_ZERO } from './status-cache.js';
 
 export const MAX_REQUESTS = 16;
 /** Handshake replies we let pile up unread before we stop reading options. */
 const MAX_UNREAD_REPLIES = 1 << 20;
 /** Extents per BLOCK_STATUS reply without REQ_ONE (bounds the work one request can cause). */
 const MAX_EXTENTS = 1024;
+/** QEMU 7.2's NBD_DEFAULT_HANDSHAKE_MAX_SECS: a client still negotiating after this is dropped. */
+export const HANDSHAKE_MAX_MS = 10_000;
+/**
+ * READ reply bytes per client that may be in the making or waiting in the
+ * socket's write buffer; past this no further request is taken until the
+ * client reads. A client that never reads costs at most this plus one
+ * request (QEMU's bound is its 16 request slots: up to 16 x 32 MiB). Large
+ * enough for 16 requests of 2 MiB, so ordinary clients never wait on it.
+ */
+export const WRITE_LIMIT = 32 << 20;
 
 const enum Phase { ClientFlags, Options, Transmission, Closing }
 
@@ -39,6 +53,10 @@ export interface ConnectionHooks {
   /** Verbose log line (qemu-nbd -v), or undefined. */
   log?: (line: string) => void;
   onClose(conn: NbdServerConnection): void;
+  /** Internal (tests): negotiation time limit instead of HANDSHAKE_MAX_MS. */
+  handshakeMaxMs?: number;
+  /** Internal (tests): unread reply bytes that stop request intake, instead of WRITE_LIMIT. */
+  writeLimit?: number;
 }
 
 export class NbdServerConnection {
@@ -57,6 +75,18 @@ export class NbdServerConnection {
   private closed = false;
   /** After DISC or a fatal request: answer what is in flight, then end. */
   private draining = false;
+  private readonly writeLimit: number;
+  /** READ bytes taken whose replies have not yet left for the kernel (see WRITE_LIMIT). */
+  private replyBytes = 0;
+  private handshakeTimer: ReturnType<typeof setTimeout> | null;
+  /** Replies finished in one event-loop turn leave in one writev: corked until the next tick. */
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+  /** Requests taken off the wire: lets tests see that a stalled client stopped costing work. */
+  requestsStarted = 0;
 
   private readonly onData = (chunk: Uint8Array): void => {
     if (this.closed) return;
@@ -69,6 +99,9 @@ export class NbdServerConnection {
 
   constructor(public socket: Socket, private readonly hooks: ConnectionHooks) {
     this.plain = socket;
+    this.writeLimit = hooks.writeLimit ?? WRITE_LIMIT;
+    this.handshakeTimer = setTimeout(() => this.fail('negotiation did not finish in time'), hooks.handshakeMaxMs ?? HANDSHAKE_MAX_MS);
+    this.handshakeTimer.unref();
     this.state = {
       noZeroes: false, tlsConfigured: hooks.tls !== undefined, tlsActive: false, structured: false, allocation: false, metaExport: null,
     };
@@ -146,6 +179,8 @@ export class NbdServerConnection {
             this.exp = step.outcome.export;
             this.allocation = this.state.allocation && this.state.metaExport === this.exp.name;
             this.phase = Phase.Transmission;
+            clearTimeout(this.handshakeTimer!);
+            this.handshakeTimer = null;
             this.log(`client entered transmission on export '${this.exp.name}'`);
           }
         } else if (this.phase === Phase.Transmission) {
@@ -159,10 +194,21 @@ export class NbdServerConnection {
     }
   }
 
-  /** Parses one request into a free slot and dispatches it; false when input or slots run out. */
+  /** READ reply bytes being produced or queued in user space (not yet taken by the kernel). */
+  get pendingReplyBytes(): number {
+    return this.replyBytes;
+  }
+
+  /** Parses one request into a free slot and dispatches it; false when input, slots or reply room run out. */
   private takeRequest(): boolean {
     let slot = this.parsing;
     if (slot === null) {
+      // A client that sends requests but does not read the replies: stop here until they drain.
+      // Every byte counted belongs to a slot in flight, whose release resumes us.
+      if (this.replyBytes > this.writeLimit) {
+        this.pause();
+        return false;
+      }
       slot = this.free.pop() ?? null;
       if (slot === null) {
         this.pause();
@@ -181,6 +227,11 @@ export class NbdServerConnection {
     }
     this.parsing = null;
     this.inflight++;
+    this.requestsStarted++;
+    if (slot.req.type === NbdCommand.READ) {
+      slot.charged = slot.req.length;
+      this.replyBytes += slot.charged;
+    }
     this.dispatch(slot);
     return true;
   }
@@ -204,7 +255,9 @@ export class NbdServerConnection {
 
   private release(slot: RequestSlot): void {
     this.inflight--;
-    slot.req.data = null;
+    this.replyBytes -= slot.charged;
+    slot.charged = 0;
+    slot.reset();
     this.free.push(slot);
     if (this.draining && this.inflight === 0) return this.end();
     if (this.paused && !this.closed) {
@@ -253,30 +306,50 @@ export class NbdServerConnection {
       case NbdCommand.READ: {
         if (req.length === 0) return this.replyOk(slot);
         const buf = slot.readView(req.length);
-        if (this.state.structured && (req.flags & NBD_CMD_FLAG_DF) === 0 && req.length >= SPARSE_READ_MIN) {
-          const extents = await sparseExtents(blk, req.offset, req.length);
+        if (this.state.structured && (req.flags & NBD_CMD_FLAG_DF) === 0 && req.length >= SPARSE_READ_MIN
+          && !knownData(exp.status, req.offset, req.length)) {
+          const extents = await sparseExtents(exp.status, req.offset, req.length, slot.status);
           if (extents !== null) return this.replyChunks(slot, await buildSparseReply(blk, extents, req.offset, buf, req.handleHi, req.handleLo));
         }
         await blk.read(req.offset, buf);
-        return this.replyData(slot, buf);
+        return this.replyData(slot);
       }
       case NbdCommand.WRITE:
-        if (req.length > 0) await blk.write(req.offset, req.data!, fua ? FUA : NO_FLAGS);
+        if (req.length > 0) {
+          exp.status.beginWrite();
+          try {
+            await blk.write(req.offset, req.data!, fua ? FUA : NO_FLAGS);
+          } finally {
+            exp.status.endWrite();
+          }
+        }
         return this.replyOk(slot);
       case NbdCommand.FLUSH:
         await blk.flush();
         return this.replyOk(slot);
       case NbdCommand.TRIM:
-        if (req.length > 0) await blk.discard(req.offset, req.length);
+        if (req.length > 0) {
+          exp.status.beginWrite();
+          try {
+            await blk.discard(req.offset, req.length);
+          } finally {
+            exp.status.endWrite();
+          }
+        }
         if (fua) await blk.flush();
         return this.replyOk(slot);
       case NbdCommand.WRITE_ZEROES:
         if (req.length > 0) {
-          await blk.writeZeroes(req.offset, req.length, {
-            fua,
-            mayUnmap: (req.flags & NBD_CMD_FLAG_NO_HOLE) === 0,
-            noFallback: (req.flags & NBD_CMD_FLAG_FAST_ZERO) !== 0,
-          });
+          exp.status.beginWrite();
+          try {
+            await blk.writeZeroes(req.offset, req.length, {
+              fua,
+              mayUnmap: (req.flags & NBD_CMD_FLAG_NO_HOLE) === 0,
+              noFallback: (req.flags & NBD_CMD_FLAG_FAST_ZERO) !== 0,
+            });
+          } finally {
+            exp.status.endWrite();
+          }
         }
         return this.replyOk(slot);
       case NbdCommand.CACHE:
@@ -295,11 +368,13 @@ export class NbdServerConnection {
     const extents: number[] = [];
     let pos = req.offset;
     const end = req.offset + req.length;
+    const answer = slot.status;
     while (pos < end && extents.length < (one ? 2 : MAX_EXTENTS * 2)) {
-      const st = await exp.backend.blockStatus(pos, end - pos);
-      const n = Math.min(st.length, end - pos);
+      await exp.status.lookup(pos, end, answer);
+      const n = Math.min(answer[0]!, end) - pos;
       if (n <= 0) break;
-      const flags = (st.data ? 0 : NBD_STATE_HOLE) | (st.zero ? NBD_STATE_ZERO : 0);
+      const st = answer[1]!;
+      const flags = ((st & STATUS_DATA) !== 0 ? 0 : NBD_STATE_HOLE) | ((st & STATUS_ZERO) !== 0 ? NBD_STATE_ZERO : 0);
       const last = extents.length - 2;
       // Merge neighbours with equal flags, keeping each length within 32 bits.
       if (last >= 0 && extents[last + 1] === flags && extents[last]! + n <= 0xffffffff) extents[last] += n;
@@ -315,53 +390,62 @@ export class NbdServerConnection {
     v.setUint32(20, BASE_ALLOCATION_ID);
     for (let i = 0; i < extents.length; i++) v.setUint32(24 + i * 4, extents[i]!);
     if (this.closed) return slot.onFlushed();
+    this.batch();
     this.socket.write(body, slot.onFlushed);
+  }
+
+  /** Corks the socket until the next tick, so the replies of one event-loop turn go out together. */
+  private batch(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(this.uncork);
   }
 
   private replyOk(slot: RequestSlot): void {
     const req = slot.req;
     if (this.closed) return slot.onFlushed();
+    this.batch();
     if (this.state.structured && req.type === NbdCommand.READ) {
       writeStructuredHeader(slot.view, 0, NBD_REPLY_FLAG_DONE, NbdChunk.NONE, req.handleHi, req.handleLo, 0);
-      this.socket.write(slot.header.subarray(0, 20), slot.onFlushed);
+      this.socket.write(slot.header20, slot.onFlushed);
       return;
     }
     writeSimpleReply(slot.view, 0, req.handleHi, req.handleLo);
-    this.socket.write(slot.header.subarray(0, 16), slot.onFlushed);
+    this.socket.write(slot.header16, slot.onFlushed);
   }
 
-  private replyData(slot: RequestSlot, data: Uint8Array): void {
+  /** The READ data is already in the slot's reply buffer, after room for the header: one write. */
+  private replyData(slot: RequestSlot): void {
     const req = slot.req;
     if (this.closed) return slot.onFlushed();
-    const socket = this.socket;
-    socket.cork();
+    this.batch();
     if (this.state.structured) {
-      writeStructuredHeader(slot.view, 0, NBD_REPLY_FLAG_DONE, NbdChunk.OFFSET_DATA, req.handleHi, req.handleLo, 8 + data.byteLength);
-      slot.view.setUint32(20, Math.floor(req.offset / 0x100000000));
-      slot.view.setUint32(24, req.offset >>> 0);
-      socket.write(slot.header.subarray(0, 28));
+      const v = slot.replyView!;
+      writeStructuredHeader(v, 0, NBD_REPLY_FLAG_DONE, NbdChunk.OFFSET_DATA, req.handleHi, req.handleLo, 8 + req.length);
+      v.setUint32(20, Math.floor(req.offset / 0x100000000));
+      v.setUint32(DATA_AT - 4, req.offset >>> 0);
+      this.socket.write(slot.structuredReply!, slot.onFlushed);
     } else {
-      writeSimpleReply(slot.view, 0, req.handleHi, req.handleLo);
-      socket.write(slot.header.subarray(0, 16));
+      writeSimpleReply(slot.simpleView!, 0, req.handleHi, req.handleLo);
+      this.socket.write(slot.simpleReply!, slot.onFlushed);
     }
-    socket.write(data, slot.onFlushed);
-    socket.uncork();
   }
 
   /** Several structured chunks (the last one DONE) written back to back. */
   private replyChunks(slot: RequestSlot, parts: Uint8Array[]): void {
     if (this.closed) return slot.onFlushed();
     const socket = this.socket;
-    socket.cork();
+    this.batch();
     for (let i = 0; i < parts.length - 1; i++) socket.write(parts[i]!);
     socket.write(parts[parts.length - 1]!, slot.onFlushed);
-    socket.uncork();
   }
 
   private replyError(slot: RequestSlot, code: Errno, message: string): void {
     const req = slot.req;
     if (this.closed) return slot.onFlushed();
     const error = errnoToNbd(code);
+    this.batch();
     if (this.state.structured) {
       const msg = new TextEncoder().encode(message.slice(0, 1024));
       const body = new Uint8Array(20 + 6 + msg.byteLength);
@@ -374,7 +458,7 @@ export class NbdServerConnection {
       return;
     }
     writeSimpleReply(slot.view, error, req.handleHi, req.handleLo);
-    this.socket.write(slot.header.subarray(0, 16), slot.onFlushed);
+    this.socket.write(slot.header16, slot.onFlushed);
   }
 
   private startDraining(): void {
@@ -412,6 +496,8 @@ export class NbdServerConnection {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
     this.queue.clear();
     this.hooks.onClose(this);
   }

@@ -1,6 +1,7 @@
 // One export: a BlockBackend under a name, with the transmission flags
 // qemu-nbd 7.2 advertises for it.
 import type { BlockBackend } from '@tsemu/block-core';
+import { StatusCache } from './status-cache.js';
 import {
   NBD_FLAG_CAN_MULTI_CONN, NBD_FLAG_HAS_FLAGS, NBD_FLAG_READ_ONLY, NBD_FLAG_SEND_CACHE, NBD_FLAG_SEND_FAST_ZERO,
   NBD_FLAG_SEND_FLUSH, NBD_FLAG_SEND_FUA, NBD_FLAG_SEND_TRIM, NBD_FLAG_SEND_WRITE_ZEROES,
@@ -24,8 +25,11 @@ export class NbdExport {
   /** Transmission flags without DF (DF depends on each client's structured-reply negotiation). */
   readonly flags: number;
   size: number;
+  /** Recent block-status answers, shared by every client of this export (writes clear it). */
+  readonly status: StatusCache;
 
   constructor(spec: NbdExportSpec, size: number) {
+    this.status = new StatusCache(spec.backend, () => this.size);
     this.name = spec.name;
     this.description = spec.description ?? '';
     this.backend = spec.backend;

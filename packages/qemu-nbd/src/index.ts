@@ -21,7 +21,7 @@ import { registerAllDrivers } from '@tsemu/block-drivers';
 
 export { NbdServer, type NbdListenAddress, type NbdServerOptions } from './server.js';
 export { NbdExport, type NbdExportSpec } from './export.js';
-export { NbdServerConnection, MAX_REQUESTS } from './connection.js';
+export { NbdServerConnection, MAX_REQUESTS, HANDSHAKE_MAX_MS, WRITE_LIMIT } from './connection.js';
 export { formatExportList, listExports } from './list.js';
 export { helpText, versionText, DEFAULT_BIND } from './help.js';
 export { parseArgs, type NbdCliSettings, type LoadSnapshotParam } from './options.js';

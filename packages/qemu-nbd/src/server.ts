@@ -21,6 +21,10 @@ export interface NbdServerOptions {
   /** TLS credentials (endpoint=server): clients must STARTTLS before anything else. */
   tls?: NbdTlsCredentials;
   log?: (line: string) => void;
+  /** Internal, for tests: negotiation time limit in ms (default QEMU's 10 s). */
+  handshakeMaxMs?: number;
+  /** Internal, for tests: unread reply bytes per client that stop its request intake (default 32 MiB). */
+  writeLimit?: number;
 }
 
 export class NbdServer {
@@ -53,6 +57,11 @@ export class NbdServer {
 
   get exports(): ReadonlyMap<string, NbdExport> {
     return this.exportMap;
+  }
+
+  /** The clients being served (tests look at their queued reply bytes). */
+  get clients(): ReadonlySet<NbdServerConnection> {
+    return this.connections;
   }
 
   get clientCount(): number {
@@ -110,6 +119,8 @@ export class NbdServer {
       exports: this.exportMap,
       tls: this.tls,
       log: this.options.log,
+      handshakeMaxMs: this.options.handshakeMaxMs,
+      writeLimit: this.options.writeLimit,
       onClose: (c) => this.onClose(c),
     });
     this.connections.add(conn);

@@ -1,8 +1,10 @@
 // Structured READ replies that skip zeroes: like qemu-nbd, a read that the
 // client lets us fragment (no DF flag) is answered with OFFSET_DATA chunks
 // for data and OFFSET_HOLE chunks for ranges the block layer reports as
-// reading zero, so sparse images cross the wire cheaply.
+// reading zero, so sparse images cross the wire cheaply. Zero runs come
+// from the export's StatusCache, so mostly-data images pay nothing extra.
 import type { BlockBackend } from '@tsemu/block-core';
+import { STATUS_ZERO, type StatusCache } from './status-cache.js';
 import { NBD_REPLY_FLAG_DONE, NbdChunk, writeStructuredHeader } from '@tsemu/block-nbd';
 
 /** Reads shorter than this are not worth a block-status lookup. */
@@ -18,18 +20,29 @@ interface Extent {
 }
 
 /**
+ * Whether the cache already knows [offset, offset+length) is one run
+ * without zeroes: then the read goes out as one data chunk, with no
+ * block-status lookup and no allocation (the common case on every image).
+ */
+export function knownData(cache: StatusCache, offset: number, length: number): boolean {
+  const i = cache.find(offset);
+  return i >= 0 && (cache.flagsOf(i) & STATUS_ZERO) === 0 && cache.end(i) >= offset + length;
+}
+
+/**
  * The zero/non-zero extents of [offset, offset+length), or null when the
  * whole range is data (the caller then sends one plain data chunk).
+ * `scratch` is the caller's two-number answer buffer.
  */
-export async function sparseExtents(blk: BlockBackend, offset: number, length: number): Promise<Extent[] | null> {
+export async function sparseExtents(cache: StatusCache, offset: number, length: number, scratch: Float64Array): Promise<Extent[] | null> {
   const out: Extent[] = [];
   let pos = offset;
   const end = offset + length;
   while (pos < end) {
-    const st = await blk.blockStatus(pos, end - pos);
-    const n = Math.min(Math.max(st.length, 0), end - pos);
-    if (n === 0) break;
-    const zero = st.zero;
+    await cache.lookup(pos, end, scratch);
+    const n = Math.min(scratch[0]!, end) - pos;
+    if (n <= 0) break;
+    const zero = (scratch[1]! & STATUS_ZERO) !== 0;
     const last = out[out.length - 1];
     if (last && last.zero === zero) last.length += n;
     else if (out.length === MAX_CHUNKS - 1) {

@@ -129,10 +129,16 @@ export class RawSession {
     this.socket.pause();
   }
 
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
   /** Structured chunks up to and including the DONE one: [type, offset-or-error, length] per chunk, and the data bytes. */
-  async structuredReply(): Promise<{ chunks: [number, number, number][]; data: Map<number, Uint8Array> } | undefined> {
+  async structuredReply(): Promise<{ chunks: [number, number, number][]; data: Map<number, Uint8Array>; bodies: Uint8Array[] } | undefined> {
     const chunks: [number, number, number][] = [];
     const data = new Map<number, Uint8Array>();
+    /** Every chunk's payload, in order. */
+    const bodies: Uint8Array[] = [];
     for (;;) {
       if (!(await this.waitBytes(20))) return undefined;
       const h = new DataView(this.take(20).buffer);
@@ -142,6 +148,7 @@ export class RawSession {
       const len = h.getUint32(16);
       if (!(await this.waitBytes(len))) return undefined;
       const body = this.take(len);
+      bodies.push(body);
       const v = new DataView(body.buffer);
       if (type === 1) {
         const off = Number(v.getBigUint64(0));
@@ -152,7 +159,7 @@ export class RawSession {
       } else {
         chunks.push([type, len >= 4 ? v.getUint32(0) : 0, len]);
       }
-      if (flags & 1) return { chunks, data };
+      if (flags & 1) return { chunks, data, bodies };
     }
   }
 
