@@ -48,6 +48,19 @@ export class ByteQueue {
     this.size -= n;
   }
 
+  /** Copies the first `n` bytes (n <= length) into `dest` at `destOffset` without consuming them. */
+  peek(dest: Uint8Array, destOffset: number, n: number): void {
+    let h = this.head;
+    let o = this.offset;
+    for (let i = 0; i < n; i++) {
+      while (o >= this.chunks[h]!.byteLength) {
+        h++;
+        o = 0;
+      }
+      dest[destOffset + i] = this.chunks[h]![o++]!;
+    }
+  }
+
   /** The 32-bit big-endian word at the read position, without consuming it (length >= 4). */
   peekUint32(): number {
     const chunk = this.chunks[this.head]!;

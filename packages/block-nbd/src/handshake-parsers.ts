@@ -5,7 +5,7 @@ import { ByteQueue, readUint64 } from './byte-queue.js';
 import {
   GREETING_BYTES, NBD_FLAG_FIXED_NEWSTYLE, NBD_INIT_MAGIC_HI, NBD_INIT_MAGIC_LO, NBD_MAX_OPTION_PAYLOAD,
   NBD_OLDSTYLE_MAGIC_HI, NBD_OLDSTYLE_MAGIC_LO, NBD_OPTS_MAGIC_HI, NBD_OPTS_MAGIC_LO, NBD_REP_MAGIC_HI,
-  NBD_REP_MAGIC_LO, OPTION_HEADER_BYTES, OPTION_REPLY_HEADER_BYTES,
+  NBD_REP_MAGIC_LO, NBD_MAX_STRING, NbdOption, OPTION_HEADER_BYTES, OPTION_REPLY_HEADER_BYTES,
 } from './constants.js';
 import { NbdProtocolError } from './wire.js';
 
@@ -27,18 +27,36 @@ export class NbdOptionParser {
 
   constructor(private readonly maxPayload = NBD_MAX_OPTION_PAYLOAD) {}
 
+  /** The next 8 queued bytes are the option magic (not consumed). */
+  private magicAt(q: ByteQueue): boolean {
+    q.peek(this.header, 0, 8);
+    return this.view.getUint32(0) === NBD_OPTS_MAGIC_HI && this.view.getUint32(4) === NBD_OPTS_MAGIC_LO;
+  }
+
+  /**
+   * What the client left unfinished when its stream ended with `q` unread:
+   * qemu-nbd 7.2's words for the read that hit end-of-file.
+   */
+  eofReason(q: ByteQueue): string {
+    const eof = 'Unexpected end-of-file before all data were read';
+    if (this.state !== OptionState.Header) return this.option === NbdOption.EXPORT_NAME && this.state === OptionState.Data ? `Failed to read export name: ${eof}` : eof;
+    if (q.length < 8) return `Failed to read opts magic: ${eof}`;
+    if (q.length < 12) return `Failed to read option: ${eof}`;
+    return `Failed to read option length: ${eof}`;
+  }
+
   /** Throws NbdProtocolError on a bad magic (the server must then drop the client). */
   next(q: ByteQueue): NbdOptionEvent | undefined {
     for (;;) {
       switch (this.state) {
         case OptionState.Header: {
+          // The magic is judged as soon as it is complete, as qemu-nbd does.
+          if (q.length >= 8 && !this.magicAt(q)) throw new NbdProtocolError('Bad magic received');
           if (q.length < OPTION_HEADER_BYTES) return undefined;
           q.read(this.header, 0, OPTION_HEADER_BYTES);
-          if (this.view.getUint32(0) !== NBD_OPTS_MAGIC_HI || this.view.getUint32(4) !== NBD_OPTS_MAGIC_LO) {
-            throw new NbdProtocolError('Bad option magic received');
-          }
           this.option = this.view.getUint32(8);
           this.length = this.view.getUint32(12);
+          if (this.option === NbdOption.EXPORT_NAME && this.length > NBD_MAX_STRING) throw new NbdProtocolError('Bad length received');
           if (this.length > this.maxPayload) {
             this.state = OptionState.Skip;
             this.skipped = 0;
@@ -133,7 +151,7 @@ export class NbdOptionReplyParser {
   }
 }
 
-/** Client side: the reply to NBD_OPT_EXPORT_NAME (size, flags, maybe 124 zero bytes). */
+/** Client side: the reply to NbdOption.EXPORT_NAME (size, flags, maybe 124 zero bytes). */
 export function readExportNameReply(q: ByteQueue, noZeroes: boolean): { size: number; flags: number } | undefined {
   const n = noZeroes ? 10 : 134;
   if (q.length < n) return undefined;

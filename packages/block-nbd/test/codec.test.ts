@@ -147,7 +147,7 @@ describe('NbdOptionParser', () => {
   it('throws on a bad option magic', () => {
     const q = new ByteQueue();
     q.push(new Uint8Array(16).fill(0x41));
-    expect(() => new NbdOptionParser().next(q)).toThrow('Bad option magic');
+    expect(() => new NbdOptionParser().next(q)).toThrow('Bad magic received');
   });
 });
 

@@ -52,6 +52,8 @@ export interface ConnectionHooks {
   tls?: ServerTls;
   /** Verbose log line (qemu-nbd -v), or undefined. */
   log?: (line: string) => void;
+  /** A client failed negotiation: qemu-nbd reports each one on stderr, -v or not. */
+  negotiationFailed?: (reason: string) => void;
   onClose(conn: NbdServerConnection): void;
   /** Internal (tests): negotiation time limit instead of HANDSHAKE_MAX_MS. */
   handshakeMaxMs?: number;
@@ -93,14 +95,18 @@ export class NbdServerConnection {
     this.queue.push(chunk);
     this.pump();
   };
-  private readonly onGone = (): void => this.destroy();
+  private readonly onGone = (): void => {
+    if (!this.closed && this.negotiating) this.hooks.negotiationFailed?.(this.eofReason());
+    this.destroy();
+  };
   /** The plain TCP/unix socket (the listener's); `socket` becomes the TLS layer after STARTTLS. */
   private readonly plain: Socket;
 
   constructor(public socket: Socket, private readonly hooks: ConnectionHooks) {
     this.plain = socket;
     this.writeLimit = hooks.writeLimit ?? WRITE_LIMIT;
-    this.handshakeTimer = setTimeout(() => this.fail('negotiation did not finish in time'), hooks.handshakeMaxMs ?? HANDSHAKE_MAX_MS);
+    // QEMU shuts the channel down, so its pending read reports end-of-file.
+    this.handshakeTimer = setTimeout(() => this.fail(this.eofReason()), hooks.handshakeMaxMs ?? HANDSHAKE_MAX_MS);
     this.handshakeTimer.unref();
     this.state = {
       noZeroes: false, tlsConfigured: hooks.tls !== undefined, tlsActive: false, structured: false, allocation: false, metaExport: null,
@@ -153,8 +159,9 @@ export class NbdServerConnection {
         if (this.phase === Phase.ClientFlags) {
           const flags = readClientFlags(this.queue);
           if (flags === undefined) return;
-          if ((flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) !== 0) {
-            return this.fail(`Unknown client flags 0x${flags.toString(16)} received`);
+          const known = NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES;
+          if ((flags & ~known) !== 0) {
+            return this.fail(`Unknown client flags 0x${(flags & ~known).toString(16)} received`);
           }
           this.state.noZeroes = (flags & NBD_FLAG_C_NO_ZEROES) !== 0;
           this.phase = Phase.Options;
@@ -164,7 +171,7 @@ export class NbdServerConnection {
           const ev = this.optionParser.next(this.queue);
           if (ev === undefined) return;
           if (ev.kind === 'too-big') {
-            if (ev.option === 1) return this.fail('export name option is too long');
+            if (ev.option === 1) return this.fail('Bad length received');
             this.socket.write(encodeOptionReply(ev.option, NbdOptionReply.ERR_TOO_BIG, new TextEncoder().encode('option payload too large')));
             continue;
           }
@@ -468,8 +475,20 @@ export class NbdServerConnection {
     if (this.inflight === 0) this.end();
   }
 
-  /** Protocol violation: log it (qemu-nbd -v) and drop this client. */
+  /** Still in the handshake (client flags or options). */
+  private get negotiating(): boolean {
+    return this.phase === Phase.ClientFlags || this.phase === Phase.Options;
+  }
+
+  /** qemu-nbd's words for a client that stopped sending in the middle of the handshake. */
+  private eofReason(): string {
+    return this.phase === Phase.ClientFlags ? 'Failed to read flags: Unexpected end-of-file before all data were read'
+      : this.optionParser.eofReason(this.queue);
+  }
+
+  /** Protocol violation: report it (stderr during the handshake, as qemu-nbd; -v always) and drop this client. */
   private fail(reason: string): void {
+    if (!this.closed && this.negotiating) this.hooks.negotiationFailed?.(reason);
     this.log(`closing connection: ${reason}`);
     this.destroy();
   }

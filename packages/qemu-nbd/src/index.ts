@@ -225,6 +225,7 @@ async function serveImage(
       persistent: s.persistent,
       tls: s.tls,
       log,
+      negotiationFailed: (reason) => error(`option negotiation failed: ${reason}`),
     });
   } catch (err) {
     await backend.close().catch(() => {});

@@ -21,6 +21,8 @@ export interface NbdServerOptions {
   /** TLS credentials (endpoint=server): clients must STARTTLS before anything else. */
   tls?: NbdTlsCredentials;
   log?: (line: string) => void;
+  /** Called with qemu-nbd's reason when a client fails the handshake (qemu-nbd prints each on stderr). */
+  negotiationFailed?: (reason: string) => void;
   /** Internal, for tests: negotiation time limit in ms (default QEMU's 10 s). */
   handshakeMaxMs?: number;
   /** Internal, for tests: unread reply bytes per client that stop its request intake (default 32 MiB). */
@@ -119,6 +121,7 @@ export class NbdServer {
       exports: this.exportMap,
       tls: this.tls,
       log: this.options.log,
+      negotiationFailed: this.options.negotiationFailed,
       handshakeMaxMs: this.options.handshakeMaxMs,
       writeLimit: this.options.writeLimit,
       onClose: (c) => this.onClose(c),
