@@ -6,5 +6,9 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "12
   npm i -g pnpm@12.21.0 >/dev/null
 fi
 pnpm install --frozen-lockfile=false --reporter=silent
-# The optional native addon (SEEK_DATA, hole punching): one cc call, skipped when built.
-[ -f packages/host-io/build/host_io.node ] || sh packages/host-io/native/build.sh
+# The optional native addons (host_io: SEEK_DATA, hole punching, RWF_NOWAIT; proc: guest processes):
+# rebuilt when one is missing or older than its C source.
+for addon in host_io proc; do
+  out=packages/host-io/build/$addon.node src=packages/host-io/native/$addon.c
+  if [ ! -f "$out" ] || [ "$src" -nt "$out" ]; then sh packages/host-io/native/build.sh; break; fi
+done

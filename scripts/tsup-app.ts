@@ -47,6 +47,8 @@ export function appBuildOptions(appDir: string): Options {
     async onSuccess() {
       // Without a built addon (no compiler) host-io reports itself unavailable, as in src/.
       if (existsSync(hostIoAddon)) copyFileSync(hostIoAddon, join(appDir, 'dist/host_io.node'));
+      const procAddon = join(root, 'packages/host-io/build/proc.node'); // guest fork/pipe/waitpid (tsemu-arm)
+      if (existsSync(procAddon)) copyFileSync(procAddon, join(appDir, 'dist/proc.node'));
     },
   };
 }

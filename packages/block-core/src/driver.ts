@@ -262,8 +262,11 @@ export interface BlockDriverStateToolHooks {
    * Only the header changes: the caller copies data first where needed.
    */
   changeBackingFile?(backingFile: string | undefined, backingFormat: string | undefined): Promise<void>;
-  /** qemu-img amend -o ...: options already checked against createOptions; `force` = --force. */
-  amendImage?(options: Record<string, string>, force: boolean): Promise<void>;
+  /**
+   * qemu-img amend -o ...: options already checked against createOptions; `force` = --force.
+   * `status` gets QEMU's amend progress callbacks (work done, total work) for -p.
+   */
+  amendImage?(options: Record<string, string>, force: boolean, status?: (done: number, total: number) => void): Promise<void>;
 }
 
 // Declaration merging: the hooks become optional members of BlockDriverState.

@@ -9,3 +9,4 @@ inc=$(node -p "require('path').resolve(process.execPath, '../../include/node')")
 mkdir -p build
 ${CC:-cc} -O2 -Wall -shared -fPIC -I"$inc" native/host_io.c -o build/host_io.node.tmp && mv build/host_io.node.tmp build/host_io.node \
   || echo "host-io: native build failed; native calls disabled" >&2
+${CC:-cc} -O2 -Wall -shared -fPIC -I"$inc" native/proc.c -o build/proc.node.tmp && mv build/proc.node.tmp build/proc.node || echo "host-io: proc addon build failed; guest processes run one after another" >&2

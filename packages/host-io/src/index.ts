@@ -1,17 +1,33 @@
 // Optional native calls for local files. When the addon is not built (no
 // compiler, not Linux) `hostIo.available` is false and every call throws
-// ENOSYS, so callers keep a portable path and can say what they lost.
+// ENOSYS (the *Nowait calls return NOWAIT_ENOSYS instead), so callers keep a
+// portable path and can say what they lost.
 import { createRequire } from 'node:module';
 
 interface NativeHostIo {
   seek(fd: number, offset: number, whence: number): number;
   fallocate(fd: number, mode: number, offset: number, length: number): void;
+  preadNowait(fd: number, buf: Uint8Array, offset: number, length?: number): number;
+  pwriteNowait(fd: number, buf: Uint8Array, offset: number, length?: number): number;
+  preadvNowait(fd: number, bufs: readonly Uint8Array[], offset: number): number;
+  pwritevNowait(fd: number, bufs: readonly Uint8Array[], offset: number): number;
+  fadvise(fd: number, offset: number, length: number, advice: number): number;
 }
 
 /** fallocate(2) mode bits (linux/falloc.h). */
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;
+
+/** Negative errno values the *Nowait calls return (Linux numbering). */
+export const NOWAIT_EAGAIN = -11;
+export const NOWAIT_EINVAL = -22;
+export const NOWAIT_ENOSYS = -38;
+export const NOWAIT_EOPNOTSUPP = -95;
+/** Most buffers one preadvNowait/pwritevNowait call takes; more is NOWAIT_EINVAL. */
+export const NOWAIT_IOV_MAX = 64;
+/** posix_fadvise advice: drop the range from the page cache (after writeback). */
+export const POSIX_FADV_DONTNEED = 4;
 
 function load(): NativeHostIo | null {
   try {
@@ -22,6 +38,8 @@ function load(): NativeHostIo | null {
 }
 
 const native = load();
+// An addon built from an older host_io.c lacks the RWF_NOWAIT calls; treat them as absent.
+const nowaitNative = native && typeof native.preadNowait === 'function' ? native : null;
 
 function unavailable(): never {
   throw Object.assign(new Error('host-io native addon is not built'), { code: 'ENOSYS' });
@@ -30,6 +48,8 @@ function unavailable(): never {
 export const hostIo = {
   /** The addon loaded: SEEK_DATA/SEEK_HOLE and fallocate are real. */
   available: native !== null,
+  /** The addon has the RWF_NOWAIT calls (preadNowait and friends); false means they return NOWAIT_ENOSYS. */
+  nowait: nowaitNative !== null,
   /** Next offset >= `offset` holding data, or -1 when only a hole remains (lseek SEEK_DATA). */
   seekData(fd: number, offset: number): number {
     return native ? native.seek(fd, offset, 0) : unavailable();
@@ -43,4 +63,31 @@ export const hostIo = {
     if (!native) unavailable();
     native.fallocate(fd, mode, offset, length);
   },
+  /**
+   * preadv2(RWF_NOWAIT) into `buf` (the first `length` bytes, default all):
+   * bytes read (short at EOF, or when only a prefix is cached), or a negative
+   * errno: NOWAIT_EAGAIN when the data is not in the page cache,
+   * NOWAIT_EOPNOTSUPP where the file system ignores RWF_NOWAIT (tmpfs),
+   * NOWAIT_ENOSYS without the addon. Never throws, never blocks on the disk.
+   */
+  preadNowait(fd: number, buf: Uint8Array, offset: number, length?: number): number {
+    return nowaitNative ? nowaitNative.preadNowait(fd, buf, offset, length) : NOWAIT_ENOSYS;
+  },
+  /** pwritev2(RWF_NOWAIT); results as preadNowait. ext4 and tmpfs answer NOWAIT_EOPNOTSUPP for buffered writes. */
+  pwriteNowait(fd: number, buf: Uint8Array, offset: number, length?: number): number {
+    return nowaitNative ? nowaitNative.pwriteNowait(fd, buf, offset, length) : NOWAIT_ENOSYS;
+  },
+  /** Vectored preadNowait over whole buffers (at most NOWAIT_IOV_MAX). */
+  preadvNowait(fd: number, bufs: readonly Uint8Array[], offset: number): number {
+    return nowaitNative ? nowaitNative.preadvNowait(fd, bufs, offset) : NOWAIT_ENOSYS;
+  },
+  /** Vectored pwriteNowait over whole buffers (at most NOWAIT_IOV_MAX). */
+  pwritevNowait(fd: number, bufs: readonly Uint8Array[], offset: number): number {
+    return nowaitNative ? nowaitNative.pwritevNowait(fd, bufs, offset) : NOWAIT_ENOSYS;
+  },
+  /** posix_fadvise(2): 0 or a negative errno (NOWAIT_ENOSYS without the addon). */
+  fadvise(fd: number, offset: number, length: number, advice: number): number {
+    return nowaitNative ? nowaitNative.fadvise(fd, offset, length, advice) : NOWAIT_ENOSYS;
+  },
 };
+export { hostProc, childSignals } from './process.js';

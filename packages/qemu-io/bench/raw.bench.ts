@@ -22,6 +22,10 @@ const tsemuIo = workspaceBin('tsemu-io');
  */
 const io = (tool: string, commands: readonly string[]): string[] =>
   [tool, '-f', 'raw', '-t', 'writeback', IMAGE, ...commands.flatMap((c) => ['-c', c])];
+/** tsemu-io with the file driver's RWF_NOWAIT fast path off: every request through libuv's thread pool. */
+const ioThreadPool = (commands: readonly string[]): string[] =>
+  [tsemuIo, '-t', 'writeback', '--image-opts', `driver=raw,file.driver=file,file.filename=${IMAGE},file.x-no-nowait=on`,
+    ...commands.flatMap((c) => ['-c', c])];
 
 // Writes end with an explicit `flush` so the figure includes making them stable
 // (both tools also flush at close, which then has nothing left to do).
@@ -57,6 +61,8 @@ export default defineBench({
     { label: 'start-up (--version)', startup: true, goal: null, tsemu: [tsemuIo, '--version'], qemu: ['qemu-io', '--version'] },
     // Reads first, while the image still holds setup's 0x5a everywhere.
     { label: `rand read ${RANDOM_OPS} x 4 KiB`, tsemu: io(tsemuIo, randReads), qemu: io('qemu-io', randReads) },
+    // The same reads with tsemu's page-cache fast path off: what the thread-pool round trip alone costs.
+    { label: `rand read ${RANDOM_OPS} x 4 KiB, tsemu x-no-nowait`, tsemu: ioThreadPool(randReads), qemu: io('qemu-io', randReads), goal: null },
     {
       label: `seq write ${SEQ_WRITES} x 1 MiB`,
       tsemu: io(tsemuIo, seqWrites),

@@ -1,0 +1,86 @@
+// Process and descriptor calls for user-mode emulation of a guest that forks
+// (native/proc.c): pipe2, lseek, fcntl, memfd, posix_spawn with placed
+// descriptors, waitpid and a SIGCHLD counter. Node has none of them. Results
+// are >= 0 or -errno (Linux numbering); when the addon is not built
+// `hostProc.available` is false and linux-user keeps its sequential processes.
+import { createRequire } from 'node:module';
+
+interface NativeProc {
+  pipe2(flags: number): [number, number] | number;
+  lseek(fd: number, offset: number, whence: number): number;
+  fcntl(fd: number, cmd: number, arg: number): number;
+  memfd(): number;
+  spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array): number;
+  waitpid(pid: number, options: number, status: Int32Array): number;
+  watchChildren(counter: Int32Array): number;
+  waitChildEvent(timeoutMs: number): number;
+  defaultSignal(sig: number): number;
+  poll(fds: Int32Array, timeoutMs: number): number;
+}
+
+function load(): NativeProc | null {
+  const req = createRequire(import.meta.url);
+  // From src/ (a checkout) the addon is in ../build; a bundled app keeps a copy next to itself.
+  for (const p of ['../build/proc.node', './proc.node']) {
+    try { return req(p) as NativeProc; } catch { /* next */ }
+  }
+  return null;
+}
+
+const native = load();
+const ENOSYS = -38;
+
+/** Counts SIGCHLDs once watchChildren() ran: compare with a saved value, one typed-array read. */
+export const childSignals = new Int32Array(1);
+let watching = false;
+
+export const hostProc = {
+  /** The addon loaded: real pipes, spawn and waitpid. */
+  available: native !== null,
+  /** pipe2(2); host ends are always close-on-exec. [read, write] or -errno. */
+  pipe2(flags: number): [number, number] | number {
+    return native ? native.pipe2(flags) : ENOSYS;
+  },
+  /** lseek(2) on the kernel's offset; new offset or -errno. */
+  lseek(fd: number, offset: number, whence: number): number {
+    return native ? native.lseek(fd, offset, whence) : ENOSYS;
+  },
+  /** fcntl(2) with an integer argument (F_GETFL 3, F_SETFL 4, F_GETFD 1, F_SETFD 2). */
+  fcntl(fd: number, cmd: number, arg: number): number {
+    return native ? native.fcntl(fd, cmd, arg) : ENOSYS;
+  },
+  /** An anonymous close-on-exec file (memfd_create). */
+  memfd(): number {
+    return native ? native.memfd() : ENOSYS;
+  },
+  /**
+   * posix_spawn: `fds` holds [childFd, ourFd] pairs, exactly those are open in
+   * the child; dispositions and mask start at their defaults. pid or -errno.
+   */
+  spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array): number {
+    return native ? native.spawn(path, argv, envp, fds) : ENOSYS;
+  },
+  /** waitpid(2): pid with status[0] set, 0 (WNOHANG, nothing yet), or -errno. */
+  waitpid(pid: number, options: number, status: Int32Array): number {
+    return native ? native.waitpid(pid, options, status) : ENOSYS;
+  },
+  /** Install the SIGCHLD counter (childSignals[0]); idempotent. */
+  watchChildren(): number {
+    if (!native) return ENOSYS;
+    if (watching) return 0;
+    watching = true;
+    return native.watchChildren(childSignals);
+  },
+  /** Sleep until a SIGCHLD since the last call, or `timeoutMs` (-1: no limit). */
+  waitChildEvent(timeoutMs: number): number {
+    return native ? native.waitChildEvent(timeoutMs) : ENOSYS;
+  },
+  /** poll(2): `fds` holds [fd, events, revents] triples; revents are filled in. Ready count or -errno. */
+  poll(fds: Int32Array, timeoutMs: number): number {
+    return native ? native.poll(fds, timeoutMs) : ENOSYS;
+  },
+  /** Reset a signal to SIG_DFL and unblock it (before dying of it: Node ignores SIGPIPE). */
+  defaultSignal(sig: number): number {
+    return native ? native.defaultSignal(sig) : ENOSYS;
+  },
+};
