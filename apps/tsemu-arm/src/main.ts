@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { ElfError, LinuxProcess, formatIr, generateSource, type IrBlock } from '@tsemu/linux-user';
+import { dieBySignal, ElfError, LinuxProcess, formatIr, generateSource, type IrBlock } from '@tsemu/linux-user';
 
 const USAGE = `usage: tsemu-arm [options] program [arguments...]
 Linux ARM (armhf) user-mode emulator, like qemu-arm.
@@ -67,11 +67,8 @@ function main(argv: string[]): number {
     process.stderr.write(`tsemu-arm: ${s.insns} guest instructions, ${s.tbs} TBs translated (${s.compiled} hot, compiled to JS), ${s.invalidated} invalidated, ` +
       `${secs.toFixed(3)} s wall, ${cpuSecs.toFixed(3)} s CPU (all threads), ${(s.insns / secs / 1e6).toFixed(1)} MIPS\n`);
   }
-  if (exit.signal) {
-    // Die by the same signal when we can, so the parent sees what qemu-arm's parent would.
-    process.removeAllListeners();
-    try { process.kill(process.pid, exit.signal); } catch { /* fall back to the exit status */ }
-  }
+  // Die by the same signal when we can, so the parent sees what qemu-arm's parent would.
+  if (exit.signal) dieBySignal(exit.signal);
   return exit.status;
 }
 

@@ -32,6 +32,20 @@ const CASES: [string, string[]][] = [
   ['gzip | gunzip round trip', ['sh', '-c', 'gzip -c input.txt | gunzip -c | cmp - input.txt && echo same']],
 ];
 
+// Concurrent processes (one host process per fork): endless producers, background jobs, SIGCHLD, SIGPIPE, kill.
+const CONCURRENT: [string, string[]][] = [
+  ['yes | head (the producer dies of SIGPIPE)', ['sh', '-c', 'yes | head -n 3']],
+  ['seq | sort -n | tail', ['sh', '-c', 'seq 1 100000 | sort -n | tail -1']],
+  ['background job and wait', ['sh', '-c', 'sleep 0.2 & wait; echo done']],
+  ['exit status of false', ['sh', '-c', 'false; echo $?']],
+  ['exit status of a subshell', ['sh', '-c', '(exit 3); echo $?']],
+  ['cat /dev/zero | head -c | md5sum', ['sh', '-c', 'cat /dev/zero | head -c 100000 | md5sum']],
+  // The child outlives the shell's start of `wait`, so the trapped SIGCHLD interrupts it: 128 + 17.
+  ['trap on CHLD', ['sh', '-c', 'trap "echo child ended" CHLD; sleep 0.3 & wait $!; echo "waited $?"']],
+  ['kill -9 $$', ['sh', '-c', 'echo before; kill -9 $$; echo after']],
+  ['a pipeline\'s status is its last stage\'s', ['sh', '-c', 'yes | head -c 10 >/dev/null; yes | (head -n 1; exit 7); echo $?']],
+];
+
 describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
   let bb = '', dir = '';
   beforeAll(() => {
@@ -58,12 +72,12 @@ describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
     }
   });
 
-  for (const [name, args] of CASES) {
+  for (const [name, args] of [...CASES, ...CONCURRENT]) {
     it(name, () => {
       const q = runQemu([bb, ...args], dir);
       const t = runTsemu([bb, ...args], dir);
-      expect(t.stdout).toBe(q.stdout);
-      expect(t.status).toBe(q.status);
-    });
+      expect(t.stdout, t.stderr).toBe(q.stdout);
+      expect({ status: t.status, signal: t.signal }, t.stderr).toEqual({ status: q.status, signal: q.signal });
+    }, 180_000);
   }
 });

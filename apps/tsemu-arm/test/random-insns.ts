@@ -1,8 +1,13 @@
 // Generator of seeded random ARM / Thumb-2 instruction blocks for the
 // differential test: each block loads random values into r0-r7 and the APSR,
-// runs a few random instructions, and stores r0-r7 and the APSR.
+// runs a few random instructions, and stores r0-r7 and the APSR (the FPSCR for
+// VFP blocks, see random-insns-vfp.ts).
+
+import { fpWord, randomFpscr, randomVfpInsn } from './random-insns-vfp.js';
 
 export type Mode = 'arm' | 'thumb';
+
+export { randomVfpInsn };
 
 export class Rng {
   constructor(private s: number) { if (!s) this.s = 1; }
@@ -110,8 +115,6 @@ export function randomInsn(rng: Rng, mode: Mode): string {
   return text;
 }
 
-const FP_BITS = [0x3ff00000, 0xbff00000, 0x80000000, 0x7ff00000, 0xfff00000, 0x7ff80000, 0x7ff40000, 0x00080000, 0x41e00000, 0xc1e00000, 0x41f00000, 0x40590000, 0x3f800000, 0x7f800000, 0xff7fffff, 0x00000001, 0x4f000000, 0xcf000001];
-
 /** One random load/store on the scratch area r9 points into (offsets keep it in range). */
 export function randomMemInsn(rng: Rng, mode: Mode): string {
   const r = (): string => `r${rng.int(8)}`;
@@ -159,55 +162,32 @@ export function randomMemInsn(rng: Rng, mode: Mode): string {
   }
 }
 
-/** One random VFP instruction on d0-d3 / s0-s7. */
-export function randomVfpInsn(rng: Rng, mode: Mode): string {
-  const d = (): string => `d${rng.int(4)}`, sr = (): string => `s${rng.int(8)}`;
-  const dbl = rng.chance(0.5);
-  const r = dbl ? d : sr, ty = dbl ? 'f64' : 'f32';
-  let cond = '';
-  if (rng.chance(0.2)) cond = rng.pick(CONDS);
-  let text: string;
-  switch (rng.int(6)) {
-    case 0: case 1: text = `${rng.pick(['vadd', 'vsub', 'vmul', 'vdiv', 'vnmul', 'vmla', 'vmls', 'vnmla', 'vnmls'])}${cond}.${ty} ${r()}, ${r()}, ${r()}`; break;
-    case 2: text = `${rng.pick(['vabs', 'vneg', 'vsqrt', 'vmov'])}${cond}.${ty} ${r()}, ${r()}`; break;
-    case 3: text = rng.chance(0.3) ? `${rng.pick(['vcmp', 'vcmpe'])}${cond}.${ty} ${r()}, #0` : `${rng.pick(['vcmp', 'vcmpe'])}${cond}.${ty} ${r()}, ${r()}`; break;
-    case 4: {
-      const k = rng.int(6);
-      if (k === 0) text = `vcvt${cond}.f64.f32 ${d()}, ${sr()}`;
-      else if (k === 1) text = `vcvt${cond}.f32.f64 ${sr()}, ${d()}`;
-      else if (k === 2) text = `${rng.pick(['vcvt', 'vcvtr'])}${cond}.${rng.pick(['s32', 'u32'])}.${ty} ${sr()}, ${r()}`;
-      else text = `vcvt${cond}.${ty}.${rng.pick(['s32', 'u32'])} ${r()}, ${sr()}`;
-      break;
-    }
-    default: text = `vmov${cond}.${ty} ${r()}, #${rng.pick(['1.0', '-2.5', '0.5', '31.0', '-0.125', '17.0'])}`;
-  }
-  if (mode === 'thumb' && cond) return `it ${cond}\n  ${text}`;
-  return text;
-}
-
 /** Assembly source with `blocks` test blocks and a `run_tests(uint32_t *out)` entry. */
-export function generateAsm(seed: number, mode: Mode, blocks: number, perBlock: number): { asm: string; blockText: string[] } {
+/** `fpShare`: the fraction of blocks that are VFP blocks. */
+export function generateAsm(seed: number, mode: Mode, blocks: number, perBlock: number, fpShare = 0.3): { asm: string; blockText: string[] } {
   const rng = new Rng(seed);
-  const lines = ['.syntax unified', '.arch armv7-a', '.arch_extension idiv', '.fpu vfpv3-d16', mode === 'thumb' ? '.thumb' : '.arm',
+  const lines = ['.syntax unified', '.arch armv7-a', '.arch_extension idiv', '.fpu vfpv4-d16', mode === 'thumb' ? '.thumb' : '.arm',
     '.text', '.global run_tests', '.type run_tests, %function', mode === 'thumb' ? '.thumb_func' : '', 'run_tests:',
     '  push {r4-r11, lr}', '  mov r11, r0'];
   const blockText: string[] = [];
   const val = (): number => (rng.chance(0.3) ? rng.pick(INTERESTING) : rng.next()) >>> 0;
   for (let b = 0; b < blocks; b++) {
-    const fp = rng.chance(0.3), memBlock = !fp && rng.chance(0.3);
+    const fp = rng.chance(fpShare), memBlock = !fp && rng.chance(0.3);
     for (let i = 0; i < 8; i++) {
-      const v = fp && rng.chance(0.6) ? (rng.pick(FP_BITS) | (i & 1 ? rng.int(0x10000) : 0)) >>> 0 : val();
+      const v = fp ? fpWord(rng, i) : val();
       lines.push(`  movw r${i}, #${v & 0xffff}`, `  movt r${i}, #${v >>> 16}`);
     }
     if (fp) {
-      // VFP block: d0-d3 from r0-r7, a few VFP instructions, results back in r0-r7, FPSCR
-      // (without the cumulative exception bits, not modelled yet) in r8.
-      lines.push('  vmov d0, r0, r1', '  vmov d1, r2, r3', '  vmov d2, r4, r5', '  vmov d3, r6, r7', '  movw r8, #0', '  vmsr fpscr, r8');
+      // VFP block: d0-d3 from r0-r7, random FPSCR controls, a few VFP instructions,
+      // results back in r0-r7 and the whole FPSCR (NZCV, controls, cumulative flags) in r8.
+      const fpscr = randomFpscr(rng);
+      lines.push('  vmov d0, r0, r1', '  vmov d1, r2, r3', '  vmov d2, r4, r5', '  vmov d3, r6, r7',
+        `  movw r8, #${fpscr & 0xffff}`, `  movt r8, #${fpscr >>> 16}`, '  vmsr fpscr, r8');
       const body: string[] = [];
       for (let i = 0; i < perBlock; i++) body.push(rng.chance(0.15) ? 'vmrs APSR_nzcv, fpscr' : randomVfpInsn(rng, mode));
       blockText.push(body.join('\n'));
       lines.push(...body.map((l) => `  ${l}`));
-      lines.push('  vmov r0, r1, d0', '  vmov r2, r3, d1', '  vmov r4, r5, d2', '  vmov r6, r7, d3', '  vmrs r8, fpscr', '  bic r8, r8, #0x9f',
+      lines.push('  vmov r0, r1, d0', '  vmov r2, r3, d1', '  vmov r4, r5, d2', '  vmov r6, r7, d3', '  vmrs r8, fpscr',
         '  stmia r11!, {r0-r8}');
       continue;
     }
@@ -227,7 +207,7 @@ export function generateAsm(seed: number, mode: Mode, blocks: number, perBlock: 
     lines.push(...body.map((l) => `  ${l}`));
     lines.push('  mrs r8, APSR', '  stmia r11!, {r0-r8}');
   }
-  lines.push('  pop {r4-r11, pc}', '.data', '.global scratch', '.balign 8', 'scratch:');
+  lines.push('  movw r8, #0', '  vmsr fpscr, r8', '  pop {r4-r11, pc}', '.data', '.global scratch', '.balign 8', 'scratch:');
   for (let i = 0; i < 1024; i += 4) lines.push(`  .word ${((i * 2654435761) ^ 0x5a5aa5a5) >>> 0}`);
   lines.push('');
   return { asm: lines.join('\n'), blockText };

@@ -1,12 +1,17 @@
-import { PAGE_SIZE, type GuestMemory } from '@tsemu/tcg';
+import { PAGE_BITS, PAGE_SIZE, type GuestMemory } from '@tsemu/tcg';
 
 const PAGE_MASK = PAGE_SIZE - 1;
 export const pageAlignUp = (x: number): number => (x + PAGE_MASK) & ~PAGE_MASK;
 
+export const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4;
+/** `mapped` entries: PROT_* bits | MAPPED (so PROT_NONE pages are still mapped). */
+const MAPPED = 8;
+
 /**
- * Which guest pages are mapped, the program break, and a first-fit search
- * for anonymous mappings. Guest memory itself is one flat buffer; this only
- * decides which addresses the guest may be given.
+ * Which guest pages are mapped and with what protection, the program break,
+ * and a first-fit search for anonymous mappings. Guest memory itself is one
+ * flat buffer; every change here is mirrored into the memory's permission
+ * table, which the generated code checks on each access.
  */
 export class AddressSpace {
   private readonly mapped: Uint8Array;
@@ -17,15 +22,55 @@ export class AddressSpace {
   constructor(readonly mem: GuestMemory, mmapBase: number) {
     this.mapped = new Uint8Array(mem.size / PAGE_SIZE);
     this.mmapBase = mmapBase;
+    // Nothing is mapped until the loader and the guest map it.
+    mem.protect(0, mem.perm.length - 1, 0, false);
   }
 
   isMapped(addr: number): boolean {
-    return this.mapped[(addr >>> 0) / PAGE_SIZE | 0] === 1;
+    return this.mapped[(addr >>> 0) >>> PAGE_BITS]! !== 0;
   }
 
+  /** PROT_* bits of the page holding `addr`, or -1 when unmapped. */
+  protOf(addr: number): number {
+    const v = this.mapped[(addr >>> 0) >>> PAGE_BITS] ?? 0;
+    return v ? v & 7 : -1;
+  }
+
+  private pages(addr: number, len: number): [number, number] {
+    const first = (addr >>> 0) >>> PAGE_BITS;
+    const last = Math.min((((addr >>> 0) + Math.max(len, 1) - 1) / PAGE_SIZE) | 0, this.mapped.length - 1);
+    return [first, last];
+  }
+
+  /** Map [addr, addr+len) with `prot` (whole pages). */
+  map(addr: number, len: number, prot: number): void {
+    if (len <= 0) return;
+    const [first, last] = this.pages(addr, len);
+    this.mapped.fill(MAPPED | (prot & 7), first, last + 1);
+    this.mem.protect(first, last, prot & 7, true);
+  }
+
+  unmap(addr: number, len: number): void {
+    if (len <= 0) return;
+    const [first, last] = this.pages(addr, len);
+    this.mapped.fill(0, first, last + 1);
+    this.mem.protect(first, last, 0, false);
+  }
+
+  /** mprotect: false when part of the range is not mapped (ENOMEM; nothing changes then). */
+  protect(addr: number, len: number, prot: number): boolean {
+    if (len <= 0) return true;
+    const [first, last] = this.pages(addr, len);
+    if ((((addr >>> 0) + len - 1) >>> PAGE_BITS) >= this.mapped.length) return false;
+    for (let p = first; p <= last; p++) if (!this.mapped[p]) return false;
+    this.map(addr, len, prot);
+    return true;
+  }
+
+  /** Old interface: map read+write (on) or unmap (off). */
   mark(addr: number, len: number, on: boolean): void {
-    const first = Math.floor((addr >>> 0) / PAGE_SIZE), last = Math.floor(((addr >>> 0) + len - 1) / PAGE_SIZE);
-    this.mapped.fill(on ? 1 : 0, first, Math.min(last + 1, this.mapped.length));
+    if (on) this.map(addr, len, PROT_READ | PROT_WRITE);
+    else this.unmap(addr, len);
   }
 
   /** Find `len` free bytes at or above `hint` (or the mmap base). Returns -1 when none. */
@@ -65,6 +110,14 @@ export class AddressSpace {
   restore(runs: [number, Uint8Array][], mapped: Uint8Array, brk: number): void {
     for (const [addr, bytes] of runs) this.mem.u8.set(bytes, addr);
     this.mapped.set(mapped);
+    // Re-derive the permission table page by page (runs of equal entries).
+    const m = this.mapped;
+    for (let p = 0; p < m.length;) {
+      let q = p;
+      while (q + 1 < m.length && m[q + 1] === m[p]) q++;
+      this.mem.protect(p, q, m[p]! & 7, m[p] !== 0);
+      p = q + 1;
+    }
     this.brk = brk;
   }
 
@@ -75,8 +128,11 @@ export class AddressSpace {
     const oldTop = pageAlignUp(this.brk), newTop = pageAlignUp(newBrk);
     if (newTop > oldTop) {
       for (let a = oldTop; a < newTop; a += PAGE_SIZE) if (this.isMapped(a)) return this.brk;
-      this.mark(oldTop, newTop - oldTop, true);
+      this.map(oldTop, newTop - oldTop, PROT_READ | PROT_WRITE);
       this.mem.fill(oldTop, newTop - oldTop);
+    } else if (newTop < oldTop) {
+      // Shrinking gives the pages back, as Linux does: later accesses fault.
+      this.unmap(newTop, oldTop - newTop);
     }
     // Bytes between the old break and the end of its page are zero already unless the guest shrank and regrew.
     if (newBrk > this.brk) this.mem.fill(this.brk, Math.min(newBrk, oldTop) - this.brk > 0 ? Math.min(newBrk, oldTop) - this.brk : 0);

@@ -20,6 +20,27 @@ interface ParentFrame {
 
 const CLONE_VM = 0x100, CLONE_CHILD_SETTID = 0x01000000;
 
+/** What the system-call layer needs from a process model (HostProcesses or SequentialProcesses). */
+export interface GuestProcesses {
+  readonly pid: number;
+  /** A forked child is running in this emulator (sequential model only). */
+  readonly inChild: boolean;
+  ppid(): number;
+  /** clone's new stack (0: the parent's) and CLONE_SETTLS value apply to the child only. */
+  fork(flags: number, ctid: number, ptid?: number, sp?: number, tls?: number): number;
+  childExit(status: number): void;
+  wait4(pid: number, wstatus: number, options: number, rusage?: number): number;
+  execve(pathAddr: number, argvAddr: number, envpAddr: number): number | { status: number };
+  /** kill(2) to another process. */
+  kill(pid: number, sig: number): number;
+  /** Queue a signal a system call raised (SIGPIPE); the run loop delivers it after the call returns. */
+  raise(sig: number): void;
+  /** Run after each system call, before the run loop delivers pending signals (HostProcesses: SIGCHLD becomes pending). */
+  afterSyscall(): void;
+  /** rt_sigsuspend: sets r0 itself. */
+  sigsuspend(maskAddr: number): void;
+}
+
 /**
  * fork / vfork / execve / wait4 without fork(2): "sequential processes".
  * A fork saves the parent (registers, mapped memory, descriptor table) and
@@ -32,13 +53,19 @@ const CLONE_VM = 0x100, CLONE_CHILD_SETTID = 0x01000000;
  * endless producers). The alternative recorded in DESIGN.md, one real
  * process per fork with a small native addon for pipe/dup2, is future work.
  */
-export class SequentialProcesses {
+export class SequentialProcesses implements GuestProcesses {
   private parents: ParentFrame[] = [];
   private zombies = new Map<number, number>();
   private nextPid = 0x10000;
   pid = process.pid;
 
   constructor(private p: LinuxProcess, private selfCommand: readonly string[]) {}
+
+  /** Other processes have finished already: nobody to signal, nothing to wait for. */
+  kill(): number { return 0; }
+  raise(): void { /* in-memory pipes never break */ }
+  afterSyscall(): void { /* no asynchronous signals: the run loop delivers what the process sent itself */ }
+  sigsuspend(): void { this.p.cpu.state.regs[0] = -E.EINTR; }
 
   get inChild(): boolean {
     return this.parents.length > 0;

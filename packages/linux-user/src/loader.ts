@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { HWCAP, S, type ArmCpuState } from '@tsemu/target-arm';
-import { AddressSpace, pageAlignUp } from './address-space.js';
+import { AddressSpace, pageAlignUp, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { ElfError, parseElf, PT_LOAD, PT_PHDR } from './elf.js';
 
 /** HWCAP we advertise: VFPv3-D16 with integer divide, no NEON (glibc then picks plain routines). */
@@ -15,6 +15,7 @@ const AT = {
 /** Static-pie executables are placed here. */
 const PIE_BASE = 0x00400000;
 export const STACK_SIZE = 8 << 20;
+const KUSER_PAGE = 0xffff0000;
 
 export interface LoadedProgram {
   entry: number;
@@ -48,8 +49,10 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
     if (!as.fits(va, seg.memsz)) throw new ElfError(`segment at 0x${va.toString(16)} does not fit in guest memory`);
     mem.write(va, file.subarray(seg.offset, seg.offset + seg.filesz));
     mem.fill(va + seg.filesz, seg.memsz - seg.filesz);
-    const pageStart = va & ~0xfff;
-    as.mark(pageStart, pageAlignUp(va + seg.memsz) - pageStart, true);
+    // Protection from p_flags (PF_X 1, PF_W 2, PF_R 4); a page two segments share gets both.
+    const prot = (seg.flags & 4 ? PROT_READ : 0) | (seg.flags & 2 ? PROT_WRITE : 0) | (seg.flags & 1 ? PROT_EXEC : 0);
+    const pageStart = va & ~0xfff, pageEnd = pageAlignUp(va + seg.memsz);
+    for (let a = pageStart; a < pageEnd; a += 0x1000) as.map(a, 0x1000, prot | Math.max(as.protOf(a), 0));
     if (firstLoad < 0 && seg.offset === 0) firstLoad = va;
     end = Math.max(end, va + seg.memsz);
     if (!phdr && seg.offset <= img.phoff && img.phoff < seg.offset + seg.filesz) phdr = va + (img.phoff - seg.offset);
@@ -58,8 +61,14 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
   const entry = img.entry + bias;
 
   // Stack at the top of guest memory.
+  // Stack at the top of guest memory: read+write (not executable, as under
+  // qemu-arm 7.2 whatever PT_GNU_STACK says), with a PROT_NONE guard page
+  // below it as qemu-arm maps one, so an overflow faults (SEGV_ACCERR).
   const stackTop = mem.size - 0x1000;
-  as.mark(stackTop - STACK_SIZE, STACK_SIZE, true);
+  as.map(stackTop - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE);
+  as.map(stackTop - STACK_SIZE - 0x1000, 0x1000, 0);
+  // The kernel's user-helper page (get_tls, cmpxchg, barrier): read + exec only.
+  mem.protect(KUSER_PAGE >>> 12, KUSER_PAGE >>> 12, PROT_READ | PROT_EXEC);
   let sp = stackTop;
   const dv = mem.dv;
   const pushString = (s: string): number => {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { GuestMemory, type IrBlock } from '@tsemu/tcg';
+import { EXIT_FAULT, GuestMemory, type IrBlock } from '@tsemu/tcg';
 import { ArmCpu, EXIT_EXCEPTION, Excp, S } from '@tsemu/target-arm';
 import { AddressSpace } from './address-space.js';
 import { GuestExit } from './errno.js';
@@ -7,7 +7,9 @@ import { loadElf } from './loader.js';
 import { Signals, SIG } from './signals.js';
 import { FsCalls } from './sys-fs.js';
 import { Syscalls } from './syscalls.js';
-import { SequentialProcesses } from './fork.js';
+import { SequentialProcesses, type GuestProcesses } from './fork.js';
+import { restoreForkedChild } from './fork-state.js';
+import { HostProcesses, realProcesses } from './host-processes.js';
 
 export interface ProcessOptions {
   argv: string[];
@@ -38,7 +40,7 @@ export class LinuxProcess {
   readonly fs: FsCalls;
   readonly signals: Signals;
   readonly syscalls: Syscalls;
-  readonly procs: SequentialProcesses;
+  readonly procs: GuestProcesses;
   readonly sysroot: string;
   readonly strace: boolean;
   readonly log: (line: string) => void;
@@ -53,10 +55,12 @@ export class LinuxProcess {
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
     this.fs = new FsCalls(this);
     this.signals = new Signals(this);
-    this.procs = new SequentialProcesses(this, opts.selfCommand ?? [process.execPath, process.argv[1] ?? '']);
+    this.procs = realProcesses ? new HostProcesses(this, opts.selfCommand)
+      : new SequentialProcesses(this, opts.selfCommand ?? [process.execPath, process.argv[1] ?? '']);
     this.syscalls = new Syscalls(this);
     const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
-    loadElf(readFileSync(exePath), this.as, this.cpu.state, { path: exePath, argv: opts.argv, env: opts.env, uid, gid });
+    // A tsemu-arm spawned for a guest fork resumes the parent's state instead (fork-state.ts).
+    if (!restoreForkedChild(this)) loadElf(readFileSync(exePath), this.as, this.cpu.state, { path: exePath, argv: opts.argv, env: opts.env, uid, gid });
   }
 
   /** Run until the guest exits; returns its exit status or throws GuestExit for a fatal signal. */
@@ -70,13 +74,16 @@ export class LinuxProcess {
         if (e instanceof GuestExit) { if (this.childEnded(e)) continue; return e; }
         throw e;
       }
-      if (code !== EXIT_EXCEPTION) throw new Error(`unexpected TB exit code ${code}`);
       try {
+        // A guest access to a page it may not touch: SIGSEGV / SIGBUS at that instruction.
+        if (code === EXIT_FAULT) { this.signals.memoryFault(); continue; }
+        if (code !== EXIT_EXCEPTION) throw new Error(`unexpected TB exit code ${code}`);
         switch (r[S.EXCP]) {
-          case Excp.SWI: this.syscalls.dispatch(); break;
+          case Excp.SWI: this.syscalls.dispatch(); this.procs.afterSyscall(); this.signals.deliverPending(); break;
+          case Excp.KUSER: this.signals.kuserBranch(r[S.PC]! >>> 0); break;
           case Excp.UDEF:
             if (this.opts.logUnimp) this.log(`tsemu-arm: undefined instruction 0x${(r[S.EXCP_ARG]! >>> 0).toString(16)} at 0x${(r[S.PC]! >>> 0).toString(16)} (${r[S.THUMB] ? 'Thumb' : 'ARM'})`);
-            this.signals.raiseSync(SIG.ILL, r[S.PC]!); break;
+            this.signals.undefinedInstruction(r[S.PC]!, r[S.EXCP_ARG]!, r[S.THUMB] !== 0); break;
           case Excp.BKPT: this.signals.raiseSync(SIG.TRAP, r[S.PC]!); break;
           default: this.signals.raiseSync(SIG.SEGV, r[S.PC]!); break;
         }

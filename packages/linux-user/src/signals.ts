@@ -1,38 +1,83 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { hostProc } from '@tsemu/host-io';
+import { FAULT_ALIGN, FAULT_WRITE } from '@tsemu/tcg';
 import { S } from '@tsemu/target-arm';
 import { GuestExit } from './errno.js';
 import type { LinuxProcess } from './process.js';
 
-export const SIG = { HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14, TERM: 15, CHLD: 17 } as const;
+export const SIG = {
+  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14,
+  TERM: 15, CHLD: 17, CONT: 18, STOP: 19,
+} as const;
 
+/** strsignal() texts, as qemu-arm prints them for an uncaught signal. */
 const NAMES: Record<number, string> = {
   1: 'Hangup', 2: 'Interrupt', 3: 'Quit', 4: 'Illegal instruction', 5: 'Trace/breakpoint trap', 6: 'Aborted', 7: 'Bus error',
   8: 'Floating point exception', 9: 'Killed', 10: 'User defined signal 1', 11: 'Segmentation fault', 12: 'User defined signal 2',
-  13: 'Broken pipe', 14: 'Alarm clock', 15: 'Terminated',
+  13: 'Broken pipe', 14: 'Alarm clock', 15: 'Terminated', 24: 'CPU time limit exceeded', 25: 'File size limit exceeded', 31: 'Bad system call',
 };
-const CORE = new Set([3, 4, 5, 6, 7, 8, 11]);
-const IGNORE_BY_DEFAULT = new Set([17, 23, 28]);
+/** Signals whose default action dumps core (qemu-arm then prints "... - core dumped"). */
+const CORE = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
+/** Default action "ignore" (SIGCHLD, SIGURG, SIGWINCH) or "stop/continue" (no job control here). */
+const IGNORE_BY_DEFAULT = new Set([17, 18, 19, 20, 21, 22, 23, 28]);
 
-const SA_SIGINFO = 4, SA_RESTORER = 0x04000000, SA_NODEFER = 0x40000000, SA_RESETHAND = 0x80000000;
+const SA_SIGINFO = 4, SA_ONSTACK = 0x08000000, SA_RESTORER = 0x04000000, SA_NODEFER = 0x40000000, SA_RESETHAND = 0x80000000;
 const SIG_DFL = 0, SIG_IGN = 1;
-const SIGFRAME_SIZE = 128 + 4 + 4 + 12 + 21 * 4 + 128 + 8;
+const SS_ONSTACK = 1, SS_DISABLE = 2, SS_AUTODISARM = 0x80000000 | 0, MINSIGSTKSZ = 2048;
+const EPERM = 1, EINVAL = 22, ENOMEM = 12;
+/** si_code values. */
+export const SI = { USER: 0, KERNEL: 0x80, TKILL: -6, SEGV_MAPERR: 1, SEGV_ACCERR: 2, BUS_ADRALN: 1, ILL_ILLOPC: 1, ILL_ILLOPN: 2, TRAP_BRKPT: 1 } as const;
+
+// Frame layout (arch/arm/kernel/signal.c): rt_sigframe = siginfo (128) + sigframe;
+// sigframe = ucontext (744) + retcode (8). ucontext: uc_flags, uc_link,
+// uc_stack (12), sigcontext (21 words), uc_sigmask (8) + padding to 1024 bits,
+// uc_regspace (512, 8-aligned) holding the VFP frame.
+const UC_SIZE = 744, SIGFRAME = UC_SIZE + 8, SIGINFO = 128;
+const UC_STACK = 8, UC_MCONTEXT = 20, UC_SIGMASK = 104, UC_REGSPACE = 232;
+const SC_TRAPNO = 0, SC_ERROR = 4, SC_OLDMASK = 8, SC_R0 = 12, SC_CPSR = 76, SC_FAULT = 80;
+const VFP_MAGIC = 0x56465001, VFP_SIZE = 288, FPEXC_EN = 0x40000000;
+/** Without SA_RESTORER a handler returns to these addresses in the kuser page, which the process treats as (rt_)sigreturn. */
+export const SIGRETURN_TRAMPOLINE = 0xffff0500, RT_SIGRETURN_TRAMPOLINE = 0xffff0520;
 
 interface Action { handler: number; flags: number; restorer: number; mask: bigint }
+/** What a handler's siginfo says: si_code and either the fault address or the sender. */
+export interface SigInfo { code: number; addr?: number; pid?: number; uid?: number }
+/** The CPU state may expose the whole CPSR incl. the IT bits (target-arm); otherwise cpsr()/setCpsrUser. */
+interface CpsrAccess { getCpsr?: () => number; setCpsr?: (v: number) => void }
+
+const bit = (sig: number): bigint => 1n << BigInt(sig - 1);
+const UNBLOCKABLE = bit(SIG.KILL) | bit(SIG.STOP);
 
 /**
- * Signal dispositions and delivery of the signals a single-threaded guest
- * raises itself (SIGILL from an undefined instruction, SIGABRT from abort(),
- * kill/tgkill to itself). A handler runs on a kernel-like rt_sigframe:
- * siginfo, then ucontext with the saved registers that rt_sigreturn restores.
+ * Signal dispositions, mask, pending set, the alternate stack, and delivery
+ * on Linux's ARM frames: synchronous faults (SIGSEGV, SIGBUS, SIGILL, SIGTRAP)
+ * at the faulting instruction, and signals the process sends itself (kill,
+ * tgkill, raise, abort), delivered when they are not blocked, on return from
+ * the system call. rt_sigreturn / sigreturn restore registers, CPSR, the
+ * mask and the VFP registers. An uncaught fatal signal prints qemu-arm's
+ * message and ends the process by that signal.
  */
 export class Signals {
-  private actions: Action[] = Array.from({ length: 65 }, () => ({ handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n }));
+  actions: Action[] = Array.from({ length: 65 }, () => ({ handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n }));
   blocked = 0n;
+  /** Sent but not yet delivered (blocked), with their siginfo. */
+  pending = 0n;
+  private pendingInfo = new Map<number, SigInfo>();
+  /** sigaltstack: base, size (0 = disabled), SS_AUTODISARM. */
+  private ssSp = 0;
+  private ssSize = 0;
+  private ssFlags = 0;
+  /** Last hardware fault, for sigcontext trap_no / error_code / fault_address (like the kernel's thread struct). */
+  private trapNo = 0;
+  private errorCode = 0;
+  private faultAddress = 0;
 
   constructor(private p: LinuxProcess) {}
 
   /** rt_sigaction(sig, act, oact, sigsetsize); struct: handler, flags, restorer, mask (8 bytes). */
   sigaction(sig: number, act: number, oact: number): number {
-    if (sig < 1 || sig > 64 || sig === SIG.KILL || sig === 19) return -22;
+    if (sig < 1 || sig > 64 || (act && (sig === SIG.KILL || sig === SIG.STOP))) return -EINVAL;
     const dv = this.p.mem.dv;
     const a = this.actions[sig]!;
     if (oact) {
@@ -40,35 +85,173 @@ export class Signals {
       dv.setUint32(oact + 8, a.restorer, true); dv.setBigUint64(oact + 12, a.mask, true);
     }
     if (act) {
-      this.actions[sig] = {
+      const n: Action = {
         handler: dv.getUint32(act, true), flags: dv.getUint32(act + 4, true),
-        restorer: dv.getUint32(act + 8, true), mask: dv.getBigUint64(act + 12, true),
+        restorer: dv.getUint32(act + 8, true), mask: dv.getBigUint64(act + 12, true) & ~UNBLOCKABLE,
       };
+      this.actions[sig] = n;
+      // A pending signal that is now ignored is discarded (POSIX).
+      if (this.ignored(sig)) { this.pending &= ~bit(sig); this.pendingInfo.delete(sig); }
     }
     return 0;
   }
 
   sigprocmask(how: number, set: number, oset: number): number {
     const dv = this.p.mem.dv;
-    if (oset) dv.setBigUint64(oset, this.blocked, true);
+    let next = this.blocked;
     if (set) {
       const v = dv.getBigUint64(set, true);
-      if (how === 0) this.blocked |= v;
-      else if (how === 1) this.blocked &= ~v;
-      else if (how === 2) this.blocked = v;
-      else return -22;
+      if (how === 0) next |= v;
+      else if (how === 1) next &= ~v;
+      else if (how === 2) next = v;
+      else return -EINVAL;
+    }
+    if (oset) dv.setBigUint64(oset, this.blocked, true);
+    this.blocked = next & ~UNBLOCKABLE;
+    return 0;
+  }
+
+  /** sigaltstack(uss, uoss): struct stack_t { ss_sp, ss_flags, ss_size }. */
+  sigaltstack(uss: number, uoss: number): number {
+    const dv = this.p.mem.dv, sp = this.p.cpu.state.regs[S.SP]! >>> 0;
+    const onStack = this.onSigStack(sp);
+    let nsp = 0, nflags = 0, nsize = 0;
+    if (uss) {
+      nsp = dv.getUint32(uss, true); nflags = dv.getInt32(uss + 4, true); nsize = dv.getUint32(uss + 8, true);
+      if (onStack) return -EPERM;
+      const mode = nflags & ~SS_AUTODISARM;
+      if (mode !== 0 && mode !== SS_DISABLE && mode !== SS_ONSTACK) return -EINVAL;
+      if (mode !== SS_DISABLE && nsize < MINSIGSTKSZ) return -ENOMEM;
+    }
+    if (uoss) {
+      dv.setUint32(uoss, this.ssSp, true);
+      dv.setInt32(uoss + 4, this.ssFlagsFor(sp) | this.ssFlags, true);
+      dv.setUint32(uoss + 8, this.ssSize, true);
+    }
+    if (uss) {
+      if ((nflags & ~SS_AUTODISARM) === SS_DISABLE) { this.ssSp = 0; this.ssSize = 0; this.ssFlags = 0; }
+      else { this.ssSp = nsp; this.ssSize = nsize; this.ssFlags = nflags & SS_AUTODISARM; }
     }
     return 0;
   }
 
-  /** A fault at `pc`: deliver to a handler or terminate. */
-  raiseSync(sig: number, pc: number): void {
-    this.p.cpu.state.regs[S.PC] = pc;
-    this.deliver(sig);
+  private onSigStack(sp: number): boolean {
+    return this.ssSize !== 0 && sp > this.ssSp && sp - this.ssSp <= this.ssSize;
   }
 
-  /** kill / tgkill to ourselves: delivered at once (the syscall's return value is already in r0). */
-  deliver(sig: number): void {
+  private ssFlagsFor(sp: number): number {
+    return this.ssSize === 0 ? SS_DISABLE : this.onSigStack(sp) ? SS_ONSTACK : 0;
+  }
+
+  private ignored(sig: number): boolean {
+    const h = this.actions[sig]!.handler;
+    return h === SIG_IGN || (h === SIG_DFL && IGNORE_BY_DEFAULT.has(sig));
+  }
+
+  /**
+   * A synchronous fault at the instruction at `pc` (registers as before it).
+   * Blocked or ignored, it still kills the process, as the kernel's force_sig does.
+   */
+  fault(sig: number, pc: number, info: SigInfo, trapNo = 0, errorCode = 0): void {
+    this.p.cpu.state.regs[S.PC] = pc;
+    this.trapNo = trapNo;
+    this.errorCode = errorCode;
+    if (info.addr !== undefined && trapNo === 14) this.faultAddress = info.addr >>> 0;
+    const a = this.actions[sig]!;
+    if (this.blocked & bit(sig) || a.handler === SIG_IGN) {
+      this.actions[sig] = { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n };
+      this.blocked &= ~bit(sig);
+    }
+    this.deliver(sig, info);
+  }
+
+  /**
+   * The TB left with EXIT_FAULT: deliver SIGSEGV (SEGV_MAPERR for an unmapped
+   * page, SEGV_ACCERR for a protected one) or SIGBUS (BUS_ADRALN) with the
+   * registers as they were before the faulting instruction. trap_no and
+   * error_code follow the kernel (data abort 14; FSR: 0x7 translation,
+   * 0xf permission, 0x1 alignment, bit 11 for a write).
+   */
+  memoryFault(): void {
+    const mem = this.p.mem, kind = mem.fk, addr = mem.faultAddr, pc = mem.faultPc, mapped = mem.faultMapped;
+    mem.clearFault();
+    if (kind === FAULT_ALIGN) { this.fault(SIG.BUS, pc, { code: SI.BUS_ADRALN, addr }, 14, 0x1); return; }
+    const fsr = (mapped ? 0xf : 0x7) | (kind === FAULT_WRITE ? 0x800 : 0);
+    this.fault(SIG.SEGV, pc, { code: mapped ? SI.SEGV_ACCERR : SI.SEGV_MAPERR, addr }, 14, fsr);
+  }
+
+  /** A branch into the kuser page outside its helpers: our sigreturn trampolines, or SIGSEGV. */
+  kuserBranch(pc: number): void {
+    if (pc === SIGRETURN_TRAMPOLINE || pc === RT_SIGRETURN_TRAMPOLINE) {
+      this.sigreturn(pc === RT_SIGRETURN_TRAMPOLINE);
+      this.deliverPending();
+      return;
+    }
+    this.fault(SIG.SEGV, pc, { code: SI.SEGV_MAPERR, addr: pc }, 14, 0x7);
+  }
+
+  /**
+   * An undefined instruction: SIGILL (ILL_ILLOPN, as qemu-arm reports it), or
+   * SIGTRAP for the encodings Linux uses as breakpoints (ARM 0xe7f001f0,
+   * Thumb 0xde01), as the kernel's undef hooks and qemu-arm do.
+   */
+  undefinedInstruction(pc: number, insn: number, thumb: boolean): void {
+    const bkpt = thumb ? (insn & 0xffff) === 0xde01 && insn >>> 16 === 0 : insn >>> 0 === 0xe7f001f0;
+    if (bkpt) this.fault(SIG.TRAP, pc, { code: SI.TRAP_BRKPT, addr: pc }, 6);
+    else this.fault(SIG.ILL, pc, { code: SI.ILL_ILLOPN, addr: pc }, 6);
+  }
+
+  /** Old entry point: SIGILL / SIGTRAP at `pc`. */
+  raiseSync(sig: number, pc: number): void {
+    const code = sig === SIG.ILL ? SI.ILL_ILLOPN : sig === SIG.TRAP ? SI.TRAP_BRKPT : SI.SEGV_MAPERR;
+    this.fault(sig, pc, { code, addr: pc }, sig === SIG.ILL ? 6 : 0);
+  }
+
+  /** kill / tgkill / tkill to ourselves: pending until unblocked, delivered on return from the system call. */
+  send(sig: number, info: SigInfo): void {
+    if (sig === 0) return;
+    if (sig === SIG.KILL) this.terminate(sig);
+    if (this.ignored(sig)) return;
+    this.pending |= bit(sig);
+    if (!this.pendingInfo.has(sig)) this.pendingInfo.set(sig, info);
+  }
+
+  /** Deliver one pending, unblocked signal (after each system call). */
+  deliverPending(): void {
+    const ready = this.pending & ~this.blocked;
+    if (ready === 0n) return;
+    for (let s = 1; s <= 64; s++) {
+      if (!(ready & bit(s))) continue;
+      this.pending &= ~bit(s);
+      const info = this.pendingInfo.get(s) ?? { code: SI.USER };
+      this.pendingInfo.delete(s);
+      this.deliver(s, info);
+      return;
+    }
+  }
+
+  /**
+   * rt_sigsuspend(mask) when a self-sent signal is pending and `mask` lets it
+   * through: r0 = -EINTR and its handler runs (the frame keeps the mask from
+   * before the call). False when nothing is ready (the caller then waits).
+   */
+  suspendWithPending(mask: bigint): boolean {
+    const ready = this.pending & ~mask;
+    if (ready === 0n) return false;
+    this.p.cpu.state.regs[0] = -4; // EINTR
+    for (let s = 1; s <= 64; s++) {
+      if (!(ready & bit(s))) continue;
+      this.pending &= ~bit(s);
+      const info = this.pendingInfo.get(s) ?? { code: SI.USER };
+      this.pendingInfo.delete(s);
+      this.deliver(s, info);
+      break;
+    }
+    return true;
+  }
+
+  /** Deliver `sig` now: run its handler on a new frame, ignore it, or die of it. */
+  deliver(sig: number, info: SigInfo = { code: SI.KERNEL }): void {
     if (sig === 0) return;
     const a = this.actions[sig]!;
     if (a.handler === SIG_IGN && sig !== SIG.KILL) return;
@@ -76,7 +259,7 @@ export class Signals {
       if (IGNORE_BY_DEFAULT.has(sig)) return;
       this.terminate(sig);
     }
-    this.setupFrame(sig, a);
+    this.setupFrame(sig, a, info);
     if (a.flags & SA_RESETHAND) this.actions[sig] = { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n };
   }
 
@@ -86,39 +269,121 @@ export class Signals {
     throw new GuestExit(128 + sig, sig);
   }
 
-  private setupFrame(sig: number, a: Action): void {
-    const cpu = this.p.cpu.state, r = cpu.regs, dv = this.p.mem.dv;
-    // SA_ONSTACK is not honoured yet: frames always go on the current stack.
-    const sp = ((r[S.SP]! >>> 0) - SIGFRAME_SIZE) & ~7;
-    const info = sp, uc = sp + 128;
-    this.p.mem.fill(sp, SIGFRAME_SIZE);
-    dv.setInt32(info, sig, true);
-    // ucontext: uc_flags, uc_link, uc_stack (12), then sigcontext.
-    const sc = uc + 20;
-    dv.setUint32(sc + 8, Number(this.blocked & 0xffffffffn), true);
-    for (let i = 0; i < 16; i++) dv.setInt32(sc + 12 + i * 4, r[i]!, true);
-    dv.setUint32(sc + 12 + 64, cpu.cpsr(), true);
-    dv.setBigUint64(sc + 84, this.blocked, true); // uc_sigmask
-    if (!(a.flags & SA_NODEFER)) this.blocked |= 1n << BigInt(sig - 1);
-    this.blocked |= a.mask;
-    r[0] = sig;
-    r[1] = a.flags & SA_SIGINFO ? info : 0;
-    r[2] = a.flags & SA_SIGINFO ? uc : 0;
-    r[S.SP] = sp;
-    r[S.LR] = a.flags & SA_RESTORER ? a.restorer : 0;
-    r[S.PC] = a.handler & ~1;
-    r[S.THUMB] = a.handler & 1;
+  private cpsr(): number {
+    const cpu = this.p.cpu.state as unknown as CpsrAccess & { cpsr(): number };
+    return (cpu.getCpsr ? cpu.getCpsr() : cpu.cpsr()) >>> 0;
   }
 
-  /** rt_sigreturn: restore what setupFrame saved. */
-  sigreturn(): void {
-    const cpu = this.p.cpu.state, r = cpu.regs, dv = this.p.mem.dv;
-    const sp = r[S.SP]! >>> 0;
-    const sc = sp + 128 + 20;
-    for (let i = 0; i < 16; i++) r[i] = dv.getInt32(sc + 12 + i * 4, true);
-    const cpsr = dv.getUint32(sc + 12 + 64, true);
-    cpu.setCpsrUser(cpsr);
-    r[S.THUMB] = (cpsr >>> 5) & 1;
-    this.blocked = dv.getBigUint64(sc + 84, true);
+  private setupFrame(sig: number, a: Action, info: SigInfo): void {
+    const cpu = this.p.cpu.state, r = cpu.regs, mem = this.p.mem, dv = mem.dv;
+    const rt = (a.flags & SA_SIGINFO) !== 0;
+    const oldSp = r[S.SP]! >>> 0;
+    let sp = oldSp;
+    if (a.flags & SA_ONSTACK && this.ssSize !== 0 && !this.onSigStack(sp)) sp = (this.ssSp + this.ssSize) >>> 0;
+    const size = rt ? SIGINFO + SIGFRAME : SIGFRAME;
+    const frame = ((sp - size) & ~7) >>> 0;
+    // A frame that cannot be written (stack overflow without an alternate stack) kills with SIGSEGV.
+    if (!mem.canWrite(frame, size)) {
+      this.actions[SIG.SEGV] = { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n };
+      this.terminate(SIG.SEGV);
+    }
+    mem.fill(frame, size);
+    const uc = rt ? frame + SIGINFO : frame;
+    if (rt) {
+      dv.setInt32(frame, sig, true);
+      dv.setInt32(frame + 8, info.code, true);
+      if (info.addr !== undefined) dv.setUint32(frame + 12, info.addr >>> 0, true);
+      else { dv.setInt32(frame + 12, info.pid ?? 0, true); dv.setUint32(frame + 16, info.uid ?? 0, true); }
+    }
+    // uc_stack describes the alternate stack as seen from the interrupted code.
+    dv.setUint32(uc + UC_STACK, this.ssSp, true);
+    dv.setInt32(uc + UC_STACK + 4, this.ssFlagsFor(oldSp) | this.ssFlags, true);
+    dv.setUint32(uc + UC_STACK + 8, this.ssSize, true);
+    const sc = uc + UC_MCONTEXT;
+    dv.setUint32(sc + SC_TRAPNO, this.trapNo, true);
+    dv.setUint32(sc + SC_ERROR, this.errorCode, true);
+    dv.setUint32(sc + SC_OLDMASK, Number(this.blocked & 0xffffffffn), true);
+    for (let i = 0; i < 16; i++) dv.setInt32(sc + SC_R0 + i * 4, r[i]!, true);
+    dv.setUint32(sc + SC_CPSR, this.cpsr(), true);
+    dv.setUint32(sc + SC_FAULT, this.faultAddress, true);
+    dv.setBigUint64(uc + UC_SIGMASK, this.blocked, true);
+    // VFP: magic, size, d0-d31, fpscr, fpexc/fpinst/fpinst2; then the terminating 0 magic.
+    const vfp = uc + UC_REGSPACE;
+    dv.setUint32(vfp, VFP_MAGIC, true);
+    dv.setUint32(vfp + 4, VFP_SIZE, true);
+    mem.u8.set(new Uint8Array(cpu.vfpBuffer, 0, 256), vfp + 8);
+    dv.setUint32(vfp + 264, cpu.fpscr(), true);
+    dv.setUint32(vfp + 272, FPEXC_EN, true);
+    // retcode: "mov r7, #nr; svc 0" like the kernel writes (we return through the kuser page instead, see below).
+    const nr = rt ? 173 : 119;
+    dv.setUint32(uc + UC_SIZE, (0xe3a07000 | nr) >>> 0, true);
+    dv.setUint32(uc + UC_SIZE + 4, 0xef000000, true);
+
+    this.blocked |= a.mask;
+    if (!(a.flags & SA_NODEFER)) this.blocked |= bit(sig);
+    this.blocked &= ~UNBLOCKABLE;
+    if (sp !== oldSp && this.ssFlags & SS_AUTODISARM) { this.ssSp = 0; this.ssSize = 0; this.ssFlags = 0; }
+    r[0] = sig;
+    if (rt) { r[1] = frame; r[2] = uc; }
+    r[S.SP] = frame;
+    r[S.LR] = a.flags & SA_RESTORER ? a.restorer : rt ? RT_SIGRETURN_TRAMPOLINE : SIGRETURN_TRAMPOLINE;
+    r[S.PC] = a.handler & ~1;
+    r[S.THUMB] = a.handler & 1;
+    // The handler starts outside any IT block (when the CPU state tracks one).
+    const condexec = (S as Record<string, number>).CONDEXEC;
+    if (condexec !== undefined) r[condexec] = 0;
   }
+
+  /** rt_sigreturn (rt) / sigreturn: restore what setupFrame saved. A bad frame kills with SIGSEGV. */
+  sigreturn(rt = true): void {
+    const cpu = this.p.cpu.state, r = cpu.regs, mem = this.p.mem, dv = mem.dv;
+    const sp = r[S.SP]! >>> 0;
+    const uc = rt ? sp + SIGINFO : sp;
+    if (sp & 7 || !mem.canWrite(sp, rt ? SIGINFO + UC_SIZE : UC_SIZE)) {
+      this.actions[SIG.SEGV] = { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n };
+      this.terminate(SIG.SEGV);
+    }
+    const sc = uc + UC_MCONTEXT;
+    for (let i = 0; i < 16; i++) r[i] = dv.getInt32(sc + SC_R0 + i * 4, true);
+    const cpsr = dv.getUint32(sc + SC_CPSR, true);
+    const acc = cpu as unknown as CpsrAccess;
+    if (acc.setCpsr) acc.setCpsr(cpsr);
+    else cpu.setCpsrUser(cpsr);
+    r[S.THUMB] = (cpsr >>> 5) & 1;
+    r[S.PC] = r[S.PC]! & (r[S.THUMB] ? ~1 : ~3);
+    this.blocked = dv.getBigUint64(uc + UC_SIGMASK, true) & ~UNBLOCKABLE;
+    const vfp = uc + UC_REGSPACE;
+    if (dv.getUint32(vfp, true) === VFP_MAGIC && dv.getUint32(vfp + 4, true) === VFP_SIZE) {
+      new Uint8Array(cpu.vfpBuffer, 0, 256).set(mem.u8.subarray(vfp + 8, vfp + 264));
+      cpu.setFpscr(dv.getUint32(vfp + 264, true));
+    }
+    r[S.EXCL_ADDR] = -1;
+    if (rt) {
+      // restore_altstack: like sigaltstack(&uc_stack), errors other than EFAULT ignored.
+      const ssp = dv.getUint32(uc + UC_STACK, true), sfl = dv.getInt32(uc + UC_STACK + 4, true), ssz = dv.getUint32(uc + UC_STACK + 8, true);
+      if (!this.onSigStack(r[S.SP]! >>> 0)) {
+        if ((sfl & ~SS_AUTODISARM & ~SS_ONSTACK) === SS_DISABLE) { this.ssSp = 0; this.ssSize = 0; this.ssFlags = 0; }
+        else if (ssz >= MINSIGSTKSZ) { this.ssSp = ssp; this.ssSize = ssz; this.ssFlags = sfl & SS_AUTODISARM; }
+      }
+    }
+  }
+}
+
+/**
+ * End this Node process by `sig`, as qemu-arm ends itself after an uncaught
+ * guest signal: no core file (qemu sets RLIMIT_CORE to 0 first; we do it
+ * with prlimit(1) when the limit is not 0 already), the signal's default
+ * action restored (Node handles SIGUSR1 for its inspector and V8 may hold
+ * SIGSEGV), then kill(getpid(), sig). Returns only when that failed.
+ */
+export function dieBySignal(sig: number): void {
+  if (CORE.has(sig)) {
+    let limited = false;
+    try { limited = /^Max core file size\s+0\s/m.test(readFileSync('/proc/self/limits', 'utf8')); } catch { /* not Linux */ }
+    if (!limited) spawnSync('prlimit', ['--pid', String(process.pid), '--core=0:'], { stdio: 'ignore' });
+  }
+  if (hostProc.available) hostProc.defaultSignal(sig);
+  else if (sig === 10) return; // SIGUSR1 would start Node's inspector: let the caller exit with 128 + sig
+  process.removeAllListeners();
+  try { process.kill(process.pid, sig); } catch { /* fall back to the exit status */ }
 }

@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isatty } from 'node:tty';
+import { hostProc } from '@tsemu/host-io';
 import { E, errnoOf } from './errno.js';
+import { realProcesses } from './host-processes.js';
 import { writeStat64, writeStatx } from './structs.js';
 import type { LinuxProcess } from './process.js';
 
@@ -31,6 +33,14 @@ export class FsCalls {
    * and its offset, as in POSIX); the host fd is only closed with the last one.
    */
   fds = new Map<number, OpenFile>();
+  /** Guest descriptors with FD_CLOEXEC (a per-descriptor flag, unlike what OpenFile shares). */
+  readonly cloexec = new Set<number>();
+  /**
+   * With real processes (host-processes.ts) file offsets are the kernel's, so
+   * a child and its parent share them as POSIX says; pipes are host pipes.
+   * Otherwise offsets are tracked here and pipes are in memory.
+   */
+  private readonly real = realProcesses;
 
   constructor(private p: LinuxProcess) {
     for (let i = 0; i <= 2; i++) this.fds.set(i, { host: i, refs: 1, pos: undefined, dir: undefined, path: '' });
@@ -69,7 +79,7 @@ export class FsCalls {
       const n = fs.readSync(f.host, this.p.mem.u8, buf >>> 0, len >>> 0, f.pos ?? null);
       if (f.pos !== undefined) f.pos += n;
       return n;
-    } catch (e) { return retryOrErr(e, () => this.read(fd, buf, len)); }
+    } catch (e) { return f.nonblock ? errnoOf(e) : retryOrErr(e, () => this.read(fd, buf, len)); }
   }
 
   write(fd: number, buf: number, len: number): number {
@@ -80,7 +90,10 @@ export class FsCalls {
       const n = fs.writeSync(f.host, this.p.mem.u8, buf >>> 0, len >>> 0, f.pos);
       if (f.pos !== undefined) f.pos += n;
       return n;
-    } catch (e) { return retryOrErr(e, () => this.write(fd, buf, len)); }
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EPIPE') this.p.procs.raise(13); // SIGPIPE, after the call returns
+      return f.nonblock ? errnoOf(e) : retryOrErr(e, () => this.write(fd, buf, len));
+    }
   }
 
   /** readv / writev over struct iovec { base, len }. */
@@ -105,9 +118,10 @@ export class FsCalls {
       const st = fs.fstatSync(host);
       const f: OpenFile = { host, refs: 1, pos: undefined, dir: undefined, path: '' };
       if (st.isDirectory()) { f.dir = { entries: [], pos: -3 }; f.path = p; }
-      else if (st.isFile() && !(flags & O.APPEND)) f.pos = 0;
+      else if (st.isFile() && !(flags & O.APPEND) && !this.real) f.pos = 0;
       const fd = this.lowestFree();
       this.fds.set(fd, f);
+      if (flags & O.CLOEXEC) this.cloexec.add(fd);
       return fd;
     } catch (e) { return errnoOf(e); }
   }
@@ -116,7 +130,9 @@ export class FsCalls {
     const f = this.fds.get(fd);
     if (!f) return -E.EBADF;
     this.fds.delete(fd);
-    if (--f.refs > 0 || f.host <= 2) return 0; // keep the emulator's own stdio alive (and pipes: -1)
+    this.cloexec.delete(fd);
+    // Sequential processes share the emulator's stdio (keep it alive); real ones close it like qemu does.
+    if (--f.refs > 0 || f.host < 0 || (f.host <= 2 && !this.real)) return 0;
     try { fs.closeSync(f.host); return 0; } catch (e) { return errnoOf(e); }
   }
 
@@ -157,6 +173,7 @@ export class FsCalls {
     const f = this.fds.get(fd);
     if (!f) return -E.EBADF;
     if (f.dir) { if (whence === 0 && off === 0) f.dir.pos = -3; return 0; }
+    if (this.real) return hostProc.lseek(f.host, off, whence);
     const cur = f.pos;
     if (cur === undefined) return -E.ESPIPE;
     let n: number;
@@ -289,15 +306,55 @@ export class FsCalls {
     return n;
   }
 
-  pipe2(fdsAddr: number): number {
-    const pipe: MemPipe = { chunks: [] };
-    const r = this.lowestFree();
-    this.fds.set(r, { host: -1, pipe, refs: 1, pos: undefined, dir: undefined, path: '' });
-    const w = this.lowestFree();
-    this.fds.set(w, { host: -1, pipe, refs: 1, pos: undefined, dir: undefined, path: '' });
+  pipe2(fdsAddr: number, flags = 0): number {
+    let r: number, w: number;
+    if (this.real) {
+      const ends = hostProc.pipe2(flags & O.NONBLOCK);
+      if (typeof ends === 'number') return ends;
+      r = this.lowestFree();
+      const nonblock = (flags & O.NONBLOCK) !== 0;
+      this.fds.set(r, { host: ends[0], refs: 1, pos: undefined, dir: undefined, path: '', nonblock });
+      w = this.lowestFree();
+      this.fds.set(w, { host: ends[1], refs: 1, pos: undefined, dir: undefined, path: '', nonblock });
+      if (flags & O.CLOEXEC) { this.cloexec.add(r); this.cloexec.add(w); }
+    } else {
+      const pipe: MemPipe = { chunks: [] };
+      r = this.lowestFree();
+      this.fds.set(r, { host: -1, pipe, refs: 1, pos: undefined, dir: undefined, path: '' });
+      w = this.lowestFree();
+      this.fds.set(w, { host: -1, pipe, refs: 1, pos: undefined, dir: undefined, path: '' });
+    }
     this.p.mem.dv.setInt32(fdsAddr, r, true);
     this.p.mem.dv.setInt32(fdsAddr + 4, w, true);
     return 0;
+  }
+
+  /** poll / ppoll over struct pollfd { int fd; short events, revents; }; with host descriptors the host's poll(2) waits. */
+  poll(fdsAddr: number, nfds: number, timeoutMs: number): number {
+    const dv = this.p.mem.dv, POLLIN = 1, POLLOUT = 4, POLLNVAL = 0x20;
+    if (nfds > 65536) return -E.EINVAL;
+    const t = new Int32Array(nfds * 3);
+    let bad = 0, mem = 0;
+    for (let i = 0; i < nfds; i++) {
+      const fd = dv.getInt32(fdsAddr + i * 8, true), f = fd < 0 ? undefined : this.fds.get(fd);
+      t[3 * i] = f && f.host >= 0 ? f.host : -1;
+      t[3 * i + 1] = dv.getInt16(fdsAddr + i * 8 + 4, true);
+      if (fd >= 0 && !f) bad++;
+      if (f && f.host < 0) mem++; // an in-memory pipe (sequential processes): always ready
+    }
+    const r = this.real && nfds > 0 ? hostProc.poll(t, bad || mem ? 0 : timeoutMs) : 0;
+    if (r < 0) return r;
+    let n = 0;
+    for (let i = 0; i < nfds; i++) {
+      const fd = dv.getInt32(fdsAddr + i * 8, true), f = fd < 0 ? undefined : this.fds.get(fd);
+      let rev = 0;
+      if (fd >= 0 && !f) rev = POLLNVAL;
+      else if (f && (f.host < 0 || !this.real)) rev = t[3 * i + 1]! & (POLLIN | POLLOUT);
+      else if (f) rev = t[3 * i + 2]!;
+      dv.setInt16(fdsAddr + i * 8 + 6, rev, true);
+      if (rev) n++;
+    }
+    return n;
   }
 
   /** fork: the child gets its own table sharing the open files. */
@@ -313,16 +370,18 @@ export class FsCalls {
   }
 
   /** dup / fcntl(F_DUPFD): the lowest free descriptor >= `from`. */
-  dup(fd: number, from = 0): number {
+  dup(fd: number, from = 0, cloexec = false): number {
     const f = this.fds.get(fd);
     if (!f) return -E.EBADF;
     const nfd = this.lowestFree(from);
     f.refs++;
     this.fds.set(nfd, f);
+    if (cloexec) this.cloexec.add(nfd);
     return nfd;
   }
 
-  dup2(fd: number, nfd: number): number {
+  /** dup2 / dup3 (flags: O_CLOEXEC). */
+  dup2(fd: number, nfd: number, flags = 0): number {
     const f = this.fds.get(fd);
     if (!f) return -E.EBADF;
     if (nfd < 0 || nfd > 65535) return -E.EBADF;
@@ -330,16 +389,29 @@ export class FsCalls {
     if (this.fds.has(nfd)) this.close(nfd);
     f.refs++;
     this.fds.set(nfd, f);
+    if (flags & O.CLOEXEC) this.cloexec.add(nfd);
     return nfd;
+  }
+
+  /** F_GETFL from the host, in ARM's numbering (a 64-bit host reports O_LARGEFILE as 0x8000, ARM's is 0x20000). */
+  private getfl(fd: number): number {
+    const h = hostProc.fcntl(this.host(fd), 3, 0);
+    if (h < 0) return h;
+    return (h & (O.ACCMODE | O.APPEND | O.NONBLOCK | 0x1000 | 0x2000)) | (h & 0x8000 ? 0x20000 : 0);
   }
 
   fcntl(fd: number, cmd: number, arg: number): number {
     if (!this.fds.has(fd)) return -E.EBADF;
     switch (cmd) {
-      case 0: case 1030: return this.dup(fd, arg); // F_DUPFD, F_DUPFD_CLOEXEC
-      case 1: case 2: return 0; // F_GETFD / F_SETFD (no exec yet, so close-on-exec does not matter)
-      case 3: return 2; // F_GETFL: O_RDWR (access modes are not tracked yet)
-      case 4: return 0; // F_SETFL
+      case 0: case 1030: return this.dup(fd, arg, cmd === 1030); // F_DUPFD, F_DUPFD_CLOEXEC
+      case 1: return this.cloexec.has(fd) ? 1 : 0; // F_GETFD
+      case 2: if (arg & 1) this.cloexec.add(fd); else this.cloexec.delete(fd); return 0; // F_SETFD
+      case 3: return this.real ? this.getfl(fd) : 2; // F_GETFL (sequential: O_RDWR, modes not tracked)
+      case 4: { // F_SETFL
+        if (!this.real) return 0;
+        this.fds.get(fd)!.nonblock = (arg & O.NONBLOCK) !== 0;
+        return hostProc.fcntl(this.host(fd), 4, arg & (O.APPEND | O.NONBLOCK | 0x2000));
+      }
     }
     return -E.EINVAL;
   }
@@ -362,6 +434,8 @@ export interface OpenFile {
   pos: number | undefined;
   dir: { entries: fs.Dirent[]; pos: number } | undefined;
   path: string;
+  /** The guest asked for O_NONBLOCK: EAGAIN goes back to it (otherwise EAGAIN from a host descriptor Node made non-blocking is waited out). */
+  nonblock?: boolean;
 }
 
 function retryOrErr(e: unknown, again: () => number): number {

@@ -4,6 +4,7 @@ import { S } from '@tsemu/target-arm';
 import { pageAlignUp } from './address-space.js';
 import { E, GuestExit } from './errno.js';
 import { writeUtsname } from './structs.js';
+import { SI } from './signals.js';
 import type { LinuxProcess } from './process.js';
 import { SYSCALL_NAMES } from './syscall-names.js';
 import * as fs from 'node:fs';
@@ -59,15 +60,20 @@ export class Syscalls {
     t.set(221, (fd, cmd, arg) => f.fcntl(fd, cmd, arg));
     t.set(55, (fd, cmd, arg) => f.fcntl(fd, cmd, arg));
     t.set(63, (fd, nfd) => f.dup2(fd, nfd));
-    t.set(358, (fd, nfd) => (fd === nfd ? -E.EINVAL : f.dup2(fd, nfd)));
+    t.set(358, (fd, nfd, fl) => (fd === nfd ? -E.EINVAL : f.dup2(fd, nfd, fl)));
     t.set(118, () => 0); // fsync
     t.set(148, () => 0); // fdatasync
 
     // Memory.
     t.set(45, (addr) => as.setBrk(addr));
     t.set(192, (addr, len, prot, flags, fd, pgoff) => this.mmap(addr, len, prot, flags, fd, pgoff * 4096));
-    t.set(91, (addr, len) => { if (addr & 0xfff) return -E.EINVAL; as.mark(addr, pageAlignUp(len), false); return 0; });
-    t.set(125, () => 0); // mprotect: no page protection yet
+    t.set(91, (addr, len) => {
+      if (addr & 0xfff || len === 0) return -E.EINVAL;
+      as.unmap(addr, pageAlignUp(len >>> 0));
+      p.cpu.cache.invalidateRange(addr, addr + pageAlignUp(len >>> 0));
+      return 0;
+    });
+    t.set(125, (addr, len, prot) => this.mprotect(addr, len, prot))
     t.set(220, () => 0); // madvise
     t.set(163, (old, oldLen, newLen, flags) => this.mremap(old, oldLen, newLen, flags));
     t.set(0xf0002, (start, end) => { p.cpu.cache.invalidateRange(start, end); return 0; }); // cacheflush
@@ -77,15 +83,18 @@ export class Syscalls {
     const procs = p.procs;
     t.set(2, () => procs.fork(0, 0));
     t.set(190, () => procs.fork(0, 0));
-    t.set(120, (flags, _sp, _ptid, _tls, ctid) => procs.fork(flags, ctid));
-    t.set(114, (pid, st, opts) => procs.wait4(pid, st, opts));
+    t.set(120, (flags, sp, ptid, tls, ctid) => procs.fork(flags, ctid, ptid, sp, tls));
+    t.set(114, (pid, st, opts, ru) => procs.wait4(pid, st, opts, ru));
     t.set(11, (path, argv, envp) => {
       const r = procs.execve(path, argv, envp);
       if (typeof r === 'number') return r;
       throw new GuestExit(r.status & 0x7f ? 128 + (r.status & 0x7f) : r.status >> 8, r.status & 0x7f);
     });
     t.set(42, (fds) => f.pipe2(fds));
-    t.set(359, (fds) => f.pipe2(fds));
+    t.set(359, (fds, fl) => f.pipe2(fds, fl));
+    t.set(168, (fds, n, ms) => f.poll(fds, n, ms)); // poll
+    t.set(336, (fds, n, ts) => f.poll(fds, n, ts ? dv.getInt32(ts, true) * 1000 + Math.ceil(dv.getInt32(ts + 4, true) / 1e6) : -1)); // ppoll
+    t.set(414, (fds, n, ts) => f.poll(fds, n, ts ? Number(dv.getBigInt64(ts, true)) * 1000 + Math.ceil(Number(dv.getBigInt64(ts + 8, true)) / 1e6) : -1)); // ppoll_time64
     t.set(20, () => procs.pid);
     t.set(224, () => procs.pid);
     t.set(64, () => procs.ppid());
@@ -129,11 +138,17 @@ export class Syscalls {
     // Signals.
     t.set(174, (s, act, oact) => sig.sigaction(s, act, oact));
     t.set(175, (how, set, oset) => sig.sigprocmask(how, set, oset));
-    t.set(186, (_ss, old) => { if (old) { dv.setUint32(old, 0, true); dv.setUint32(old + 4, 2, true); dv.setUint32(old + 8, 0, true); } return 0; });
-    t.set(173, () => { sig.sigreturn(); return NO_RETURN; });
-    t.set(37, (target, s) => this.killSelf(target, s));
-    t.set(238, (target, s) => this.killSelf(target, s));
-    t.set(268, (_tg, target, s) => this.killSelf(target, s));
+    t.set(186, (ss, old) => sig.sigaltstack(ss, old));
+    t.set(176, (set) => { dv.setBigUint64(set >>> 0, sig.pending & sig.blocked, true); return 0; }); // rt_sigpending
+    t.set(173, () => { sig.sigreturn(true); return NO_RETURN; });
+    t.set(179, (mask) => { // rt_sigsuspend: a signal we sent ourselves may already be waiting
+      if (!sig.suspendWithPending(dv.getBigUint64(mask >>> 0, true))) procs.sigsuspend(mask);
+      return NO_RETURN;
+    });
+    t.set(119, () => { sig.sigreturn(false); return NO_RETURN; }); // sigreturn: a frame without siginfo
+    t.set(37, (target, s) => this.killSelf(target, s, SI.USER));
+    t.set(238, (target, s) => this.killSelf(target, s, SI.TKILL));
+    t.set(268, (_tg, target, s) => this.killSelf(target, s, SI.TKILL));
   }
 
   dispatch(): void {
@@ -161,7 +176,19 @@ export class Syscalls {
     r[0] = res;
   }
 
-  private mmap(addr: number, len: number, _prot: number, flags: number, fd: number, off: number): number {
+  /** mprotect: page protections are enforced by the generated code (SIGSEGV on a violation). */
+  private mprotect(addr: number, len: number, prot: number): number {
+    const as = this.p.as;
+    if (addr & 0xfff || prot & ~(7 | 0x01000000 | 0x02000000)) return -E.EINVAL;
+    const size = pageAlignUp(len >>> 0);
+    if (size === 0) return 0;
+    if (!as.protect(addr, size, prot & 7)) return -E.ENOMEM;
+    // Translations of code that is no longer executable must not run again.
+    if (!(prot & 4)) this.p.cpu.cache.invalidateRange(addr, addr + size);
+    return 0;
+  }
+
+  private mmap(addr: number, len: number, prot: number, flags: number, fd: number, off: number): number {
     const as = this.p.as, MAP_FIXED = 0x10, MAP_ANON = 0x20;
     if (len === 0) return -E.EINVAL;
     const size = pageAlignUp(len >>> 0);
@@ -173,7 +200,7 @@ export class Syscalls {
       at = as.findFree(size, addr && !(addr & 0xfff) ? addr : 0);
       if (at < 0) return -E.ENOMEM;
     }
-    as.mark(at, size, true);
+    as.map(at, size, prot & 7);
     this.p.mem.fill(at, size);
     if (!(flags & MAP_ANON) && fd >= 0) {
       try {
@@ -181,7 +208,7 @@ export class Syscalls {
         if (host < 0) throw new Error('EBADF');
         fs.readSync(host, this.p.mem.u8, at, Math.min(len >>> 0, this.p.mem.size - at), off);
       } catch {
-        as.mark(at, size, false);
+        as.unmap(at, size);
         return -E.EBADF;
       }
     }
@@ -192,17 +219,18 @@ export class Syscalls {
   private mremap(old: number, oldLen: number, newLen: number, flags: number): number {
     const as = this.p.as, MREMAP_MAYMOVE = 1;
     const oldSize = pageAlignUp(oldLen >>> 0), newSize = pageAlignUp(newLen >>> 0);
-    if (newSize <= oldSize) { as.mark(old + newSize, oldSize - newSize, false); return old; }
+    const prot = Math.max(as.protOf(old), 0);
+    if (newSize <= oldSize) { as.unmap(old + newSize, oldSize - newSize); return old; }
     let free = true;
     for (let a = old + oldSize; a < old + newSize; a += 4096) if (as.isMapped(a)) { free = false; break; }
-    if (free && as.fits(old, newSize)) { as.mark(old, newSize, true); this.p.mem.fill(old + oldSize, newSize - oldSize); return old; }
+    if (free && as.fits(old, newSize)) { as.map(old, newSize, prot); this.p.mem.fill(old + oldSize, newSize - oldSize); return old; }
     if (!(flags & MREMAP_MAYMOVE)) return -E.ENOMEM;
     const at = as.findFree(newSize);
     if (at < 0) return -E.ENOMEM;
-    as.mark(at, newSize, true);
+    as.map(at, newSize, prot);
     this.p.mem.u8.copyWithin(at, old >>> 0, (old >>> 0) + oldSize);
     this.p.mem.fill(at + oldSize, newSize - oldSize);
-    as.mark(old, oldSize, false);
+    as.unmap(old, oldSize);
     return at;
   }
 
@@ -232,12 +260,11 @@ export class Syscalls {
     return 0;
   }
 
-  private killSelf(target: number, s: number): number {
-    if (target !== this.p.procs.pid && target !== 0 && target !== -1) return 0; // other (finished) processes: nothing to do
-    const r = this.p.cpu.state.regs;
-    r[0] = 0;
-    // Advance past the syscall first: a handler returns to the instruction after it.
-    this.p.signals.deliver(s);
-    return NO_RETURN as unknown as number;
+  private killSelf(target: number, s: number, code: number): number {
+    if (target !== this.p.procs.pid && target !== 0 && target !== -1) return this.p.procs.kill(target, s); // another process
+    if (s < 0 || s > 64) return -E.EINVAL;
+    // Pending until unblocked; delivered when the system call returns (a handler returns after the svc).
+    this.p.signals.send(s, { code, pid: this.p.procs.pid, uid: process.getuid?.() ?? 0 });
+    return 0;
   }
 }

@@ -1,7 +1,7 @@
 import { TbCache, type FrontEnd, type GuestMemory, type TbCacheOptions } from '@tsemu/tcg';
 import { ArmCpuState, S } from './cpu-state.js';
 import { makeHelpers, type ArmHelpers } from './helpers.js';
-import { translateArm, TB_FLAG_THUMB } from './translate/translate.js';
+import { translateArm, TB_FLAG_THUMB, TB_FLAG_IT_SHIFT } from './translate/translate.js';
 
 /**
  * One ARM CPU: state, helpers, and a TB cache fed by the ARM translator.
@@ -23,7 +23,7 @@ export class ArmCpu implements FrontEnd {
   }
 
   pc(): number { return this.regs[S.PC]!; }
-  flags(): number { return this.regs[S.THUMB]! & TB_FLAG_THUMB; }
+  flags(): number { return (this.regs[S.THUMB]! & TB_FLAG_THUMB) | ((this.regs[S.CONDEXEC]! & 0xff) << TB_FLAG_IT_SHIFT); }
   translate(pc: number, flags: number) { return translateArm(this.mem, this.helpers, pc, flags); }
 
   run(): number { return this.cache.run(); }

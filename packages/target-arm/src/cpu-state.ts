@@ -20,8 +20,17 @@ export const S = {
   EXCP_ARG: 29, // e.g. the undefined instruction word
   SCRATCH: 30,
   SCRATCH2: 31,
+  /**
+   * Thumb IT state, ITSTATE[7:0] as in the CPSR (base condition and mask; 0
+   * outside IT blocks). The translator knows it statically; generated code
+   * stores it where it changes (so a memory fault reports it) and at exits
+   * in the middle of an IT block (SVC, undefined instruction, TB length or
+   * page limit). It is part of the TB flags, so the next TB is translated in
+   * that state.
+   */
+  CONDEXEC: 32,
 } as const;
-export const NUM_SLOTS = 32;
+export const NUM_SLOTS = 33;
 
 export const EXIT_EXCEPTION = -2;
 export const Excp = { SWI: 1, UDEF: 2, BKPT: 3, KUSER: 4, HALT: 5 } as const;
@@ -48,11 +57,28 @@ export class ArmCpuState {
   set pc(v: number) { this.regs[S.PC] = v; }
   get thumb(): boolean { return this.regs[S.THUMB] !== 0; }
 
-  /** CPSR as the guest sees it (N Z C V Q, GE, T). */
-  cpsr(): number {
-    const r = this.regs;
+  /** The full user-mode CPSR: N Z C V Q, IT[7:0] (bits 26:25 and 15:10), GE, T, mode USR. */
+  getCpsr(): number {
+    const r = this.regs, it = r[S.CONDEXEC]! & 0xff;
     return ((r[S.NF]! < 0 ? 1 : 0) << 31) | ((r[S.ZF] === 0 ? 1 : 0) << 30) | ((r[S.CF]! & 1) << 29) |
-      ((r[S.VF]! < 0 ? 1 : 0) << 28) | ((r[S.QF] ? 1 : 0) << 27) | ((r[S.GE]! & 0xf) << 16) | ((r[S.THUMB]! & 1) << 5) | 0x10;
+      ((r[S.VF]! < 0 ? 1 : 0) << 28) | ((r[S.QF] ? 1 : 0) << 27) | ((it & 3) << 25) | ((r[S.GE]! & 0xf) << 16) |
+      ((it >>> 2) << 10) | ((r[S.THUMB]! & 1) << 5) | 0x10;
+  }
+
+  /**
+   * Restore a full CPSR (e.g. from a signal frame on sigreturn): flags, Q, GE,
+   * the Thumb bit and the IT state. The IT state only exists in Thumb state.
+   */
+  setCpsr(v: number): void {
+    this.setCpsrUser(v);
+    const thumb = (v >>> 5) & 1;
+    this.regs[S.THUMB] = thumb;
+    this.regs[S.CONDEXEC] = thumb ? ((v >>> 25) & 3) | ((v >>> 8) & 0xfc) : 0;
+  }
+
+  /** CPSR as a signal frame stores it (same as getCpsr, IT state included). */
+  cpsr(): number {
+    return this.getCpsr();
   }
 
   setNzcv(v: number): void {
@@ -73,8 +99,9 @@ export class ArmCpuState {
     return (this.regs[S.FPNZCV]! & 0xf0000000) | (this.regs[S.FPSCR]! & 0x0fffffff);
   }
 
+  /** VMSR FPSCR: bits 15:8 (trap enables) and 6:5 read as zero, as on qemu-arm's CPU. */
   setFpscr(v: number): void {
     this.regs[S.FPNZCV] = v & 0xf0000000;
-    this.regs[S.FPSCR] = v & 0x0fffffff;
+    this.regs[S.FPSCR] = v & 0x0fff009f;
   }
 }

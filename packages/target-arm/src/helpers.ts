@@ -39,7 +39,8 @@ export function makeHelpers(cpu: ArmCpuState): ArmHelpers {
   return {
     shift: { name: 'shift', fn: shiftBy, pure: true },
     shiftC: { name: 'shiftC', fn: shiftC },
-    getCpsr: { name: 'getCpsr', fn: () => cpu.cpsr() & ~0x20 },
+    // MRS APSR: the execution state bits (T, IT) read as zero.
+    getCpsr: { name: 'getCpsr', fn: () => cpu.getCpsr() & ~0x0600fc20 },
     // MSR APSR: mask bit 1 writes N Z C V Q, bit 0 writes GE.
     setCpsr: {
       name: 'setCpsr', fn: (v: number, mask: number) => {

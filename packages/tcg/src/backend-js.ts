@@ -1,5 +1,5 @@
 import { Op, MemOp, type IrBlock, type IrOp } from './ir.js';
-import type { GuestMemory } from './memory.js';
+import { EXIT_FAULT, type GuestMemory } from './memory.js';
 import { umulh, smulh, divs, divu } from './semantics.js';
 
 /** What generated code runs against: the CPU state array and guest memory. */
@@ -68,12 +68,15 @@ export function generateSource(b: IrBlock): string {
   const writeBackAt = (i: number): string => [...dirtyAt[i]!].sort((x, y) => x - y).map((g) => `R[${g}]=g${g};`).join('');
   const reload = gUsed.map((g) => `g${g}=R[${g}];`).join('');
   const out: string[] = [];
-  out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,CP=m.codePages;');
+  out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,NR=m.noRead,NW=m.noWrite;');
   b.helpers.forEach((_, i) => out.push(`const h${i}=H[${i}];`));
   out.push('return function tb(){');
   if (used.size) out.push('let ' + [...used].map((t) => `t${t}=0`).join(',') + ';');
   if (gUsed.length) out.push('let ' + gUsed.map((g) => `g${g}=R[${g}]`).join(',') + ';');
-  out.push('let ic=0;');
+  out.push('let ic=0,fpc=0;');
+  // Every fault leaves through one shared exit after this block (small code: the
+  // hot paths stay compact); it writes back all the globals the TB caches.
+  out.push('FLT:{');
   const loop = b.loopSlot !== undefined;
   if (loop) out.push('loop:for(;;){');
   // Labels in order of position; open blocks so that later labels are outer.
@@ -87,6 +90,12 @@ export function generateSource(b: IrBlock): string {
   let insns = 0;
   const flush = (): string => { const k = insns; insns = 0; return k ? `ic+=${k};` : ''; };
   const count = (): string => `CTR[0]+=ic${insns ? `+${insns}` : ''};`;
+  // Guest pc of the current instruction, for precise faults: a faulting access
+  // writes the registers back as they were before the instruction's own
+  // writes (translators write registers after their loads and stores), and
+  // leaves with EXIT_FAULT; the instruction did not complete, so it is not counted.
+  let pc = 0;
+  const faultAt = (_i: number): string => `{fpc=${pc};ic+=${Math.max(insns - 1, 0)};break FLT;}`;
   for (let i = 0; i < b.ops.length; i++) {
     const o = b.ops[i]!;
     const writeBack = writeBackAt(i);
@@ -102,7 +111,7 @@ export function generateSource(b: IrBlock): string {
         out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${insns ? `ic+=${insns};` : ''}break L${a[3]};}`);
         continue;
       }
-      case Op.insnStart: insns++; break;
+      case Op.insnStart: insns++; pc = o.args[0]! >>> 0; break;
       case Op.gotoTb:
         if (loop && o.args[0] === b.loopSlot) {
           out.push(`${count()}if(SELF.valid){ic=0;continue loop;}`);
@@ -110,16 +119,23 @@ export function generateSource(b: IrBlock): string {
         } else out.push(`${count()}${writeBack}return ${o.args[0]};`);
         continue;
       case Op.exitTb: out.push(`${count()}${writeBack}return ${o.args[0]};`); continue;
-      case Op.call:
-        if (!b.helpers[o.args[1]!]!.pure) {
-          out.push(writeBack + emitOp(o, (i) => (temps[i]!.kind === 'global' ? `R[${temps[i]!.value}]` : v(i)), u) + reload);
+      case Op.call: {
+        const h = b.helpers[o.args[1]!]!;
+        const check = h.mayFault ? `if(m.fk!==0)${faultAt(i)}` : '';
+        if (!h.pure) {
+          out.push(writeBack + emitOp(o, (i) => (temps[i]!.kind === 'global' ? `R[${temps[i]!.value}]` : v(i)), u) + reload + check);
           continue;
         }
+        out.push(emitOp(o, v, u) + check);
+        continue;
+      }
+      case Op.ld: case Op.st: out.push(emitOp(o, v, u, faultAt(i))); continue;
     }
     out.push(emitOp(o, v, u));
   }
   if (loop) out.push('break;}');
   out.push(`${count()}${writeBackAt(b.ops.length)}return -1;}`);
+  out.push(`${gUsed.map((g) => `R[${g}]=g${g};`).join('')}m.faultPc=fpc;CTR[0]+=ic;return ${EXIT_FAULT};}`);
   return out.join('\n');
 }
 
@@ -174,7 +190,8 @@ function dirtyGlobals(b: IrBlock): Set<number>[] {
   return result;
 }
 
-export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string): string {
+/** One op as JavaScript; `fault` is the statement a faulting ld / st runs (it must leave the function). */
+export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string, fault = `{m.faultPc=0;return ${EXIT_FAULT};}`): string {
   const a = o.args;
   const d = (): string => v(a[0]!);
   const x = a.length > 1 && a[1]! >= 0 ? v(a[1]!) : "", y = a.length > 2 && a[2]! >= 0 && o.op !== Op.ld && o.op !== Op.st ? v(a[2]!) : "";
@@ -209,8 +226,8 @@ export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => stri
       return `{const p=${v(a[2]!)},q=(p+${v(a[4]!)})|0;${v(a[1]!)}=(${v(a[3]!)}+${v(a[5]!)}+((q>>>0)<(p>>>0)?1:0))|0;${v(a[0]!)}=q;}`;
     case Op.sub2:
       return `{const p=${v(a[2]!)},r=${v(a[4]!)};${v(a[1]!)}=(${v(a[3]!)}-${v(a[5]!)}-((p>>>0)<(r>>>0)?1:0))|0;${v(a[0]!)}=(p-r)|0;}`;
-    case Op.ld: return emitLoad(d(), x, a[2]!);
-    case Op.st: return emitStore(d(), x, a[2]!);
+    case Op.ld: return emitLoad(d(), x, a[2]!, fault);
+    case Op.st: return emitStore(d(), x, a[2]!, fault);
     case Op.br: return `break L${a[0]};`;
     case Op.brcond: return `if(${cmp(a[2]!, a[0]!, a[1]!, v, u)})break L${a[3]};`;
     case Op.call: {
@@ -228,28 +245,40 @@ export function cmp(c: number, a: number, b: number, v: (i: number) => string, u
   return c >= 6 ? `${u(a)}${CMP[c]}${u(b)}` : `${v(a)}${CMP[c]}${v(b)}`;
 }
 
-function emitLoad(d: string, addr: string, memop: number): string {
+/**
+ * Loads: the fast path is `((a&3)|noRead[page])===0` (one branch) and a
+ * typed-array read. Anything else goes through GuestMemory's checked
+ * slow path; a fault leaves the TB before the destination is written.
+ */
+function emitLoad(d: string, addr: string, memop: number, fault: string): string {
   const size = memop & MemOp.sizeMask, sign = (memop & MemOp.sign) !== 0, swap = (memop & MemOp.bswap) !== 0;
-  let s: string;
-  if (size === 0) s = `{const a=${addr};${d}=${sign ? 'S8' : 'M8'}[a>>>0]|0;}`;
-  else if (size === 1) {
-    s = swap
-      ? `{const a=${addr}>>>0;${d}=(M8[a]<<8)|M8[a+1];${sign ? `${d}=(${d}<<16)>>16;` : ''}}`
-      : `{const a=${addr};${d}=(a&1)===0?${sign ? 'S16' : 'M16'}[a>>>1]|0:${sign ? '(m.ld16(a)<<16)>>16' : 'm.ld16(a)'};}`;
-  } else {
-    s = `{const a=${addr};${d}=(a&3)===0?M32[a>>>2]|0:m.ld32(a);}`;
-    if (swap) s += `{const q=${d};${d}=(q<<24)|((q&65280)<<8)|((q>>>8)&65280)|(q>>>24);}`;
-  }
-  return s;
+  const mask = (1 << size) - 1;
+  const alignChk = memop & MemOp.align && size > 0 ? `if((a&${mask})!==0){m.alignFault(a);${fault}}` : '';
+  const align8 = memop & MemOp.align8 ? `if((a&7)!==0){m.alignFault(a);${fault}}` : '';
+  let post = '';
+  if (swap && size === 1) post += 'q=((q&255)<<8)|((q>>>8)&255);';
+  if (swap && size === 2) post += 'q=(q<<24)|((q&65280)<<8)|((q>>>8)&65280)|(q>>>24);';
+  if (sign && size === 0) post += 'q=(q<<24)>>24;';
+  if (sign && size === 1) post += 'q=(q<<16)>>16;';
+  const slow = `${alignChk}let q=m.ld${8 << size}(a);if(m.fk!==0)${fault}${post}${d}=q;`;
+  if (swap) return `{const a=${addr};${align8}${slow}}`;
+  const view = size === 0 ? `${sign ? 'S8' : 'M8'}[a>>>0]` : size === 1 ? `${sign ? 'S16' : 'M16'}[a>>>1]` : 'M32[a>>>2]';
+  const cond = size ? `((a&${mask})|NR[a>>>12])===0` : 'NR[a>>>12]===0';
+  return `{const a=${addr};${align8}if(${cond})${d}=${view}|0;else{${slow}}}`;
 }
 
-function emitStore(val: string, addr: string, memop: number): string {
+/** Stores: the fast path needs a writable page without translated code (noWrite[page] === 0). */
+function emitStore(val: string, addr: string, memop: number, fault: string): string {
   const size = memop & MemOp.sizeMask, swap = (memop & MemOp.bswap) !== 0;
-  if (size === 0) return `{const a=${addr}>>>0;M8[a]=${val};if(CP[a>>>12])m.onCodeWrite(a);}`;
-  if (size === 1) {
-    const w = swap ? `((${val}>>>8)&255)|((${val}&255)<<8)` : val;
-    return `{const a=${addr};if((a&1)===0){M16[a>>>1]=${w};if(CP[a>>>12])m.onCodeWrite(a);}else m.st16(a,${w});}`;
-  }
-  const w = swap ? `((${val})<<24)|((${val}&65280)<<8)|((${val}>>>8)&65280)|((${val})>>>24)` : val;
-  return `{const a=${addr};if((a&3)===0){M32[a>>>2]=${w};if(CP[a>>>12])m.onCodeWrite(a);}else m.st32(a,${w});}`;
+  const mask = (1 << size) - 1;
+  const alignChk = memop & MemOp.align && size > 0 ? `if((a&${mask})!==0){m.alignFault(a);${fault}}` : '';
+  const align8 = memop & MemOp.align8 ? `if((a&7)!==0){m.alignFault(a);${fault}}` : '';
+  let w = val;
+  if (swap && size === 1) w = `((${val}>>>8)&255)|((${val}&255)<<8)`;
+  if (swap && size === 2) w = `((${val})<<24)|((${val}&65280)<<8)|((${val}>>>8)&65280)|((${val})>>>24)`;
+  const slow = `${alignChk}m.st${8 << size}(a,${w});if(m.fk!==0)${fault}`;
+  if (swap) return `{const a=${addr};${align8}${slow}}`;
+  const view = size === 0 ? 'M8[a>>>0]' : size === 1 ? 'M16[a>>>1]' : 'M32[a>>>2]';
+  const cond = size ? `((a&${mask})|NW[a>>>12])===0` : 'NW[a>>>12]===0';
+  return `{const a=${addr};${align8}if(${cond})${view}=${w};else{${slow}}}`;
 }

@@ -1,5 +1,6 @@
 import { Op, MemOp, evalCond, type CondCode, type IrBlock, type IrOp } from './ir.js';
 import type { ExecEnv } from './backend-js.js';
+import { EXIT_FAULT } from './memory.js';
 import { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
 
 const labelCache = new WeakMap<IrOp[], Map<number, number>>();
@@ -32,12 +33,18 @@ export function interpretBlock(b: IrBlock, env: ExecEnv): number {
     else if (tp.kind === 'local') vals[t] = x;
     else throw new Error('write to a constant temp');
   };
-  let insns = 0;
+  let insns = 0, insnPc = 0;
   const counter = env.insnCounter;
+  // A faulting access (or helper) stops the block like the compiled code does.
+  const fault = (): number => {
+    mem.faultPc = insnPc;
+    if (counter) counter[0] += insns - 1;
+    return EXIT_FAULT;
+  };
   for (let pc = 0; pc < b.ops.length; pc++) {
     const o = b.ops[pc]!, a = o.args;
     switch (o.op) {
-      case Op.insnStart: insns++; break;
+      case Op.insnStart: insns++; insnPc = a[0]! >>> 0; break;
       case Op.mov: set(a[0]!, get(a[1]!)); break;
       case Op.add: set(a[0]!, (get(a[1]!) + get(a[2]!)) | 0); break;
       case Op.sub: set(a[0]!, (get(a[1]!) - get(a[2]!)) | 0); break;
@@ -75,7 +82,9 @@ export function interpretBlock(b: IrBlock, env: ExecEnv): number {
       }
       case Op.ld: {
         const addr = get(a[1]!), mo = a[2]!, size = mo & MemOp.sizeMask;
+        if ((mo & MemOp.align && addr & ((1 << size) - 1)) || (mo & MemOp.align8 && addr & 7)) { mem.alignFault(addr); return fault(); }
         let x = size === 0 ? mem.ld8(addr) : size === 1 ? mem.ld16(addr) : mem.ld32(addr);
+        if (mem.fk !== 0) return fault();
         if (mo & MemOp.bswap) x = size === 1 ? ((x & 0xff) << 8) | ((x >>> 8) & 0xff) : size === 2 ? bswap32(x) : x;
         if (mo & MemOp.sign) x = size === 0 ? (x << 24) >> 24 : size === 1 ? (x << 16) >> 16 : x;
         set(a[0]!, x | 0); break;
@@ -84,15 +93,19 @@ export function interpretBlock(b: IrBlock, env: ExecEnv): number {
         const addr = get(a[1]!), mo = a[2]!, size = mo & MemOp.sizeMask;
         let x = get(a[0]!);
         if (mo & MemOp.bswap) x = size === 1 ? ((x & 0xff) << 8) | ((x >>> 8) & 0xff) : size === 2 ? bswap32(x) : x;
+        if ((mo & MemOp.align && addr & ((1 << size) - 1)) || (mo & MemOp.align8 && addr & 7)) { mem.alignFault(addr); return fault(); }
         if (size === 0) mem.st8(addr, x); else if (size === 1) mem.st16(addr, x); else mem.st32(addr, x);
+        if (mem.fk !== 0) return fault();
         break;
       }
       case Op.br: pc = labelAt.get(a[0]!)!; break;
       case Op.brcond: if (evalCond(a[2] as CondCode, get(a[0]!), get(a[1]!))) pc = labelAt.get(a[3]!)!; break;
       case Op.label: break;
       case Op.call: {
-        const r = b.helpers[a[1]!]!.fn(...a.slice(2).map(get));
+        const h = b.helpers[a[1]!]!;
+        const r = h.fn(...a.slice(2).map(get));
         if (a[0]! >= 0) set(a[0]!, (r as number) | 0);
+        if (h.mayFault && mem.fk !== 0) return fault();
         break;
       }
       case Op.gotoTb: case Op.exitTb: if (counter) counter[0] += insns; return a[0]!;

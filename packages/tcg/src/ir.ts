@@ -55,9 +55,13 @@ export function evalCond(c: CondCode, a: number, b: number): boolean {
   return false;
 }
 
-/** Memory operation descriptor: size (log2 bytes) | signed | big-endian. */
+/**
+ * Memory operation descriptor: size (log2 bytes) | signed | big-endian |
+ * align (an address not a multiple of the size raises an alignment fault) |
+ * align8 (not a multiple of 8 faults: the first word of LDREXD).
+ */
 export const MemOp = {
-  u8: 0, u16: 1, u32: 2, s8: 4, s16: 5, s32: 6, bswap: 8, sizeMask: 3, sign: 4,
+  u8: 0, u16: 1, u32: 2, s8: 4, s16: 5, s32: 6, bswap: 8, sizeMask: 3, sign: 4, align: 16, align8: 32,
 } as const;
 
 export type TempKind = 'global' | 'local' | 'const';
@@ -80,6 +84,8 @@ export interface Helper {
   fn: (...args: number[]) => number | void;
   /** true when the helper neither reads nor writes globals (lets the optimiser keep values in temps). */
   pure?: boolean;
+  /** The helper accesses guest memory through GuestMemory's checked slow paths: generated code tests for a fault after it. */
+  mayFault?: boolean;
 }
 
 /** A finished TB's IR. */

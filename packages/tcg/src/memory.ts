@@ -1,11 +1,32 @@
 /**
  * Guest memory for user mode: one flat ArrayBuffer starting at guest address 0,
  * with typed-array views for the aligned fast paths (the host is little-endian,
- * like the guests we run). `codePages` marks pages holding translated code so
- * stores there can invalidate translations.
+ * like the guests we run).
+ *
+ * Protection: `perm` holds one byte per 4 KiB page of the whole 32-bit space
+ * (PERM_* bits); `noRead` / `noWrite` are derived from it (0 = the fast path
+ * may go ahead) so generated code checks an access with one typed-array load
+ * OR-ed into the alignment test: one branch. PERM_R is the *effective* read permission (like an x86 host
+ * running qemu-user, PROT_WRITE or PROT_EXEC alone still allow reads).
+ * PERM_CODE mirrors `codePages` so the store fast path also skips pages
+ * holding translated code (their stores take the slow path and invalidate).
+ *
+ * The slow paths (ld8..st32) check permissions too: on a violation a load
+ * returns 0 and a store does nothing, and `fk` / `faultAddr` / `faultMapped`
+ * describe the fault until the embedder clears it (`clearFault`). Generated
+ * code tests `fk` after a slow access and leaves the TB with EXIT_FAULT.
+ * `write`, `fill`, `read` are unchecked (loader, system calls).
  */
 export const PAGE_BITS = 12;
 export const PAGE_SIZE = 1 << PAGE_BITS;
+
+export const PERM_R = 1, PERM_W = 2, PERM_X = 4, PERM_MAPPED = 8, PERM_CODE = 16;
+/** Kinds of fault (`fk`). */
+export const FAULT_READ = 1, FAULT_WRITE = 2, FAULT_EXEC = 3, FAULT_ALIGN = 4;
+/** TB exit code: a guest memory access or instruction fetch faulted (see GuestMemory.fk). */
+export const EXIT_FAULT = -3;
+
+const PAGES_4G = 1 << (32 - PAGE_BITS);
 
 export class GuestMemory {
   readonly buffer: ArrayBuffer;
@@ -18,8 +39,21 @@ export class GuestMemory {
   readonly size: number;
   /** Non-zero for pages holding translated code. */
   readonly codePages: Uint8Array;
+  /** PERM_* bits for every page of the 4 GiB guest space (pages past `size` start unmapped). */
+  readonly perm: Uint8Array;
+  /** 0 where loads may go (PERM_R), 1 elsewhere: the load fast path tests `((a&3)|noRead[a>>>12])===0`, one branch. */
+  readonly noRead: Uint8Array;
+  /** 0 where the store fast path may write (PERM_W and not PERM_CODE), 1 elsewhere. */
+  readonly noWrite: Uint8Array;
   /** Called when a store hits a code page (set by the TB cache). */
   onCodeWrite: (addr: number) => void = () => {};
+  /** Pending fault: FAULT_* kind or 0. */
+  fk = 0;
+  faultAddr = 0;
+  /** The faulting page was mapped (SEGV_ACCERR) rather than not (SEGV_MAPERR). */
+  faultMapped = false;
+  /** Guest pc of the faulting instruction (set by generated code before EXIT_FAULT). */
+  faultPc = 0;
 
   constructor(size: number) {
     if (size % PAGE_SIZE !== 0) throw new Error('guest memory size must be a multiple of the page size');
@@ -32,20 +66,96 @@ export class GuestMemory {
     this.i32 = new Int32Array(this.buffer);
     this.dv = new DataView(this.buffer);
     this.codePages = new Uint8Array(size >>> PAGE_BITS);
+    // Everything starts accessible (bare TCG use, as before protection existed:
+    // past the buffer, loads read 0 and stores vanish); linux-user clears it
+    // and maps what the process really has.
+    this.perm = new Uint8Array(PAGES_4G);
+    this.perm.fill(PERM_R | PERM_W | PERM_X | PERM_MAPPED);
+    this.noRead = new Uint8Array(PAGES_4G);
+    this.noWrite = new Uint8Array(PAGES_4G);
   }
 
-  // Slow paths (unaligned or any size); little-endian.
-  ld8(a: number): number { return this.u8[a >>> 0]! | 0; }
-  ld16(a: number): number { a >>>= 0; return this.u8[a]! | (this.u8[a + 1]! << 8); }
+  /** Set the protection of pages [first, last] (PROT_READ=1, WRITE=2, EXEC=4; mapped false = unmapped). */
+  protect(first: number, last: number, prot: number, mapped = true): void {
+    let v = 0;
+    if (mapped) {
+      v = PERM_MAPPED | (prot & (PERM_W | PERM_X));
+      if (prot & 7) v |= PERM_R;
+    }
+    const cp = this.codePages, pm = this.perm;
+    for (let p = first; p <= last && p < PAGES_4G; p++) pm[p] = v | (p < cp.length && cp[p] ? PERM_CODE : 0);
+    const end = Math.min(last + 1, PAGES_4G);
+    this.noRead.fill(v & PERM_R ? 0 : 1, first, end);
+    for (let p = first; p < end; p++) this.noWrite[p] = (pm[p]! & (PERM_W | PERM_CODE)) === PERM_W ? 0 : 1;
+  }
+
+  /** Mark or unmark a page as holding translated code. */
+  setCode(page: number, on: boolean): void {
+    if (page >= this.codePages.length) return;
+    this.codePages[page] = on ? 1 : 0;
+    if (on) this.perm[page]! |= PERM_CODE;
+    else this.perm[page]! &= ~PERM_CODE;
+    this.noWrite[page] = (this.perm[page]! & (PERM_W | PERM_CODE)) === PERM_W ? 0 : 1;
+  }
+
+  clearFault(): void { this.fk = 0; }
+
+  /** Record a fault of `kind` at `addr` (the first of an instruction wins). */
+  raiseFault(kind: number, addr: number): void {
+    if (this.fk !== 0) return; // keep the first fault of an instruction
+    this.fk = kind;
+    this.faultAddr = addr >>> 0;
+    this.faultMapped = (this.perm[addr >>> PAGE_BITS]! & PERM_MAPPED) !== 0;
+  }
+
+  /** Check `len` bytes at unsigned `a` for permission bit `bit`; record a fault if not allowed. */
+  private ok(a: number, len: number, bit: number, kind: number): boolean {
+    const pm = this.perm;
+    if ((pm[a >>> PAGE_BITS]! & bit) === 0) { this.raiseFault(kind, a); return false; }
+    const b = (a + len - 1) >>> 0;
+    if (b >>> PAGE_BITS !== a >>> PAGE_BITS && (pm[b >>> PAGE_BITS]! & bit) === 0) {
+      this.raiseFault(kind, b & ~(PAGE_SIZE - 1));
+      return false;
+    }
+    return true;
+  }
+
+  /** True when [addr, addr+len) may be written by the guest (signal frames). */
+  canWrite(addr: number, len: number): boolean {
+    addr >>>= 0;
+    for (let p = addr >>> PAGE_BITS; p <= ((addr + len - 1) >>> 0) >>> PAGE_BITS; p++) if ((this.perm[p]! & PERM_W) === 0) return false;
+    return true;
+  }
+
+  /** Raise an alignment fault at `a` (generated code, for accesses that must be aligned). */
+  alignFault(a: number): void { this.raiseFault(FAULT_ALIGN, a); }
+
+  // Slow paths (unaligned, any size, or a page the fast path refused); little-endian, checked.
+  ld8(a: number): number { a >>>= 0; return this.ok(a, 1, PERM_R, FAULT_READ) ? this.u8[a]! | 0 : 0; }
+  ld16(a: number): number {
+    a >>>= 0;
+    if (!this.ok(a, 2, PERM_R, FAULT_READ)) return 0;
+    return this.u8[a]! | (this.u8[(a + 1) >>> 0]! << 8);
+  }
   ld32(a: number): number {
     a >>>= 0;
+    if (!this.ok(a, 4, PERM_R, FAULT_READ)) return 0;
     const m = this.u8;
     return m[a]! | (m[a + 1]! << 8) | (m[a + 2]! << 16) | (m[a + 3]! << 24);
   }
-  st8(a: number, v: number): void { a >>>= 0; this.u8[a] = v; this.touch(a); }
-  st16(a: number, v: number): void { a >>>= 0; this.u8[a] = v; this.u8[a + 1] = v >>> 8; this.touch(a); this.touch(a + 1); }
+  st8(a: number, v: number): void {
+    a >>>= 0;
+    if (!this.ok(a, 1, PERM_W, FAULT_WRITE)) return;
+    this.u8[a] = v; this.touch(a);
+  }
+  st16(a: number, v: number): void {
+    a >>>= 0;
+    if (!this.ok(a, 2, PERM_W, FAULT_WRITE)) return;
+    this.u8[a] = v; this.u8[a + 1] = v >>> 8; this.touch(a); this.touch(a + 1);
+  }
   st32(a: number, v: number): void {
     a >>>= 0;
+    if (!this.ok(a, 4, PERM_W, FAULT_WRITE)) return;
     const m = this.u8;
     m[a] = v; m[a + 1] = v >>> 8; m[a + 2] = v >>> 16; m[a + 3] = v >>> 24;
     this.touch(a); this.touch(a + 3);

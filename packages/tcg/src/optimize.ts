@@ -228,10 +228,15 @@ function liveness(b: IrBlock, ops: IrOp[], globals: number[], loopEdge: Set<numb
       case Op.gotoTb: live = new Set(o.args[0] === b.loopSlot ? loopEdge : globals); keep.push(o); continue;
       case Op.exitTb: live = new Set(globals); keep.push(o); continue;
       case Op.brcond: for (const t of liveAtLabel.get(o.args[3]!) ?? globals) live.add(t); break;
-      case Op.call: if (!b.helpers[o.args[1]!]!.pure) for (const g of globals) live.add(g); break;
+      case Op.call: if (!b.helpers[o.args[1]!]!.pure || b.helpers[o.args[1]!]!.mayFault) for (const g of globals) live.add(g); break;
+      // A load or store may fault: the signal handler sees (and may resume with) every register, so
+      // writes before it are not dead even when the TB overwrites them later. (Cheap: the back end keeps
+      // globals in locals, so this only keeps local assignments.)
+      case Op.ld: case Op.st: for (const g of globals) live.add(g); break;
     }
     const outs = outputs(o);
-    const removable = outs.length > 0 && o.op !== Op.call && outs.every((k) => !live.has(o.args[k]!));
+    // A load may fault (SIGSEGV), so it stays even when its result is dead.
+    const removable = outs.length > 0 && o.op !== Op.call && o.op !== Op.ld && outs.every((k) => !live.has(o.args[k]!));
     if (removable) continue;
     for (const k of outs) live.delete(o.args[k]!);
     for (const k of inputs(o)) if (temps[o.args[k]!]!.kind !== 'const') live.add(o.args[k]!);

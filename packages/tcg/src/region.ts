@@ -1,6 +1,7 @@
 import { Op, type IrBlock } from './ir.js';
 import { cmp, emitOp, type ExecEnv, type TbFunction } from './backend-js.js';
 import { umulh, smulh, divs, divu } from './semantics.js';
+import { EXIT_FAULT } from './memory.js';
 
 /** One TB of a region: its IR and, per goto_tb slot, the member it chains to (-1: leave the region). */
 export interface RegionMember {
@@ -48,7 +49,7 @@ export function generateRegionSource(members: RegionMember[]): string {
   const writeBack = [...globalsWritten].sort((x, y) => x - y).map((g) => `R[${g}]=g${g};`).join('');
   const reload = gUsed.map((g) => `g${g}=R[${g}];`).join('');
   const out: string[] = [];
-  out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,CP=m.codePages;');
+  out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,NR=m.noRead,NW=m.noWrite;');
   members.forEach((x, m) => x.ir.helpers.forEach((_, i) => out.push(`const h${m}_${i}=H[${m}][${i}];`)));
   out.push('return function region(){');
   if (locals.length) out.push(`let ${locals.join(',')};`);
@@ -68,7 +69,8 @@ export function generateRegionSource(members: RegionMember[]): string {
     const labelPos: number[] = [];
     for (const o of b.ops) if (o.op === Op.label) labelPos.push(o.args[0]!);
     for (let k = labelPos.length - 1; k >= 0; k--) out.push(`L${m}_${labelPos[k]}:{`);
-    let insns = 0;
+    let insns = 0, pc = 0;
+    const fault = (): string => `{${writeBack}m.faultPc=${pc};CTR[0]+=ic${insns > 1 ? `+${insns - 1}` : ''};return ${EXIT_FAULT};}`;
     const flush = (): string => { const k = insns; insns = 0; return k ? `ic+=${k};` : ''; };
     const count = (): string => `CTR[0]+=ic${insns ? `+${insns}` : ''};ic=0;`;
     const seen = new Set<number>();
@@ -79,7 +81,7 @@ export function generateRegionSource(members: RegionMember[]): string {
         case Op.label: seen.add(a[0]!); out.push(`${flush()}}`); continue;
         case Op.br: out.push(`${flush()}break L${m}_${a[0]};`); continue;
         case Op.brcond: out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${insns ? `ic+=${insns};` : ''}break L${m}_${a[3]};}`); continue;
-        case Op.insnStart: insns++; continue;
+        case Op.insnStart: insns++; pc = a[0]! >>> 0; continue;
         case Op.gotoTb: {
           const slot = a[0]!;
           const target = slot === b.loopSlot ? m : mem.next[slot] ?? -1;
@@ -94,11 +96,12 @@ export function generateRegionSource(members: RegionMember[]): string {
           const call = `h${m}_${a[1]}(${a.slice(2).map(v).join(',')})`;
           const ret = a[0]! < 0 ? '' : !pure && temps[a[0]!]!.kind === 'global' ? `R[${temps[a[0]!]!.value}]=` : `${v(a[0]!)}=`;
           const stmt = ret ? `${ret}${call}|0;` : `${call};`;
-          out.push(pure ? stmt : writeBack + stmt + reload);
+          const check = b.helpers[a[1]!]!.mayFault ? `if(m.fk!==0)${fault()}` : '';
+          out.push((pure ? stmt : writeBack + stmt + reload) + check);
           continue;
         }
       }
-      out.push(emitOp(o, v, u));
+      out.push(emitOp(o, v, u, fault()));
     }
     out.push(`${count()}${writeBack}return -1;}`);
   });

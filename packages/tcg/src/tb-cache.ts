@@ -2,7 +2,7 @@ import { compileBlock, type ExecEnv, type TbFunction } from './backend-js.js';
 import { compileRegion } from './region.js';
 import { interpretBlock } from './interp.js';
 import type { IrBlock } from './ir.js';
-import { PAGE_BITS } from './memory.js';
+import { EXIT_FAULT, FAULT_EXEC, PAGE_BITS, PERM_X } from './memory.js';
 import { optimizeBlock } from './optimize.js';
 
 /** Exit code of a TB whose successor must be looked up by (pc, flags). */
@@ -25,7 +25,7 @@ export interface TranslationBlock {
 
 /** What a front end provides to the execution loop. */
 export interface FrontEnd {
-  /** Current guest pc and TB flags (e.g. ARM vs Thumb state). */
+  /** Current guest pc and TB flags (e.g. ARM vs Thumb state, IT state); flags < FLAGS_LIMIT. */
   pc(): number;
   flags(): number;
   /** Translate the block at (pc, flags); `end` is one past its last guest byte. */
@@ -54,6 +54,8 @@ export interface TbCacheOptions {
 }
 
 const JMP_CACHE_BITS = 14;
+/** TB flags are below this (the map key is pc * FLAGS_LIMIT + flags, exact in a double). */
+export const FLAGS_LIMIT = 1 << 12;
 const DEFAULT_HOT_THRESHOLD = 8;
 const MAX_REGION = 4;
 
@@ -93,10 +95,11 @@ export class TbCache {
     const h = ((pc >>> 1) ^ (flags << 3)) & ((1 << JMP_CACHE_BITS) - 1);
     const j = this.jmp[h];
     if (j !== null && j !== undefined && j.pc === pc && j.flags === flags) return j;
-    const key = (pc >>> 0) * 16 + flags;
+    const key = (pc >>> 0) * FLAGS_LIMIT + flags;
     let tb = this.map.get(key);
     if (tb === undefined) {
       tb = this.translate(pc, flags);
+      if (!tb.valid) return tb; // an instruction-fetch fault
       this.map.set(key, tb);
     }
     this.jmp[h] = tb;
@@ -104,8 +107,21 @@ export class TbCache {
   }
 
   private translate(pc: number, flags: number): TranslationBlock {
-    const { ir, end } = this.fe.translate(pc, flags);
     const env = this.env;
+    const mem = env.mem;
+    // Instruction fetch from a page without PROT_EXEC: a stand-in TB that
+    // reports the fault. It is never cached or chained (valid = false), so the
+    // fetch is checked again once the page's protection changes.
+    if ((mem.perm[(pc >>> 0) >>> PAGE_BITS]! & PERM_X) === 0) {
+      const a = pc >>> 0;
+      return {
+        pc, flags, end: a + 1, icount: 0, links: [null], valid: false, ir: { temps: [], ops: [], labels: 0, helpers: [], icount: 0 }, optimized: true,
+        fn: () => { mem.raiseFault(FAULT_EXEC, a); mem.faultPc = a; return EXIT_FAULT; },
+      };
+    }
+    const { ir, end } = this.fe.translate(pc, flags);
+    // Fetching instructions goes through the checked loads; a TB that ran up to an unmapped page must not leave a fault behind.
+    mem.fk = 0;
     const tb: TranslationBlock = {
       pc, flags, end, icount: ir.icount, fn: () => -1, links: new Array<TranslationBlock | null>(Math.max(ir.slots ?? 0, 1)).fill(null),
       valid: true, ir, optimized: false,
@@ -125,9 +141,8 @@ export class TbCache {
       };
     } else compile();
     this.tbsTranslated++;
-    const mem = this.env.mem;
     for (let p = (pc >>> 0) >>> PAGE_BITS; p <= ((end - 1) >>> 0) >>> PAGE_BITS; p++) {
-      if (p < mem.codePages.length) mem.codePages[p] = 1;
+      mem.setCode(p, true);
       let list = this.byPage.get(p);
       if (!list) this.byPage.set(p, (list = []));
       list.push(tb);
@@ -188,10 +203,10 @@ export class TbCache {
         if (r.owner.valid) r.owner.fn = compileBlock(r.owner.ir, this.env, r.owner);
       }
       this.regionsOf.delete(tb);
-      this.map.delete((tb.pc >>> 0) * 16 + tb.flags);
+      this.map.delete((tb.pc >>> 0) * FLAGS_LIMIT + tb.flags);
     }
     this.jmp.fill(null);
-    if (page < this.env.mem.codePages.length) this.env.mem.codePages[page] = 0;
+    this.env.mem.setCode(page, false);
   }
 
   /** Drop TBs overlapping [start, end) (e.g. the guest's cacheflush). */

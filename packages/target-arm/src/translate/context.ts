@@ -35,6 +35,10 @@ export class DisasContext {
   itState = 0;
   /** The current instruction is an IT instruction (the IT state is not advanced past it). */
   isIt = false;
+  /** IT state the TB was entered with (part of its flags). */
+  tbIt = 0;
+  /** What CONDEXEC holds at this point of the TB's straight-line code. */
+  condexecHeld = 0;
   /** Label skipping the current conditional instruction, or -1. */
   condLabel = -1;
   /** The current instruction has a not-taken path that must continue to the next instruction. */
@@ -79,6 +83,29 @@ export class DisasContext {
     this.b.mov(this.b.global(n), t);
   }
 
+  /** IT state of the instruction after the current one (what an exit past it must leave in CONDEXEC). */
+  itAfter(): number {
+    const s = this.itState;
+    if (this.isIt) return s;
+    return (s & 7) === 0 ? 0 : (s & 0xe0) | ((s << 1) & 0x1f);
+  }
+
+  /**
+   * At an instruction's start: make CONDEXEC hold its IT state, so a memory
+   * fault (which leaves through the back end's own exit, with the globals)
+   * reports it in the CPSR. Stored only where the state changes.
+   */
+  syncCondexec(): void {
+    if (this.itState === this.condexecHeld) return;
+    this.b.movi(this.g(S.CONDEXEC), this.itState);
+    this.condexecHeld = this.itState;
+  }
+
+  /** On an exit path: store the IT state to resume with, if CONDEXEC does not hold it already. */
+  private exitIt(it: number): void {
+    if (it !== this.condexecHeld) this.b.movi(this.g(S.CONDEXEC), it);
+  }
+
   /** Branch to an address held in a temp, switching instruction set on bit 0. */
   bxReg(t: number): void {
     const b = this.b;
@@ -87,6 +114,7 @@ export class DisasContext {
       this.gotoPc(v & 1 ? v & ~1 : v & ~3, (v & 1) as 0 | 1);
       return;
     }
+    this.exitIt(this.itAfter());
     const tt = b.temp();
     b.andi(tt, t, 1);
     b.mov(this.g(S.THUMB), tt);
@@ -100,6 +128,7 @@ export class DisasContext {
   /** Branch without changing instruction set. */
   branchReg(t: number): void {
     const b = this.b;
+    this.exitIt(this.itAfter());
     const dest = b.temp();
     b.andi(dest, t, this.thumb ? ~1 : ~3);
     b.mov(this.g(S.PC), dest);
@@ -113,9 +142,9 @@ export class DisasContext {
    * translator places when it reaches that address (or turns into an exit if
    * the TB ends first). Otherwise the TB leaves through a new goto_tb slot.
    */
-  gotoPc(dest: number, thumb: 0 | 1 = this.thumb ? 1 : 0, allowInternal = false): void {
+  gotoPc(dest: number, thumb: 0 | 1 = this.thumb ? 1 : 0, allowInternal = false, it = this.itAfter()): void {
     const b = this.b;
-    if (allowInternal && (thumb === 1) === this.thumb && dest >>> 0 > this.pc && (dest >>> 0) - this.pc <= MAX_INTERNAL_JUMP) {
+    if (allowInternal && it === 0 && this.condexecHeld === 0 && (thumb === 1) === this.thumb && dest >>> 0 > this.pc && (dest >>> 0) - this.pc <= MAX_INTERNAL_JUMP) {
       let l = this.pendingTargets.get(dest >>> 0);
       if (l === undefined) { l = b.label(); this.pendingTargets.set(dest >>> 0, l); }
       b.br(l);
@@ -123,19 +152,25 @@ export class DisasContext {
     }
     const slot = this.nextSlot++;
     b.movi(this.g(S.PC), dest);
+    this.exitIt(it);
     if ((thumb === 1) !== this.thumb) b.movi(this.g(S.THUMB), thumb);
-    else if (dest >>> 0 === this.tbPc && b.loopSlot === undefined) {
+    else if (dest >>> 0 === this.tbPc && it === this.tbIt && b.loopSlot === undefined) {
       b.loopSlot = slot;
-      b.loopLive = [this.g(S.PC), this.g(S.THUMB)];
+      b.loopLive = [this.g(S.PC), this.g(S.THUMB), this.g(S.CONDEXEC)];
     }
     b.gotoTb(slot);
     this.jumped = true;
   }
 
-  /** Leave the TB raising exception `excp`; pc is what the handler sees as the return address. */
+  /**
+   * Leave the TB raising exception `excp`; pc is what the handler sees as the
+   * return address. The IT state saved is the current instruction's when pc
+   * is this instruction (UDF, BKPT), else the next one's (SVC).
+   */
   raise(excp: number, pc: number, arg = 0): void {
     const b = this.b;
     b.movi(this.g(S.PC), pc);
+    this.exitIt(pc === this.pc ? this.itState : this.itAfter());
     b.movi(this.g(S.EXCP), excp);
     b.movi(this.g(S.EXCP_ARG), arg);
     b.exitTb(EXIT_EXCEPTION);

@@ -48,7 +48,13 @@ function vfpDataProc(ctx: DisasContext, insn: number): void {
   if (pair) {
     const vop = pair[op]!;
     if (vop < 0) throw new Undefined();
-    b.call(h.vbin, -1, ctx.c(vop), ctx.c(vd(insn, dbl)), ctx.c(vn(insn, dbl)), ctx.c(vm(insn, dbl)), ctx.c(dbl ? 1 : 0));
+    const d = ctx.c(vd(insn, dbl)), n = ctx.c(vn(insn, dbl)), m = ctx.c(vm(insn, dbl)), dz = ctx.c(dbl ? 1 : 0);
+    // The common families have their own helpers (a small fast lane each); the fused forms go through vbin.
+    if (vop === VOp.ADD || vop === VOp.SUB) b.call(h.vadd, -1, d, n, m, dz, ctx.c(vop === VOp.SUB ? 1 : 0));
+    else if (vop === VOp.MUL || vop === VOp.NMUL) b.call(h.vmul, -1, d, n, m, dz, ctx.c(vop === VOp.NMUL ? 1 : 0));
+    else if (vop === VOp.DIV) b.call(h.vdiv, -1, d, n, m, dz);
+    else if (vop <= VOp.NMLS) b.call(h.vmac, -1, ctx.c(vop), d, n, m, dz);
+    else b.call(h.vbin, -1, ctx.c(vop), d, n, m, dz);
     return;
   }
   if (opc1 !== 11) throw new Undefined();
@@ -68,8 +74,9 @@ function vfpDataProc(ctx: DisasContext, insn: number): void {
   switch (opc2) {
     case 0: b.call(h.vun, -1, ctx.c(opc3 === 1 ? VOp.MOV : VOp.ABS), d, m, dz); return;
     case 1: b.call(h.vun, -1, ctx.c(opc3 === 1 ? VOp.NEG : VOp.SQRT), d, m, dz); return;
-    case 4: b.call(h.vcmp, -1, d, m, dz, ctx.c(0)); return;
-    case 5: b.call(h.vcmp, -1, d, m, dz, ctx.c(1)); return;
+    // VCMP / VCMPE (bit 7: any NaN raises IOC), with a register or #0.
+    case 4: b.call(h.vcmp, -1, d, m, dz, ctx.c(bit(insn, 7) ? 2 : 0)); return;
+    case 5: b.call(h.vcmp, -1, d, m, dz, ctx.c(bit(insn, 7) ? 3 : 1)); return;
     case 7: // VCVT between double and single: destination has the other size
       if (opc3 !== 3) break;
       b.call(h.vcvt, -1, ctx.c(dbl ? 1 : 0), ctx.c(vd(insn, !dbl)), m, ctx.c(0));
@@ -77,6 +84,13 @@ function vfpDataProc(ctx: DisasContext, insn: number): void {
     case 8: // int -> float: source is a single register
       b.call(h.vcvt, -1, ctx.c(2), d, ctx.c(vm(insn, false)), ctx.c((dbl ? 1 : 0) | (bit(insn, 7) ? 2 : 0)));
       return;
+    case 10: case 11: case 14: case 15: { // fixed point <-> float, in place: opc2 = 1 op 1 U, bit 7 = 32-bit size
+      const size = bit(insn, 7) ? 32 : 16, fbits = size - ((bits(insn, 3, 0) << 1) | bits(insn, 5, 5));
+      if (fbits < 0) throw new Undefined();
+      const fl = (dbl ? 1 : 0) | (opc2 & 1 ? 0 : 2) | (size === 16 ? 8 : 0) | (fbits << 8);
+      b.call(h.vcvt, -1, ctx.c(opc2 >= 14 ? 4 : 5), d, d, ctx.c(fl));
+      return;
+    }
     case 12: case 13: // float -> int: destination is a single register
       b.call(h.vcvt, -1, ctx.c(3), ctx.c(vd(insn, false)), m, ctx.c((dbl ? 1 : 0) | (opc2 === 13 ? 2 : 0) | (bit(insn, 7) ? 0 : 4)));
       return;

@@ -29,7 +29,7 @@ export function loadStore(
   }
 }
 
-/** LDRD / STRD: two words at ea and ea+4. */
+/** LDRD / STRD: two words at ea and ea+4 (word aligned, else SIGBUS as under qemu-arm). */
 export function loadStoreDual(
   ctx: DisasContext, load: boolean, rt: number, rt2: number, rn: number, off: number, preIndex: boolean, writeBack: boolean,
 ): void {
@@ -40,13 +40,13 @@ export function loadStoreDual(
   const ea = preIndex ? addr : base;
   const ea2 = ctx.addImm(ea, 4);
   if (load) {
-    const v1 = ctx.ld(MemOp.u32, ea), v2 = ctx.ld(MemOp.u32, ea2);
+    const v1 = ctx.ld(MemOp.u32 | MemOp.align, ea), v2 = ctx.ld(MemOp.u32 | MemOp.align, ea2);
     if (!preIndex || writeBack) ctx.setReg(rn, addr);
     ctx.setReg(rt, v1);
     ctx.setReg(rt2, v2);
   } else {
-    ctx.st(ctx.reg(rt), ea, MemOp.u32);
-    ctx.st(ctx.reg(rt2), ea2, MemOp.u32);
+    ctx.st(ctx.reg(rt), ea, MemOp.u32 | MemOp.align);
+    ctx.st(ctx.reg(rt2), ea2, MemOp.u32 | MemOp.align);
     if (!preIndex || writeBack) ctx.setReg(rn, addr);
   }
 }
@@ -71,7 +71,7 @@ export function loadStoreMultiple(
     const vals: [number, number][] = [];
     for (let i = 0; i < 16; i++) {
       if (!(list & (1 << i))) continue;
-      vals.push([i, ctx.ld(MemOp.u32, ctx.addImm(start, off))]);
+      vals.push([i, ctx.ld(MemOp.u32 | MemOp.align, ctx.addImm(start, off))]);
       off += 4;
     }
     if (writeBack && !(list & (1 << rn))) ctx.setReg(rn, newBase);
@@ -84,7 +84,7 @@ export function loadStoreMultiple(
   } else {
     for (let i = 0; i < 16; i++) {
       if (!(list & (1 << i))) continue;
-      ctx.st(ctx.reg(i), ctx.addImm(start, off), MemOp.u32);
+      ctx.st(ctx.reg(i), ctx.addImm(start, off), MemOp.u32 | MemOp.align);
       off += 4;
     }
     if (writeBack) ctx.setReg(rn, newBase);
@@ -100,7 +100,8 @@ export function popcount(x: number): number {
 /** LDREX{B,H,D}: load and open the exclusive monitor on the address. */
 export function loadExclusive(ctx: DisasContext, memop: number, rt: number, rt2: number, addr: number): void {
   const b = ctx.b;
-  const v = ctx.ld(memop, addr);
+  // Exclusives must be aligned (LDREXD to 8): SIGBUS otherwise, as under qemu-arm.
+  const v = ctx.ld(memop | (rt2 >= 0 ? MemOp.align8 : MemOp.align), addr);
   b.mov(ctx.g(S.EXCL_ADDR), addr);
   b.mov(ctx.g(S.EXCL_VAL), v);
   if (rt2 >= 0) {
@@ -122,7 +123,7 @@ export function storeExclusive(ctx: DisasContext, memop: number, rd: number, rt:
   b.brcond(ctx.g(S.EXCL_ADDR), addr, Cond.ne, fail);
   const a = b.temp();
   b.mov(a, addr);
-  ctx.st(ctx.reg(rt), a, memop);
+  ctx.st(ctx.reg(rt), a, memop | MemOp.align);
   if (rt2 >= 0) ctx.st(ctx.reg(rt2), ctx.addImm(a, 4), MemOp.u32);
   b.movi(res, 0);
   b.setLabel(fail);

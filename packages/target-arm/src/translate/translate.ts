@@ -1,4 +1,4 @@
-import { Cond, MemOp, type IrBlock } from '@tsemu/tcg';
+import { Cond, MemOp, PAGE_BITS, type IrBlock } from '@tsemu/tcg';
 import { S } from '../cpu-state.js';
 import type { ArmHelpers } from '../helpers.js';
 import type { GuestMemory } from '@tsemu/tcg';
@@ -7,16 +7,21 @@ import { translateA32 } from './a32.js';
 import { translateT16 } from './t16.js';
 import { translateT32 } from './t32.js';
 
-/** TB flags: bit 0 = Thumb state. */
+/** TB flags: bit 0 = Thumb state, bits 8:1 = IT state at the TB's first instruction. */
 export const TB_FLAG_THUMB = 1;
+export const TB_FLAG_IT_SHIFT = 1;
 
 const MAX_INSNS = 64;
 const KUSER_BASE = 0xffff0000;
 
 /**
- * Translate one TB: a run of instructions up to a branch (or MAX_INSNS,
- * never ending inside an IT block). Each instruction is decoded to IR; an
- * encoding the decoders do not know raises SIGILL at that instruction.
+ * Translate one TB: a run of instructions up to a branch, MAX_INSNS or the
+ * end of the first instruction's page (an instruction may straddle it). A TB
+ * may start or end inside an IT block: the IT state comes in with the flags,
+ * CONDEXEC follows it at instruction starts where it changes, and exits
+ * store the state to resume with (see DisasContext.itAfter). Each
+ * instruction is decoded to IR; an encoding the decoders do not know raises
+ * SIGILL at that instruction.
  */
 export function translateArm(mem: GuestMemory, h: ArmHelpers, pc: number, flags: number): { ir: IrBlock; end: number } {
   const thumb = (flags & TB_FLAG_THUMB) !== 0;
@@ -27,6 +32,8 @@ export function translateArm(mem: GuestMemory, h: ArmHelpers, pc: number, flags:
     return { ir: ctx.b.finish(), end: ctx.pc + 4 };
   }
   const b = ctx.b;
+  // CONDEXEC holds the TB's entry IT state (the flags were derived from it).
+  if (thumb) ctx.itState = ctx.tbIt = ctx.condexecHeld = (flags >>> TB_FLAG_IT_SHIFT) & 0xff;
   for (let n = 0; ; n++) {
     const target = ctx.pendingTargets.get(ctx.pc);
     if (target !== undefined) {
@@ -48,6 +55,7 @@ export function translateArm(mem: GuestMemory, h: ArmHelpers, pc: number, flags:
       ctx.len = 4;
     }
     const inIt = thumb && ctx.itState !== 0;
+    if (thumb) ctx.syncCondexec();
     const mark = b.ops.length;
     try {
       if (inIt) ctx.beginCond(ctx.itState >>> 4);
@@ -73,15 +81,18 @@ export function translateArm(mem: GuestMemory, h: ArmHelpers, pc: number, flags:
     // An unconditional exit ends the TB; after a conditional one the not-taken
     // path goes on in the same TB (a superblock with side exits).
     if (ctx.jumped && !ctx.condFallthrough) break;
-    if (n + 1 >= MAX_INSNS && ctx.itState === 0) {
-      ctx.gotoPc(next);
+    // The length limit, or the next instruction on another page (whose mapping
+    // or protection may differ), ends the TB; either may split an IT block:
+    // the next TB resumes in ctx.itState.
+    if (n + 1 >= MAX_INSNS || (next ^ ctx.tbPc) >>> PAGE_BITS !== 0) {
+      ctx.gotoPc(next, thumb ? 1 : 0, false, ctx.itState);
       break;
     }
   }
   // Forward branch targets the TB did not reach become exits.
   for (const [dest, label] of ctx.pendingTargets) {
     b.setLabel(label);
-    ctx.gotoPc(dest);
+    ctx.gotoPc(dest, thumb ? 1 : 0, false, 0); // internal branches are never taken inside an IT block
   }
   return { ir: b.finish(), end: ctx.pc };
 }

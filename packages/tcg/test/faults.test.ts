@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import {
+  compileBlock, EXIT_FAULT, FAULT_ALIGN, FAULT_EXEC, FAULT_READ, FAULT_WRITE, GuestMemory, interpretBlock, IrBuilder, MemOp,
+  optimizeBlock, TbCache, type FrontEnd, type IrBlock,
+} from '../src/index.js';
+
+// Guest memory protection: a load or store to a page without permission
+// leaves the TB with EXIT_FAULT at the faulting instruction, registers as
+// they were before it (earlier instructions' writes done, its own not), and
+// the compiled code and the interpreter agree.
+const G = [{ name: 'r0', slot: 0 }, { name: 'r1', slot: 1 }, { name: 'r2', slot: 2 }];
+
+function setup(): GuestMemory {
+  const mem = new GuestMemory(0x10000);
+  mem.protect(0, 15, 0, false); // nothing mapped
+  mem.protect(1, 1, 3); // 0x1000: read+write
+  mem.protect(2, 2, 1); // 0x2000: read only
+  mem.protect(3, 3, 0); // 0x3000: PROT_NONE (mapped)
+  return mem;
+}
+
+/** insn 0x100: r0 = r0 + 1; insn 0x104: r1 = [r2] (or [r2] = r0); insn 0x108: r0 = 99. */
+function block(store: boolean, memop: number = MemOp.u32): IrBlock {
+  const b = new IrBuilder(G);
+  b.insnStart(0x100);
+  b.add(b.global(0), b.global(0), b.c(1));
+  b.insnStart(0x104);
+  if (store) b.st(b.global(0), b.global(2), memop);
+  else { const t = b.temp(); b.ld(t, b.global(2), memop); b.mov(b.global(1), t); }
+  b.insnStart(0x108);
+  b.movi(b.global(0), 99);
+  b.exitTb(-1);
+  return b.finish();
+}
+
+type Run = (ir: IrBlock, env: { regs: Int32Array; mem: GuestMemory }) => number;
+const runners: [string, Run][] = [
+  ['compiled', (ir, env) => compileBlock(optimizeBlock(ir), env)()],
+  ['interpreted', (ir, env) => interpretBlock(ir, env)],
+];
+
+describe.each(runners)('memory faults (%s)', (_name, run) => {
+  const cases: [string, boolean, number, number, number, boolean][] = [
+    // what, store, address, memop, fault kind, mapped
+    ['load from an unmapped page', false, 0x8000, MemOp.u32, FAULT_READ, false],
+    ['load from PROT_NONE', false, 0x3004, MemOp.u32, FAULT_READ, true],
+    ['byte store to a read-only page', true, 0x2001, MemOp.u8, FAULT_WRITE, true],
+    ['store to an unmapped page', true, 0x9000, MemOp.u32, FAULT_WRITE, false],
+    ['unaligned load crossing into PROT_NONE', false, 0x2ffe, MemOp.u32, FAULT_READ, true],
+    ['unaligned word with the align flag', false, 0x1002, MemOp.u32 | MemOp.align, FAULT_ALIGN, true],
+    ['LDREXD-style 8-byte alignment', false, 0x1004, MemOp.u32 | MemOp.align8, FAULT_ALIGN, true],
+  ];
+  for (const [what, store, addr, memop, kind, mapped] of cases) {
+    it(what, () => {
+      const mem = setup();
+      const regs = Int32Array.from([10, 7, addr]);
+      expect(run(block(store, memop), { regs, mem })).toBe(EXIT_FAULT);
+      expect([mem.fk, mem.faultPc, mem.faultMapped]).toEqual([kind, 0x104, mapped]);
+      expect(mem.faultAddr).toBe(what.includes('crossing') ? 0x3000 : addr);
+      expect(Array.from(regs)).toEqual([11, 7, addr]); // first insn done, the faulting one not
+    });
+  }
+
+  it('allowed accesses do not fault; unaligned ones without the flag are fine', () => {
+    const mem = setup();
+    mem.st32(0x2ffd, 0x11223344); // a read-only page: the checked slow path refuses
+    expect(mem.fk).toBe(FAULT_WRITE);
+    mem.clearFault();
+    mem.u8.set([0x44, 0x33, 0x22, 0x11], 0x2001);
+    const regs = Int32Array.from([0, 0, 0x2001]);
+    expect(run(block(false), { regs, mem })).toBe(-1);
+    expect(Array.from(regs)).toEqual([99, 0x11223344, 0x2001]);
+    const r2 = Int32Array.from([5, 0, 0x1ff1]);
+    expect(run(block(true), { regs: r2, mem })).toBe(-1);
+    expect(mem.fk).toBe(0);
+    expect(mem.ld32(0x1ff1)).toBe(6);
+  });
+});
+
+describe('instruction fetch', () => {
+  it('a TB on a page without PROT_EXEC faults, and runs once the page is executable', () => {
+    const mem = setup();
+    const regs = new Int32Array(16);
+    regs[15] = 0x1000;
+    let translated = 0;
+    const fe: FrontEnd = {
+      pc: () => regs[15]!, flags: () => 0,
+      translate(pc) {
+        translated++;
+        const b = new IrBuilder([{ name: 'r0', slot: 0 }]);
+        b.insnStart(pc);
+        b.movi(b.global(0), 42);
+        b.exitTb(-9);
+        return { ir: b.finish(), end: pc + 4 };
+      },
+    };
+    const cache = new TbCache({ regs, mem }, fe, { hotThreshold: 0 });
+    expect(cache.run()).toBe(EXIT_FAULT);
+    expect([mem.fk, mem.faultAddr, mem.faultPc, translated]).toEqual([FAULT_EXEC, 0x1000, 0x1000, 0]);
+    mem.clearFault();
+    mem.protect(1, 1, 5);
+    expect(cache.run()).toBe(-9);
+    expect([regs[0], translated]).toEqual([42, 1]);
+  });
+});
