@@ -116,6 +116,8 @@ export interface OpenContext {
   openChild(role: 'file' | 'backing' | string, fallbackFilename?: string, fallbackFormat?: string): Promise<BlockNode>;
   /** True when backing files must not be opened (-U/--no-backing, `backing=null`): record the name, skip openChild('backing'). */
   noBacking: boolean;
+  /** OpenSpec.singleClient: the tool serves one client, short synchronous host calls are acceptable. */
+  singleClient?: boolean;
 }
 
 export interface CreateOptionSpec {

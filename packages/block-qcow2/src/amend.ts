@@ -63,9 +63,15 @@ export async function amendQcow2(img: Qcow2Image, writer: Qcow2Writer, options: 
   if (version >= 3) {
     const bit = lazy ? COMPAT_LAZY_REFCOUNTS : 0n;
     if ((h.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== bit) {
+      if (!lazy && img.isDirty) {
+        // Turning lazy refcounts off: every refcount written and stable, then clean (as QEMU).
+        await img.flushPending();
+        await img.lockedWriteThrough(() => img.markClean());
+      }
       h.compatibleFeatures = (h.compatibleFeatures & ~COMPAT_LAZY_REFCOUNTS) | bit;
       await img.writeHeader();
     }
+    img.lazyRefcounts = lazy;
   } else if (h.version >= 3) {
     await downgrade(img);
   }

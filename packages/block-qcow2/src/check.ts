@@ -1,20 +1,31 @@
-// Qcow2Checker: recomputes every cluster's reference count from the metadata
-// (header, L1/L2 of the active image and of every snapshot, refcount table
-// and blocks, snapshot table), compares with the stored refcounts and, when
-// asked, repairs them. Messages are QEMU's stderr lines. Used to repair a
-// dirty lazy-refcounts image on open; the base of `qemu-img check`.
-import { BlockError } from '@tsemu/block-core';
+// Qcow2Checker: qemu-img check for qcow2, written from the qcow2 spec and
+// checked line by line against qemu-img 7.2's stderr. Steps, in QEMU's order:
+//   1. count every reference the metadata makes (header, active L1/L2,
+//      snapshot L1/L2, snapshot table, refcount table and blocks) into an
+//      in-memory array, reporting malformed entries on the way;
+//   2. compare with the stored refcounts ("Leaked cluster", "ERROR cluster");
+//   3. repair: with -r leaks|all the comparison runs again and patches
+//      counts ("Repairing cluster"); a referenced cluster whose refcount is 0
+//      or a broken refcount block needs a new refcount structure
+//      (check-rebuild.ts, -r all only; -r leaks gives up with EIO);
+//   4. check OFLAG_COPIED on active L1/L2 entries against the refcounts.
+// Lines go to `onMessage` as they are made (and into `messages`).
+import { BlockError, strerror, type Errno } from '@tsemu/block-core';
+import { RebuildError, RefcountRebuilder } from './check-rebuild.js';
+import { hex64, hexAlt, InMemoryRefcounts } from './check-refs.js';
 import { decodeCompressed, type CompressedLocation } from './compressed.js';
 import {
-  INCOMPAT_DIRTY, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO,
+  INCOMPAT_CORRUPT, INCOMPAT_DIRTY, L1_RESERVED_HI, L2_RESERVED_HI, L2_RESERVED_LO,
+  OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO,
 } from './constants.js';
 import type { Qcow2Image } from './image.js';
+import { getRefcount, maxRefcount } from './refcount-codec.js';
 import { readSnapshotTable } from './snapshot-table.js';
-import { Qcow2Snapshots } from './snapshots.js';
 
 export interface Qcow2CheckResult {
   corruptions: number;
   leaks: number;
+  checkErrors: number;
   corruptionsFixed: number;
   leaksFixed: number;
   totalClusters: number;
@@ -22,243 +33,466 @@ export interface Qcow2CheckResult {
   fragmentedClusters: number;
   compressedClusters: number;
   imageEndOffset: number;
-  /** QEMU's per-cluster lines ("Leaked cluster 6 refcount=2 reference=1", "ERROR cluster ..."). */
+  /** QEMU's stderr lines, in order ("Leaked cluster 6 refcount=2 reference=1", ...). */
   messages: string[];
 }
 
 export type Qcow2Repair = 'none' | 'leaks' | 'all';
 
-/** References this far past the end of the file are not counted (a hostile offset must not size the array). */
-const MAX_CLUSTERS_PAST_EOF = 1 << 20;
+const FIX_LEAKS = 1;
+const FIX_ERRORS = 2;
+/** Count allocated / fragmented / compressed clusters (active L1 only). */
+const FRAG_INFO = 1;
+const MAX_L1_ENTRIES = (32 * 1024 * 1024) / 8;
+/** L1 entries: bits 0..8 are reserved (constants.ts's L1_RESERVED_LO leaves out bit 0). */
+const L1_RESERVED_LO_ALL = 0x1ff;
 
-class ReferenceCounts {
-  counts: Uint32Array;
-  private readonly limit: number;
-  constructor(clusters: number) {
-    this.counts = new Uint32Array(Math.max(1, clusters));
-    this.limit = clusters + MAX_CLUSTERS_PAST_EOF;
-  }
+type Counters = Omit<Qcow2CheckResult, 'messages'>;
 
-  /** Adds one reference to every cluster of [host, host+bytes); false if out of range. */
-  inc(host: number, bytes: number, cs: number): boolean {
-    if (bytes <= 0) return true;
-    const first = Math.floor(host / cs);
-    const last = Math.floor((host + bytes - 1) / cs);
-    if (last >= this.limit) return false;
-    if (last >= this.counts.length) {
-      const grown = new Uint32Array(Math.min(this.limit, Math.max(last + 1, this.counts.length * 2)));
-      grown.set(this.counts);
-      this.counts = grown;
-    }
-    for (let c = first; c <= last; c++) this.counts[c]!++;
-    return true;
-  }
+function emptyCounters(): Counters {
+  return {
+    corruptions: 0, leaks: 0, checkErrors: 0, corruptionsFixed: 0, leaksFixed: 0, totalClusters: 0,
+    allocatedClusters: 0, fragmentedClusters: 0, compressedClusters: 0, imageEndOffset: 0,
+  };
 }
 
 export class Qcow2Checker {
   private readonly cs: number;
-  private refs!: ReferenceCounts;
-  private result!: Qcow2CheckResult;
-  /** OFLAG_COPIED findings: QEMU reports them after the refcount comparison. */
-  private copiedErrors: string[] = [];
+  private refs!: InMemoryRefcounts;
+  private res: Counters = emptyCounters();
+  private messages: string[] = [];
+  private onMessage: ((line: string) => void) | undefined;
   private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
+  private readonly table: Uint8Array;
+  private readonly tableDv: DataView;
 
   constructor(private readonly img: Qcow2Image) {
     this.cs = img.clusterSize;
+    this.table = new Uint8Array(this.cs);
+    this.tableDv = new DataView(this.table.buffer);
   }
 
-  /** Caller holds the metadata lock (or has the image to itself). */
-  async run(repair: Qcow2Repair): Promise<Qcow2CheckResult> {
+  /**
+   * Caller holds the metadata lock (or has the image to itself). Throws
+   * (EIO) where qemu-img says "Check failed", after reporting the lines.
+   */
+  async run(repair: Qcow2Repair, onMessage?: (line: string) => void): Promise<Qcow2CheckResult> {
     if (this.img.map.extendedL2) throw new BlockError('ENOTSUP', 'qcow2: checking images with extended L2 entries is not supported yet');
-    // The walk reads L2 tables from the file, and repairs must be on disk step by step.
-    return this.img.writeThrough(() => this.runWriteThrough(repair));
+    this.onMessage = onMessage;
+    this.messages = [];
+    this.res = emptyCounters();
+    const fix = repair === 'all' ? FIX_LEAKS | FIX_ERRORS : repair === 'leaks' ? FIX_LEAKS : 0;
+    // Tables are read from the file, and repairs must reach it step by step.
+    await this.img.writeThrough(async () => {
+      await this.checkRefcounts(fix);
+      if (fix !== 0 && this.res.checkErrors === 0 && this.res.corruptions === 0) await this.markConsistent();
+    });
+    return { ...this.res, messages: this.messages };
   }
 
-  private async runWriteThrough(repair: Qcow2Repair): Promise<Qcow2CheckResult> {
-    // QEMU checks OFLAG_COPIED after repairing refcounts, against the repaired counts.
-    const first = await this.pass(repair === 'none');
-    if (repair === 'none') return first;
-    const repaired = first.leaks > 0 || first.corruptions > 0 ? await this.fix(repair) : [];
-    let after = await this.pass(true);
-    if (repair === 'all' && this.copiedErrors.length > 0) {
-      await new Qcow2Snapshots(this.img).refreshCopiedFlags();
-      after = await this.pass(true);
+  private emit(line: string): void {
+    this.messages.push(line);
+    this.onMessage?.(line);
+  }
+
+  private async checkRefcounts(fix: number): Promise<void> {
+    const img = this.img;
+    const cs = this.cs;
+    const res = this.res;
+    this.refs = new InMemoryRefcounts(Math.ceil(img.file.size / cs), maxRefcount(img.header.refcountOrder));
+    res.totalClusters = Math.ceil(img.header.size / cs);
+    let rebuild = await this.calculate(fix);
+    // With a plain repair the comparison runs again from here, fixing as it goes.
+    const before = { ...res };
+    let cmp = await this.compare(0);
+    rebuild ||= cmp.rebuild;
+    if (rebuild && (fix & FIX_ERRORS) !== 0) {
+      const old = { ...res };
+      this.emit('Rebuilding refcount structure');
+      try {
+        await new RefcountRebuilder(img, this.refs, (line) => this.emit(line)).run();
+      } catch (err) {
+        if (!(err instanceof RebuildError)) throw err;
+        this.emit(`qemu-img: ${err.step}: ${strerror('EIO')}`);
+        res.checkErrors++;
+        throw new BlockError('EIO');
+      }
+      res.corruptions = 0;
+      res.leaks = 0;
+      // The old table was swapped for the new one: count everything again.
+      this.refs.clear();
+      await this.calculate(0);
+      // The old structure is leaked now; free it. Leaks left here are the rebuild's own.
+      const saved = { ...res };
+      this.res = emptyCounters();
+      cmp = await this.compare(FIX_LEAKS);
+      if (cmp.rebuild) this.emit('ERROR rebuilt refcount structure is still broken');
+      const freshLeaks = this.res.leaks;
+      this.res = saved;
+      if (saved.corruptions < old.corruptions) saved.corruptionsFixed += old.corruptions - saved.corruptions;
+      if (saved.leaks < old.leaks) saved.leaksFixed += old.leaks - saved.leaks;
+      saved.leaks += freshLeaks;
+    } else if (fix !== 0) {
+      if (rebuild) {
+        this.emit('ERROR need to rebuild refcount structures');
+        res.checkErrors++;
+        throw new BlockError('EIO');
+      }
+      if (res.leaks !== 0 || res.corruptions !== 0) {
+        Object.assign(res, before);
+        cmp = await this.compare(fix);
+      }
     }
-    after.messages = first.messages.concat(repaired, after.messages);
-    after.leaksFixed = Math.max(0, first.leaks - after.leaks);
-    after.corruptionsFixed = Math.max(0, first.corruptions - after.corruptions);
-    return after;
+    await this.checkOflagCopied(fix);
+    this.res.imageEndOffset = (cmp.highest + 1) * cs;
   }
 
-  private async pass(withCopied: boolean): Promise<Qcow2CheckResult> {
+  /** Step 1. True if the refcount structure itself is broken (needs a rebuild). */
+  private async calculate(fix: number): Promise<boolean> {
     const img = this.img;
     const h = img.header;
-    const cs = this.cs;
-    this.refs = new ReferenceCounts(Math.ceil(img.file.size / cs));
-    this.result = {
-      corruptions: 0, leaks: 0, corruptionsFixed: 0, leaksFixed: 0,
-      totalClusters: Math.ceil(h.size / cs), allocatedClusters: 0, fragmentedClusters: 0, compressedClusters: 0,
-      imageEndOffset: 0, messages: [],
-    };
-    this.copiedErrors = [];
-    this.ref(0, cs);
-    await this.walkL1(h.l1TableOffset, h.l1Size, true);
+    this.inc(0, this.cs);
+    await this.checkL1(h.l1TableOffset, h.l1Size, FRAG_INFO, fix);
     if (h.nbSnapshots > 0) {
-      const table = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
-      this.ref(h.snapshotsOffset, table.bytes);
-      for (const s of table.snapshots) {
-        if (s.l1Size > 32 * 1024 * 1024 / 8 || s.l1Offset % cs !== 0) {
-          this.error(`ERROR snapshot ${s.id} (${s.name}) l1_offset=${hex(s.l1Offset)}: L1 table is not cluster aligned; snapshot table entry corrupted`);
-          continue;
+      const snaps = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
+      for (const s of snaps.snapshots) {
+        if (s.l1Offset % this.cs !== 0) {
+          this.corruption(`ERROR snapshot ${s.id} (${s.name}) l1_offset=${hexAlt(s.l1Offset)}: L1 table is not cluster aligned; snapshot table entry corrupted`);
+        } else if (s.l1Size > MAX_L1_ENTRIES) {
+          this.corruption(`ERROR snapshot ${s.id} (${s.name}) l1_size=${hexAlt(s.l1Size)}: L1 table is too large; snapshot table entry corrupted`);
+        } else {
+          await this.checkL1(s.l1Offset, s.l1Size, 0, fix);
         }
-        await this.walkL1(s.l1Offset, s.l1Size, false);
       }
+      this.inc(h.snapshotsOffset, snaps.bytes);
     }
     const rt = img.refcounts;
-    this.ref(rt.offset, rt.clusters * cs);
-    for (const off of rt.blockOffsets()) {
-      if (off % cs !== 0) this.error(`ERROR refcount block at ${hex(off)} is not cluster aligned; refcount table entry corrupted`);
-      else this.ref(off, cs);
-    }
-    await this.compare();
-    if (withCopied) {
-      this.result.corruptions += this.copiedErrors.length;
-      this.result.messages.push(...this.copiedErrors);
-    }
-    return this.result;
+    this.inc(rt.offset, rt.clusters * this.cs);
+    return this.checkRefblocks(fix);
   }
 
-  private ref(host: number, bytes: number): void {
-    if (!this.refs.inc(host, bytes, this.cs)) this.error(`ERROR: reference to ${hex(host)} is beyond any sensible image size`);
+  private corruption(line: string): void {
+    this.res.corruptions++;
+    this.emit(line);
   }
 
-  private error(line: string): void {
-    this.result.corruptions++;
-    this.result.messages.push(line);
-  }
-
-  private async walkL1(l1Offset: number, l1Size: number, active: boolean): Promise<void> {
-    const img = this.img;
+  /** One more reference to every cluster of [offset, offset+size). */
+  private inc(offset: number, size: number): void {
+    if (size <= 0) return;
     const cs = this.cs;
-    if (l1Size === 0) return;
-    this.ref(l1Offset, l1Size * 8);
-    const l1 = new Uint8Array(l1Size * 8);
-    await img.file.read(l1Offset, l1);
-    const dv = new DataView(l1.buffer);
-    const table = new Uint8Array(cs);
-    const tdv = new DataView(table.buffer);
-    for (let i = 0; i < l1Size; i++) {
-      const hi = dv.getUint32(i * 8);
-      const l2 = (hi & OFFSET_MASK_HI) * 4294967296 + ((dv.getUint32(i * 8 + 4) & OFFSET_MASK_LO) >>> 0);
-      if (l2 === 0) continue;
-      if (l2 % cs !== 0) {
-        this.error(`ERROR l2_offset=${hex(l2)}: Table is not cluster aligned; L1 entry corrupted`);
+    // The last cluster may be partly past EOF; a whole cluster past it is corruption.
+    if (offset + size - this.img.file.size >= cs) {
+      this.corruption(`ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset ${hexAlt(offset)} size ${hexAlt(size)}`);
+      return;
+    }
+    const refs = this.refs;
+    const last = Math.floor((offset + size - 1) / cs);
+    refs.grow(last + 1);
+    for (let k = Math.floor(offset / cs); k <= last; k++) {
+      const v = refs.counts[k]!;
+      if (v >= refs.max) {
+        this.corruption(`ERROR: overflow cluster offset=${hexAlt(k * cs)}`);
+        this.emit('Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean copy if the image cannot be opened for writing');
         continue;
       }
-      this.ref(l2, cs);
-      if (active) {
-        const rc = await img.refcounts.get(l2 / cs);
-        if (((hi & OFLAG_COPIED_HI) !== 0) !== (rc === 1)) {
-          this.copiedErrors.push(`ERROR OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${hex(hi * 4294967296 + dv.getUint32(i * 8 + 4))} refcount=${rc}`);
-        }
-      }
-      await img.file.read(l2, table);
-      await this.walkL2(tdv, active);
+      refs.counts[k] = v + 1;
     }
   }
 
-  private async walkL2(dv: DataView, active: boolean): Promise<void> {
+  private async checkL1(l1Offset: number, l1Size: number, flags: number, fix: number): Promise<void> {
+    if (l1Size === 0) return;
+    this.inc(l1Offset, l1Size * 8);
+    const l1 = new Uint8Array(l1Size * 8);
+    await this.img.file.read(l1Offset, l1);
+    const dv = new DataView(l1.buffer);
+    for (let i = 0; i < l1Size; i++) {
+      const hi = dv.getUint32(i * 8);
+      const lo = dv.getUint32(i * 8 + 4);
+      if (hi === 0 && lo === 0) continue;
+      if ((hi & L1_RESERVED_HI) !== 0 || (lo & L1_RESERVED_LO_ALL) !== 0) {
+        this.corruption(`ERROR found L1 entry with reserved bits set: ${hex64(hi, lo)}`);
+      }
+      const l2 = (hi & OFFSET_MASK_HI) * 4294967296 + ((lo & OFFSET_MASK_LO) >>> 0);
+      this.inc(l2, this.cs);
+      if (l2 % this.cs !== 0) this.corruption(`ERROR l2_offset=${l2.toString(16)}: Table is not cluster aligned; L1 entry corrupted`);
+      await this.checkL2(l2, flags, fix);
+    }
+  }
+
+  private async checkL2(l2Offset: number, flags: number, fix: number): Promise<void> {
     const img = this.img;
     const cs = this.cs;
-    const res = this.result;
+    const res = this.res;
+    const dv = this.tableDv;
+    await img.file.read(l2Offset, this.table);
     let nextContiguous = 0;
     for (let j = 0; j < cs / 8; j++) {
       const hi = dv.getUint32(j * 8);
       const lo = dv.getUint32(j * 8 + 4);
       if ((hi & OFLAG_COMPRESSED_HI) !== 0) {
         decodeCompressed(hi, lo, img.clusterBits, this.loc);
-        this.ref(this.loc.host, this.loc.bytes);
-        if (active) {
+        if ((hi & OFLAG_COPIED_HI) !== 0) {
+          this.corruption(`ERROR: coffset=${hexAlt(this.loc.host)}: copied flag must never be set for compressed clusters`);
+        }
+        this.inc(this.loc.host, this.loc.bytes);
+        if ((flags & FRAG_INFO) !== 0) {
           res.allocatedClusters++;
           res.compressedClusters++;
+          // Compressed clusters are fragmented by nature (QEMU counts them so).
           res.fragmentedClusters++;
         }
         continue;
       }
+      if ((hi & L2_RESERVED_HI) !== 0 || (lo & L2_RESERVED_LO) !== 0) {
+        this.corruption(`ERROR found l2 entry with reserved bits set: ${hex64(hi, lo)}`);
+      }
       const host = (hi & OFFSET_MASK_HI) * 4294967296 + ((lo & OFFSET_MASK_LO) >>> 0);
-      if (host === 0) continue;
+      if (host === 0) continue; // unallocated, or a zero cluster without a host cluster
+      const zero = (lo & OFLAG_ZERO_LO) !== 0;
       if (host % cs !== 0) {
-        this.error(`ERROR offset=${hex(host)}: Cluster is not properly aligned; L2 entry corrupted.`);
-        continue;
-      }
-      this.ref(host, cs);
-      if (!active) continue;
-      res.allocatedClusters++;
-      if (nextContiguous !== 0 && host !== nextContiguous) res.fragmentedClusters++;
-      nextContiguous = host + cs;
-      const rc = await img.refcounts.get(host / cs);
-      if (((hi & OFLAG_COPIED_HI) !== 0) !== (rc === 1) && (lo & OFLAG_ZERO_LO) === 0) {
-        this.copiedErrors.push(`ERROR OFLAG_COPIED data cluster: l2_entry=${hex(hi * 4294967296 + lo)} refcount=${rc}`);
-      }
-    }
-  }
-
-  private async compare(): Promise<void> {
-    const rc = this.img.refcounts;
-    const counts = this.refs.counts;
-    const res = this.result;
-    const n = Math.max(counts.length, Math.ceil(this.img.file.size / this.cs));
-    let highest = -1;
-    for (let c = 0; c < n; c++) {
-      const stored = await rc.get(c);
-      const ref = c < counts.length ? counts[c]! : 0;
-      if (stored > 0 || ref > 0) highest = c;
-      if (stored === ref) continue;
-      if (stored > ref) {
-        res.leaks++;
-        res.messages.push(`Leaked cluster ${c} refcount=${stored} reference=${ref}`);
-      } else {
         res.corruptions++;
-        res.messages.push(`ERROR cluster ${c} refcount=${stored} reference=${ref}`);
-      }
-    }
-    res.imageEndOffset = (highest + 1) * this.cs;
-  }
-
-  /** Sets every mismatching refcount to the computed reference count. */
-  private async fix(repair: Qcow2Repair): Promise<string[]> {
-    const lines: string[] = [];
-    const rc = this.img.refcounts;
-    const refs = this.refs;
-    const cs = this.cs;
-    // New refcount blocks / tables must neither land on referenced clusters nor be forgotten.
-    rc.isInUse = (c) => c < refs.counts.length && refs.counts[c]! > 0;
-    const prevHook = rc.onBlockCreated;
-    rc.onBlockCreated = (off) => {
-      prevHook(off);
-      refs.inc(off, cs, cs);
-    };
-    try {
-      const fileClusters = Math.ceil(this.img.file.size / cs);
-      for (let c = 0; c < Math.max(refs.counts.length, fileClusters); c++) {
-        const tableOffset = rc.offset;
-        const tableClusters = rc.clusters;
-        const stored = await rc.get(c);
-        const ref = c < refs.counts.length ? refs.counts[c]! : 0;
-        if (stored === ref || (stored < ref && repair !== 'all')) continue;
-        lines.push(`Repairing cluster ${c} refcount=${stored} reference=${ref}`);
-        await rc.update(c, 1, ref - stored);
-        if (rc.offset !== tableOffset) {
-          // The table moved while growing: count the new one (the old one was freed by the move).
-          refs.inc(rc.offset, rc.clusters * cs, cs);
-          for (let k = 0; k < tableClusters; k++) refs.counts[tableOffset / cs + k]!--;
+        if (!zero) {
+          this.emit(`ERROR offset=${host.toString(16)}: Data cluster is not properly aligned; L2 entry corrupted.`);
+        } else {
+          const fixing = (fix & FIX_ERRORS) !== 0;
+          this.emit(`${fixing ? 'Repairing' : 'ERROR'} offset=${host.toString(16)}: Preallocated cluster is not properly aligned; L2 entry corrupted.`);
+          if (fixing) {
+            // A plain zero cluster instead; nothing is referenced any more.
+            const e = new Uint8Array(8);
+            e[7] = OFLAG_ZERO_LO;
+            await img.file.write(l2Offset + j * 8, e);
+            await img.file.flush();
+            img.map.cache.drop(l2Offset);
+            res.corruptions--;
+            res.corruptionsFixed++;
+            continue;
+          }
         }
       }
-    } finally {
-      rc.isInUse = undefined;
-      rc.onBlockCreated = prevHook;
+      if ((flags & FRAG_INFO) !== 0) {
+        res.allocatedClusters++;
+        if (nextContiguous !== 0 && host !== nextContiguous) res.fragmentedClusters++;
+        nextContiguous = host + cs;
+      }
+      this.inc(host, cs);
     }
-    return lines;
+  }
+
+  /** The refcount table's entries: blocks counted once each, and sane. True if a rebuild is needed. */
+  private async checkRefblocks(fix: number): Promise<boolean> {
+    const img = this.img;
+    const cs = this.cs;
+    const rt = img.refcounts;
+    const raw = new Uint8Array(rt.clusters * cs);
+    await img.file.read(rt.offset, raw);
+    const dv = new DataView(raw.buffer);
+    let rebuild = false;
+    for (let i = 0; i < raw.length / 8; i++) {
+      const hi = dv.getUint32(i * 8);
+      const lo = dv.getUint32(i * 8 + 4);
+      if ((lo & 0x1ff) !== 0) {
+        this.corruption(`ERROR refcount table entry ${i} has reserved bits set`);
+        rebuild = true;
+        continue;
+      }
+      const off = hi * 4294967296 + lo;
+      if (off % cs !== 0) {
+        this.corruption(`ERROR refcount block ${i} is not cluster aligned; refcount table entry corrupted`);
+        rebuild = true;
+        continue;
+      }
+      const cluster = off / cs;
+      if (cluster >= this.refs.size) {
+        this.res.corruptions++;
+        const fixing = (fix & FIX_ERRORS) !== 0;
+        this.emit(`${fixing ? 'Repairing' : 'ERROR'} refcount block ${i} is outside image`);
+        if (fixing) {
+          try {
+            // Growing the file brings the block inside; it reads as zeroes.
+            // QEMU: EINVAL past INT64_MAX; beyond what a file can hold, the host's EFBIG.
+            if (off > 2 ** 63 - cs) throw new RangeError('offset');
+            if (off + cs > Number.MAX_SAFE_INTEGER) throw new BlockError('EFBIG');
+            await img.file.truncate(off + cs);
+            this.refs.grow(Math.ceil(img.file.size / cs));
+            this.res.corruptions--;
+            this.res.corruptionsFixed++;
+            this.inc(off, cs);
+          } catch (err) {
+            rebuild = true;
+            const text = strerror(err instanceof BlockError ? (err.code as Errno) : 'EIO');
+            if (!(err instanceof RangeError)) this.emit(`qemu-img: Could not resize file: ${text}`);
+            this.emit(`ERROR could not resize image: ${err instanceof RangeError ? strerror('EINVAL') : text}`);
+          }
+        }
+        continue;
+      }
+      if (off !== 0) {
+        this.inc(off, cs);
+        const n = this.refs.get(cluster);
+        if (n !== 1) {
+          this.corruption(`ERROR refcount block ${i} refcount=${n}`);
+          rebuild = true;
+        }
+      }
+    }
+    return rebuild;
+  }
+
+  /**
+   * Step 2 (and the repair of step 3): stored refcounts against the computed
+   * ones, a refcount block at a time (read from the file, which write-through
+   * keeps current); a block the table names at an unaligned offset goes
+   * through the refcount cache, which reports it as QEMU does.
+   */
+  private async compare(fix: number): Promise<{ rebuild: boolean; highest: number }> {
+    const img = this.img;
+    const cs = this.cs;
+    const rc = img.refcounts;
+    const refs = this.refs;
+    const order = img.header.refcountOrder;
+    const perBlock = (cs * 8) / 2 ** order;
+    const table = new Uint8Array(rc.clusters * cs);
+    await img.file.read(rc.offset, table);
+    const tdv = new DataView(table.buffer);
+    const block = new Uint8Array(cs);
+    const bdv = new DataView(block.buffer);
+    const state = { rebuild: false, highest: 0 };
+    for (let bi = 0; bi * perBlock < refs.size; bi++) {
+      const first = bi * perBlock;
+      const end = Math.min(refs.size, first + perBlock);
+      const off = bi < table.length / 8 ? tdv.getUint32(bi * 8) * 4294967296 + ((tdv.getUint32(bi * 8 + 4) & 0xfffffe00) >>> 0) : 0;
+      if (off % cs !== 0) {
+        for (let c = first; c < end; c++) {
+          let stored: number;
+          try {
+            stored = await rc.get(c);
+          } catch (err) {
+            this.emit(`Can't get refcount for cluster ${c}: ${err instanceof BlockError ? strerror(err.code as Errno) : String(err)}`);
+            this.res.checkErrors++;
+            continue;
+          }
+          await this.compareOne(c, stored, fix, state);
+        }
+        continue;
+      }
+      if (off !== 0) await img.file.read(off, block);
+      for (let c = first; c < end; c++) {
+        const stored = off === 0 ? 0 : getRefcount(block, bdv, order, c - first);
+        // The common case, cheaply: nothing stored, nothing referenced.
+        if (stored === 0 && refs.counts[c] === 0) continue;
+        await this.compareOne(c, stored, fix, state);
+      }
+    }
+    return state;
+  }
+
+  private async compareOne(i: number, stored: number, fix: number, state: { rebuild: boolean; highest: number }): Promise<void> {
+    const img = this.img;
+    const res = this.res;
+    const ref = this.refs.counts[i]!;
+    if (stored > 0 || ref > 0) state.highest = i;
+    if (stored === ref) return;
+    let fixing = false;
+    if (stored === 0) state.rebuild = true;
+    else if (stored > ref && (fix & FIX_LEAKS) !== 0) fixing = true;
+    else if (stored < ref && (fix & FIX_ERRORS) !== 0) fixing = true;
+    this.emit(`${fixing ? 'Repairing' : stored < ref ? 'ERROR' : 'Leaked'} cluster ${i} refcount=${stored} reference=${ref}`);
+    if (fixing) {
+      try {
+        await img.refcounts.update(i, 1, ref - stored);
+        if (ref === 0) {
+          // Freed clusters are handed back to the file, as QEMU's discard-always does.
+          img.metadataClusters.delete(i);
+          await img.file.discard(i * this.cs, this.cs);
+        }
+        if (stored > ref) res.leaksFixed++;
+        else res.corruptionsFixed++;
+        return;
+      } catch {
+        // Counted below as not repaired.
+      }
+    }
+    if (stored < ref) res.corruptions++;
+    else res.leaks++;
+  }
+
+  /** Step 4: COPIED must be set exactly where the refcount is 1 (active L1 and its L2 tables). */
+  private async checkOflagCopied(fix: number): Promise<void> {
+    const img = this.img;
+    const map = img.map;
+    const rc = img.refcounts;
+    const cs = this.cs;
+    const res = this.res;
+    // With -r leaks only when the refcounts are known to be right now.
+    const repair = (fix & FIX_ERRORS) !== 0 ||
+      ((fix & FIX_LEAKS) !== 0 && res.checkErrors === 0 && res.corruptions === 0 && res.leaks === 0);
+    const word = repair ? 'Repairing' : 'ERROR';
+    const dv = this.tableDv;
+    for (let i = 0; i < map.l1Size; i++) {
+      const l1hi = map.l1[i * 2]!;
+      const l1lo = map.l1[i * 2 + 1]!;
+      const l2 = map.l2Offset(i);
+      if (l2 === 0) continue;
+      let refcount: number;
+      try {
+        refcount = await rc.get(Math.floor(l2 / cs));
+      } catch {
+        continue;
+      }
+      if ((refcount === 1) !== ((l1hi & OFLAG_COPIED_HI) !== 0)) {
+        res.corruptions++;
+        this.emit(`${word} OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${hex64(l1hi, l1lo)} refcount=${refcount}`);
+        if (repair) {
+          const hi = (refcount === 1 ? l1hi | OFLAG_COPIED_HI : l1hi & ~OFLAG_COPIED_HI) >>> 0;
+          const e = new Uint8Array(8);
+          const edv = new DataView(e.buffer);
+          edv.setUint32(0, hi);
+          edv.setUint32(4, l1lo);
+          await img.file.write(map.l1Offset + i * 8, e);
+          map.l1[i * 2] = hi;
+          res.corruptions--;
+          res.corruptionsFixed++;
+        }
+      }
+      await img.file.read(l2, this.table);
+      let dirty = 0;
+      for (let j = 0; j < cs / 8; j++) {
+        const hi = dv.getUint32(j * 8);
+        const lo = dv.getUint32(j * 8 + 4);
+        if ((hi & OFLAG_COMPRESSED_HI) !== 0) continue;
+        const host = (hi & OFFSET_MASK_HI) * 4294967296 + ((lo & OFFSET_MASK_LO) >>> 0);
+        if (host === 0) continue;
+        let n: number;
+        try {
+          n = await rc.get(Math.floor(host / cs));
+        } catch {
+          continue;
+        }
+        if ((n === 1) === ((hi & OFLAG_COPIED_HI) !== 0)) continue;
+        res.corruptions++;
+        this.emit(`${word} OFLAG_COPIED data cluster: l2_entry=${hex64(hi, lo)} refcount=${n}`);
+        if (repair) {
+          dv.setUint32(j * 8, (n === 1 ? hi | OFLAG_COPIED_HI : hi & ~OFLAG_COPIED_HI) >>> 0);
+          dirty++;
+        }
+      }
+      if (dirty > 0) {
+        await img.file.write(l2, this.table);
+        map.cache.drop(l2);
+        res.corruptions -= dirty;
+        res.corruptionsFixed += dirty;
+      }
+    }
+  }
+
+  /** A repair that left no corruption clears the dirty and corrupt bits (QEMU's mark clean / consistent). */
+  private async markConsistent(): Promise<void> {
+    const h = this.img.header;
+    if ((h.incompatibleFeatures & (INCOMPAT_DIRTY | INCOMPAT_CORRUPT)) === 0n) return;
+    await this.img.file.flush();
+    h.incompatibleFeatures &= ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT);
+    await this.img.writeHeader();
+    await this.img.file.flush();
   }
 }
 
@@ -273,8 +507,4 @@ export async function repairDirtyImage(img: Qcow2Image): Promise<void> {
   img.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
   await img.writeHeader();
   await img.file.flush();
-}
-
-function hex(n: number): string {
-  return n.toString(16);
 }

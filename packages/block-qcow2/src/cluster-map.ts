@@ -10,6 +10,7 @@ import {
 import type { Qcow2HostFile } from './host-file.js';
 import { lookupExtended } from './extended-l2.js';
 import { Qcow2L2Cache, type Qcow2L2Table } from './l2-cache.js';
+import { cHexAlt } from './c-format.js';
 
 export enum ClusterType {
   Unallocated = 0,
@@ -115,13 +116,44 @@ export class Qcow2ClusterMap {
     const off = this.l2Offset(i);
     if (off === 0) return undefined;
     if (off % this.clusterSize !== 0) {
-      throw this.init.corrupt(`L2 table offset 0x${off.toString(16)} unaligned (L1 index: 0x${i.toString(16)})`);
+      throw this.init.corrupt(`L2 table offset ${cHexAlt(off)} unaligned (L1 index: ${cHexAlt(i)})`);
     }
     return this.cache.get(off);
   }
 
   /** Classifies the run starting at guest `offset`, at most `maxBytes` long. */
   async lookup(offset: number, maxBytes: number, ext: Qcow2Extent): Promise<void> {
+    if (this.lookupCached(offset, maxBytes, ext)) return;
+    const l1i = Math.floor(Math.floor(offset / this.clusterSize) / this.l2Entries);
+    this.classify(offset, maxBytes, l1i < this.l1Size ? await this.table(l1i) : undefined, ext);
+  }
+
+  /**
+   * lookup() without waiting: true when it could answer from memory (no L2
+   * table needed, or the table cached); false when the table must be read
+   * (the caller awaits lookup(), which finds the load this call started).
+   * Saves the hot paths an async call per request.
+   */
+  lookupCached(offset: number, maxBytes: number, ext: Qcow2Extent): boolean {
+    const l1i = Math.floor(Math.floor(offset / this.clusterSize) / this.l2Entries);
+    if (l1i >= this.l1Size) {
+      this.classify(offset, maxBytes, undefined, ext);
+      return true;
+    }
+    const off = this.l2Offset(l1i);
+    if (off === 0) {
+      this.classify(offset, maxBytes, undefined, ext);
+      return true;
+    }
+    if (off % this.clusterSize !== 0) return false; // table() reports the corruption
+    const t = this.cache.get(off);
+    if (t instanceof Promise) return false;
+    this.classify(offset, maxBytes, t, ext);
+    return true;
+  }
+
+  /** Fills `ext` from L2 table `t` (undefined: no table, all unallocated). */
+  private classify(offset: number, maxBytes: number, t: Qcow2L2Table | undefined, ext: Qcow2Extent): void {
     const cs = this.clusterSize;
     const inCluster = offset % cs;
     const cluster = (offset - inCluster) / cs;
@@ -130,12 +162,6 @@ export class Qcow2ClusterMap {
     // Clusters left in this L2 table, capped by the request.
     const maxClusters = Math.min(this.l2Entries - l2i, Math.ceil((inCluster + maxBytes) / cs));
     ext.index = l2i;
-    if (l1i >= this.l1Size) {
-      ext.table = undefined;
-      setUnallocated(ext, maxClusters, inCluster, maxBytes, cs);
-      return;
-    }
-    const t = await this.table(l1i);
     ext.table = t;
     if (t === undefined) {
       setUnallocated(ext, maxClusters, inCluster, maxBytes, cs);
@@ -143,7 +169,7 @@ export class Qcow2ClusterMap {
     }
     if (this.extendedL2) {
       if (!lookupExtended(t, l2i, this.l2Entries, inCluster, maxBytes, cs, ext)) {
-        throw this.init.corrupt(`Invalid cluster entry found  (L2 offset: 0x${t.offset.toString(16)}, L2 index: 0x${l2i.toString(16)})`);
+        throw this.init.corrupt(`Invalid cluster entry found  (L2 offset: ${cHexAlt(t.offset)}, L2 index: ${cHexAlt(l2i)})`);
       }
       return;
     }
@@ -175,7 +201,7 @@ export class Qcow2ClusterMap {
       } else if (host !== 0) {
         if (host % cs !== 0) {
           throw this.init.corrupt(
-            `Cluster allocation offset 0x${host.toString(16)} unaligned (L2 offset: 0x${t.offset.toString(16)}, L2 index: 0x${l2i.toString(16)})`,
+            `Cluster allocation offset ${cHexAlt(host)} unaligned (L2 offset: ${cHexAlt(t.offset)}, L2 index: ${cHexAlt(l2i)})`,
           );
         }
         ext.type = ClusterType.Normal;

@@ -75,6 +75,7 @@ export class Qcow2CompressedWriter {
       const host = await this.allocBytes(packed.length);
       await img.file.write(host, packed);
       const [hi, lo] = encodeCompressed(host, packed.length, img.clusterBits);
+      await img.markDirtyIfLazy();
       await img.map.setL2Raw(ext.table!, ext.index, hi, lo);
       img.metadata.newDataLinked();
       await img.writeBackIfOverCapacity();

@@ -1,7 +1,12 @@
 // Compressed clusters: descriptor decoding (qcow2.txt "Compressed Clusters
 // Descriptor") and zlib (raw deflate) in both directions through node:zlib.
-import { deflateRaw, deflateRawSync, inflateRawSync, type ZlibOptions } from 'node:zlib';
+import { createRequire } from 'node:module';
+import type { ZlibOptions } from 'node:zlib';
 import { BlockError } from '@tsemu/block-core';
+
+// node:zlib is loaded at the first compressed cluster, not at every tool's start-up.
+let zlibModule: typeof import('node:zlib') | undefined;
+const zlib = (): typeof import('node:zlib') => (zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib'));
 
 export interface CompressedLocation {
   host: number;
@@ -36,7 +41,7 @@ export function inflateCluster(input: Uint8Array, clusterSize: number, compressi
   if (compressionType !== 0) throw new BlockError('ENOTSUP', 'qcow2: zstd compression is not supported');
   let out: Buffer;
   try {
-    out = inflateRawSync(input, { maxOutputLength: clusterSize });
+    out = zlib().inflateRawSync(input, { maxOutputLength: clusterSize });
   } catch {
     throw new BlockError('EIO');
   }
@@ -48,7 +53,7 @@ const DEFLATE_OPTIONS: ZlibOptions = { level: 6, windowBits: 12, memLevel: 9 };
 
 /** Deflates one cluster; undefined when it does not shrink (QEMU then writes it uncompressed). */
 export function deflateCluster(data: Uint8Array): Uint8Array | undefined {
-  const out = deflateRawSync(data, DEFLATE_OPTIONS);
+  const out = zlib().deflateRawSync(data, DEFLATE_OPTIONS);
   if (out.length >= data.length) return undefined;
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
@@ -59,7 +64,7 @@ export function deflateCluster(data: Uint8Array): Uint8Array | undefined {
  */
 export function deflateClusterAsync(data: Uint8Array): Promise<Uint8Array | undefined> {
   return new Promise((resolve, reject) => {
-    deflateRaw(data, DEFLATE_OPTIONS, (err, out) => {
+    zlib().deflateRaw(data, DEFLATE_OPTIONS, (err, out) => {
       if (err) reject(err);
       else resolve(out.length >= data.length ? undefined : new Uint8Array(out.buffer, out.byteOffset, out.length));
     });

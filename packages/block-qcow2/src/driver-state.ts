@@ -4,7 +4,8 @@ import {
   BlockError, type BlockDriverState, type BlockNode, type BlockStatus, type CheckRepair, type CheckResult, type DriverInfo,
   type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type ZeroFlags,
 } from '@tsemu/block-core';
-import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2 } from './constants.js';
+import { COMPAT_LAZY_REFCOUNTS, EXT_BITMAPS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2 } from './constants.js';
+import { setRefcount } from './refcount-codec.js';
 import type { Qcow2Image } from './image.js';
 import { amendQcow2 } from './amend.js';
 import { Qcow2Checker, type Qcow2CheckResult, type Qcow2Repair } from './check.js';
@@ -95,13 +96,13 @@ export class Qcow2DriverState implements BlockDriverState {
   }
 
   /** qemu-img check [-r leaks|all]: runs with the metadata lock held; expects no guest I/O in flight. */
-  async check(repair: Qcow2Repair = 'none'): Promise<Qcow2CheckResult> {
+  async check(repair: Qcow2Repair = 'none', onMessage?: (line: string) => void): Promise<Qcow2CheckResult> {
     const img = this.image;
     if (repair !== 'none' && img.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
     await img.flushPending();
     await img.lock.lock();
     try {
-      return await new Qcow2Checker(img).run(repair);
+      return await new Qcow2Checker(img).run(repair, onMessage);
     } finally {
       img.lock.unlock();
     }
@@ -166,38 +167,76 @@ export class Qcow2DriverState implements BlockDriverState {
     return this.snapshots.delete(idOrName);
   }
 
-  /** The checker collects its lines; they are handed on in QEMU's order once it is done. */
+  /** One check pass as QEMU's bdrv_check; the lines reach `onMessage` as they are made. */
   async checkImage(repair: CheckRepair, onMessage?: (line: string) => void): Promise<CheckResult> {
-    if (repair === 'leaks') {
-      // A refcount below its reference count cannot be fixed by freeing leaks: QEMU gives up (EIO) here.
-      const first = await this.check('none');
-      const refcountErrors = first.messages.filter((l) => l.startsWith('ERROR cluster '));
-      if (refcountErrors.length > 0) {
-        for (const line of first.messages.filter((l) => !l.startsWith('ERROR OFLAG_COPIED'))) onMessage?.(line);
-        onMessage?.('ERROR need to rebuild refcount structures');
-        throw new BlockError('EIO');
-      }
-    }
-    const r = await this.check(repair);
-    for (const line of r.messages) onMessage?.(line);
+    const r = await this.check(repair, onMessage);
     return {
-      corruptions: r.corruptions, leaks: r.leaks, checkErrors: 0, corruptionsFixed: r.corruptionsFixed, leaksFixed: r.leaksFixed,
+      corruptions: r.corruptions, leaks: r.leaks, checkErrors: r.checkErrors, corruptionsFixed: r.corruptionsFixed, leaksFixed: r.leaksFixed,
       imageEndOffset: r.imageEndOffset, allocatedClusters: r.allocatedClusters, totalClusters: r.totalClusters,
       fragmentedClusters: r.fragmentedClusters, compressedClusters: r.compressedClusters,
     };
   }
 
-  /** qemu-img commit's emptying of the top image: unallocated, not zero, clusters. */
+  /**
+   * qemu-img commit's emptying of the top image, as QEMU's qcow2 does it: a v3
+   * image without snapshots whose L1 fits in one refcount block with header,
+   * table and block is reset to a fresh layout (header, refcount table,
+   * refcount block, zeroed L1 at cluster 3; file truncated after it);
+   * otherwise every cluster is discarded (L2 tables stay allocated).
+   */
   async makeEmpty(): Promise<void> {
     const img = this.image;
     if (img.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
+    const h = img.header;
     const cs = img.clusterSize;
-    img.beginRequest();
-    try {
-      await this.writer.fullDiscard(0, Math.ceil(img.header.size / cs) * cs);
-    } finally {
-      await img.endRequest();
+    const l1Clusters = Math.ceil((img.map.l1Size * 8) / cs);
+    const perBlock = (cs * 8) / 2 ** h.refcountOrder;
+    if (h.version < 3 || h.nbSnapshots > 0 || 3 + l1Clusters > perBlock ||
+        img.header.unknownExtensions.some((e) => e.type === EXT_BITMAPS)) {
+      img.beginRequest();
+      try {
+        await this.writer.fullDiscard(0, Math.ceil(h.size / cs) * cs);
+      } finally {
+        await img.endRequest();
+      }
+      return;
     }
+    await img.flushPending();
+    await img.lockedWriteThrough(async () => {
+      const file = img.file;
+      const map = img.map;
+      // Refcounts are about to be wrong on disk: dirty until the new layout is complete.
+      h.incompatibleFeatures |= INCOMPAT_DIRTY;
+      await img.writeHeader();
+      await file.flush();
+      for (const off of map.l2Offsets()) map.cache.drop(off);
+      await file.write(map.l1Offset, new Uint8Array(l1Clusters * cs));
+      await file.write(cs, new Uint8Array((2 + l1Clusters) * cs));
+      const block = new Uint8Array(cs);
+      const bdv = new DataView(block.buffer);
+      for (let c = 0; c < 3 + l1Clusters; c++) setRefcount(block, bdv, h.refcountOrder, c, 1);
+      await file.write(2 * cs, block);
+      const entry = new Uint8Array(8);
+      new DataView(entry.buffer).setBigUint64(0, BigInt(2 * cs));
+      await file.write(cs, entry);
+      // Every old cluster is gone: whoever tracks one (the compressed writer's packing cluster) must let go.
+      const freed = img.refcounts.onClusterFreed;
+      if (freed !== undefined) for (let c = Math.ceil(file.size / cs) - 1; c >= 0; c--) freed(c);
+      await file.truncate((3 + l1Clusters) * cs);
+      h.l1TableOffset = 3 * cs;
+      h.refcountTableOffset = cs;
+      h.refcountTableClusters = 1;
+      h.incompatibleFeatures &= ~INCOMPAT_DIRTY;
+      await file.flush();
+      await img.writeHeader();
+      await file.flush();
+      map.replaceL1(3 * cs, map.l1Size);
+      map.l1.fill(0);
+      await img.refcounts.reload(cs, 1);
+      img.metadataClusters.clear();
+      img.metadataClusters.add(2);
+      this.reader.invalidate();
+    });
   }
 
   /** qemu-img rebase: the name (and backing_fmt extension) live in the header cluster. */
@@ -218,7 +257,7 @@ export class Qcow2DriverState implements BlockDriverState {
   }
 
   /** `force` changes nothing for qcow2 yet (QEMU uses it for encryption and bitmaps). */
-  async amendImage(options: Record<string, string>, _force: boolean): Promise<void> {
+  async amendImage(options: Record<string, string>, _force: boolean, status?: (done: number, total: number) => void): Promise<void> {
     // qemu-img's wording for the two refusals amend.ts words differently.
     const compat = options.compat;
     if (compat !== undefined && !['0.10', '1.1', 'v2', 'v3'].includes(compat)) {
@@ -228,7 +267,19 @@ export class Qcow2DriverState implements BlockDriverState {
     if (v2 && options.refcount_bits !== undefined && options.refcount_bits !== '16') {
       throw new BlockError('EINVAL', 'Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)');
     }
+    // QEMU reports an upgrade in two steps and a downgrade per L1 entry (active, then snapshots).
+    const from = this.image.header.version;
+    const changes = status !== undefined && v2 !== (from < 3);
+    const steps = !changes ? 0 : v2 ? await this.l1EntriesWithSnapshots() : 2;
+    if (changes && !v2) status!(0, 2);
     await this.amend(options);
+    for (let k = 1; k <= steps; k++) status!(k, steps);
+  }
+
+  private async l1EntriesWithSnapshots(): Promise<number> {
+    let n = this.image.map.l1Size;
+    for (const s of await this.snapshots.list()) n += s.l1Size;
+    return n;
   }
 
   /** Grow, or shrink (the generic layer / tool asks for --shrink); `exact` is implied. */

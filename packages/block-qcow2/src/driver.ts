@@ -1,5 +1,5 @@
 // qcow2Driver: the BlockDriver table block-core registers.
-import { BlockError, parseSize, type BlockDriver, type BlockNode, type OpenContext } from '@tsemu/block-core';
+import { BlockError, parseBool, parseSize, type BlockDriver, type BlockNode, type OpenContext } from '@tsemu/block-core';
 import { QCOW2_CREATE_OPTIONS } from './create-options.js';
 import { createQcow2 } from './create.js';
 import { measureQcow2 } from './measure.js';
@@ -36,7 +36,9 @@ async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
       throw new BlockError('EINVAL', `Parameter 'l2-cache-size' expects a non-negative number below 2^64`);
     }
   }
-  const image = await openQcow2Image(fileNode, backing, { readOnly: ctx.readOnly, l2CacheBytes });
+  const lazyOpt = ctx.options['lazy-refcounts'];
+  const lazyRefcounts = lazyOpt === undefined ? undefined : parseBool('lazy-refcounts', lazyOpt, false);
+  const image = await openQcow2Image(fileNode, backing, { readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts });
   return new Qcow2DriverState(image, fileNode);
 }
 

@@ -8,6 +8,9 @@ export interface Qcow2FileNode {
   getLength(): Promise<number>;
   read(offset: number, buf: Uint8Array): Promise<void>;
   write(offset: number, buf: Uint8Array): Promise<void>;
+  /** Vectored forms (BlockNode has them): one request for a multi-piece guest iov. */
+  readv?(offset: number, iov: Uint8Array[]): Promise<void>;
+  writev?(offset: number, iov: Uint8Array[]): Promise<void>;
   flush(): Promise<void>;
   discard?(offset: number, length: number): Promise<void>;
   truncate?(size: number, exact?: boolean): Promise<void>;
@@ -34,6 +37,33 @@ export class Qcow2HostFile {
     const inFile = Math.min(buf.length, Math.max(0, this.length - offset));
     if (inFile > 0) await this.node.read(offset, inFile === buf.length ? buf : buf.subarray(0, inFile));
     if (inFile < buf.length) buf.fill(0, inFile);
+  }
+
+  /** `length` bytes at `offset` into the pieces of `iov` (which add up to `length`), in one request when the node can. */
+  async readv(offset: number, iov: Uint8Array[], length: number): Promise<void> {
+    const node = this.node;
+    if (node.readv === undefined || offset + length > this.length) {
+      for (const piece of iov) {
+        await this.read(offset, piece);
+        offset += piece.byteLength;
+      }
+      return;
+    }
+    await node.readv(offset, iov);
+  }
+
+  async writev(offset: number, iov: Uint8Array[], length: number): Promise<void> {
+    if (offset + length > 2 ** 56) throw new BlockError('EFBIG');
+    const node = this.node;
+    if (node.writev === undefined) {
+      for (const piece of iov) {
+        await this.write(offset, piece);
+        offset += piece.byteLength;
+      }
+      return;
+    }
+    await node.writev(offset, iov);
+    if (offset + length > this.length) this.length = offset + length;
   }
 
   async write(offset: number, buf: Uint8Array): Promise<void> {

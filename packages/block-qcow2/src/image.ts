@@ -5,7 +5,7 @@
 import { BlockError } from '@tsemu/block-core';
 import { CoMutex } from '@tsemu/coroutine';
 import { Qcow2Allocations } from './allocations.js';
-import { INCOMPAT_CORRUPT } from './constants.js';
+import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './constants.js';
 import type { Qcow2ClusterMap } from './cluster-map.js';
 import type { Qcow2Header } from './header.js';
 import type { Qcow2FileNode, Qcow2HostFile } from './host-file.js';
@@ -47,6 +47,12 @@ export class Qcow2Image {
   private inflight = 0;
   /** [cluster, count, passDiscard] triples waiting to be released. */
   private pendingFrees: number[] = [];
+  /**
+   * lazy_refcounts in effect (the header's compat bit or the `lazy-refcounts`
+   * open option): once the dirty bit is set, refcount blocks are written only
+   * on close or cache pressure, and L2 tables no longer wait for them.
+   */
+  lazyRefcounts = false;
 
   constructor(
     readonly header: Qcow2Header,
@@ -82,6 +88,43 @@ export class Qcow2Image {
       }
     }
     return new Qcow2CorruptionError(line);
+  }
+
+  /** The header's dirty bit: refcounts on disk may be wrong (QEMU: !qcow2_need_accurate_refcounts). */
+  get isDirty(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n;
+  }
+
+  /**
+   * Caller holds the lock. With lazy refcounts, called before an L2 or L1
+   * change that may reach the file ahead of its refcounts: sets the dirty bit
+   * and makes it stable first (QEMU's qcow2_mark_dirty). Cheap once set.
+   */
+  async markDirtyIfLazy(): Promise<void> {
+    if (!this.lazyRefcounts || this.isDirty || this.header.version < 3) return;
+    await this.writeIncompatibleFeatures(this.header.incompatibleFeatures | INCOMPAT_DIRTY);
+    await this.file.flush();
+    this.header.incompatibleFeatures |= INCOMPAT_DIRTY;
+  }
+
+  /**
+   * Clears the dirty bit once every refcount is written back and stable
+   * (QEMU's qcow2_mark_clean). Caller holds the lock and has written back all metadata.
+   */
+  async markClean(): Promise<void> {
+    if (!this.isDirty || this.isCorrupt) return;
+    await this.file.flush();
+    const features = this.header.incompatibleFeatures & ~INCOMPAT_DIRTY;
+    await this.writeIncompatibleFeatures(features);
+    await this.file.flush();
+    this.header.incompatibleFeatures = features;
+  }
+
+  /** The header's incompatible_features field alone (8 bytes at 72, one write), as QEMU updates it. */
+  private async writeIncompatibleFeatures(features: bigint): Promise<void> {
+    const field = new Uint8Array(8);
+    new DataView(field.buffer).setBigUint64(0, features);
+    await this.file.write(72, field);
   }
 
   get isCorrupt(): boolean {
@@ -120,7 +163,7 @@ export class Qcow2Image {
 
   /** The metadata write-back (created on first use, once refcounts and map exist). */
   get metadata(): Qcow2MetadataCache {
-    return (this.metadataCache ??= new Qcow2MetadataCache(this.file, this.refcounts, this.map.cache));
+    return (this.metadataCache ??= new Qcow2MetadataCache(this.file, this.refcounts, this.map.cache, () => !this.isDirty));
   }
 
   /** Caller holds the lock. Writes dirty metadata back if a cache is over its capacity (QEMU writes on eviction). */
@@ -172,10 +215,11 @@ export class Qcow2Image {
     this.inflight++;
   }
 
-  /** Ends a data request; the last one out releases deferred frees. */
-  async endRequest(): Promise<void> {
+  /** Ends a data request; the last one out releases deferred frees (no promise at all in the common case). */
+  endRequest(): Promise<void> | undefined {
     this.inflight--;
-    if (this.inflight === 0 && this.pendingFrees.length > 0) await this.releaseFrees();
+    if (this.inflight === 0 && this.pendingFrees.length > 0) return this.releaseFrees();
+    return undefined;
   }
 
   /** Queues `count` clusters from host offset `host` for a refcount decrement. */
@@ -227,23 +271,34 @@ export class Qcow2Image {
   }
 
   /**
-   * Takes the lock and writes back dirty refcount blocks, then L2 tables.
+   * Takes the lock and writes back dirty refcount blocks, then L2 tables
+   * (a dirty lazy-refcounts image leaves the refcounts unless `everything`).
    * Always through the lock: a write-back in progress elsewhere has already
    * marked its entries clean, and this flush must not return before they land.
    */
-  async writeBackAll(): Promise<void> {
+  async writeBackAll(everything = false): Promise<void> {
     await this.lock.lock();
     try {
-      if (this.metadata.isDirty) await this.metadata.writeBack();
+      if (everything) await this.metadata.writeBackEverything();
+      else if (this.metadata.isDirty) await this.metadata.writeBack();
     } finally {
       this.lock.unlock();
     }
   }
 
+  /** Everything written back; a dirty bit this session set (lazy refcounts) is cleared on a clean close. */
   async close(): Promise<void> {
     if (!this.readOnly) {
       if (this.pendingFrees.length > 0) await this.releaseFrees();
-      await this.writeBackAll();
+      await this.writeBackAll(true);
+      if (this.lazyRefcounts && this.isDirty) {
+        await this.lock.lock();
+        try {
+          await this.markClean();
+        } finally {
+          this.lock.unlock();
+        }
+      }
     }
     await this.markCorruptDone;
   }

@@ -2,28 +2,44 @@
 // helpers; the common single-buffer case skips building a sliced vector.
 import { copyFromIov, copyToIov, sliceIov, zeroIov } from '@tsemu/block-core';
 
-/** Reads the iov range from `host` on, one read per iov piece (Qcow2HostFile and BlockNode both have `read`). */
-export async function readIntoIov(
-  file: { read(offset: number, buf: Uint8Array): Promise<void> },
-  host: number, iov: readonly Uint8Array[], pos: number, n: number,
-): Promise<void> {
-  if (iov.length === 1) return file.read(host, iov[0]!.subarray(pos, pos + n));
-  for (const piece of sliceIov(iov, pos, n)) {
+/** buf[pos, pos+n) without a new view when that is all of it (the usual single-buffer request). */
+function whole(buf: Uint8Array, pos: number, n: number): Uint8Array {
+  return pos === 0 && n === buf.byteLength ? buf : buf.subarray(pos, pos + n);
+}
+
+/** What readIntoIov needs: Qcow2HostFile, or a node below (BlockNode), whose readv takes no length. */
+interface ReadTarget {
+  read(offset: number, buf: Uint8Array): Promise<void>;
+  readv?(offset: number, iov: Uint8Array[], length: number): Promise<void>;
+}
+
+/**
+ * Reads the iov range from `host` on: one request, vectored when the range
+ * spans several pieces (a read of one piece is sliced without building a vector).
+ */
+export function readIntoIov(file: ReadTarget, host: number, iov: readonly Uint8Array[], pos: number, n: number): Promise<void> {
+  if (iov.length === 1) return file.read(host, whole(iov[0]!, pos, n));
+  const pieces = sliceIov(iov, pos, n);
+  if (pieces.length === 1) return file.read(host, pieces[0]!);
+  if (file.readv !== undefined) return file.readv(host, pieces, n);
+  return readPieces(file, host, pieces);
+}
+
+async function readPieces(file: ReadTarget, host: number, pieces: Uint8Array[]): Promise<void> {
+  for (const piece of pieces) {
     await file.read(host, piece);
     host += piece.byteLength;
   }
 }
 
-/** Writes the iov range to `host` on, one write per iov piece. */
-export async function writeFromIov(
-  file: { write(offset: number, buf: Uint8Array): Promise<void> },
+/** Writes the iov range to `host` on: one request, vectored when the range spans several pieces. */
+export function writeFromIov(
+  file: { write(offset: number, buf: Uint8Array): Promise<void>; writev(offset: number, iov: Uint8Array[], length: number): Promise<void> },
   host: number, iov: readonly Uint8Array[], pos: number, n: number,
 ): Promise<void> {
-  if (iov.length === 1) return file.write(host, iov[0]!.subarray(pos, pos + n));
-  for (const piece of sliceIov(iov, pos, n)) {
-    await file.write(host, piece);
-    host += piece.byteLength;
-  }
+  if (iov.length === 1) return file.write(host, whole(iov[0]!, pos, n));
+  const pieces = sliceIov(iov, pos, n);
+  return pieces.length === 1 ? file.write(host, pieces[0]!) : file.writev(host, pieces, n);
 }
 
 /** Zero-fills the iov range. */

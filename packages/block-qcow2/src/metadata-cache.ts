@@ -14,7 +14,12 @@
 //     (Qcow2Writer.writableTable, through writeBackRefcountsAndFlush).
 //
 // A process crash or host crash at any point therefore leaves at most leaked
-// clusters. Unflushed data is the guest's business: after its flush (which
+// clusters. With lazy refcounts, once the image's dirty bit is set (`accurate`
+// turns false), the first rule is dropped, as QEMU does: L2 tables and new
+// L2 tables' L1 entries no longer wait for refcount blocks, and a flush
+// writes only L2 tables; refcount blocks reach the file on close or under
+// cache pressure. A crash then leaves refcounts that a repair (on the next
+// read-write open) rebuilds; the decrement and data rules still hold. Unflushed data is the guest's business: after its flush (which
 // calls writeBack and then flushes the file) everything acknowledged is stable.
 // Callers hold the image's metadata lock.
 import type { Qcow2HostFile } from './host-file.js';
@@ -37,6 +42,8 @@ export class Qcow2MetadataCache {
     private readonly file: Qcow2HostFile,
     private readonly refcounts: Qcow2RefcountTable,
     private readonly l2: Qcow2L2Cache,
+    /** False while the image's dirty bit is set (lazy refcounts): refcounts on disk need not be exact. */
+    private readonly accurate: () => boolean = () => true,
   ) {}
 
   get isDirty(): boolean {
@@ -67,29 +74,41 @@ export class Qcow2MetadataCache {
     this.refcountsUnflushed = true;
   }
 
-  /** Refcounts written and stable: what must precede a new L2 table or L1 entry. */
+  /** Refcounts written and stable: what must precede a new L2 table or L1 entry (nothing on a dirty image). */
   async writeBackRefcountsAndFlush(): Promise<void> {
+    if (!this.accurate()) return;
     await this.writeBackRefcounts();
     if (this.refcountsUnflushed) await this.flushFile();
   }
 
   async writeBackL2(): Promise<void> {
     if (this.l2.dirtyCount === 0) return;
-    await this.writeBackRefcounts();
-    if (this.refcountsUnflushed || this.dataUnflushed) await this.flushFile();
+    if (this.accurate()) await this.writeBackRefcounts();
+    if ((this.refcountsUnflushed && this.accurate()) || this.dataUnflushed) await this.flushFile();
     await this.l2.writeBack();
     this.l2Unflushed = true;
   }
 
-  /** Everything dirty to the file, in dependency order (not flushed at the end: the caller's flush does that). */
+  /**
+   * What a flush (or cache pressure) writes, in dependency order; not flushed
+   * at the end (the caller's flush does that). A dirty lazy-refcounts image
+   * keeps its refcount blocks unless their cache is over capacity (QEMU's
+   * qcow2_write_caches).
+   */
   async writeBack(): Promise<void> {
+    if (this.accurate() || this.refcounts.overCapacity) await this.writeBackRefcounts();
+    await this.writeBackL2();
+  }
+
+  /** Every dirty refcount block and L2 table (close, structural operations). */
+  async writeBackEverything(): Promise<void> {
     await this.writeBackRefcounts();
     await this.writeBackL2();
   }
 
-  /** writeBack, then a flush: what a structural change (snapshot table, header) must follow. */
+  /** writeBackEverything, then a flush: what a structural change (snapshot table, header) must follow. */
   async sync(): Promise<void> {
-    await this.writeBack();
+    await this.writeBackEverything();
     await this.flushFile();
   }
 }

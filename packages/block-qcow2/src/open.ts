@@ -4,7 +4,7 @@
 // any Qcow2FileNode.
 import { BlockError } from '@tsemu/block-core';
 import {
-  INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
+  COMPAT_LAZY_REFCOUNTS, INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
   AUTOCLEAR_KNOWN, MAX_L1_BYTES, MAX_REFTABLE_BYTES,
 } from './constants.js';
 import { repairDirtyImage } from './check.js';
@@ -18,6 +18,8 @@ export interface Qcow2OpenOptions {
   readOnly: boolean;
   /** l2-cache-size in bytes (QEMU's option); default covers the image up to 32 MiB of tables. */
   l2CacheBytes?: number;
+  /** The `lazy-refcounts` open option; default: the header's lazy refcounts bit. */
+  lazyRefcounts?: boolean;
 }
 
 const MAX_SNAPSHOTS = 65536;
@@ -96,6 +98,10 @@ export async function openQcow2Image(
   const header = await readHeader(file);
   validateHeader(header, opts.readOnly);
   const img = new Qcow2Image(header, file, backing, opts.readOnly);
+  if (opts.lazyRefcounts === true && header.version < 3) {
+    throw new BlockError('EINVAL', 'Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level');
+  }
+  img.lazyRefcounts = header.version >= 3 && (opts.lazyRefcounts ?? (header.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n);
   const cs = header.clusterSize;
   const corrupt = (m: string): BlockError => img.corrupt(m);
   const l2Needed = Math.ceil(header.size / cs) * 8;

@@ -22,7 +22,7 @@ export class Qcow2Reader {
     try {
       let pos = 0;
       while (pos < length) {
-        await img.map.lookup(offset + pos, length - pos, ext);
+        if (!img.map.lookupCached(offset + pos, length - pos, ext)) await img.map.lookup(offset + pos, length - pos, ext);
         const n = ext.bytes;
         switch (ext.type) {
           case ClusterType.Normal:

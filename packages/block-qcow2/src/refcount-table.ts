@@ -12,6 +12,7 @@ import { BlockError } from '@tsemu/block-core';
 import { MAX_REFTABLE_BYTES } from './constants.js';
 import type { Qcow2HostFile } from './host-file.js';
 import { entryByteSpan, getRefcount, maxRefcount, setRefcount } from './refcount-codec.js';
+import { cHexAlt } from './c-format.js';
 
 interface CachedBlock {
   data: Uint8Array;
@@ -99,6 +100,21 @@ export class Qcow2RefcountTable {
     this.highWater = Math.ceil(this.file.size / this.clusterSize);
   }
 
+  /**
+   * Switches to a refcount table already written at `offset` (check -r all's
+   * rebuild, which also updated the header): cached blocks are dropped.
+   */
+  async reload(offset: number, clusters: number): Promise<void> {
+    this.blocks.clear();
+    this.dirtyBlocks.clear();
+    this.hasDecrements = false;
+    this.tableOffset = offset;
+    this.tableClusters = clusters;
+    this.freeHint = 0;
+    this.lastScanFirstFree = 0;
+    await this.load();
+  }
+
   /** Offsets of all refcount blocks (for metadata overlap checks). */
   blockOffsets(): number[] {
     const out: number[] = [];
@@ -150,13 +166,13 @@ export class Qcow2RefcountTable {
       const bi = Math.floor(c / this.perBlock);
       // Decrements never create blocks: a missing block means the count is already 0.
       const blk = delta < 0 ? await this.loadBlock(bi) : await this.ensureBlock(bi);
-      if (blk === null) throw this.init.corrupt(`Refcount underflow for cluster 0x${(c * this.clusterSize).toString(16)}`);
+      if (blk === null) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(c * this.clusterSize)}`);
       const base = bi * this.perBlock;
       const stop = Math.min(end, base + this.perBlock);
       for (let x = c; x < stop; x++) {
         const i = x - base;
         const v = getRefcount(blk.data, blk.dv, this.order, i) + delta;
-        if (v < 0) throw this.init.corrupt(`Refcount underflow for cluster 0x${(x * this.clusterSize).toString(16)}`);
+        if (v < 0) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(x * this.clusterSize)}`);
         if (v > this.max) throw new BlockError('ERANGE', 'Refcount overflow');
         setRefcount(blk.data, blk.dv, this.order, i, v);
         if (v === 0) {
@@ -234,7 +250,7 @@ export class Qcow2RefcountTable {
       return hit;
     }
     if (off % this.clusterSize !== 0) {
-      throw this.init.corrupt(`Refblock offset 0x${off.toString(16)} unaligned (reftable index: 0x${bi.toString(16)})`);
+      throw this.init.corrupt(`Refblock offset ${cHexAlt(off)} unaligned (reftable index: ${cHexAlt(bi)})`);
     }
     const data = new Uint8Array(this.clusterSize);
     await this.file.read(off, data);

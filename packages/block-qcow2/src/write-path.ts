@@ -47,7 +47,7 @@ export class Qcow2Writer {
     try {
       let pos = 0;
       while (pos < length) {
-        await img.map.lookup(offset + pos, length - pos, ext);
+        if (!img.map.lookupCached(offset + pos, length - pos, ext)) await img.map.lookup(offset + pos, length - pos, ext);
         if (ext.type === ClusterType.Normal && ext.copied) {
           img.checkOverlap(ext.host, ext.bytes);
           await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
@@ -74,11 +74,11 @@ export class Qcow2Writer {
     let fileEnd: number;
     let count: number;
     let alloc: Qcow2Allocation;
-    await img.lock.lock();
+    if (!img.lock.tryLock()) await img.lock.lock();
     try {
       for (;;) {
         await this.writableTable(this.l1Index(cur));
-        await img.map.lookup(cur, rem, ext);
+        if (!img.map.lookupCached(cur, rem, ext)) await img.map.lookup(cur, rem, ext);
         if (ext.type === ClusterType.Normal && ext.copied) return 0;
         count = Math.ceil((inCluster + ext.bytes) / cs);
         if (!(await this.waitForAllocations((cur - inCluster) / cs, count))) break;
@@ -92,8 +92,10 @@ export class Qcow2Writer {
     try {
       const n = ext.bytes;
       await this.writeNewClusters(cur, n, iov, pos, ext, host, fileEnd, count);
-      await img.lock.lock();
+      if (!img.lock.tryLock()) await img.lock.lock();
       try {
+        // Lazy refcounts: the dirty bit is stable before an entry can outrun its refcounts.
+        await img.markDirtyIfLazy();
         // The table may have been reloaded meanwhile; setL2 writes the live copy.
         const hostHi = Math.floor(host / 4294967296);
         await img.map.setL2(ext.table!, ext.index, count, (OFLAG_COPIED_HI | hostHi) >>> 0, host >>> 0, true);
@@ -173,13 +175,14 @@ export class Qcow2Writer {
     const map = img.map;
     const old = map.l2Offset(i);
     if (old !== 0 && map.l1Copied(i)) return;
+    await img.markDirtyIfLazy();
     const cs = img.clusterSize;
     const data = new Uint8Array(cs);
     // A shared table (snapshot) is copied; its data clusters keep their counts.
     if (old !== 0) data.set((await map.table(i))!.data);
     const off = await img.refcounts.allocate(1);
     img.metadataClusters.add(off / cs);
-    // L1 may name the table only once its refcount and its content are stable.
+    // L1 may name the table only once its refcount (unless the image is dirty) and its content are stable.
     await img.metadata.writeBackRefcountsAndFlush();
     await img.file.write(off, data);
     await img.metadata.flushFile();

@@ -179,3 +179,64 @@ describe('free-cluster search', () => {
     expect(qemuImgStatus('check', f).status).toBe(0);
   });
 });
+
+describe('lazy_refcounts=on', () => {
+  const DIRTY_FIELD = 72; // incompatible_features
+  const isDirtyWrite = (e: BlkdebugEvent) => e.op === 'write' && e.offset === DIRTY_FIELD;
+
+  it('sets the dirty bit before the first L2 change, leaves refcounts to close, and closes clean', async () => {
+    const f = tmp.path('lazy.qcow2');
+    await createImage({ filename: f, format: 'qcow2', size: 64 << 20, options: { lazy_refcounts: 'on' } });
+    const blk = await openLogged(f, 'writeback');
+    const ev = events(blk);
+    await blk.write(0, new Uint8Array(4096).fill(1)); // makes the L2 table: the first L1 change
+    const dirty = find(ev, isDirtyWrite);
+    expect(dirty).toBeGreaterThanOrEqual(0);
+    // The dirty bit is stable before anything the L1 table names.
+    expect(find(ev, isFlush, dirty + 1)).toBeGreaterThan(dirty);
+    expect(find(ev, writeIn(L1, CS))).toBeGreaterThan(find(ev, isFlush, dirty + 1));
+    expect(stateOf(blk).info().dirty).toBe(true);
+    const l2 = stateOf(blk).image.map.l2Offset(0);
+    for (let i = 1; i <= 16; i++) await blk.write(i * CS, new Uint8Array(4096).fill(i + 1));
+    ev.length = 0;
+    await blk.flush();
+    // A flush writes the L2 table and no refcount block (QEMU's qcow2_write_caches on a dirty image).
+    expect(find(ev, writeIn(l2, CS))).toBeGreaterThanOrEqual(0);
+    expect(find(ev, writeIn(REFBLOCK, CS))).toBe(-1);
+    expect(find(ev, isDirtyWrite)).toBe(-1);
+    // A crash now: refcounts behind, the dirty bit tells QEMU; check -r all repairs it, data intact.
+    const copy = tmp.path('lazy-copy.qcow2');
+    copyFileSync(f, copy);
+    const dirtyCheck = qemuImgStatus('check', copy);
+    expect(dirtyCheck.status, dirtyCheck.stdout).toBe(2);
+    expect(dirtyCheck.stdout + dirtyCheck.stderr).toMatch(/ERROR cluster \d+ refcount=0 reference=1/);
+    expect(qemuImgStatus('check', '-r', 'all', copy).status).toBe(0);
+    qemuIo(copy, ...Array.from({ length: 16 }, (_, i) => `read -P ${i + 2} ${(i + 1) * CS} 4k`));
+    ev.length = 0;
+    await blk.close();
+    // Close: refcounts written, flushed, then the dirty bit cleared (and flushed).
+    const rc = find(ev, writeIn(REFBLOCK, CS));
+    const clean = find(ev, isDirtyWrite);
+    expect(rc).toBeGreaterThanOrEqual(0);
+    expect(clean).toBeGreaterThan(find(ev, isFlush, rc + 1));
+    expect(qemuImgStatus('check', f).status).toBe(0);
+    expect(qemuImgStatus('info', f).stdout).toContain('lazy refcounts: true');
+  });
+
+  it('keeps strict ordering with the lazy-refcounts=off open option, and refuses it on for compat=0.10', async () => {
+    const f = tmp.path('lazy-off.qcow2');
+    await createImage({ filename: f, format: 'qcow2', size: 64 << 20, options: { lazy_refcounts: 'on' } });
+    const blk = await openImage({
+      filename: f, format: 'qcow2',
+      options: { 'lazy-refcounts': 'off', 'file.driver': 'blkdebug', 'file.image': f, 'file.log': 'on' },
+    });
+    await blk.write(0, new Uint8Array(4096).fill(1));
+    await blk.flush();
+    expect(find(events(blk), isDirtyWrite)).toBe(-1);
+    await blk.close();
+    const v2 = tmp.path('lazy-v2.qcow2');
+    await createImage({ filename: v2, format: 'qcow2', size: 1 << 20, options: { compat: '0.10' } });
+    await expect(openImage({ filename: v2, format: 'qcow2', options: { 'lazy-refcounts': 'on' } }))
+      .rejects.toThrow('Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level');
+  });
+});

@@ -1,13 +1,28 @@
 // The copy engine of qemu-img convert: a map of the sources (data or zero
 // extents), a fixed set of workers with one reusable buffer each, reads in
 // parallel and writes in image order unless out-of-order writes (-W) are allowed.
-import { BlockError, isAllZero, strerror } from '@tsemu/block-core';
+import { BlockError, strerror } from '@tsemu/block-core';
 import type { BlockBackend } from '@tsemu/block-core';
 import { CommandError } from './io.js';
 import type { ProgressMeter } from './progress.js';
-import { splitSparse, type RangeSink } from './sparse.js';
+import { isZeroRange, splitSparse, type RangeSink } from './sparse.js';
 
 export const CONVERT_BUFFER_SIZE = 2 * 1024 * 1024;
+
+const PAGE = 4096;
+/** glibc serves large allocations with mmap and puts the data this many bytes past a page start. */
+const MALLOC_HEADER = 16;
+
+/**
+ * A buffer starting on a page boundary (for glibc's mmap-served allocations).
+ * The kernel's copies between the page cache and a buffer sitting 16 bytes
+ * past a page start hit 4K aliasing and ran ~4x slower here (2 MiB preads:
+ * 0.21 vs 0.05 ms per MiB). Node gives no addresses; skipping PAGE - 16 bytes
+ * lands on the boundary, and with any other allocator it costs nothing.
+ */
+export function pageAlignedBuffer(size: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(size + PAGE), PAGE - MALLOC_HEADER, size);
+}
 
 export interface ConvertSource {
   blk: BlockBackend;
@@ -44,7 +59,8 @@ class ExtentMap {
 
   add(start: number, length: number, zero: boolean, source: number, base: number): void {
     const n = this.start.length - 1;
-    if (n >= 0 && this.zero[n] === zero && this.source[n] === source && this.start[n]! + this.length[n]! === start) {
+    // Data extents keep the block-status boundaries: qemu-img copies (and reports -p progress) per status run.
+    if (n >= 0 && zero && this.zero[n] === zero && this.source[n] === source && this.start[n]! + this.length[n]! === start) {
       this.length[n]! += length;
       return;
     }
@@ -98,8 +114,8 @@ async function mapSources(settings: ConvertSettings): Promise<ExtentMap> {
 
 /** One worker's state: its buffer and the chunk it holds. Reused for every chunk. */
 class Worker implements RangeSink {
-  readonly bytes = new Uint8Array(CONVERT_BUFFER_SIZE);
-  readonly words = new Int32Array(this.bytes.buffer);
+  readonly bytes = pageAlignedBuffer(CONVERT_BUFFER_SIZE);
+  readonly words = new Int32Array(this.bytes.buffer, this.bytes.byteOffset, CONVERT_BUFFER_SIZE / 4);
   seq = 0;
   offset = 0;
   length = 0;
@@ -217,15 +233,27 @@ export class ConvertJob {
     await this.settings.target.write(w.offset + start, view);
   }
 
-  /** Cluster by cluster: all-zero clusters are skipped (or zeroed), the others compressed. */
+  /**
+   * All-zero clusters are skipped (or zeroed); each run of other whole
+   * clusters goes to the target in one compressed write, so the driver can
+   * deflate the run's clusters in parallel on the thread pool.
+   */
   private async writeCompressed(w: Worker, cs: number): Promise<void> {
     const t = this.settings.target;
+    let run = -1; // start of the pending run of clusters to compress
     for (let pos = 0; pos < w.length; pos += cs) {
-      const piece = w.bytes.subarray(pos, Math.min(pos + cs, w.length));
-      if (isAllZero(piece)) await this.writeHole(w.offset + pos, piece.length);
-      else if ((w.offset + pos) % cs !== 0) await t.write(w.offset + pos, piece); // unaligned (concatenated sources)
-      else await t.writeCompressed(w.offset + pos, piece);
+      const end = Math.min(pos + cs, w.length);
+      const zero = isZeroRange(w.bytes, w.words, pos, end);
+      const aligned = (w.offset + pos) % cs === 0;
+      if (run >= 0 && (zero || !aligned)) {
+        await t.writeCompressed(w.offset + run, w.bytes.subarray(run, pos));
+        run = -1;
+      }
+      if (zero) await this.writeHole(w.offset + pos, end - pos);
+      else if (!aligned) await t.write(w.offset + pos, w.bytes.subarray(pos, end)); // unaligned (concatenated sources)
+      else if (run < 0) run = pos;
     }
+    if (run >= 0) await t.writeCompressed(w.offset + run, w.bytes.subarray(run, w.length));
   }
 
   async writeHole(offset: number, length: number): Promise<void> {

@@ -63,23 +63,49 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   }
   if (operands.length !== 1) throw new UsageError('Expecting one image file name');
   const cacheMode = parseCache(cache, false);
-  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: false, cache: cacheMode, imageOpts });
+  // qemu-img sets up -p before opening the image and ends the line on every way out.
+  const meter = progress ? new ProgressMeter(ctx.io.stdout) : undefined;
+  try {
+    await amend(ctx, { filename: operands[0]!, format, optionText, cacheMode, imageOpts, force }, meter);
+  } finally {
+    meter?.end();
+  }
+  return 0;
+}
+
+interface AmendParams {
+  filename: string;
+  format: string | undefined;
+  optionText: string;
+  cacheMode: ReturnType<typeof parseCache>;
+  imageOpts: boolean;
+  force: boolean;
+}
+
+async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefined): Promise<void> {
+  const blk = await open(ctx, { filename: p.filename, format: p.format, readOnly: false, cache: p.cacheMode, imageOpts: p.imageOpts });
   try {
     const state = blk.root.state;
-    if (wantsOptionHelp(optionText)) {
-      if (!state.amendImage) throw new CommandError(`Format driver '${blk.root.driver.name}' does not support option amendment`);
-      ctx.out(QCOW2_AMEND_HELP);
-      return 0;
-    }
     if (!state.amendImage) throw new CommandError(`Format driver '${blk.root.driver.name}' does not support option amendment`);
+    if (wantsOptionHelp(p.optionText)) {
+      ctx.out(QCOW2_AMEND_HELP);
+      return;
+    }
     let opts: Record<string, string>;
     try {
-      opts = parseOptionString(optionText);
+      opts = parseOptionString(p.optionText);
     } catch (err) {
       throw asCommandError(err);
     }
+    const createOptions = blk.root.driver.createOptions ?? [];
+    // Options outside the amend list are refused before any progress is shown.
+    for (const key of Object.keys(opts)) {
+      if (AMENDABLE.has(key) || key.startsWith('encrypt.')) continue;
+      const createOnly = createOptions.some((o) => o.name === key);
+      throw new CommandError(`Invalid parameter '${key}'${createOnly ? '\nThis option is only supported for image creation' : ''}`);
+    }
     // Size-typed options reach the driver in bytes ("2M" -> "2097152").
-    for (const spec of blk.root.driver.createOptions ?? []) {
+    for (const spec of createOptions) {
       const v = opts[spec.name];
       if (spec.type !== 'size' || v === undefined) continue;
       try {
@@ -88,22 +114,26 @@ async function run(ctx: Context, args: string[]): Promise<number> {
         throw new CommandError(`Parameter '${spec.name}' expects a non-negative number below 2^64`);
       }
     }
-    const meter = progress ? new ProgressMeter(ctx.io.stdout) : undefined;
     meter?.set(0);
     try {
-      await state.amendImage(opts, force);
+      // qemu-img's amend_status_cb: 100.f * done / total, in float.
+      const f = Math.fround;
+      await state.amendImage(opts, p.force, meter && ((done, total) => meter.set(f(f(100 * f(done)) / f(total)))));
     } catch (err) {
+      meter?.set(100);
       throw asCommandError(err);
     }
     meter?.set(100);
-    meter?.set(100);
-    meter?.end();
     await blk.flush();
   } finally {
     await closeQuietly(blk);
   }
-  return 0;
 }
+
+/** qcow2's amend options (QEMU's common create/amend list); the rest of the create options are create-only. */
+const AMENDABLE = new Set([
+  'size', 'compat', 'backing_file', 'backing_fmt', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits',
+]);
 
 export const amendCommand: SubCommand = {
   name: 'amend',

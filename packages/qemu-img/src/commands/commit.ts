@@ -2,7 +2,7 @@
 // allocates into the base image, then empties the top unless -d / -b.
 import { resolve } from 'node:path';
 import { openImage, type BlockBackend, type BlockNode } from '@tsemu/block-core';
-import { allocatedAbove } from '../chain-status.js';
+import { allocatedAbove, chainStatus } from '../chain-status.js';
 import { getopt, UsageError } from '../getopt.js';
 import { asCommandError, closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
@@ -64,20 +64,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     if ((await baseBlk.getLength()) < size) await baseBlk.truncate(size);
     const meter = progress ? new ProgressMeter(ctx.io.stdout) : undefined;
     meter?.set(0);
-    const buf = new Uint8Array(CHUNK);
-    for (let offset = 0; offset < size;) {
-      const st = await allocatedAbove(top, base, offset, Math.min(CHUNK, size - offset));
-      if (st.allocated) {
-        if (st.zero) await baseBlk.writeZeroes(offset, st.length);
-        else {
-          const view = buf.subarray(0, st.length);
-          await blk.read(offset, view);
-          await baseBlk.write(offset, view);
-        }
-      }
-      offset += st.length;
-      meter?.set((offset / size) * 100);
-    }
+    await commitJob(blk, base, baseBlk, size, meter);
     await baseBlk.flush();
     if (!drop) {
       if (!top.state.makeEmpty) throw new CommandError('Image committed, but could not empty the top image: Operation not supported');
@@ -95,6 +82,79 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   if (!quiet) ctx.out('Image committed.\n');
   return 0;
 }
+
+/**
+ * Copies what the layers above `base` allocate into it, in the pieces
+ * qemu-img's commit job (a mirror) uses, reporting progress after each:
+ * runs of dirty granules (the base's cluster size, at least 4 KiB) at most
+ * 16 MiB long, cut where the chain's data / zero status changes, data
+ * pieces at most 1 MiB. qemu-img runs these pieces concurrently and prints
+ * whenever its event loop wakes up, so its own output varies from run to
+ * run; this prints the job's first poll (still 0%) and then one line per
+ * piece in order, a sequence qemu-img can print.
+ */
+async function commitJob(
+  blk: BlockBackend, base: BlockNode, baseBlk: BlockBackend, size: number, meter: ProgressMeter | undefined,
+): Promise<void> {
+  const top = blk.root;
+  const granule = Math.max(4096, baseBlk.info().clusterSize ?? 65536);
+  // The dirty bitmap: everything allocated above the base, widened to granules.
+  const dirty: Array<[number, number]> = [];
+  for (let offset = 0; offset < size;) {
+    const st = await allocatedAbove(top, base, offset, size - offset);
+    if (st.allocated) {
+      const start = Math.floor(offset / granule) * granule;
+      const end = Math.min(size, Math.ceil((offset + st.length) / granule) * granule);
+      const last = dirty[dirty.length - 1];
+      if (last && last[1] >= start) last[1] = Math.max(last[1], end);
+      else dirty.push([start, end]);
+    }
+    offset += st.length;
+  }
+  const pieces: number[] = [];
+  for (const [start, end] of dirty) {
+    for (let run = start; run < end; run += MIRROR_BUFFER) {
+      const runEnd = Math.min(end, run + MIRROR_BUFFER);
+      for (let offset = run; offset < runEnd;) {
+        const st = await chainStatus(blk, offset, runEnd - offset);
+        let n = st.data ? Math.min(st.length, MIRROR_MAX_IO) : st.length;
+        n -= n % granule;
+        if (n < granule) n = granule;
+        n = Math.min(n, runEnd - offset);
+        pieces.push(offset, n);
+        offset += n;
+      }
+    }
+  }
+  let total = 0;
+  for (let i = 1; i < pieces.length; i += 2) total += pieces[i]!;
+  const f = Math.fround;
+  meter?.set(0); // the job's first poll
+  const buf = new Uint8Array(CHUNK);
+  let done = 0;
+  for (let i = 0; i < pieces.length; i += 2) {
+    const pieceEnd = pieces[i]! + pieces[i + 1]!;
+    for (let offset = pieces[i]!; offset < pieceEnd;) {
+      const st = await allocatedAbove(top, base, offset, Math.min(CHUNK, pieceEnd - offset));
+      if (st.allocated) {
+        if (st.zero) await baseBlk.writeZeroes(offset, st.length);
+        else {
+          const view = buf.subarray(0, st.length);
+          await blk.read(offset, view);
+          await baseBlk.write(offset, view);
+        }
+      }
+      offset += st.length;
+    }
+    done += pieces[i + 1]!;
+    // qemu-img: (float)current / total * 100.f
+    meter?.set(f(f(f(done) / f(total)) * 100));
+  }
+}
+
+/** The mirror job's buffer (a run of dirty granules handled in one go) and largest data request. */
+const MIRROR_BUFFER = 16 * 1024 * 1024;
+const MIRROR_MAX_IO = 1024 * 1024;
 
 /** The backing node named `name` (as given, or as a path), below the top. */
 function findInChain(top: BlockNode, name: string): BlockNode | undefined {

@@ -1,7 +1,9 @@
 // qemu-img rebase: points an image at a new backing file. Safe mode first
 // copies into the image every range whose content would change (old chain vs
 // new backing); -u only rewrites the header; -b '' flattens the image.
-import { openImage, type BlockBackend } from '@tsemu/block-core';
+import { resolve } from 'node:path';
+import { openImage, type BlockBackend, type BlockNode } from '@tsemu/block-core';
+import { allocatedAbove } from '../chain-status.js';
 import { getopt, UsageError } from '../getopt.js';
 import { asCommandError, closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
@@ -49,11 +51,34 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   const filename = operands[0]!;
   const cacheMode = parseCache(cache, false);
   parseCache(srcCache, true);
-  const meter = progress ? new ProgressMeter(ctx.io.stdout) : undefined;
+  const meter = progress ? new ProgressMeter(ctx.io.stdout, 2) : undefined;
   meter?.set(0);
   const flatten = backing === '';
+  try {
+    await rebase(ctx, { filename, format, backing, backingFormat, unsafe, flatten, cacheMode, imageOpts }, meter);
+    meter?.set(100);
+  } finally {
+    // qemu-img ends the line on every way out, errors included.
+    meter?.end();
+  }
+  return 0;
+}
+
+interface RebaseParams {
+  filename: string;
+  format: string | undefined;
+  backing: string | undefined;
+  backingFormat: string | undefined;
+  unsafe: boolean;
+  flatten: boolean;
+  cacheMode: ReturnType<typeof parseCache>;
+  imageOpts: boolean;
+}
+
+async function rebase(ctx: Context, p: RebaseParams, meter: ProgressMeter | undefined): Promise<void> {
+  const { filename, backing, backingFormat, unsafe, flatten } = p;
   // -u never needs the old backing file (it may be gone: that is often why -u is used).
-  const blk = await open(ctx, { filename, format, readOnly: false, cache: cacheMode, imageOpts, noBacking: unsafe });
+  const blk = await open(ctx, { filename, format: p.format, readOnly: false, cache: p.cacheMode, imageOpts: p.imageOpts, noBacking: unsafe });
   let newBacking: BlockBackend | undefined;
   try {
     const state = blk.root.state;
@@ -65,15 +90,17 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       throw new CommandError(`Could not change the backing file to '${backing ?? ''}': Operation not supported`);
     }
     if (!unsafe) {
+      let prefix: BlockNode | undefined;
       if (!flatten) {
         const path = relativeTo(filename, backing!);
+        prefix = findInChain(blk.root, path);
         try {
           newBacking = await openImage({ filename: path, format: backingFormat, readOnly: true });
         } catch (err) {
           throw new CommandError(`Could not open new backing file '${backing}': ${err instanceof Error ? err.message : String(err)}`);
         }
       }
-      await copyDifferences(blk, newBacking, meter);
+      await copyDifferences(blk, newBacking, prefix, meter);
     }
     try {
       await state.changeBackingFile(flatten ? undefined : backing, flatten ? undefined : backingFormat);
@@ -81,47 +108,74 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       throw new CommandError(`Could not change the backing file to '${backing ?? ''}': ${err instanceof Error ? err.message : String(err)}`);
     }
     await blk.flush();
-    meter?.set(100);
-    meter?.end();
   } catch (err) {
     throw asCommandError(err);
   } finally {
     await closeQuietly(newBacking);
     await closeQuietly(blk);
   }
-  return 0;
 }
 
-/** Writes into the image's own layer every unallocated sector whose old (chain) and new (backing) contents differ. */
-async function copyDifferences(blk: BlockBackend, next: BlockBackend | undefined, meter: ProgressMeter | undefined): Promise<void> {
+/** The node of the current backing chain that is the new backing file (a rebase onto a lower layer). */
+function findInChain(top: BlockNode, path: string): BlockNode | undefined {
+  for (let node = top.backing; node; node = node.backing) {
+    if (resolve(node.filename) === resolve(path)) return node;
+  }
+  return undefined;
+}
+
+/**
+ * Writes into the image's own layer every unallocated sector whose old
+ * (chain) and new (backing) contents differ. Walks the image as qemu-img
+ * does, in steps of at most 2 MiB cut at allocation boundaries and at the
+ * ends of the two backing files; each step it had to compare adds
+ * 100 / (size / 2 MiB) to the progress. A new backing file found lower in
+ * the current chain only needs the layers above it compared.
+ */
+async function copyDifferences(
+  blk: BlockBackend, next: BlockBackend | undefined, prefix: BlockNode | undefined, meter: ProgressMeter | undefined,
+): Promise<void> {
   const size = await blk.getLength();
+  const oldBacking = blk.root.backing;
+  const oldSize = oldBacking ? await oldBacking.getLength() : 0;
   const nextSize = next ? await next.getLength() : 0;
+  const step = size === 0 ? 0 : Math.fround(100 / Math.floor(size / Math.min(size, CHUNK)));
   const oldBuf = new Uint8Array(CHUNK);
   const newBuf = new Uint8Array(CHUNK);
-  for (let offset = 0; offset < size;) {
+  let n = 0;
+  for (let offset = 0; offset < size; offset += n) {
     const st = await blk.isAllocated(offset, Math.min(CHUNK, size - offset));
-    const len = Math.max(1, st.length);
-    if (!st.allocated) {
-      const o = oldBuf.subarray(0, len);
-      const n = newBuf.subarray(0, len);
-      await blk.read(offset, o);
-      n.fill(0);
-      if (next && offset < nextSize) await next.read(offset, n.subarray(0, Math.min(len, nextSize - offset)));
-      await writeDifferingRuns(blk, offset, o, n);
+    n = Math.max(1, st.length);
+    if (st.allocated) continue;
+    if (prefix && oldBacking) {
+      const above = await allocatedAbove(oldBacking, prefix, offset, n);
+      n = above.length;
+      if (!above.allocated) continue;
     }
-    offset += len;
-    meter?.set((offset / size) * 100);
+    const oldIsZero = offset >= oldSize;
+    if (!oldIsZero) n = Math.min(n, oldSize - offset);
+    if (next && offset < nextSize) n = Math.min(n, nextSize - offset);
+    const o = oldBuf.subarray(0, n);
+    const nw = newBuf.subarray(0, n);
+    if (oldIsZero) o.fill(0);
+    else await blk.read(offset, o);
+    if (next && offset < nextSize) await next.read(offset, nw);
+    else nw.fill(0);
+    await writeDifferingRuns(blk, offset, o, nw, oldIsZero);
+    meter?.add(step);
   }
 }
 
-async function writeDifferingRuns(blk: BlockBackend, base: number, o: Uint8Array, n: Uint8Array): Promise<void> {
+async function writeDifferingRuns(blk: BlockBackend, base: number, o: Uint8Array, n: Uint8Array, zeroes: boolean): Promise<void> {
   let runStart = -1;
   for (let pos = 0; pos <= o.length; pos += SECTOR) {
     const end = Math.min(pos + SECTOR, o.length);
     const differs = pos < o.length && !sameBytes(o, n, pos, end);
     if (differs && runStart < 0) runStart = pos;
     if (!differs && runStart >= 0) {
-      await blk.write(base + runStart, o.subarray(runStart, pos));
+      // Past the end of the old backing file the old content is zeroes: written as such, as qemu-img does.
+      if (zeroes) await blk.writeZeroes(base + runStart, pos - runStart);
+      else await blk.write(base + runStart, o.subarray(runStart, pos));
       runStart = -1;
     }
   }
