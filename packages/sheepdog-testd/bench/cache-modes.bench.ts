@@ -67,7 +67,25 @@ async function stopPeer(): Promise<void> {
   await exited;
 }
 
-async function run(bb: BlockBackend, workload: 'seq' | 'rand'): Promise<void> {
+type Workload = 'seq' | 'rand' | 'rand-qd16';
+/** Guest requests in flight for the queue-depth workload (a virtio-blk queue's worth, as QEMU's benches use). */
+const QUEUE_DEPTH = 16;
+
+/** Writes `offsets` with up to QUEUE_DEPTH requests in flight: one loop per slot, as a guest's queue would. */
+async function writeQueued(bb: BlockBackend, offsets: number[], buf: Uint8Array): Promise<void> {
+  let next = 0;
+  const slot = async (): Promise<void> => {
+    while (next < offsets.length) {
+      const off = offsets[next++]!;
+      await bb.write(off, buf);
+      guestWrites++;
+      guestBytes += buf.length;
+    }
+  };
+  await Promise.all(Array.from({ length: QUEUE_DEPTH }, slot));
+}
+
+async function run(bb: BlockBackend, workload: Workload): Promise<void> {
   guestWrites = 0;
   guestBytes = 0;
   if (workload === 'seq') {
@@ -77,25 +95,27 @@ async function run(bb: BlockBackend, workload: 'seq' | 'rand'): Promise<void> {
       guestWrites++;
       guestBytes += buf.length;
     }
-  } else {
+  } else if (workload === 'rand') {
     const buf = new Uint8Array(4096).fill(0xa5);
     for (const off of seededOffsets(RANDOM_WRITES, SIZE, 4096, 42)) {
       await bb.write(off, buf);
       guestWrites++;
       guestBytes += buf.length;
     }
+  } else {
+    await writeQueued(bb, seededOffsets(RANDOM_WRITES * 4, SIZE, 4096, 43), new Uint8Array(4096).fill(0xa5));
   }
   await bb.close();
 }
 
-function sheepdogSide(mode: Mode, workload: 'seq' | 'rand') {
+function sheepdogSide(mode: Mode, workload: Workload) {
   return async (ctx: BenchContext): Promise<void> => {
     const p = await ensurePeer(ctx.dir);
     await run(await openImage({ filename: `sheepdog://127.0.0.1:${p.port}/${currentVdi}`, format: 'raw', cache: mode }), workload);
   };
 }
 
-function fileSide(mode: Mode, workload: 'seq' | 'rand') {
+function fileSide(mode: Mode, workload: Workload) {
   return async (ctx: BenchContext): Promise<void> => {
     await run(await openImage({ filename: join(ctx.dir, 'disk.raw'), format: 'raw', cache: mode }), workload);
   };
@@ -127,10 +147,11 @@ function progress(line: string): void {
   process.stderr.write(`  ${line}\n`);
 }
 
-function benchCase(mode: Mode, workload: 'seq' | 'rand'): BenchCase {
+function benchCase(mode: Mode, workload: Workload): BenchCase {
+  const labels: Record<Workload, string> = { seq: 'seq 4 MiB', rand: 'rand 4 KiB', 'rand-qd16': `rand 4 KiB qd${QUEUE_DEPTH}` };
   let t0 = 0;
   return {
-    label: `${workload === 'seq' ? 'seq 4 MiB' : 'rand 4 KiB'} ${mode}`,
+    label: `${labels[workload]} ${mode}`,
     tsemu: sheepdogSide(mode, workload),
     qemu: fileSide(mode, workload),
     goal: mode === 'writeback' ? 1.2 : null,
@@ -161,5 +182,5 @@ function benchCase(mode: Mode, workload: 'seq' | 'rand'): BenchCase {
 
 export default defineBench({
   name: 'sheepdog cache modes (sheepdog vs raw file)',
-  cases: [...MODES.map((m) => benchCase(m, 'seq')), ...MODES.map((m) => benchCase(m, 'rand'))],
+  cases: [...MODES.map((m) => benchCase(m, 'seq')), ...MODES.map((m) => benchCase(m, 'rand')), ...MODES.map((m) => benchCase(m, 'rand-qd16'))],
 });
