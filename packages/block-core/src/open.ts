@@ -23,6 +23,13 @@ export interface OpenSpec {
   detectZeroes?: 'off' | 'on' | 'unmap';
   noBacking?: boolean;
   forceShare?: boolean;
+  /**
+   * The caller serves one client from this event loop (qemu-io, qemu-img), so
+   * small buffered writes may be done synchronously: a few microseconds of
+   * blocking instead of a thread-pool round trip. Servers (qemu-nbd) leave it
+   * off. Durability is unchanged; see the file driver's `syncWrites`.
+   */
+  singleClient?: boolean;
   onWarning?: (line: string) => void;
 }
 
@@ -32,6 +39,7 @@ interface Inherited {
   cache: CacheFlags;
   unmap: boolean;
   noBacking: boolean;
+  singleClient: boolean;
   onWarning?: (line: string) => void;
 }
 
@@ -69,6 +77,7 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
     cache,
     unmap: parseDiscard(discard),
     noBacking: spec.noBacking === true,
+    singleClient: spec.singleClient === true,
     onWarning: spec.onWarning,
   };
   if (opts['detect-zeroes'] === 'unmap' && !inherited.unmap) {
@@ -144,7 +153,7 @@ async function openNode(
   const childInherited: Inherited = { ...inherited, readOnly, cache, unmap };
   const noBacking = inherited.noBacking || opts.backing === '' || opts.backing === 'null';
   const ctx: OpenContext = {
-    node, options: nodeOpts, readOnly, cache, noBacking,
+    node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient,
     openChild: (role, fallbackFilename, fallbackFormat) => {
       if (role === 'file' && preopenedFile && !node.children.has('file')) {
         node.children.set('file', preopenedFile);
@@ -267,5 +276,5 @@ function checkUnknownOptions(node: BlockNode, noBacking: boolean): void {
 /** A read-write protocol node for a filename (what format create() writes its metadata through). */
 export function openProtocolNode(filename: string, options: BlockOptions = {}, cache: string | CacheFlags = 'writeback'): Promise<BlockNode> {
   const flags = typeof cache === 'string' ? parseCacheMode(cache) : { ...cache };
-  return openNode(options, filename, { readOnly: false, cache: flags, unmap: true, noBacking: true }, 'protocol');
+  return openNode(options, filename, { readOnly: false, cache: flags, unmap: true, noBacking: true, singleClient: false }, 'protocol');
 }

@@ -184,6 +184,9 @@ const scenarios: Scenario[] = [
   { name: 'unsafe', cache: 'unsafe', flushEvery: 16, bypass: ['none'] },
   { name: 'writeback, WCE off mid-stream', cache: 'writeback', flushEvery: 16, toggleAt: 40, toggleTo: false, bypass: ['none'] },
   { name: 'writethrough, WCE on mid-stream', cache: 'writethrough', flushEvery: 16, toggleAt: 40, toggleTo: true, bypass: ['none'] },
+  // Synchronous small writes (what single-client tools turn on) must keep the same guarantees.
+  { name: 'writethrough, x-sync-writes', cache: 'writethrough', flushEvery: 0, options: { 'file.x-sync-writes': 'on' }, bypass: ['none'] },
+  { name: 'writeback, x-sync-writes', cache: 'writeback', flushEvery: 16, options: { 'file.x-sync-writes': 'on' }, bypass: ['none'] },
 ];
 
 describe(`durability under SIGKILL (DURABILITY_SEED=${baseSeed})`, () => {

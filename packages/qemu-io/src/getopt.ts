@@ -40,13 +40,18 @@ function parseShortSpec(spec: string): ShortSpec {
   return out;
 }
 
-/** Parses `args` (without the program/command name) against `shortSpec` ("hVc:f:") and `longs`. */
-export function getopt(prog: string, args: readonly string[], shortSpec: string, longs: readonly LongOption[] = []): GetoptResult {
+/**
+ * Parses `args` from index `start` (past the program/command name) against
+ * `shortSpec` ("hVc:f:") and `longs`. `start` spares a command a copy of its argv.
+ */
+export function getopt(
+  prog: string, args: readonly string[], shortSpec: string, longs: readonly LongOption[] = [], start = 0,
+): GetoptResult {
   const shorts = parseShortSpec(shortSpec);
   const options: ParsedOption[] = [];
   const operands: string[] = [];
 
-  for (let i = 0; i < args.length; i++) {
+  for (let i = start; i < args.length; i++) {
     const arg = args[i];
     if (arg === '--') {
       operands.push(...args.slice(i + 1));

@@ -40,7 +40,8 @@ function fractionAt(s: string, start: number): { value: number; end: number; exp
 
 /** qemu_strtosz with the default suffix 'B', then qemu-io's int64 limit (cvtnum). */
 export function cvtnum(s: string): SizeResult {
-  return cvtnumFast(s) ?? cvtnumFull(s);
+  const value = plainSize(s);
+  return value >= 0 ? { ok: true, value } : cvtnumFull(s);
 }
 
 const FAST_SHIFT: Record<string, number> = { b: 0, B: 0, k: 10, K: 10, m: 20, M: 20, g: 30, G: 30, t: 40, T: 40 };
@@ -48,11 +49,12 @@ const FAST_SHIFT: Record<string, number> = { b: 0, B: 0, k: 10, K: 10, m: 20, M:
 /**
  * Plain decimal digits with an optional b/k/m/g/t suffix ("4096", "4k",
  * "1M"), the shape of nearly every argument in a benchmark loop, without
- * BigInt. Anything else, or a result past 2^53, goes to cvtnumFull.
+ * BigInt, and without a result object: the value, or -1 when cvtnum's full
+ * rules must decide (anything else, or a result past 2^53).
  */
-function cvtnumFast(s: string): SizeResult | undefined {
+export function plainSize(s: string): number {
   const n = s.length;
-  if (n === 0 || n > 15) return undefined;
+  if (n === 0 || n > 15) return -1;
   let value = 0;
   let i = 0;
   for (; i < n; i++) {
@@ -60,13 +62,13 @@ function cvtnumFast(s: string): SizeResult | undefined {
     if (c < 0 || c > 9) break;
     value = value * 10 + c;
   }
-  if (i === 0) return undefined;
-  if (i === n) return { ok: true, value };
-  if (i !== n - 1) return undefined;
+  if (i === 0) return -1;
+  if (i === n) return value;
+  if (i !== n - 1) return -1;
   const shift = FAST_SHIFT[s[i]!];
-  if (shift === undefined) return undefined;
+  if (shift === undefined) return -1;
   const total = value * 2 ** shift;
-  return total <= Number.MAX_SAFE_INTEGER ? { ok: true, value: total } : undefined;
+  return total <= Number.MAX_SAFE_INTEGER ? total : -1;
 }
 
 function cvtnumFull(s: string): SizeResult {

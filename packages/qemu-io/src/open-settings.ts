@@ -73,6 +73,8 @@ export async function openWithSettings(s: Session, settings: OpenSettings): Prom
     discard: settings.discard,
     detectZeroes: settings.detectZeroes,
     forceShare: settings.forceShare,
+    // qemu-io serves only its own commands: small writes may block the event loop for microseconds.
+    singleClient: true,
   };
   const status = await s.open(spec);
   if (status === 0) s.settings = settings;

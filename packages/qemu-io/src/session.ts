@@ -1,9 +1,9 @@
 // The state qemu-io keeps between commands (open image, outstanding aio,
 // reusable buffers) and the dispatcher that runs one command line.
 import { openImage, type BlockBackend, type OpenSpec } from '@tsemu/block-core';
-import { getopt, type GetoptResult } from './getopt.js';
+import { getopt, type GetoptResult, type LongOption } from './getopt.js';
 import { HELP } from './help-text.js';
-import { cvtnum, cvtnumError } from './numbers.js';
+import { cvtnum, cvtnumError, plainSize } from './numbers.js';
 import type { Output } from './output.js';
 import { BufferCache } from './buffers.js';
 import { errorText } from './errors.js';
@@ -13,6 +13,7 @@ import type { OpenSettings } from './open-settings.js';
 export type Status = number;
 export const EINVAL = -22;
 export const EIO = -5;
+const NO_LONGS: LongOption[] = [];
 
 
 export interface Command {
@@ -68,7 +69,7 @@ export class Session {
 
   /** getopt for a command; on a bad option prints glibc's message and the usage line. */
   getopt(argv: string[], spec: string): GetoptResult {
-    const r = getopt(argv[0], argv.slice(1), spec);
+    const r = getopt(argv[0], argv, spec, NO_LONGS, 1);
     if (!r.ok) {
       this.err(r.error);
       this.usage(this.commands.get(argv[0])?.name ?? argv[0]);
@@ -78,6 +79,8 @@ export class Session {
 
   /** cvtnum with qemu-io's messages; undefined after printing the error. */
   num(arg: string): number | undefined {
+    const plain = plainSize(arg);
+    if (plain >= 0) return plain;
     const r = cvtnum(arg);
     if (r.warning) this.err(r.warning);
     if (r.ok) return r.value;

@@ -1,10 +1,12 @@
 // O_DIRECT needs buffer *addresses* aligned to the logical block size, which
-// Node never promises. We allocate one arena, find (by probing the kernel
-// with O_DIRECT reads) a sub-offset whose address is aligned, and carve a
+// Node never promises. We allocate one arena (page-aligned when
+// allocAlignedBuffer can, so sub-offset 0 is tried first), confirm by probing
+// the kernel with O_DIRECT reads which sub-offset is aligned, and carve a
 // small pool of aligned bounce buffers from it once. ArrayBuffer backing
 // stores never move, so the alignment found at open stays valid.
 import { closeSync, fdatasyncSync, openSync, readSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { hostIo } from '@tsemu/host-io';
+import { allocAlignedBuffer } from '../util/aligned.js';
 
 export const BOUNCE_CHUNK = 1 << 20;
 const BOUNCE_COUNT = 4;
@@ -28,11 +30,12 @@ function tryRead(fd: number, arena: ArrayBuffer, at: number, len: number, filePo
   }
 }
 
-/** Candidate sub-offsets, most likely first: glibc's mmap'd chunks start 16 bytes past a page. */
+/** Candidate sub-offsets, most likely first: 0 (allocAlignedBuffer), then past glibc's 16-byte malloc header. */
 function* candidates(step: number): Generator<number> {
   const likely = PAGE - 16 - ((PAGE - 16) % step);
+  yield 0;
   yield likely;
-  for (let k = 0; k < PAGE; k += step) if (k !== likely) yield k;
+  for (let k = step; k < PAGE; k += step) if (k !== likely) yield k;
 }
 
 /**
@@ -42,7 +45,7 @@ function* candidates(step: number): Generator<number> {
  * Returns undefined when no combination works (caller falls back to O_DSYNC).
  */
 export function probeDirectGeometry(fd: number, filePos = 0): DirectIoGeometry | undefined {
-  const arena = new ArrayBuffer(BOUNCE_CHUNK * BOUNCE_COUNT + PAGE);
+  const arena = allocAlignedBuffer(BOUNCE_CHUNK * BOUNCE_COUNT + PAGE).buffer;
   for (const blockSize of [512, PAGE]) {
     for (const at of candidates(blockSize === 512 ? 16 : 512)) {
       if (tryRead(fd, arena, at, blockSize, filePos)) return { blockSize, arenaOffset: at, arena };

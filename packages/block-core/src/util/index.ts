@@ -2,3 +2,4 @@ export { parseSize, sizeToStr, formatIoSize } from './size.js';
 export { parseOptionString, formatOptionValue } from './option-string.js';
 export { isAllZero } from './zero.js';
 export { cFixed, cGeneral } from './printf.js';
+export { allocAlignedBuffer } from './aligned.js';

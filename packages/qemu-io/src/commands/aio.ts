@@ -9,13 +9,13 @@ import { iovLengths, now, patternArg, splitIov } from './args.js';
 
 interface Outcome {
   error?: unknown;
-  ns: bigint;
+  ns: number;
 }
 
 /** Starts `op`, timing it, and registers what to print on completion. */
 function submit(s: Session, op: () => Promise<void>, print: (r: Outcome) => void): void {
   const t1 = now();
-  let outcome: Outcome = { ns: 0n };
+  let outcome: Outcome = { ns: 0 };
   const done = op().then(
     () => void (outcome = { ns: now() - t1 }),
     (error: unknown) => void (outcome = { error, ns: now() - t1 }),
