@@ -67,6 +67,26 @@ describe('-p progress steps', () => {
     await expectSame(args);
   });
 
+  // -c steps per cluster over data only; -S 0 per block-status run over everything.
+  it.each([
+    [['convert', '-p', '-c', '-O', 'qcow2', 'frag.qcow2', 'c1.qcow2']],
+    [['convert', '-p', '-c', '-O', 'qcow2', 'small.qcow2', 'c2.qcow2']],
+    [['convert', '-p', '-c', '-O', 'qcow2', 'sparse.raw', 'c3.qcow2']],
+    [['convert', '-p', '-c', '-O', 'qcow2', '-o', 'cluster_size=4096', 'sparse.raw', 'c4.qcow2']],
+    [['convert', '-p', '-c', '-S', '0', '-O', 'qcow2', 'frag.qcow2', 'c5.qcow2']],
+    [['convert', '-p', '-S', '0', '-O', 'raw', 'frag.qcow2', 's1.raw']],
+    [['convert', '-p', '-S', '0', '-O', 'qcow2', 'small.qcow2', 's2.qcow2']],
+    [['convert', '-p', '-S', '0', '-O', 'qcow2', 'sparse.raw', 's3.qcow2']],
+    [['convert', '-p', '-S', '0', '-O', 'raw', 'sparse.raw', 's4.raw']],
+  ])('%j: same steps and image as qemu-img', async (args) => {
+    const { qemu } = await expectSame(args);
+    expect(steps(qemu.stdout).length).toBeGreaterThan(2);
+    const out = args[args.length - 1]!;
+    expect(spawn('qemu-img', ['compare', `${w.q}/${out}`, `${w.t}/${out}`], w.t).code).toBe(0);
+    const map = (d: string): string => spawn('qemu-img', ['map', '--output=json', `${d}/${out}`], d).stdout;
+    if (!args.includes('-c')) expect(map(w.t)).toEqual(map(w.q));
+  });
+
   it('rebase: safe onto another base, onto the same base, flattening, -u, and a missing backing file', async () => {
     for (const d of [w.q, w.t]) for (const n of ['r1', 'r2', 'r3']) copyFileSync(`${d}/top.qcow2`, `${d}/${n}.qcow2`);
     const { qemu } = await expectSame(['rebase', '-p', '-b', 'nb.qcow2', '-F', 'qcow2', 'r1.qcow2']);

@@ -64,12 +64,21 @@ export function corrupt(src: string, kind: Corruption, dst: string): void {
 function refcountOf(dv: DataView, cluster: number): number {
   const cs = 2 ** dv.getUint32(20);
   const table = Number(dv.getBigUint64(48));
-  const perBlock = cs / 2;
+  // v3 headers give the entry width (refcount_order at byte 96); v2 has 16 bits.
+  const order = dv.getUint32(4) >= 3 ? dv.getUint32(96) : 4;
+  const bits = 2 ** order;
+  const perBlock = (cs * 8) / bits;
   const entry = table + Math.floor(cluster / perBlock) * 8;
   if (entry + 8 > dv.byteLength) return 0;
   const block = Number(dv.getBigUint64(entry) & ~0x1ffn);
-  const at = block + (cluster % perBlock) * 2;
-  return block === 0 || at + 2 > dv.byteLength ? 0 : dv.getUint16(at);
+  const i = cluster % perBlock;
+  const at = block + Math.floor((i * bits) / 8);
+  if (block === 0 || at + Math.max(1, bits / 8) > dv.byteLength) return 0;
+  if (bits < 8) return (dv.getUint8(at) >> ((i * bits) % 8)) & (2 ** bits - 1);
+  if (bits === 8) return dv.getUint8(at);
+  if (bits === 16) return dv.getUint16(at);
+  if (bits === 32) return dv.getUint32(at);
+  return Number(dv.getBigUint64(at)); // only compared with 0
 }
 
 /**

@@ -19,8 +19,9 @@ import {
   OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO,
 } from './constants.js';
 import type { Qcow2Image } from './image.js';
-import { getRefcount, maxRefcount } from './refcount-codec.js';
-import { readSnapshotTable } from './snapshot-table.js';
+import { getRefcount, maxRefcount, refcountText } from './refcount-codec.js';
+import { readSnapshotTable, type SnapshotTableResult } from './snapshot-table.js';
+import { Qcow2Snapshots } from './snapshots.js';
 
 export interface Qcow2CheckResult {
   corruptions: number;
@@ -65,6 +66,8 @@ export class Qcow2Checker {
   private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
   private readonly table: Uint8Array;
   private readonly tableDv: DataView;
+  /** The snapshot table as step 0 read it (check mode: oversized extra data cut under -r all). */
+  private snaps: SnapshotTableResult = { snapshots: [], bytes: 0 };
 
   constructor(private readonly img: Qcow2Image) {
     this.cs = img.clusterSize;
@@ -84,7 +87,9 @@ export class Qcow2Checker {
     const fix = repair === 'all' ? FIX_LEAKS | FIX_ERRORS : repair === 'leaks' ? FIX_LEAKS : 0;
     // Tables are read from the file, and repairs must reach it step by step.
     await this.img.writeThrough(async () => {
+      const snapshotErrors = await this.readSnapshots(fix);
       await this.checkRefcounts(fix);
+      await this.fixSnapshots(fix, snapshotErrors);
       if (fix !== 0 && this.res.checkErrors === 0 && this.res.corruptions === 0) await this.markConsistent();
     });
     return { ...this.res, messages: this.messages };
@@ -93,6 +98,49 @@ export class Qcow2Checker {
   private emit(line: string): void {
     this.messages.push(line);
     this.onMessage?.(line);
+  }
+
+  /**
+   * Step 0, QEMU's snapshot-table read in check mode: an unreadable table
+   * fails the check; v3 entries with less than 16 bytes of extra data (no
+   * disk size) are incomplete. Returns how many entries need rewriting.
+   */
+  private async readSnapshots(fix: number): Promise<number> {
+    const h = this.img.header;
+    const repair = (fix & FIX_ERRORS) !== 0 ? { onDiscard: (line: string) => this.emit(line), dropped: 0 } : undefined;
+    try {
+      this.snaps = await readSnapshotTable(this.img.file, h.snapshotsOffset, h.nbSnapshots, repair);
+    } catch (err) {
+      if (!(err instanceof BlockError)) throw err;
+      this.res.checkErrors++;
+      this.emit(`qemu-img: ERROR failed to read the snapshot table: ${err.message}`);
+      throw new BlockError(err.code);
+    }
+    let bad = repair?.dropped ?? 0;
+    if (h.version >= 3) {
+      const list = this.snaps.snapshots;
+      for (let i = 0; i < list.length; i++) {
+        if (list[i]!.extra.length >= 16) continue;
+        bad++;
+        this.emit(`${(fix & FIX_ERRORS) !== 0 ? 'Repairing' : 'ERROR'} snapshot table entry ${i} is incomplete`);
+      }
+    }
+    return bad;
+  }
+
+  /** Last step for the snapshot table: -r all writes it anew (complete entries), as QEMU's qcow2_write_snapshots. */
+  private async fixSnapshots(fix: number, bad: number): Promise<void> {
+    if (bad === 0) return;
+    if ((fix & FIX_ERRORS) === 0) {
+      this.res.corruptions += bad;
+      return;
+    }
+    const size = this.img.header.size;
+    for (const s of this.snaps.snapshots) if (s.extra.length < 16) s.diskSize = size; // QEMU's default for a missing disk size
+    if (!(await new Qcow2Snapshots(this.img).rewriteTable(this.snaps.snapshots, this.snaps.bytes))) {
+      this.emit(`qcow2_free_clusters failed: ${strerror('EINVAL')}`);
+    }
+    this.res.corruptionsFixed += bad;
   }
 
   private async checkRefcounts(fix: number): Promise<void> {
@@ -154,7 +202,7 @@ export class Qcow2Checker {
     this.inc(0, this.cs);
     await this.checkL1(h.l1TableOffset, h.l1Size, FRAG_INFO, fix);
     if (h.nbSnapshots > 0) {
-      const snaps = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
+      const snaps = this.snaps;
       for (const s of snaps.snapshots) {
         if (s.l1Offset % this.cs !== 0) {
           this.corruption(`ERROR snapshot ${s.id} (${s.name}) l1_offset=${hexAlt(s.l1Offset)}: L1 table is not cluster aligned; snapshot table entry corrupted`);
@@ -380,13 +428,16 @@ export class Qcow2Checker {
         const stored = off === 0 ? 0 : getRefcount(block, bdv, order, c - first);
         // The common case, cheaply: nothing stored, nothing referenced.
         if (stored === 0 && refs.counts[c] === 0) continue;
-        await this.compareOne(c, stored, fix, state);
+        await this.compareOne(c, stored, fix, state, stored > Number.MAX_SAFE_INTEGER ? refcountText(bdv, order, c - first, stored) : undefined);
       }
     }
     return state;
   }
 
-  private async compareOne(i: number, stored: number, fix: number, state: { rebuild: boolean; highest: number }): Promise<void> {
+  /** `exact`: the stored count as text when a 64-bit count is above 2^53 (`stored` is rounded then). */
+  private async compareOne(
+    i: number, stored: number, fix: number, state: { rebuild: boolean; highest: number }, exact?: string,
+  ): Promise<void> {
     const img = this.img;
     const res = this.res;
     const ref = this.refs.counts[i]!;
@@ -396,10 +447,11 @@ export class Qcow2Checker {
     if (stored === 0) state.rebuild = true;
     else if (stored > ref && (fix & FIX_LEAKS) !== 0) fixing = true;
     else if (stored < ref && (fix & FIX_ERRORS) !== 0) fixing = true;
-    this.emit(`${fixing ? 'Repairing' : stored < ref ? 'ERROR' : 'Leaked'} cluster ${i} refcount=${stored} reference=${ref}`);
+    this.emit(`${fixing ? 'Repairing' : stored < ref ? 'ERROR' : 'Leaked'} cluster ${i} refcount=${exact ?? stored} reference=${ref}`);
     if (fixing) {
       try {
-        await img.refcounts.update(i, 1, ref - stored);
+        if (exact !== undefined) await img.refcounts.assign(i, ref);
+        else await img.refcounts.update(i, 1, ref - stored);
         if (ref === 0) {
           // Freed clusters are handed back to the file, as QEMU's discard-always does.
           img.metadataClusters.delete(i);
@@ -441,7 +493,7 @@ export class Qcow2Checker {
       }
       if ((refcount === 1) !== ((l1hi & OFLAG_COPIED_HI) !== 0)) {
         res.corruptions++;
-        this.emit(`${word} OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${hex64(l1hi, l1lo)} refcount=${refcount}`);
+        this.emit(`${word} OFLAG_COPIED L2 cluster: l1_index=${i} l1_entry=${hex64(l1hi, l1lo)} refcount=${refcount > Number.MAX_SAFE_INTEGER ? await rc.getText(Math.floor(l2 / cs)) : refcount}`);
         if (repair) {
           const hi = (refcount === 1 ? l1hi | OFLAG_COPIED_HI : l1hi & ~OFLAG_COPIED_HI) >>> 0;
           const e = new Uint8Array(8);
@@ -470,7 +522,7 @@ export class Qcow2Checker {
         }
         if ((n === 1) === ((hi & OFLAG_COPIED_HI) !== 0)) continue;
         res.corruptions++;
-        this.emit(`${word} OFLAG_COPIED data cluster: l2_entry=${hex64(hi, lo)} refcount=${n}`);
+        this.emit(`${word} OFLAG_COPIED data cluster: l2_entry=${hex64(hi, lo)} refcount=${n > Number.MAX_SAFE_INTEGER ? await rc.getText(Math.floor(host / cs)) : n}`);
         if (repair) {
           dv.setUint32(j * 8, (n === 1 ? hi | OFLAG_COPIED_HI : hi & ~OFLAG_COPIED_HI) >>> 0);
           dirty++;

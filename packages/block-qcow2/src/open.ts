@@ -68,10 +68,9 @@ export function validateHeader(h: Qcow2Header, readOnly: boolean): void {
   if (h.refcountTableClusters === 0 || !tableOffsetValid(h.refcountTableOffset, h.refcountTableClusters * cs, cs)) {
     throw new BlockError('EINVAL', 'Reference count table offset invalid');
   }
-  if (h.nbSnapshots > MAX_SNAPSHOTS) throw new BlockError('EINVAL', 'Too many snapshots');
-  if (h.nbSnapshots > 0 && !tableOffsetValid(h.snapshotsOffset, 0, cs)) {
-    throw new BlockError('EINVAL', 'Invalid snapshot table offset');
-  }
+  // QEMU 7.2 validates the snapshot table as any other table (also with no snapshots).
+  if (h.nbSnapshots > MAX_SNAPSHOTS) throw new BlockError('EFBIG', 'Snapshot table too large');
+  if (h.snapshotsOffset % cs !== 0) throw new BlockError('EINVAL', 'Snapshot table offset invalid');
   if (h.l1Size > MAX_L1_BYTES / 8) throw new BlockError('EFBIG', 'Active L1 table too large');
   const l2Entries = cs / ((h.incompatibleFeatures & INCOMPAT_EXTL2) ? 16 : 8);
   const needed = Math.ceil(h.size / (cs * l2Entries));

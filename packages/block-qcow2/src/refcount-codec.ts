@@ -40,7 +40,13 @@ export function setRefcount(block: Uint8Array, dv: DataView, order: number, i: n
   }
 }
 
-/** Largest refcount an entry of 2^order bits holds (64-bit entries are capped at 2^53 - 1 here). */
+/**
+ * Largest refcount the number-valued fast path handles: the entry's maximum,
+ * or 2^53 - 1 for 64-bit entries. A 64-bit value above it comes back from
+ * getRefcount rounded (still above the cap); the exact value is read and
+ * changed with the BigInt helpers below, a path only corrupt or hand-made
+ * images reach.
+ */
 export function maxRefcount(order: number): number {
   return order >= 6 ? Number.MAX_SAFE_INTEGER : 2 ** (2 ** order) - 1;
 }
@@ -53,4 +59,21 @@ export function entryByteSpan(order: number, first: number, last: number): [numb
   }
   const bytes = 1 << (order - 3);
   return [first * bytes, (last + 1) * bytes];
+}
+
+/** 2^64 - 1, the largest 64-bit refcount. */
+export const MAX_REFCOUNT_64 = 0xffffffffffffffffn;
+
+/** A 64-bit entry exactly (refcount_bits=64 only). */
+export function getRefcount64(dv: DataView, i: number): bigint {
+  return dv.getBigUint64(i << 3);
+}
+
+export function setRefcount64(dv: DataView, i: number, value: bigint): void {
+  dv.setBigUint64(i << 3, value);
+}
+
+/** The refcount as qemu-img prints it (%PRIu64): exact also above 2^53 in 64-bit entries. */
+export function refcountText(dv: DataView, order: number, i: number, value: number): string {
+  return value > Number.MAX_SAFE_INTEGER && order >= 6 ? getRefcount64(dv, i).toString() : String(value);
 }

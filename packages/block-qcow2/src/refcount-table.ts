@@ -11,7 +11,9 @@
 import { BlockError } from '@tsemu/block-core';
 import { MAX_REFTABLE_BYTES } from './constants.js';
 import type { Qcow2HostFile } from './host-file.js';
-import { entryByteSpan, getRefcount, maxRefcount, setRefcount } from './refcount-codec.js';
+import {
+  entryByteSpan, getRefcount, getRefcount64, MAX_REFCOUNT_64, maxRefcount, refcountText, setRefcount, setRefcount64,
+} from './refcount-codec.js';
 import { cHexAlt } from './c-format.js';
 
 interface CachedBlock {
@@ -137,6 +139,15 @@ export class Qcow2RefcountTable {
     return blk ? getRefcount(blk.data, blk.dv, this.order, cluster - bi * this.perBlock) : 0;
   }
 
+  /** The refcount as text, exact also for 64-bit values above 2^53 (for check's messages). */
+  async getText(cluster: number): Promise<string> {
+    const bi = Math.floor(cluster / this.perBlock);
+    const blk = await this.loadBlock(bi);
+    if (!blk) return '0';
+    const i = cluster - bi * this.perBlock;
+    return refcountText(blk.dv, this.order, i, getRefcount(blk.data, blk.dv, this.order, i));
+  }
+
   /** Allocates `n` contiguous clusters with refcount 1; returns the host offset. */
   async allocate(n: number): Promise<number> {
     const start = await this.findFree(n);
@@ -171,10 +182,14 @@ export class Qcow2RefcountTable {
       const stop = Math.min(end, base + this.perBlock);
       for (let x = c; x < stop; x++) {
         const i = x - base;
-        const v = getRefcount(blk.data, blk.dv, this.order, i) + delta;
-        if (v < 0) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(x * this.clusterSize)}`);
-        if (v > this.max) throw new BlockError('ERANGE', 'Refcount overflow');
-        setRefcount(blk.data, blk.dv, this.order, i, v);
+        let v = getRefcount(blk.data, blk.dv, this.order, i) + delta;
+        if (v > this.max && this.order >= 6) {
+          v = this.update64(blk.dv, i, x, delta); // beyond 2^53: exact, in BigInt
+        } else {
+          if (v < 0) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(x * this.clusterSize)}`);
+          if (v > this.max) throw new BlockError('EINVAL', 'Refcount overflow') // QEMU's update_refcount: -EINVAL;
+          setRefcount(blk.data, blk.dv, this.order, i, v);
+        }
         if (v === 0) {
           freed++;
           if (this.onClusterFreed !== undefined) this.onClusterFreed(x);
@@ -190,6 +205,37 @@ export class Qcow2RefcountTable {
       c = stop;
     }
     return freed;
+  }
+
+  /** The rare 64-bit update past 2^53: exact arithmetic, QEMU's overflow and underflow errors. */
+  private update64(dv: DataView, i: number, cluster: number, delta: number): number {
+    const v = getRefcount64(dv, i) + BigInt(delta);
+    if (v < 0n) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(cluster * this.clusterSize)}`);
+    if (v > MAX_REFCOUNT_64) throw new BlockError('EINVAL', 'Refcount overflow') // QEMU's update_refcount: -EINVAL;
+    setRefcount64(dv, i, v);
+    return Number(v);
+  }
+
+  /**
+   * Sets the refcount of one cluster to `value` (check's repair of a 64-bit
+   * count above 2^53, where `value - stored` is not exact as a number).
+   */
+  async assign(cluster: number, value: number): Promise<void> {
+    const bi = Math.floor(cluster / this.perBlock);
+    const blk = await this.loadBlock(bi);
+    if (blk === null) {
+      if (value !== 0) await this.update(cluster, 1, value);
+      return;
+    }
+    const i = cluster - bi * this.perBlock;
+    if (this.order >= 6) setRefcount64(blk.dv, i, BigInt(value));
+    else setRefcount(blk.data, blk.dv, this.order, i, value);
+    if (value === 0) {
+      if (this.onClusterFreed !== undefined) this.onClusterFreed(cluster);
+      if (cluster < this.freeHint) this.freeHint = cluster;
+    }
+    if (this.writeThrough) await this.writeEntries(bi, blk, i, i);
+    else this.markDirty(bi, blk);
   }
 
   get dirtyCount(): number {

@@ -30,11 +30,23 @@ export interface SnapshotTableResult {
   bytes: number;
 }
 
-export async function readSnapshotTable(file: Qcow2HostFile, offset: number, count: number): Promise<SnapshotTableResult> {
+/** What check -r all passes: oversized extra data is cut to the known 24 bytes (reported), not refused. */
+export interface SnapshotReadRepair {
+  onDiscard(line: string): void;
+  /** Entries whose extra data was cut. */
+  dropped: number;
+}
+
+const HINT = '\nYou can force-remove this extra metadata with qemu-img check -r all';
+
+export async function readSnapshotTable(
+  file: Qcow2HostFile, offset: number, count: number, repair?: SnapshotReadRepair,
+): Promise<SnapshotTableResult> {
   if (count === 0) return { snapshots: [], bytes: 0 };
   if (count > MAX_SNAPSHOTS) throw new BlockError('EFBIG', 'Too many snapshots');
   const snapshots: Qcow2Snapshot[] = [];
   let pos = offset;
+  let length = 0;
   const fixed = new Uint8Array(40);
   const dv = new DataView(fixed.buffer);
   const dec = new TextDecoder();
@@ -42,10 +54,17 @@ export async function readSnapshotTable(file: Qcow2HostFile, offset: number, cou
     await file.read(pos, fixed);
     const idLen = dv.getUint16(12);
     const nameLen = dv.getUint16(14);
-    const extraLen = dv.getUint32(36);
-    if (extraLen > MAX_EXTRA) throw new BlockError('EFBIG', 'Too much extra metadata in snapshot table entry');
+    const storedExtra = dv.getUint32(36);
+    let extraLen = storedExtra;
+    if (storedExtra > MAX_EXTRA) {
+      if (repair === undefined) throw new BlockError('EFBIG', `Too much extra metadata in snapshot table entry ${i}${HINT}`);
+      repair.onDiscard(`Discarding too much extra metadata in snapshot table entry ${i} (${storedExtra} > ${MAX_EXTRA})`);
+      repair.dropped++;
+      extraLen = MAX_EXTRA; // QEMU keeps the first 1 KiB and skips the rest
+    }
     const rest = new Uint8Array(extraLen + idLen + nameLen);
-    await file.read(pos + 40, rest);
+    await file.read(pos + 40, rest.subarray(0, extraLen));
+    await file.read(pos + 40 + storedExtra, rest.subarray(extraLen));
     const extra = new DataView(rest.buffer, 0, extraLen);
     const l1Hi = dv.getUint32(0);
     const s: Qcow2Snapshot = {
@@ -55,18 +74,26 @@ export async function readSnapshotTable(file: Qcow2HostFile, offset: number, cou
       dateNsec: dv.getUint32(20),
       vmClockNsec: dv.getBigUint64(24),
       vmStateSize: dv.getUint32(32),
-      id: dec.decode(rest.subarray(extraLen, extraLen + idLen)),
-      name: dec.decode(rest.subarray(extraLen + idLen)),
+      id: dec.decode(cString(rest.subarray(extraLen, extraLen + idLen))),
+      name: dec.decode(cString(rest.subarray(extraLen + idLen))),
       extra: rest.slice(0, extraLen),
     };
     if (extraLen >= 8) s.vmStateSize = Number(extra.getBigUint64(0));
     if (extraLen >= 16) s.diskSize = Number(extra.getBigUint64(8));
     if (extraLen >= 24) s.icount = extra.getBigInt64(16);
     snapshots.push(s);
-    pos += (40 + extraLen + idLen + nameLen + 7) & ~7;
+    pos += (40 + storedExtra + idLen + nameLen + 7) & ~7;
+    // The table's length counts cut extra data at its new size, as QEMU's snapshots_size.
+    length += (40 + extraLen + idLen + nameLen + 7) & ~7;
     if (pos - offset > MAX_TABLE_BYTES) throw new BlockError('EFBIG', 'Snapshot table too large');
   }
-  return { snapshots, bytes: pos - offset };
+  return { snapshots, bytes: length };
+}
+
+/** QEMU keeps ids and names as C strings: anything from a NUL on is not part of them. */
+function cString(bytes: Uint8Array): Uint8Array {
+  const nul = bytes.indexOf(0);
+  return nul < 0 ? bytes : bytes.subarray(0, nul);
 }
 
 /** Serialises a table (entries padded to 8 bytes). Extra data: vm_state_size_large, disk_size, icount. */

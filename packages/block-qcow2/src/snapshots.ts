@@ -49,8 +49,9 @@ export class Qcow2Snapshots {
         l1Offset = await img.refcounts.allocate(Math.ceil((map.l1Size * 8) / cs));
         const raw = new Uint8Array(map.l1Size * 8);
         const dv = new DataView(raw.buffer);
+        // The active L1 as it is, COPIED flags included, as QEMU writes it (readers ignore them).
         for (let i = 0; i < map.l1Size; i++) {
-          dv.setUint32(i * 8, map.l1[i * 2]! & ~OFLAG_COPIED_HI);
+          dv.setUint32(i * 8, map.l1[i * 2]!);
           dv.setUint32(i * 8 + 4, map.l1[i * 2 + 1]!);
         }
         await img.file.write(l1Offset, raw);
@@ -211,6 +212,23 @@ export class Qcow2Snapshots {
   }
 
   /** Writes a new snapshot table, switches the header to it (12 bytes at 60), frees the old one. */
+  /**
+   * Writes `snapshots` as a new table and frees the old one (check -r all's
+   * repair; caller is in write-through). Returns false when the old table's
+   * clusters could not be freed (some have no refcount, e.g. past the end
+   * of the file): QEMU reports that and goes on, the new table is in place.
+   */
+  async rewriteTable(snapshots: Qcow2Snapshot[], oldBytes: number): Promise<boolean> {
+    const cs = this.img.clusterSize;
+    const first = Math.floor(this.img.header.snapshotsOffset / cs);
+    let freeable = true;
+    for (let c = first; c < first + Math.ceil(oldBytes / cs); c++) {
+      if ((await this.img.refcounts.get(c)) === 0) freeable = false;
+    }
+    await this.writeTable(snapshots, freeable ? oldBytes : 0);
+    return freeable;
+  }
+
   private async writeTable(snapshots: Qcow2Snapshot[], oldBytes: number): Promise<void> {
     const img = this.img;
     const h = img.header;
@@ -219,7 +237,8 @@ export class Qcow2Snapshots {
     let off = 0;
     if (bytes.length > 0) {
       off = await img.refcounts.allocate(Math.ceil(bytes.length / cs));
-      await img.file.write(off, bytes);
+      // QEMU writes the table without the last entry's padding (the file may end there).
+      await img.file.write(off, bytes.subarray(0, unpaddedLength(snapshots, bytes.length)));
       await img.file.flush();
     }
     const hb = new Uint8Array(12);
@@ -233,6 +252,14 @@ export class Qcow2Snapshots {
     h.snapshotsOffset = off;
     if (oldBytes > 0) await img.refcounts.update(oldOff / cs, Math.ceil(oldBytes / cs), -1);
   }
+}
+
+/** The table's length without the padding after its last entry. */
+function unpaddedLength(snapshots: readonly Qcow2Snapshot[], padded: number): number {
+  const last = snapshots[snapshots.length - 1]!;
+  const enc = new TextEncoder();
+  const raw = 40 + Math.max(24, last.extra.length) + enc.encode(last.id).length + enc.encode(last.name).length;
+  return padded - ((8 - (raw % 8)) % 8);
 }
 
 function findSnapshot(snapshots: readonly Qcow2Snapshot[], idOrName: string): number {

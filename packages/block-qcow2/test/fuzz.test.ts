@@ -1,5 +1,5 @@
 // Hostile images: seeded mutations of the header, L1, L2 and refcount
-// structures of valid images. Every case must end in a BlockError with a
+// structures and the snapshot table of valid images. Every case must end in a BlockError with a
 // message, or in reads/writes that complete; never another exception type,
 // never a hang, and never a large allocation.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,14 @@ beforeAll(() => {
     qemuIo(f, 'write -P 0x11 0 100k', `write -c -P 0x22 1280k ${cs}`, 'write -P 0x33 1M 8k', 'write -z 1536k 64k');
     bases.push({ name: `${cs}-${compat}`, bytes: new Uint8Array(readFileSync(f)), cs });
   }
+  // With two internal snapshots, for the snapshot-table mutations.
+  const f = tmp.path('base-snap.qcow2');
+  qemuImg('create', '-f', 'qcow2', '-o', 'cluster_size=4096', f, '2M');
+  qemuIo(f, 'write -P 0x11 0 100k');
+  qemuImg('snapshot', '-c', 'one', f);
+  qemuIo(f, 'write -P 0x44 8k 8k');
+  qemuImg('snapshot', '-c', 'two', f);
+  bases.push({ name: '4096-snapshots', bytes: new Uint8Array(readFileSync(f)), cs: 4096 });
 });
 
 function be(bytes: Uint8Array): DataView {
@@ -44,7 +52,26 @@ function mutate(img: Uint8Array, cs: number, rnd: () => number): string {
     ['l2', 4 * cs, Math.min(cs, 4096)],
     ['l2b', 5 * cs, Math.min(cs, 4096)],
   ];
-  const kind = pick(4);
+  const snapTable = Number(dv.getBigUint64(64));
+  if (snapTable > 0) regions.push(['snaptable', snapTable, 160]);
+  const kind = pick(5);
+  if (kind === 4) {
+    // A damaged snapshot table: entry fields (L1 offset / size, id and name
+    // lengths, extra data size) or the count, set to edge values.
+    if (snapTable === 0 || snapTable + 40 > img.length) return 'none';
+    const entry = snapTable + (rnd() < 0.5 ? 0 : 72);
+    const field = pick(6);
+    const v = [0, 1, 0x200, cs + 8, 0x400001, 0xffff, 1025, 0x7fffffff, 0xffffffff][pick(9)]!;
+    switch (field) {
+      case 0: dv.setBigUint64(entry, BigInt(v) * (rnd() < 0.5 ? 1n : BigInt(cs))); break;
+      case 1: dv.setUint32(entry + 8, v); break;
+      case 2: dv.setUint16(entry + 12, v & 0xffff); break;
+      case 3: dv.setUint16(entry + 14, v & 0xffff); break;
+      case 4: dv.setUint32(entry + 36, v); break;
+      default: dv.setUint32(60, [3, 100, 65536, 65537, 0x7fffffff][pick(5)]!);
+    }
+    return `snapshot entry@${entry} field ${field}=${v}`;
+  }
   if (kind === 0) {
     // Absurd values in 32/64-bit header fields.
     const fields = [4, 20, 32, 36, 56, 60, 96, 100];

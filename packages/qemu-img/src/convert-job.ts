@@ -76,7 +76,36 @@ class ExtentMap {
   }
 }
 
-async function mapSources(settings: ConvertSettings): Promise<ExtentMap> {
+/**
+ * -p steps, as qemu-img counts them: one per copy iteration it counts as
+ * allocated (data, or zeroes under -S 0). Kept as runs of equal pieces (a
+ * run's iterations are at most `piece` bytes), so a large image costs a few
+ * entries, not one per cluster. Only the sequence of printed values
+ * matters, so the copy itself can move bigger pieces than qemu-img's iterations.
+ */
+class ProgressSteps {
+  readonly start: number[] = [];
+  readonly length: number[] = [];
+  readonly piece: number[] = [];
+  total = 0;
+  /** Next run and the bytes of it already reported. */
+  run = 0;
+  runDone = 0;
+  done = 0;
+
+  constructor(readonly enabled: boolean) {}
+}
+
+/** Adds a counted run of `length` bytes, copied by qemu-img in pieces of at most `piece` bytes. */
+function addSteps(steps: ProgressSteps, start: number, length: number, piece: number): void {
+  if (!steps.enabled || length <= 0) return;
+  steps.start.push(start);
+  steps.length.push(length);
+  steps.piece.push(piece);
+  steps.total += length;
+}
+
+async function mapSources(settings: ConvertSettings, steps: ProgressSteps): Promise<ExtentMap> {
   const map = new ExtentMap();
   let base = 0;
   for (let i = 0; i < settings.sources.length; i++) {
@@ -89,27 +118,82 @@ async function mapSources(settings: ConvertSettings): Promise<ExtentMap> {
         const n = Math.min(Math.max(st.length, 1), length - offset);
         if (st.allocated) {
           const status = await blk.blockStatus(offset, n);
-          map.add(base + offset, Math.min(n, Math.max(status.length, 1)), status.zero && !status.data, i, base);
-          offset += Math.min(n, Math.max(status.length, 1));
+          const m = Math.min(n, Math.max(status.length, 1));
+          const zero = status.zero && !status.data;
+          map.add(base + offset, m, zero, i, base);
+          if (!zero) addSteps(steps, base + offset, m, CONVERT_BUFFER_SIZE);
+          offset += m;
         } else {
           offset += n;
         }
       }
-    } else if (settings.minSparse === 0 || settings.compressClusterSize !== undefined) {
-      // Compressed output takes whole buffers, so chunks stay cluster-aligned.
-      if (length > 0) map.add(base, length, false, i, base);
+    } else if (settings.compressClusterSize !== undefined) {
+      await mapCompressed(settings, i, base, map, steps, settings.compressClusterSize);
     } else {
+      // -S 0 copies zero runs as data too (and counts them), run by run as qemu-img does.
+      const allData = settings.minSparse === 0;
       let offset = 0;
       while (offset < length) {
         const status = await blk.blockStatus(offset, length - offset);
         const n = Math.min(Math.max(status.length, 1), length - offset);
-        map.add(base + offset, n, status.zero, i, base);
+        const zero = status.zero && !allData;
+        map.add(base + offset, n, zero, i, base);
+        if (!zero) addSteps(steps, base + offset, n, CONVERT_BUFFER_SIZE);
         offset += n;
       }
     }
     base += length;
   }
   return map;
+}
+
+/**
+ * -c: qemu-img copies one cluster per iteration; a status run shorter than a
+ * cluster is taken as a whole data cluster, longer runs are cut down to whole
+ * clusters. Data iterations (and zero ones under -S 0) count for -p. Adjacent
+ * data iterations are merged into one extent so whole buffers still go to
+ * the compressed writer (which deflates their clusters in parallel).
+ */
+async function mapCompressed(
+  settings: ConvertSettings, i: number, base: number, map: ExtentMap, steps: ProgressSteps, cs: number,
+): Promise<void> {
+  const { blk, length } = settings.sources[i]!;
+  let pos = 0;
+  let statusEnd = 0;
+  let zero = false;
+  while (pos < length) {
+    if (statusEnd <= pos) {
+      const status = await blk.blockStatus(pos, length - pos);
+      statusEnd = pos + Math.min(Math.max(status.length, 1), length - pos);
+      zero = status.zero;
+    }
+    let n = statusEnd - pos;
+    let isZero = zero;
+    if (n < cs) {
+      n = Math.min(cs, length - pos);
+      isZero = false;
+    } else {
+      n -= n % cs;
+    }
+    if (isZero) {
+      map.add(base + pos, n, true, i, base);
+      if (settings.minSparse === 0) addSteps(steps, base + pos, n, cs);
+    } else {
+      addData(map, base + pos, n, i, base);
+      addSteps(steps, base + pos, n, cs);
+    }
+    pos += n;
+  }
+}
+
+/** Adds a data extent, merged with a data extent that ends where it starts. */
+function addData(map: ExtentMap, start: number, length: number, source: number, base: number): void {
+  const n = map.count - 1;
+  if (n >= 0 && !map.zero[n] && map.source[n] === source && map.start[n]! + map.length[n]! === start) {
+    map.length[n]! += length;
+    return;
+  }
+  map.add(start, length, false, source, base);
 }
 
 /** One worker's state: its buffer and the chunk it holds. Reused for every chunk. */
@@ -142,17 +226,15 @@ export class ConvertJob {
   private turn = 0;
   private readonly turnWaiters = new Map<number, () => void>();
   private failure: unknown;
-  private done = 0;
-  private countedTotal = 0;
+  private readonly steps: ProgressSteps;
 
-  constructor(private readonly settings: ConvertSettings) {}
+  constructor(private readonly settings: ConvertSettings) {
+    this.steps = new ProgressSteps(settings.progress !== undefined);
+  }
 
   async run(): Promise<void> {
     const s = this.settings;
-    this.map = await mapSources(s);
-    for (let i = 0; i < this.map.count; i++) {
-      if (!this.map.zero[i]) this.countedTotal += this.map.length[i]!;
-    }
+    this.map = await mapSources(s, this.steps);
     s.progress?.set(0);
     const workers: Promise<void>[] = [];
     for (let i = 0; i < s.parallel; i++) workers.push(this.work(new Worker(this)));
@@ -204,9 +286,26 @@ export class ConvertJob {
         this.fail(err, stage, w.offset);
         return;
       }
-      if (!w.zero && this.countedTotal > 0) {
-        this.done += w.length;
-        this.settings.progress?.set((this.done * 100) / this.countedTotal);
+      this.reportProgress(w.offset + w.length);
+    }
+  }
+
+  /** Prints the -p steps of every qemu-img iteration that ends by `end` (chunks complete in order). */
+  private reportProgress(end: number): void {
+    const p = this.settings.progress;
+    const st = this.steps;
+    if (p === undefined || st.total === 0) return;
+    while (st.run < st.start.length) {
+      const r = st.run;
+      const len = st.length[r]!;
+      const n = Math.min(st.piece[r]!, len - st.runDone);
+      if (st.start[r]! + st.runDone + n > end) return;
+      st.runDone += n;
+      st.done += n;
+      p.set((st.done * 100) / st.total);
+      if (st.runDone === len) {
+        st.run++;
+        st.runDone = 0;
       }
     }
   }

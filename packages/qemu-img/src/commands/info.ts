@@ -113,7 +113,7 @@ export function formatInfoHuman(info: ImageInfo): string {
     lines.push(`backing file: ${backing}${full !== undefined && full !== backing ? ` (actual path: ${full})` : ''}`);
     if (info['backing-filename-format']) lines.push(`backing file format: ${info['backing-filename-format']}`);
   }
-  if (snapshotList) lines.push(snapshotList.trimEnd());
+  if (snapshotList) lines.push(snapshotList.replace(/\n+$/, '')); // keep a row's trailing blanks (empty ICOUNT)
   const specific = info['format-specific'];
   if (specific) {
     lines.push('Format specific information:');
