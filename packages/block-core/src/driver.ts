@@ -118,6 +118,8 @@ export interface OpenContext {
   noBacking: boolean;
   /** OpenSpec.singleClient: the tool serves one client, short synchronous host calls are acceptable. */
   singleClient?: boolean;
+  /** OpenSpec.forCheck (BDRV_O_CHECK): no automatic repair at open; `check` does it. */
+  forCheck?: boolean;
 }
 
 export interface CreateOptionSpec {

@@ -30,6 +30,12 @@ export interface OpenSpec {
    * off. Durability is unchanged; see the file driver's `syncWrites`.
    */
   singleClient?: boolean;
+  /**
+   * Opened by `check` (QEMU's BDRV_O_CHECK): format drivers must not repair
+   * anything on their own at open (a dirty lazy-refcounts image), so the
+   * check sees, reports and repairs the damage itself.
+   */
+  forCheck?: boolean;
   onWarning?: (line: string) => void;
 }
 
@@ -40,6 +46,7 @@ interface Inherited {
   unmap: boolean;
   noBacking: boolean;
   singleClient: boolean;
+  forCheck: boolean;
   onWarning?: (line: string) => void;
 }
 
@@ -78,6 +85,7 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
     unmap: parseDiscard(discard),
     noBacking: spec.noBacking === true,
     singleClient: spec.singleClient === true,
+    forCheck: spec.forCheck === true,
     onWarning: spec.onWarning,
   };
   if (opts['detect-zeroes'] === 'unmap' && !inherited.unmap) {
@@ -153,7 +161,7 @@ async function openNode(
   const childInherited: Inherited = { ...inherited, readOnly, cache, unmap };
   const noBacking = inherited.noBacking || opts.backing === '' || opts.backing === 'null';
   const ctx: OpenContext = {
-    node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient,
+    node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck,
     openChild: (role, fallbackFilename, fallbackFormat) => {
       if (role === 'file' && preopenedFile && !node.children.has('file')) {
         node.children.set('file', preopenedFile);
@@ -276,5 +284,5 @@ function checkUnknownOptions(node: BlockNode, noBacking: boolean): void {
 /** A read-write protocol node for a filename (what format create() writes its metadata through). */
 export function openProtocolNode(filename: string, options: BlockOptions = {}, cache: string | CacheFlags = 'writeback'): Promise<BlockNode> {
   const flags = typeof cache === 'string' ? parseCacheMode(cache) : { ...cache };
-  return openNode(options, filename, { readOnly: false, cache: flags, unmap: true, noBacking: true, singleClient: false }, 'protocol');
+  return openNode(options, filename, { readOnly: false, cache: flags, unmap: true, noBacking: true, singleClient: false, forCheck: false }, 'protocol');
 }

@@ -20,6 +20,8 @@ export interface Qcow2OpenOptions {
   l2CacheBytes?: number;
   /** The `lazy-refcounts` open option; default: the header's lazy refcounts bit. */
   lazyRefcounts?: boolean;
+  /** Opened by check (BDRV_O_CHECK): a dirty image is left for the check to report and repair. */
+  forCheck?: boolean;
 }
 
 const MAX_SNAPSHOTS = 65536;
@@ -130,7 +132,7 @@ export async function openQcow2Image(
   for (const off of img.map.l2Offsets()) img.metadataClusters.add(Math.floor(off / cs));
   for (const off of img.refcounts.blockOffsets()) img.metadataClusters.add(Math.floor(off / cs));
   // A dirty image (lazy refcounts, not closed cleanly) gets its refcounts rebuilt, as QEMU does on open.
-  if (!opts.readOnly && (header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) await repairDirtyImage(img);
+  if (!opts.readOnly && !opts.forCheck && (header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) await repairDirtyImage(img);
   if (!opts.readOnly && (header.autoclearFeatures & ~AUTOCLEAR_KNOWN) !== 0n) {
     // The spec: a writer that does not know an autoclear bit clears it.
     header.autoclearFeatures &= AUTOCLEAR_KNOWN;

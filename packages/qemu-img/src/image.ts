@@ -16,6 +16,8 @@ export interface ImageRequest {
   noBacking?: boolean;
   /** Exit status when opening fails (compare uses 2). */
   failStatus?: number;
+  /** Opened by `check` (BDRV_O_CHECK): the driver leaves repairs to the check. */
+  forCheck?: boolean;
 }
 
 export async function open(ctx: Context, req: ImageRequest): Promise<BlockBackend> {
@@ -30,6 +32,9 @@ export async function open(ctx: Context, req: ImageRequest): Promise<BlockBacken
       forceShare: req.forceShare,
       discard: req.discard,
       noBacking: req.noBacking,
+      forCheck: req.forCheck,
+      // qemu-img serves one caller: short synchronous host calls beat thread-pool round trips.
+      singleClient: true,
       onWarning: req.readOnly ? undefined : (line) => ctx.warnLine(line),
     });
   } catch (err) {

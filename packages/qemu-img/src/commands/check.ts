@@ -52,7 +52,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   const fmt = parseOutputFormat(output);
   const cacheMode = parseCache(cache, true);
   // Repairing needs a writable image; a plain check only reads.
-  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: repair === undefined, cache: cacheMode, imageOpts, forceShare });
+  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: repair === undefined, cache: cacheMode, imageOpts, forceShare, forCheck: true });
   const filename = operands[0]!;
   try {
     const state = blk.root.state;
