@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <node_api.h>
@@ -161,15 +162,44 @@ static napi_value p_waitpid(napi_env env, napi_callback_info info) {
 
 // SIGCHLD: the handler counts into a JS-owned Int32Array and wakes a self-pipe,
 // so the emulator can poll cheaply (one typed-array read) and sleep in poll().
+// Signals the guest catches: the handler ORs the signal's bit into word 0 of a
+// second JS-owned Int32Array (sender pid / uid in words 1 + sig and 33 + sig)
+// and wakes the same pipe. Blocking calls here go on after EINTR only while
+// that word is 0, so a caught signal interrupts them.
 static volatile int32_t *chld_counter;
+static volatile int32_t *sig_pending;
 static int chld_pipe[2] = { -1, -1 };
+
+static void wake(void) {
+  if (chld_pipe[1] >= 0) { ssize_t w = write(chld_pipe[1], "", 1); (void)w; }
+}
 
 static void on_sigchld(int sig) {
   (void)sig;
   int saved = errno;
   if (chld_counter) __atomic_fetch_add(chld_counter, 1, __ATOMIC_SEQ_CST);
-  if (chld_pipe[1] >= 0) { ssize_t w = write(chld_pipe[1], "", 1); (void)w; }
+  wake();
   errno = saved;
+}
+
+static void on_guest_signal(int sig, siginfo_t *si, void *uc) {
+  (void)uc;
+  int saved = errno;
+  if (sig_pending && sig > 0 && sig < 32) {
+    sig_pending[1 + sig] = si ? si->si_pid : 0;
+    sig_pending[33 + sig] = si ? (int32_t)si->si_uid : 0;
+    __atomic_fetch_or(sig_pending, (int32_t)(1u << (sig - 1)), __ATOMIC_SEQ_CST);
+  }
+  wake();
+  errno = saved;
+}
+
+static int interrupted(void) {
+  return sig_pending && __atomic_load_n(sig_pending, __ATOMIC_SEQ_CST) != 0;
+}
+
+static int ensure_pipe(void) {
+  return chld_pipe[0] >= 0 || pipe2(chld_pipe, O_CLOEXEC | O_NONBLOCK) == 0 ? 0 : -errno;
 }
 
 // watchChildren(counter: Int32Array) -> 0 or -errno. The array must stay referenced.
@@ -178,7 +208,8 @@ static napi_value p_watch_children(napi_env env, napi_callback_info info) {
   void *data = NULL;
   napi_get_typedarray_info(env, argv[0], NULL, NULL, &data, NULL, NULL);
   chld_counter = data;
-  if (chld_pipe[0] < 0 && pipe2(chld_pipe, O_CLOEXEC | O_NONBLOCK) < 0) return num(env, -errno);
+  int e = ensure_pipe();
+  if (e < 0) return num(env, e);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigchld;
@@ -188,18 +219,92 @@ static napi_value p_watch_children(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
-// waitChildEvent(timeoutMs): sleep until a SIGCHLD arrived since the last call (or the timeout).
+// watchSignals(pending: Int32Array(65)) -> 0 or -errno. The array must stay referenced.
+static napi_value p_watch_signals(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  void *data = NULL;
+  size_t n = 0;
+  napi_get_typedarray_info(env, argv[0], NULL, &n, &data, NULL, NULL);
+  if (n < 65) return num(env, -EINVAL);
+  sig_pending = data;
+  return num(env, ensure_pipe());
+}
+
+// setSignal(sig, mode): 0 default, 1 ignore, 2 catch into the pending word (no SA_RESTART,
+// so blocking calls see EINTR). Hardware-fault signals, SIGKILL/SIGSTOP and SIGCHLD
+// (watchChildren's) are refused: guest faults are synthesised, and V8 may need them.
+static napi_value p_set_signal(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int sig = (int)arg_num(env, argv[0]), mode = (int)arg_num(env, argv[1]);
+  if (sig < 1 || sig > 31 || sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
+      sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD) return num(env, -EINVAL);
+  if (mode == 2 && !sig_pending) return num(env, -EINVAL);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  if (mode == 2) { sa.sa_sigaction = on_guest_signal; sa.sa_flags = SA_SIGINFO; }
+  else sa.sa_handler = mode == 1 ? SIG_IGN : SIG_DFL;
+  if (sigaction(sig, &sa, NULL) < 0) return num(env, -errno);
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, sig);
+  sigprocmask(SIG_UNBLOCK, &s, NULL);
+  return num(env, 0);
+}
+
+// waitChildEvent(timeoutMs): sleep until a SIGCHLD or caught signal arrived since the last call
+// (or the timeout). 1 woken, 0 timed out, -EINTR a caught signal interrupted the poll itself.
 static napi_value p_wait_child_event(napi_env env, napi_callback_info info) {
   ARGS(1);
   if (chld_pipe[0] < 0) return num(env, -EINVAL);
   struct pollfd p = { .fd = chld_pipe[0], .events = POLLIN };
   int r;
-  do r = poll(&p, 1, (int)arg_num(env, argv[0])); // the SIGCHLD itself may interrupt it: look again
-  while (r < 0 && errno == EINTR);
+  do r = poll(&p, 1, (int)arg_num(env, argv[0])); // a SIGCHLD may interrupt it: look again
+  while (r < 0 && errno == EINTR && !interrupted());
   int err = errno;
   char buf[64];
   while (read(chld_pipe[0], buf, sizeof buf) > 0) {}
   return num(env, r < 0 ? -err : r);
+}
+
+// itimer(which, next: Int32Array(4) | null, old: Int32Array(4)) -> 0 or -errno: setitimer(2) when
+// `next` is given, else getitimer(2). Layout: interval sec, usec, value sec, usec. A guest's
+// ITIMER_REAL is the host's: its SIGALRM then reaches the guest's handler like any other signal.
+static napi_value p_itimer(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t *nv = NULL, *ov = NULL;
+  size_t nn = 0, on = 0;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  if (t == napi_object) napi_get_typedarray_info(env, argv[1], NULL, &nn, (void **)&nv, NULL, NULL);
+  napi_get_typedarray_info(env, argv[2], NULL, &on, (void **)&ov, NULL, NULL);
+  if ((nv && nn < 4) || !ov || on < 4) return num(env, -EINVAL);
+  struct itimerval o, n;
+  int r;
+  if (nv) {
+    n.it_interval.tv_sec = nv[0]; n.it_interval.tv_usec = nv[1];
+    n.it_value.tv_sec = nv[2]; n.it_value.tv_usec = nv[3];
+    r = setitimer((int)arg_num(env, argv[0]), &n, &o);
+  } else r = getitimer((int)arg_num(env, argv[0]), &o);
+  if (r < 0) return num(env, -errno);
+  ov[0] = (int32_t)o.it_interval.tv_sec; ov[1] = (int32_t)o.it_interval.tv_usec;
+  ov[2] = (int32_t)o.it_value.tv_sec; ov[3] = (int32_t)o.it_value.tv_usec;
+  return num(env, 0);
+}
+
+// read(fd, buf: Uint8Array, offset, length) -> bytes or -errno; -EINTR when a caught signal arrived.
+static napi_value p_read(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  uint8_t *b = NULL;
+  size_t n = 0;
+  napi_get_typedarray_info(env, argv[1], NULL, &n, (void **)&b, NULL, NULL);
+  size_t off = (size_t)arg_num(env, argv[2]), len = (size_t)arg_num(env, argv[3]);
+  if (!b || off > n) return num(env, -EFAULT);
+  if (len > n - off) len = n - off;
+  ssize_t r;
+  do r = read((int)arg_num(env, argv[0]), b + off, len);
+  while (r < 0 && errno == EINTR && !interrupted());
+  return num(env, r < 0 ? -errno : (double)r);
 }
 
 // poll(fds: Int32Array of [fd, events, revents] triples, timeoutMs) -> ready count or -errno; fills revents.
@@ -214,7 +319,7 @@ static napi_value p_poll(napi_env env, napi_callback_info info) {
   for (size_t i = 0; i < n; i++) { p[i].fd = t[3 * i]; p[i].events = (short)t[3 * i + 1]; p[i].revents = 0; }
   int r;
   do r = poll(p, n, (int)arg_num(env, argv[1]));
-  while (r < 0 && errno == EINTR);
+  while (r < 0 && errno == EINTR && !interrupted());
   int err = errno;
   for (size_t i = 0; i < n; i++) t[3 * i + 2] = (uint16_t)p[i].revents;
   if (p != stack) free(p);
@@ -243,6 +348,10 @@ static napi_value init(napi_env env, napi_value exports) {
     { "waitpid", NULL, p_waitpid, NULL, NULL, NULL, napi_enumerable, NULL },
     { "watchChildren", NULL, p_watch_children, NULL, NULL, NULL, napi_enumerable, NULL },
     { "waitChildEvent", NULL, p_wait_child_event, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "watchSignals", NULL, p_watch_signals, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setSignal", NULL, p_set_signal, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "itimer", NULL, p_itimer, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "read", NULL, p_read, NULL, NULL, NULL, napi_enumerable, NULL },
     { "poll", NULL, p_poll, NULL, NULL, NULL, napi_enumerable, NULL },
     { "defaultSignal", NULL, p_default_signal, NULL, NULL, NULL, napi_enumerable, NULL },
   };

@@ -90,4 +90,4 @@ export const hostIo = {
     return nowaitNative ? nowaitNative.fadvise(fd, offset, length, advice) : NOWAIT_ENOSYS;
   },
 };
-export { hostProc, childSignals } from './process.js';
+export { hostProc, childSignals, caughtSignals, SIGNAL_DEFAULT, SIGNAL_IGNORE, SIGNAL_CATCH } from './process.js';

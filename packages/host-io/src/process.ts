@@ -15,6 +15,10 @@ interface NativeProc {
   watchChildren(counter: Int32Array): number;
   waitChildEvent(timeoutMs: number): number;
   defaultSignal(sig: number): number;
+  watchSignals(pending: Int32Array): number;
+  setSignal(sig: number, mode: number): number;
+  read(fd: number, buf: Uint8Array, offset: number, length: number): number;
+  itimer?(which: number, next: Int32Array | null, old: Int32Array): number;
   poll(fds: Int32Array, timeoutMs: number): number;
 }
 
@@ -34,9 +38,21 @@ const ENOSYS = -38;
 export const childSignals = new Int32Array(1);
 let watching = false;
 
+/**
+ * Signals caught for the guest (setSignal mode SIGNAL_CATCH): word 0 has bit
+ * sig-1 set by the host handler (one typed-array read tells whether any
+ * arrived; take them with Atomics.exchange), words 1 + sig and 33 + sig the
+ * sender's pid and uid.
+ */
+export const caughtSignals = new Int32Array(65);
+let watchingSignals = false;
+export const SIGNAL_DEFAULT = 0, SIGNAL_IGNORE = 1, SIGNAL_CATCH = 2;
+
 export const hostProc = {
   /** The addon loaded: real pipes, spawn and waitpid. */
   available: native !== null,
+  /** The loaded addon has setSignal / read (signals for guest handlers, interruptible reads). */
+  signals: native !== null && typeof native.setSignal === 'function' && typeof native.read === 'function',
   /** pipe2(2); host ends are always close-on-exec. [read, write] or -errno. */
   pipe2(flags: number): [number, number] | number {
     return native ? native.pipe2(flags) : ENOSYS;
@@ -71,7 +87,32 @@ export const hostProc = {
     watching = true;
     return native.watchChildren(childSignals);
   },
-  /** Sleep until a SIGCHLD since the last call, or `timeoutMs` (-1: no limit). */
+  /**
+   * The host disposition of `sig` (1-31; not SIGSEGV/BUS/ILL/FPE/TRAP/KILL/STOP/CHLD):
+   * SIGNAL_DEFAULT, SIGNAL_IGNORE or SIGNAL_CATCH (recorded in caughtSignals, no
+   * SA_RESTART, wakes waitChildEvent). 0 or -errno.
+   */
+  setSignal(sig: number, mode: number): number {
+    if (!native || !native.setSignal) return ENOSYS;
+    if (mode === SIGNAL_CATCH && !watchingSignals) {
+      const r = native.watchSignals(caughtSignals);
+      if (r < 0) return r;
+      watchingSignals = true;
+    }
+    return native.setSignal(sig, mode);
+  },
+  /**
+   * setitimer(2) (`next` given) or getitimer(2): [interval sec, usec, value sec, usec];
+   * the previous / current setting goes into `old`. 0 or -errno.
+   */
+  itimer(which: number, next: Int32Array | null, old: Int32Array): number {
+    return native && native.itimer ? native.itimer(which, next, old) : ENOSYS;
+  },
+  /** read(2) into buf[offset..]: bytes or -errno; -EINTR (4) when a caught signal arrived while it blocked. */
+  read(fd: number, buf: Uint8Array, offset: number, length: number): number {
+    return native && native.read ? native.read(fd, buf, offset, length) : ENOSYS;
+  },
+  /** Sleep until a SIGCHLD or caught signal since the last call, or `timeoutMs` (-1: no limit). */
   waitChildEvent(timeoutMs: number): number {
     return native ? native.waitChildEvent(timeoutMs) : ENOSYS;
   },

@@ -14,7 +14,7 @@ import type { LinuxProcess } from './process.js';
 export const realProcesses = hostProc.available && process.env.TSEMU_SEQUENTIAL_FORK !== '1';
 
 const CLONE_VM = 0x100, CLONE_VFORK = 0x4000, CLONE_SETTLS = 0x80000, CLONE_PARENT_SETTID = 0x00100000, CLONE_CHILD_SETTID = 0x01000000;
-const SIGCHLD = 17, SIG_DFL = 0, SIG_IGN = 1, CLD_EXITED = 1;
+const SIGCHLD = 17, SIG_DFL = 0, SIG_IGN = 1, CLD_EXITED = 1, WNOHANG = 1;
 
 /**
  * Guest processes as host processes. fork spawns another tsemu-arm (the same
@@ -81,8 +81,16 @@ export class HostProcesses implements GuestProcesses {
     // Only the guest's own children: Node may have helpers of its own (an esbuild service under tsx).
     if (pid > 0 ? !this.children.has(pid) : this.children.size === 0) return -E.ECHILD;
     let r: number;
-    do r = hostProc.waitpid(pid, options, this.status);
-    while (r > 0 && !this.children.has(r));
+    for (;;) {
+      // WNOHANG, then sleep on the addon's wake-up pipe: a caught signal interrupts the wait (EINTR or restart).
+      r = hostProc.waitpid(pid, options | WNOHANG, this.status);
+      if (r > 0 && !this.children.has(r)) continue;
+      if (r !== 0 || options & WNOHANG) break;
+      this.afterSyscall();
+      const intr = this.p.signals.interruption();
+      if (intr !== 0) return intr;
+      hostProc.waitChildEvent(-1);
+    }
     if (r > 0) this.children.delete(r);
     if (r > 0 && wstatus) this.p.mem.dv.setInt32(wstatus >>> 0, this.status[0]!, true);
     if (r > 0 && rusage) this.p.mem.fill(rusage >>> 0, 72);
@@ -113,22 +121,17 @@ export class HostProcesses implements GuestProcesses {
   /** After every system call: SIGCHLDs become pending (the run loop then delivers what is pending and unblocked). */
   afterSyscall(): void {
     this.collectChildren();
+    this.p.signals.collectHost();
   }
 
   /** rt_sigsuspend: wait with `mask` until a signal that is not ignored arrives; r0 = -EINTR. */
   sigsuspend(maskAddr: number): void {
     const sig = this.p.signals, mask = this.p.mem.dv.getBigUint64(maskAddr >>> 0, true);
+    hostProc.watchChildren(); // creates the wake-up pipe the addon's signal handlers write to
     for (;;) {
-      this.collectChildren();
-      const ready = sig.pending & ~mask;
-      if (ready !== 0n) {
-        this.p.cpu.state.regs[0] = -E.EINTR;
-        // deliver() ignores the mask; the frame saves (and sigreturn restores) the mask from before the call.
-        for (let s = 1; s <= 64; s++) {
-          const bit = 1n << BigInt(s - 1);
-          if (ready & bit) { sig.pending &= ~bit; sig.deliver(s, { code: s === SIGCHLD ? CLD_EXITED : SI.USER }); return; }
-        }
-      }
+      this.afterSyscall();
+      // r0 = -EINTR and the handler runs; the frame saves (and sigreturn restores) the mask from before the call.
+      if (sig.suspendWithPending(mask)) return;
       hostProc.waitChildEvent(-1);
     }
   }
@@ -178,7 +181,12 @@ export class HostProcesses implements GuestProcesses {
     st.regs[S.EXCL_ADDR] = -1;
     new Uint8Array(st.vfpBuffer).fill(0);
     const acts = p.signals.actions;
-    for (let s = 1; s < acts.length; s++) if (acts[s]!.handler !== SIG_IGN) acts[s] = { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n };
+    for (let s = 1; s < acts.length; s++) {
+      const h = acts[s]!.handler;
+      if (h === SIG_IGN) continue;
+      acts[s] = { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n };
+      if (h !== SIG_DFL) p.signals.syncHost(s); // the host stops catching it
+    }
     for (const fd of [...p.fs.cloexec]) p.fs.close(fd);
     (p as { exePath: string }).exePath = path;
     const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;

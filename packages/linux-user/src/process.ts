@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { EXIT_FAULT, GuestMemory, type IrBlock } from '@tsemu/tcg';
+import { caughtSignals, hostProc } from '@tsemu/host-io';
+import { EXIT_FAULT, EXIT_INTERRUPT, GuestMemory, type IrBlock } from '@tsemu/tcg';
 import { ArmCpu, EXIT_EXCEPTION, Excp, S } from '@tsemu/target-arm';
 import { AddressSpace } from './address-space.js';
 import { GuestExit } from './errno.js';
@@ -61,6 +62,9 @@ export class LinuxProcess {
     const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
     // A tsemu-arm spawned for a guest fork resumes the parent's state instead (fork-state.ts).
     if (!restoreForkedChild(this)) loadElf(readFileSync(exePath), this.as, this.cpu.state, { path: exePath, argv: opts.argv, env: opts.env, uid, gid });
+    this.signals.syncAllHost();
+    // A guest that computes without system calls still sees other processes' signals: the addon's word stops the TB chain.
+    if (realProcesses && hostProc.signals) this.cpu.cache.interrupt = caughtSignals;
   }
 
   /** Run until the guest exits; returns its exit status or throws GuestExit for a fatal signal. */
@@ -77,9 +81,13 @@ export class LinuxProcess {
       try {
         // A guest access to a page it may not touch: SIGSEGV / SIGBUS at that instruction.
         if (code === EXIT_FAULT) { this.signals.memoryFault(); continue; }
+        if (code === EXIT_INTERRUPT) { this.signals.collectHost(); this.signals.deliverPending(); continue; }
         if (code !== EXIT_EXCEPTION) throw new Error(`unexpected TB exit code ${code}`);
         switch (r[S.EXCP]) {
-          case Excp.SWI: this.syscalls.dispatch(); this.procs.afterSyscall(); this.signals.deliverPending(); break;
+          case Excp.SWI:
+            // Another process's signal that came in while the guest computed runs its handler before the call.
+            if (caughtSignals[0] !== 0 && this.signals.deliverBeforeSyscall()) break;
+            this.syscalls.dispatch(); this.procs.afterSyscall(); this.signals.deliverPending(); break;
           case Excp.KUSER: this.signals.kuserBranch(r[S.PC]! >>> 0); break;
           case Excp.UDEF:
             if (this.opts.logUnimp) this.log(`tsemu-arm: undefined instruction 0x${(r[S.EXCP_ARG]! >>> 0).toString(16)} at 0x${(r[S.PC]! >>> 0).toString(16)} (${r[S.THUMB] ? 'Thumb' : 'ARM'})`);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { hostProc } from '@tsemu/host-io';
+import { caughtSignals, hostProc, SIGNAL_CATCH, SIGNAL_DEFAULT, SIGNAL_IGNORE } from '@tsemu/host-io';
 import { FAULT_ALIGN, FAULT_WRITE } from '@tsemu/tcg';
 import { S } from '@tsemu/target-arm';
 import { GuestExit } from './errno.js';
@@ -22,7 +22,7 @@ const CORE = new Set([3, 4, 5, 6, 7, 8, 11, 24, 25, 31]);
 /** Default action "ignore" (SIGCHLD, SIGURG, SIGWINCH) or "stop/continue" (no job control here). */
 const IGNORE_BY_DEFAULT = new Set([17, 18, 19, 20, 21, 22, 23, 28]);
 
-const SA_SIGINFO = 4, SA_ONSTACK = 0x08000000, SA_RESTORER = 0x04000000, SA_NODEFER = 0x40000000, SA_RESETHAND = 0x80000000;
+const SA_SIGINFO = 4, SA_RESTART = 0x10000000, SA_ONSTACK = 0x08000000, SA_RESTORER = 0x04000000, SA_NODEFER = 0x40000000, SA_RESETHAND = 0x80000000;
 const SIG_DFL = 0, SIG_IGN = 1;
 const SS_ONSTACK = 1, SS_DISABLE = 2, SS_AUTODISARM = 0x80000000 | 0, MINSIGSTKSZ = 2048;
 const EPERM = 1, EINVAL = 22, ENOMEM = 12;
@@ -47,6 +47,13 @@ export interface SigInfo { code: number; addr?: number; pid?: number; uid?: numb
 interface CpsrAccess { getCpsr?: () => number; setCpsr?: (v: number) => void }
 
 const bit = (sig: number): bigint => 1n << BigInt(sig - 1);
+/** A blocking call was interrupted by a signal whose handler has SA_RESTART: the run loop re-issues the svc after it (Linux's ERESTARTSYS). */
+export const RESTART_SYSCALL = -512;
+const EINTR = 4;
+/** Host signals a guest handler may take over: not the faults (synthesised), SIGKILL/SIGSTOP, nor SIGCHLD (counted separately). */
+const NOT_FORWARDED = new Set([SIG.ILL, SIG.TRAP, SIG.BUS, SIG.FPE, SIG.KILL, SIG.SEGV, SIG.CHLD, SIG.STOP]);
+/** Other processes' signals reach guest handlers when guest processes are host processes (the addon catches them). */
+const forwardHost = hostProc.signals && process.env.TSEMU_SEQUENTIAL_FORK !== '1';
 const UNBLOCKABLE = bit(SIG.KILL) | bit(SIG.STOP);
 
 /**
@@ -90,10 +97,78 @@ export class Signals {
         restorer: dv.getUint32(act + 8, true), mask: dv.getBigUint64(act + 12, true) & ~UNBLOCKABLE,
       };
       this.actions[sig] = n;
+      this.syncHost(sig);
       // A pending signal that is now ignored is discarded (POSIX).
       if (this.ignored(sig)) { this.pending &= ~bit(sig); this.pendingInfo.delete(sig); }
     }
     return 0;
+  }
+
+  /**
+   * Mirror the guest's disposition of `sig` on the host: a handler catches the
+   * host signal into the addon's pending word (no SA_RESTART, so blocking
+   * calls see EINTR), SIG_IGN ignores it, SIG_DFL gives the host default back
+   * so a fatal default still ends us with that signal. SIGPIPE stays ignored
+   * by default (Node's setting): EPIPE raises the guest's SIGPIPE instead.
+   */
+  syncHost(sig: number): void {
+    if (!forwardHost || sig > 31 || NOT_FORWARDED.has(sig as 4)) return;
+    const h = this.actions[sig]!.handler;
+    if (h === SIG_DFL && sig === SIG.PIPE) return;
+    hostProc.setSignal(sig, h === SIG_DFL ? SIGNAL_DEFAULT : h === SIG_IGN ? SIGNAL_IGNORE : SIGNAL_CATCH);
+  }
+
+  /**
+   * Start-up, a forked child's restored dispositions, execve: every signal
+   * the guest catches or ignores, and SIGUSR1 back to its default (Node
+   * takes it for the inspector; the guest must die of it). Other defaults
+   * are left alone (an embedding test runner may have handlers of its own).
+   */
+  syncAllHost(): void {
+    for (let s = 1; s <= 31; s++) if (s === SIG.USR1 || this.actions[s]!.handler !== SIG_DFL) this.syncHost(s);
+  }
+
+  /** Signals other processes sent us (caught by the addon) become pending guest signals with the sender's pid and uid. */
+  collectHost(): void {
+    if (caughtSignals[0] === 0) return;
+    const bits = Atomics.exchange(caughtSignals, 0, 0);
+    for (let s = 1; s <= 31; s++) {
+      if (bits & (1 << (s - 1))) this.send(s, { code: SI.USER, pid: caughtSignals[1 + s]!, uid: caughtSignals[33 + s]! >>> 0 });
+    }
+  }
+
+  /**
+   * A blocking call woke up: 0 when no signal is ready to be delivered (keep
+   * waiting), else what the call returns: -EINTR, or RESTART_SYSCALL when
+   * the handler of the signal about to run has SA_RESTART (`restartable`
+   * calls only; poll, pause and sigsuspend never restart with a handler).
+   */
+  interruption(restartable = true): number {
+    this.collectHost();
+    const ready = this.pending & ~this.blocked;
+    if (ready === 0n) return 0;
+    for (let s = 1; s <= 64; s++) {
+      if (!(ready & bit(s))) continue;
+      return restartable && this.actions[s]!.flags & SA_RESTART ? RESTART_SYSCALL : -EINTR;
+    }
+    return 0;
+  }
+
+  /**
+   * At a system call's entry, before it runs: a signal from another process
+   * that arrived while the guest computed is delivered first, as the kernel
+   * would have on an earlier return to user mode. The svc is rewound, so it
+   * runs after the handler returns. True when a handler was set up.
+   */
+  deliverBeforeSyscall(): boolean {
+    this.collectHost();
+    if ((this.pending & ~this.blocked) === 0n) return false;
+    const r = this.p.cpu.state.regs;
+    const pc = r[S.PC]!, svc = pc - (r[S.THUMB] ? 2 : 4);
+    r[S.PC] = svc;
+    this.deliverPending();
+    if (r[S.PC] === svc) { r[S.PC] = pc; return false; } // nothing ran (ignored meanwhile)
+    return true;
   }
 
   sigprocmask(how: number, set: number, oset: number): number {

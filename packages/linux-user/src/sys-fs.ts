@@ -75,12 +75,37 @@ export class FsCalls {
     if (!f) return -E.EBADF;
     if (f.dir) return -E.EISDIR;
     if (f.pipe) return this.readPipe(f.pipe, buf, len);
+    if (this.real && hostProc.signals && f.pos === undefined) return this.readHost(f, buf, len);
     try {
       const n = fs.readSync(f.host, this.p.mem.u8, buf >>> 0, len >>> 0, f.pos ?? null);
       if (f.pos !== undefined) f.pos += n;
       return n;
     } catch (e) { return f.nonblock ? errnoOf(e) : retryOrErr(e, () => this.read(fd, buf, len)); }
   }
+
+  /**
+   * read(2) on the kernel's offset through the addon, so a signal with a guest
+   * handler interrupts a read that blocks (pipe, tty): -EINTR, or a restart
+   * when the handler has SA_RESTART. EAGAIN on a descriptor the guest did not
+   * make non-blocking waits in poll (interruptible the same way).
+   */
+  private readHost(f: OpenFile, buf: number, len: number): number {
+    const u8 = this.p.mem.u8;
+    for (;;) {
+      const n = hostProc.read(f.host, u8, buf >>> 0, len >>> 0);
+      if (n >= 0 || (n !== -E.EINTR && (n !== -E.EAGAIN || f.nonblock))) return n;
+      if (n === -E.EAGAIN) {
+        this.pollOne[0] = f.host;
+        if (hostProc.poll(this.pollOne, -1) !== -E.EINTR) continue;
+      }
+      this.p.procs.afterSyscall();
+      const intr = this.p.signals.interruption();
+      if (intr !== 0) return intr;
+    }
+  }
+
+  /** [fd, POLLIN, revents] for readHost's wait. */
+  private readonly pollOne = Int32Array.of(-1, 1, 0);
 
   write(fd: number, buf: number, len: number): number {
     const f = this.fds.get(fd);
@@ -342,7 +367,17 @@ export class FsCalls {
       if (fd >= 0 && !f) bad++;
       if (f && f.host < 0) mem++; // an in-memory pipe (sequential processes): always ready
     }
-    const r = this.real && nfds > 0 ? hostProc.poll(t, bad || mem ? 0 : timeoutMs) : 0;
+    let r = 0;
+    if (this.real && nfds > 0) {
+      // A caught signal interrupts the host's poll: -EINTR when its guest handler is to run (never restarted), else poll on.
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        r = hostProc.poll(t, bad || mem ? 0 : timeoutMs < 0 ? -1 : Math.max(0, deadline - Date.now()));
+        if (r !== -E.EINTR) break;
+        this.p.procs.afterSyscall();
+        if (this.p.signals.interruption(false) !== 0) return -E.EINTR;
+      }
+    }
     if (r < 0) return r;
     let n = 0;
     for (let i = 0; i < nfds; i++) {

@@ -4,7 +4,9 @@ import { S } from '@tsemu/target-arm';
 import { pageAlignUp } from './address-space.js';
 import { E, GuestExit } from './errno.js';
 import { writeUtsname } from './structs.js';
-import { SI } from './signals.js';
+import { RESTART_SYSCALL, SI } from './signals.js';
+import { hostProc } from '@tsemu/host-io';
+import { realProcesses } from './host-processes.js';
 import type { LinuxProcess } from './process.js';
 import { SYSCALL_NAMES } from './syscall-names.js';
 import * as fs from 'node:fs';
@@ -132,8 +134,12 @@ export class Syscalls {
       if (tv) { dv.setUint32(tv, Math.floor(now / 1000), true); dv.setUint32(tv + 4, (now % 1000) * 1000, true); }
       return 0;
     });
-    t.set(162, (req) => this.sleep(dv.getUint32(req, true) * 1e3 + dv.getUint32(req + 4, true) / 1e6));
-    t.set(407, (_clk, _fl, req) => this.sleep(Number(dv.getBigInt64(req, true)) * 1e3 + Number(dv.getBigInt64(req + 8, true)) / 1e6));
+    t.set(162, (req, rem) => this.sleep(1, 0, req, rem, false)); // nanosleep
+    t.set(265, (clk, fl, req, rem) => this.sleep(clk, fl, req, rem, false)); // clock_nanosleep
+    t.set(407, (clk, fl, req, rem) => this.sleep(clk, fl, req, rem, true)); // clock_nanosleep_time64
+    t.set(29, () => this.pause());
+    t.set(104, (which, nv, ov) => this.itimer(which, nv, ov)); // setitimer
+    t.set(105, (which, ov) => this.itimer(which, 0, ov)); // getitimer
 
     // Signals.
     t.set(174, (s, act, oact) => sig.sigaction(s, act, oact));
@@ -169,6 +175,8 @@ export class Syscalls {
       throw e;
     }
     if (res === NO_RETURN) return;
+    // Interrupted, and the handler about to run has SA_RESTART: back to the svc, r0 as it was, so it runs again after the handler.
+    if (res === RESTART_SYSCALL) { r[15] = r[15]! - (r[S.THUMB] ? 2 : 4); if (this.p.strace) this.p.log(`${process.pid} ${SYSCALL_NAMES[nr] ?? nr}(...) = ? (restarted)`); return; }
     if (this.p.strace) {
       const shown = res < 0 && res > -4096 ? `-1 errno=${-res}` : `${res >>> 0 > 0xffff ? '0x' + (res >>> 0).toString(16) : res}`;
       this.p.log(`${process.pid} ${SYSCALL_NAMES[nr] ?? `syscall_${nr}`}(${args.slice(0, 4).map((a) => '0x' + (a >>> 0).toString(16)).join(',')}) = ${shown}`);
@@ -255,9 +263,69 @@ export class Syscalls {
     return 0;
   }
 
-  private sleep(ms: number): number {
-    if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-    return 0;
+  /** Milliseconds on `clk` (CLOCK_REALTIME and its kin: wall time; the rest: the monotonic clock). */
+  private clockMs(clk: number): number {
+    return clk === 0 || clk === 5 || clk === 8 || clk === 11 ? Date.now() : Number(process.hrtime.bigint()) / 1e6;
+  }
+
+  /**
+   * nanosleep / clock_nanosleep (flags 1: TIMER_ABSTIME). With host processes
+   * it sleeps on the addon's wake-up pipe, so a caught signal ends it early:
+   * -EINTR and the time left in `rem` (relative sleeps). Linux never restarts
+   * a sleep a handler interrupted, SA_RESTART or not (ERESTART_RESTARTBLOCK).
+   */
+  private sleep(clk: number, flags: number, req: number, rem: number, wide: boolean): number {
+    const dv = this.p.mem.dv;
+    const sec = wide ? Number(dv.getBigInt64(req, true)) : dv.getInt32(req, true);
+    const nsec = wide ? Number(dv.getBigInt64(req + 8, true)) : dv.getInt32(req + 4, true);
+    if (sec < 0 || nsec < 0 || nsec >= 1e9) return -E.EINVAL;
+    const abs = (flags & 1) !== 0, want = sec * 1e3 + nsec / 1e6;
+    const deadline = abs ? want : this.clockMs(clk) + want;
+    if (!realProcesses || hostProc.watchChildren() < 0) {
+      const ms = deadline - this.clockMs(clk);
+      if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+      return 0;
+    }
+    for (;;) {
+      const left = deadline - this.clockMs(clk);
+      if (left <= 0) return 0;
+      hostProc.waitChildEvent(Math.ceil(left));
+      this.p.procs.afterSyscall();
+      if (this.p.signals.interruption(false) === 0) continue;
+      if (rem && !abs) {
+        const ns = Math.max(0, Math.round((deadline - this.clockMs(clk)) * 1e6));
+        const rs = Math.floor(ns / 1e9), rn = ns % 1e9;
+        if (wide) { dv.setBigInt64(rem, BigInt(rs), true); dv.setBigInt64(rem + 8, BigInt(rn), true); }
+        else { dv.setInt32(rem, rs, true); dv.setInt32(rem + 4, rn, true); }
+      }
+      return -E.EINTR;
+    }
+  }
+
+  /**
+   * setitimer / getitimer: the host's timers (host processes only), so an
+   * ITIMER_REAL's SIGALRM reaches the guest's handler, or kills us by SIGALRM
+   * under the default action, as it would a native process.
+   */
+  private itimer(which: number, nv: number, ov: number): number {
+    if (!realProcesses || !hostProc.signals) return -E.ENOSYS;
+    const dv = this.p.mem.dv, next = nv ? new Int32Array(4) : null, old = new Int32Array(4);
+    if (next) for (let i = 0; i < 4; i++) next[i] = dv.getInt32(nv + 4 * i, true);
+    const r = hostProc.itimer(which, next, old);
+    if (r === 0 && ov) for (let i = 0; i < 4; i++) dv.setInt32(ov + 4 * i, old[i]!, true);
+    return r;
+  }
+
+  /** pause(2): until a signal with a handler arrives (then -EINTR), or one that kills us. */
+  private pause(): number {
+    const sig = this.p.signals;
+    if (realProcesses) hostProc.watchChildren();
+    for (;;) {
+      this.p.procs.afterSyscall();
+      if (sig.interruption(false) !== 0) return -E.EINTR;
+      if (!realProcesses) return -E.EINTR; // nobody else can signal us: as if woken
+      hostProc.waitChildEvent(-1);
+    }
   }
 
   private killSelf(target: number, s: number, code: number): number {

@@ -12,6 +12,28 @@ export interface ExecEnv {
    * paths; a path that jumped forward inside the TB counts the skipped ones too).
    */
   insnCounter?: Float64Array;
+  /** Set by TbCache with its `directChain` option: compiled TBs then call their chained successors directly. */
+  chainState?: ChainState;
+}
+
+/**
+ * Shared between the dispatcher and compiled TBs for direct chaining. A TB
+ * whose goto_tb slot is chained calls the successor itself (`return n.fn()`)
+ * while `depth` lasts: each such call site always goes to the same function,
+ * so the CPU can predict it, where the dispatcher's one call site with hundreds
+ * of targets costs 15-25 ns a transition. Whoever returns a slot (>= 0) to the
+ * dispatcher stores itself in `last`, since it may be a TB nested deep below
+ * the one the dispatcher called.
+ */
+export interface ChainState {
+  last: unknown;
+  depth: number;
+}
+
+/** What a TB must offer to be chained from generated code. */
+interface ChainSelf {
+  valid: boolean;
+  links?: ({ valid: boolean; fn: TbFunction } | null)[];
 }
 
 /** A compiled TB: returns >= 0 for a chainable exit slot, < 0 for an exit code. */
@@ -25,10 +47,12 @@ const CMP = ['===', '!==', '<', '>=', '<=', '>', '<', '>=', '<=', '>'];
  * branches become `break` out of labelled blocks opened at the top of the
  * function (later labels outermost), so any forward branch pattern nests.
  */
-export function compileBlock(b: IrBlock, env: ExecEnv, self: { valid: boolean } = { valid: true }): TbFunction {
-  const src = generateSource(b);
-  const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', src) as (...a: unknown[]) => TbFunction;
-  return factory(env.regs, env.mem, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1));
+export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid: true }): TbFunction {
+  const chain = env.chainState !== undefined && self.links !== undefined;
+  const src = generateSource(b, chain);
+  const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', src) as (...a: unknown[]) => TbFunction;
+  return factory(env.regs, env.mem, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1),
+    env.chainState);
 }
 
 /**
@@ -36,7 +60,7 @@ export function compileBlock(b: IrBlock, env: ExecEnv, self: { valid: boolean } 
  * entry, written back at every exit and around helpers that may touch the CPU
  * state. A goto_tb back to the TB's own start (b.loopSlot) becomes a JS loop.
  */
-export function generateSource(b: IrBlock): string {
+export function generateSource(b: IrBlock, chain = false): string {
   const temps = b.temps;
   const v = (i: number): string => {
     const t = temps[i]!;
@@ -69,6 +93,7 @@ export function generateSource(b: IrBlock): string {
   const reload = gUsed.map((g) => `g${g}=R[${g}];`).join('');
   const out: string[] = [];
   out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,NR=m.noRead,NW=m.noWrite;');
+  if (chain) out.push('const LK=SELF.links;');
   b.helpers.forEach((_, i) => out.push(`const h${i}=H[${i}];`));
   out.push('return function tb(){');
   if (used.size) out.push('let ' + [...used].map((t) => `t${t}=0`).join(',') + ';');
@@ -112,12 +137,16 @@ export function generateSource(b: IrBlock): string {
         continue;
       }
       case Op.insnStart: insns++; pc = o.args[0]! >>> 0; break;
-      case Op.gotoTb:
-        if (loop && o.args[0] === b.loopSlot) {
+      case Op.gotoTb: {
+        // Direct chaining: the successor runs from here (its registers come from R, so write back first).
+        const k = o.args[0]!;
+        const leave = chain ? `{const n=LK[${k}];if(n!==null&&n.valid&&--X.depth>0)return n.fn();}X.last=SELF;return ${k};` : `return ${k};`;
+        if (loop && k === b.loopSlot) {
           out.push(`${count()}if(SELF.valid){ic=0;continue loop;}`);
-          out.push(`${writeBack}return ${o.args[0]};`);
-        } else out.push(`${count()}${writeBack}return ${o.args[0]};`);
+          out.push(`${writeBack}${leave}`);
+        } else out.push(`${count()}${writeBack}${leave}`);
         continue;
+      }
       case Op.exitTb: out.push(`${count()}${writeBack}return ${o.args[0]};`); continue;
       case Op.call: {
         const h = b.helpers[o.args[1]!]!;

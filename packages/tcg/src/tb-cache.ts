@@ -1,4 +1,4 @@
-import { compileBlock, type ExecEnv, type TbFunction } from './backend-js.js';
+import { compileBlock, type ChainState, type ExecEnv, type TbFunction } from './backend-js.js';
 import { compileRegion } from './region.js';
 import { interpretBlock } from './interp.js';
 import type { IrBlock } from './ir.js';
@@ -49,6 +49,12 @@ export interface TbCacheOptions {
    * but no measurable gain yet on this machine.
    */
   regions?: boolean;
+  /**
+   * Compiled TBs call their chained successors themselves (see ChainState).
+   * Default false: it took a quarter of awk's dispatcher time away but
+   * measured 0-15% more CPU on the other workloads (README, Speed).
+   */
+  directChain?: boolean;
   /** Called with each optimised TB before it is compiled (debug output such as -d op). */
   onTranslate?: (pc: number, flags: number, ir: IrBlock) => void;
 }
@@ -58,6 +64,11 @@ const JMP_CACHE_BITS = 14;
 export const FLAGS_LIMIT = 1 << 12;
 const DEFAULT_HOT_THRESHOLD = 8;
 const MAX_REGION = 4;
+/** Successors a compiled TB may call directly before returning to the dispatcher (bounds the JS stack). */
+const CHAIN_DEPTH = 16;
+
+/** run() stopped at a chained exit (PC set, state consistent) because `interrupt[0]` was non-zero. */
+export const EXIT_INTERRUPT = -5;
 
 /**
  * Translation-block cache keyed by (pc, flags), with a direct-mapped jump
@@ -76,11 +87,15 @@ export class TbCache {
   tbsCompiled = 0;
   /** Hot TBs compiled together with their chained successors. */
   regionsCompiled = 0;
+  /** Non-zero word 0 ends run() at the next chained exit with EXIT_INTERRUPT (linux-user: a signal came in). */
+  interrupt = new Int32Array(1);
   private regionsOf = new Map<TranslationBlock, { valid: boolean; owner: TranslationBlock }[]>();
   private readonly regions: boolean;
   private readonly interpret: boolean;
   private readonly optimize: boolean;
   private readonly chain: boolean;
+  /** Direct chaining state shared with compiled TBs (see ChainState). */
+  private readonly cs: ChainState;
 
   constructor(private env: ExecEnv, private fe: FrontEnd, private opts: TbCacheOptions = {}) {
     this.interpret = opts.interpret ?? false;
@@ -89,6 +104,8 @@ export class TbCache {
     this.regions = (opts.regions ?? false) && this.chain && this.optimize;
     env.mem.onCodeWrite = (addr) => this.invalidatePage(addr >>> PAGE_BITS);
     env.insnCounter ??= new Float64Array(1);
+    this.cs = { last: null, depth: 0 };
+    env.chainState = this.chain && !this.interpret && opts.directChain === true ? this.cs : undefined;
   }
 
   lookup(pc: number, flags: number): TranslationBlock {
@@ -115,8 +132,9 @@ export class TbCache {
     if ((mem.perm[(pc >>> 0) >>> PAGE_BITS]! & PERM_X) === 0) {
       const a = pc >>> 0;
       return {
-        pc, flags, end: a + 1, icount: 0, links: [null], valid: false, ir: { temps: [], ops: [], labels: 0, helpers: [], icount: 0 }, optimized: true,
-        fn: () => { mem.raiseFault(FAULT_EXEC, a); mem.faultPc = a; return EXIT_FAULT; },
+        // Same property order as a real TB: one object shape where generated code reads links.
+        pc, flags, end: a + 1, icount: 0, fn: () => { mem.raiseFault(FAULT_EXEC, a); mem.faultPc = a; return EXIT_FAULT; },
+        links: [null], valid: false, ir: { temps: [], ops: [], labels: 0, helpers: [], icount: 0 }, optimized: true,
       };
     }
     const { ir, end } = this.fe.translate(pc, flags);
@@ -135,9 +153,12 @@ export class TbCache {
     const threshold = this.interpret ? 0 : this.opts.hotThreshold ?? DEFAULT_HOT_THRESHOLD;
     if (threshold > 0) {
       let runs = 0;
+      const cs = this.cs;
       tb.fn = () => {
         if (++runs >= threshold) compile();
-        return interpretBlock(ir, env);
+        const r = interpretBlock(ir, env);
+        if (r >= 0) cs.last = tb; // it may have been called by a compiled TB, not the dispatcher
+        return r;
       };
     } else compile();
     this.tbsTranslated++;
@@ -220,16 +241,23 @@ export class TbCache {
    * without hashing.
    */
   run(): number {
-    const fe = this.fe;
+    const fe = this.fe, cs = this.cs, direct = this.env.chainState !== undefined;
     let tb = this.lookup(fe.pc(), fe.flags());
     try {
       for (;;) {
+        if (this.interrupt[0] !== 0) return EXIT_INTERRUPT;
+        if (direct) {
+          cs.depth = CHAIN_DEPTH;
+          cs.last = tb;
+        }
         const r = tb.fn();
         if (r >= 0) {
-          let nx = tb.links[r];
+          // The slot belongs to the TB that returned it, possibly one called directly by another.
+          const from = direct ? (cs.last as TranslationBlock) : tb;
+          let nx = from.links[r];
           if (nx === null || nx === undefined || !nx.valid) {
             nx = this.lookup(fe.pc(), fe.flags());
-            if (this.chain && tb.valid) tb.links[r] = nx;
+            if (this.chain && from.valid) from.links[r] = nx;
           }
           tb = nx;
         } else if (r === EXIT_LOOKUP) {

@@ -50,6 +50,18 @@ describe('TbCache', () => {
     expect(cache.regionsCompiled).toBeGreaterThan(0);
   });
 
+  it('runs a loop spanning TBs with direct chaining (TBs calling their successors), counting exactly', () => {
+    const { mem, regs, cache } = toyMachine({ directChain: true, hotThreshold: 2 });
+    [1, 2, 0x80001000 | 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+    mem.st32(0x100c, 0);
+    regs[15] = 0x1000;
+    regs[1] = 1000; // more iterations than the nesting depth, so TBs return to the dispatcher mid-chain
+    expect(cache.run()).toBe(-7);
+    expect(regs[0]).toBe(3 * 1000);
+    expect(cache.insnsExecuted).toBe(3 * 1000 + 1);
+    expect(cache.tbsTranslated).toBe(4);
+  });
+
   it('translates each block once, chains, and counts instructions', () => {
     const { mem, regs, cache } = toyMachine();
     [1, 2, 3, 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
@@ -78,7 +90,7 @@ describe('TbCache', () => {
   });
 
   it('gives the same results without chaining, through the interpreter, and in regions', () => {
-    for (const opts of [{ chain: false }, { interpret: true }, { optimize: false }, { regions: true, hotThreshold: 2 }]) {
+    for (const opts of [{ chain: false }, { interpret: true }, { optimize: false }, { regions: true, hotThreshold: 2 }, { directChain: true, hotThreshold: 2 }]) {
       const { mem, regs, cache } = toyMachine(opts);
       [7, 8, 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
       regs[15] = 0x1000;
