@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, existsSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NOWAIT_EAGAIN, POSIX_FADV_DONTNEED, hostIo } from '@tsemu/host-io';
+import { dropCachedPages, hostIo } from '@tsemu/host-io';
 import { FileDriverState, openImage, type BlockBackend } from '@tsemu/block-core';
 import { NOWAIT_MAX_BYTES } from '../src/drivers/file.js'; // not part of the package's API
 
@@ -14,7 +14,6 @@ let dir: string;
 beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'bc-nowait-')); });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const KiB = 1024;
-const POSIX_FADV_RANDOM = 1;
 
 function fileState(blk: BlockBackend): FileDriverState {
   const state = blk.root.file!.state;
@@ -28,20 +27,9 @@ function pattern(n: number, seed: number): Uint8Array {
   return out;
 }
 
-/**
- * Drops the file's cached pages, with readahead off (FADV_RANDOM) so a miss
- * brings back only what is read. Checked with a 1-byte probe at `probeAt` and
- * retried: on a busy machine a page can stay pinned for a moment.
- */
+/** Drops the file's cached pages (see dropCachedPages); the test needs them gone. */
 async function dropCache(fd: number, probeAt: number): Promise<void> {
-  expect(hostIo.fadvise(fd, 0, 0, POSIX_FADV_RANDOM)).toBe(0);
-  const probe = new Uint8Array(1);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    expect(hostIo.fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)).toBe(0);
-    if (hostIo.preadNowait(fd, probe, probeAt) === NOWAIT_EAGAIN) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('posix_fadvise(DONTNEED) left the pages cached');
+  expect(await dropCachedPages(fd, probeAt)).toBe(true);
 }
 
 /** An image file holding `data`, already on disk so its pages can be dropped. */

@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import {
-  NOWAIT_EAGAIN, NOWAIT_EINVAL, NOWAIT_EOPNOTSUPP, NOWAIT_IOV_MAX, POSIX_FADV_DONTNEED, hostIo,
+  dropCachedPages, NOWAIT_EAGAIN, NOWAIT_EINVAL, NOWAIT_EOPNOTSUPP, NOWAIT_IOV_MAX, POSIX_FADV_DONTNEED, hostIo,
 } from '@tsemu/host-io';
 
 const dir = mkdtempSync(join(tmpdir(), 'host-io-nowait-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const KiB = 1024;
 const EBADF = -9;
-const POSIX_FADV_RANDOM = 1;
 
 function pattern(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -20,20 +19,9 @@ function pattern(n: number, seed: number): Uint8Array {
   return out;
 }
 
-/**
- * Drops the file's cached pages, with readahead off (FADV_RANDOM) so a miss
- * brings back only what is read. Checked with a 1-byte probe at `probeAt` and
- * retried: on a busy machine a page can stay pinned for a moment.
- */
+/** Drops the file's cached pages (see dropCachedPages); the test needs them gone. */
 async function dropCache(fd: number, probeAt: number): Promise<void> {
-  expect(hostIo.fadvise(fd, 0, 0, POSIX_FADV_RANDOM)).toBe(0);
-  const probe = new Uint8Array(1);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    expect(hostIo.fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)).toBe(0);
-    if (hostIo.preadNowait(fd, probe, probeAt) === NOWAIT_EAGAIN) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('posix_fadvise(DONTNEED) left the pages cached');
+  expect(await dropCachedPages(fd, probeAt)).toBe(true);
 }
 
 /** A file holding `data`, written back to disk (so DONTNEED can drop its pages); returns an r+ fd. */
