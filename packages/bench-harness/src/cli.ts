@@ -1,7 +1,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describeCommand } from './command.js';
+import { describeCommand, removedEnv } from './command.js';
 import { isBenchDefinition, type BenchDefinition } from './define.js';
 import { findBenchFiles } from './discover.js';
 import { runBench, type BenchResult } from './runner.js';
@@ -59,7 +59,10 @@ export async function benchMain(argv: readonly string[], options: CliOptions): P
 
   const results: BenchResult[] = [];
   // Wall times mean little without the load they were taken under.
-  log(`host: ${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(2)}, node ${process.version}\n`);
+  log(`host: ${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(2)}, node ${process.version}`);
+  const removed = removedEnv();
+  if (removed.length > 0) log(`measured commands run without ${removed.join(', ')} (start-up cost only; BENCH_KEEP_ENV=1 keeps it)`);
+  log('');
   for (const { def } of selected) {
     const result = await runBench(def, { ...(repeats !== undefined && { repeats }), ...(options.progress && { progress: options.progress }) });
     results.push(result);

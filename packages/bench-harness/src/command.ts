@@ -9,6 +9,31 @@ export class CommandFailedError extends Error {
 
 const STDERR_KEEP = 2048;
 
+/**
+ * Variables that change what a measured process does at start-up without
+ * changing its work. NODE_EXTRA_CA_CERTS makes every Node process parse a CA
+ * bundle before running any code (~50 ms here, more than all of Node's own
+ * start-up); the tsemu tools never use the default CA store (their TLS takes
+ * the CA from --object), so a machine that sets it for npm would otherwise
+ * charge it to every tsemu run. QEMU's tools ignore it. BENCH_KEEP_ENV=1
+ * keeps the environment as it is.
+ */
+export const STARTUP_ONLY_ENV = ['NODE_EXTRA_CA_CERTS'] as const;
+
+/** The environment measured commands run with (see STARTUP_ONLY_ENV). */
+export function measuredEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (env['BENCH_KEEP_ENV'] === '1') return env;
+  const out = { ...env };
+  for (const name of STARTUP_ONLY_ENV) delete out[name];
+  return out;
+}
+
+/** Names of STARTUP_ONLY_ENV variables the bench removes from this environment (for its report). */
+export function removedEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env['BENCH_KEEP_ENV'] === '1') return [];
+  return STARTUP_ONLY_ENV.filter((name) => env[name] !== undefined);
+}
+
 /** Runs a command to completion; rejects if it fails. The caller times it. */
 export async function runCommand(cmd: Command, ctx: BenchContext): Promise<void> {
   if (typeof cmd === 'function') {
@@ -26,6 +51,7 @@ function isArgvArray(cmd: readonly string[] | ArgvCommand): cmd is readonly stri
 function spawnCommand(spec: ArgvCommand, dir: string): Promise<void> {
   const [program, ...args] = spec.argv;
   if (!program) return Promise.reject(new CommandFailedError('empty argv'));
+  const base = measuredEnv();
   const stdinFd = spec.stdin === undefined ? 'ignore' : openSync(resolve(dir, spec.stdin), 'r');
   return new Promise<void>((resolvePromise, reject) => {
     let settled = false;
@@ -40,7 +66,7 @@ function spawnCommand(spec: ArgvCommand, dir: string): Promise<void> {
     const child = spawn(program, args, {
       cwd: dir,
       stdio: [stdinFd, 'ignore', 'pipe'],
-      env: spec.env ? { ...process.env, ...spec.env } : process.env,
+      env: spec.env ? { ...base, ...spec.env } : base,
     });
     let stderr = '';
     child.stderr?.setEncoding('utf8');

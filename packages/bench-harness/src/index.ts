@@ -1,6 +1,6 @@
 export { defineBench, isBenchDefinition, DEFAULT_GOAL } from './define.js';
 export type { BenchCase, BenchContext, BenchDefinition, ArgvCommand, Command, CommandFn, Side } from './define.js';
-export { runCommand, describeCommand, CommandFailedError } from './command.js';
+export { runCommand, describeCommand, CommandFailedError, measuredEnv, removedEnv, STARTUP_ONLY_ENV } from './command.js';
 export { runBench, summarise, repeatsFromEnv, DEFAULT_REPEATS } from './runner.js';
 export type { BenchResult, CaseResult, RunOptions } from './runner.js';
 export { formatTable } from './table.js';
