@@ -9,6 +9,7 @@ import { hostProc } from '@tsemu/host-io';
 import { realProcesses } from './host-processes.js';
 import type { LinuxProcess } from './process.js';
 import { SYSCALL_NAMES } from './syscall-names.js';
+import { checkPointers } from './syscall-pointers.js';
 import * as fs from 'node:fs';
 
 const AT_FDCWD = -100;
@@ -161,7 +162,7 @@ export class Syscalls {
     const r = this.p.cpu.state.regs;
     const nr = r[7]! >>> 0;
     const h = this.table.get(nr);
-    const args = [r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!] as const;
+    const args = [r[0]!, r[1]!, r[2]!, r[3]!, r[4]!, r[5]!];
     if (!h) {
       if (this.p.strace) this.p.log(`${process.pid} ${SYSCALL_NAMES[nr] ?? `syscall_${nr}`}(...) = -1 errno=${E.ENOSYS} (Function not implemented)`);
       r[0] = -E.ENOSYS;
@@ -169,7 +170,7 @@ export class Syscalls {
     }
     let res: number | typeof NO_RETURN;
     try {
-      res = h(...args);
+      res = checkPointers(this.p.mem, nr, args) ? h(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!) : -E.EFAULT;
     } catch (e) {
       if (e instanceof GuestExit && this.p.strace) this.p.log(`${process.pid} ${SYSCALL_NAMES[nr] ?? nr}(${args[0]})`);
       throw e;
