@@ -137,6 +137,26 @@ export class BlockBackend {
     return this.root.blockStatus(offset, Math.max(0, Math.min(length, this.length - offset)));
   }
 
+  /**
+   * Block status of what a read returns, through the whole backing chain
+   * (QEMU's bdrv_block_status_above to the bottom): the first layer that
+   * allocates the range answers; a range no layer allocates reads as
+   * zeroes, as does one past the end of a shorter backing file. `allocated`
+   * says whether the root layer itself has it.
+   */
+  async blockStatusAbove(offset: number, length: number): Promise<BlockStatus> {
+    if (offset < 0 || length < 0) throw new BlockError('EINVAL');
+    let n = Math.max(0, Math.min(length, this.length - offset));
+    for (let node: BlockNode = this.root, top = true; ; top = false) {
+      const st = await node.blockStatus(offset, n);
+      if (st.length > 0 && st.length < n) n = st.length;
+      const backing = node.backing;
+      if (st.allocated || backing === undefined) return top ? st : { ...st, length: n, allocated: false };
+      if (offset >= (await backing.getLength())) return { length: n, data: false, zero: true, allocated: false };
+      node = backing;
+    }
+  }
+
   /** Allocation in the root layer only (qemu-io `alloc`). */
   async isAllocated(offset: number, length: number): Promise<{ allocated: boolean; length: number }> {
     const n = Math.max(0, Math.min(length, this.length - offset));

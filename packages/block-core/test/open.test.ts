@@ -172,6 +172,9 @@ describe('backing chains', () => {
     expect(await blk.isAllocated(0, 16384)).toEqual({ allocated: false, length: 4096 });
     expect(await blk.isAllocatedAbove(0, 16384)).toEqual({ allocated: true, length: 4096, depth: 1 });
     expect(await blk.isAllocatedAbove(4096, 16384)).toEqual({ allocated: true, length: 8192, depth: 0 });
+    // What a read returns: the base's data where the top has nothing, the top's own data where it has it.
+    expect(await blk.blockStatusAbove(0, 16384)).toMatchObject({ length: 4096, data: true, zero: false, allocated: false });
+    expect(await blk.blockStatusAbove(4096, 16384)).toMatchObject({ length: 8192, data: true, allocated: true });
     await blk.close();
     expect(readFileSync(base).every((b) => b === 0xbb)).toBe(true);
   });
@@ -184,6 +187,7 @@ describe('backing chains', () => {
     await blk.read(0, buf);
     expect(buf[4095]).toBe(0xcc);
     expect(buf.subarray(4096).every((b) => b === 0)).toBe(true);
+    expect(await blk.blockStatusAbove(4096, 8192)).toMatchObject({ length: 8192, data: false, zero: true, allocated: false });
     await blk.close();
     rmSync(join(dir, 'short.raw'));
     await expect(openImage({ filename: join(dir, 'long.tcow') })).rejects.toMatchObject({

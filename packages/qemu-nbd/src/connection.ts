@@ -16,7 +16,8 @@ import {
   NbdChunk, NbdCommand, NbdOptionParser, NbdOptionReply, NbdProtocolError, NbdRequestParser, encodeOptionReply,
   errnoToNbd, readClientFlags, writeSimpleReply, writeStructuredHeader,
 } from '@tsemu/block-nbd';
-import { BASE_ALLOCATION_ID, negotiate, type NegotiationState } from './negotiation.js';
+import { ALLOCATION_DEPTH_ID, BASE_ALLOCATION_ID, negotiate, type NegotiationState } from './negotiation.js';
+import { allocationDepthAt } from './allocation-depth.js';
 import type { NbdExport } from './export.js';
 import { DATA_AT, RequestSlot } from './request-slot.js';
 import { checkRequest } from './request-checks.js';
@@ -68,7 +69,9 @@ export class NbdServerConnection {
   private readonly requestParser = new NbdRequestParser();
   private readonly state: NegotiationState;
   private exp: NbdExport | null = null;
+  /** Metadata contexts selected for the export in transmission. */
   private allocation = false;
+  private allocationDepth = false;
   private readonly free: RequestSlot[] = [];
   private inflight = 0;
   /** The slot the request parser is filling (a WRITE payload may span many reads). */
@@ -109,7 +112,7 @@ export class NbdServerConnection {
     this.handshakeTimer = setTimeout(() => this.fail(this.eofReason()), hooks.handshakeMaxMs ?? HANDSHAKE_MAX_MS);
     this.handshakeTimer.unref();
     this.state = {
-      noZeroes: false, tlsConfigured: hooks.tls !== undefined, tlsActive: false, structured: false, allocation: false, metaExport: null,
+      noZeroes: false, tlsConfigured: hooks.tls !== undefined, tlsActive: false, structured: false, allocation: false, allocationDepth: false, metaExport: null,
     };
     const release = (slot: RequestSlot): void => this.release(slot);
     for (let i = 0; i < MAX_REQUESTS; i++) this.free.push(new RequestSlot(release));
@@ -184,7 +187,9 @@ export class NbdServerConnection {
           }
           if (step.outcome.next === 'transmit') {
             this.exp = step.outcome.export;
-            this.allocation = this.state.allocation && this.state.metaExport === this.exp.name;
+            const forThis = this.state.metaExport === this.exp.name;
+            this.allocation = this.state.allocation && forThis;
+            this.allocationDepth = this.state.allocationDepth && forThis;
             this.phase = Phase.Transmission;
             clearTimeout(this.handshakeTimer!);
             this.handshakeTimer = null;
@@ -284,7 +289,7 @@ export class NbdServerConnection {
       this.startDraining();
       return;
     }
-    const failure = checkRequest(req, exp, this.state.structured, this.allocation);
+    const failure = checkRequest(req, exp, this.state.structured, this.allocation || this.allocationDepth);
     if (failure !== null) {
       this.log(`request rejected: ${failure.message}`);
       this.replyError(slot, failure.errno, failure.message);
@@ -372,6 +377,23 @@ export class NbdServerConnection {
   private async replyBlockStatus(slot: RequestSlot, exp: NbdExport): Promise<void> {
     const req = slot.req;
     const one = (req.flags & NBD_CMD_FLAG_REQ_ONE) !== 0;
+    const base = this.allocation ? await this.baseAllocationExtents(slot, exp, one) : null;
+    const depth = this.allocationDepth ? await this.allocationDepthExtents(slot, exp, one) : null;
+    // One chunk per selected context, in qemu-nbd's order; the last one ends the reply.
+    const size = (base ? 24 + base.length * 4 : 0) + (depth ? 24 + depth.length * 4 : 0);
+    const body = new Uint8Array(size);
+    const v = new DataView(body.buffer);
+    let at = 0;
+    if (base) at = writeStatusChunk(v, at, depth ? 0 : NBD_REPLY_FLAG_DONE, req, BASE_ALLOCATION_ID, base);
+    if (depth) writeStatusChunk(v, at, NBD_REPLY_FLAG_DONE, req, ALLOCATION_DEPTH_ID, depth);
+    if (this.closed) return slot.onFlushed();
+    this.batch();
+    this.socket.write(body, slot.onFlushed);
+  }
+
+  /** base:allocation extents as (length, flags) pairs, neighbours with equal flags merged. */
+  private async baseAllocationExtents(slot: RequestSlot, exp: NbdExport, one: boolean): Promise<number[]> {
+    const req = slot.req;
     const extents: number[] = [];
     let pos = req.offset;
     const end = req.offset + req.length;
@@ -381,24 +403,31 @@ export class NbdServerConnection {
       const n = Math.min(answer[0]!, end) - pos;
       if (n <= 0) break;
       const st = answer[1]!;
-      const flags = ((st & STATUS_DATA) !== 0 ? 0 : NBD_STATE_HOLE) | ((st & STATUS_ZERO) !== 0 ? NBD_STATE_ZERO : 0);
-      const last = extents.length - 2;
-      // Merge neighbours with equal flags, keeping each length within 32 bits.
-      if (last >= 0 && extents[last + 1] === flags && extents[last]! + n <= 0xffffffff) extents[last] += n;
-      else extents.push(n, flags);
+      addExtent(extents, n, ((st & STATUS_DATA) !== 0 ? 0 : NBD_STATE_HOLE) | ((st & STATUS_ZERO) !== 0 ? NBD_STATE_ZERO : 0));
       pos += n;
     }
     if (extents.length === 0) throw new BlockError('EIO', 'no block status available');
     if (one && extents.length > 2) extents.length = 2;
-    const payload = 4 + extents.length * 4;
-    const body = new Uint8Array(20 + payload);
-    const v = new DataView(body.buffer);
-    writeStructuredHeader(v, 0, NBD_REPLY_FLAG_DONE, NbdChunk.BLOCK_STATUS, req.handleHi, req.handleLo, payload);
-    v.setUint32(20, BASE_ALLOCATION_ID);
-    for (let i = 0; i < extents.length; i++) v.setUint32(24 + i * 4, extents[i]!);
-    if (this.closed) return slot.onFlushed();
-    this.batch();
-    this.socket.write(body, slot.onFlushed);
+    return extents;
+  }
+
+  /** qemu:allocation-depth extents as (length, depth) pairs. */
+  private async allocationDepthExtents(slot: RequestSlot, exp: NbdExport, one: boolean): Promise<number[]> {
+    const req = slot.req;
+    const extents: number[] = [];
+    let pos = req.offset;
+    const end = req.offset + req.length;
+    const answer = slot.status;
+    while (pos < end && extents.length < (one ? 2 : MAX_EXTENTS * 2)) {
+      await allocationDepthAt(exp.backend, pos, end - pos, answer);
+      const n = Math.min(answer[0]!, end) - pos;
+      if (n <= 0) break;
+      addExtent(extents, n, answer[1]!);
+      pos += n;
+    }
+    if (extents.length === 0) throw new BlockError('EIO', 'no allocation depth available');
+    if (one && extents.length > 2) extents.length = 2;
+    return extents;
   }
 
   /** Corks the socket until the next tick, so the replies of one event-loop turn go out together. */
@@ -524,3 +553,19 @@ export class NbdServerConnection {
 
 const NO_FLAGS = Object.freeze({});
 const FUA = Object.freeze({ fua: true });
+
+/** Appends (length, value) to an extent list, merged with an equal neighbour while the length fits 32 bits. */
+function addExtent(extents: number[], length: number, value: number): void {
+  const last = extents.length - 2;
+  if (last >= 0 && extents[last + 1] === value && extents[last]! + length <= 0xffffffff) extents[last] += length;
+  else extents.push(length, value);
+}
+
+/** One NBD_REPLY_TYPE_BLOCK_STATUS chunk for context `id` at byte `at` of `v`; returns the byte after it. */
+function writeStatusChunk(v: DataView, at: number, flags: number, req: { handleHi: number; handleLo: number }, id: number, extents: number[]): number {
+  const payload = 4 + extents.length * 4;
+  writeStructuredHeader(v, at, flags, NbdChunk.BLOCK_STATUS, req.handleHi, req.handleLo, payload);
+  v.setUint32(at + 20, id);
+  for (let i = 0; i < extents.length; i++) v.setUint32(at + 24 + i * 4, extents[i]!);
+  return at + 20 + payload;
+}

@@ -15,6 +15,8 @@ export interface NbdExportSpec {
   readOnly?: boolean;
   /** Several clients may connect at once (-e N > 1): advertise multi-conn as qemu-nbd does. */
   multiConn?: boolean;
+  /** -A: offer the qemu:allocation-depth metadata context. */
+  allocationDepth?: boolean;
 }
 
 export class NbdExport {
@@ -22,6 +24,8 @@ export class NbdExport {
   readonly description: string;
   readonly backend: BlockBackend;
   readonly readOnly: boolean;
+  /** qemu:allocation-depth is offered (-A). */
+  readonly allocationDepth: boolean;
   /** Transmission flags without DF (DF depends on each client's structured-reply negotiation). */
   readonly flags: number;
   size: number;
@@ -34,6 +38,7 @@ export class NbdExport {
     this.description = spec.description ?? '';
     this.backend = spec.backend;
     this.readOnly = spec.readOnly === true || spec.backend.readOnly;
+    this.allocationDepth = spec.allocationDepth === true;
     this.size = size;
     let flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_CACHE;
     if (this.readOnly) flags |= NBD_FLAG_READ_ONLY;

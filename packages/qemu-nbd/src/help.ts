@@ -34,7 +34,7 @@ Connection properties:
 
 Exposing part of the image:
   -o, --offset=OFFSET       offset into the image
-  -A, --allocation-depth    expose the allocation depth (not supported yet)
+  -A, --allocation-depth    expose the allocation depth
   -B, --bitmap=NAME         expose a persistent dirty bitmap (not supported yet)
 
 General purpose options:

@@ -220,7 +220,7 @@ async function serveImage(
   let server: NbdServer;
   try {
     server = await NbdServer.create({
-      exports: [{ name: s.exportName, description: s.description, backend, readOnly: s.readOnly, multiConn: s.shared > 1 }],
+      exports: [{ name: s.exportName, description: s.description, backend, readOnly: s.readOnly, multiConn: s.shared > 1, allocationDepth: s.allocationDepth }],
       shared: s.shared,
       persistent: s.persistent,
       tls: s.tls,

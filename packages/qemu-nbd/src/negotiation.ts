@@ -8,8 +8,10 @@ import {
 } from '@tsemu/block-nbd';
 import type { NbdExport } from './export.js';
 
-/** The only metadata context offered; its id on the wire. */
+/** The metadata contexts offered and their ids on the wire (qemu-nbd's numbering). */
 export const BASE_ALLOCATION_ID = 0;
+export const ALLOCATION_DEPTH = 'qemu:allocation-depth';
+export const ALLOCATION_DEPTH_ID = 1;
 
 const encoder = new TextEncoder();
 
@@ -21,6 +23,8 @@ export interface NegotiationState {
   structured: boolean;
   /** base:allocation selected by SET_META_CONTEXT for `metaExport`. */
   allocation: boolean;
+  /** qemu:allocation-depth selected by SET_META_CONTEXT for `metaExport`. */
+  allocationDepth: boolean;
   metaExport: string | null;
 }
 
@@ -170,18 +174,25 @@ function metaContext(exports: ReadonlyMap<string, NbdExport>, state: Negotiation
     return { replies, outcome: cont };
   }
   const listing = option === NbdOption.LIST_META_CONTEXT;
-  let selected = false;
+  let base = false;
+  let depth = false;
   if (listing && req.queries.length === 0) {
-    selected = true;
+    base = true;
+    depth = exp.allocationDepth;
   } else {
     for (const q of req.queries) {
-      // "base:" lists every context of the namespace (LIST only); an exact name selects.
-      if (q === BASE_ALLOCATION || (listing && q === 'base:')) selected = true;
+      // "base:" / "qemu:" list every context of the namespace (LIST only); an exact name selects.
+      if (q === BASE_ALLOCATION || (listing && q === 'base:')) base = true;
+      if (exp.allocationDepth && (q === ALLOCATION_DEPTH || (listing && q === 'qemu:'))) depth = true;
     }
   }
-  if (selected) replies.push(encodeOptionReply(option, NbdOptionReply.META_CONTEXT, encodeMetaContextReply(BASE_ALLOCATION_ID, BASE_ALLOCATION)));
+  // Replies come in qemu-nbd's fixed order, whatever the order of the queries.
+  if (base) replies.push(encodeOptionReply(option, NbdOptionReply.META_CONTEXT, encodeMetaContextReply(BASE_ALLOCATION_ID, BASE_ALLOCATION)));
+  // A LIST reply's id means nothing; qemu-nbd sends 0 there.
+  if (depth) replies.push(encodeOptionReply(option, NbdOptionReply.META_CONTEXT, encodeMetaContextReply(listing ? 0 : ALLOCATION_DEPTH_ID, ALLOCATION_DEPTH)));
   if (!listing) {
-    state.allocation = selected;
+    state.allocation = base;
+    state.allocationDepth = depth;
     state.metaExport = req.name;
   }
   replies.push(encodeOptionReply(option, NbdOptionReply.ACK));

@@ -37,6 +37,8 @@ export interface NbdCliSettings {
   objects: Map<string, NbdTlsCredentials>;
   /** The --tls-creds object. */
   tls?: NbdTlsCredentials;
+  /** -A: offer the qemu:allocation-depth metadata context. */
+  allocationDepth: boolean;
   /** -s: serve a temporary qcow2 overlay over FILE, deleted when the server exits. */
   snapshot: boolean;
   /** -l: the internal snapshot to export read-only (-l implies -r). */
@@ -83,7 +85,6 @@ const LONG: LongOption[] = [
 const UNSUPPORTED: Record<string, string> = {
   c: '-c/--connect is not supported: attaching /dev/nbdX needs the kernel NBD driver (ioctl), which tsemu-nbd does not use',
   d: '-d/--disconnect is not supported: tsemu-nbd does not drive kernel NBD devices',
-  A: '-A/--allocation-depth is not supported yet',
   B: '-B/--bitmap is not supported yet',
   'tls-authz': '--tls-authz is not supported yet',
   'selinux-label': '--selinux-label is not supported',
@@ -92,7 +93,7 @@ const UNSUPPORTED: Record<string, string> = {
 export function parseArgs(argv: readonly string[]): NbdCliSettings {
   const s: NbdCliSettings = {
     shared: 1, persistent: false, verbose: false, exportName: '', list: false, readOnly: false,
-    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), snapshot: false,
+    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), snapshot: false, allocationDepth: false,
   };
   let tlsId: string | undefined;
   let sawNocache = false;
@@ -112,6 +113,7 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
       case 'p': s.port = arg; break;
       case 'k': s.socket = arg; break;
       case 'r': s.readOnly = true; break;
+      case 'A': s.allocationDepth = true; break;
       case 's': s.snapshot = true; break;
       case 'l':
         // As qemu-nbd: loading a snapshot makes the export read-only.

@@ -17,7 +17,7 @@ export class RequestFailure extends Error {
 }
 
 /** null when the request may run; otherwise the error to answer it with. */
-export function checkRequest(req: NbdRequest, exp: NbdExport, structured: boolean, allocation: boolean): RequestFailure | null {
+export function checkRequest(req: NbdRequest, exp: NbdExport, structured: boolean, metaContexts: boolean): RequestFailure | null {
   const type = req.type;
   if ((type === NbdCommand.READ || type === NbdCommand.WRITE || type === NbdCommand.CACHE) && req.length > NBD_MAX_PAYLOAD) {
     return new RequestFailure('EINVAL', `len (${req.length}) is larger than max len (${NBD_MAX_PAYLOAD})`);
@@ -39,7 +39,7 @@ export function checkRequest(req: NbdRequest, exp: NbdExport, structured: boolea
   }
   if (type === NbdCommand.BLOCK_STATUS) {
     if (req.length === 0) return new RequestFailure('EINVAL', 'need non-zero length');
-    if (!allocation) return new RequestFailure('EINVAL', 'CMD_BLOCK_STATUS not negotiated');
+    if (!metaContexts) return new RequestFailure('EINVAL', 'CMD_BLOCK_STATUS not negotiated');
   }
   return null;
 }

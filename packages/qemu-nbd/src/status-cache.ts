@@ -90,7 +90,7 @@ export class StatusCache {
       out[1] = 0;
       return;
     }
-    const st = await this.blk.blockStatus(pos, limit - pos);
+    const st = await this.blk.blockStatusAbove(pos, limit - pos);
     const runEnd = pos + Math.max(0, Math.min(st.length, limit - pos));
     const flags = (st.data ? STATUS_DATA : 0) | (st.zero ? STATUS_ZERO : 0);
     out[0] = runEnd;

@@ -19,7 +19,7 @@ function fakeBackend(): { blk: BlockBackend; calls: number[]; answer: (st: Parti
   const pending: ((st: BlockStatus) => void)[] = [];
   const calls: number[] = [];
   const blk = {
-    blockStatus: (offset: number) => {
+    blockStatusAbove: (offset: number) => {
       calls.push(offset);
       return new Promise<BlockStatus>((resolve) => pending.push(resolve));
     },
