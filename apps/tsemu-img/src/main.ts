@@ -13,4 +13,5 @@ const die = (err: unknown): void => {
 process.on('uncaughtException', die);
 process.on('unhandledRejection', die);
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the built app is a CommonJS bundle (scripts/tsup-app.ts).
+void main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

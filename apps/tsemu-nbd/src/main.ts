@@ -12,10 +12,11 @@ const die = (err: unknown): void => {
 process.on('uncaughtException', die);
 process.on('unhandledRejection', die);
 
-process.exitCode = await main(process.argv.slice(2), {
+// No top-level await: the built app is a CommonJS bundle (scripts/tsup-app.ts).
+void main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   handleSignals: true,
   // --fork re-runs bin/tsemu-nbd.js (argv[1]) detached.
   forkCommand: [process.execPath, ...process.execArgv, process.argv[1]!],
-});
+}).then((code) => { process.exitCode = code; });
