@@ -1,19 +1,60 @@
 // qemu-img amend for qcow2: compat (0.10 <-> 1.1, zero clusters expanded on
-// a downgrade), lazy_refcounts, size. refcount_bits changes are refused for
-// now. Upgrade first, downgrade last, as QEMU orders them.
+// a downgrade), refcount_bits (refcount-order.ts), lazy_refcounts, size. In
+// QEMU 7.2's order (upgrade, refcount width, lazy refcounts, size, downgrade
+// last), with its checks at the same points and its progress reports.
 import { BlockError } from '@tsemu/block-core';
 import { ClusterType, Qcow2Extent } from './cluster-map.js';
 import {
   COMPAT_LAZY_REFCOUNTS, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO, V3_HEADER_LENGTH,
 } from './constants.js';
 import type { Qcow2Image } from './image.js';
+import { cIntOption } from './c-number.js';
+import { changeRefcountOrder, type OperationStatus } from './refcount-order.js';
 import { resizeQcow2 } from './resize.js';
 import { readSnapshotTable } from './snapshot-table.js';
 import type { Qcow2Writer } from './write-path.js';
 
 const CREATE_ONLY = ['cluster_size', 'preallocation', 'compression_type', 'extended_l2', 'data_file_raw'];
 
-export async function amendQcow2(img: Qcow2Image, writer: Qcow2Writer, options: Record<string, string>): Promise<void> {
+/**
+ * QEMU's qcow2_amend_helper_cb: folds the progress of several operations
+ * into one (done, total) pair, projecting the operations not yet started
+ * from the work seen so far (integer arithmetic, as in C).
+ */
+class AmendProgress {
+  private completed = 0;
+  private offsetCompleted = 0;
+  private lastOp = 0;
+  private lastWork = 0;
+
+  constructor(private readonly out: OperationStatus | undefined, private readonly totalOps: number) {}
+
+  /** The status callback of operation number `op` (1-based, in QEMU's order). */
+  op(op: number): OperationStatus {
+    return (done, work) => {
+      if (this.out === undefined) return;
+      if (op !== this.lastOp) {
+        if (this.lastOp !== 0) {
+          this.offsetCompleted += this.lastWork;
+          this.completed++;
+        }
+        this.lastOp = op;
+      }
+      this.lastWork = work;
+      const current = this.offsetCompleted + work;
+      const projected = Math.floor((current * (this.totalOps - this.completed - 1)) / (this.completed + 1));
+      this.out(this.offsetCompleted + done, current + projected);
+    };
+  }
+}
+
+const OP_UPGRADE = 1;
+const OP_REFCOUNT = 2;
+const OP_DOWNGRADE = 3;
+
+export async function amendQcow2(
+  img: Qcow2Image, writer: Qcow2Writer, options: Record<string, string>, status?: OperationStatus,
+): Promise<void> {
   const h = img.header;
   for (const key of Object.keys(options)) {
     if (CREATE_ONLY.includes(key)) {
@@ -30,56 +71,74 @@ export async function amendQcow2(img: Qcow2Image, writer: Qcow2Writer, options: 
   if (options.compat !== undefined) {
     if (options.compat === '0.10' || options.compat === 'v2') version = 2;
     else if (options.compat === '1.1' || options.compat === 'v3') version = 3;
-    else throw new BlockError('EINVAL', `Invalid compatibility level: '${options.compat}'`);
+    else throw new BlockError('EINVAL', `Unknown compatibility level ${options.compat}`);
   }
-  let lazy = (h.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n;
+  let lazy = img.lazyRefcounts;
   if (options.lazy_refcounts !== undefined) {
     if (options.lazy_refcounts !== 'on' && options.lazy_refcounts !== 'off') {
       throw new BlockError('EINVAL', "Parameter 'lazy_refcounts' expects 'on' or 'off'");
     }
     lazy = options.lazy_refcounts === 'on';
   }
-  const refcountBits = options.refcount_bits !== undefined ? Number(options.refcount_bits) : 2 ** h.refcountOrder;
-  if (!Number.isInteger(refcountBits) || refcountBits < 1 || refcountBits > 64 || (refcountBits & (refcountBits - 1)) !== 0) {
+  let refcountBits = 2 ** h.refcountOrder;
+  if (options.refcount_bits !== undefined) {
+    try {
+      refcountBits = cIntOption('refcount_bits', options.refcount_bits);
+    } catch (err) {
+      throw new BlockError('EINVAL', (err as Error).message);
+    }
+  }
+  if (refcountBits < 1 || refcountBits > 64 || (refcountBits & (refcountBits - 1)) !== 0) {
     throw new BlockError('EINVAL', 'Refcount width must be a power of two and may not exceed 64 bits');
   }
-  if (version < 3 && refcountBits !== 16) throw new BlockError('EINVAL', 'compat=0.10 requires refcount_bits=16');
-  if (version < 3 && lazy && options.lazy_refcounts === 'on') {
-    throw new BlockError('EINVAL', 'Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)');
+  let newSize: number | undefined;
+  if (options.size !== undefined) {
+    newSize = Number(options.size);
+    if (!Number.isSafeInteger(newSize) || newSize < 0) throw new BlockError('EINVAL', 'Invalid image size specified');
   }
-  if (refcountBits !== 2 ** h.refcountOrder) {
-    throw new BlockError('ENOTSUP', 'qcow2: changing refcount_bits is not supported yet');
-  }
+  const changeWidth = refcountBits !== 2 ** h.refcountOrder;
+  const progress = new AmendProgress(status, (version !== h.version ? 1 : 0) + (changeWidth ? 1 : 0));
   if (version > h.version) {
+    const up = progress.op(OP_UPGRADE);
+    up(0, 2);
+    up(1, 2);
     h.version = 3;
     h.headerLength = V3_HEADER_LENGTH;
     await img.writeHeader();
+    up(2, 2);
   }
-  if (options.size !== undefined) {
-    const size = Number(options.size);
-    if (!Number.isSafeInteger(size) || size < 0) throw new BlockError('EINVAL', 'Invalid image size specified');
-    if (size !== h.size) await resizeQcow2(img, writer, size, 'off');
-  }
-  if (version >= 3) {
-    const bit = lazy ? COMPAT_LAZY_REFCOUNTS : 0n;
-    if ((h.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== bit) {
-      if (!lazy && img.isDirty) {
-        // Turning lazy refcounts off: every refcount written and stable, then clean (as QEMU).
-        await img.flushPending();
-        await img.lockedWriteThrough(() => img.markClean());
-      }
-      h.compatibleFeatures = (h.compatibleFeatures & ~COMPAT_LAZY_REFCOUNTS) | bit;
-      await img.writeHeader();
+  if (changeWidth) {
+    if (version < 3 && refcountBits !== 16) {
+      throw new BlockError('EINVAL', 'Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)');
     }
-    img.lazyRefcounts = lazy;
-  } else if (h.version >= 3) {
-    await downgrade(img);
+    await img.flushPending();
+    await img.lockedWriteThrough(() => changeRefcountOrder(img, Math.log2(refcountBits), progress.op(OP_REFCOUNT)));
   }
+  if (lazy !== img.lazyRefcounts) {
+    if (lazy && version < 3) {
+      throw new BlockError('EINVAL', 'Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)');
+    }
+    if (!lazy && img.isDirty) {
+      // Turning lazy refcounts off: every refcount written and stable, then clean (as QEMU).
+      await img.flushPending();
+      await img.lockedWriteThrough(() => img.markClean());
+    }
+    h.compatibleFeatures = (h.compatibleFeatures & ~COMPAT_LAZY_REFCOUNTS) | (lazy ? COMPAT_LAZY_REFCOUNTS : 0n);
+    await img.writeHeader();
+    img.lazyRefcounts = lazy;
+  }
+  if (newSize !== undefined && newSize !== h.size) await resizeQcow2(img, writer, newSize, 'off');
+  if (version < h.version) await downgrade(img, progress.op(OP_DOWNGRADE));
 }
 
 /** compat=1.1 -> 0.10: no incompatible features, zero clusters expanded, v2 header. */
-async function downgrade(img: Qcow2Image): Promise<void> {
+async function downgrade(img: Qcow2Image, status: OperationStatus): Promise<void> {
   const h = img.header;
+  if (h.refcountOrder !== 4) throw new BlockError('ENOTSUP', 'compat=0.10 requires refcount_bits=16');
+  if (img.isDirty) {
+    await img.flushPending();
+    await img.lockedWriteThrough(() => img.markClean());
+  }
   if (h.incompatibleFeatures !== 0n) {
     throw new BlockError('ENOTSUP', `Cannot downgrade an image with incompatible features 0x${h.incompatibleFeatures.toString(16)} set`);
   }
@@ -88,6 +147,12 @@ async function downgrade(img: Qcow2Image): Promise<void> {
     await refuseZeroInSnapshots(img);
     await expandZeroClusters(img);
   });
+  // QEMU reports once per L1 entry, the active table's, then each snapshot's.
+  let steps = img.map.l1Size;
+  if (h.nbSnapshots > 0) {
+    for (const s of (await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots)).snapshots) steps += s.l1Size;
+  }
+  for (let k = 1; k <= steps; k++) status(k, steps);
   h.version = 2;
   h.compatibleFeatures = 0n;
   h.autoclearFeatures = 0n;

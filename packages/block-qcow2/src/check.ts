@@ -23,6 +23,9 @@ import { getRefcount, maxRefcount, refcountText } from './refcount-codec.js';
 import { readSnapshotTable, type SnapshotTableResult } from './snapshot-table.js';
 import { Qcow2Snapshots } from './snapshots.js';
 
+/** QEMU's cap on the number of snapshots. */
+const MAX_SNAPSHOTS = 65536;
+
 export interface Qcow2CheckResult {
   corruptions: number;
   leaks: number;
@@ -108,8 +111,23 @@ export class Qcow2Checker {
   private async readSnapshots(fix: number): Promise<number> {
     const h = this.img.header;
     const repair = (fix & FIX_ERRORS) !== 0 ? { onDiscard: (line: string) => this.emit(line), dropped: 0 } : undefined;
+    // The table pointer as the check-mode open left it unchecked (QEMU's qcow2_check_read_snapshot_table).
+    const overhang = Math.max(0, h.nbSnapshots - MAX_SNAPSHOTS);
+    let count = h.nbSnapshots;
+    if (overhang > 0 && (fix & FIX_ERRORS) !== 0) {
+      this.emit(`Discarding ${overhang} overhanging snapshots`);
+      count = MAX_SNAPSHOTS;
+    }
+    const invalid = count > MAX_SNAPSHOTS ? ['EFBIG', 'too large'] as const
+      : h.snapshotsOffset % this.cs !== 0 || h.snapshotsOffset + count * 40 > 2 ** 63 - 1 ? ['EINVAL', 'offset invalid'] as const : undefined;
+    if (invalid !== undefined) {
+      this.res.checkErrors++;
+      this.emit(`qemu-img: ERROR snapshot table ${invalid[1]}`);
+      if (overhang > 0) this.emit(`You can force-remove all ${overhang} overhanging snapshots with qemu-img check -r all`);
+      throw new BlockError(invalid[0]);
+    }
     try {
-      this.snaps = await readSnapshotTable(this.img.file, h.snapshotsOffset, h.nbSnapshots, repair);
+      this.snaps = await readSnapshotTable(this.img.file, h.snapshotsOffset, count, repair);
     } catch (err) {
       if (!(err instanceof BlockError)) throw err;
       this.res.checkErrors++;
@@ -117,6 +135,15 @@ export class Qcow2Checker {
       throw new BlockError(err.code);
     }
     let bad = repair?.dropped ?? 0;
+    if (count !== h.nbSnapshots) {
+      // The header says 65536 at once (the overhanging entries' clusters leak; the refcount check frees them).
+      const b = new Uint8Array(4);
+      new DataView(b.buffer).setUint32(0, count);
+      await this.img.file.write(60, b);
+      await this.img.file.flush();
+      h.nbSnapshots = count;
+      this.res.corruptionsFixed += overhang;
+    }
     if (h.version >= 3) {
       const list = this.snaps.snapshots;
       for (let i = 0; i < list.length; i++) {
@@ -137,9 +164,16 @@ export class Qcow2Checker {
     }
     const size = this.img.header.size;
     for (const s of this.snaps.snapshots) if (s.extra.length < 16) s.diskSize = size; // QEMU's default for a missing disk size
-    if (!(await new Qcow2Snapshots(this.img).rewriteTable(this.snaps.snapshots, this.snaps.bytes))) {
-      this.emit(`qcow2_free_clusters failed: ${strerror('EINVAL')}`);
+    let freed: boolean;
+    try {
+      freed = await new Qcow2Snapshots(this.img).rewriteTable(this.snaps.snapshots, this.snaps.bytes);
+    } catch (err) {
+      if (!(err instanceof BlockError)) throw err;
+      this.res.checkErrors++;
+      this.emit(`ERROR failed to update snapshot table: ${strerror(err.code as Errno)}`);
+      throw new BlockError(err.code);
     }
+    if (!freed) this.emit(`qcow2_free_clusters failed: ${strerror('EINVAL')}`);
     this.res.corruptionsFixed += bad;
   }
 

@@ -1,6 +1,7 @@
 // qcow2 create options: the list (in the order QEMU 7.2 prints them on the
 // `Formatting` line) and their validation, with QEMU's messages.
 import { BlockError, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
+import { cIntOption } from './c-number.js';
 import { DEFAULT_CLUSTER_SIZE } from './constants.js';
 
 export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
@@ -81,8 +82,12 @@ export function parseCreateOptions(options: Record<string, string>, size: number
   }
   let refcountBits = 16;
   if (o.refcount_bits !== undefined) {
-    refcountBits = Number(o.refcount_bits);
-    if (!/^\d+$/.test(o.refcount_bits) || refcountBits < 1 || refcountBits > 64 || (refcountBits & (refcountBits - 1)) !== 0) {
+    try {
+      refcountBits = cIntOption('refcount_bits', o.refcount_bits);
+    } catch (err) {
+      throw invalid((err as Error).message);
+    }
+    if (refcountBits < 1 || refcountBits > 64 || (refcountBits & (refcountBits - 1)) !== 0) {
       throw invalid('Refcount width must be a power of two and may not exceed 64 bits');
     }
   }

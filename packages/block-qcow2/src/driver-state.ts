@@ -108,11 +108,11 @@ export class Qcow2DriverState implements BlockDriverState {
     }
   }
 
-  /** qemu-img amend -o ... (compat, lazy_refcounts, size; refcount_bits refused for now). */
-  async amend(options: Record<string, string>): Promise<void> {
+  /** qemu-img amend -o ... (compat, refcount_bits, lazy_refcounts, size); `status`: QEMU's amend progress. */
+  async amend(options: Record<string, string>, status?: (done: number, total: number) => void): Promise<void> {
     const img = this.image;
     if (img.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
-    await amendQcow2(img, this.writer, options);
+    await amendQcow2(img, this.writer, options, status);
   }
 
   // ---- block-core's tool hooks: thin adapters over snapshots / check / amend ----
@@ -256,30 +256,9 @@ export class Qcow2DriverState implements BlockDriverState {
     }
   }
 
-  /** `force` changes nothing for qcow2 yet (QEMU uses it for encryption and bitmaps). */
+  /** `force` changes nothing for qcow2 yet (QEMU uses it for encryption and bitmaps). Checks and progress: amend.ts. */
   async amendImage(options: Record<string, string>, _force: boolean, status?: (done: number, total: number) => void): Promise<void> {
-    // qemu-img's wording for the two refusals amend.ts words differently.
-    const compat = options.compat;
-    if (compat !== undefined && !['0.10', '1.1', 'v2', 'v3'].includes(compat)) {
-      throw new BlockError('EINVAL', `Unknown compatibility level ${compat}`);
-    }
-    const v2 = compat === '0.10' || compat === 'v2' || (compat === undefined && this.image.header.version < 3);
-    if (v2 && options.refcount_bits !== undefined && options.refcount_bits !== '16') {
-      throw new BlockError('EINVAL', 'Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)');
-    }
-    // QEMU reports an upgrade in two steps and a downgrade per L1 entry (active, then snapshots).
-    const from = this.image.header.version;
-    const changes = status !== undefined && v2 !== (from < 3);
-    const steps = !changes ? 0 : v2 ? await this.l1EntriesWithSnapshots() : 2;
-    if (changes && !v2) status!(0, 2);
-    await this.amend(options);
-    for (let k = 1; k <= steps; k++) status!(k, steps);
-  }
-
-  private async l1EntriesWithSnapshots(): Promise<number> {
-    let n = this.image.map.l1Size;
-    for (const s of await this.snapshots.list()) n += s.l1Size;
-    return n;
+    await this.amend(options, status);
   }
 
   /** Grow, or shrink (the generic layer / tool asks for --shrink); `exact` is implied. */

@@ -13,6 +13,7 @@ import { Qcow2Header } from './header.js';
 import { Qcow2HostFile, type Qcow2FileNode } from './host-file.js';
 import { Qcow2Image } from './image.js';
 import { Qcow2RefcountTable } from './refcount-table.js';
+import { readSnapshotTable } from './snapshot-table.js';
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
@@ -40,8 +41,12 @@ export async function readHeader(file: Qcow2HostFile): Promise<Qcow2Header> {
   return header;
 }
 
-/** Table checks in QEMU's order, with its messages; nothing is allocated yet. */
-export function validateHeader(h: Qcow2Header, readOnly: boolean): void {
+/**
+ * Table checks in QEMU's order, with its messages; nothing is allocated yet.
+ * `forCheck` (BDRV_O_CHECK): the snapshot table is left to the check, which
+ * reports (and with -r all repairs) what open would refuse.
+ */
+export function validateHeader(h: Qcow2Header, readOnly: boolean, forCheck = false): void {
   const cs = h.clusterSize;
   if ((h.incompatibleFeatures & INCOMPAT_CORRUPT) && !readOnly) {
     throw new BlockError('EACCES', 'qcow2: Image is corrupt; cannot be opened read/write');
@@ -71,8 +76,8 @@ export function validateHeader(h: Qcow2Header, readOnly: boolean): void {
     throw new BlockError('EINVAL', 'Reference count table offset invalid');
   }
   // QEMU 7.2 validates the snapshot table as any other table (also with no snapshots).
-  if (h.nbSnapshots > MAX_SNAPSHOTS) throw new BlockError('EFBIG', 'Snapshot table too large');
-  if (h.snapshotsOffset % cs !== 0) throw new BlockError('EINVAL', 'Snapshot table offset invalid');
+  if (!forCheck && h.nbSnapshots > MAX_SNAPSHOTS) throw new BlockError('EFBIG', 'Snapshot table too large');
+  if (!forCheck && h.snapshotsOffset % cs !== 0) throw new BlockError('EINVAL', 'Snapshot table offset invalid');
   if (h.l1Size > MAX_L1_BYTES / 8) throw new BlockError('EFBIG', 'Active L1 table too large');
   const l2Entries = cs / ((h.incompatibleFeatures & INCOMPAT_EXTL2) ? 16 : 8);
   const needed = Math.ceil(h.size / (cs * l2Entries));
@@ -97,7 +102,7 @@ export async function openQcow2Image(
 ): Promise<Qcow2Image> {
   const file = await Qcow2HostFile.open(fileNode);
   const header = await readHeader(file);
-  validateHeader(header, opts.readOnly);
+  validateHeader(header, opts.readOnly, opts.forCheck === true);
   const img = new Qcow2Image(header, file, backing, opts.readOnly);
   if (opts.lazyRefcounts === true && header.version < 3) {
     throw new BlockError('EINVAL', 'Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level');
@@ -128,6 +133,8 @@ export async function openQcow2Image(
   });
   await img.map.load();
   await img.refcounts.load();
+  // QEMU reads the snapshot table at open (not in check mode): what it refuses fails the open.
+  if (!opts.forCheck && header.nbSnapshots > 0) await readSnapshotTable(file, header.snapshotsOffset, header.nbSnapshots);
   img.refcounts.onBlockCreated = (off) => img.metadataClusters.add(off / cs);
   for (const off of img.map.l2Offsets()) img.metadataClusters.add(Math.floor(off / cs));
   for (const off of img.refcounts.blockOffsets()) img.metadataClusters.add(Math.floor(off / cs));

@@ -37,11 +37,12 @@ export interface RefcountTableInit {
 export class Qcow2RefcountTable {
   private readonly file: Qcow2HostFile;
   private readonly clusterSize: number;
-  private readonly order: number;
+  // Not readonly: amend -o refcount_bits switches the width in place (switchOrder).
+  private order: number;
   /** Refcount entries per block, as a power of two. */
-  private readonly blockBits: number;
-  private readonly perBlock: number;
-  private readonly max: number;
+  private blockBits: number;
+  private perBlock: number;
+  private max: number;
   private table = new Float64Array(0);
   private tableOffset: number;
   private tableClusters: number;
@@ -49,8 +50,6 @@ export class Qcow2RefcountTable {
   private readonly maxCachedBlocks: number;
   private readonly init: RefcountTableInit;
   private freeHint = 0;
-  /** First free cluster the last findFree met (before the run it returned, or the run's start). */
-  private lastScanFirstFree = 0;
   /** One past the highest cluster handed out or present in the file: where table growth goes. */
   private highWater = 0;
   /** Indexes (refcount table positions) of blocks changed in memory only. */
@@ -113,8 +112,39 @@ export class Qcow2RefcountTable {
     this.tableOffset = offset;
     this.tableClusters = clusters;
     this.freeHint = 0;
-    this.lastScanFirstFree = 0;
     await this.load();
+  }
+
+  /**
+   * Switches to a refcount table of another entry width, already written at
+   * `offset` (amend -o refcount_bits, after the header names it).
+   */
+  async switchOrder(order: number, offset: number, clusters: number): Promise<void> {
+    this.order = order;
+    this.blockBits = Math.log2(this.clusterSize) + 3 - order;
+    this.perBlock = 2 ** this.blockBits;
+    this.max = maxRefcount(order);
+    await this.reload(offset, clusters);
+  }
+
+  /** Number of entries in the table (blocks it can name). */
+  get entries(): number {
+    return this.table.length;
+  }
+
+  /** Host offset of refcount block `bi` (0: none). */
+  entryAt(bi: number): number {
+    return this.table[bi] ?? 0;
+  }
+
+  /** Refcount entries per block. */
+  get entriesPerBlock(): number {
+    return this.perBlock;
+  }
+
+  /** The live cached bytes of refcount block `bi` (null: no block); valid until the next call that may evict. */
+  async blockData(bi: number): Promise<{ data: Uint8Array; dv: DataView } | null> {
+    return this.loadBlock(bi);
   }
 
   /** Offsets of all refcount blocks (for metadata overlap checks). */
@@ -151,9 +181,10 @@ export class Qcow2RefcountTable {
   /** Allocates `n` contiguous clusters with refcount 1; returns the host offset. */
   async allocate(n: number): Promise<number> {
     const start = await this.findFree(n);
-    // Everything before the first free cluster the search met is in use: start
-    // there next time (not from the old hint, which made allocation quadratic).
-    const next = this.lastScanFirstFree < start ? this.lastScanFirstFree : start + n;
+    // As QEMU's free_cluster_index: the next search starts after this run (a
+    // hole a run skipped stays unused until a free lowers the hint), which
+    // gives qemu-img's layouts (e.g. resize --preallocation=metadata).
+    const next = start + n;
     const hintBefore = this.freeHint;
     this.reserved.push([start, start + n]);
     try {
@@ -319,7 +350,6 @@ export class Qcow2RefcountTable {
     let c = this.freeHint;
     let start = c;
     let run = 0;
-    let firstFree = -1;
     for (;;) {
       const bi = Math.floor(c / this.perBlock);
       const blk = await this.loadBlock(bi);
@@ -332,11 +362,7 @@ export class Qcow2RefcountTable {
           start = c + 1;
           continue;
         }
-        if (firstFree < 0) firstFree = c;
-        if (++run === n) {
-          this.lastScanFirstFree = firstFree;
-          return start;
-        }
+        if (++run === n) return start;
       }
       if (start * this.clusterSize >= 2 ** 56) throw new BlockError('EFBIG', 'Image is too large');
     }
@@ -375,6 +401,67 @@ export class Qcow2RefcountTable {
     await this.writeTableEntry(bi, off);
     this.blocks.set(bi, blk);
     return blk;
+  }
+
+  /**
+   * QEMU's qcow2_refcount_area (exact size): new refcount structures at
+   * `start` (a free area at the end of the image) covering the image plus
+   * `additional` clusters: the missing refcount blocks, then a new table
+   * (old entries kept), every cluster of that area counted once. Blocks and
+   * table are written and flushed before the header switches to the table;
+   * the old table is freed after. Returns the first offset after the area.
+   */
+  async refcountArea(start: number, additional: number): Promise<number> {
+    const cs = this.clusterSize;
+    const blocksNeeded = refcountBlocksFor(start / cs + additional, cs, this.order);
+    if (blocksNeeded > MAX_REFTABLE_BYTES) throw new BlockError('EFBIG', 'File too large');
+    const areaIndex = Math.floor(start / cs / this.perBlock);
+    const perTableCluster = cs / 8;
+    const tableSize = Math.ceil(blocksNeeded / perTableCluster) * perTableCluster;
+    if (tableSize > MAX_REFTABLE_BYTES) throw new BlockError('EFBIG', 'File too large');
+    const tableClusters = (tableSize * 8) / cs;
+    const newTable = new Float64Array(tableSize);
+    newTable.set(this.table.subarray(0, Math.min(tableSize, this.table.length)));
+    let missing = 0;
+    for (let i = areaIndex; i < blocksNeeded; i++) if (newTable[i] === 0) missing++;
+    const tableOffset = start + missing * cs;
+    const end = tableOffset + tableClusters * cs;
+    let blockOffset = start;
+    for (let i = areaIndex; i < blocksNeeded; i++) {
+      let blk: CachedBlock;
+      if (newTable[i] !== 0) {
+        blk = (await this.loadBlock(i))!;
+      } else {
+        const data = new Uint8Array(cs);
+        blk = { data, dv: new DataView(data.buffer), dirty: false };
+        newTable[i] = blockOffset;
+        this.onBlockCreated(blockOffset);
+        blockOffset += cs;
+      }
+      const first = i * this.perBlock * cs;
+      if (first < end) {
+        const from = first < start ? (start - first) / cs : 0;
+        const to = Math.min((end - first) / cs, this.perBlock);
+        for (let j = from; j < to; j++) setRefcount(blk.data, blk.dv, this.order, j, 1);
+      }
+      await this.file.write(newTable[i]!, blk.data);
+      this.blocks.set(i, blk);
+    }
+    await this.file.flush();
+    const raw = new Uint8Array(tableSize * 8);
+    const rdv = new DataView(raw.buffer);
+    for (let i = 0; i < tableSize; i++) if (newTable[i]) rdv.setBigUint64(i * 8, BigInt(newTable[i]!));
+    await this.file.write(tableOffset, raw);
+    await this.file.flush();
+    await this.init.moveTable(tableOffset, tableClusters);
+    const oldOffset = this.tableOffset;
+    const oldClusters = this.tableClusters;
+    this.table = newTable;
+    this.tableOffset = tableOffset;
+    this.tableClusters = tableClusters;
+    if (end / cs > this.highWater) this.highWater = end / cs;
+    await this.update(oldOffset / cs, oldClusters, -1);
+    return end;
   }
 
   private async writeTableEntry(bi: number, off: number): Promise<void> {
@@ -456,4 +543,21 @@ export class Qcow2RefcountTable {
     // The old table is garbage now; give its clusters back.
     await this.update(oldOffset / cs, oldClusters, -1);
   }
+}
+
+/** Refcount blocks needed to count `clusters` clusters plus the refcount structures themselves (QEMU's fixed point). */
+function refcountBlocksFor(clusters: number, cs: number, order: number): number {
+  const perTableCluster = cs / 8;
+  const perBlock = (cs * 8) / 2 ** order;
+  let table = 0;
+  let blocks = 0;
+  let n = 0;
+  let last: number;
+  do {
+    last = n;
+    blocks = Math.ceil((clusters + table + blocks) / perBlock);
+    table = Math.ceil(blocks / perTableCluster);
+    n = clusters + blocks + table;
+  } while (n !== last);
+  return blocks;
 }

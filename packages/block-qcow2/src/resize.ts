@@ -1,18 +1,20 @@
 // Resizing (qemu-img resize): growing the L1 table when the new size needs
 // more entries (new table written first, then the header switched to it in
-// one 12-byte write, then the old table freed), and shrinking by dropping the
+// one 12-byte write, then the old table freed), preallocating the new range
+// (prealloc.ts, as create does), and shrinking by dropping the
 // clusters and L2 tables past the new end. Like QEMU, data of a partial last
 // cluster is not zeroed on shrink.
 import { BlockError, type Preallocation } from '@tsemu/block-core';
 import { MAX_L1_BYTES } from './constants.js';
 import type { Qcow2Image } from './image.js';
+import { preallocate } from './prealloc.js';
 import type { Qcow2Writer } from './write-path.js';
 
 export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize: number, prealloc: Preallocation): Promise<void> {
   const h = img.header;
-  if (prealloc !== 'off') throw new BlockError('ENOTSUP', `Preallocation mode '${prealloc}' is not supported for resizing qcow2 images yet`);
   if (h.nbSnapshots > 0 && h.version < 3) throw new BlockError('ENOTSUP', "Can't resize a v2 image which has snapshots");
   if (newSize % 512 !== 0) throw new BlockError('EINVAL', 'The new size must be a multiple of 512');
+  if (newSize < h.size && prealloc !== 'off') throw new BlockError('ENOTSUP', "Preallocation can't be used for shrinking an image");
   const cs = img.clusterSize;
   const perTable = cs * (cs / 8);
   const oldSize = h.size;
@@ -33,8 +35,9 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
         map.cache.drop(l2);
         img.deferFree(l2, 1, true);
       }
-    } else if (needed > map.l1Size) {
-      await growL1(img, needed);
+    } else {
+      if (needed > map.l1Size) await growL1(img, needed, true);
+      await preallocate(img, oldSize, newSize, prealloc);
     }
     h.size = newSize;
     const b = new Uint8Array(8);
@@ -43,8 +46,12 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
   });
 }
 
-/** Caller holds the lock. Moves the active L1 table to a bigger one. */
-export async function growL1(img: Qcow2Image, entries: number): Promise<void> {
+/**
+ * Caller holds the lock. Moves the active L1 table to a bigger one. The old
+ * table is freed once no request is in flight, or at once with `freeNow`
+ * (resize, as QEMU: a preallocation right after may reuse its clusters).
+ */
+export async function growL1(img: Qcow2Image, entries: number, freeNow = false): Promise<void> {
   if (entries * 8 > MAX_L1_BYTES) throw new BlockError('EFBIG', 'Failed to grow the L1 table: File too large');
   const h = img.header;
   const map = img.map;
@@ -66,5 +73,8 @@ export async function growL1(img: Qcow2Image, entries: number): Promise<void> {
   map.replaceL1(off, entries);
   h.l1TableOffset = off;
   h.l1Size = entries;
-  if (oldClusters > 0 && oldOffset !== 0) img.deferFree(oldOffset, oldClusters, false);
+  if (oldClusters > 0 && oldOffset !== 0) {
+    if (freeNow) await img.refcounts.update(oldOffset / cs, oldClusters, -1);
+    else img.deferFree(oldOffset, oldClusters, false);
+  }
 }

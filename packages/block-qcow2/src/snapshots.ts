@@ -225,11 +225,12 @@ export class Qcow2Snapshots {
     for (let c = first; c < first + Math.ceil(oldBytes / cs); c++) {
       if ((await this.img.refcounts.get(c)) === 0) freeable = false;
     }
-    await this.writeTable(snapshots, freeable ? oldBytes : 0);
+    await this.writeTable(snapshots, freeable ? oldBytes : 0, oldBytes);
     return freeable;
   }
 
-  private async writeTable(snapshots: Qcow2Snapshot[], oldBytes: number): Promise<void> {
+  /** `oldRegion`: bytes of the old table, which the new one must not overlap (check's repair of a table past the end). */
+  private async writeTable(snapshots: Qcow2Snapshot[], oldBytes: number, oldRegion = oldBytes): Promise<void> {
     const img = this.img;
     const h = img.header;
     const cs = img.clusterSize;
@@ -237,6 +238,10 @@ export class Qcow2Snapshots {
     let off = 0;
     if (bytes.length > 0) {
       off = await img.refcounts.allocate(Math.ceil(bytes.length / cs));
+      // QEMU's metadata overlap check before the write.
+      if (oldRegion > 0 && off < h.snapshotsOffset + oldRegion && off + bytes.length > h.snapshotsOffset) {
+        throw img.corrupt('Preventing invalid write on metadata (overlaps with snapshot table)');
+      }
       // QEMU writes the table without the last entry's padding (the file may end there).
       await img.file.write(off, bytes.subarray(0, unpaddedLength(snapshots, bytes.length)));
       await img.file.flush();

@@ -73,7 +73,7 @@ describe('amend', () => {
       'Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)');
     await expect(amend(f, { cluster_size: '4096' })).rejects.toThrow("Invalid parameter 'cluster_size'\nThis option is only supported for image creation");
     await expect(amend(f, { backing_file: 'x' })).rejects.toThrow('Cannot amend the backing file');
-    await expect(amend(f, { compat: '0.10', refcount_bits: '8' })).rejects.toThrow('compat=0.10 requires refcount_bits=16');
+    await expect(amend(f, { compat: '0.10', refcount_bits: '8' })).rejects.toThrow('Refcount widths other than 16 bits require compatibility level 1.1 or above');
     expectCleanCheck(f);
   });
 });

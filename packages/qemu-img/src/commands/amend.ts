@@ -104,9 +104,10 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
       const createOnly = createOptions.some((o) => o.name === key);
       throw new CommandError(`Invalid parameter '${key}'${createOnly ? '\nThis option is only supported for image creation' : ''}`);
     }
-    // Size-typed options reach the driver in bytes ("2M" -> "2097152").
+    // Size-typed options reach the driver in bytes ("2M" -> "2097152"); numbers are checked as QEMU parses them.
     for (const spec of createOptions) {
       const v = opts[spec.name];
+      if (spec.type === 'number' && v !== undefined) checkNumber(spec.name, v);
       if (spec.type !== 'size' || v === undefined) continue;
       try {
         opts[spec.name] = String(parseSize(v));
@@ -128,6 +129,19 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
   } finally {
     await closeQuietly(blk);
   }
+}
+
+/**
+ * QEMU's number options (qemu_strtou64, base 0): refused before anything
+ * happens (also by create); returns the value as QEMU prints it (%PRId64).
+ */
+export function checkNumber(name: string, v: string): string {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(v);
+  if (m === null) throw new CommandError(`Parameter '${name}' expects a number`);
+  const digits = m[2]!;
+  const mag = BigInt(/^0[0-7]+$/.test(digits) ? `0o${digits.slice(1)}` : digits);
+  if (mag > 0xffffffffffffffffn) throw new CommandError(`Value '${v}' is too large for parameter '${name}'`);
+  return BigInt.asIntN(64, m[1] === '-' ? -mag : mag).toString();
 }
 
 /** qcow2's amend options (QEMU's common create/amend list); the rest of the create options are create-only. */

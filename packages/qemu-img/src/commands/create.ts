@@ -1,9 +1,12 @@
 // qemu-img create: a new image of a given format and size.
-import { createImage, findDriver, openImage, parseOptionString } from '@tsemu/block-core';
+import {
+  createImage, findDriver, formattingLine as coreFormattingLine, openImage, parseOptionString, type BlockDriver,
+} from '@tsemu/block-core';
 import { getopt, UsageError } from '../getopt.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { formattingLine, optionHelpText, unknownOption } from '../create-options.js';
 import { joinOptions, parseImageSize, parseSizeParam, SIZE_PARAM_HINT, wantsOptionHelp } from '../options.js';
+import { checkNumber } from './amend.js';
 import type { SubCommand } from './command.js';
 
 async function run(ctx: Context, args: string[]): Promise<number> {
@@ -55,6 +58,15 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   }
   const bad = unknownOption(driver!, opts);
   if (bad !== undefined) fail(`Invalid parameter '${bad}'`);
+  for (const spec of driver!.createOptions ?? []) {
+    const v = opts[spec.name];
+    if (spec.type !== 'number' || v === undefined) continue;
+    try {
+      opts[spec.name] = checkNumber(spec.name, v);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
   let size = sizeArg;
   if (opts.size !== undefined) {
     if (size !== undefined) fail('The image size must be specified only once');
@@ -88,12 +100,24 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     line = await createImage({ filename, format, size: size ?? 0, options: opts });
   } catch (err) {
     // qemu-img announces the image before creating it, so the line precedes the error.
-    if (!quiet) ctx.out(`${formattingLine(filename, driver!, size ?? 0, opts)}\n`);
+    if (!quiet) ctx.out(`${announce(filename, driver!, format, size ?? 0, opts)}\n`);
     const message = (err as Error).message;
     throw new CommandError(message.startsWith(`${filename}: `) ? message : `${filename}: ${message}`);
   }
   if (!quiet) ctx.out(`${line}\n`);
   return 0;
+}
+
+/** The Formatting line of a failed creation: in the driver's option order when it places `size` (qcow2). */
+function announce(filename: string, driver: BlockDriver, format: string, size: number, opts: Record<string, string>): string {
+  if (driver.createOptions?.some((o) => o.name === 'size')) {
+    try {
+      return coreFormattingLine(driver, { filename, format, size, options: opts });
+    } catch {
+      // an unparsable size option: the generic line below
+    }
+  }
+  return formattingLine(filename, driver, size, opts);
 }
 
 /** Opens the backing image as QEMU does at create time: relative to the new image's directory. */

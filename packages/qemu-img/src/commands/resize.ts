@@ -53,6 +53,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     // QEMU keeps sizes in int64: 2^63 and up wrap negative.
     if (target > INT64_MAX) target -= 1n << 64n;
     if (target <= 0n) throw new CommandError('New image size must be positive');
+    // qemu-img's own check, before --shrink's (an unchanged size counts too).
+    if (prealloc !== 'off' && target <= current) throw new CommandError('Preallocation can only be used for growing images');
     if (target < current && !shrink) {
       ctx.error('Use the --shrink option to perform a shrink operation.');
       ctx.error(
