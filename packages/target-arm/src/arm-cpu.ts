@@ -14,8 +14,16 @@ export class ArmCpu implements FrontEnd {
   readonly helpers: ArmHelpers;
   readonly cache: TbCache;
   private readonly regs: Int32Array;
+  /**
+   * Trace formation: TBs follow unconditional B / BL and go on after a
+   * predicted return (checked, with a side exit). Off by default: fewer TB
+   * transitions but more CPU on the benchmarks so far (README, Speed);
+   * TSEMU_ARM_TRACES=1 switches it on for measurements.
+   */
+  private readonly traces: boolean;
 
-  constructor(readonly mem: GuestMemory, opts: TbCacheOptions = {}) {
+  constructor(readonly mem: GuestMemory, opts: TbCacheOptions & { traces?: boolean } = {}) {
+    this.traces = opts.traces ?? (typeof process !== 'undefined' && process.env.TSEMU_ARM_TRACES === '1');
     this.state = new ArmCpuState(mem);
     this.regs = this.state.regs;
     this.helpers = makeHelpers(this.state);
@@ -24,7 +32,7 @@ export class ArmCpu implements FrontEnd {
 
   pc(): number { return this.regs[S.PC]!; }
   flags(): number { return (this.regs[S.THUMB]! & TB_FLAG_THUMB) | ((this.regs[S.CONDEXEC]! & 0xff) << TB_FLAG_IT_SHIFT); }
-  translate(pc: number, flags: number) { return translateArm(this.mem, this.helpers, pc, flags); }
+  translate(pc: number, flags: number) { return translateArm(this.mem, this.helpers, pc, flags, this.traces); }
 
   run(): number { return this.cache.run(); }
 }

@@ -44,11 +44,18 @@ describe('IT state across TB ends', () => {
 
   it('a TB ending at a page boundary inside an IT block resumes with the remaining condition state', () => {
     // cmp r0,#1; itete eq; add r4,#10; add r4,#20 | next page: add r4,#40; add r4,#80; svc 0
+    // A TB runs on into the next page only when that page is executable: here
+    // it is not at first (the fetch faults after the split), then it becomes so.
     const base = 0x2000 - 8, code = [0x2801, 0xbf0b, 0x340a, 0x3414, 0x3428, 0x3450, 0xdf00];
     for (const mode of MODES) {
       for (const [r0, want] of [[1, 50], [0, 100]] as const) {
         const cpu = load(code, r0, mode, base);
+        expect(cpu.translate(base, 1).end).toBe(0x2000 + 6);
+        cpu.mem.protect(2, 2, 3);
         expect(cpu.translate(base, 1).end).toBe(0x2000);
+        expect(cpu.run()).toBe(EXIT_FAULT);
+        expect(cpu.state.regs[S.PC] >>> 0).toBe(0x2000);
+        cpu.mem.protect(2, 2, 7);
         expect(cpu.run()).toBe(EXIT_EXCEPTION);
         expect(cpu.state.regs[4]).toBe(want);
       }

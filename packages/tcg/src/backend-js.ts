@@ -14,6 +14,12 @@ export interface ExecEnv {
   insnCounter?: Float64Array;
   /** Set by TbCache with its `directChain` option: compiled TBs then call their chained successors directly. */
   chainState?: ChainState;
+  /**
+   * TbCache's interrupt word (non-zero: a signal came in). A TB that loops on
+   * itself leaves the loop when it is set, so the dispatcher sees it even in a
+   * loop that never returns to the dispatcher otherwise.
+   */
+  interrupt?: Int32Array;
 }
 
 /**
@@ -50,9 +56,9 @@ const CMP = ['===', '!==', '<', '>=', '<=', '>', '<', '>=', '<=', '>'];
 export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid: true }): TbFunction {
   const chain = env.chainState !== undefined && self.links !== undefined;
   const src = generateSource(b, chain);
-  const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', src) as (...a: unknown[]) => TbFunction;
+  const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', 'INT', src) as (...a: unknown[]) => TbFunction;
   return factory(env.regs, env.mem, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1),
-    env.chainState);
+    env.chainState, env.interrupt ?? new Int32Array(1));
 }
 
 /**
@@ -142,8 +148,10 @@ export function generateSource(b: IrBlock, chain = false): string {
         const k = o.args[0]!;
         const leave = chain ? `{const n=LK[${k}];if(n!==null&&n.valid&&--X.depth>0)return n.fn();}X.last=SELF;return ${k};` : `return ${k};`;
         if (loop && k === b.loopSlot) {
-          out.push(`${count()}if(SELF.valid){ic=0;continue loop;}`);
-          out.push(`${writeBack}${leave}`);
+          // The back edge: go round again unless the TB was invalidated (its
+          // code written) or a signal came in; the count is added at exits.
+          out.push(`${insns ? `ic+=${insns};` : ''}if(SELF.valid&&INT[0]===0)continue loop;`);
+          out.push(`CTR[0]+=ic;${writeBack}${leave}`);
         } else out.push(`${count()}${writeBack}${leave}`);
         continue;
       }

@@ -28,8 +28,12 @@ export interface FrontEnd {
   /** Current guest pc and TB flags (e.g. ARM vs Thumb state, IT state); flags < FLAGS_LIMIT. */
   pc(): number;
   flags(): number;
-  /** Translate the block at (pc, flags); `end` is one past its last guest byte. */
-  translate(pc: number, flags: number): { ir: IrBlock; end: number };
+  /**
+   * Translate the block at (pc, flags); `end` is one past its last guest byte.
+   * A TB taken from several places (a trace through branches) lists every
+   * guest page it read instructions from in `pages`; otherwise it covers [pc, end).
+   */
+  translate(pc: number, flags: number): { ir: IrBlock; end: number; pages?: number[] };
 }
 
 export interface TbCacheOptions {
@@ -97,7 +101,14 @@ export class TbCache {
   /** Direct chaining state shared with compiled TBs (see ChainState). */
   private readonly cs: ChainState;
 
+  /** TSEMU_TB_PROFILE=1: entries and guest instructions per TB, printed to stderr at exit (debugging speed). */
+  private profile: Map<TranslationBlock, number[]> | null = null;
+
   constructor(private env: ExecEnv, private fe: FrontEnd, private opts: TbCacheOptions = {}) {
+    if (typeof process !== 'undefined' && process.env.TSEMU_TB_PROFILE) {
+      const prof = (this.profile = new Map());
+      process.on('exit', () => printProfile(prof));
+    }
     this.interpret = opts.interpret ?? false;
     this.optimize = opts.optimize ?? true;
     this.chain = opts.chain ?? true;
@@ -137,7 +148,7 @@ export class TbCache {
         links: [null], valid: false, ir: { temps: [], ops: [], labels: 0, helpers: [], icount: 0 }, optimized: true,
       };
     }
-    const { ir, end } = this.fe.translate(pc, flags);
+    const { ir, end, pages } = this.fe.translate(pc, flags);
     // Fetching instructions goes through the checked loads; a TB that ran up to an unmapped page must not leave a fault behind.
     mem.fk = 0;
     const tb: TranslationBlock = {
@@ -162,7 +173,8 @@ export class TbCache {
       };
     } else compile();
     this.tbsTranslated++;
-    for (let p = (pc >>> 0) >>> PAGE_BITS; p <= ((end - 1) >>> 0) >>> PAGE_BITS; p++) {
+    const first = (pc >>> 0) >>> PAGE_BITS, last = ((end - 1) >>> 0) >>> PAGE_BITS;
+    for (const p of pages ?? Array.from({ length: last - first + 1 }, (_, i) => first + i)) {
       mem.setCode(p, true);
       let list = this.byPage.get(p);
       if (!list) this.byPage.set(p, (list = []));
@@ -184,6 +196,7 @@ export class TbCache {
    */
   private compileHot(tb: TranslationBlock): TbFunction {
     const env = this.env;
+    env.interrupt = this.interrupt; // an embedder may have replaced the array since construction
     if (!this.regions) return compileBlock(tb.ir, env, tb);
     const members = [tb];
     const index = new Map<TranslationBlock, number>([[tb, 0]]);
@@ -235,12 +248,46 @@ export class TbCache {
     for (let p = (start >>> 0) >>> PAGE_BITS; p <= ((end - 1) >>> 0) >>> PAGE_BITS; p++) this.invalidatePage(p);
   }
 
+  /** run() with per-TB counts: a dispatcher of its own so the normal loop stays lean. */
+  private runProfiled(prof: Map<TranslationBlock, number[]>): number {
+    const fe = this.fe, ctr = this.env.insnCounter!;
+    let tb = this.lookup(fe.pc(), fe.flags());
+    try {
+      for (;;) {
+        if (this.interrupt[0] !== 0) return EXIT_INTERRUPT;
+        const before = ctr[0]!;
+        const r = tb.fn();
+        let e = prof.get(tb);
+        if (e === undefined) prof.set(tb, (e = [0, 0, 0]));
+        e[0]!++;
+        e[1]! += ctr[0]! - before;
+        if (r >= 0) {
+          let nx = tb.links[r];
+          if (nx === null || nx === undefined || !nx.valid) {
+            nx = this.lookup(fe.pc(), fe.flags());
+            if (this.chain && tb.valid) tb.links[r] = nx;
+          }
+          tb = nx;
+        } else if (r === EXIT_LOOKUP) {
+          e[2]!++;
+          tb = this.lookup(fe.pc(), fe.flags());
+        } else {
+          return r;
+        }
+      }
+    } finally {
+      this.insnsExecuted += ctr[0]!;
+      ctr[0] = 0;
+    }
+  }
+
   /**
    * Run TBs until one exits with a code other than a chain slot or
    * EXIT_LOOKUP; returns that code. Chained exits go straight to the next TB
    * without hashing.
    */
   run(): number {
+    if (this.profile !== null) return this.runProfiled(this.profile);
     const fe = this.fe, cs = this.cs, direct = this.env.chainState !== undefined;
     let tb = this.lookup(fe.pc(), fe.flags());
     try {
@@ -272,4 +319,15 @@ export class TbCache {
       ctr[0] = 0;
     }
   }
+}
+
+function printProfile(prof: Map<TranslationBlock, number[]>): void {
+  let entries = 0, insns = 0, lookups = 0;
+  for (const e of prof.values()) { entries += e[0]!; insns += e[1]!; lookups += e[2]!; }
+  const lines = [`TB profile: ${insns} insns, ${entries} TB entries (${(insns / Math.max(entries, 1)).toFixed(1)} insns/entry), ${lookups} indirect exits`];
+  const top = [...prof].sort((a, b) => b[1][1]! - a[1][1]!).slice(0, 40);
+  for (const [tb, e] of top) {
+    lines.push(`  pc ${(tb.pc >>> 0).toString(16)} fl ${tb.flags} len ${tb.icount}: ${(100 * e[1]! / Math.max(insns, 1)).toFixed(1)}% insns, ${e[0]} entries, ${(e[1]! / e[0]!).toFixed(1)} insns/entry, ${e[2]} indirect`);
+  }
+  process.stderr.write(lines.join('\n') + '\n');
 }

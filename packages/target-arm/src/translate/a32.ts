@@ -38,7 +38,7 @@ export function translateA32(ctx: DisasContext, insn: number): void {
     case 5: {
       const off = (insn << 8) >> 6;
       if (bit(insn, 24)) ctx.b.movi(ctx.g(S.LR), ctx.pc + 4);
-      return ctx.gotoPc((ctx.pc + 8 + off) | 0, 0, !bit(insn, 24));
+      return ctx.gotoPc((ctx.pc + 8 + off) | 0, 0, !bit(insn, 24), undefined, bit(insn, 24) ? ctx.pc + 4 : -1);
     }
     default:
       if (bits(insn, 27, 24) === 0xf) return ctx.raise(Excp.SWI, ctx.pc + 4, insn & 0xffffff);

@@ -1,9 +1,14 @@
-import { Cond, IrBuilder, MemOp, EXIT_LOOKUP, type GuestMemory, type CondCode } from '@tsemu/tcg';
+import { Cond, IrBuilder, MemOp, EXIT_LOOKUP, PAGE_BITS, PERM_X, type GuestMemory, type CondCode } from '@tsemu/tcg';
 import { S, NUM_SLOTS, EXIT_EXCEPTION, Excp } from '../cpu-state.js';
 import type { ArmHelpers } from '../helpers.js';
 
 /** Forward branches up to this many bytes stay inside the TB. */
 const MAX_INTERNAL_JUMP = 256;
+/** Guest pages one TB may be translated from (it follows B / BL and predicted returns). */
+const MAX_PAGES = 4;
+/** Direct branches, calls and predicted returns one TB may follow. */
+const MAX_FOLLOW = 8;
+const KUSER_BASE = 0xffff0000;
 
 const GLOBALS = Array.from({ length: NUM_SLOTS }, (_, i) => ({ name: i < 16 ? `r${i}` : `s${i}`, slot: i }));
 
@@ -43,6 +48,23 @@ export class DisasContext {
   condLabel = -1;
   /** The current instruction has a not-taken path that must continue to the next instruction. */
   condFallthrough = false;
+  /**
+   * Trace formation: where translation goes on after the current instruction
+   * when it was an unconditional B / BL (or a predicted return) followed
+   * inside the TB, else -1.
+   */
+  redirect = -1;
+  /** Guest pages the TB's instructions come from (the TB cache invalidates it on a write to any). */
+  readonly pages = new Set<number>();
+  /** Addresses of instructions translated so far (a followed branch never goes back into them). */
+  readonly translated = new Set<number>();
+  /** Return addresses (with the Thumb bit, as BL leaves them in LR) of calls followed into. */
+  readonly retStack: number[] = [];
+  /** Predicted returns: taken when the real target differs (emitted at the TB's end). */
+  readonly sideExits: { label: number; target: number; interwork: boolean }[] = [];
+  private follows = 0;
+  /** Follow B / BL and predict returns (ArmCpu option `traces`, off by default: see README, Speed). */
+  traces = false;
 
   constructor(
     readonly mem: GuestMemory,
@@ -73,11 +95,11 @@ export class DisasContext {
     return this.b.c(v);
   }
 
-  /** Write register n; a write to PC is a branch (interworking when `bx`). */
-  setReg(n: number, t: number, bx = false): void {
+  /** Write register n; a write to PC is a branch (interworking when `bx`; `ret`: a function return, e.g. a load from the stack). */
+  setReg(n: number, t: number, bx = false, ret = false): void {
     if (n === 15) {
-      if (bx || !this.thumb) this.bxReg(t);
-      else this.branchReg(t);
+      if (bx || !this.thumb) this.bxReg(t, ret);
+      else this.branchReg(t, ret);
       return;
     }
     this.b.mov(this.b.global(n), t);
@@ -107,13 +129,19 @@ export class DisasContext {
   }
 
   /** Branch to an address held in a temp, switching instruction set on bit 0. */
-  bxReg(t: number): void {
+  bxReg(t: number, ret = false): void {
     const b = this.b;
     if (b.isConst(t)) {
       const v = b.constValue(t);
       this.gotoPc(v & 1 ? v & ~1 : v & ~3, (v & 1) as 0 | 1);
       return;
     }
+    if ((ret || t === this.g(S.LR)) && this.predictReturn(t, true)) return;
+    this.bxExit(t);
+  }
+
+  private bxExit(t: number): void {
+    const b = this.b;
     this.exitIt(this.itAfter());
     const tt = b.temp();
     b.andi(tt, t, 1);
@@ -126,7 +154,12 @@ export class DisasContext {
   }
 
   /** Branch without changing instruction set. */
-  branchReg(t: number): void {
+  branchReg(t: number, ret = false): void {
+    if (ret && this.predictReturn(t, false)) return;
+    this.branchExit(t);
+  }
+
+  private branchExit(t: number): void {
     const b = this.b;
     this.exitIt(this.itAfter());
     const dest = b.temp();
@@ -142,12 +175,21 @@ export class DisasContext {
    * translator places when it reaches that address (or turns into an exit if
    * the TB ends first). Otherwise the TB leaves through a new goto_tb slot.
    */
-  gotoPc(dest: number, thumb: 0 | 1 = this.thumb ? 1 : 0, allowInternal = false, it = this.itAfter()): void {
+  gotoPc(dest: number, thumb: 0 | 1 = this.thumb ? 1 : 0, allowInternal = false, it = this.itAfter(), link = -1): void {
     const b = this.b;
     if (allowInternal && it === 0 && this.condexecHeld === 0 && (thumb === 1) === this.thumb && dest >>> 0 > this.pc && (dest >>> 0) - this.pc <= MAX_INTERNAL_JUMP) {
       let l = this.pendingTargets.get(dest >>> 0);
       if (l === undefined) { l = b.label(); this.pendingTargets.set(dest >>> 0, l); }
       b.br(l);
+      return;
+    }
+    if ((link !== -1 || (allowInternal && !this.pendingAhead())) && it === 0 && (thumb === 1) === this.thumb && dest >>> 0 !== this.tbPc &&
+      this.canFollow(dest >>> 0, link !== -1)) {
+      // An unconditional B / BL: translation goes on at the target (a call
+      // remembers its return address so the callee's return can be predicted).
+      this.follows++;
+      this.redirect = dest >>> 0;
+      if (link !== -1) this.retStack.push(link);
       return;
     }
     const slot = this.nextSlot++;
@@ -160,6 +202,65 @@ export class DisasContext {
     }
     b.gotoTb(slot);
     this.jumped = true;
+  }
+
+  /**
+   * May translation continue at `dest` (a followed branch)? Only from
+   * straight-line code outside IT blocks and conditions, to an instruction not
+   * translated yet (a call may inline a function twice), on a page the TB has
+   * already or that is executable now.
+   */
+  private canFollow(dest: number, call = false): boolean {
+    if (!this.traces || this.condLabel >= 0 || this.itState !== 0 || this.condexecHeld !== 0 || this.follows >= MAX_FOLLOW) return false;
+    if (dest >= KUSER_BASE || (!call && this.translated.has(dest))) return false;
+    return this.pageOk(dest);
+  }
+
+  /**
+   * Does a forward branch of this TB target code shortly after this instruction? Then
+   * an unconditional B or return ends the straight line instead of being
+   * followed, and translation resumes at that target (see translateArm).
+   */
+  private pendingAhead(): boolean {
+    for (const dest of this.pendingTargets.keys()) if (dest > this.pc && dest - this.pc <= MAX_INTERNAL_JUMP) return true;
+    return false;
+  }
+
+  /** May the TB take instructions from the page of `pc`? */
+  pageOk(pc: number): boolean {
+    const p = (pc >>> 0) >>> PAGE_BITS;
+    if (this.pages.has(p)) return true;
+    return this.pages.size < MAX_PAGES && (this.mem.perm[p]! & PERM_X) !== 0;
+  }
+
+  /**
+   * A return (BX LR, POP {..., pc}, LDM with pc) inside a call this TB
+   * followed: compare the target with the return address the BL left, go on
+   * translating there, and leave through a side exit when they differ.
+   */
+  private predictReturn(t: number, interwork: boolean): boolean {
+    const ret = this.retStack[this.retStack.length - 1];
+    if (ret === undefined) return false;
+    const dest = this.thumb ? ret & ~1 : ret;
+    if (this.thumb !== ((ret & 1) === 1) || this.pendingAhead() || !this.canFollow(dest >>> 0)) return false;
+    this.retStack.pop();
+    const label = this.b.label();
+    this.b.brcond(t, this.b.c(ret), Cond.ne, label);
+    this.sideExits.push({ label, target: t, interwork });
+    this.follows++;
+    this.redirect = dest >>> 0;
+    return true;
+  }
+
+  /** Emit the side exits of predicted returns (after the TB's last instruction). */
+  finishSideExits(): void {
+    this.itState = this.condexecHeld = 0;
+    this.isIt = false;
+    for (const e of this.sideExits) {
+      this.b.setLabel(e.label);
+      if (e.interwork) this.bxExit(e.target);
+      else this.branchExit(e.target);
+    }
   }
 
   /**

@@ -19,7 +19,7 @@ export function loadStore(
   if (load) {
     const v = ctx.ld(memop, ea);
     if (!preIndex || writeBack) if (rn !== rt) ctx.setReg(rn, addr);
-    ctx.setReg(rt, v, true);
+    ctx.setReg(rt, v, true, rn === 13);
   } else {
     const v = ctx.reg(rt);
     let val = v;
@@ -80,7 +80,7 @@ export function loadStoreMultiple(
       if (i === 15) pcVal = v;
       else ctx.setReg(i, v);
     }
-    if (pcVal >= 0) ctx.setReg(15, pcVal, true);
+    if (pcVal >= 0) ctx.setReg(15, pcVal, true, rn === 13);
   } else {
     for (let i = 0; i < 16; i++) {
       if (!(list & (1 << i))) continue;

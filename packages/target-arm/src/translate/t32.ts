@@ -147,7 +147,7 @@ function branchesMisc(ctx: DisasContext, insn: number): void {
   const off = (((s << 24) | (i1 << 23) | (i2 << 22) | (bits(insn, 25, 16) << 12) | ((insn & 0x7ff) << 1)) << 7) >> 7;
   if ((op1 & 5) === 1) return ctx.gotoPc(ctx.pc + 4 + off, 1, true); // B T4
   b.movi(ctx.g(S.LR), (ctx.pc + 4) | 1);
-  if (op1 & 1) return ctx.gotoPc(ctx.pc + 4 + off); // BL
+  if (op1 & 1) return ctx.gotoPc(ctx.pc + 4 + off, 1, false, undefined, (ctx.pc + 4) | 1); // BL
   if (insn & 1) throw new Undefined();
   return ctx.gotoPc(((ctx.pc + 4) & ~3) + off, 0); // BLX to ARM
 }

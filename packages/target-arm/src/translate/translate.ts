@@ -15,17 +15,24 @@ const MAX_INSNS = 64;
 const KUSER_BASE = 0xffff0000;
 
 /**
- * Translate one TB: a run of instructions up to a branch, MAX_INSNS or the
- * end of the first instruction's page (an instruction may straddle it). A TB
+ * Translate one TB: a run of instructions up to a branch, MAX_INSNS or a page
+ * the TB may not run on to (it may cross into the next page when that one is
+ * executable; an instruction may straddle a boundary). After an unconditional
+ * exit, translation resumes at a pending forward branch target, so a loop
+ * whose exit test jumps over a return or a call stays one TB. With `traces`
+ * it also follows B / BL and predicted returns (DisasContext.gotoPc). A TB
  * may start or end inside an IT block: the IT state comes in with the flags,
  * CONDEXEC follows it at instruction starts where it changes, and exits
  * store the state to resume with (see DisasContext.itAfter). Each
  * instruction is decoded to IR; an encoding the decoders do not know raises
  * SIGILL at that instruction.
  */
-export function translateArm(mem: GuestMemory, h: ArmHelpers, pc: number, flags: number): { ir: IrBlock; end: number } {
+export function translateArm(
+  mem: GuestMemory, h: ArmHelpers, pc: number, flags: number, traces = false,
+): { ir: IrBlock; end: number; pages?: number[] } {
   const thumb = (flags & TB_FLAG_THUMB) !== 0;
   const ctx = new DisasContext(mem, thumb, h);
+  ctx.traces = traces;
   ctx.pc = ctx.tbPc = pc >>> 0;
   if (ctx.pc >= KUSER_BASE) {
     kuserHelper(ctx);
@@ -41,6 +48,8 @@ export function translateArm(mem: GuestMemory, h: ArmHelpers, pc: number, flags:
       ctx.pendingTargets.delete(ctx.pc);
     }
     b.insnStart(ctx.pc);
+    ctx.translated.add(ctx.pc);
+    ctx.redirect = -1;
     ctx.jumped = false;
     ctx.condLabel = -1;
     ctx.condFallthrough = false;
@@ -72,29 +81,41 @@ export function translateArm(mem: GuestMemory, h: ArmHelpers, pc: number, flags:
     if (thumb && inIt && !ctx.isIt) {
       ctx.itState = (ctx.itState & 7) === 0 ? 0 : (ctx.itState & 0xe0) | ((ctx.itState << 1) & 0x1f);
     }
-    const next = ctx.pc + ctx.len;
+    ctx.pages.add(ctx.pc >>> PAGE_BITS).add(((ctx.pc + ctx.len - 1) >>> 0) >>> PAGE_BITS);
+    const next = ctx.redirect >= 0 ? ctx.redirect : ctx.pc + ctx.len;
     if (ctx.condLabel >= 0) {
       b.setLabel(ctx.condLabel);
       if (ctx.jumped) ctx.condFallthrough = true;
     }
     ctx.pc = next;
-    // An unconditional exit ends the TB; after a conditional one the not-taken
-    // path goes on in the same TB (a superblock with side exits).
-    if (ctx.jumped && !ctx.condFallthrough) break;
-    // The length limit, or the next instruction on another page (whose mapping
-    // or protection may differ), ends the TB; either may split an IT block:
-    // the next TB resumes in ctx.itState.
-    if (n + 1 >= MAX_INSNS || (next ^ ctx.tbPc) >>> PAGE_BITS !== 0) {
+    if (ctx.jumped && !ctx.condFallthrough) {
+      // An unconditional exit ends the straight-line code. If a forward branch
+      // of this TB targets code further on, translation resumes there (reached
+      // only through that branch, outside any IT block), so e.g. a loop whose
+      // exit test jumps over a return stays one TB and can become a JS loop.
+      let resume = -1;
+      for (const dest of ctx.pendingTargets.keys()) if (dest >= next && (resume < 0 || dest < resume)) resume = dest;
+      if (resume < 0 || n + 1 >= MAX_INSNS || !ctx.pageOk(resume)) break;
+      ctx.pc = resume;
+      ctx.itState = ctx.condexecHeld = 0;
+      continue;
+    }
+    // The length limit, or the next instruction on a page the TB may not run
+    // on to, ends the TB; either may split an IT block: the next TB resumes
+    // in ctx.itState.
+    if (n + 1 >= MAX_INSNS || !ctx.pageOk(next)) {
       ctx.gotoPc(next, thumb ? 1 : 0, false, ctx.itState);
       break;
     }
   }
-  // Forward branch targets the TB did not reach become exits.
+  // Forward branch targets the TB did not reach become exits, and so do
+  // mispredicted returns.
   for (const [dest, label] of ctx.pendingTargets) {
     b.setLabel(label);
     ctx.gotoPc(dest, thumb ? 1 : 0, false, 0); // internal branches are never taken inside an IT block
   }
-  return { ir: b.finish(), end: ctx.pc };
+  ctx.finishSideExits();
+  return { ir: b.finish(), end: ctx.pc, pages: [...ctx.pages] };
 }
 
 /**

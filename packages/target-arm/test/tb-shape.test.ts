@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { EXIT_INTERRUPT, GuestMemory } from '@tsemu/tcg';
+import { ArmCpu, EXIT_EXCEPTION, S } from '../src/index.js';
+
+// How TBs are cut (fewer TB transitions): translation resumes at a forward
+// branch target after an unconditional exit, a TB runs on into an executable
+// next page, and with `traces` it follows B / BL and predicted returns. Every
+// back-end mode must give the same results, and a TB that loops on itself
+// must still notice an interrupt (a signal) and writes to its code.
+const MODES = [
+  { interpret: true, optimize: false }, { interpret: false, optimize: false, hotThreshold: 0 },
+  { interpret: true, optimize: true }, { interpret: false, optimize: true, hotThreshold: 0 },
+];
+
+function load(halfwords: number[], base: number, mode: object): ArmCpu {
+  const mem = new GuestMemory(0x10000);
+  halfwords.forEach((h, i) => mem.st16(base + 2 * i, h));
+  const cpu = new ArmCpu(mem, mode);
+  cpu.state.regs[S.PC] = base;
+  cpu.state.regs[S.THUMB] = 1;
+  return cpu;
+}
+
+describe('TB shapes', () => {
+  // loop: cmp r1,r2; bne body; svc 0; body: adds r0,#1; adds r1,#1; b loop
+  const exitOverBody = [0x4291, 0xd100, 0xdf00, 0x3001, 0x3101, 0xe7f9];
+
+  it('a loop whose exit jumps over the body is one TB that loops on itself', () => {
+    for (const mode of MODES) {
+      const cpu = load(exitOverBody, 0x1000, mode);
+      const t = cpu.translate(0x1000, 1);
+      expect(t.end).toBe(0x1000 + 12);
+      expect(t.ir.loopSlot).toBeDefined();
+      cpu.state.regs[2] = 1000;
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      expect(cpu.state.regs[0]).toBe(1000);
+      expect(cpu.cache.tbsTranslated).toBe(1);
+      expect(cpu.cache.insnsExecuted).toBe(1000 * 5 + 3);
+    }
+  });
+
+  it('the same loop straddling a page boundary is still one TB, and a write to its second page invalidates it', () => {
+    for (const mode of MODES) {
+      const base = 0x2000 - 6;
+      const cpu = load(exitOverBody, base, mode);
+      cpu.state.regs[2] = 50;
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      expect(cpu.state.regs[0]).toBe(50);
+      expect(cpu.cache.tbsTranslated).toBe(1);
+      // Patch "adds r0,#1" (on the second page) into "adds r0,#2" and run the loop again.
+      cpu.mem.st16(0x2000, 0x3002);
+      expect(cpu.cache.tbsInvalidated).toBe(1);
+      cpu.state.regs[S.PC] = base;
+      cpu.state.regs[0] = cpu.state.regs[1] = 0;
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      expect(cpu.state.regs[0]).toBe(100);
+    }
+  });
+
+  it('a TB looping on itself stops at an interrupt', () => {
+    // loop: adds r0,#1; cmp r0,#100; bne skip; str r0,[r1]; skip: b loop
+    // The store hits the interrupt word, as a signal arriving would.
+    for (const mode of MODES) {
+      const cpu = load([0x3001, 0x2864, 0xd100, 0x6008, 0xe7fa], 0x1000, mode);
+      cpu.cache.interrupt = new Int32Array(cpu.mem.i32.buffer as ArrayBuffer, 0x8000, 1);
+      cpu.state.regs[1] = 0x8000;
+      expect(cpu.run()).toBe(EXIT_INTERRUPT);
+      expect(cpu.state.regs[0]).toBe(100);
+    }
+  });
+
+  it('traces follow BL and predicted returns, and leave through a side exit when a return goes elsewhere', () => {
+    // 0x1000: movs r0,#0; bl f; adds r0,#1; bl f; svc 0      f (0x1100): adds r0,#10; bx lr
+    // 0x1200: movs r0,#0; bl g; svc 0                         g (0x1300): movs r0,#7; ldr lr,=0x1400|1 (via r3); bx lr
+    // 0x1400: adds r0,#100; svc 0
+    const bl = (from: number, to: number): number[] => {
+      const off = to - (from + 4);
+      const s = off < 0 ? 1 : 0, imm10 = (off >> 12) & 0x3ff, imm11 = (off >> 1) & 0x7ff;
+      const j1 = ((~(off >> 23) & 1) ^ s) & 1, j2 = ((~(off >> 22) & 1) ^ s) & 1;
+      return [0xf000 | (s << 10) | imm10, 0xd000 | (j1 << 13) | (j2 << 11) | imm11];
+    };
+    for (const traces of [false, true]) {
+      for (const mode of MODES) {
+        const mem = new GuestMemory(0x10000);
+        const put = (at: number, hw: number[]): void => hw.forEach((h, i) => mem.st16(at + 2 * i, h));
+        put(0x1000, [0x2000, ...bl(0x1002, 0x1100), 0x3001, ...bl(0x1008, 0x1100), 0xdf00]);
+        put(0x1100, [0x300a, 0x4770]);
+        put(0x1200, [0x2000, ...bl(0x1202, 0x1300), 0xdf00]);
+        put(0x1300, [0x2007, 0x4b01, 0x469e, 0x4770, 0x1401, 0x0000]); // movs r0,#7; ldr r3,[pc,#4]; mov lr,r3; bx lr; .word 0x1401
+        put(0x1400, [0x3064, 0xdf00]);
+        const cpu = new ArmCpu(mem, { ...mode, traces });
+        cpu.state.regs[S.THUMB] = 1;
+        cpu.state.regs[S.PC] = 0x1000;
+        expect(cpu.run()).toBe(EXIT_EXCEPTION);
+        expect(cpu.state.regs[0]).toBe(21);
+        expect(cpu.state.regs[S.LR] >>> 0).toBe(0x100d);
+        expect(cpu.cache.insnsExecuted).toBe(9);
+        if (traces) expect(cpu.cache.tbsTranslated).toBe(1);
+        cpu.state.regs[S.PC] = 0x1200;
+        expect(cpu.run()).toBe(EXIT_EXCEPTION);
+        expect(cpu.state.regs[0]).toBe(107);
+        expect(cpu.state.regs[S.PC] >>> 0).toBe(0x1404);
+      }
+    }
+  });
+});
