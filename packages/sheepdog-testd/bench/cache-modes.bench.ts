@@ -9,6 +9,10 @@
 // does, so sheepdog pays for durability where the raw file pays its fsync.
 // verify asks the peer (over the fork IPC channel) for its request log and
 // checks the flag on every object request and the FLUSH_VDI count.
+//
+// The writeback cases run twice: over TCP on 127.0.0.1 (sheepdog://, how
+// QEMU 1.4 reached sheep) and over a unix socket (sheepdog+unix://, QEMU
+// 1.5's way to reach a daemon on the same host); the other modes over TCP.
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,11 +30,14 @@ const MODES = ['writeback', 'writethrough', 'directsync', 'none', 'unsafe'] as c
 type Mode = (typeof MODES)[number];
 const PEER_BIN = fileURLToPath(new URL('../bin/tsemu-sheepd.js', import.meta.url));
 
-interface Peer { child: ChildProcess; port: number }
+type Transport = 'tcp' | 'unix';
+interface Peer { child: ChildProcess; port: number; socket: string | null }
 let peer: Peer | null = null;
 let vdiCount = 0;
 let currentVdi = '';
 let guestWrites = 0;
+/** The peer's CPU time (us) when the timed run started: verify prints what the daemon spent. */
+let peerCpuAtStart = 0;
 let guestBytes = 0;
 
 /** Sends one IPC message and waits for the answer of type `reply`. */
@@ -46,15 +53,18 @@ function ask<T>(p: Peer, type: string, reply: string): Promise<T> {
   });
 }
 
-async function ensurePeer(dir: string): Promise<Peer> {
+async function ensurePeer(dir: string, transport: Transport): Promise<Peer> {
   if (peer) return peer;
-  const child = fork(PEER_BIN, ['--dir', join(dir, 'sheep'), '--port', '0', '--sync'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const socket = transport === 'unix' ? join(dir, 'sheep.sock') : null;
+  const where = socket ? ['--socket', socket] : ['--port', '0'];
+  if (socket) await rm(socket, { force: true });
+  const child = fork(PEER_BIN, ['--dir', join(dir, 'sheep'), ...where, '--sync'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`tsemu-sheepd exited with ${code}`)));
     child.on('message', (msg: { type?: string; port?: number }) => { if (msg?.type === 'ready') resolve(msg.port!); });
   });
-  peer = { child, port };
+  peer = { child, port, socket };
   return peer;
 }
 
@@ -108,10 +118,11 @@ async function run(bb: BlockBackend, workload: Workload): Promise<void> {
   await bb.close();
 }
 
-function sheepdogSide(mode: Mode, workload: Workload) {
+function sheepdogSide(mode: Mode, workload: Workload, transport: Transport) {
   return async (ctx: BenchContext): Promise<void> => {
-    const p = await ensurePeer(ctx.dir);
-    await run(await openImage({ filename: `sheepdog://127.0.0.1:${p.port}/${currentVdi}`, format: 'raw', cache: mode }), workload);
+    const p = await ensurePeer(ctx.dir, transport);
+    const filename = p.socket ? `sheepdog+unix:///${currentVdi}?socket=${p.socket}` : `sheepdog://127.0.0.1:${p.port}/${currentVdi}`;
+    await run(await openImage({ filename, format: 'raw', cache: mode }), workload);
   };
 }
 
@@ -123,7 +134,7 @@ function fileSide(mode: Mode, workload: Workload) {
 
 /** Checks the peer's log for one timed run: the mode's flag everywhere, and the FLUSH_VDI count it promises. */
 async function verifySheepdog(mode: Mode, ms: number): Promise<void> {
-  const { traffic } = await ask<{ traffic: Array<[number, number, number]> }>(peer!, 'stats', 'stats');
+  const { traffic, cpuUs } = await ask<{ traffic: Array<[number, number, number]>; cpuUs: number }>(peer!, 'stats', 'stats');
   const flag = mode === 'directsync' || mode === 'none' ? SD_FLAG_CMD_DIRECT : SD_FLAG_CMD_CACHE;
   let flushes = 0;
   let dataWrites = 0;
@@ -140,27 +151,27 @@ async function verifySheepdog(mode: Mode, ms: number): Promise<void> {
   const expected = mode === 'writethrough' ? guestWrites + 1 : mode === 'writeback' ? 1 : 0;
   if (flushes !== expected) throw new Error(`${mode}: ${flushes} FLUSH_VDI for ${guestWrites} writes, expected ${expected}`);
   if (dataWrites < guestWrites) throw new Error(`${mode}: only ${dataWrites} writes on the wire for ${guestWrites} guest writes`);
-  progress(`${mode}: ${guestWrites} writes, ${flushes} FLUSH_VDI (${(flushes / guestWrites).toFixed(2)} per write), ${(guestBytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s`);
+  progress(`${mode}: ${guestWrites} writes, ${flushes} FLUSH_VDI (${(flushes / guestWrites).toFixed(2)} per write), ${(guestBytes / 1048576 / (ms / 1000)).toFixed(1)} MiB/s, peer CPU ${((cpuUs - peerCpuAtStart) / 1000).toFixed(0)} ms`);
 }
 
 function progress(line: string): void {
   process.stderr.write(`  ${line}\n`);
 }
 
-function benchCase(mode: Mode, workload: Workload): BenchCase {
+function benchCase(mode: Mode, workload: Workload, transport: Transport = 'tcp'): BenchCase {
   const labels: Record<Workload, string> = { seq: 'seq 4 MiB', rand: 'rand 4 KiB', 'rand-qd16': `rand 4 KiB qd${QUEUE_DEPTH}` };
   let t0 = 0;
   return {
-    label: `${labels[workload]} ${mode}`,
-    tsemu: sheepdogSide(mode, workload),
+    label: `${labels[workload]} ${mode}${transport === 'unix' ? ' (unix socket)' : ''}`,
+    tsemu: sheepdogSide(mode, workload, transport),
     qemu: fileSide(mode, workload),
     goal: mode === 'writeback' ? 1.2 : null,
     async prepare(ctx, side) {
       if (side === 'tsemu') {
-        const p = await ensurePeer(ctx.dir);
+        const p = await ensurePeer(ctx.dir, transport);
         currentVdi = `bench${++vdiCount}`;
-        await newVdi({ host: '127.0.0.1', port: p.port }, currentVdi, SIZE, 0, false);
-        await ask(p, 'clear', 'cleared');
+        await newVdi(p.socket ? { path: p.socket } : { host: '127.0.0.1', port: p.port }, currentVdi, SIZE, 0, false);
+        peerCpuAtStart = (await ask<{ cpuUs: number }>(p, 'clear', 'cleared')).cpuUs;
       } else {
         await rm(join(ctx.dir, 'disk.raw'), { force: true });
         await createImage({ filename: join(ctx.dir, 'disk.raw'), format: 'raw', size: SIZE });
@@ -182,5 +193,5 @@ function benchCase(mode: Mode, workload: Workload): BenchCase {
 
 export default defineBench({
   name: 'sheepdog cache modes (sheepdog vs raw file)',
-  cases: [...MODES.map((m) => benchCase(m, 'seq')), ...MODES.map((m) => benchCase(m, 'rand')), ...MODES.map((m) => benchCase(m, 'rand-qd16'))],
+  cases: (['seq', 'rand', 'rand-qd16'] as const).flatMap((w) => [...MODES.map((m) => benchCase(m, w)), benchCase('writeback', w, 'unix')]),
 });

@@ -14,6 +14,8 @@ export interface PeerStats {
   type: 'stats';
   /** [opcode, flags, count] */
   traffic: Array<[number, number, number]>;
+  /** The peer's CPU time so far (user + system, microseconds): lets a benchmark charge the daemon's work too. */
+  cpuUs: number;
 }
 
 function serveIpc(server: SheepdogTestServer): void {
@@ -21,7 +23,8 @@ function serveIpc(server: SheepdogTestServer): void {
   process.on('message', (msg: { type?: string }) => {
     if (msg?.type === 'clear') {
       server.log.clear();
-      process.send!({ type: 'cleared' });
+      const cpu = process.cpuUsage();
+      process.send!({ type: 'cleared', cpuUs: cpu.user + cpu.system });
     } else if (msg?.type === 'stats') {
       const counts = new Map<number, number>();
       for (const e of server.log.list()) {
@@ -29,7 +32,8 @@ function serveIpc(server: SheepdogTestServer): void {
         counts.set(k, (counts.get(k) ?? 0) + 1);
       }
       const traffic: PeerStats['traffic'] = [...counts].map(([k, n]) => [Math.floor(k / 0x10000), k % 0x10000, n]);
-      process.send!({ type: 'stats', traffic } satisfies PeerStats);
+      const cpu = process.cpuUsage();
+      process.send!({ type: 'stats', traffic, cpuUs: cpu.user + cpu.system } satisfies PeerStats);
     }
   });
   process.on('disconnect', () => void server.close().then(() => process.exit(0)));

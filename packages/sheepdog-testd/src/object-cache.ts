@@ -9,12 +9,21 @@
 //    (no copy) before the fdatasync.
 //  - Writes to an object the store already has are kept as a list of
 //    extents (their payload buffers, newest last) and written on FLUSH_VDI.
+//  - A write to a created object is acknowledged once its payload is in the
+//    peer's memory and reaches the cache file "behind" the reply, as a
+//    kernel's page cache takes a write: small ones in a batch right after
+//    this tick's replies left (setImmediate), big ones (>= 256 KiB) on the
+//    thread pool, so the copy of megabytes overlaps the next request's
+//    transfer. Writes to one object stay in order; at most MAX_BEHIND big
+//    ones are pending, and anything else that looks at the cache (a read, a
+//    flush, a DIRECT write, a crash) settles them first (SheepNode.handle).
+//    A failed write-behind surfaces at that point, as a page cache's at fsync.
 // Losing the cache (a crash) deletes the cache files and forgets the extents.
 import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { oidToHex, oidVid } from '@tsemu/block-sheepdog';
 import type { ObjectStore } from './object-store.js';
-import { pwriteAll } from './pwrite.js';
+import { BIG_WRITE, pwriteAll } from './pwrite.js';
 
 export interface Extent {
   offset: number;
@@ -30,6 +39,8 @@ export interface CacheEntry {
   /** That file's descriptor while open (-1: closed to bound open files; reopened on use). */
   fd: number;
   extents: Extent[];
+  /** The last write still running behind its reply (created entries only), or null. */
+  pending: Promise<void> | null;
 }
 
 function key(hi: number, lo: number): number {
@@ -38,6 +49,8 @@ function key(hi: number, lo: number): number {
 
 /** Cache files kept open at once; older ones are closed and reopened when used again. */
 const MAX_OPEN_FILES = 128;
+/** Big writes acknowledged before they reached their cache file, at most (bounds the payload memory held). */
+const MAX_BEHIND = 4;
 
 /** Adds a write to an entry's extents; older writes it covers completely are dropped (rewrites do not pile up). */
 function addExtent(e: CacheEntry, offset: number, data: Uint8Array): void {
@@ -65,6 +78,8 @@ function overlay(e: CacheEntry, offset: number, dst: Uint8Array): void {
 
 export class ObjectCache {
   private readonly entries = new Map<number, CacheEntry>();
+  /** Dirty entries per vid: a DIRECT write to a VDI with nothing cached skips the flush walk. */
+  private readonly perVid = new Map<number, number>();
   /** Created entries whose file is open, least recently used first. */
   private readonly open = new Map<number, CacheEntry>();
   readonly cacheDir: string;
@@ -92,22 +107,42 @@ export class ObjectCache {
     const k = key(hi, lo);
     let e = this.entries.get(k);
     if (!e) {
-      e = { hi, lo, size, created, fd: -1, extents: [] };
+      e = { hi, lo, size, created, fd: -1, extents: [], pending: null };
       if (created) {
         this.remember(k, e, openSync(this.path(hi, lo), 'w+'));
         ftruncateSync(e.fd, size); // sparse: only what is written takes space
       }
       this.entries.set(k, e);
+      const vid = oidVid(hi);
+      this.perVid.set(vid, (this.perVid.get(vid) ?? 0) + 1);
     }
     return e;
   }
 
+  /** Whether the VDI has anything dirty here. */
+  hasVdi(vid: number): boolean {
+    return this.perVid.has(vid);
+  }
+
+  /** Forgets one entry of the map and of the per-vid count. */
+  private untrack(k: number, e: CacheEntry): void {
+    this.entries.delete(k);
+    const vid = oidVid(e.hi);
+    const n = (this.perVid.get(vid) ?? 1) - 1;
+    if (n > 0) this.perVid.set(vid, n);
+    else this.perVid.delete(vid);
+  }
+
   private remember(k: number, e: CacheEntry, fd: number): void {
     if (this.open.size >= MAX_OPEN_FILES) {
-      const [oldKey, old] = this.open.entries().next().value as [number, CacheEntry];
-      this.open.delete(oldKey);
-      closeSync(old.fd);
-      old.fd = -1;
+      // The least recently used file with no write running behind (at most MAX_BEHIND are).
+      for (const [oldKey, old] of this.open) {
+        if (old.pending) continue;
+        this.open.delete(oldKey);
+        closeSync(old.fd);
+        old.fd = -1;
+        break;
+      }
     }
     e.fd = fd;
     this.open.set(k, e);
@@ -125,12 +160,104 @@ export class ObjectCache {
     return e.fd;
   }
 
-  async write(e: CacheEntry, offset: number, data: Uint8Array): Promise<void> {
+  /** Synchronous (undefined), or a promise only when MAX_BEHIND writes are already pending. */
+  write(e: CacheEntry, offset: number, data: Uint8Array): Promise<void> | undefined {
     if (!e.created) {
       addExtent(e, offset, data);
-      return;
+      return undefined;
     }
-    await pwriteAll(this.fileOf(e), data, offset);
+    if (!e.pending && data.length < BIG_WRITE) {
+      this.deferred.push({ e, offset, data });
+      if (!this.applyScheduled) {
+        this.applyScheduled = true;
+        setImmediate(this.applyDeferred);
+      }
+      return undefined;
+    }
+    this.applyDeferred(); // small writes queued earlier land first: one object's writes stay in order
+    if (this.behind.size >= MAX_BEHIND && !this.behind.has(e)) return this.settle().then(() => this.write(e, offset, data));
+    this.writeBehind(e, this.fileOf(e), offset, data);
+    return undefined;
+  }
+
+  /** Small writes to created objects, in arrival order, not yet in their files. */
+  private deferred: Array<{ e: CacheEntry; offset: number; data: Uint8Array }> = [];
+  private applyScheduled = false;
+
+  /** Writes the deferred small writes (synchronous pwrites); a failure is kept for settle(). */
+  readonly applyDeferred = (): void => {
+    this.applyScheduled = false;
+    if (this.deferred.length === 0) return;
+    const list = this.deferred;
+    this.deferred = [];
+    for (const w of list) {
+      try {
+        pwriteAll(this.fileOf(w.e), w.data, w.offset);
+      } catch (err) {
+        this.behindError ??= err;
+      }
+    }
+  };
+
+  /**
+   * Before anything but a cache write: lands the deferred small writes now;
+   * returns a promise only when big ones are still running. Throws the first
+   * write-behind failure.
+   */
+  settleNow(): Promise<void> | undefined {
+    this.applyDeferred();
+    if (this.behind.size > 0) return this.settle();
+    this.throwBehindError();
+    return undefined;
+  }
+
+  private throwBehindError(): void {
+    const err = this.behindError;
+    if (err !== null) {
+      this.behindError = null;
+      throw err;
+    }
+  }
+
+  /** Entries with a write running behind its reply. */
+  private readonly behind = new Set<CacheEntry>();
+  /** The first failure of a write-behind, reported by the next settle(). */
+  private behindError: unknown = null;
+
+  /** Writes acknowledged but not yet in their files (deferred small ones and running big ones). */
+  get writesBehind(): number {
+    return this.behind.size + this.deferred.length;
+  }
+
+  private writeBehind(e: CacheEntry, fd: number, offset: number, data: Uint8Array): void {
+    const prev = e.pending;
+    const run = (): Promise<void> => pwriteAll(fd, data, offset) ?? Promise.resolve();
+    const p: Promise<void> = (prev ? prev.then(run) : run()).then(
+      () => this.behindDone(e, p),
+      (err: unknown) => {
+        this.behindError ??= err;
+        this.behindDone(e, p);
+      },
+    );
+    e.pending = p;
+    this.behind.add(e);
+  }
+
+  private behindDone(e: CacheEntry, p: Promise<void>): void {
+    if (e.pending !== p) return; // a later write is chained on this one
+    e.pending = null;
+    this.behind.delete(e);
+  }
+
+  /** Waits until every write-behind reached its file; rethrows the first that failed. */
+  async settle(): Promise<void> {
+    this.applyDeferred();
+    while (this.behind.size > 0) {
+      const waits: Promise<void>[] = [];
+      for (const e of this.behind) waits.push(e.pending!);
+      await Promise.all(waits);
+    }
+    this.throwBehindError();
   }
 
   /** Fills `dst` with the object's current bytes from `offset`. */
@@ -155,7 +282,7 @@ export class ObjectCache {
     const k = key(hi, lo);
     const e = this.entries.get(k);
     if (!e) return;
-    this.entries.delete(k);
+    this.untrack(k, e);
     this.discardFile(e);
   }
 
@@ -183,15 +310,19 @@ export class ObjectCache {
       store.adopt(e.hi, e.lo, this.path(e.hi, e.lo), e.fd);
       return;
     }
-    for (const x of e.extents) await store.write(e.hi, e.lo, x.offset, x.data);
+    for (const x of e.extents) {
+      const pending = store.write(e.hi, e.lo, x.offset, x.data);
+      if (pending instanceof Promise) await pending;
+    }
   }
 
   /** FLUSH_VDI: the VDI's dirty objects go to the store and are made durable there. */
   async flushVdi(store: ObjectStore, vid: number): Promise<void> {
     const done: Array<[number, number]> = [];
+    if (!this.perVid.has(vid)) return;
     for (const [k, e] of this.entries) {
       if (oidVid(e.hi) !== vid) continue;
-      this.entries.delete(k);
+      this.untrack(k, e);
       await this.writeBack(store, e);
       done.push([e.hi, e.lo]);
     }
@@ -199,9 +330,11 @@ export class ObjectCache {
   }
 
   async flushAll(store: ObjectStore): Promise<void> {
+    await this.settle();
     const done: Array<[number, number]> = [];
     const all = [...this.entries.values()];
     this.entries.clear();
+    this.perVid.clear();
     for (const e of all) {
       await this.writeBack(store, e);
       done.push([e.hi, e.lo]);
@@ -214,6 +347,7 @@ export class ObjectCache {
     const lost = this.entries.size;
     for (const e of this.entries.values()) this.discardFile(e);
     this.entries.clear();
+    this.perVid.clear();
     return lost;
   }
 }

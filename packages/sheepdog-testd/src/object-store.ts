@@ -10,7 +10,7 @@
 import { fdatasync, closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { oidToHex } from '@tsemu/block-sheepdog';
-import { pwriteAll } from './pwrite.js';
+import { pwriteAll, type Maybe } from './pwrite.js';
 
 /** Open descriptors kept at most (well under the usual 1024 limit). */
 const MAX_OPEN = 512;
@@ -25,6 +25,8 @@ function key(hi: number, lo: number): number {
 export class ObjectStore {
   readonly objDir: string;
   private readonly fds = new Map<number, number>();
+  /** fdatasyncs completed so far (tests check that writes share them). */
+  syncCount = 0;
 
   constructor(dir: string, private readonly syncWrites = false) {
     this.objDir = join(dir, 'obj');
@@ -69,8 +71,8 @@ export class ObjectStore {
     return this.fds.has(key(hi, lo)) || existsSync(this.path(hi, lo));
   }
 
-  /** Creates (or empties) the object: a sparse file of `size` bytes; `data` at `offset` if given. */
-  async put(hi: number, lo: number, size: number, data?: Uint8Array, offset = 0): Promise<void> {
+  /** Creates (or empties) the object: a sparse file of `size` bytes; `data` at `offset` if given. Sync for small data. */
+  put(hi: number, lo: number, size: number, data?: Uint8Array, offset = 0): Promise<void> | undefined {
     const k = key(hi, lo);
     let fd = this.fds.get(k);
     if (fd === undefined) {
@@ -80,14 +82,50 @@ export class ObjectStore {
       ftruncateSync(fd, 0);
     }
     ftruncateSync(fd, size);
-    if (data && data.length > 0) await pwriteAll(fd, data, offset);
+    return data && data.length > 0 ? pwriteAll(fd, data, offset) : undefined;
   }
 
   /** Makes the object's writes durable when the peer runs with `sync` (a store write is done, as sheep's O_DSYNC). */
   commit(hi: number, lo: number): void {
     if (!this.syncWrites) return;
     const fd = this.fd(hi, lo);
-    if (fd >= 0) fdatasyncSync(fd);
+    if (fd >= 0) {
+      fdatasyncSync(fd);
+      this.syncCount++;
+    }
+  }
+
+  /** Objects written since the last commitPending(), made durable together (group commit). */
+  private readonly toCommit = new Map<number, readonly [number, number]>();
+
+  /** commit() deferred: the caller holds the reply until commitPending() resolves. */
+  commitLater(hi: number, lo: number): void {
+    if (this.syncWrites) this.toCommit.set(key(hi, lo), [hi, lo]);
+  }
+
+  get commitsPending(): boolean {
+    return this.toCommit.size > 0;
+  }
+
+  /**
+   * The group commit when it is one object (a queue depth of 1): done here,
+   * synchronously, as a thread-pool hop would only add a wake-up. False when
+   * there are several: use commitPending().
+   */
+  commitPendingSync(): boolean {
+    if (this.toCommit.size > 1) return false;
+    for (const [hi, lo] of this.toCommit.values()) {
+      this.toCommit.clear();
+      this.commit(hi, lo);
+    }
+    return true;
+  }
+
+  /** Makes every object of commitLater() durable, their fdatasyncs in parallel. */
+  commitPending(): Promise<void> {
+    const oids = [...this.toCommit.values()];
+    this.toCommit.clear();
+    return this.commitAll(oids);
   }
 
   /**
@@ -103,7 +141,11 @@ export class ObjectStore {
         const fd = this.fd(hi, lo);
         if (fd >= 0) fds.push(fd);
       }
-      await Promise.all(fds.map((fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())))));
+      await Promise.all(fds.map((fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => {
+        if (err) return reject(err);
+        this.syncCount++;
+        resolve();
+      }))));
     }
   }
 
@@ -139,12 +181,12 @@ export class ObjectStore {
     return true;
   }
 
-  /** Writes into an existing object; false when it does not exist. */
-  async write(hi: number, lo: number, offset: number, data: Uint8Array): Promise<boolean> {
+  /** Writes into an existing object; false when it does not exist. Sync for small data. */
+  write(hi: number, lo: number, offset: number, data: Uint8Array): Maybe<boolean> {
     const fd = this.fd(hi, lo);
     if (fd < 0) return false;
-    await pwriteAll(fd, data, offset);
-    return true;
+    const pending = pwriteAll(fd, data, offset);
+    return pending ? pending.then(() => true) : true;
   }
 
   remove(hi: number, lo: number): void {

@@ -1,7 +1,10 @@
 // What one sheep node does with a request, independent of sockets: object
 // I/O through the object cache or straight to the store, copy-on-write
 // creates, and the VDI operations. Requests are handled one at a time (the
-// server queues them), so no locking is needed here.
+// server queues them), so no locking is needed here. Object requests that
+// need no thread-pool work (small writes, reads, the cache) answer
+// synchronously: handle() returns a NodeReply, not a promise, and the
+// server replies within the same tick.
 import {
   SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_READ_OBJ, SD_OP_WRITE_OBJ, SD_OP_DISCARD_OBJ, SD_OP_NEW_VDI,
   SD_OP_LOCK_VDI, SD_OP_RELEASE_VDI, SD_OP_GET_VDI_INFO, SD_OP_READ_VDIS, SD_OP_FLUSH_VDI, SD_OP_DEL_VDI,
@@ -19,6 +22,7 @@ import {
 import { ObjectStore } from './object-store.js';
 import { ObjectCache } from './object-cache.js';
 import { VdiTable } from './vdi-table.js';
+import type { Maybe } from './pwrite.js';
 
 export type SheepFlavour = '0.5.6' | '1.0.1';
 
@@ -71,8 +75,9 @@ export class SheepNode {
 
   /** Crash semantics: dirty cache contents vanish, metadata is what the store says. */
   async loseCache(): Promise<number> {
+    await this.cache.settle().catch(() => undefined); // a crash: whatever those writes did is thrown away anyway
     const lost = this.cache.loseAll();
-    await this.refreshAllVdis();
+    this.refreshAllVdis();
     return lost;
   }
 
@@ -89,7 +94,23 @@ export class SheepNode {
     this.locks.clear();
   }
 
-  async handle(h: SheepdogRequestHeader, payload: Buffer | null): Promise<NodeReply> {
+  /** A reply, synchronously when no I/O had to go to the thread pool. */
+  handle(h: SheepdogRequestHeader, payload: Buffer | null): Maybe<NodeReply> {
+    // Writes still running behind their replies: only more cache writes may pass them (see object-cache.ts).
+    if (this.cache.writesBehind > 0 && !this.isCacheWrite(h)) {
+      const running = this.cache.settleNow();
+      if (running) return running.then(() => this.dispatch(h, payload));
+    }
+    return this.dispatch(h, payload);
+  }
+
+  /** A write that lands in the object cache (what writeData sends there). */
+  private isCacheWrite(h: SheepdogRequestHeader): boolean {
+    return (h.opcode === SD_OP_WRITE_OBJ || h.opcode === SD_OP_CREATE_AND_WRITE_OBJ) && h.protoVer <= SD_SERVER_PROTO_VER &&
+      this.cacheable(h) && (h.flags & SD_FLAG_CMD_CACHE) !== 0 && (h.flags & SD_FLAG_CMD_DIRECT) === 0;
+  }
+
+  private dispatch(h: SheepdogRequestHeader, payload: Buffer | null): Maybe<NodeReply> {
     if (h.protoVer > SD_SERVER_PROTO_VER) return res(SD_RES_VER_MISMATCH);
     switch (h.opcode) {
       case SD_OP_READ_OBJ: return this.readObj(h);
@@ -119,7 +140,7 @@ export class SheepNode {
   }
 
   /** The newest bytes of an object: the cache copy if any, else the store. */
-  private async readCurrent(hi: number, lo: number, offset: number, length: number): Promise<Buffer | null> {
+  private readCurrent(hi: number, lo: number, offset: number, length: number): Buffer | null {
     const e = this.cache.get(hi, lo);
     if (!e) return this.store.read(hi, lo, offset, length);
     const buf = Buffer.allocUnsafe(length);
@@ -127,15 +148,15 @@ export class SheepNode {
     return buf;
   }
 
-  private async readObj(h: SheepdogRequestHeader): Promise<NodeReply> {
+  private readObj(h: SheepdogRequestHeader): NodeReply {
     const size = this.objSize(h.oidHi);
     if (h.offset + h.dataLength > size) return res(SD_RES_INVALID_PARMS);
     // A DIRECT read is served from the cache only when the object is cached: readCurrent does exactly that.
-    const data = await this.readCurrent(h.oidHi, h.oidLo, h.offset, h.dataLength);
+    const data = this.readCurrent(h.oidHi, h.oidLo, h.offset, h.dataLength);
     return data ? res(SD_RES_SUCCESS, 0, data) : res(SD_RES_NO_OBJ);
   }
 
-  private async writeObj(h: SheepdogRequestHeader, payload: Buffer | null, create: boolean): Promise<NodeReply> {
+  private writeObj(h: SheepdogRequestHeader, payload: Buffer | null, create: boolean): Maybe<NodeReply> {
     const size = this.objSize(h.oidHi);
     const data = payload ?? Buffer.alloc(0);
     if (h.offset + data.length > size) return res(SD_RES_INVALID_PARMS);
@@ -149,43 +170,74 @@ export class SheepNode {
     if (!create && !exists) return res(SD_RES_NO_OBJ);
     if (create && exists) this.doubleCreates++;
 
-    if (h.flags & SD_FLAG_CMD_DIRECT && this.objectCacheEnabled) {
+    if (h.flags & SD_FLAG_CMD_DIRECT && this.objectCacheEnabled && this.cache.hasVdi(vid)) {
       // 0.5.6: a direct write flushes and drops the VDI's cache, then goes to the backend.
-      await this.cache.flushVdi(this.store, vid);
+      return this.cache.flushVdi(this.store, vid).then(() => this.writeData(h, data, size, create && !exists));
     }
-    const fresh = create && !exists;
+    return this.writeData(h, data, size, create && !exists);
+  }
+
+  /** writeObj once the checks (and a DIRECT write's cache flush) are done. */
+  private writeData(h: SheepdogRequestHeader, data: Buffer, size: number, fresh: boolean): Maybe<NodeReply> {
+    const { oidHi: hi, oidLo: lo } = h;
+    const vid = oidVid(hi);
     let cowSource: Buffer | null = null;
     if (fresh && h.flags & SD_FLAG_CMD_COW) {
-      cowSource = await this.readCurrent(h.cowHi, h.cowLo, 0, this.objSize(h.cowHi));
+      cowSource = this.readCurrent(h.cowHi, h.cowLo, 0, this.objSize(h.cowHi));
       if (!cowSource) return res(SD_RES_NO_OBJ);
     }
     const useCache = this.cacheable(h) && (h.flags & SD_FLAG_CMD_CACHE) !== 0 && (h.flags & SD_FLAG_CMD_DIRECT) === 0;
     if (useCache) {
       // COW never gets here (it bypasses the cache), so a fresh object is all zeros plus this write.
-      await this.cache.write(this.cache.entry(hi, lo, size, fresh), h.offset, data);
-    } else {
-      // Write-through to the store; older dirty bytes of the VDI go first so they cannot land on top later.
-      if (this.cache.get(hi, lo)) await this.cache.flushVdi(this.store, vid);
-      if (fresh) {
-        if (cowSource) {
-          cowSource.set(data, h.offset);
-          await this.store.put(hi, lo, size, cowSource);
-        } else {
-          await this.store.put(hi, lo, size, data, h.offset);
-        }
-      } else if (!(await this.store.write(hi, lo, h.offset, data))) {
-        return res(SD_RES_NO_OBJ);
-      }
-      this.store.commit(hi, lo);
+      const pending = this.cache.write(this.cache.entry(hi, lo, size, fresh), h.offset, data);
+      return pending ? pending.then(() => this.wrote(hi, h.offset)) : this.wrote(hi, h.offset);
     }
-    if (isInodeOid(hi) && h.offset < SD_INODE_HEADER_SIZE) await this.refreshVdi(vid);
+    // Write-through to the store; older dirty bytes of the VDI go first so they cannot land on top later.
+    if (this.cache.get(hi, lo)) return this.cache.flushVdi(this.store, vid).then(() => this.writeStore(h, data, size, fresh, cowSource));
+    return this.writeStore(h, data, size, fresh, cowSource);
+  }
+
+  private writeStore(h: SheepdogRequestHeader, data: Buffer, size: number, fresh: boolean, cowSource: Buffer | null): Maybe<NodeReply> {
+    const { oidHi: hi, oidLo: lo } = h;
+    let pending: Maybe<boolean> | Promise<void> | undefined;
+    if (fresh) {
+      if (cowSource) {
+        cowSource.set(data, h.offset);
+        pending = this.store.put(hi, lo, size, cowSource);
+      } else {
+        pending = this.store.put(hi, lo, size, data, h.offset);
+      }
+    } else {
+      pending = this.store.write(hi, lo, h.offset, data);
+      if (pending === false) return res(SD_RES_NO_OBJ);
+    }
+    if (pending instanceof Promise) {
+      return pending.then((ok) => {
+        if (ok === false) return res(SD_RES_NO_OBJ);
+        this.store.commitLater(hi, lo);
+        return this.wrote(hi, h.offset);
+      });
+    }
+    // Durable before the reply leaves: the server holds replies until the group commit of this pass.
+    this.store.commitLater(hi, lo);
+    return this.wrote(hi, h.offset);
+  }
+
+  /** After a write: an inode header write changes what the VDI table says. */
+  private wrote(hi: number, offset: number): Maybe<NodeReply> {
+    if (!isInodeOid(hi) || offset >= SD_INODE_HEADER_SIZE) return OK;
+    // The header must be read back from its file: let a write-behind to it land first.
+    const running = this.cache.writesBehind > 0 ? this.cache.settleNow() : undefined;
+    if (running) return running.then(() => this.wrote(hi, offset));
+    this.refreshVdi(oidVid(hi));
     return OK;
   }
 
-  private async flushVdi(h: SheepdogRequestHeader): Promise<NodeReply> {
+  private flushVdi(h: SheepdogRequestHeader): Maybe<NodeReply> {
     if (!this.objectCacheEnabled) return res(SD_RES_INVALID_PARMS);
-    await this.cache.flushVdi(this.store, oidVid(h.oidHi));
-    return OK;
+    const vid = oidVid(h.oidHi);
+    if (!this.cache.hasVdi(vid)) return OK; // nothing dirty: the store already has it all, durably
+    return this.cache.flushVdi(this.store, vid).then(() => OK);
   }
 
   private async discardObj(h: SheepdogRequestHeader): Promise<NodeReply> {
@@ -193,7 +245,7 @@ export class SheepNode {
     this.cache.delete(h.oidHi, h.oidLo);
     await this.store.remove(h.oidHi, h.oidLo);
     const at = INODE_DATA_VDI_ID + 4 * h.oidLo;
-    const owner = isInodeOid(h.oidHi) ? null : await this.readCurrent(inodeOidHi(vid), 0, at, 4);
+    const owner = isInodeOid(h.oidHi) ? null : this.readCurrent(inodeOidHi(vid), 0, at, 4);
     if (owner && owner.readUInt32LE(0) === vid) {
       const entry = Buffer.alloc(4);
       entry.writeUInt32LE(0);
@@ -204,13 +256,13 @@ export class SheepNode {
 
   // ---- VDIs ----
 
-  private async refreshVdi(vid: number): Promise<void> {
-    const head = await this.readCurrent(inodeOidHi(vid), 0, 0, SD_INODE_HEADER_SIZE);
+  private refreshVdi(vid: number): void {
+    const head = this.readCurrent(inodeOidHi(vid), 0, 0, SD_INODE_HEADER_SIZE);
     if (head) this.vdis.upsert(vid, decodeInodeHeader(head));
   }
 
-  private async refreshAllVdis(): Promise<void> {
-    for (const r of this.vdis.all()) await this.refreshVdi(r.vid);
+  private refreshAllVdis(): void {
+    for (const r of this.vdis.all()) this.refreshVdi(r.vid);
   }
 
   /** Writes inode bytes wherever the inode currently lives (cache copy and store). */
@@ -305,7 +357,7 @@ export class SheepNode {
         const stamp = Buffer.alloc(8);
         writeU64(stamp, 0, now);
         await this.writeInodeBytes(r.vid, INODE_SNAP_CTIME, stamp);
-        await this.refreshVdi(r.vid);
+        this.refreshVdi(r.vid);
       }
     }
     if (h.baseVdiId !== 0 && baseInode) {
@@ -335,7 +387,7 @@ export class SheepNode {
     // Deleted = empty name; the bitmap bit stays so later vids still probe past it.
     await this.writeInodeBytes(found.vid, INODE_NAME, Buffer.alloc(SD_MAX_VDI_LEN));
     await this.writeInodeBytes(found.vid, INODE_TAG, Buffer.alloc(SD_MAX_VDI_TAG_LEN));
-    await this.refreshVdi(found.vid);
+    this.refreshVdi(found.vid);
     return OK;
   }
 }

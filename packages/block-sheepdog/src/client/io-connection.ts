@@ -6,7 +6,10 @@
 //
 // Per request: no closures, no header allocation. Request records (with
 // their 48-byte header) are pooled; each gets its promise through an
-// executor bound once per record.
+// executor bound once per record. Requests issued in the same tick leave in
+// one writev: the socket is corked at the first and uncorked on the next
+// process tick, so a queue of guest requests that all resume on one batch of
+// replies costs one send syscall instead of one each (same bytes on the wire).
 import type { Socket } from 'node:net';
 import { SD_HEADER_SIZE } from '../wire/constants.js';
 import { FrameReader, SheepdogProtocolError } from '../wire/frame-reader.js';
@@ -39,6 +42,12 @@ export class SheepdogIoConnection extends FrameReader {
   private readonly onData = (chunk: Buffer): void => this.push(chunk);
   private readonly onClose = (): void => this.failAll(sdTransportError('connection to sheepdog closed'));
   private readonly onError = (err: Error): void => this.failAll(sdTransportError(`sheepdog connection failed: ${err.message}`));
+  /** The socket is corked until the next tick (requests of this tick are being gathered). */
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   private constructor(private readonly socket: Socket) {
     super();
@@ -80,10 +89,14 @@ export class SheepdogIoConnection extends FrameReader {
     const promise = new Promise<number>(req.executor);
     this.inflight.set(id, req);
     const s = this.socket;
-    s.cork(); // header and payload leave in one segment, as QEMU corks
+    if (!this.corked) {
+      // Header and payload (and this tick's other requests) leave in one writev.
+      this.corked = true;
+      s.cork();
+      process.nextTick(this.uncork);
+    }
     s.write(req.header);
     if (send && send.length) s.write(send);
-    s.uncork();
     return promise;
   }
 
