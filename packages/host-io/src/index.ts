@@ -12,6 +12,10 @@ interface NativeHostIo {
   preadvNowait(fd: number, bufs: readonly Uint8Array[], offset: number): number;
   pwritevNowait(fd: number, bufs: readonly Uint8Array[], offset: number): number;
   fadvise(fd: number, offset: number, length: number, advice: number): number;
+  mapRead(fd: number, offset: number, length: number, residentOnly: boolean): ArrayBuffer | number;
+  unmap(buffer: ArrayBuffer): number;
+  pageSize?: number;
+  zeroRuns(buf: Uint8Array, length: number, phase: number, align: number, runs: Int32Array): number;
 }
 
 /** fallocate(2) mode bits (linux/falloc.h). */
@@ -26,6 +30,10 @@ export const NOWAIT_ENOSYS = -38;
 export const NOWAIT_EOPNOTSUPP = -95;
 /** Most buffers one preadvNowait/pwritevNowait call takes; more is NOWAIT_EINVAL. */
 export const NOWAIT_IOV_MAX = 64;
+/** mapRead's answer when residentOnly was asked and part of the range is not in the page cache. */
+export const MAP_EAGAIN = -11;
+/** mapRead's answer when the range reaches past the file's current size (such a page would raise SIGBUS). */
+export const MAP_ERANGE = -34;
 /** posix_fadvise advice: drop the range from the page cache (after writeback). */
 export const POSIX_FADV_DONTNEED = 4;
 /** posix_fadvise advice: random access (no readahead). */
@@ -42,6 +50,8 @@ function load(): NativeHostIo | null {
 const native = load();
 // An addon built from an older host_io.c lacks the RWF_NOWAIT calls; treat them as absent.
 const nowaitNative = native && typeof native.preadNowait === 'function' ? native : null;
+const mapNative = native && typeof native.mapRead === 'function' ? native : null;
+const zeroNative = native && typeof native.zeroRuns === 'function' ? native : null;
 
 function unavailable(): never {
   throw Object.assign(new Error('host-io native addon is not built'), { code: 'ENOSYS' });
@@ -86,6 +96,45 @@ export const hostIo = {
   /** Vectored pwriteNowait over whole buffers (at most NOWAIT_IOV_MAX). */
   pwritevNowait(fd: number, bufs: readonly Uint8Array[], offset: number): number {
     return nowaitNative ? nowaitNative.pwritevNowait(fd, bufs, offset) : NOWAIT_ENOSYS;
+  },
+  /** The addon has mapRead/unmap (read-only file mappings). */
+  mmap: mapNative !== null,
+  /** The host's page size: mapRead offsets are multiples of it (4096 when unknown). */
+  pageSize: mapNative?.pageSize ?? 4096,
+  /**
+   * A read-only shared mapping of [offset, offset+length) of a regular file
+   * (offset a multiple of the page size), as an ArrayBuffer over the page
+   * cache: reading it copies nothing. Or a negative errno: MAP_ERANGE when the
+   * range is not inside the file's current size, MAP_EAGAIN under
+   * `residentOnly` when a page is not cached (touching it would wait for the
+   * disk on this thread), NOWAIT_ENOSYS without the addon.
+   * Caution: if the file is truncated below the range while it is mapped,
+   * touching the lost pages kills the process with SIGBUS; map only files
+   * this process alone writes, or that nobody shrinks.
+   */
+  mapRead(fd: number, offset: number, length: number, residentOnly: boolean): ArrayBuffer | number {
+    return mapNative ? mapNative.mapRead(fd, offset, length, residentOnly) : NOWAIT_ENOSYS;
+  },
+  /**
+   * Unmaps a mapRead buffer now and detaches it (its views become empty).
+   * 0, or NOWAIT_EINVAL when it is not a live mapping. Unreleased mappings are
+   * unmapped when the buffer is garbage-collected.
+   */
+  unmap(buffer: ArrayBuffer): number {
+    return mapNative ? mapNative.unmap(buffer) : NOWAIT_ENOSYS;
+  },
+  /** The addon has zeroRuns. */
+  zeroScan: zeroNative !== null,
+  /**
+   * Cuts buf[0, length) into blocks ending on multiples of `align` counted
+   * from `phase` bytes before buf's start (0 <= phase < align; the first and
+   * last blocks may be partial) and stores each maximal run of all-zero
+   * blocks in `runs` as a start/end pair. Returns the number of runs, or
+   * NOWAIT_EINVAL (bad arguments, or `runs` too short: a buffer of b blocks
+   * has at most ceil(b/2) runs), NOWAIT_ENOSYS without the addon.
+   */
+  zeroRuns(buf: Uint8Array, length: number, phase: number, align: number, runs: Int32Array): number {
+    return zeroNative ? zeroNative.zeroRuns(buf, length, phase, align, runs) : NOWAIT_ENOSYS;
   },
   /** posix_fadvise(2): 0 or a negative errno (NOWAIT_ENOSYS without the addon). */
   fadvise(fd: number, offset: number, length: number, advice: number): number {

@@ -1,11 +1,16 @@
 // The copy engine of qemu-img convert: a map of the sources (data or zero
 // extents), a fixed set of workers with one reusable buffer each, reads in
 // parallel and writes in image order unless out-of-order writes (-W) are allowed.
+// Data whose block status names a host file range is not read at all when the
+// file driver can map it (page-cache views, see HostMapper): zero detection
+// looks at the page cache and the target write copies straight from it, the
+// one copy qemu-img's copy_range offload would leave (plain qemu-img convert
+// reads into a buffer first). What gets written, and in which order, is the same.
 import { allocAlignedBuffer, BlockError, strerror } from '@tsemu/block-core';
-import type { BlockBackend } from '@tsemu/block-core';
+import type { BlockBackend, BlockStatus } from '@tsemu/block-core';
 import { CommandError } from './io.js';
 import type { ProgressMeter } from './progress.js';
-import { isZeroRange, splitSparse, type RangeSink } from './sparse.js';
+import { isZeroRange, SparseRanges, splitSparse } from './sparse.js';
 
 export const CONVERT_BUFFER_SIZE = 2 * 1024 * 1024;
 
@@ -34,6 +39,34 @@ export interface ConvertSettings {
   onError(line: string): void;
 }
 
+/**
+ * What block-core's file driver offers single-client tools: read-only views
+ * of host file ranges over the page cache (undefined when it cannot map one:
+ * then the chunk is read as usual). Duck-typed on the status's `file` node.
+ */
+interface HostMapper {
+  mapReads: boolean;
+  mapForRead(offset: number, length: number): Uint8Array | undefined;
+  unmapView(view: Uint8Array): void;
+}
+
+/**
+ * Format drivers whose reads of a data run are plain reads of the host range
+ * their block status names. Anything else (a filter such as blkdebug that
+ * injects read errors, a format that transforms data) keeps the read path.
+ */
+const PLAIN_DATA_FORMATS = new Set(['raw', 'qcow2']);
+
+function hostMapper(blk: BlockBackend, status: BlockStatus): HostMapper | undefined {
+  const root = blk.root;
+  const file = status.file;
+  if (file === undefined || !PLAIN_DATA_FORMATS.has(root.driver.name)) return undefined;
+  let child = false;
+  for (const c of root.children.values()) child ||= c === file;
+  const state = file.state as Partial<HostMapper>;
+  return child && state.mapReads === true && typeof state.mapForRead === 'function' ? (state as HostMapper) : undefined;
+}
+
 /** Extents of the concatenated sources, as parallel arrays (no object per extent). */
 class ExtentMap {
   readonly start: number[] = [];
@@ -41,8 +74,21 @@ class ExtentMap {
   readonly zero: boolean[] = [];
   readonly source: number[] = [];
   readonly sourceBase: number[] = [];
+  /** Host offset of a data extent's first byte in mappers[mapper], or -1 (read through the source's driver). */
+  readonly host: number[] = [];
+  readonly mapper: number[] = [];
+  readonly mappers: HostMapper[] = [];
 
-  add(start: number, length: number, zero: boolean, source: number, base: number): void {
+  /** Where a data run lives on the host, when a mappable file holds it contiguously. */
+  addStatus(start: number, length: number, zero: boolean, source: number, base: number, blk: BlockBackend, status: BlockStatus): void {
+    const m = !zero && status.data && status.offset !== undefined && !status.compressed ? hostMapper(blk, status) : undefined;
+    if (m === undefined) return this.add(start, length, zero, source, base);
+    let idx = this.mappers.indexOf(m);
+    if (idx < 0) idx = this.mappers.push(m) - 1;
+    this.add(start, length, zero, source, base, status.offset!, idx);
+  }
+
+  add(start: number, length: number, zero: boolean, source: number, base: number, host = -1, mapper = -1): void {
     const n = this.start.length - 1;
     // Data extents keep the block-status boundaries: qemu-img copies (and reports -p progress) per status run.
     if (n >= 0 && zero && this.zero[n] === zero && this.source[n] === source && this.start[n]! + this.length[n]! === start) {
@@ -54,6 +100,8 @@ class ExtentMap {
     this.zero.push(zero);
     this.source.push(source);
     this.sourceBase.push(base);
+    this.host.push(host);
+    this.mapper.push(mapper);
   }
 
   get count(): number {
@@ -105,7 +153,7 @@ async function mapSources(settings: ConvertSettings, steps: ProgressSteps): Prom
           const status = await blk.blockStatus(offset, n);
           const m = Math.min(n, Math.max(status.length, 1));
           const zero = status.zero && !status.data;
-          map.add(base + offset, m, zero, i, base);
+          map.addStatus(base + offset, m, zero, i, base, blk, status);
           if (!zero) addSteps(steps, base + offset, m, CONVERT_BUFFER_SIZE);
           offset += m;
         } else {
@@ -122,7 +170,7 @@ async function mapSources(settings: ConvertSettings, steps: ProgressSteps): Prom
         const status = await blk.blockStatus(offset, length - offset);
         const n = Math.min(Math.max(status.length, 1), length - offset);
         const zero = status.zero && !allData;
-        map.add(base + offset, n, zero, i, base);
+        map.addStatus(base + offset, n, zero, i, base, blk, status);
         if (!zero) addSteps(steps, base + offset, n, CONVERT_BUFFER_SIZE);
         offset += n;
       }
@@ -182,26 +230,25 @@ function addData(map: ExtentMap, start: number, length: number, source: number, 
 }
 
 /** One worker's state: its buffer and the chunk it holds. Reused for every chunk. */
-class Worker implements RangeSink {
+class Worker {
   // Page-aligned: copies into buffers a few bytes past a page start ran ~4x slower (4K aliasing).
   readonly bytes = allocAlignedBuffer(CONVERT_BUFFER_SIZE);
   readonly words = new Int32Array(this.bytes.buffer, this.bytes.byteOffset, CONVERT_BUFFER_SIZE / 4);
+  /** The chunk's bytes: `bytes`, or a page-cache view (`mapped`), and an Int32Array over the same memory. */
+  data: Uint8Array = this.bytes;
+  dataWords: Int32Array = this.words;
+  mapped: Uint8Array | undefined;
+  /** -S: the chunk's data and hole ranges, found before its turn to write. */
+  readonly ranges = new SparseRanges(CONVERT_BUFFER_SIZE);
   seq = 0;
   offset = 0;
   length = 0;
   zero = false;
   source = 0;
   sourceBase = 0;
-
-  constructor(private readonly job: ConvertJob) {}
-
-  async data(start: number, end: number): Promise<void> {
-    await this.job.writeData(this, start, end);
-  }
-
-  async hole(start: number, end: number): Promise<void> {
-    await this.job.writeHole(this.offset + start, end - start);
-  }
+  /** Host offset of the chunk in the extent's mapper, or -1. */
+  host = -1;
+  mapper = -1;
 }
 
 export class ConvertJob {
@@ -211,6 +258,7 @@ export class ConvertJob {
   private nextSeq = 0;
   private turn = 0;
   private readonly turnWaiters = new Map<number, () => void>();
+  private readonly nextTick = (resolve: () => void): void => void setImmediate(resolve);
   private failure: unknown;
   private readonly steps: ProgressSteps;
 
@@ -223,7 +271,7 @@ export class ConvertJob {
     this.map = await mapSources(s, this.steps);
     s.progress?.set(0);
     const workers: Promise<void>[] = [];
-    for (let i = 0; i < s.parallel; i++) workers.push(this.work(new Worker(this)));
+    for (let i = 0; i < s.parallel; i++) workers.push(this.work(new Worker()));
     await Promise.all(workers);
     // Each failed request has been reported already.
     if (this.failure !== undefined) throw new CommandError('', 1);
@@ -243,6 +291,9 @@ export class ConvertJob {
     w.zero = this.map.zero[i]!;
     w.source = this.map.source[i]!;
     w.sourceBase = this.map.sourceBase[i]!;
+    const host = this.map.host[i]!;
+    w.host = host < 0 ? -1 : host + this.extentPos;
+    w.mapper = this.map.mapper[i]!;
     if (n === remaining) {
       this.extent++;
       this.extentPos = 0;
@@ -253,27 +304,66 @@ export class ConvertJob {
   }
 
   private async work(w: Worker): Promise<void> {
+    const s = this.settings;
     while (this.claim(w)) {
       let stage = 'reading';
+      let woke = false;
       try {
         if (!w.zero) {
-          const view = w.length === CONVERT_BUFFER_SIZE ? w.bytes : w.bytes.subarray(0, w.length);
-          await this.settings.sources[w.source]!.blk.read(w.offset - w.sourceBase, view);
+          if (!this.mapChunk(w)) {
+            w.data = w.bytes;
+            w.dataWords = w.words;
+            const view = w.length === CONVERT_BUFFER_SIZE ? w.bytes : w.bytes.subarray(0, w.length);
+            await s.sources[w.source]!.blk.read(w.offset - w.sourceBase, view);
+          }
+          // Zero detection before waiting for the turn: it overlaps the writes of earlier chunks.
+          if (s.compressClusterSize === undefined && s.minSparse !== 0) {
+            splitSparse(w.data, w.dataWords, w.length, w.offset, s.minSparse, w.ranges);
+          }
         }
-        if (!this.settings.outOfOrder) await this.waitTurn(w.seq);
+        if (!s.outOfOrder) await this.waitTurn(w.seq);
         if (this.failure !== undefined) return;
         stage = 'writing';
         try {
           await this.writeChunk(w);
         } finally {
-          if (!this.settings.outOfOrder) this.passTurn();
+          if (!s.outOfOrder) woke = this.passTurn();
         }
       } catch (err) {
         this.fail(err, stage, w.offset);
         return;
+      } finally {
+        this.unmapChunk(w);
       }
       this.reportProgress(w.offset + w.length);
+      // The woken worker issues its write (microtasks) before this one maps and scans its next chunk.
+      if (woke) await new Promise<void>(this.nextTick);
     }
+  }
+
+  /** A data chunk held contiguously by a mappable host file: use a page-cache view instead of reading. */
+  private mapChunk(w: Worker): boolean {
+    if (w.host < 0 || this.settings.compressClusterSize !== undefined) return false;
+    const m = this.map.mappers[w.mapper]!;
+    const view = m.mapForRead(w.host, w.length);
+    if (view === undefined) return false;
+    if ((view.byteOffset & 3) !== 0) {
+      // Zero detection reads 32-bit words; a host offset that is not a multiple of 4 is read instead.
+      m.unmapView(view);
+      return false;
+    }
+    w.mapped = view;
+    w.data = view;
+    w.dataWords = new Int32Array(view.buffer, view.byteOffset, w.length >> 2);
+    return true;
+  }
+
+  private unmapChunk(w: Worker): void {
+    if (w.mapped === undefined) return;
+    this.map.mappers[w.mapper]!.unmapView(w.mapped);
+    w.mapped = undefined;
+    w.data = w.bytes;
+    w.dataWords = w.words;
   }
 
   /** Prints the -p steps of every qemu-img iteration that ends by `end` (chunks complete in order). */
@@ -310,11 +400,15 @@ export class ConvertJob {
       await this.writeData(w, 0, w.length);
       return;
     }
-    await splitSparse(w.bytes, w.words, w.length, w.offset, s.minSparse, w);
+    const r = w.ranges;
+    for (let i = 0; i < r.count; i++) {
+      if (r.hole[i]) await this.writeHole(w.offset + r.start[i]!, r.end[i]! - r.start[i]!);
+      else await this.writeData(w, r.start[i]!, r.end[i]!);
+    }
   }
 
-  async writeData(w: Worker, start: number, end: number): Promise<void> {
-    const view = start === 0 && end === CONVERT_BUFFER_SIZE ? w.bytes : w.bytes.subarray(start, end);
+  private async writeData(w: Worker, start: number, end: number): Promise<void> {
+    const view = start === 0 && end === w.data.length ? w.data : w.data.subarray(start, end);
     await this.settings.target.write(w.offset + start, view);
   }
 
@@ -341,7 +435,7 @@ export class ConvertJob {
     if (run >= 0) await t.writeCompressed(w.offset + run, w.bytes.subarray(run, w.length));
   }
 
-  async writeHole(offset: number, length: number): Promise<void> {
+  private async writeHole(offset: number, length: number): Promise<void> {
     if (!this.settings.targetIsZero) await this.settings.target.writeZeroes(offset, length, { mayUnmap: true });
   }
 
@@ -350,13 +444,14 @@ export class ConvertJob {
     return new Promise<void>((resolve) => this.turnWaiters.set(seq, resolve));
   }
 
-  private passTurn(): void {
+  /** True when it woke the worker whose turn it is now. */
+  private passTurn(): boolean {
     this.turn++;
     const next = this.turnWaiters.get(this.turn);
-    if (next) {
-      this.turnWaiters.delete(this.turn);
-      next();
-    }
+    if (!next) return false;
+    this.turnWaiters.delete(this.turn);
+    next();
+    return true;
   }
 
   private fail(err: unknown, stage: string, offset: number): void {

@@ -1,5 +1,6 @@
 // Zero-run detection for convert -S (and the zero-cluster test of -c): which
 // parts of a buffer must be written and which may stay holes in the target.
+import { findZeroRuns } from '@tsemu/block-core';
 
 /** Holes start and end at least on 4 KiB boundaries so the target never needs a read-modify-write. */
 const MIN_HOLE_ALIGN = 4096;
@@ -27,29 +28,68 @@ export function isZeroRange(bytes: Uint8Array, words: Int32Array, start: number,
   return true;
 }
 
-/** Receives the data ranges (relative to the buffer) that must be written. */
-export interface RangeSink {
-  data(start: number, end: number): Promise<void>;
-  hole(start: number, end: number): Promise<void>;
+/**
+ * The data and hole ranges of one buffer (relative to its start), in order:
+ * filled by splitSparse before the chunk's turn to write comes, so zero
+ * detection overlaps the previous chunk's write. Typed arrays sized once.
+ */
+export class SparseRanges {
+  start: Int32Array;
+  end: Int32Array;
+  hole: Uint8Array;
+  count = 0;
+  /** Scratch: the runs of zero blocks (start/end pairs) from the native scanner. */
+  readonly zeroRuns: Int32Array;
+
+  constructor(maxLength: number) {
+    // Ranges alternate and each hole spans whole 4 KiB blocks: at most two ranges per block, plus the partial ends.
+    const cap = 2 * Math.ceil(maxLength / MIN_HOLE_ALIGN) + 2;
+    this.start = new Int32Array(cap);
+    this.end = new Int32Array(cap);
+    this.hole = new Uint8Array(cap);
+    this.zeroRuns = new Int32Array(cap + 2);
+  }
+
+  private push(start: number, end: number, hole: number): void {
+    const i = this.count++;
+    this.start[i] = start;
+    this.end[i] = end;
+    this.hole[i] = hole;
+  }
+
+  data(start: number, end: number): void {
+    this.push(start, end, 0);
+  }
+
+  holeRange(start: number, end: number): void {
+    this.push(start, end, 1);
+  }
 }
 
 /**
  * Splits bytes[0, length) — destined for image offset `offset` — into data and
- * holes: a zero run becomes a hole when, trimmed to holeAlignment(minSparse)
- * boundaries (the buffer's own ends count as boundaries), it still spans
- * `minSparse` bytes. Since only whole aligned blocks can be part of a hole,
- * the buffer is tested block by block (the buffer's ends cut partial blocks).
- * `words` is an Int32Array over the same memory (allocated once per buffer).
+ * holes (into `out`, replacing what it held): a zero run becomes a hole when,
+ * trimmed to holeAlignment(minSparse) boundaries (the buffer's own ends count
+ * as boundaries), it still spans `minSparse` bytes. Since only whole aligned
+ * blocks can be part of a hole, the buffer is tested block by block (the
+ * buffer's ends cut partial blocks). `words` is an Int32Array over the same
+ * memory from bytes' start. The blocks are scanned natively (host-io) when
+ * the addon is built, else here; `native` = false forces the JS loop (tests).
  */
-export async function splitSparse(
+export function splitSparse(
   bytes: Uint8Array,
   words: Int32Array,
   length: number,
   offset: number,
   minSparse: number,
-  sink: RangeSink,
-): Promise<void> {
+  out: SparseRanges,
+  native = true,
+): void {
+  if (out.start.length < 2 * Math.ceil(length / MIN_HOLE_ALIGN) + 2) throw new RangeError('SparseRanges too small');
+  out.count = 0;
   const align = holeAlignment(minSparse);
+  const runs = native ? findZeroRuns(bytes, length, offset % align, align, out.zeroRuns) : -1;
+  if (runs >= 0) return rangesFromRuns(out, runs, length, minSparse);
   let dataStart = 0;
   let runStart = -1;
   let pos = 0;
@@ -59,8 +99,8 @@ export async function splitSparse(
       if (runStart < 0) runStart = pos;
     } else if (runStart >= 0) {
       if (pos - runStart >= minSparse) {
-        if (runStart > dataStart) await sink.data(dataStart, runStart);
-        await sink.hole(runStart, pos);
+        if (runStart > dataStart) out.data(dataStart, runStart);
+        out.holeRange(runStart, pos);
         dataStart = pos;
       }
       runStart = -1;
@@ -68,9 +108,24 @@ export async function splitSparse(
     pos = end;
   }
   if (runStart >= 0 && length - runStart >= minSparse) {
-    if (runStart > dataStart) await sink.data(dataStart, runStart);
-    await sink.hole(runStart, length);
+    if (runStart > dataStart) out.data(dataStart, runStart);
+    out.holeRange(runStart, length);
     dataStart = length;
   }
-  if (length > dataStart) await sink.data(dataStart, length);
+  if (length > dataStart) out.data(dataStart, length);
+}
+
+/** The same rule as the block loop above, applied to the zero-block runs the native scanner found. */
+function rangesFromRuns(out: SparseRanges, runs: number, length: number, minSparse: number): void {
+  const z = out.zeroRuns;
+  let dataStart = 0;
+  for (let i = 0; i < runs; i++) {
+    const start = z[2 * i]!;
+    const end = z[2 * i + 1]!;
+    if (end - start < minSparse) continue;
+    if (start > dataStart) out.data(dataStart, start);
+    out.holeRange(start, end);
+    dataStart = end;
+  }
+  if (length > dataStart) out.data(dataStart, length);
 }

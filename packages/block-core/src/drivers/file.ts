@@ -21,7 +21,7 @@ import { copyFromIov, copyToIov, sharedZeroes, sliceIov, zeroIov } from '../iov.
 import type { HostCacheBypass } from '../backend.js';
 import { AlignedBouncePool, BOUNCE_CHUNK, probeDirectGeometryFor } from './aligned-bounce.js';
 import {
-  FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, NOWAIT_EINVAL, NOWAIT_EOPNOTSUPP, NOWAIT_ENOSYS,
+  FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, MAP_EAGAIN, MAP_ERANGE, NOWAIT_EINVAL, NOWAIT_EOPNOTSUPP, NOWAIT_ENOSYS,
   NOWAIT_IOV_MAX, hostIo,
 } from '@tsemu/host-io';
 
@@ -40,6 +40,8 @@ export interface FileIoStats {
   /** Writes done with a synchronous pwrite (`syncWrites`), and how many of them were slow enough to back off. */
   syncWrites: number;
   slowSyncWrites: number;
+  /** Ranges handed out as page-cache views by mapForRead. */
+  mappedReads: number;
 }
 
 /** What a fast-path hit returns: one settled promise, shared (no allocation per request). */
@@ -66,7 +68,7 @@ export class FileDriverState implements BlockDriverState {
   readonly requestAlignment: number;
   readonly supportsFua = false;
   readonly stats: FileIoStats = {
-    reads: 0, writes: 0, datasyncs: 0, nowaitReads: 0, nowaitWrites: 0, readFallbacks: 0, writeFallbacks: 0, syncWrites: 0, slowSyncWrites: 0,
+    reads: 0, writes: 0, datasyncs: 0, nowaitReads: 0, nowaitWrites: 0, readFallbacks: 0, writeFallbacks: 0, syncWrites: 0, slowSyncWrites: 0, mappedReads: 0,
   };
   /** Set by the `x-no-fallocate=on` option: test the portable paths on a machine that has the addon. */
   noFallocate = false;
@@ -92,6 +94,14 @@ export class FileDriverState implements BlockDriverState {
    */
   syncWrites = false;
   private syncBackoff = 0;
+  /**
+   * mapForRead may hand out page-cache views: opt-in with the file option
+   * `x-mmap=on`, single-client tools only (a mapped page that a truncation
+   * removes raises SIGBUS), page cache in use, addon with mapRead. Off by
+   * default: for qemu-img convert it saved ~5% CPU but no wall time on a
+   * quiet machine (see qemu-img's README), not enough for the SIGBUS risk.
+   */
+  mapReads = false;
 
   constructor(
     readonly path: string,
@@ -159,6 +169,33 @@ export class FileDriverState implements BlockDriverState {
     } finally {
       this.requestDone();
     }
+  }
+
+  /**
+   * A read-only view of [offset, offset+length) straight over the page cache
+   * (see mapReads), or undefined: mapping off (the default), range past the file's current
+   * end, a page not cached (the caller reads instead, on the thread pool, so
+   * this thread never waits for the disk). The caller owns the view and
+   * gives it back with unmapView once nothing uses it any more. (Keeping
+   * 64 MiB windows mapped across views, to save the unmap per view, measured
+   * slower: 0.54-0.68 vs 0.47-0.51 s CPU for a 1 GiB convert.)
+   */
+  mapForRead(offset: number, length: number): Uint8Array | undefined {
+    if (!this.mapReads || length <= 0) return undefined;
+    const start = offset - (offset % hostIo.pageSize);
+    const r = hostIo.mapRead(this.fh.fd, start, offset + length - start, true);
+    if (typeof r === 'number') {
+      // Not a regular file, no addon support, a closed fd: no point in asking again.
+      if (r !== MAP_EAGAIN && r !== MAP_ERANGE) this.mapReads = false;
+      return undefined;
+    }
+    this.stats.mappedReads++;
+    return new Uint8Array(r, offset - start, length);
+  }
+
+  /** Unmaps a view from mapForRead (it reads as empty afterwards). */
+  unmapView(view: Uint8Array): void {
+    hostIo.unmap(view.buffer as ArrayBuffer);
   }
 
   /** The raw fd, for FsRequest (fs.read/fs.write with callbacks on the FileHandle's descriptor). */
@@ -541,9 +578,10 @@ export const fileDriver: BlockDriver = {
   // x-no-fallocate=on: act as if the host-io addon were missing (tests the portable paths).
   // x-no-nowait=on: never try RWF_NOWAIT (tests and before/after measurements of the async path).
   // x-sync-writes=on|off: small buffered writes synchronously (default: OpenSpec.singleClient).
+  // x-mmap=on: mapForRead may map (single-client tools only; see FileDriverState.mapReads).
   openOptions: [
     'filename', 'aio', 'locking', 'pr-manager', 'discard-no-unref', 'x-check-cache-dropped', 'x-no-odirect', 'x-no-fallocate', 'x-no-nowait',
-    'x-sync-writes',
+    'x-sync-writes', 'x-mmap',
   ],
   parseFilename(filename: string) {
     return { filename: filename.startsWith('file:') ? filename.slice(5) : filename };
@@ -557,6 +595,8 @@ export const fileDriver: BlockDriver = {
     state.noFallocate = parseBool('x-no-fallocate', ctx.options['x-no-fallocate'], false);
     if (parseBool('x-no-nowait', ctx.options['x-no-nowait'], false)) state.nowaitRead = state.nowaitWrite = false;
     state.syncWrites = state.hostCacheBypass === 'none' && parseBool('x-sync-writes', ctx.options['x-sync-writes'], ctx.singleClient === true);
+    state.mapReads = state.hostCacheBypass === 'none' && ctx.singleClient === true && hostIo.mmap &&
+      parseBool('x-mmap', ctx.options['x-mmap'], false);
     return state;
   },
   createOptions: [

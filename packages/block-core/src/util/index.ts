@@ -3,3 +3,4 @@ export { parseOptionString, formatOptionValue } from './option-string.js';
 export { isAllZero } from './zero.js';
 export { cFixed, cGeneral } from './printf.js';
 export { allocAlignedBuffer } from './aligned.js';
+export { findZeroRuns } from './zero-runs.js';
