@@ -38,6 +38,8 @@ const CASES: string[][] = [
   ['create', '-f', 'raw', '-o', 'size=2M', 'bad.raw', '1M'],
   ['create', '-f', 'raw', '-b', 'disk.raw', 'bad.raw', '1M'],
   ['create', '-f', 'raw', 'bad.raw', '1M', 'extra'],
+  ['create', '-f', 'raw', '-o', 'preallocation=foo', 'bad.raw', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'preallocation=foo', 'bad.qcow2', '1M'],
   ['check', '-r', 'bogus', 'disk.raw'],
   ['check', '-T', 'bogus', 'disk.raw'],
   ['check', 'nonexistent.raw'],

@@ -606,7 +606,7 @@ export const fileDriver: BlockDriver = {
   async create(ctx: CreateContext): Promise<void> {
     const prealloc = ctx.options.preallocation ?? 'off';
     if (!['off', 'falloc', 'full'].includes(prealloc)) {
-      throw new BlockError('EINVAL', `Invalid parameter '${prealloc}'`);
+      throw new BlockError('EINVAL', `invalid parameter value: ${prealloc}`); // qemu-img 7.2's words for the file driver
     }
     let fh: FileHandle;
     try {
