@@ -79,35 +79,59 @@ export function generateSource(b: IrBlock, chain = false): string {
     if (t.kind === 'const') return String(t.value >>> 0);
     return `(${v(i)}>>>0)`;
   };
-  const used = new Set<number>();
-  const globalsUsed = new Set<number>();
+  // Locals and global slots the code touches (rows indexed by temp id / slot).
+  const nt = temps.length;
+  const usedRow = new Uint8Array(nt);
+  let maxSlot = 0;
+  for (let t = 0; t < nt; t++) if (temps[t]!.kind === 'global' && temps[t]!.value > maxSlot) maxSlot = temps[t]!.value;
+  const slotUsed = new Uint8Array(maxSlot + 1);
   for (const o of b.ops) {
-    if (o.op === Op.label || o.op === Op.br || o.op === Op.gotoTb || o.op === Op.exitTb || o.op === Op.insnStart) continue;
-    const args = o.op === Op.call ? [o.args[0]!, ...o.args.slice(2)] : o.args;
-    const n = o.op === Op.setcond ? 3 : o.op === Op.movcond ? 5 : o.op === Op.ld || o.op === Op.st || o.op === Op.brcond ? 2 : args.length;
+    const op = o.op, args = o.args;
+    if (op === Op.label || op === Op.br || op === Op.gotoTb || op === Op.exitTb || op === Op.insnStart) continue;
+    const n = op === Op.setcond ? 3 : op === Op.movcond ? 5 : op === Op.ld || op === Op.st || op === Op.brcond ? 2 : args.length;
     for (let k = 0; k < n; k++) {
+      if (op === Op.call && k === 1) continue; // the helper index
       const a = args[k]!;
       if (a < 0) continue;
       const t = temps[a]!;
-      if (t.kind === 'local') used.add(a);
-      else if (t.kind === 'global') globalsUsed.add(t.value);
+      if (t.kind === 'local') usedRow[a] = 1;
+      else if (t.kind === 'global') slotUsed[t.value] = 1;
     }
   }
-  const gUsed = [...globalsUsed].sort((x, y) => x - y);
-  const dirtyAt = dirtyGlobals(b);
-  const writeBackAt = (i: number): string => [...dirtyAt[i]!].sort((x, y) => x - y).map((g) => `R[${g}]=g${g};`).join('');
-  const reload = gUsed.map((g) => `g${g}=R[${g}];`).join('');
+  let locals = '';
+  for (let t = 0; t < nt; t++) if (usedRow[t]) locals += `${locals ? ',' : 'let '}t${t}=0`;
+  // Strings built in plain loops: `arr.map(...).join()` here kept deoptimising
+  // generateSource ("wrong map": the mapped array's elements kind varies).
+  let reload = '', writeAll = '', decl = '';
+  for (let g = 0; g <= maxSlot; g++) {
+    if (!slotUsed[g]) continue;
+    reload += `g${g}=R[${g}];`;
+    writeAll += `R[${g}]=g${g};`;
+    decl += `${decl ? ',' : 'let '}g${g}=R[${g}]`;
+  }
+  const wb = writeBacks(b);
   const out: string[] = [];
   out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,NR=m.noRead,NW=m.noWrite;');
   if (chain) out.push('const LK=SELF.links;');
-  b.helpers.forEach((_, i) => out.push(`const h${i}=H[${i}];`));
-  out.push('return function tb(){');
-  if (used.size) out.push('let ' + [...used].map((t) => `t${t}=0`).join(',') + ';');
-  if (gUsed.length) out.push('let ' + gUsed.map((g) => `g${g}=R[${g}]`).join(',') + ';');
-  out.push('let ic=0,fpc=0;');
+  for (let i = 0; i < b.helpers.length; i++) out.push(`const h${i}=H[${i}];`);
+  // Parenthesised: V8 compiles it with the factory instead of pre-parsing it now and parsing it again at its first call.
+  out.push('return (function tb(){');
+  if (locals) out.push(locals + ';');
+  if (decl) out.push(decl + ';');
+  out.push('let ic=0,fpc=0,x=0;');
   // Every fault leaves through one shared exit after this block (small code: the
   // hot paths stay compact); it writes back all the globals the TB caches.
+  // Exits share tails too: one per distinct write-back set (`x` = the return
+  // value, break Xk), opened here around everything once they are known.
+  const openAt = out.length;
   out.push('FLT:{');
+  const tails: string[] = [];
+  const tailOf = new Map<string, number>();
+  const exit = (writeBack: string, code: number): string => {
+    let k = tailOf.get(writeBack);
+    if (k === undefined) { k = tails.length; tails.push(writeBack); tailOf.set(writeBack, k); }
+    return `x=${code};break X${k};`;
+  };
   const loop = b.loopSlot !== undefined;
   if (loop) out.push('loop:for(;;){');
   // Labels in order of position; open blocks so that later labels are outer.
@@ -126,10 +150,9 @@ export function generateSource(b: IrBlock, chain = false): string {
   // writes (translators write registers after their loads and stores), and
   // leaves with EXIT_FAULT; the instruction did not complete, so it is not counted.
   let pc = 0;
-  const faultAt = (_i: number): string => `{fpc=${pc};ic+=${Math.max(insns - 1, 0)};break FLT;}`;
+  const faultAt = (_i: number): string => `{fpc=${pc};${insns > 1 ? `ic+=${insns - 1};` : ''}break FLT;}`;
   for (let i = 0; i < b.ops.length; i++) {
     const o = b.ops[i]!;
-    const writeBack = writeBackAt(i);
     if (o.op === Op.br || o.op === Op.brcond) {
       const l = o.args[o.op === Op.br ? 0 : 3]!;
       if (seen.has(l)) throw new Error(`backward branch to L${l} is not supported by the JS back end`);
@@ -142,7 +165,7 @@ export function generateSource(b: IrBlock, chain = false): string {
         out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${insns ? `ic+=${insns};` : ''}break L${a[3]};}`);
         continue;
       }
-      case Op.insnStart: insns++; pc = o.args[0]! >>> 0; break;
+      case Op.insnStart: insns++; pc = o.args[0]! >>> 0; continue; // no comment: every byte is parsed
       case Op.gotoTb: {
         // Direct chaining: the successor runs from here (its registers come from R, so write back first).
         const k = o.args[0]!;
@@ -151,16 +174,16 @@ export function generateSource(b: IrBlock, chain = false): string {
           // The back edge: go round again unless the TB was invalidated (its
           // code written) or a signal came in; the count is added at exits.
           out.push(`${insns ? `ic+=${insns};` : ''}if(SELF.valid&&INT[0]===0)continue loop;`);
-          out.push(`CTR[0]+=ic;${writeBack}${leave}`);
-        } else out.push(`${count()}${writeBack}${leave}`);
+          out.push(chain ? `CTR[0]+=ic;${wb[i]}${leave}` : exit(wb[i]!, k));
+        } else out.push(chain ? `${count()}${wb[i]}${leave}` : `${insns ? `ic+=${insns};` : ''}${exit(wb[i]!, k)}`);
         continue;
       }
-      case Op.exitTb: out.push(`${count()}${writeBack}return ${o.args[0]};`); continue;
+      case Op.exitTb: out.push(`${insns ? `ic+=${insns};` : ''}${exit(wb[i]!, o.args[0]!)}`); continue;
       case Op.call: {
         const h = b.helpers[o.args[1]!]!;
         const check = h.mayFault ? `if(m.fk!==0)${faultAt(i)}` : '';
         if (!h.pure) {
-          out.push(writeBack + emitOp(o, (i) => (temps[i]!.kind === 'global' ? `R[${temps[i]!.value}]` : v(i)), u) + reload + check);
+          out.push(wb[i]! + emitOp(o, (i) => (temps[i]!.kind === 'global' ? `R[${temps[i]!.value}]` : v(i)), u) + reload + check);
           continue;
         }
         out.push(emitOp(o, v, u) + check);
@@ -171,58 +194,90 @@ export function generateSource(b: IrBlock, chain = false): string {
     out.push(emitOp(o, v, u));
   }
   if (loop) out.push('break;}');
-  out.push(`${count()}${writeBackAt(b.ops.length)}return -1;}`);
-  out.push(`${gUsed.map((g) => `R[${g}]=g${g};`).join('')}m.faultPc=fpc;CTR[0]+=ic;return ${EXIT_FAULT};}`);
+  out.push(`${insns ? `ic+=${insns};` : ''}${exit(wb[b.ops.length]!, -1)}}`);
+  out.push(`${writeAll}m.faultPc=fpc;CTR[0]+=ic;return ${EXIT_FAULT};`);
+  let open = '';
+  for (let k = tails.length - 1; k >= 0; k--) open += `X${k}:{`;
+  out[openAt] = open + out[openAt];
+  for (let k = 0; k < tails.length; k++) out.push(`}CTR[0]+=ic;${tails[k]}return x;`);
+  out.push('});');
   return out.join('\n');
 }
 
 /**
- * For each op position, the CPU-state slots that may hold a value not yet
- * written back (written on some path from the TB start, or from the previous
- * iteration of a self-loop). Exits write back only these.
+ * The write-back code (`R[s]=gs;` for each CPU-state slot that may hold a
+ * value not yet written back: written on some path from the TB start, or from
+ * the previous iteration of a self-loop) at each exit and impure call, indexed
+ * by op position (b.ops.length: the fall-through end). Dirty sets are byte
+ * rows over the globals the TB writes, so this allocates per label, not per op.
  */
-function dirtyGlobals(b: IrBlock): Set<number>[] {
-  const temps = b.temps;
-  const slotOf = (t: number): number => (t >= 0 && temps[t]!.kind === 'global' ? temps[t]!.value : -1);
-  let entry = new Set<number>();
-  let result: Set<number>[] = [];
+function writeBacks(b: IrBlock): string[] {
+  const temps = b.temps, ops = b.ops, nt = temps.length;
+  // Dense index (in slot order) of each written global temp, -1 for others.
+  const dense = new Int32Array(nt).fill(-1);
+  const slots: number[] = [];
+  for (const o of ops) {
+    const n = o.op === Op.mulu2 || o.op === Op.muls2 || o.op === Op.add2 || o.op === Op.sub2 ? 2
+      : o.op === Op.st || o.op === Op.br || o.op === Op.brcond || o.op === Op.label || o.op === Op.gotoTb || o.op === Op.exitTb || o.op === Op.insnStart ? 0 : 1;
+    for (let k = 0; k < n; k++) {
+      const t = o.args[k]!;
+      if (t >= 0 && temps[t]!.kind === 'global' && !slots.includes(temps[t]!.value)) slots.push(temps[t]!.value);
+    }
+  }
+  slots.sort((x, y) => x - y);
+  for (let t = 0; t < nt; t++) if (temps[t]!.kind === 'global') dense[t] = slots.indexOf(temps[t]!.value);
+  const G = slots.length;
+  const text = (row: Uint8Array | null): string => {
+    let r = '';
+    if (row) for (let g = 0; g < G; g++) if (row[g]) r += `R[${slots[g]}]=g${slots[g]};`;
+    return r;
+  };
+  const merge = (into: Uint8Array, from: Uint8Array): void => { for (let g = 0; g < G; g++) into[g] |= from[g]!; };
+  // Exits write back every global the TB writes: a superset of what is dirty
+  // there, which is harmless (a clean local still equals its slot) and lets all
+  // exits share one tail, where exact sets made one long sequence per exit.
+  const allText = text(new Uint8Array(G).fill(1));
+  const entry = new Uint8Array(G);
+  const result: string[] = new Array<string>(ops.length + 1);
   for (let pass = 0; pass < 2; pass++) {
-    const atLabel = new Map<number, Set<number>>();
-    let cur: Set<number> | null = new Set(entry);
-    let loopEdge = new Set<number>();
-    result = [];
-    for (const o of b.ops) {
-      if (o.op === Op.label) {
-        const l = atLabel.get(o.args[0]!) ?? new Set<number>();
-        if (cur) for (const g of cur) l.add(g);
+    const atLabel: (Uint8Array | null)[] = new Array<Uint8Array | null>(b.labels).fill(null);
+    let cur: Uint8Array | null = entry.slice();
+    const loopEdge = new Uint8Array(G);
+    for (let i = 0; i < ops.length; i++) {
+      const o = ops[i]!, op = o.op, a = o.args;
+      if (op === Op.label) {
+        const l = atLabel[a[0]!] ?? new Uint8Array(G);
+        if (cur) merge(l, cur);
         cur = l;
+        continue;
       }
-      result.push(new Set(cur ?? []));
+      if (op === Op.call && !b.helpers[a[1]!]!.pure) result[i] = text(cur);
+      else if (op === Op.gotoTb || op === Op.exitTb) result[i] = allText;
       if (!cur) continue;
-      switch (o.op) {
+      switch (op) {
         case Op.br: case Op.brcond: {
-          const l = o.args[o.op === Op.br ? 0 : 3]!;
-          const s = atLabel.get(l) ?? new Set<number>();
-          for (const g of cur) s.add(g);
-          atLabel.set(l, s);
-          if (o.op === Op.br) cur = null;
+          const l = a[op === Op.br ? 0 : 3]!;
+          const s = atLabel[l] ?? (atLabel[l] = new Uint8Array(G));
+          merge(s, cur);
+          if (op === Op.br) cur = null;
           continue;
         }
         case Op.gotoTb:
-          if (o.args[0] === b.loopSlot) for (const g of cur) loopEdge.add(g);
+          if (a[0] === b.loopSlot) merge(loopEdge, cur);
           cur = null;
           continue;
         case Op.exitTb: cur = null; continue;
-        case Op.st: case Op.insnStart: case Op.label: continue;
-        case Op.call: { const g = slotOf(o.args[0]!); if (g >= 0) cur.add(g); continue; }
+        case Op.st: case Op.insnStart: continue;
+        case Op.call: { const t = a[0]!; if (t >= 0 && dense[t]! >= 0) cur[dense[t]!] = 1; continue; }
       }
-      const outs = o.op === Op.mulu2 || o.op === Op.muls2 || o.op === Op.add2 || o.op === Op.sub2 ? 2 : 1;
-      for (let k = 0; k < outs; k++) { const g = slotOf(o.args[k]!); if (g >= 0) cur.add(g); }
+      const outs = op === Op.mulu2 || op === Op.muls2 || op === Op.add2 || op === Op.sub2 ? 2 : 1;
+      for (let k = 0; k < outs; k++) { const t = a[k]!; if (dense[t]! >= 0) cur[dense[t]!] = 1; }
     }
-    result.push(new Set(cur ?? []));
-    if (b.loopSlot === undefined || [...loopEdge].every((g) => entry.has(g))) break;
-    entry = loopEdge;
-    loopEdge = new Set();
+    result[ops.length] = allText;
+    if (b.loopSlot === undefined) break;
+    let grew = false;
+    for (let g = 0; g < G; g++) if (loopEdge[g] && !entry[g]) { entry[g] = 1; grew = true; }
+    if (!grew) break;
   }
   return result;
 }
@@ -268,7 +323,9 @@ export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => stri
     case Op.br: return `break L${a[0]};`;
     case Op.brcond: return `if(${cmp(a[2]!, a[0]!, a[1]!, v, u)})break L${a[3]};`;
     case Op.call: {
-      const call = `h${a[1]}(${a.slice(2).map(v).join(',')})`;
+      let call = `h${a[1]}(`;
+      for (let k = 2; k < a.length; k++) call += k > 2 ? `,${v(a[k]!)}` : v(a[k]!);
+      call += ')';
       return a[0]! >= 0 ? `${v(a[0]!)}=${call}|0;` : `${call};`;
     }
     case Op.gotoTb: return `return ${a[0]};`;

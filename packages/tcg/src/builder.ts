@@ -1,4 +1,21 @@
-import { Op, type CondCode, type Helper, type IrBlock, type IrOp, type OpCode, type Temp } from './ir.js';
+import { Op, newTemp, type CondCode, type Helper, type IrBlock, type IrOp, type OpCode, type Temp } from './ir.js';
+
+// Front ends define helpers as literals with or without `pure` / `mayFault`,
+// so reading the flags in the translator passes met several object maps and
+// deoptimised them; blocks hold one-shape copies (one per helper, so a block's
+// helper list still has one entry per distinct helper).
+const uniformOf = new WeakMap<Helper, Helper>();
+function uniform(h: Helper): Helper {
+  let u = uniformOf.get(h);
+  if (u === undefined) {
+    u = { name: h.name, fn: h.fn, pure: h.pure === true, mayFault: h.mayFault === true };
+    uniformOf.set(h, u);
+  }
+  return u;
+}
+
+// Global temps never change, so every block built from the same spec list shares them.
+const globalTemps = new WeakMap<readonly GlobalSpec[], Temp[]>();
 
 /** Names and CPU-state slots of the globals a front end uses. */
 export interface GlobalSpec {
@@ -25,7 +42,9 @@ export class IrBuilder {
   slots = 0;
 
   constructor(globals: readonly GlobalSpec[] = []) {
-    for (const g of globals) this.temps.push({ kind: 'global', value: g.slot, name: g.name });
+    let shared = globalTemps.get(globals);
+    if (shared === undefined) globalTemps.set(globals, (shared = globals.map((g) => newTemp('global', g.slot, g.name))));
+    for (let i = 0; i < shared.length; i++) this.temps.push(shared[i]!);
   }
 
   /** Temp index of the global at position i of the spec list. */
@@ -35,7 +54,7 @@ export class IrBuilder {
 
   /** A fresh local temp. */
   temp(): number {
-    this.temps.push({ kind: 'local', value: 0, name: `t${this.temps.length}` });
+    this.temps.push(newTemp('local', 0, '')); // formatIr names locals by index
     return this.temps.length - 1;
   }
 
@@ -44,7 +63,7 @@ export class IrBuilder {
     v |= 0;
     let t = this.consts.get(v);
     if (t === undefined) {
-      this.temps.push({ kind: 'const', value: v, name: `$${v}` });
+      this.temps.push(newTemp('const', v, `$${v}`));
       t = this.temps.length - 1;
       this.consts.set(v, t);
     }
@@ -116,7 +135,7 @@ export class IrBuilder {
     let h = this.helperIndex.get(helper);
     if (h === undefined) {
       h = this.helpers.length;
-      this.helpers.push(helper);
+      this.helpers.push(uniform(helper));
       this.helperIndex.set(helper, h);
     }
     this.emit(Op.call, [ret, h, ...args]);

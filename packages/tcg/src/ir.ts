@@ -73,6 +73,18 @@ export interface Temp {
   name: string;
 }
 
+/**
+ * The one place temps are made. Constants outside V8's Smi range (e.g.
+ * 0x80000000|0) change the `value` field's representation from Smi to double
+ * the first time one appears, which deprecates the Temp map and deoptimises
+ * whatever optimised code had it; making one such temp at load time means
+ * that happens before anything is optimised.
+ */
+export function newTemp(kind: TempKind, value: number, name: string): Temp {
+  return { kind, value, name };
+}
+newTemp('const', 0.5, '');
+
 export interface IrOp {
   op: OpCode;
   args: number[];
@@ -109,7 +121,7 @@ export function formatIr(b: IrBlock): string {
     const tp = b.temps[i];
     if (!tp) return `?${i}`;
     if (tp.kind === 'const') return `$${tp.value}`;
-    return tp.name;
+    return tp.kind === 'local' ? `t${i}` : tp.name;
   };
   const lines: string[] = [];
   for (const o of b.ops) {

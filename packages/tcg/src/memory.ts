@@ -82,11 +82,17 @@ export class GuestMemory {
       v = PERM_MAPPED | (prot & (PERM_W | PERM_X));
       if (prot & 7) v |= PERM_R;
     }
-    const cp = this.codePages, pm = this.perm;
-    for (let p = first; p <= last && p < PAGES_4G; p++) pm[p] = v | (p < cp.length && cp[p] ? PERM_CODE : 0);
-    const end = Math.min(last + 1, PAGES_4G);
-    this.noRead.fill(v & PERM_R ? 0 : 1, first, end);
-    for (let p = first; p < end; p++) this.noWrite[p] = (pm[p]! & (PERM_W | PERM_CODE)) === PERM_W ? 0 : 1;
+    // One loop over locals with nothing after it: linux-user sets up to 2^20
+    // pages at once, so V8 optimises this mid-loop (OSR), and any property
+    // access after the loop that never ran before deoptimised it every call.
+    const cp = this.codePages, pm = this.perm, nr = this.noRead, nw = this.noWrite, ncp = cp.length;
+    const end = Math.min(last + 1, PAGES_4G), r = v & PERM_R ? 0 : 1;
+    for (let p = first; p < end; p++) {
+      const x = v | (p < ncp && cp[p] !== 0 ? PERM_CODE : 0);
+      pm[p] = x;
+      nr[p] = r;
+      nw[p] = (x & (PERM_W | PERM_CODE)) === PERM_W ? 0 : 1;
+    }
   }
 
   /** Mark or unmark a page as holding translated code. */

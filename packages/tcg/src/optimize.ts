@@ -1,30 +1,39 @@
-import { Op, evalCond, type CondCode, type IrBlock, type IrOp } from './ir.js';
+import { Op, evalCond, newTemp, type CondCode, type IrBlock, type IrOp } from './ir.js';
 import { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
 
-/** Output operand positions (written temps) of an op. */
-function outputs(o: IrOp): number[] {
+// Operand positions are contiguous: outputs are args [0, nOut), inputs args
+// [inStart, inEnd). Plain functions of the op (no arrays), so the passes below
+// allocate nothing per op and V8 sees one shape.
+
+/** Number of written temps (args [0, n)). */
+function nOut(o: IrOp): number {
   switch (o.op) {
-    case Op.st: case Op.br: case Op.brcond: case Op.label: case Op.gotoTb: case Op.exitTb: case Op.insnStart: return [];
-    case Op.mulu2: case Op.muls2: case Op.add2: case Op.sub2: return [0, 1];
-    case Op.call: return o.args[0]! >= 0 ? [0] : [];
-    default: return [0];
+    case Op.st: case Op.br: case Op.brcond: case Op.label: case Op.gotoTb: case Op.exitTb: case Op.insnStart: return 0;
+    case Op.mulu2: case Op.muls2: case Op.add2: case Op.sub2: return 2;
+    case Op.call: return o.args[0]! >= 0 ? 1 : 0;
+    default: return 1;
   }
 }
 
-/** Input operand positions (read temps) of an op. */
-function inputs(o: IrOp): number[] {
-  const n = o.args.length;
+/** First read operand position. */
+function inStart(o: IrOp): number {
   switch (o.op) {
-    case Op.br: case Op.label: case Op.gotoTb: case Op.exitTb: case Op.insnStart: return [];
-    case Op.st: return [0, 1];
-    case Op.ld: return [1];
-    case Op.brcond: return [0, 1];
-    case Op.setcond: return [1, 2];
-    case Op.movcond: return [1, 2, 3, 4];
-    case Op.mulu2: case Op.muls2: return [2, 3];
-    case Op.add2: case Op.sub2: return [2, 3, 4, 5];
-    case Op.call: return Array.from({ length: n - 2 }, (_, i) => i + 2);
-    default: return Array.from({ length: n - 1 }, (_, i) => i + 1);
+    case Op.st: case Op.brcond: return 0;
+    case Op.mulu2: case Op.muls2: case Op.add2: case Op.sub2: case Op.call: return 2;
+    default: return 1;
+  }
+}
+
+/** One past the last read operand position. */
+function inEnd(o: IrOp): number {
+  switch (o.op) {
+    case Op.br: case Op.label: case Op.gotoTb: case Op.exitTb: case Op.insnStart: return 0;
+    case Op.st: case Op.ld: case Op.brcond: return 2;
+    case Op.setcond: return 3;
+    case Op.movcond: return 5;
+    case Op.mulu2: case Op.muls2: return 4;
+    case Op.add2: case Op.sub2: return 6;
+    default: return o.args.length;
   }
 }
 
@@ -69,90 +78,104 @@ export function optimizeBlock(b: IrBlock): IrBlock {
   return b;
 }
 
+const K_LOCAL = 0, K_GLOBAL = 1, K_CONST = 2;
+
+/**
+ * Known constants and copies, indexed by temp id. A copy d <- s holds while s
+ * has not been written since: `copyGen[d] === gen[s]` (a write bumps gen[s]),
+ * so forgetting a temp is O(1). `touched` lists what a label must clear.
+ */
 function propagate(b: IrBlock): void {
-  const temps = b.temps;
-  const constOf = new Map<number, number>();
-  const copyOf = new Map<number, number>();
+  const temps = b.temps, ops = b.ops;
+  let cap = temps.length + 16;
+  for (const o of ops) cap += o.args.length + 2; // each op adds at most this many constants
+  const kind = new Uint8Array(cap), hasC = new Uint8Array(cap), cval = new Int32Array(cap);
+  const copy = new Int32Array(cap).fill(-1), copyGen = new Int32Array(cap), gen = new Int32Array(cap);
+  const touched = new Int32Array(2 * ops.length + 2);
+  let nTouched = 0;
+  const globalTemps: number[] = [];
   const constTemp = new Map<number, number>();
-  for (let i = 0; i < temps.length; i++) if (temps[i]!.kind === 'const') constTemp.set(temps[i]!.value | 0, i);
+  for (let i = 0; i < temps.length; i++) {
+    const t = temps[i]!;
+    if (t.kind === 'const') { kind[i] = K_CONST; hasC[i] = 1; cval[i] = t.value | 0; if (!constTemp.has(t.value | 0)) constTemp.set(t.value | 0, i); }
+    else if (t.kind === 'global') { kind[i] = K_GLOBAL; globalTemps.push(i); }
+  }
   const cnst = (v: number): number => {
-    let t = constTemp.get(v | 0);
+    v |= 0;
+    let t = constTemp.get(v);
     if (t === undefined) {
-      temps.push({ kind: 'const', value: v | 0, name: `$${v | 0}` });
-      t = temps.length - 1;
-      constTemp.set(v | 0, t);
+      t = temps.length;
+      temps.push(newTemp('const', v, `$${v}`));
+      kind[t] = K_CONST; hasC[t] = 1; cval[t] = v;
+      constTemp.set(v, t);
     }
     return t;
   };
-  const valueOf = (t: number): number | undefined => (temps[t]!.kind === 'const' ? temps[t]!.value | 0 : constOf.get(t));
-  const forget = (t: number): void => {
-    constOf.delete(t);
-    copyOf.delete(t);
-    for (const [k, s] of copyOf) if (s === t) copyOf.delete(k);
-  };
-  const forgetGlobals = (): void => {
-    for (const k of [...constOf.keys()]) if (temps[k]!.kind === 'global') constOf.delete(k);
-    for (const [k, s] of [...copyOf]) if (temps[k]!.kind === 'global' || temps[s]!.kind === 'global') copyOf.delete(k);
-  };
+  const forget = (t: number): void => { hasC[t] = 0; copy[t] = -1; gen[t]++; };
+  const setConst = (t: number, v: number): void => { hasC[t] = 1; cval[t] = v; touched[nTouched++] = t; };
+  const setCopy = (d: number, s: number): void => { copy[d] = s; copyGen[d] = gen[s]!; touched[nTouched++] = d; };
   const out: IrOp[] = [];
-  for (const o of b.ops) {
-    if (o.op === Op.label) { constOf.clear(); copyOf.clear(); out.push(o); continue; }
-    // Rewrite inputs: constants first, then copies.
-    for (const k of inputs(o)) {
-      const t = o.args[k]!;
-      const c = valueOf(t);
-      if (c !== undefined) o.args[k] = cnst(c);
-      else if (copyOf.has(t)) o.args[k] = copyOf.get(t)!;
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!, a = o.args;
+    if (o.op === Op.label) {
+      for (let k = 0; k < nTouched; k++) { const t = touched[k]!; if (kind[t] !== K_CONST) { hasC[t] = 0; copy[t] = -1; } }
+      nTouched = 0;
+      out.push(o);
+      continue;
     }
-    const a = o.args;
+    // Rewrite inputs: constants first, then copies.
+    const e = inEnd(o);
+    for (let k = inStart(o); k < e; k++) {
+      const t = a[k]!;
+      if (hasC[t]) { if (kind[t] !== K_CONST) a[k] = cnst(cval[t]!); }
+      else { const s = copy[t]!; if (s >= 0 && copyGen[t] === gen[s]) a[k] = s; }
+    }
     let r: IrOp = o;
     if (o.op === Op.call) {
       if (a[0]! >= 0) forget(a[0]!);
-      if (!b.helpers[a[1]!]!.pure) forgetGlobals();
+      if (!b.helpers[a[1]!]!.pure) for (const g of globalTemps) forget(g);
       out.push(o);
       continue;
     }
     if (o.op === Op.brcond) {
-      const x = valueOf(a[0]!), y = valueOf(a[1]!);
-      if (x !== undefined && y !== undefined) {
-        if (evalCond(a[2] as CondCode, x, y)) out.push({ op: Op.br, args: [a[3]!] });
+      if (hasC[a[0]!] && hasC[a[1]!]) {
+        if (evalCond(a[2] as CondCode, cval[a[0]!]!, cval[a[1]!]!)) out.push({ op: Op.br, args: [a[3]!] });
         continue;
       }
       out.push(o);
       continue;
     }
-    const outs = outputs(o);
-    if (outs.length === 1 && o.op !== Op.ld) {
-      const ins = inputs(o).map((k) => valueOf(a[k]!));
-      let v: number | undefined;
+    const outs = nOut(o);
+    if (outs === 1 && o.op !== Op.ld) {
+      const x = a[1]!, y = a.length > 2 ? a[2]! : -1;
+      const hx = hasC[x] === 1, hy = y >= 0 && hasC[y] === 1;
       if (o.op === Op.setcond) {
-        if (ins[0] !== undefined && ins[1] !== undefined) v = evalCond(a[3] as CondCode, ins[0], ins[1]) ? 1 : 0;
+        if (hx && hy) r = { op: Op.mov, args: [a[0]!, cnst(evalCond(a[3] as CondCode, cval[x]!, cval[y]!) ? 1 : 0)] };
       } else if (o.op === Op.movcond) {
-        if (ins[0] !== undefined && ins[1] !== undefined) {
-          r = { op: Op.mov, args: [a[0]!, evalCond(a[5] as CondCode, ins[0], ins[1]) ? a[3]! : a[4]!] };
-        }
-      } else if (ins.every((x) => x !== undefined)) {
-        v = fold(o.op, ins[0]!, ins[1] ?? 0);
-      } else {
-        r = simplify(o, ins, cnst);
+        if (hx && hy) r = { op: Op.mov, args: [a[0]!, evalCond(a[5] as CondCode, cval[x]!, cval[y]!) ? a[3]! : a[4]!] };
+      } else if (hx && (hy || a.length === 2)) {
+        const v = fold(o.op, cval[x]!, hy ? cval[y]! : 0);
+        if (v !== undefined) r = { op: Op.mov, args: [a[0]!, cnst(v)] };
+      } else if (a.length === 3) {
+        r = simplify(o, hx ? cval[x]! : undefined, hy ? cval[y]! : undefined, cnst);
       }
-      if (v !== undefined) r = { op: Op.mov, args: [a[0]!, cnst(v)] };
-    } else if (outs.length === 2 && (o.op === Op.mulu2 || o.op === Op.muls2)) {
-      const x = valueOf(a[2]!), y = valueOf(a[3]!);
-      if (x !== undefined && y !== undefined) {
-        out.push({ op: Op.mov, args: [a[0]!, cnst(Math.imul(x, y))] });
-        forget(a[0]!); constOf.set(a[0]!, Math.imul(x, y));
-        r = { op: Op.mov, args: [a[1]!, cnst(o.op === Op.mulu2 ? umulh(x, y) : smulh(x, y))] };
+    } else if (outs === 2 && (o.op === Op.mulu2 || o.op === Op.muls2)) {
+      const x = a[2]!, y = a[3]!;
+      if (hasC[x] && hasC[y]) {
+        const p = cval[x]!, q = cval[y]!, lo = Math.imul(p, q);
+        out.push({ op: Op.mov, args: [a[0]!, cnst(lo)] });
+        forget(a[0]!); setConst(a[0]!, lo);
+        r = { op: Op.mov, args: [a[1]!, cnst(o.op === Op.mulu2 ? umulh(p, q) : smulh(p, q))] };
       }
     }
-    for (const k of outputs(r)) forget(r.args[k]!);
+    const ro = nOut(r);
+    for (let k = 0; k < ro; k++) forget(r.args[k]!);
     if (r.op === Op.mov) {
       const d = r.args[0]!, s = r.args[1]!;
       if (d === s) continue;
-      const c = valueOf(s);
-      if (c !== undefined) constOf.set(d, c);
+      if (hasC[s]) setConst(d, cval[s]!);
       // Propagate copies from locals (cheap to read); reading a global through a local is kept as is.
-      else if (temps[s]!.kind === 'local' || temps[d]!.kind === 'global') copyOf.set(d, s);
+      else if (kind[s] === K_LOCAL || kind[d] === K_GLOBAL) setCopy(d, s);
     }
     out.push(r);
   }
@@ -160,9 +183,8 @@ function propagate(b: IrBlock): void {
 }
 
 /** Algebraic identities with one constant operand. */
-function simplify(o: IrOp, ins: (number | undefined)[], cnst: (v: number) => number): IrOp {
-  const [d, x, y] = o.args as [number, number, number];
-  const cx = ins[0], cy = ins[1];
+function simplify(o: IrOp, cx: number | undefined, cy: number | undefined, cnst: (v: number) => number): IrOp {
+  const d = o.args[0]!, x = o.args[1]!, y = o.args[2]!;
   const mov = (s: number): IrOp => ({ op: Op.mov, args: [d, s] });
   switch (o.op) {
     case Op.add: case Op.or: case Op.xor:
@@ -187,9 +209,10 @@ function simplify(o: IrOp, ins: (number | undefined)[], cnst: (v: number) => num
 }
 
 function eliminateDead(b: IrBlock): void {
-  const temps = b.temps;
-  const globals: number[] = [];
-  temps.forEach((t, i) => { if (t.kind === 'global') globals.push(i); });
+  const temps = b.temps, nt = temps.length;
+  const globalsRow = new Uint8Array(nt);
+  const isConst = new Uint8Array(nt);
+  for (let i = 0; i < nt; i++) { const k = temps[i]!.kind; if (k === 'global') globalsRow[i] = 1; else if (k === 'const') isConst[i] = 1; }
   // Drop unreachable ops after an unconditional exit or branch, up to the next label.
   const reachable: IrOp[] = [];
   let dead = false;
@@ -201,47 +224,53 @@ function eliminateDead(b: IrBlock): void {
   // A TB that loops on itself: the back edge needs only what the TB's start
   // reads (plus what the CPU loop reads if the TB is invalidated meanwhile).
   // Iterate down from "everything live" to a fixpoint.
-  let edge = new Set<number>(globals);
-  let result = liveness(b, reachable, globals, edge);
+  const edge = globalsRow.slice();
+  const live = new Uint8Array(nt);
+  let keep = liveness(b, reachable, globalsRow, isConst, edge, live);
   if (b.loopSlot !== undefined) {
+    const next = new Uint8Array(nt);
     for (let iter = 0; iter < 4; iter++) {
-      const next = new Set<number>([...result.liveIn].filter((t) => temps[t]!.kind === 'global'));
-      for (const t of b.loopLive ?? []) next.add(t);
-      if (next.size === edge.size && [...next].every((t) => edge.has(t))) break;
-      edge = next;
-      result = liveness(b, reachable, globals, edge);
+      for (let t = 0; t < nt; t++) next[t] = live[t]! & globalsRow[t]!;
+      for (const t of b.loopLive ?? []) next[t] = 1;
+      let same = true;
+      for (let t = 0; t < nt; t++) if (next[t] !== edge[t]) { same = false; break; }
+      if (same) break;
+      edge.set(next);
+      keep = liveness(b, reachable, globalsRow, isConst, edge, live);
     }
   }
-  b.ops = result.keep;
+  b.ops = keep;
 }
 
-function liveness(b: IrBlock, ops: IrOp[], globals: number[], loopEdge: Set<number>): { keep: IrOp[]; liveIn: Set<number> } {
-  const temps = b.temps;
-  let live = new Set<number>(globals);
-  const liveAtLabel = new Map<number, Set<number>>();
+/** Backward liveness over forward branches; `live` ends as the live-in row. Returns the ops kept. */
+function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, isConst: Uint8Array, loopEdge: Uint8Array, live: Uint8Array): IrOp[] {
+  const nt = live.length;
+  live.set(globalsRow);
+  const liveAtLabel: (Uint8Array | null)[] = new Array<Uint8Array | null>(b.labels).fill(null);
   const keep: IrOp[] = [];
+  const orInto = (row: Uint8Array): void => { for (let t = 0; t < nt; t++) live[t] |= row[t]!; };
   for (let i = ops.length - 1; i >= 0; i--) {
-    const o = ops[i]!;
+    const o = ops[i]!, a = o.args;
     switch (o.op) {
-      case Op.label: liveAtLabel.set(o.args[0]!, new Set(live)); keep.push(o); continue;
-      case Op.br: live = new Set(liveAtLabel.get(o.args[0]!) ?? globals); keep.push(o); continue;
-      case Op.gotoTb: live = new Set(o.args[0] === b.loopSlot ? loopEdge : globals); keep.push(o); continue;
-      case Op.exitTb: live = new Set(globals); keep.push(o); continue;
-      case Op.brcond: for (const t of liveAtLabel.get(o.args[3]!) ?? globals) live.add(t); break;
-      case Op.call: if (!b.helpers[o.args[1]!]!.pure || b.helpers[o.args[1]!]!.mayFault) for (const g of globals) live.add(g); break;
+      case Op.label: liveAtLabel[a[0]!] = live.slice(); keep.push(o); continue;
+      case Op.br: live.set(liveAtLabel[a[0]!] ?? globalsRow); keep.push(o); continue;
+      case Op.gotoTb: live.set(a[0] === b.loopSlot ? loopEdge : globalsRow); keep.push(o); continue;
+      case Op.exitTb: live.set(globalsRow); keep.push(o); continue;
+      case Op.brcond: orInto(liveAtLabel[a[3]!] ?? globalsRow); break;
+      case Op.call: { const h = b.helpers[a[1]!]!; if (!h.pure || h.mayFault) orInto(globalsRow); break; }
       // A load or store may fault: the signal handler sees (and may resume with) every register, so
       // writes before it are not dead even when the TB overwrites them later. (Cheap: the back end keeps
       // globals in locals, so this only keeps local assignments.)
-      case Op.ld: case Op.st: for (const g of globals) live.add(g); break;
+      case Op.ld: case Op.st: orInto(globalsRow); break;
     }
-    const outs = outputs(o);
+    const outs = nOut(o);
     // A load may fault (SIGSEGV), so it stays even when its result is dead.
-    const removable = outs.length > 0 && o.op !== Op.call && o.op !== Op.ld && outs.every((k) => !live.has(o.args[k]!));
-    if (removable) continue;
-    for (const k of outs) live.delete(o.args[k]!);
-    for (const k of inputs(o)) if (temps[o.args[k]!]!.kind !== 'const') live.add(o.args[k]!);
+    if (outs > 0 && o.op !== Op.call && o.op !== Op.ld && live[a[0]!] === 0 && (outs === 1 || live[a[1]!] === 0)) continue;
+    for (let k = 0; k < outs; k++) live[a[k]!] = 0;
+    const e = inEnd(o);
+    for (let k = inStart(o); k < e; k++) if (isConst[a[k]!] === 0) live[a[k]!] = 1;
     keep.push(o);
   }
   keep.reverse();
-  return { keep, liveIn: live };
+  return keep;
 }
