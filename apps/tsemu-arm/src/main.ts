@@ -14,13 +14,14 @@ Options:
   -d item[,...]    debug output: stats (counters on exit), unimp (undefined instructions),
                    op (optimised IR of each TB), js (generated JavaScript of each TB)
   -interp          run the IR interpreter instead of compiled JavaScript
+  -jit             compile every TB to JavaScript before its first run (no interpreter tier)
   -h               this help
 `;
 
 function main(argv: string[]): number {
   const env = new Map(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
   let argv0: string | undefined;
-  let sysroot = process.env.QEMU_LD_PREFIX ?? '', strace = false, stats = false, interpret = false, unimp = false, dumpOp = false, dumpJs = false;
+  let sysroot = process.env.QEMU_LD_PREFIX ?? '', strace = false, stats = false, interpret = false, jit = false, unimp = false, dumpOp = false, dumpJs = false;
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
@@ -39,6 +40,7 @@ function main(argv: string[]): number {
       case '-0': argv0 = val(); break;
       case '-d': { const d = val().split(','); stats ||= d.includes('stats'); unimp ||= d.includes('unimp'); dumpOp ||= d.includes('op'); dumpJs ||= d.includes('js'); break; }
       case '-interp': interpret = true; break;
+      case '-jit': jit = true; break;
       case '-h': case '-help': case '--help': process.stdout.write(USAGE); return 0;
       case '--': i++; break;
       default: throw new UsageError(`unknown option '${a}'`);
@@ -52,7 +54,7 @@ function main(argv: string[]): number {
     return 1;
   }
   const proc = new LinuxProcess(prog, {
-    argv: argv0 === undefined ? argv.slice(i) : [argv0, ...argv.slice(i + 1)], env: [...env].map(([k, v]) => `${k}=${v}`), sysroot, strace, interpret, logUnimp: unimp,
+    argv: argv0 === undefined ? argv.slice(i) : [argv0, ...argv.slice(i + 1)], env: [...env].map(([k, v]) => `${k}=${v}`), sysroot, strace, interpret, logUnimp: unimp, ...(jit && { hotThreshold: 0 }),
     onTranslate: dumpOp || dumpJs ? (pc: number, flags: number, ir: IrBlock) => {
       process.stderr.write(`TB 0x${(pc >>> 0).toString(16)} flags ${flags}\n`);
       if (dumpOp) process.stderr.write(formatIr(ir) + '\n');

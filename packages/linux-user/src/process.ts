@@ -22,6 +22,8 @@ export interface ProcessOptions {
   memorySize?: number;
   /** Run TBs through the IR interpreter (slow; for cross-checking). */
   interpret?: boolean;
+  /** Executions of a TB in the interpreter before it is compiled to JS (0: compile at once; TbCache's default otherwise). */
+  hotThreshold?: number;
   log?: (line: string) => void;
   /** How to start another tsemu-arm for a guest execve of an ARM program (argv prefix). */
   selfCommand?: string[];
@@ -50,7 +52,7 @@ export class LinuxProcess {
     const size = opts.memorySize ?? DEFAULT_MEMORY;
     this.mem = new GuestMemory(size);
     this.as = new AddressSpace(this.mem, 0x10000000);
-    this.cpu = new ArmCpu(this.mem, { interpret: opts.interpret, onTranslate: opts.onTranslate });
+    this.cpu = new ArmCpu(this.mem, { interpret: opts.interpret, onTranslate: opts.onTranslate, ...(opts.hotThreshold !== undefined && { hotThreshold: opts.hotThreshold }) });
     this.sysroot = opts.sysroot ?? '';
     this.strace = opts.strace ?? false;
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));
