@@ -18,7 +18,8 @@ const OPEN_OPTIONS = [
 async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
   const fileNode = await ctx.openChild('file');
   // The backing name and format come from the header: read it before opening the chain.
-  const header = await readHeader(await Qcow2HostFile.open(fileNode));
+  const file = await Qcow2HostFile.open(fileNode);
+  const header = await readHeader(file);
   ctx.node.backingFile = header.backingFile;
   ctx.node.backingFormat = header.backingFormat;
   let backing: BlockNode | undefined;
@@ -38,7 +39,7 @@ async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
   }
   const lazyOpt = ctx.options['lazy-refcounts'];
   const lazyRefcounts = lazyOpt === undefined ? undefined : parseBool('lazy-refcounts', lazyOpt, false);
-  const image = await openQcow2Image(fileNode, backing, { readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts, forCheck: ctx.forCheck === true });
+  const image = await openQcow2Image(fileNode, backing, { readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts, forCheck: ctx.forCheck === true, opened: { file, header } });
   return new Qcow2DriverState(image, fileNode);
 }
 

@@ -23,6 +23,11 @@ export interface Qcow2OpenOptions {
   lazyRefcounts?: boolean;
   /** Opened by check (BDRV_O_CHECK): a dirty image is left for the check to report and repair. */
   forCheck?: boolean;
+  /**
+   * The host file and header the caller has just read (the driver reads the
+   * header first for the backing name): not read a second time.
+   */
+  opened?: { file: Qcow2HostFile; header: Qcow2Header };
 }
 
 const MAX_SNAPSHOTS = 65536;
@@ -100,8 +105,8 @@ function tableOffsetValid(offset: number, bytes: number, cs: number): boolean {
 export async function openQcow2Image(
   fileNode: Qcow2FileNode, backing: Qcow2FileNode | undefined, opts: Qcow2OpenOptions,
 ): Promise<Qcow2Image> {
-  const file = await Qcow2HostFile.open(fileNode);
-  const header = await readHeader(file);
+  const file = opts.opened?.file ?? await Qcow2HostFile.open(fileNode);
+  const header = opts.opened?.header ?? await readHeader(file);
   validateHeader(header, opts.readOnly, opts.forCheck === true);
   const img = new Qcow2Image(header, file, backing, opts.readOnly);
   if (opts.lazyRefcounts === true && header.version < 3) {

@@ -13,7 +13,17 @@ export { CommandError, Context, type Io, type OutputStream } from './io.js';
 export { ProgressMeter } from './progress.js';
 export { helpText, versionText } from './help.js';
 
-const DEFAULT_IO: Io = { stdout: process.stdout, stderr: process.stderr };
+// The process streams are made on first use: building process.stdout/stderr
+// costs Node ~2-4 ms each (node:stream, a pipe or SyncWriteStream), which a
+// convert that prints nothing never needs. A closed or full stream (| head,
+// >/dev/full) must not become a stack trace; qemu-img ignores those errors too.
+const ignore = (): void => {};
+let stdout: NodeJS.WriteStream | undefined;
+let stderr: NodeJS.WriteStream | undefined;
+const DEFAULT_IO: Io = {
+  get stdout() { return stdout ??= process.stdout.on('error', ignore); },
+  get stderr() { return stderr ??= process.stderr.on('error', ignore); },
+};
 
 export async function main(argv: string[], io: Io = DEFAULT_IO): Promise<number> {
   registerAllDrivers();

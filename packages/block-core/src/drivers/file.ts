@@ -9,7 +9,6 @@
 // we use O_DSYNC instead, so the "bypass" promise degrades to "every write is
 // synchronous", and report which one happened in hostCacheBypass.
 import { constants, fstatSync, promises as fsp, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import type { FileHandle } from 'node:fs/promises';
 import type { CacheFlags } from '../cache.js';
 import type {
@@ -62,6 +61,7 @@ export const NOWAIT_MAX_BYTES = 128 * 1024;
  * 1 ms / 1024-write rule sent a third of the writes back to the pool.
  */
 export const SYNC_WRITE_SLOW_MS = 2;
+const SYNC_WRITE_SLOW_NS = BigInt(SYNC_WRITE_SLOW_MS * 1e6);
 export const SYNC_BACKOFF_WRITES = 64;
 
 export class FileDriverState implements BlockDriverState {
@@ -267,7 +267,8 @@ export class FileDriverState implements BlockDriverState {
 
   /** One synchronous pwrite (see syncWrites); a short write finishes on the vectored path. */
   private pwriteSync(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
-    const start = performance.now();
+    // process.hrtime, not performance.now(): loading perf_hooks costs each run ~1 ms.
+    const start = process.hrtime.bigint();
     let n: number;
     try {
       n = writeSync(this.fh.fd, iov[0]!, 0, length, offset);
@@ -275,7 +276,7 @@ export class FileDriverState implements BlockDriverState {
       return Promise.reject(fromNodeError(err));
     }
     this.stats.syncWrites++;
-    if (performance.now() - start > SYNC_WRITE_SLOW_MS) {
+    if (process.hrtime.bigint() - start > SYNC_WRITE_SLOW_NS) {
       this.stats.slowSyncWrites++;
       this.syncBackoff = SYNC_BACKOFF_WRITES;
     }
