@@ -19,3 +19,13 @@ export function cIntOption(name: string, text: string): number {
   if (v === 'range') throw new Error(`Value '${text}' is too large for parameter '${name}'`);
   return Number(BigInt.asIntN(32, v));
 }
+
+/** qemu_strtoi64 (base 0) of the same text: the value, or undefined when it is not a number or outside int64. */
+export function parseCInt64(text: string): bigint | undefined {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
+  if (m === null) return undefined;
+  const digits = m[2]!;
+  const mag = BigInt(/^0[0-7]+$/.test(digits) ? `0o${digits.slice(1)}` : digits);
+  const v = m[1] === '-' ? -mag : mag;
+  return v < -(1n << 63n) || v >= 1n << 63n ? undefined : v;
+}

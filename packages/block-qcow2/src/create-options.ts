@@ -1,7 +1,7 @@
 // qcow2 create options: the list (in the order QEMU 7.2 prints them on the
 // `Formatting` line) and their validation, with QEMU's messages.
 import { BlockError, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
-import { cIntOption } from './c-number.js';
+import { parseCInt64, parseCNumber } from './c-number.js';
 import { DEFAULT_CLUSTER_SIZE } from './constants.js';
 
 export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
@@ -47,7 +47,32 @@ function bool(name: string, v: string | undefined): boolean {
 const V3_HINT = '(use version=v3 or greater)';
 
 /** Validates -o options in QEMU's order of checks. */
-export function parseCreateOptions(options: Record<string, string>, size: number): Qcow2CreateParams {
+/**
+ * refcount_bits as qemu-img 7.2 reads it. Both paths parse it as an unsigned
+ * 64-bit option first ("expects a number", "is too large"). measure then
+ * checks that value; create hands the text on to its QAPI options, which
+ * read it again as a signed 64-bit "refcount-bits" before checking it.
+ */
+function refcountBitsOption(text: string, forMeasure: boolean): number {
+  const u64 = parseCNumber(text);
+  if (u64 === 'invalid') throw invalid(`Parameter 'refcount_bits' expects a number`);
+  if (u64 === 'range') throw invalid(`Value '${text}' is too large for parameter 'refcount_bits'`);
+  let bits = u64;
+  if (!forMeasure) {
+    const i64 = parseCInt64(text);
+    if (i64 === undefined) throw invalid(`Parameter 'refcount-bits' expects integer`);
+    bits = i64;
+  }
+  const asU64 = BigInt.asUintN(64, bits);
+  if (bits > 64n || asU64 === 0n || (asU64 & (asU64 - 1n)) !== 0n) {
+    throw invalid('Refcount width must be a power of two and may not exceed 64 bits');
+  }
+  // Only INT64_MIN gets here with a width over 64: its low 32 bits give a refcount order of 32.
+  if (bits < 0n) throw invalid('Reference count entry width too large; may not exceed 64 bits');
+  return Number(bits);
+}
+
+export function parseCreateOptions(options: Record<string, string>, size: number, forMeasure = false): Qcow2CreateParams {
   const o = options;
   let version: 2 | 3 = 3;
   if (o.compat !== undefined) {
@@ -80,17 +105,7 @@ export function parseCreateOptions(options: Record<string, string>, size: number
   if (clusterSize < 512 || clusterSize > 2 * 1024 * 1024 || (clusterSize & (clusterSize - 1)) !== 0) {
     throw invalid('Cluster size must be a power of two between 512 and 2048k');
   }
-  let refcountBits = 16;
-  if (o.refcount_bits !== undefined) {
-    try {
-      refcountBits = cIntOption('refcount_bits', o.refcount_bits);
-    } catch (err) {
-      throw invalid((err as Error).message);
-    }
-    if (refcountBits < 1 || refcountBits > 64 || (refcountBits & (refcountBits - 1)) !== 0) {
-      throw invalid('Refcount width must be a power of two and may not exceed 64 bits');
-    }
-  }
+  const refcountBits = o.refcount_bits === undefined ? 16 : refcountBitsOption(o.refcount_bits, forMeasure);
   if (version < 3 && refcountBits !== 16) {
     throw invalid(`Different refcount widths than 16 bits require compatibility level 1.1 or above ${V3_HINT}`);
   }

@@ -48,7 +48,7 @@ export function measureQcow2(size: number, options: Record<string, string>, allo
   const extendedL2 = options.extended_l2 === 'on';
   const opts = { ...options };
   delete opts.extended_l2; // measuring extended L2 layouts is fine even though creating them is not
-  const p = parseCreateOptions(opts, size);
+  const p = parseCreateOptions(opts, size, true);
   const cs = 2 ** p.clusterBits;
   const virtualSize = Math.ceil(size / cs) * cs;
   let data = 0;

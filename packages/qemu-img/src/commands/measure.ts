@@ -1,6 +1,7 @@
 // qemu-img measure: how large a new image of the output format would be,
 // for a given size or an existing image. Raw is its size; other formats
 // answer through BlockDriver.measure (qcow2).
+import { checkNumber } from './amend.js';
 import { findDriver, parseOptionString, parseSize, type MeasureResult } from '@tsemu/block-core';
 import { allocatedExtents } from '../chain-status.js';
 import { loadSnapshot } from './convert.js';
@@ -60,6 +61,17 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     }
   }
   const opts = optionText === undefined ? {} : parseOptionString(optionText);
+  // Number options are parsed with the option string, as qemu-img's QemuOpts do: a bad one is reported there.
+  for (const spec of outDriver.createOptions ?? []) {
+    const v = opts[spec.name];
+    if (spec.type !== 'number' || v === undefined) continue;
+    try {
+      checkNumber(spec.name, v);
+    } catch (err) {
+      ctx.error((err as Error).message);
+      throw new CommandError(`Invalid options for file format '${outFormat}'`);
+    }
+  }
   let allocated: Array<[number, number]> | undefined;
   let inputHasBitmaps = false;
   if (size === undefined) {
