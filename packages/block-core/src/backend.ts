@@ -146,15 +146,8 @@ export class BlockBackend {
    */
   async blockStatusAbove(offset: number, length: number): Promise<BlockStatus> {
     if (offset < 0 || length < 0) throw new BlockError('EINVAL');
-    let n = Math.max(0, Math.min(length, this.length - offset));
-    for (let node: BlockNode = this.root, top = true; ; top = false) {
-      const st = await node.blockStatus(offset, n);
-      if (st.length > 0 && st.length < n) n = st.length;
-      const backing = node.backing;
-      if (st.allocated || backing === undefined) return top ? st : { ...st, length: n, allocated: false };
-      if (offset >= (await backing.getLength())) return { length: n, data: false, zero: true, allocated: false };
-      node = backing;
-    }
+    const { status, depth } = await this.chainStatus(offset, length);
+    return depth === 0 ? status : { ...status, allocated: false };
   }
 
   /** Allocation in the root layer only (qemu-io `alloc`). */
@@ -166,21 +159,34 @@ export class BlockBackend {
   }
 
   /**
-   * Allocation anywhere in the backing chain: `depth` is the first layer that
-   * has the range (0 = root), or the chain length when none has it. `length`
-   * is how far that answer holds.
+   * Allocation anywhere in the backing chain (QEMU's bdrv_is_allocated_above):
+   * `depth` is the first layer that has the range (0 = root; a range past the
+   * end of a shorter backing file belongs to that file), or the chain length
+   * when none has it. `length` is how far that answer holds.
    */
   async isAllocatedAbove(offset: number, length: number): Promise<{ allocated: boolean; length: number; depth: number }> {
+    const { n, depth, found } = await this.chainStatus(offset, length);
+    return { allocated: found, length: n, depth };
+  }
+
+  /**
+   * The walk down the backing chain behind blockStatusAbove and
+   * isAllocatedAbove: the status of the first layer that allocates the range
+   * (its length cut to where every layer above agrees) and that layer's depth.
+   */
+  private async chainStatus(offset: number, length: number): Promise<{ status: BlockStatus; n: number; depth: number; found: boolean }> {
     let n = Math.max(0, Math.min(length, this.length - offset));
-    let depth = 0;
-    for (let node: BlockNode | undefined = this.root; node; node = node.backing, depth++) {
-      const size = await node.getLength();
-      if (offset >= size) break;
-      const st = await node.blockStatus(offset, Math.min(n, size - offset));
+    for (let node = this.root, depth = 0; ; depth++) {
+      const st = await node.blockStatus(offset, n);
       if (st.length > 0 && st.length < n) n = st.length;
-      if (st.allocated) return { allocated: true, length: n, depth };
+      if (st.allocated) return { status: depth === 0 ? st : { ...st, length: n }, n, depth, found: true };
+      const backing = node.backing;
+      if (backing === undefined) return { status: depth === 0 ? st : { ...st, length: n }, n, depth: depth + 1, found: false };
+      if (offset >= (await backing.getLength())) {
+        return { status: { length: n, data: false, zero: true, allocated: true }, n, depth: depth + 1, found: true };
+      }
+      node = backing;
     }
-    return { allocated: false, length: n, depth };
   }
 
   info(): BackendInfo {

@@ -188,6 +188,8 @@ describe('backing chains', () => {
     expect(buf[4095]).toBe(0xcc);
     expect(buf.subarray(4096).every((b) => b === 0)).toBe(true);
     expect(await blk.blockStatusAbove(4096, 8192)).toMatchObject({ length: 8192, data: false, zero: true, allocated: false });
+    // As QEMU's bdrv_is_allocated_above: past its end, the shorter backing file has the range (as zeroes).
+    expect(await blk.isAllocatedAbove(4096, 8192)).toEqual({ allocated: true, length: 8192, depth: 1 });
     await blk.close();
     rmSync(join(dir, 'short.raw'));
     await expect(openImage({ filename: join(dir, 'long.tcow') })).rejects.toMatchObject({

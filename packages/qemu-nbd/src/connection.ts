@@ -17,7 +17,6 @@ import {
   errnoToNbd, readClientFlags, writeSimpleReply, writeStructuredHeader,
 } from '@tsemu/block-nbd';
 import { ALLOCATION_DEPTH_ID, BASE_ALLOCATION_ID, negotiate, type NegotiationState } from './negotiation.js';
-import { allocationDepthAt } from './allocation-depth.js';
 import type { NbdExport } from './export.js';
 import { DATA_AT, RequestSlot } from './request-slot.js';
 import { checkRequest } from './request-checks.js';
@@ -377,8 +376,8 @@ export class NbdServerConnection {
   private async replyBlockStatus(slot: RequestSlot, exp: NbdExport): Promise<void> {
     const req = slot.req;
     const one = (req.flags & NBD_CMD_FLAG_REQ_ONE) !== 0;
-    const base = this.allocation ? await this.baseAllocationExtents(slot, exp, one) : null;
-    const depth = this.allocationDepth ? await this.allocationDepthExtents(slot, exp, one) : null;
+    const base = this.allocation ? await this.statusExtents(slot, exp, one, false) : null;
+    const depth = this.allocationDepth ? await this.statusExtents(slot, exp, one, true) : null;
     // One chunk per selected context, in qemu-nbd's order; the last one ends the reply.
     const size = (base ? 24 + base.length * 4 : 0) + (depth ? 24 + depth.length * 4 : 0);
     const body = new Uint8Array(size);
@@ -391,41 +390,35 @@ export class NbdServerConnection {
     this.socket.write(body, slot.onFlushed);
   }
 
-  /** base:allocation extents as (length, flags) pairs, neighbours with equal flags merged. */
-  private async baseAllocationExtents(slot: RequestSlot, exp: NbdExport, one: boolean): Promise<number[]> {
+  /**
+   * The extents of one metadata context as (length, value) pairs, equal
+   * neighbours merged: base:allocation flags from the export's status cache,
+   * or qemu:allocation-depth (0 where no layer of the backing chain has the
+   * range, 1 for the image itself, 2 for its backing file ...).
+   */
+  private async statusExtents(slot: RequestSlot, exp: NbdExport, one: boolean, depth: boolean): Promise<number[]> {
     const req = slot.req;
     const extents: number[] = [];
     let pos = req.offset;
     const end = req.offset + req.length;
     const answer = slot.status;
     while (pos < end && extents.length < (one ? 2 : MAX_EXTENTS * 2)) {
-      await exp.status.lookup(pos, end, answer);
+      let value: number;
+      if (depth) {
+        const a = await exp.backend.isAllocatedAbove(pos, end - pos);
+        answer[0] = pos + a.length;
+        value = a.allocated ? a.depth + 1 : 0;
+      } else {
+        await exp.status.lookup(pos, end, answer);
+        const st = answer[1]!;
+        value = ((st & STATUS_DATA) !== 0 ? 0 : NBD_STATE_HOLE) | ((st & STATUS_ZERO) !== 0 ? NBD_STATE_ZERO : 0);
+      }
       const n = Math.min(answer[0]!, end) - pos;
       if (n <= 0) break;
-      const st = answer[1]!;
-      addExtent(extents, n, ((st & STATUS_DATA) !== 0 ? 0 : NBD_STATE_HOLE) | ((st & STATUS_ZERO) !== 0 ? NBD_STATE_ZERO : 0));
+      addExtent(extents, n, value);
       pos += n;
     }
     if (extents.length === 0) throw new BlockError('EIO', 'no block status available');
-    if (one && extents.length > 2) extents.length = 2;
-    return extents;
-  }
-
-  /** qemu:allocation-depth extents as (length, depth) pairs. */
-  private async allocationDepthExtents(slot: RequestSlot, exp: NbdExport, one: boolean): Promise<number[]> {
-    const req = slot.req;
-    const extents: number[] = [];
-    let pos = req.offset;
-    const end = req.offset + req.length;
-    const answer = slot.status;
-    while (pos < end && extents.length < (one ? 2 : MAX_EXTENTS * 2)) {
-      await allocationDepthAt(exp.backend, pos, end - pos, answer);
-      const n = Math.min(answer[0]!, end) - pos;
-      if (n <= 0) break;
-      addExtent(extents, n, answer[1]!);
-      pos += n;
-    }
-    if (extents.length === 0) throw new BlockError('EIO', 'no allocation depth available');
     if (one && extents.length > 2) extents.length = 2;
     return extents;
   }
