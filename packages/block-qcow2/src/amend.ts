@@ -2,13 +2,12 @@
 // a downgrade), refcount_bits (refcount-order.ts), lazy_refcounts, size. In
 // QEMU 7.2's order (upgrade, refcount width, lazy refcounts, size, downgrade
 // last), with its checks at the same points and its progress reports.
-import { BlockError } from '@tsemu/block-core';
+import { BlockError, cIntOption } from '@tsemu/block-core';
 import { ClusterType, Qcow2Extent } from './cluster-map.js';
 import {
   COMPAT_LAZY_REFCOUNTS, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO, V3_HEADER_LENGTH,
 } from './constants.js';
 import type { Qcow2Image } from './image.js';
-import { cIntOption } from './c-number.js';
 import { changeRefcountOrder, type OperationStatus } from './refcount-order.js';
 import { resizeQcow2 } from './resize.js';
 import { readSnapshotTable } from './snapshot-table.js';

@@ -1,7 +1,6 @@
 // qcow2 create options: the list (in the order QEMU 7.2 prints them on the
 // `Formatting` line) and their validation, with QEMU's messages.
-import { BlockError, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
-import { parseCInt64, parseCNumber } from './c-number.js';
+import { BlockError, parseCInt64, parseCNumber, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
 import { DEFAULT_CLUSTER_SIZE } from './constants.js';
 
 export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [

@@ -2,6 +2,7 @@
 // QEMU's method (fixed point for refcount metadata, which counts itself), and
 // the required size given the bytes an input image has allocated.
 import { parseCreateOptions } from './create-options.js';
+import { refcountBlocksFor } from './refcount-table.js';
 
 export interface Qcow2Measure {
   required: number;
@@ -10,19 +11,8 @@ export interface Qcow2Measure {
 
 /** Refcount table + blocks needed to count `clusters` clusters and themselves. */
 export function refcountMetadataSize(clusters: number, clusterSize: number, refcountOrder: number): number {
-  const blocksPerTableCluster = clusterSize / 8;
-  const refcountsPerBlock = (clusterSize * 8) / 2 ** refcountOrder;
-  let table = 0;
-  let blocks = 0;
-  let n = 0;
-  let last: number;
-  do {
-    last = n;
-    blocks = Math.ceil((clusters + table + blocks) / refcountsPerBlock);
-    table = Math.ceil(blocks / blocksPerTableCluster);
-    n = clusters + blocks + table;
-  } while (n !== last);
-  return (blocks + table) * clusterSize;
+  const blocks = refcountBlocksFor(clusters, clusterSize, refcountOrder);
+  return (blocks + Math.ceil(blocks / (clusterSize / 8))) * clusterSize;
 }
 
 /** Size of an image with every cluster allocated (header, L1, L2, refcounts, data). */

@@ -567,7 +567,7 @@ export class Qcow2RefcountTable {
 }
 
 /** Refcount blocks needed to count `clusters` clusters plus the refcount structures themselves (QEMU's fixed point). */
-function refcountBlocksFor(clusters: number, cs: number, order: number): number {
+export function refcountBlocksFor(clusters: number, cs: number, order: number): number {
   const perTableCluster = cs / 8;
   const perBlock = (cs * 8) / 2 ** order;
   let table = 0;

@@ -4,3 +4,4 @@ export { isAllZero } from './zero.js';
 export { cFixed, cGeneral } from './printf.js';
 export { allocAlignedBuffer } from './aligned.js';
 export { findZeroRuns } from './zero-runs.js';
+export { parseCNumber, parseCInt64, cIntOption } from './c-number.js';

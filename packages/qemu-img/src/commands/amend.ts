@@ -1,6 +1,6 @@
 // qemu-img amend -o ...: changes format options of an existing image through
 // the driver's amendImage hook (qcow2: compat, lazy_refcounts, size).
-import { findDriver, parseOptionString, parseSize } from '@tsemu/block-core';
+import { findDriver, parseCNumber, parseOptionString, parseSize } from '@tsemu/block-core';
 import { getopt, UsageError } from '../getopt.js';
 import { asCommandError, closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
@@ -136,12 +136,10 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
  * happens (also by create); returns the value as QEMU prints it (%PRId64).
  */
 export function checkNumber(name: string, v: string): string {
-  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(v);
-  if (m === null) throw new CommandError(`Parameter '${name}' expects a number`);
-  const digits = m[2]!;
-  const mag = BigInt(/^0[0-7]+$/.test(digits) ? `0o${digits.slice(1)}` : digits);
-  if (mag > 0xffffffffffffffffn) throw new CommandError(`Value '${v}' is too large for parameter '${name}'`);
-  return BigInt.asIntN(64, m[1] === '-' ? -mag : mag).toString();
+  const n = parseCNumber(v);
+  if (n === 'invalid') throw new CommandError(`Parameter '${name}' expects a number`);
+  if (n === 'range') throw new CommandError(`Value '${v}' is too large for parameter '${name}'`);
+  return BigInt.asIntN(64, n).toString();
 }
 
 /** qcow2's amend options (QEMU's common create/amend list); the rest of the create options are create-only. */
