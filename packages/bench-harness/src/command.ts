@@ -34,33 +34,37 @@ export function removedEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   return STARTUP_ONLY_ENV.filter((name) => env[name] !== undefined);
 }
 
-/** Runs a command to completion; rejects if it fails. The caller times it. */
-export async function runCommand(cmd: Command, ctx: BenchContext): Promise<void> {
+/**
+ * Runs a command to completion; rejects if it fails. The caller times it.
+ * Resolves to the tail of the command's stderr ('' for an in-process function).
+ */
+export async function runCommand(cmd: Command, ctx: BenchContext): Promise<string> {
   if (typeof cmd === 'function') {
     await cmd(ctx);
-    return;
+    return '';
   }
   const spec: ArgvCommand = isArgvArray(cmd) ? { argv: cmd } : cmd;
-  await spawnCommand(spec, ctx.dir);
+  return spawnCommand(spec, ctx.dir);
 }
 
 function isArgvArray(cmd: readonly string[] | ArgvCommand): cmd is readonly string[] {
   return Array.isArray(cmd);
 }
 
-function spawnCommand(spec: ArgvCommand, dir: string): Promise<void> {
+function spawnCommand(spec: ArgvCommand, dir: string): Promise<string> {
   const [program, ...args] = spec.argv;
   if (!program) return Promise.reject(new CommandFailedError('empty argv'));
   const base = measuredEnv();
   const stdinFd = spec.stdin === undefined ? 'ignore' : openSync(resolve(dir, spec.stdin), 'r');
-  return new Promise<void>((resolvePromise, reject) => {
+  return new Promise<string>((resolvePromise, reject) => {
     let settled = false;
+    let stderr = '';
     const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
       if (typeof stdinFd === 'number') closeSync(stdinFd);
       if (err) reject(err);
-      else resolvePromise();
+      else resolvePromise(stderr);
     };
     // stdout goes to /dev/null: piping it would time our own reading, not the tool.
     const child = spawn(program, args, {
@@ -68,7 +72,6 @@ function spawnCommand(spec: ArgvCommand, dir: string): Promise<void> {
       stdio: [stdinFd, 'ignore', 'pipe'],
       env: spec.env ? { ...base, ...spec.env } : base,
     });
-    let stderr = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_KEEP);

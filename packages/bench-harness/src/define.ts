@@ -39,7 +39,17 @@ export interface BenchCase {
    * subtracted from the other cases for the "excl. start-up" column.
    */
   readonly startup?: boolean;
+  /**
+   * Work one run does, read from the tail of the tsemu side's stderr
+   * (e.g. guest instructions from `tsemu-arm -d stats`). The table then adds
+   * a rate column, millions per second of wall time, for both sides (the
+   * same work divided by each side's time).
+   */
+  readonly work?: { readonly unit: string; count(stderr: string): number | undefined };
 }
+
+/** What a ratio compares: wall-clock time, or CPU time (user + sys, all threads, children included). */
+export type BenchMetric = 'wall' | 'cpu';
 
 export interface BenchDefinition {
   readonly name: string;
@@ -48,6 +58,8 @@ export interface BenchDefinition {
   readonly cases: readonly BenchCase[];
   /** Max tsemu/qemu ratio for every case unless a case says otherwise. */
   readonly goal?: number;
+  /** What ratios and goals compare; default 'wall'. Wall time is always reported. */
+  readonly metric?: BenchMetric;
 }
 
 export const DEFAULT_GOAL = 1.2;

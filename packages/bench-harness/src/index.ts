@@ -1,8 +1,9 @@
 export { defineBench, isBenchDefinition, DEFAULT_GOAL } from './define.js';
-export type { BenchCase, BenchContext, BenchDefinition, ArgvCommand, Command, CommandFn, Side } from './define.js';
+export type { BenchCase, BenchContext, BenchDefinition, BenchMetric, ArgvCommand, Command, CommandFn, Side } from './define.js';
 export { runCommand, describeCommand, CommandFailedError, measuredEnv, removedEnv, STARTUP_ONLY_ENV } from './command.js';
 export { runBench, summarise, repeatsFromEnv, DEFAULT_REPEATS } from './runner.js';
-export type { BenchResult, CaseResult, RunOptions } from './runner.js';
+export type { BenchResult, CaseResult, RunOptions, Samples, SummaryExtras } from './runner.js';
+export { childrenCpuMs, selfCpuMs } from './cpu-time.js';
 export { formatTable } from './table.js';
 export { findBenchFiles, workspaceRoot, workspaceBin } from './discover.js';
 export { benchMain } from './cli.js';

@@ -2,21 +2,37 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand } from './command.js';
-import { DEFAULT_GOAL, type BenchCase, type BenchContext, type BenchDefinition, type Side } from './define.js';
+import { childrenCpuMs, selfCpuMs } from './cpu-time.js';
+import { DEFAULT_GOAL, type BenchCase, type BenchContext, type BenchDefinition, type BenchMetric, type Command, type Side } from './define.js';
 
 export const DEFAULT_REPEATS = 5;
 /** Run order within a repeat. */
 const SIDES: readonly Side[] = ['tsemu', 'qemu'];
 
+export interface Samples {
+  readonly tsemu: readonly number[];
+  readonly qemu: readonly number[];
+}
+
 export interface CaseResult {
   readonly label: string;
-  /** Every timed run, in the order it ran. */
-  readonly samples: { readonly tsemu: readonly number[]; readonly qemu: readonly number[] };
+  /** Wall time of every timed run in ms, in the order it ran. */
+  readonly samples: Samples;
+  /** CPU time (user + sys) of the same runs in ms. */
+  readonly cpuSamples: Samples;
   /** Minimum wall time in ms; undefined if the case failed before any run of that side. */
   readonly tsemuMs?: number;
   readonly qemuMs?: number;
-  /** tsemuMs / qemuMs (qemu = 1). */
+  /** Minimum CPU time in ms. */
+  readonly tsemuCpuMs?: number;
+  readonly qemuCpuMs?: number;
+  /** The bench's metric: tsemu / qemu of wall or of CPU time (qemu = 1). */
   readonly ratio?: number;
+  /** Both ratios, whatever the metric. */
+  readonly wallRatio?: number;
+  readonly cpuRatio?: number;
+  /** BenchCase.work: the count and both sides' rates (millions per second of minimum wall time). */
+  readonly work?: { readonly unit: string; readonly count: number; readonly tsemuRate: number; readonly qemuRate?: number };
   readonly goal: number | null;
   /** undefined when there is no goal or no ratio. */
   readonly met?: boolean;
@@ -27,6 +43,7 @@ export interface CaseResult {
 export interface BenchResult {
   readonly name: string;
   readonly repeats: number;
+  readonly metric: BenchMetric;
   readonly cases: readonly CaseResult[];
 }
 
@@ -41,6 +58,22 @@ export interface RunOptions {
   readonly progress?: (line: string) => void;
   /** Injected clock for tests; default performance.now. */
   readonly now?: () => number;
+  /**
+   * Injected CPU clock for tests, in ms: 'children' for argv commands (the
+   * harness's waited-for children), 'self' for in-process functions.
+   */
+  readonly cpuNow?: (whose: 'children' | 'self') => number;
+}
+
+interface Clocks {
+  readonly now: () => number;
+  readonly cpuNow: (whose: 'children' | 'self') => number;
+}
+
+interface Run {
+  readonly wall: number;
+  readonly cpu: number;
+  readonly stderr: string;
 }
 
 /** BENCH_REPEATS as a positive integer, else the default. */
@@ -59,7 +92,11 @@ export function repeatsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
  */
 export async function runBench(def: BenchDefinition, options: RunOptions = {}): Promise<BenchResult> {
   const repeats = options.repeats ?? repeatsFromEnv();
-  const now = options.now ?? (() => performance.now());
+  const clocks: Clocks = {
+    now: options.now ?? (() => performance.now()),
+    cpuNow: options.cpuNow ?? ((whose) => (whose === 'self' ? selfCpuMs() : childrenCpuMs())),
+  };
+  const metric = def.metric ?? 'wall';
   const base = options.baseDir ?? process.env['BENCH_DIR'] ?? tmpdir();
   const keep = options.keepDir ?? process.env['BENCH_KEEP'] === '1';
   const dir = await mkdtemp(join(base, `tsemu-bench-${def.name.replace(/[^\w.-]+/g, '_')}-`));
@@ -75,32 +112,39 @@ export async function runBench(def: BenchDefinition, options: RunOptions = {}): 
     for (const c of def.cases) {
       const goal = c.goal === undefined ? (def.goal ?? DEFAULT_GOAL) : c.goal;
       cases.push(setupError
-        ? summarise(c, goal, [], [], setupError)
-        : await runCase(c, goal, ctx, repeats, now, options.progress));
+        ? summarise(c, goal, [], [], setupError, { metric })
+        : await runCase(c, goal, metric, ctx, repeats, clocks, options.progress));
     }
   } finally {
     if (!keep) await rm(dir, { recursive: true, force: true });
   }
-  return { name: def.name, repeats, cases };
+  return { name: def.name, repeats, metric, cases };
 }
 
 async function runCase(
   c: BenchCase,
   goal: number | null,
+  metric: BenchMetric,
   ctx: BenchContext,
   repeats: number,
-  now: () => number,
+  clocks: Clocks,
   progress: ((line: string) => void) | undefined,
 ): Promise<CaseResult> {
   const samples: Record<Side, number[]> = { tsemu: [], qemu: [] };
+  const cpu: Record<Side, number[]> = { tsemu: [], qemu: [] };
   const errors: Partial<Record<Side, string>> = {};
+  let workCount: number | undefined;
   // A side that fails is dropped; the other keeps running so its time is still reported.
   for (let r = 0; r < repeats && !(errors.tsemu && errors.qemu); r++) {
     for (const side of SIDES) {
       if (errors[side]) continue;
       try {
-        samples[side].push(await timeOne(c, side, ctx, now));
-        progress?.(`${c.label}: ${side.padEnd(5)} #${r + 1} ${fmt(samples[side].at(-1)!)} ms`);
+        const run = await timeOne(c, side, ctx, clocks);
+        samples[side].push(run.wall);
+        cpu[side].push(run.cpu);
+        if (side === 'tsemu' && c.work) workCount ??= c.work.count(run.stderr);
+        const shownCpu = metric === 'cpu' ? `, ${fmt(run.cpu)} ms CPU` : '';
+        progress?.(`${c.label}: ${side.padEnd(5)} #${r + 1} ${fmt(run.wall)} ms${shownCpu}`);
       } catch (err) {
         errors[side] = `${side}: ${message(err)}`;
       }
@@ -112,14 +156,19 @@ async function runCase(
   } catch (err) {
     error ??= `teardown failed: ${message(err)}`;
   }
-  return summarise(c, goal, samples.tsemu, samples.qemu, error);
+  const work = c.work && workCount !== undefined ? { unit: c.work.unit, count: workCount } : undefined;
+  return summarise(c, goal, samples.tsemu, samples.qemu, error, { metric, cpu, ...(work && { work }) });
 }
 
-async function timeOne(c: BenchCase, side: Side, ctx: BenchContext, now: () => number): Promise<number> {
+async function timeOne(c: BenchCase, side: Side, ctx: BenchContext, clocks: Clocks): Promise<Run> {
   await c.prepare?.(ctx, side);
-  const t0 = now();
-  await runCommand(c[side], ctx);
-  const elapsed = now() - t0;
+  const cmd: Command = c[side];
+  const whose = typeof cmd === 'function' ? 'self' : 'children';
+  const cpu0 = clocks.cpuNow(whose);
+  const t0 = clocks.now();
+  const stderr = await runCommand(cmd, ctx);
+  const wall = clocks.now() - t0;
+  const cpu = clocks.cpuNow(whose) - cpu0;
   if (c.verify) {
     try {
       if (typeof c.verify === 'function') await c.verify(ctx, side);
@@ -128,34 +177,63 @@ async function timeOne(c: BenchCase, side: Side, ctx: BenchContext, now: () => n
       throw new Error(`wrong result (verify failed): ${message(err)}`, { cause: err });
     }
   }
-  return elapsed;
+  return { wall, cpu, stderr };
 }
 
-/** Min of each side, ratio and goal verdict. A failed case keeps its samples but gets no verdict. */
+export interface SummaryExtras {
+  readonly metric?: BenchMetric;
+  /** CPU times of the runs; wall times stand in when absent. */
+  readonly cpu?: Samples;
+  readonly work?: { readonly unit: string; readonly count: number };
+}
+
+/** Min of each side, ratios and goal verdict. A failed case keeps its samples but gets no verdict. */
 export function summarise(
   c: Pick<BenchCase, 'label' | 'startup'>,
   goal: number | null,
   tsemu: readonly number[],
   qemu: readonly number[],
   error?: string,
+  extras: SummaryExtras = {},
 ): CaseResult {
-  const tsemuMs = tsemu.length > 0 ? Math.min(...tsemu) : undefined;
-  const qemuMs = qemu.length > 0 ? Math.min(...qemu) : undefined;
-  const ratio = error === undefined && tsemuMs !== undefined && qemuMs !== undefined && qemuMs > 0
-    ? tsemuMs / qemuMs
-    : undefined;
+  const cpuSamples = extras.cpu ?? { tsemu: [], qemu: [] };
+  const tsemuMs = min(tsemu);
+  const qemuMs = min(qemu);
+  const tsemuCpuMs = min(cpuSamples.tsemu);
+  const qemuCpuMs = min(cpuSamples.qemu);
+  const wallRatio = error === undefined ? quotient(tsemuMs, qemuMs) : undefined;
+  const cpuRatio = error === undefined ? quotient(tsemuCpuMs, qemuCpuMs) : undefined;
+  const ratio = extras.metric === 'cpu' ? cpuRatio : wallRatio;
   const met = goal === null || ratio === undefined ? undefined : ratio <= goal;
+  const w = extras.work;
+  const work = w !== undefined && tsemuMs !== undefined && tsemuMs > 0
+    ? { ...w, tsemuRate: w.count / tsemuMs / 1000, ...(qemuMs !== undefined && qemuMs > 0 && { qemuRate: w.count / qemuMs / 1000 }) }
+    : undefined;
   return {
     label: c.label,
     samples: { tsemu, qemu },
+    cpuSamples,
     startup: c.startup ?? false,
     goal,
     ...(tsemuMs !== undefined && { tsemuMs }),
     ...(qemuMs !== undefined && { qemuMs }),
+    ...(tsemuCpuMs !== undefined && { tsemuCpuMs }),
+    ...(qemuCpuMs !== undefined && { qemuCpuMs }),
     ...(ratio !== undefined && { ratio }),
+    ...(wallRatio !== undefined && { wallRatio }),
+    ...(cpuRatio !== undefined && { cpuRatio }),
+    ...(work !== undefined && { work }),
     ...(met !== undefined && { met }),
     ...(error !== undefined && { error }),
   };
+}
+
+function min(values: readonly number[]): number | undefined {
+  return values.length > 0 ? Math.min(...values) : undefined;
+}
+
+function quotient(a: number | undefined, b: number | undefined): number | undefined {
+  return a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
 }
 
 function message(err: unknown): string {

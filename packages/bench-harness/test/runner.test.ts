@@ -124,6 +124,53 @@ describe('runBench', () => {
     expect(c!.samples.qemu).toEqual([10, 10]);
   });
 
+  it('measures CPU time with the clock for the kind of command, and judges it under the cpu metric', async () => {
+    const clock = fakeClock();
+    const cpu = { children: 0, self: 0 };
+    const asked: string[] = [];
+    const def = defineBench({
+      name: 'cpu',
+      metric: 'cpu',
+      goal: 3,
+      cases: [{
+        label: 'c',
+        // The tsemu side burns 40 ms of CPU in 10 ms of wall time (threads); qemu 10 in 10.
+        tsemu: () => { clock.spend(10); cpu.self += 40; },
+        qemu: () => { clock.spend(10); cpu.self += 10; },
+      }],
+    });
+    const result = await runBench(def, { repeats: 2, now: clock.now, cpuNow: (whose) => { asked.push(whose); return cpu[whose]; } });
+    const [c] = result.cases;
+    expect(result.metric).toBe('cpu');
+    expect(asked.every((w) => w === 'self')).toBe(true);
+    expect(c!.cpuSamples).toEqual({ tsemu: [40, 40], qemu: [10, 10] });
+    expect(c!.wallRatio).toBe(1);
+    expect(c!.ratio).toBe(4);
+    expect(c!.met).toBe(false);
+  });
+
+  it("counts a child's CPU time (user + sys) and reads work from its stderr", async () => {
+    const node = process.execPath;
+    // ~300 ms of busy CPU in the child; the parent only waits.
+    const burn = 'const t = process.hrtime.bigint(); while (process.hrtime.bigint() - t < 300000000n); console.error("done: 12345 units")';
+    const def = defineBench({
+      name: 'child-cpu',
+      metric: 'cpu',
+      cases: [{
+        label: 'burn',
+        tsemu: [node, '-e', burn],
+        qemu: [node, '-e', 'setTimeout(() => {}, 300)'],
+        work: { unit: 'U', count: (stderr) => Number(/(\d+) units/.exec(stderr)?.[1]) },
+      }],
+    });
+    const [c] = (await runBench(def, { repeats: 1 })).cases;
+    expect(c!.error).toBeUndefined();
+    expect(c!.tsemuCpuMs).toBeGreaterThanOrEqual(250);
+    // The sleeping side's CPU is its start-up only, far below its wall time.
+    expect(c!.qemuCpuMs!).toBeLessThan(c!.qemuMs! - 150);
+    expect(c!.work?.count).toBe(12345);
+  });
+
   it('marks every case failed when setup fails', async () => {
     const def = defineBench({
       name: 'bad-setup',

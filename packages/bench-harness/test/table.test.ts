@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatTable, summarise, type BenchResult } from '../src/index.js';
 
-const result = (cases: BenchResult['cases']): BenchResult => ({ name: 'demo', repeats: 3, cases });
+const result = (cases: BenchResult['cases'], metric: BenchResult['metric'] = 'wall'): BenchResult => ({ name: 'demo', repeats: 3, metric, cases });
 
 describe('summarise', () => {
   it('takes the minimum of each side and the ratio tsemu/qemu', () => {
@@ -19,6 +19,33 @@ describe('summarise', () => {
     expect(failed.ratio).toBeUndefined();
     expect(failed.met).toBeUndefined();
     expect(failed.tsemuMs).toBe(10);
+  });
+});
+
+describe('summarise with CPU times', () => {
+  it('judges the CPU ratio under the cpu metric and keeps both ratios', () => {
+    const cpu = { tsemu: [400, 350], qemu: [100, 120] };
+    const c = summarise({ label: 'x' }, 3, [200, 210], [100, 101], undefined, { metric: 'cpu', cpu });
+    expect(c.tsemuCpuMs).toBe(350);
+    expect(c.qemuCpuMs).toBe(100);
+    expect(c.cpuRatio).toBe(3.5);
+    expect(c.wallRatio).toBe(2);
+    expect(c.ratio).toBe(3.5);
+    expect(c.met).toBe(false);
+    const wall = summarise({ label: 'x' }, 3, [200, 210], [100, 101], undefined, { metric: 'wall', cpu });
+    expect(wall.ratio).toBe(2);
+    expect(wall.met).toBe(true);
+  });
+
+  it('gives no CPU ratio when the qemu side used no measurable CPU', () => {
+    const c = summarise({ label: 's', startup: true }, null, [30], [5], undefined, { metric: 'cpu', cpu: { tsemu: [20], qemu: [0] } });
+    expect(c.cpuRatio).toBeUndefined();
+    expect(c.ratio).toBeUndefined();
+  });
+
+  it('turns a work count into rates for both sides', () => {
+    const c = summarise({ label: 'w' }, null, [2000], [500], undefined, { work: { unit: 'I', count: 1e9 } });
+    expect(c.work).toEqual({ unit: 'I', count: 1e9, tsemuRate: 500, qemuRate: 2000 });
   });
 });
 
@@ -54,5 +81,18 @@ describe('formatTable', () => {
     expect(text).toContain('broken         -        -  error');
     expect(text).toContain('error in "broken": tsemu: exited with code 1');
     expect(text).not.toContain('goal met');
+  });
+
+  it('shows CPU times, the wall ratio and rates for a cpu bench', () => {
+    const extras = (t: number[], q: number[]) => ({ metric: 'cpu' as const, cpu: { tsemu: t, qemu: q } });
+    const text = formatTable(result([
+      summarise({ label: 'start-up', startup: true }, null, [40], [10], undefined, extras([30], [10])),
+      summarise({ label: 'kernel' }, 3, [2000], [1000], undefined, { ...extras([3030], [1010]), work: { unit: 'I', count: 1e9 } }),
+    ], 'cpu'));
+    const lines = text.split('\n');
+    expect(lines[0]).toContain('min CPU time (user + sys, all threads) of 3 runs');
+    expect(lines[1]).toMatch(/^case\s+tsemu CPU ms\s+qemu CPU ms\s+ratio\s+excl\. start-up\s+wall ratio\s+MI\/s tsemu \/ qemu\s+goal\s+met$/);
+    expect(lines[4]).toMatch(/^kernel\s+3030\.0\s+1010\.0\s+3\.00\s+3\.00\s+2\.00\s+500 \/ 1000\s+<= 3\.00\s+yes$/);
+    expect(text).toContain("MI/s: the tsemu run's count, per second of each side's min wall time");
   });
 });

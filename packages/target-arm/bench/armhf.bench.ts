@@ -1,6 +1,9 @@
 // tsemu-arm vs qemu-arm-static on static armhf programs: a CPU-bound kernel
 // (sieve, CRC32, SHA-256, qsort, matrix multiply), compiled -mthumb and -marm,
-// and busybox gzip / bzip2 / awk. `pnpm bench armhf`.
+// and busybox gzip / bzip2 / awk. `pnpm bench armhf`. Issue 6 compares CPU
+// time (user + sys over all threads: V8 compiles on other threads), so that is
+// the metric; the table shows the wall-time ratio beside it, and guest MIPS
+// from tsemu's own instruction counter (`-d stats`) for both sides.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { defineBench, workspaceRoot } from '../../bench-harness/src/index.js';
 
 const root = workspaceRoot();
-const tsemuArm = [process.execPath, join(root, 'apps/tsemu-arm/bin/tsemu-arm.js')];
+const tsemuArm = [process.execPath, join(root, 'apps/tsemu-arm/bin/tsemu-arm.js'), '-d', 'stats'];
+/** `tsemu-arm: N guest instructions, ...`, the line `-d stats` prints at exit. */
+const guestInstructions = { unit: 'I', count: (stderr: string) => Number(/(\d+) guest instructions/.exec(stderr)?.[1] ?? NaN) || undefined };
 const kernelSrc = fileURLToPath(new URL('./cpu-kernels.c', import.meta.url));
 const busybox = process.env.BUSYBOX_ARMHF ?? '/opt/busybox-armhf/bin/busybox';
 const ROUNDS = '40';
@@ -28,7 +33,8 @@ const checkKernel = (ctx: { dir: string }): void => {
 
 export default defineBench({
   name: 'tsemu-arm armhf programs',
-  goal: 10,
+  metric: 'cpu',
+  goal: 3,
   setup: (dir) => {
     for (const mode of ['thumb', 'arm']) must('arm-linux-gnueabihf-gcc', ['-static', '-O2', `-m${mode}`, kernelSrc, '-o', join(dir, `kernels-${mode}`)]);
     writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n');
@@ -46,27 +52,30 @@ export default defineBench({
     { label: 'start-up (static hello)', startup: true, goal: null, tsemu: [...tsemuArm, 'hello'], qemu: ['qemu-arm-static', 'hello'] },
     {
       label: `CPU kernels -mthumb (${ROUNDS} rounds)`, tsemu: [...tsemuArm, 'kernels-thumb', ROUNDS, 'out.txt'],
-      qemu: ['qemu-arm-static', 'kernels-thumb', ROUNDS, 'out.txt'], verify: checkKernel,
+      qemu: ['qemu-arm-static', 'kernels-thumb', ROUNDS, 'out.txt'], verify: checkKernel, work: guestInstructions,
     },
     {
       label: `CPU kernels -marm (${ROUNDS} rounds)`, tsemu: [...tsemuArm, 'kernels-arm', ROUNDS, 'out.txt'],
-      qemu: ['qemu-arm-static', 'kernels-arm', ROUNDS, 'out.txt'], verify: checkKernel,
+      qemu: ['qemu-arm-static', 'kernels-arm', ROUNDS, 'out.txt'], verify: checkKernel, work: guestInstructions,
     },
     {
       label: 'busybox gzip -6 (8 MiB text)', tsemu: [...tsemuArm, busybox, 'gzip', '-k', '-f', 'data.txt'],
       qemu: ['qemu-arm-static', busybox, 'gzip', '-k', '-f', 'data.txt'],
       prepare: (ctx) => rmSync(join(ctx.dir, 'data.txt.gz'), { force: true }),
       verify: (ctx) => { if (!existsSync(join(ctx.dir, 'data.txt.gz'))) throw new Error('no data.txt.gz'); },
+      work: guestInstructions,
     },
     {
       label: 'busybox bzip2 (2 MiB text)', tsemu: [...tsemuArm, busybox, 'bzip2', '-k', '-f', 'small.txt'],
       qemu: ['qemu-arm-static', busybox, 'bzip2', '-k', '-f', 'small.txt'],
       prepare: (ctx) => rmSync(join(ctx.dir, 'small.txt.bz2'), { force: true }),
       verify: (ctx) => { if (!existsSync(join(ctx.dir, 'small.txt.bz2'))) throw new Error('no small.txt.bz2'); },
+      work: guestInstructions,
     },
     {
       label: 'busybox awk (sums, 2 MiB)', tsemu: [...tsemuArm, busybox, 'awk', '{ n[$1] += $2 } END { for (k in n) s += n[k]; print s }', 'small.txt'],
       qemu: ['qemu-arm-static', busybox, 'awk', '{ n[$1] += $2 } END { for (k in n) s += n[k]; print s }', 'small.txt'],
+      work: guestInstructions,
     },
   ],
 });

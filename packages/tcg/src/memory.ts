@@ -39,6 +39,8 @@ export class GuestMemory {
   readonly size: number;
   /** Non-zero for pages holding translated code. */
   readonly codePages: Uint8Array;
+  /** How many codePages entries are non-zero (protect skips the code-page pass when none). */
+  private codePageCount = 0;
   /** PERM_* bits for every page of the 4 GiB guest space (pages past `size` start unmapped). */
   readonly perm: Uint8Array;
   /** 0 where loads may go (PERM_R), 1 elsewhere: the load fast path tests `((a&3)|noRead[a>>>12])===0`, one branch. */
@@ -82,22 +84,32 @@ export class GuestMemory {
       v = PERM_MAPPED | (prot & (PERM_W | PERM_X));
       if (prot & 7) v |= PERM_R;
     }
-    // One loop over locals with nothing after it: linux-user sets up to 2^20
-    // pages at once, so V8 optimises this mid-loop (OSR), and any property
-    // access after the loop that never ran before deoptimised it every call.
-    const cp = this.codePages, pm = this.perm, nr = this.noRead, nw = this.noWrite, ncp = cp.length;
-    const end = Math.min(last + 1, PAGES_4G), r = v & PERM_R ? 0 : 1;
+    const end = Math.min(last + 1, PAGES_4G);
+    if (end <= first) return;
+    // Fills run at memset speed: linux-user sets up to 2^20 pages at once
+    // (it unmaps the whole space when a process starts), which a JavaScript
+    // loop took ~12 ms to do, still unoptimised.
+    this.perm.fill(v, first, end);
+    this.noRead.fill(v & PERM_R ? 0 : 1, first, end);
+    this.noWrite.fill(v & PERM_W ? 0 : 1, first, end);
+    if (this.codePageCount !== 0) this.markCodePages(first, Math.min(end, this.codePages.length));
+  }
+
+  /** Re-applies PERM_CODE (and the store slow path) to the code pages among [first, end). */
+  private markCodePages(first: number, end: number): void {
+    const cp = this.codePages, pm = this.perm, nw = this.noWrite;
     for (let p = first; p < end; p++) {
-      const x = v | (p < ncp && cp[p] !== 0 ? PERM_CODE : 0);
-      pm[p] = x;
-      nr[p] = r;
-      nw[p] = (x & (PERM_W | PERM_CODE)) === PERM_W ? 0 : 1;
+      if (cp[p] === 0) continue;
+      pm[p]! |= PERM_CODE;
+      nw[p] = 1;
     }
   }
 
   /** Mark or unmark a page as holding translated code. */
   setCode(page: number, on: boolean): void {
     if (page >= this.codePages.length) return;
+    const was = this.codePages[page] !== 0;
+    if (was !== on) this.codePageCount += on ? 1 : -1;
     this.codePages[page] = on ? 1 : 0;
     if (on) this.perm[page]! |= PERM_CODE;
     else this.perm[page]! &= ~PERM_CODE;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   compileBlock, EXIT_FAULT, FAULT_ALIGN, FAULT_EXEC, FAULT_READ, FAULT_WRITE, GuestMemory, interpretBlock, IrBuilder, MemOp,
-  optimizeBlock, TbCache, type FrontEnd, type IrBlock,
+  optimizeBlock, PERM_CODE, PERM_MAPPED, PERM_R, PERM_W, TbCache, type FrontEnd, type IrBlock,
 } from '../src/index.js';
 
 // Guest memory protection: a load or store to a page without permission
@@ -103,3 +103,27 @@ describe('instruction fetch', () => {
     expect([regs[0], translated]).toEqual([42, 1]);
   });
 });
+
+describe('GuestMemory.protect', () => {
+  it('keeps translated-code pages on the store slow path across protection changes', () => {
+    const mem = new GuestMemory(0x10000);
+    mem.protect(0, (1 << 20) - 1, 0, false); // the whole 4 GiB space unmapped, as linux-user starts
+    expect([mem.perm[0], mem.noRead[0], mem.noWrite[0], mem.noRead[(1 << 20) - 1]]).toEqual([0, 1, 1, 1]);
+    mem.protect(0, 15, 7);
+    mem.setCode(2, true);
+    mem.setCode(5, true);
+    mem.setCode(5, false);
+    mem.protect(0, 15, 3); // mprotect over the code page
+    expect(mem.perm[2]! & PERM_CODE).toBe(PERM_CODE);
+    expect([mem.noWrite[1], mem.noWrite[2], mem.noWrite[5], mem.noRead[2]]).toEqual([0, 1, 0, 0]);
+    expect(mem.perm[1]).toBe(PERM_R | PERM_W | PERM_MAPPED);
+    mem.protect(2, 2, 1); // read-only code page: loads fast, stores slow
+    expect([mem.noRead[2], mem.noWrite[2], mem.perm[2]]).toEqual([0, 1, PERM_R | PERM_MAPPED | PERM_CODE]);
+    mem.setCode(2, false);
+    mem.protect(0, 15, 3);
+    expect([mem.noWrite[2], mem.perm[2]]).toEqual([0, PERM_R | PERM_W | PERM_MAPPED]);
+    mem.protect(3, 2, 3); // an empty range changes nothing
+    expect(mem.perm[3]).toBe(PERM_R | PERM_W | PERM_MAPPED);
+  });
+});
+
