@@ -13,7 +13,8 @@
 // The writeback cases run twice: over TCP on 127.0.0.1 (sheepdog://, how
 // QEMU 1.4 reached sheep) and over a unix socket (sheepdog+unix://, QEMU
 // 1.5's way to reach a daemon on the same host); the other modes over TCP.
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rm } from 'node:fs/promises';
@@ -191,7 +192,76 @@ function benchCase(mode: Mode, workload: Workload, transport: Transport = 'tcp')
   };
 }
 
+/**
+ * The floor under the queue-depth-1 writeback goal: the same 1000 requests
+ * (a 48-byte header + 4 KiB out, a 48-byte reply back) to a peer process that
+ * answers each at once, with no driver, no block layer and no store on
+ * either side. Whatever a Node client and peer do on top comes on top of this.
+ */
+const ECHO_PEER = `const s = require('net').createServer((c) => { c.setNoDelay(true); let n = 0;
+  c.on('data', (d) => { n += d.length; while (n >= 4144) { n -= 4144; c.write(Buffer.alloc(48)); } }); });
+s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));`;
+
+let echoPeer: ChildProcess | null = null;
+let echoPort = 0;
+
+/** Starts the echo peer (untimed, from prepare) unless it runs already. */
+async function ensureEchoPeer(): Promise<void> {
+  if (echoPeer) return;
+  echoPeer = spawn(process.execPath, ['-e', ECHO_PEER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  echoPort = await new Promise<number>((resolve, reject) => {
+    echoPeer!.once('exit', (code) => reject(new Error(`echo peer exited with ${code}`)));
+    echoPeer!.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+  });
+}
+
+async function roundTrips(): Promise<void> {
+  const sock = connect(echoPort, '127.0.0.1');
+  sock.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  const request = new Uint8Array(48 + 4096).fill(0xa5);
+  await new Promise<void>((resolve, reject) => {
+    let sent = 0;
+    let pending = 0;
+    sock.on('error', reject);
+    sock.on('data', (d: Buffer) => {
+      pending += d.length;
+      while (pending >= 48) {
+        pending -= 48;
+        if (sent === RANDOM_WRITES) return resolve();
+        sent++;
+        sock.write(request);
+      }
+    });
+    sent++;
+    sock.write(request);
+  });
+  sock.destroy();
+}
+
+const floorCase: BenchCase = {
+  label: 'rand 4 KiB round trips only (floor: no driver, peer answers at once)',
+  tsemu: roundTrips,
+  qemu: fileSide('writeback', 'rand'),
+  goal: null,
+  async prepare(ctx, side) {
+    if (side === 'tsemu') {
+      await ensureEchoPeer();
+    } else {
+      await rm(join(ctx.dir, 'disk.raw'), { force: true });
+      await createImage({ filename: join(ctx.dir, 'disk.raw'), format: 'raw', size: SIZE });
+    }
+  },
+  teardown() {
+    echoPeer?.kill();
+    echoPeer = null;
+  },
+};
+
 export default defineBench({
   name: 'sheepdog cache modes (sheepdog vs raw file)',
-  cases: (['seq', 'rand', 'rand-qd16'] as const).flatMap((w) => [...MODES.map((m) => benchCase(m, w)), benchCase('writeback', w, 'unix')]),
+  cases: [
+    ...(['seq', 'rand', 'rand-qd16'] as const).flatMap((w) => [...MODES.map((m) => benchCase(m, w)), benchCase('writeback', w, 'unix')]),
+    floorCase,
+  ],
 });
