@@ -84,8 +84,10 @@ createRequire(import.meta.url)('./launcher.cjs').runBundle(fileURLToPath(new URL
 export interface AppBuildExtras {
   /**
    * Command lines the code cache is trained on, run in this order at build time
-   * in a temporary directory (substituted for `{tmp}`) that holds a 4 MiB sparse
-   * raw image `disk.raw`; each must exit with status 0. Default: `--version`.
+   * in a temporary directory (substituted for `{tmp}`) that holds a 4 MiB raw
+   * image `disk.raw` (1 MiB of data, 1 MiB of written zeroes, then a hole: a
+   * convert then trains the copy path's data and zero detection too, not only
+   * its hole skipping); each must exit with status 0. Default: `--version`.
    */
   train?: string[][];
   /** Ship host-io's proc.node (guest processes: tsemu-arm only). */
@@ -100,7 +102,9 @@ export function makeCodeCache(outDir: string, train: string[][]): void {
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // V8 flags from here would make users' Node reject the cache
   try {
-    writeFileSync(join(tmp, 'disk.raw'), '');
+    const head = new Uint8Array(2 << 20);
+    for (let i = 0; i < 1 << 20; i++) head[i] = (i * 131 + 7) & 0xff || 1;
+    writeFileSync(join(tmp, 'disk.raw'), head);
     truncateSync(join(tmp, 'disk.raw'), 4 << 20);
     for (const line of train.length ? train : [['--version']]) {
       const args = line.map((a) => a.replaceAll('{tmp}', tmp));
