@@ -1,7 +1,7 @@
 // Image creation (qemu-img create): validates -o options against the
 // driver's createOptions, builds QEMU's "Formatting ..." line, and gives the
 // driver a way to create and open the protocol file underneath.
-import type { BlockDriver } from './driver.js';
+import type { BlockDriver, CreateOptionSpec } from './driver.js';
 import type { BlockNode } from './node.js';
 import { BlockError } from './errors.js';
 import { parseSizeOption } from './options.js';
@@ -15,11 +15,24 @@ export interface CreateSpec {
   options?: Record<string, string>;
 }
 
-/** QEMU prints sizes in bytes and everything else as given, in the driver's option order. */
+/**
+ * What `-o` takes for a format: its own options, then those of the protocol
+ * driver under it that it does not list itself (QEMU appends the protocol's
+ * list, e.g. the file driver's preallocation under raw).
+ */
+export function createOptionsFor(driver: BlockDriver, filename: string): CreateOptionSpec[] {
+  const list = [...(driver.createOptions ?? [])];
+  if (driver.kind !== 'format') return list;
+  const proto = findProtocolDriver(filename) ?? findDriver('file');
+  for (const o of proto?.createOptions ?? []) if (!list.some((x) => x.name === o.name)) list.push(o);
+  return list;
+}
+
+/** QEMU prints sizes in bytes and everything else as given, in option order (the format's, then the protocol's). */
 export function formattingLine(driver: BlockDriver, spec: CreateSpec): string {
   const opts = spec.options ?? {};
   let line = `Formatting '${spec.filename}', fmt=${spec.format}`;
-  for (const o of driver.createOptions ?? []) {
+  for (const o of createOptionsFor(driver, spec.filename)) {
     let value = o.name === 'size' ? String(spec.size) : opts[o.name] ?? o.default;
     if (value === undefined) continue;
     if (o.type === 'size' && o.name !== 'size') value = String(parseSizeOption(o.name, value, 0));
@@ -53,7 +66,7 @@ export async function createImage(spec: CreateSpec): Promise<string> {
   if (!driver) throw new BlockError('EINVAL', `Unknown file format '${spec.format}'`);
   if (!driver.create) throw new BlockError('ENOTSUP', `Format driver '${spec.format}' does not support image creation`);
   const options = spec.options ?? {};
-  const known = new Set((driver.createOptions ?? []).map((o) => o.name));
+  const known = new Set(createOptionsFor(driver, spec.filename).map((o) => o.name));
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new BlockError('EINVAL', `Invalid parameter '${key}'`);
   }

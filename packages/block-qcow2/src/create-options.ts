@@ -7,6 +7,13 @@ export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
   { name: 'encryption', type: 'bool', help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
   { name: 'encrypt.format', type: 'string', help: "Encrypt the image, format choices: 'aes', 'luks'" },
   { name: 'encrypt.key-secret', type: 'string', help: 'ID of secret providing qcow AES key or LUKS passphrase' },
+  // LUKS parameters: listed (help, the Formatting line) as qemu-img lists them; encryption itself is refused.
+  { name: 'encrypt.cipher-alg', type: 'string', help: 'Name of encryption cipher algorithm' },
+  { name: 'encrypt.cipher-mode', type: 'string', help: 'Name of encryption cipher mode' },
+  { name: 'encrypt.ivgen-alg', type: 'string', help: 'Name of IV generator algorithm' },
+  { name: 'encrypt.ivgen-hash-alg', type: 'string', help: 'Name of IV generator hash algorithm' },
+  { name: 'encrypt.hash-alg', type: 'string', help: 'Name of encryption hash algorithm' },
+  { name: 'encrypt.iter-time', type: 'number', help: 'Time to spend in PBKDF in milliseconds' },
   { name: 'cluster_size', type: 'size', help: 'qcow2 cluster size', default: String(DEFAULT_CLUSTER_SIZE) },
   { name: 'extended_l2', type: 'bool', help: 'Extended L2 tables', default: 'off' },
   { name: 'preallocation', type: 'string', help: 'Preallocation mode (allowed values: off, metadata, falloc, full)' },
@@ -92,6 +99,8 @@ export function parseCreateOptions(options: Record<string, string>, size: number
   if (o.encryption === 'on' || o['encrypt.format'] !== undefined) {
     throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
   }
+  // LUKS parameters without a format: QEMU asks for the format.
+  if (Object.keys(o).some((k) => k.startsWith('encrypt.'))) throw invalid("Parameter 'encrypt.format' is missing");
   if (o.data_file !== undefined) throw new BlockError('ENOTSUP', 'qcow2: external data files are not supported yet');
   let clusterSize = DEFAULT_CLUSTER_SIZE;
   if (o.cluster_size !== undefined) {
@@ -104,6 +113,9 @@ export function parseCreateOptions(options: Record<string, string>, size: number
   if (clusterSize < 512 || clusterSize > 2 * 1024 * 1024 || (clusterSize & (clusterSize - 1)) !== 0) {
     throw invalid('Cluster size must be a power of two between 512 and 2048k');
   }
+  // QEMU checks these right after the cluster size, before any other compatibility rule.
+  if (extL2 && version < 3) throw invalid(`Extended L2 entries are only supported with compatibility level 1.1 and above ${V3_HINT}`);
+  if (extL2 && clusterSize < 16384) throw invalid('Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
   const refcountBits = o.refcount_bits === undefined ? 16 : refcountBitsOption(o.refcount_bits, forMeasure);
   if (version < 3 && refcountBits !== 16) {
     throw invalid(`Different refcount widths than 16 bits require compatibility level 1.1 or above ${V3_HINT}`);

@@ -1,6 +1,7 @@
 // qemu-img measure for qcow2 output: metadata of a fully allocated image by
 // QEMU's method (fixed point for refcount metadata, which counts itself), and
 // the required size given the bytes an input image has allocated.
+import { BlockError } from '@tsemu/block-core';
 import { parseCreateOptions } from './create-options.js';
 import { refcountBlocksFor } from './refcount-table.js';
 
@@ -38,8 +39,13 @@ export function measureQcow2(size: number, options: Record<string, string>, allo
   const extendedL2 = options.extended_l2 === 'on';
   const opts = { ...options };
   delete opts.extended_l2; // measuring extended L2 layouts is fine even though creating them is not
+  // measure checks preallocation after the layout (and with other words than create).
+  const prealloc = opts.preallocation ?? 'off';
+  delete opts.preallocation;
   const p = parseCreateOptions(opts, size, true);
   const cs = 2 ** p.clusterBits;
+  if (extendedL2 && cs < 16384) throw new BlockError('EINVAL', 'Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
+  if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) throw new BlockError('EINVAL', `invalid parameter value: ${prealloc}`);
   const virtualSize = Math.ceil(size / cs) * cs;
   let data = 0;
   for (const [off, len] of allocated ?? []) {
@@ -47,5 +53,7 @@ export function measureQcow2(size: number, options: Record<string, string>, allo
     data += Math.ceil((off + len) / cs) * cs - Math.floor(off / cs) * cs;
   }
   const fullyAllocated = preallocatedSize(virtualSize, cs, p.refcountOrder, extendedL2);
-  return { required: fullyAllocated - virtualSize + data, fullyAllocated };
+  // falloc and full allocate every data cluster up front.
+  const required = prealloc === 'falloc' || prealloc === 'full' ? fullyAllocated : fullyAllocated - virtualSize + data;
+  return { required, fullyAllocated };
 }

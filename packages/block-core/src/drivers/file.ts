@@ -415,6 +415,8 @@ export class FileDriverState implements BlockDriverState {
   }
 
   async truncate(size: number, _exact: boolean, prealloc: Preallocation): Promise<void> {
+    // A plain file has no metadata to preallocate; refused before anything changes, as QEMU does.
+    if (prealloc === 'metadata') throw new BlockError('ENOTSUP', 'Unsupported preallocation mode: metadata');
     const old = await this.getLength();
     await this.resize(size);
     if (size <= old) return;
@@ -606,7 +608,7 @@ export const fileDriver: BlockDriver = {
   ],
   async create(ctx: CreateContext): Promise<void> {
     const prealloc = ctx.options.preallocation ?? 'off';
-    if (!['off', 'falloc', 'full'].includes(prealloc)) {
+    if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) {
       throw new BlockError('EINVAL', `invalid parameter value: ${prealloc}`); // qemu-img 7.2's words for the file driver
     }
     let fh: FileHandle;
@@ -614,6 +616,11 @@ export const fileDriver: BlockDriver = {
       fh = await fsp.open(ctx.filename, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o644);
     } catch (err) {
       throw openError(ctx.filename, err);
+    }
+    if (prealloc === 'metadata') {
+      // A mode QEMU knows but a plain file has no metadata for: qemu-img leaves the file created, empty.
+      await fh.close();
+      throw new BlockError('ENOTSUP', 'Unsupported preallocation mode: metadata');
     }
     const state = new FileDriverState(ctx.filename, fh, 'none', undefined, 1);
     // QEMU creates whole sectors, and writes the first block so that the

@@ -122,10 +122,8 @@ export const rawDriver: BlockDriver = {
     }
     return new RawDriverState(ctx.node, file, offset, size);
   },
-  createOptions: [
-    { name: 'size', type: 'size', help: 'Virtual disk size' },
-    { name: 'preallocation', type: 'string', help: 'Preallocation mode (allowed values: off, falloc, full)' },
-  ],
+  // preallocation is the file driver's option (QEMU's raw lists only size; -o help with a filename adds the protocol's).
+  createOptions: [{ name: 'size', type: 'size', help: 'Virtual disk size' }],
   async create(ctx: CreateContext): Promise<void> {
     await ctx.createFile(ctx.filename, ctx.size, ctx.options);
   },

@@ -1,0 +1,56 @@
+// -o options of create, measure, convert and resize as qemu-img 7.2 takes
+// them: which driver lists which option (raw's preallocation belongs to the
+// file protocol), qcow2's encryption and extended L2 rules in QEMU's order of
+// checks, measure's preallocation, and a plain file's "metadata" mode.
+import { existsSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SideBySide, sha256 } from './harness.js';
+
+let w: SideBySide;
+
+beforeAll(() => {
+  w = new SideBySide();
+  w.both('qemu-img', ['create', '-q', '-f', 'raw', 'src.raw', '4M']);
+  w.both('qemu-io', ['-f', 'raw', '-c', 'write -P 0x42 0 1M', 'src.raw']);
+});
+
+afterAll(() => w.cleanup());
+
+const CASES: string[][] = [
+  ['create', '-f', 'raw', '-o', 'help'],
+  ['create', '-f', 'raw', '-o', 'preallocation=full', 'out.img', '1M'],
+  ['create', '-f', 'raw', '-o', 'preallocation=metadata', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'help'],
+  ['create', '-f', 'qcow2', '-o', 'encrypt.cipher-alg=aes-128', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'encrypt.iter-time=10,encrypt.hash-alg=sha256', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'compat=0.10,extended_l2=on', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'extended_l2=on,cluster_size=4k', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'extended_l2=on,compat=0.10,cluster_size=4k,refcount_bits=8', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'extended_l2=on,cluster_size=3k', 'out.img', '1M'],
+  ['measure', '-O', 'qcow2', '-o', 'preallocation=metadata', '--size', '100M'],
+  ['measure', '-O', 'qcow2', '-o', 'preallocation=falloc', '--size', '100M'],
+  ['measure', '-O', 'qcow2', '-o', 'preallocation=full', 'src.raw'],
+  ['measure', '-O', 'qcow2', '-o', 'preallocation=bad', '--size', '1M'],
+  ['measure', '-O', 'qcow2', '-o', 'preallocation=bad,cluster_size=3k', '--size', '1M'],
+  ['measure', '-O', 'qcow2', '-o', 'extended_l2=on,cluster_size=4k', '--size', '1M'],
+  ['measure', '-O', 'raw', '-o', 'preallocation=full', 'src.raw'],
+  ['convert', '-O', 'raw', '-o', 'preallocation=full', 'src.raw', 'out.img'],
+  ['convert', '-O', 'raw', '-o', 'preallocation=metadata', 'src.raw', 'out.img'],
+  ['resize', '-f', 'raw', '--preallocation=metadata', 'src.raw', '8M'],
+];
+
+describe('create options as qemu-img takes them', () => {
+  it.each(CASES.map((c) => [c]))('%j: same output, status and files as qemu-img', (args) => {
+    for (const dir of [w.q, w.t]) rmSync(`${dir}/out.img`, { force: true });
+    const { qemu, tsemu } = w.compare(args);
+    expect(tsemu).toEqual(qemu);
+    expect(tsemu.stderr).not.toMatch(/^\s+at /m);
+    // The files each left behind: the same ones, with the same bytes.
+    for (const name of ['out.img', 'src.raw']) {
+      const there = existsSync(`${w.q}/${name}`);
+      expect(existsSync(`${w.t}/${name}`)).toBe(there);
+      if (there && name === 'src.raw') expect(sha256(`${w.t}/${name}`)).toBe(sha256(`${w.q}/${name}`));
+      if (there && name === 'out.img' && args.includes('raw')) expect(sha256(`${w.t}/${name}`)).toBe(sha256(`${w.q}/${name}`));
+    }
+  });
+});
