@@ -3,7 +3,6 @@
 // QEMU 7.2's order (upgrade, refcount width, lazy refcounts, size, downgrade
 // last), with its checks at the same points and its progress reports.
 import { BlockError, cIntOption } from '@tsemu/block-core';
-import { ClusterType, Qcow2Extent } from './cluster-map.js';
 import {
   COMPAT_LAZY_REFCOUNTS, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO, V3_HEADER_LENGTH,
 } from './constants.js';
@@ -143,7 +142,6 @@ async function downgrade(img: Qcow2Image, status: OperationStatus): Promise<void
   }
   await img.flushPending();
   await img.lockedWriteThrough(async () => {
-    await refuseZeroInSnapshots(img);
     await expandZeroClusters(img);
   });
   // QEMU reports once per L1 entry, the active table's, then each snapshot's.
@@ -160,9 +158,29 @@ async function downgrade(img: Qcow2Image, status: OperationStatus): Promise<void
   await img.file.flush();
 }
 
-async function refuseZeroInSnapshots(img: Qcow2Image): Promise<void> {
+/**
+ * The downgrade of zero clusters, in every L1 table: the active one, then
+ * each snapshot's, as QEMU does it. A zero cluster with a host cluster gets
+ * zeroes written there; one without becomes unallocated when there is no
+ * backing file (it reads as zeroes then), else it gets a new zeroed cluster
+ * whose refcount is the L2 table's (every table sharing that L2 points
+ * there). COPIED when the L2 table's refcount is 1.
+ *
+ * One departure: a host cluster that other L2 tables still use as data (its
+ * refcount above the table's; a snapshot taken before the zero write) is let
+ * go, not zeroed. qemu-img 7.2 zeroes it, which changes the snapshot's
+ * content (and marks the entry COPIED at refcount 2, which its own check
+ * reports as corruption).
+ */
+async function expandZeroClusters(img: Qcow2Image): Promise<void> {
+  const map = img.map;
+  for (let i = 0; i < map.l1Size; i++) {
+    const t = await map.table(i);
+    if (t !== undefined) await expandTable(img, t.dv, t.offset, (j, hi, lo) => map.setL2Raw(t, j, hi, lo));
+  }
   const h = img.header;
   if (h.nbSnapshots === 0) return;
+  // Tables of the active L1 are done (written through); the rest are read and written here.
   const cs = img.clusterSize;
   const { snapshots } = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
   const table = new Uint8Array(cs);
@@ -175,39 +193,48 @@ async function refuseZeroInSnapshots(img: Qcow2Image): Promise<void> {
       const l2 = (ldv.getUint32(i * 8) & OFFSET_MASK_HI) * 4294967296 + ((ldv.getUint32(i * 8 + 4) & OFFSET_MASK_LO) >>> 0);
       if (l2 === 0) continue;
       await img.file.read(l2, table);
-      for (let j = 0; j < cs / 8; j++) {
-        if ((dv.getUint32(j * 8) & OFLAG_COMPRESSED_HI) === 0 && (dv.getUint32(j * 8 + 4) & OFLAG_ZERO_LO) !== 0) {
-          throw new BlockError('ENOTSUP', 'qcow2: downgrading an image with zero clusters in snapshots is not supported yet');
-        }
-      }
+      let changed = false;
+      await expandTable(img, dv, l2, async (j, hi, lo) => {
+        dv.setUint32(j * 8, hi);
+        dv.setUint32(j * 8 + 4, lo);
+        changed = true;
+      });
+      if (changed) await img.file.write(l2, table);
     }
   }
 }
 
-/** Active zero clusters: plain ones become unallocated (or zeroed data over a backing file), allocated ones are zeroed. */
-async function expandZeroClusters(img: Qcow2Image): Promise<void> {
-  const map = img.map;
+/** Expands the zero entries of one L2 table (`dv`, at host offset `l2`); `set` stores an entry. */
+async function expandTable(
+  img: Qcow2Image, dv: DataView, l2: number, set: (index: number, hi: number, lo: number) => Promise<void>,
+): Promise<void> {
   const cs = img.clusterSize;
-  const ext = new Qcow2Extent();
-  const zero = new Uint8Array(cs);
   const hasBacking = img.backing !== undefined || img.header.backingFile !== undefined;
-  const end = map.l1Size * map.l2Entries * cs;
-  const perTable = cs * map.l2Entries;
-  for (let off = 0; off < Math.min(end, Math.ceil(img.header.size / cs) * cs); off += cs) {
-    if (off % perTable === 0 && map.l2Offset(off / perTable) === 0) {
-      off += perTable - cs; // no L2 table: nothing to expand in this range
-      continue;
+  const l2Refcount = await img.refcounts.get(l2 / cs);
+  let zero: Uint8Array | undefined;
+  for (let j = 0; j < cs / 8; j++) {
+    const hi = dv.getUint32(j * 8);
+    const lo = dv.getUint32(j * 8 + 4);
+    if ((hi & OFLAG_COMPRESSED_HI) !== 0 || (lo & OFLAG_ZERO_LO) === 0) continue;
+    let host = (hi & OFFSET_MASK_HI) * 4294967296 + ((lo & OFFSET_MASK_LO) >>> 0);
+    let release = 0;
+    if (host !== 0 && (await img.refcounts.get(host / cs)) > l2Refcount) {
+      release = host; // still another table's data: this entry's references go once it points elsewhere
+      host = 0;
     }
-    await map.lookup(off, cs, ext);
-    if (ext.type !== ClusterType.ZeroPlain && ext.type !== ClusterType.ZeroAlloc) continue;
-    if (!map.l1Copied(Math.floor(off / (cs * map.l2Entries)))) {
-      throw new BlockError('ENOTSUP', 'qcow2: downgrading an image with zero clusters in shared L2 tables is not supported yet');
+    if (host === 0) {
+      if (!hasBacking) {
+        await set(j, 0, 0);
+        if (release !== 0) await img.refcounts.update(release / cs, 1, -l2Refcount);
+        continue;
+      }
+      host = await img.refcounts.allocate(1);
+      if (l2Refcount > 1) await img.refcounts.update(host / cs, 1, l2Refcount - 1);
     }
-    let host = ext.type === ClusterType.ZeroAlloc ? ext.host - (ext.host % cs) : 0;
-    if (host === 0 && hasBacking) host = await img.refcounts.allocate(1);
-    if (host !== 0) await img.file.write(host, zero);
-    const copied = ext.type === ClusterType.ZeroPlain ? OFLAG_COPIED_HI : ext.copied ? OFLAG_COPIED_HI : 0;
-    const hi = host === 0 ? 0 : (copied | Math.floor(host / 4294967296)) >>> 0;
-    await map.setL2Raw(ext.table!, ext.index, hi, host >>> 0);
+    zero ??= new Uint8Array(cs);
+    await img.file.write(host, zero);
+    const copied = l2Refcount === 1 ? OFLAG_COPIED_HI : 0;
+    await set(j, (copied | Math.floor(host / 4294967296)) >>> 0, host >>> 0);
+    if (release !== 0) await img.refcounts.update(release / cs, 1, -l2Refcount);
   }
 }
