@@ -14,6 +14,7 @@ export interface Qcow2FileNode {
   flush(): Promise<void>;
   discard?(offset: number, length: number): Promise<void>;
   truncate?(size: number, exact?: boolean): Promise<void>;
+  writeZeroes?(offset: number, length: number, flags?: { noFallback?: boolean }): Promise<void>;
 }
 
 export class Qcow2HostFile {
@@ -74,6 +75,22 @@ export class Qcow2HostFile {
 
   flush(): Promise<void> {
     return this.node.flush();
+  }
+
+  /**
+   * Zeroes [offset, offset + length) where the file can do it without writing
+   * (fallocate); false when it cannot, and then nothing changed.
+   */
+  async zeroWithoutWriting(offset: number, length: number): Promise<boolean> {
+    if (!this.node.writeZeroes) return false;
+    try {
+      await this.node.writeZeroes(offset, length, { noFallback: true });
+    } catch (err) {
+      if (err instanceof BlockError && err.code === 'ENOTSUP') return false;
+      throw err;
+    }
+    if (offset + length > this.length) this.length = offset + length;
+    return true;
   }
 
   /** Best effort: a file that cannot punch holes keeps the bytes, which is harmless. */

@@ -124,9 +124,19 @@ export class Qcow2Writer {
     // content is zeroes too, only the guest's bytes need writing (no COW).
     const readsZero = ext.type === ClusterType.ZeroPlain || ext.type === ClusterType.ZeroAlloc ||
       (ext.type === ClusterType.Unallocated && img.backing === undefined);
-    if ((inCluster === 0 && end === total) || (readsZero && host >= fileEnd)) {
+    if (inCluster === 0 && end === total) {
       await writeFromIov(img.file, host + inCluster, iov, pos, n);
       return;
+    }
+    if (readsZero) {
+      // The old content is zeroes: zero the whole run without writing data
+      // (fallocate), as QEMU does, then write only the guest's bytes. The
+      // file then ends, and is allocated, where qemu-img's would be. Past the
+      // end of the file the clusters read as zeroes even without it.
+      if ((await img.file.zeroWithoutWriting(host, total)) || host >= fileEnd) {
+        await writeFromIov(img.file, host + inCluster, iov, pos, n);
+        return;
+      }
     }
     // Copy-on-write: what the guest sees now in the partial first/last cluster.
     const buf = new Uint8Array(total);

@@ -339,17 +339,21 @@ export class FileDriverState implements BlockDriverState {
    * anything else is ENOTSUP and the generic layer writes zero buffers.
    */
   async pwriteZeroes(offset: number, length: number, flags: ZeroFlags): Promise<void> {
+    // ZERO_RANGE first, past EOF too (the file grows with the range allocated), as QEMU does.
+    if (!flags.mayUnmap && this.tryFallocate(FALLOC_FL_ZERO_RANGE, offset, length)) return;
     const size = await this.getLength();
     const end = offset + length;
     if (offset >= size) {
+      // Growing by ftruncate races with writes past it in flight (it could cut
+      // them off): only for callers that accept a slow path, never for
+      // noFallback ones (qcow2 zeroing the clusters it allocates).
+      if (flags.noFallback) throw new BlockError('ENOTSUP');
       if (end > size) await this.resize(end);
       return;
     }
     if (flags.mayUnmap) {
       if (end > size) await this.resize(end);
       if (this.tryFallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length)) return;
-    } else if (this.tryFallocate(FALLOC_FL_ZERO_RANGE, offset, length)) {
-      return;
     }
     if (flags.mayUnmap && end >= size && offset % this.requestAlignment === 0) {
       await this.resize(offset);
