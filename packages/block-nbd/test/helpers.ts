@@ -1,7 +1,7 @@
 // Test plumbing: temp dirs, real peer processes (qemu-nbd, nbdkit) on unix
 // sockets or 127.0.0.1 ports, all killed again by cleanup().
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,19 @@ export async function waitFor(check: () => boolean, what: string, ms = 10_000): 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Resolves once a unix socket listens (the file appears at bind(), before
+ * listen()). Read from /proc/net/unix (flag __SO_ACCEPTCON) rather than by
+ * connecting: a probe client would end a qemu-nbd run without -t.
+ */
+export async function waitForListener(path: string, ms = 10_000): Promise<void> {
+  const listening = (): boolean => readFileSync('/proc/net/unix', 'utf8').split('\n').some((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[7] === path && (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0;
+  });
+  await waitFor(listening, `a listener on ${path}`, ms);
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; the tiny race is acceptable in tests). */
@@ -65,6 +78,7 @@ export class Peers {
     const child = this.start('qemu-nbd', ['-k', socket, ...args]);
     await waitFor(() => existsSync(socket) || child.exitCode !== null, `qemu-nbd socket ${socket}`);
     if (child.exitCode !== null) throw new Error(`qemu-nbd exited ${child.exitCode}`);
+    await waitForListener(socket);
     return child;
   }
 
@@ -73,6 +87,7 @@ export class Peers {
     const child = this.start('nbdkit', ['-f', '--exit-with-parent', '-U', socket, ...args]);
     await waitFor(() => existsSync(socket) || child.exitCode !== null, `nbdkit socket ${socket}`);
     if (child.exitCode !== null) throw new Error(`nbdkit exited ${child.exitCode}`);
+    await waitForListener(socket);
     return child;
   }
 

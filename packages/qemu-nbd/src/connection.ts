@@ -7,14 +7,14 @@
 // client sends can throw out of this class: protocol violations end this
 // connection only.
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import { TLSSocket, type SecureContext, type TLSSocketOptions, type TlsOptions } from 'node:tls';
 import { BlockError, type Errno } from '@tsemu/block-core';
 import {
   ByteQueue, NBD_CMD_FLAG_DF, NBD_CMD_FLAG_FAST_ZERO, NBD_CMD_FLAG_FUA, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_FLAG_REQ_ONE,
   NBD_FLAG_C_FIXED_NEWSTYLE, NBD_FLAG_C_NO_ZEROES, NBD_FLAG_FIXED_NEWSTYLE, NBD_FLAG_NO_ZEROES, NBD_INIT_MAGIC_HI,
   NBD_INIT_MAGIC_LO, NBD_OPTS_MAGIC_HI, NBD_OPTS_MAGIC_LO, NBD_REPLY_FLAG_DONE, NBD_STATE_HOLE, NBD_STATE_ZERO,
   NbdChunk, NbdCommand, NbdOptionParser, NbdOptionReply, NbdProtocolError, NbdRequestParser, encodeOptionReply,
-  errnoToNbd, readClientFlags, writeSimpleReply, writeStructuredHeader,
+  errnoToNbd, readClientFlags, tlsHandshakeError, writeSimpleReply, writeStructuredHeader,
 } from '@tsemu/block-nbd';
 import { ALLOCATION_DEPTH_ID, BASE_ALLOCATION_ID, negotiate, type NegotiationState } from './negotiation.js';
 import type { NbdExport } from './export.js';
@@ -22,6 +22,7 @@ import { DATA_AT, RequestSlot } from './request-slot.js';
 import { checkRequest } from './request-checks.js';
 import { SPARSE_READ_MIN, buildSparseReply, knownData, sparseExtents } from './sparse-read.js';
 import { STATUS_DATA, STATUS_ZERO } from './status-cache.js';
+import { checkTlsPeer, type TlsAuthzRef } from './tls-peer.js';
 
 export const MAX_REQUESTS = 16;
 /** Handshake replies we let pile up unread before we stop reading options. */
@@ -45,6 +46,10 @@ export interface ServerTls {
   context: SecureContext;
   /** Require a client certificate signed by the CA (QEMU's verify-peer, default on). */
   verifyPeer: boolean;
+  /** PSK credentials: the client's identity is looked up here (keys.psk) at each handshake. */
+  pskKey?: (identity: string) => Buffer | null;
+  /** --tls-authz (x509 with verify-peer only, as in qemu-nbd 7.2). */
+  authz?: TlsAuthzRef;
 }
 
 export interface ConnectionHooks {
@@ -97,10 +102,14 @@ export class NbdServerConnection {
     this.queue.push(chunk);
     this.pump();
   };
-  private readonly onGone = (): void => {
-    if (!this.closed && this.negotiating) this.hooks.negotiationFailed?.(this.eofReason());
+  private readonly onGone = (err?: unknown): void => {
+    if (!this.closed && this.negotiating) {
+      this.hooks.negotiationFailed?.(this.tlsHandshaking ? `TLS handshake failed: ${tlsHandshakeError(err)}` : this.eofReason());
+    }
     this.destroy();
   };
+  /** Between STARTTLS's ACK and the end of the TLS handshake (and the peer checks after it). */
+  private tlsHandshaking = false;
   /** The plain TCP/unix socket (the listener's); `socket` becomes the TLS layer after STARTTLS. */
   private readonly plain: Socket;
 
@@ -142,12 +151,31 @@ export class NbdServerConnection {
     const plain = this.socket;
     plain.off('data', this.onData);
     plain.off('end', this.onGone);
-    const secure = new TLSSocket(plain, {
-      isServer: true, secureContext: tls.context, requestCert: tls.verifyPeer, rejectUnauthorized: tls.verifyPeer,
-    });
+    // The certificate is judged after the handshake (checkTlsPeer), as qemu-nbd does, so a
+    // refused client gets qemu-nbd's reason and a dropped connection rather than a TLS alert.
+    // node:tls takes a server-side pskCallback on a TLSSocket too; its typings list it for tls.Server only.
+    const options: TLSSocketOptions & Pick<TlsOptions, 'pskCallback'> = { isServer: true, secureContext: tls.context, requestCert: tls.verifyPeer, rejectUnauthorized: false };
+    if (tls.pskKey) {
+      const lookup = tls.pskKey;
+      options.pskCallback = (_socket: TLSSocket, identity: string) => lookup(identity);
+    }
+    const secure = new TLSSocket(plain, options);
     this.socket = secure;
     this.state.tlsActive = true;
+    this.tlsHandshaking = true;
+    secure.once('secure', () => this.tlsDone(secure, tls));
     this.attach(secure);
+  }
+
+  private tlsDone(secure: TLSSocket, tls: ServerTls): void {
+    if (this.closed) return;
+    if (!tls.pskKey && tls.verifyPeer) {
+      const refused = checkTlsPeer(secure, tls.authz);
+      if (refused !== null) return this.fail(refused);
+    }
+    this.tlsHandshaking = false;
+    this.log(`TLS established: ${secure.getProtocol() ?? '?'} ${secure.getCipher()?.standardName ?? ''}`);
+    this.pump();
   }
 
   private log(line: string): void {
@@ -168,6 +196,7 @@ export class NbdServerConnection {
           this.state.noZeroes = (flags & NBD_FLAG_C_NO_ZEROES) !== 0;
           this.phase = Phase.Options;
         } else if (this.phase === Phase.Options) {
+          if (this.tlsHandshaking) return;
           // A client that sends options without reading the replies must not make us buffer them without bound.
           if (this.socket.writableLength > MAX_UNREAD_REPLIES) return this.waitForDrain();
           const ev = this.optionParser.next(this.queue);

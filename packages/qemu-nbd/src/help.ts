@@ -39,9 +39,11 @@ Exposing part of the image:
 
 General purpose options:
   -L, --list                list exports available from another NBD server
-  --object type,id=ID,...   define an object (only tls-creds-x509 so far)
+  --object type,id=ID,...   define an object (tls-creds-x509, tls-creds-psk,
+                            authz-simple, authz-list)
   --tls-creds=ID            use id of an earlier --object to provide TLS
-  --tls-authz=ID            (not supported yet)
+  --tls-authz=ID            use id of an earlier --object to provide
+                            authorization
   -T, --trace [[enable=]<pattern>][,events=<file>][,file=<file>]
                             specify tracing options (accepted, no events)
   --fork                    fork off the server process and exit the parent

@@ -25,6 +25,8 @@ export { NbdServerConnection, MAX_REQUESTS, HANDSHAKE_MAX_MS, WRITE_LIMIT } from
 export { formatExportList, listExports } from './list.js';
 export { helpText, versionText, DEFAULT_BIND } from './help.js';
 export { parseArgs, type NbdCliSettings, type LoadSnapshotParam } from './options.js';
+export { parseAuthzObject, globMatch, type NbdAuthz } from './authz.js';
+export { gnutlsDn, type TlsAuthzRef } from './tls-peer.js';
 
 export interface OutputStream {
   write(chunk: string): unknown;
@@ -224,6 +226,7 @@ async function serveImage(
       shared: s.shared,
       persistent: s.persistent,
       tls: s.tls,
+      tlsAuthz: s.tlsAuthz,
       log,
       negotiationFailed: (reason) => error(`option negotiation failed: ${reason}`),
     });

@@ -3,6 +3,8 @@
 import { parseCacheMode, parseOptionString, type CacheFlags } from '@tsemu/block-core';
 import { parseTlsCredsObject, type NbdTlsCredentials } from '@tsemu/block-nbd';
 import { getopt, UsageError, type LongOption } from './getopt.js';
+import { isAuthzType, parseAuthzObject, type NbdAuthz } from './authz.js';
+import type { TlsAuthzRef } from './tls-peer.js';
 
 /** A bad command line; a message of several lines is printed as several `qemu-nbd:` lines. */
 export class CliError extends Error {}
@@ -33,10 +35,14 @@ export interface NbdCliSettings {
   pidFile?: string;
   /** -o: export the image from this byte on (a raw node with `offset` on top, as qemu-nbd does). */
   offset?: number;
-  /** --object tls-creds-x509,... definitions by id. */
+  /** --object tls-creds-x509,... / tls-creds-psk,... definitions by id. */
   objects: Map<string, NbdTlsCredentials>;
+  /** --object authz-simple,... / authz-list,... definitions by id. */
+  authz: Map<string, NbdAuthz>;
   /** The --tls-creds object. */
   tls?: NbdTlsCredentials;
+  /** --tls-authz: the id, and its object when one exists (a missing one refuses each client, as qemu-nbd). */
+  tlsAuthz?: TlsAuthzRef;
   /** -A: offer the qemu:allocation-depth metadata context. */
   allocationDepth: boolean;
   /** -s: serve a temporary qcow2 overlay over FILE, deleted when the server exits. */
@@ -86,16 +92,16 @@ const UNSUPPORTED: Record<string, string> = {
   c: '-c/--connect is not supported: attaching /dev/nbdX needs the kernel NBD driver (ioctl), which tsemu-nbd does not use',
   d: '-d/--disconnect is not supported: tsemu-nbd does not drive kernel NBD devices',
   B: '-B/--bitmap is not supported yet',
-  'tls-authz': '--tls-authz is not supported yet',
   'selinux-label': '--selinux-label is not supported',
 };
 
 export function parseArgs(argv: readonly string[]): NbdCliSettings {
   const s: NbdCliSettings = {
     shared: 1, persistent: false, verbose: false, exportName: '', list: false, readOnly: false,
-    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), snapshot: false, allocationDepth: false,
+    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), authz: new Map(), snapshot: false, allocationDepth: false,
   };
   let tlsId: string | undefined;
+  let authzId: string | undefined;
   let sawNocache = false;
   const { options, operands } = getopt(argv, SHORT, LONG);
   for (const { key, arg = '' } of options) {
@@ -170,22 +176,26 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
       case 'fork': s.fork = true; break;
       case 'pid-file': s.pidFile = arg; break;
       case 'L': s.list = true; break;
-      case 'object': {
-        // Only tls-creds-x509 exists in tsemu so far; anything else is refused by the parser.
-        const creds = parseTlsCredsObject(arg);
-        s.objects.set(creds.id, creds);
-        break;
-      }
+      case 'object': addObject(s, arg); break;
       case 'tls-creds': tlsId = arg; break;
+      case 'tls-authz': authzId = arg; break;
       default: throw new UsageError(`unrecognized option '${key}'`);
     }
   }
   if (tlsId !== undefined) {
     const creds = s.objects.get(tlsId);
-    if (!creds) throw new CliError(`No TLS credentials with id '${tlsId}'`);
+    if (!creds) {
+      const why = s.authz.has(tlsId) ? `Object with id '${tlsId}' is not TLS credentials` : `No TLS credentials with id '${tlsId}'`;
+      throw new CliError(`Failed to get TLS creds: ${why}`);
+    }
     const want = s.list ? 'client' : 'server';
-    if (creds.endpoint !== want) throw new CliError(`Expecting TLS credentials with a ${want} endpoint`);
+    if (creds.endpoint !== want) throw new CliError(`Failed to get TLS creds: Expected TLS credentials for a ${want} endpoint`);
     s.tls = creds;
+  }
+  if (authzId !== undefined) {
+    if (tlsId === undefined) throw new CliError('--tls-authz is not permitted without --tls-creds');
+    if (s.list) throw new CliError('TLS authorization is incompatible with export list');
+    s.tlsAuthz = { id: authzId, authz: s.authz.get(authzId) };
   }
   if (s.detectZeroes === 'unmap' && s.discard !== 'unmap') {
     throw new CliError('setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
@@ -203,6 +213,15 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
     throw new CliError('-k and -b/-p are incompatible');
   }
   return s;
+}
+
+/** One --object: TLS credentials or an authz object, made at once (file errors show here, as in qemu-nbd). */
+function addObject(s: NbdCliSettings, arg: string): void {
+  const type = parseOptionString(arg, 'qom-type')['qom-type'] ?? '';
+  const obj = isAuthzType(type) ? parseAuthzObject(parseOptionString(arg, 'qom-type')) : parseTlsCredsObject(arg);
+  if (s.objects.has(obj.id) || s.authz.has(obj.id)) throw new CliError(`attempt to add duplicate property '${obj.id}' to object (type 'container')`);
+  if ('isAllowed' in obj) s.authz.set(obj.id, obj);
+  else s.objects.set(obj.id, obj);
 }
 
 /** -p argument as a port number, or the default; `host` is only for the message. */

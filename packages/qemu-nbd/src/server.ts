@@ -2,13 +2,15 @@
 // -e/--shared limit (extra clients wait, unanswered, until a slot frees, as
 // qemu-nbd stops accepting), and reports when the last client has gone so a
 // non-persistent server can exit.
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { BlockError } from '@tsemu/block-core';
-import { loadTlsMaterial, type NbdTlsCredentials } from '@tsemu/block-nbd';
+import { PSK_CIPHERS, loadTlsMaterial, lookupServerPsk, type NbdTlsCredentials } from '@tsemu/block-nbd';
 import { NbdServerConnection, type ServerTls } from './connection.js';
 import { NbdExport, type NbdExportSpec } from './export.js';
+import type { TlsAuthzRef } from './tls-peer.js';
 
 export type NbdListenAddress = { type: 'inet'; host: string; port: number } | { type: 'unix'; path: string };
 
@@ -20,6 +22,8 @@ export interface NbdServerOptions {
   persistent?: boolean;
   /** TLS credentials (endpoint=server): clients must STARTTLS before anything else. */
   tls?: NbdTlsCredentials;
+  /** --tls-authz: checked against x509 clients' certificates (qemu-nbd 7.2 ignores it for PSK and verify-peer=off). */
+  tlsAuthz?: TlsAuthzRef;
   log?: (line: string) => void;
   /** Called with qemu-nbd's reason when a client fails the handshake (qemu-nbd prints each on stderr). */
   negotiationFailed?: (reason: string) => void;
@@ -45,8 +49,7 @@ export class NbdServer {
     this.shared = Math.max(1, options.shared ?? 1);
     if (options.tls) {
       if (options.tls.endpoint !== 'server') throw new BlockError('EINVAL', 'Expecting TLS credentials with a server endpoint');
-      const { ca, cert, key } = loadTlsMaterial(options.tls);
-      this.tls = { context: createSecureContext({ ca, cert, key }), verifyPeer: options.tls.verifyPeer };
+      this.tls = serverTls(options.tls, options.tlsAuthz);
     }
     this.idle = new Promise((resolve) => (this.idleResolve = resolve));
   }
@@ -161,4 +164,17 @@ export class NbdServer {
     }
     this.idleResolve?.();
   }
+}
+
+/** node:tls settings for server credentials: certificates (x509) or keys.psk looked up per client (PSK). */
+function serverTls(creds: NbdTlsCredentials, authz: TlsAuthzRef | undefined): ServerTls {
+  if (creds.type === 'psk') {
+    const dir = creds.dir;
+    // An unknown identity gets a random key: the handshake then fails exactly as with a wrong key
+    // (GnuTLS reports both alike), instead of OpenSSL falling back to certificates it does not have.
+    const pskKey = (identity: string): Buffer => lookupServerPsk(dir, identity) ?? randomBytes(32);
+    return { context: createSecureContext({ ciphers: PSK_CIPHERS }), verifyPeer: false, pskKey };
+  }
+  const { ca, cert, key } = loadTlsMaterial(creds);
+  return { context: createSecureContext({ ca, cert, key }), verifyPeer: creds.verifyPeer, authz };
 }
