@@ -24,6 +24,7 @@ export class Qcow2CompressedWriter {
 
   async write(offset: number, length: number, iov: readonly Uint8Array[]): Promise<void> {
     const img = this.img;
+    if (length === 0) return this.alignEndOfFile();
     const cs = img.clusterSize;
     const size = img.header.size;
     for (let pos = 0; pos < length; pos += cs) {
@@ -59,6 +60,17 @@ export class Qcow2CompressedWriter {
       await this.writer.write(offset + pos, n, iov.length === 1 ? [iov[0]!.subarray(pos, pos + n)] : [joinClusters(clusters, k, end, n)]);
       k = end;
     }
+  }
+
+  /**
+   * A compressed write of no bytes (qemu-img convert -c sends one at the end):
+   * the file grows to a whole number of 512-byte sectors, as QEMU pads it,
+   * so sector-based readers see the last compressed cluster whole.
+   */
+  private async alignEndOfFile(): Promise<void> {
+    const file = this.img.file;
+    const end = Math.ceil(file.size / 512) * 512;
+    if (end !== file.size) await file.truncate(end);
   }
 
   private async writeCompressedCluster(cur: number, packed: Uint8Array): Promise<void> {

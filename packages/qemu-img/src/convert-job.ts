@@ -208,10 +208,10 @@ async function mapCompressed(
     } else {
       n -= n % cs;
     }
-    if (isZero) {
+    if (isZero && settings.minSparse !== 0) {
       map.add(base + pos, n, true, i, base);
-      if (settings.minSparse === 0) addSteps(steps, base + pos, n, cs);
     } else {
+      // Under -S 0 zero runs are copied too: compressed like any data (qemu-img's files have them).
       addData(map, base + pos, n, i, base);
       addSteps(steps, base + pos, n, cs);
     }
@@ -275,6 +275,8 @@ export class ConvertJob {
     await Promise.all(workers);
     // Each failed request has been reported already.
     if (this.failure !== undefined) throw new CommandError('', 1);
+    // As qemu-img: an empty compressed write tells the format the stream ended (qcow2 pads its file to a sector).
+    if (s.compressClusterSize !== undefined) await s.target.writeCompressed(0, new Uint8Array(0));
     await s.target.flush();
     s.progress?.set(100);
   }
@@ -422,7 +424,7 @@ export class ConvertJob {
     let run = -1; // start of the pending run of clusters to compress
     for (let pos = 0; pos < w.length; pos += cs) {
       const end = Math.min(pos + cs, w.length);
-      const zero = isZeroRange(w.bytes, w.words, pos, end);
+      const zero = this.settings.minSparse !== 0 && isZeroRange(w.bytes, w.words, pos, end);
       const aligned = (w.offset + pos) % cs === 0;
       if (run >= 0 && (zero || !aligned)) {
         await t.writeCompressed(w.offset + run, w.bytes.subarray(run, pos));

@@ -1,0 +1,51 @@
+// convert -c leaves the same file as qemu-img 7.2: clusters deflated and
+// packed the same way, zero clusters compressed too under -S 0, and the file
+// padded to a whole 512-byte sector at the end (qemu-img's empty compressed
+// write after the copy).
+import { copyFileSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SideBySide, run, sha256 } from './harness.js';
+
+let w: SideBySide;
+
+beforeAll(() => {
+  w = new SideBySide();
+  const steps: string[][] = [
+    ['qemu-img', 'create', '-q', '-f', 'raw', 'r.raw', '8M'],
+    ['qemu-io', '-f', 'raw', '-c', 'write -P 5 1M 1M', '-c', 'write -P 6 3M 100k', 'r.raw'],
+    ['qemu-img', 'create', '-q', '-f', 'qcow2', 'base.qcow2', '8M'],
+    ['qemu-io', '-c', 'write -P 1 0 2M', '-c', 'write -z 4M 1M', 'base.qcow2'],
+    ['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'],
+    ['qemu-io', '-c', 'write -P 2 1M 2M', '-c', 'discard 0 64k', 'top.qcow2'],
+    ['qemu-img', 'create', '-q', '-f', 'qcow2', 'tgt.qcow2', '8M'],
+  ];
+  for (const [bin, ...args] of steps) {
+    const r = run(bin!, args, w.q);
+    if (r.code !== 0) throw new Error(`${bin} ${args.join(' ')}: ${r.stderr}`);
+  }
+  for (const f of ['r.raw', 'base.qcow2', 'top.qcow2', 'tgt.qcow2']) copyFileSync(`${w.q}/${f}`, `${w.t}/${f}`);
+});
+
+afterAll(() => w.cleanup());
+
+const CASES: string[][] = [
+  ['convert', '-c', '-O', 'qcow2', 'r.raw', 'out.qcow2'],
+  ['convert', '-c', '-O', 'qcow2', 'top.qcow2', 'out.qcow2'],
+  ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=4k', 'base.qcow2', 'out.qcow2'],
+  ['convert', '-c', '-O', 'qcow2', '-B', 'base.qcow2', '-F', 'qcow2', 'top.qcow2', 'out.qcow2'],
+  ['convert', '-c', '-S', '0', '-p', '-O', 'qcow2', 'r.raw', 'out.qcow2'],
+  ['convert', '-c', '-S', '0', '-O', 'qcow2', 'top.qcow2', 'out.qcow2'],
+  ['convert', '-c', '-n', '-O', 'qcow2', 'r.raw', 'tgt.qcow2'],
+];
+
+describe('convert -c: the same file as qemu-img', () => {
+  it.each(CASES.map((c) => [c]))('%j', (args) => {
+    const target = args.at(-1)!;
+    if (target === 'tgt.qcow2') copyFileSync(`${w.q}/tgt.qcow2`, `${w.t}/tgt.qcow2`);
+    else for (const dir of [w.q, w.t]) rmSync(`${dir}/${target}`, { force: true });
+    const { qemu, tsemu } = w.compare(args);
+    expect(tsemu).toEqual(qemu);
+    expect(tsemu.code).toBe(0);
+    expect(sha256(`${w.t}/${target}`)).toBe(sha256(`${w.q}/${target}`));
+  });
+});
