@@ -9,3 +9,6 @@ import { registerSheepdog } from '@tsemu/block-sheepdog';
 export function registerAllDrivers(): void {
   registerSheepdog();
 }
+
+// --object for the tools (qemu-img, qemu-io): QEMU's user-creatable objects.
+export { createUserObject, resetUserObjects, findSecret, UserObjectError, type ObjectHelp } from './user-objects.js';

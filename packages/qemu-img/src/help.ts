@@ -22,7 +22,7 @@ export function supportedFormats(): string[] {
 
 const PARAMETERS = `Command parameters:
   'filename'         an image file name (or a protocol URL such as nbd://host/export)
-  'objectdef'        an object definition (--object is accepted and ignored for now)
+  'objectdef'        an object definition: secret or tls-creds-x509 (--object help)
   'fmt'              the image format; probed from the file when not given
   'cache'            cache mode for writing: 'none', 'writeback' (default,
                      except for convert), 'writethrough', 'directsync' or

@@ -22,6 +22,7 @@ export interface ImageRequest {
 
 export async function open(ctx: Context, req: ImageRequest): Promise<BlockBackend> {
   const status = req.failStatus ?? 1;
+  if (req.imageOpts && req.format !== undefined) throw new CommandError('--image-opts and --format are mutually exclusive', status);
   try {
     return await openImage({
       filename: req.filename,

@@ -4,8 +4,8 @@
 import { COMMANDS } from './commands/index.js';
 import { getopt, UsageError } from './getopt.js';
 import { helpText, versionText } from './help.js';
-import { CommandError, Context, HelpRequested, PROGRAM, type Io } from './io.js';
-import { registerAllDrivers } from '@tsemu/block-drivers';
+import { CommandError, Context, HelpRequested, PrintAndExit, PROGRAM, type Io } from './io.js';
+import { registerAllDrivers, resetUserObjects } from '@tsemu/block-drivers';
 
 export { COMMANDS, registerCommand, type SubCommand } from './commands/index.js';
 export { getopt, UsageError, type GetoptSpec, type ParsedArgs } from './getopt.js';
@@ -27,6 +27,7 @@ const DEFAULT_IO: Io = {
 
 export async function main(argv: string[], io: Io = DEFAULT_IO): Promise<number> {
   registerAllDrivers();
+  resetUserObjects(); // --object definitions belong to one invocation
   const ctx = new Context(io);
   try {
     return await dispatch(ctx, argv);
@@ -63,6 +64,10 @@ async function dispatch(ctx: Context, argv: string[]): Promise<number> {
 function report(ctx: Context, err: unknown): number {
   if (err instanceof HelpRequested) {
     ctx.out(helpText());
+    return 0;
+  }
+  if (err instanceof PrintAndExit) {
+    ctx.out(err.stdout);
     return 0;
   }
   if (err instanceof UsageError) {

@@ -48,3 +48,11 @@ export class HelpRequested extends Error {
     this.name = 'HelpRequested';
   }
 }
+
+/** Text for stdout and exit status 0 from inside a command (`--object help`). */
+export class PrintAndExit extends Error {
+  constructor(readonly stdout: string) {
+    super('print and exit');
+    this.name = 'PrintAndExit';
+  }
+}

@@ -6,7 +6,7 @@ import { parseCommandLine } from './options.js';
 import { Output, type IoStreams } from './output.js';
 import { Session } from './session.js';
 import { readLines } from './lines.js';
-import { registerAllDrivers } from '@tsemu/block-drivers';
+import { registerAllDrivers, resetUserObjects } from '@tsemu/block-drivers';
 
 export type { IoStreams, TextSink } from './output.js';
 export { parseCommandLine, USAGE_TEXT, VERSION, VERSION_TEXT } from './options.js';
@@ -28,6 +28,7 @@ export async function main(argv: string[], io?: IoStreams): Promise<number> {
   }
   const streams: IoStreams = io ?? { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const out = new Output(streams);
+  resetUserObjects(); // --object definitions belong to one invocation
   const cmdline = parseCommandLine(argv);
   if (cmdline.kind === 'exit') {
     if (cmdline.stderr) streams.stderr.write(cmdline.stderr);

@@ -1,5 +1,6 @@
 // qemu-io's command line: options (GNU getopt_long, processed in order, the
 // first bad one ends the program), the usage text and the version banner.
+import { createUserObject, UserObjectError } from '@tsemu/block-drivers';
 import { getopt, type LongOption } from './getopt.js';
 import {
   defaultSettings, parseAioArg, parseCacheArg, parseDetectZeroesArg, parseDiscardArg, type OpenSettings,
@@ -87,7 +88,19 @@ export function parseCommandLine(argv: string[]): CommandLine {
       case 'k': settings.aio = 'native'; break;
       case 'U': settings.forceShare = true; break;
       case 'image-opts': settings.imageOpts = true; break;
-      case 'C': case 'm': case 'T': case 'object': break; // accepted, no effect here
+      case 'C': case 'm': case 'T': break; // accepted, no effect here
+      case 'object': {
+        // Made on the spot, as qemu-io does: a bad definition ends the run before the image opens.
+        let made;
+        try {
+          made = createUserObject(v);
+        } catch (err) {
+          if (err instanceof UserObjectError) return die(err.message);
+          throw err;
+        }
+        if (made) return { kind: 'exit', code: 0, stdout: made.help };
+        break;
+      }
       case 'd': {
         const mode = parseDiscardArg(v);
         if (!mode) return die(`Invalid discard option: ${v}`);

@@ -7,6 +7,7 @@ import { CommandError, HelpRequested, type Context } from '../io.js';
 import { joinOptions, parseCache, wantsOptionHelp } from '../options.js';
 import { ProgressMeter } from '../progress.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 /** qcow2's amend options as qemu-img 7.2 lists them for `-o help`. */
 const QCOW2_AMEND_HELP = `Amend options for 'qcow2':
@@ -44,6 +45,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let force = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'o') optionText = joinOptions(optionText, o.arg!);
     else if (o.key === 'f') format = o.arg;
     else if (o.key === 't') cache = o.arg!;

@@ -9,6 +9,7 @@ import { CommandError, HelpRequested, type Context } from '../io.js';
 import { prettyJson } from '../json.js';
 import { parseCache, parseOutputFormat } from '../options.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 /** qemu-img's exit status when the driver cannot check images. */
 export const EXIT_CHECK_UNSUPPORTED = 63;
@@ -35,6 +36,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let quiet = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg;
     else if (o.key === 'output') output = o.arg!;
     else if (o.key === 'T') cache = o.arg!;

@@ -9,6 +9,7 @@ import { CommandError, HelpRequested, type Context } from '../io.js';
 import { parseCache } from '../options.js';
 import { ProgressMeter } from '../progress.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 const CHUNK = 2 * 1024 * 1024;
 
@@ -30,6 +31,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let imageOpts = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg;
     else if (o.key === 't') cache = o.arg!;
     else if (o.key === 'b') {

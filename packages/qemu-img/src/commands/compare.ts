@@ -10,6 +10,7 @@ import { HelpRequested, type Context } from '../io.js';
 import { parseCache } from '../options.js';
 import { ProgressMeter } from '../progress.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 const CHUNK = 2 * 1024 * 1024;
 const SECTOR = 512;
@@ -115,6 +116,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let forceShare = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!, 2);
+      continue;
+    }
     if (o.key === 'f') fmt1 = o.arg;
     else if (o.key === 'F') fmt2 = o.arg;
     else if (o.key === 'T') cache = o.arg!;

@@ -10,10 +10,13 @@ import { CommandError, HelpRequested, type Context } from '../io.js';
 import { joinOptions, parseCache, parseSparseSize, wantsOptionHelp } from '../options.js';
 import { ProgressMeter } from '../progress.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 interface ConvertArgs {
   srcFormat?: string;
   outFormat: string;
+  /** -O given: --target-image-opts takes the format from the options unless -O says one (and then QEMU refuses the mix). */
+  outFormatGiven: boolean;
   optionText?: string;
   backing?: string;
   backingFormat?: string;
@@ -51,7 +54,7 @@ function parseArgs(args: string[]): ConvertArgs {
     ],
   });
   const a: ConvertArgs = {
-    outFormat: 'raw', targetCache: 'unsafe', srcCache: 'writeback', minSparse: 4096, parallel: 8,
+    outFormat: 'raw', outFormatGiven: false, targetCache: 'unsafe', srcCache: 'writeback', minSparse: 4096, parallel: 8,
     outOfOrder: false, noCreate: false, targetIsZero: false, compress: false, progress: false, quiet: false,
     imageOpts: false, targetImageOpts: false, forceShare: false, bitmaps: false, files: operands,
   };
@@ -60,7 +63,7 @@ function parseArgs(args: string[]): ConvertArgs {
     switch (o.key) {
       case 'h': throw new HelpRequested();
       case 'f': a.srcFormat = v; break;
-      case 'O': a.outFormat = v; break;
+      case 'O': a.outFormat = v; a.outFormatGiven = true; break;
       case 'B': a.backing = v; break;
       case 'F': a.backingFormat = v; break;
       case 'c': a.compress = true; break;
@@ -86,7 +89,8 @@ function parseArgs(args: string[]): ConvertArgs {
         a.parallel = n;
         break;
       }
-      default: break; // -C, -r, --object, --salvage: accepted, nothing to do for raw copies
+      case 'object': defineObject(v); break;
+      default: break; // -C, -r, --salvage: accepted, nothing to do for raw copies
     }
   }
   return a;
@@ -120,12 +124,13 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     for (const src of sources) src.length = await src.blk.getLength();
     if (a.bitmaps) throw new CommandError('Source lacks bitmap support');
     const total = sources.reduce((sum, s) => sum + s.length, 0);
-    if (!outDriver) throw new CommandError(`Unknown file format '${a.outFormat}'`);
-    if (a.compress && !outDriver.supports?.compressedWrites) {
+    const targetFormat = a.targetImageOpts && !a.outFormatGiven ? undefined : a.outFormat;
+    if (!outDriver && targetFormat !== undefined) throw new CommandError(`Unknown file format '${a.outFormat}'`);
+    if (outDriver && targetFormat !== undefined && a.compress && !outDriver.supports?.compressedWrites) {
       throw new CommandError('Compression not supported for this file format');
     }
 
-    if (!a.noCreate) {
+    if (!a.noCreate && outDriver) {
       const opts = a.optionText === undefined ? {} : parseOptionString(a.optionText);
       const bad = unknownOption(outDriver, opts);
       if (bad !== undefined) throw new CommandError(`Invalid parameter '${bad}'`);
@@ -145,8 +150,12 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     }
     // Zeroed ranges may be deallocated, as qemu-img does, so -n targets end up sparse too.
     target = await open(ctx, {
-      filename: targetName, format: a.outFormat, readOnly: false, cache: targetCache, imageOpts: a.targetImageOpts, discard: 'unmap',
+      filename: targetName, format: targetFormat, readOnly: false, cache: targetCache, imageOpts: a.targetImageOpts, discard: 'unmap',
     });
+    // With --target-image-opts the format is known only now, from the opened node (QEMU checks it there too).
+    if (a.compress && targetFormat === undefined && !target.root.driver.supports?.compressedWrites) {
+      throw new CommandError('Compression not supported for this file format');
+    }
     if (a.noCreate && (await target.getLength()) < total) throw new CommandError('output file is smaller than input file');
 
     const progress = a.progress && !a.quiet ? new ProgressMeter(ctx.io.stdout) : undefined;

@@ -8,6 +8,7 @@ import { formattingLine, optionHelpText, unknownOption } from '../create-options
 import { joinOptions, parseImageSize, parseSizeParam, SIZE_PARAM_HINT, wantsOptionHelp } from '../options.js';
 import { checkNumber } from './amend.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 async function run(ctx: Context, args: string[]): Promise<number> {
   const { options, operands } = getopt('create', args, {
@@ -25,6 +26,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let unsafe = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg!;
     else if (o.key === 'o') optionText = joinOptions(optionText, o.arg!);
     else if (o.key === 'b') backing = o.arg;

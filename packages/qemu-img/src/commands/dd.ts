@@ -7,6 +7,7 @@ import { getopt } from '../getopt.js';
 import { closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 const SIZE_HINT = 'You may use k, M, G, T, P or E suffixes for\nqemu-img: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.';
 const INT_MAX = 2 ** 31 - 1;
@@ -65,6 +66,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let forceShare = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg;
     else if (o.key === 'O') outFormat = o.arg!;
     else if (o.key === 'image-opts') imageOpts = true;

@@ -8,6 +8,7 @@ import { prettyJson } from '../json.js';
 import { parseOutputFormat, type OutputFormat } from '../options.js';
 import { formatSnapshotList, snapshotFromJson, snapshotJson, snapshotNode } from '../snapshot-table.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 /** ImageInfo in QEMU's field order (the order qemu-img 7.2 prints). */
 export interface ImageInfo {
@@ -156,6 +157,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let forceShare = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg;
     else if (o.key === 'output') output = o.arg!;
     else if (o.key === 'backing-chain') chain = true;

@@ -6,6 +6,7 @@ import { asCommandError, closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { parseOutputFormat, parseSizeParam } from '../options.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 export interface MapEntry {
   start: number;
@@ -124,6 +125,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let maxLength: number | undefined;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg;
     else if (o.key === 'output') output = o.arg!;
     else if (o.key === 'image-opts') imageOpts = true;

@@ -12,6 +12,7 @@ import { CommandError, HelpRequested, type Context } from '../io.js';
 import { prettyJson } from '../json.js';
 import { joinOptions, parseImageSize, parseOutputFormat } from '../options.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 const SECTOR = 512;
 
@@ -37,6 +38,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let forceShare = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg;
     else if (o.key === 'O') outFormat = o.arg!;
     else if (o.key === 'o') optionText = joinOptions(optionText, o.arg!);

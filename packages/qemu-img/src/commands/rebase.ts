@@ -10,6 +10,7 @@ import { CommandError, HelpRequested, type Context } from '../io.js';
 import { parseCache } from '../options.js';
 import { ProgressMeter } from '../progress.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 const CHUNK = 2 * 1024 * 1024;
 const SECTOR = 512;
@@ -35,6 +36,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let imageOpts = false;
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg;
     else if (o.key === 'F') backingFormat = o.arg;
     else if (o.key === 'b') backing = o.arg;

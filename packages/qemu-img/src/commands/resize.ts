@@ -6,6 +6,7 @@ import { asCommandError, closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { parseSizeParam } from '../options.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 const PREALLOCATION: readonly string[] = ['off', 'metadata', 'falloc', 'full'];
 const INT64_MAX = (1n << 63n) - 1n;
@@ -32,6 +33,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   let prealloc: Preallocation = 'off';
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
     if (o.key === 'f') format = o.arg;
     else if (o.key === 'q') quiet = true;
     else if (o.key === 'shrink') shrink = true;

@@ -6,6 +6,7 @@ import { closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { formatSnapshotList, snapshotNode } from '../snapshot-table.js';
 import type { SubCommand } from './command.js';
+import { defineObject } from '../objects.js';
 
 type Action = 'list' | 'create' | 'apply' | 'delete';
 
@@ -44,7 +45,11 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   };
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
-    else if (o.key === 'l') setAction('list');
+    if (o.key === 'object') {
+      defineObject(o.arg!);
+      continue;
+    }
+    if (o.key === 'l') setAction('list');
     else if (o.key === 'a') setAction('apply', o.arg);
     else if (o.key === 'c') setAction('create', o.arg);
     else if (o.key === 'd') setAction('delete', o.arg);
