@@ -121,12 +121,10 @@ describe('--object and refusals, as qemu-io 7.2', () => {
     ['no credentials for a TLS server', (): string[] => ['--image-opts', opts(tlsPort, '')]],
     ['credentials for a plain server', (): string[] => ['--object', clientObject(), '--image-opts', opts(plainPort)]],
     ['a CA that did not sign the server', (): string[] => ['--object', clientObject(join(dirs.root, 'foreign')), '--image-opts', opts(tlsPort)]],
-  ])('%s: exit 1 and one "can\'t open" line, as qemu-io', (_name, args) => {
+  ])('%s: exit 1 and qemu-io\'s words', (_name, args) => {
     const { ours, theirs } = dirs.both(['-c', 'read 0 1', ...args()]);
     expect(theirs.code).toBe(1);
-    expect(ours.code).toBe(1);
-    expect(ours.stdout).toBe('');
-    expect(ours.stderr).toMatch(/^qemu-io: can't open: [^\n]+\n$/);
-    expect(theirs.stderr).toMatch(/^qemu-io: can't open: /);
+    expect(ours).toEqual(theirs);
+    expect(ours.stderr).toMatch(/^qemu-io: can't open: /);
   });
 });

@@ -6,18 +6,7 @@
 // Shared by qemu-img and qemu-io (both depend on this package, not on block-nbd).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import * as blockNbd from '@tsemu/block-nbd';
-import { parseTlsCredsObject, registerTlsCredentials } from '@tsemu/block-nbd';
-
-// Optional block-nbd hooks (proposed, see the qemu-img README): with them a
-// secret named as tls-creds reads "is not TLS credentials" and a new run
-// forgets the previous run's credentials. Used when present.
-interface NbdHooks {
-  registerNonTlsObject?: (id: string) => void;
-  clearTlsCredentials?: () => void;
-}
-// A copy, not property reads on the namespace: bundlers warn about names a module does not export yet.
-const nbdHooks: NbdHooks = { ...(blockNbd as object) };
+import { clearTlsCredentials, parseTlsCredsObject, registerNonTlsObject, registerTlsCredentials } from '@tsemu/block-nbd';
 
 /** A refused object definition; the message is what QEMU prints after "prog: ". */
 export class UserObjectError extends Error {
@@ -57,7 +46,7 @@ const objects = new Map<string, { type: string; data?: Uint8Array }>();
 
 /** Forgets every object (a new tool invocation in the same process). */
 export function resetUserObjects(): void {
-  if (objects.size > 0) nbdHooks.clearTlsCredentials?.();
+  if (objects.size > 0) clearTlsCredentials();
   objects.clear();
 }
 
@@ -166,7 +155,7 @@ export function createUserObject(def: string): ObjectHelp | undefined {
   try {
     if (type === 'secret') {
       entry.data = loadSecret(props);
-      nbdHooks.registerNonTlsObject?.(id);
+      registerNonTlsObject(id);
     }
     else loadX509(id, props);
   } catch (err) {

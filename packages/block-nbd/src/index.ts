@@ -22,7 +22,7 @@ export { parseNbdFilename, addressFromOptions, canonicalNbdFilename } from './cl
 export { nbdDriver, NbdDriverState } from './client/driver.js';
 
 export {
-  parseTlsCredsObject, registerTlsCredentials, findTlsCredentials, loadTlsMaterial, type NbdTlsCredentials,
+  parseTlsCredsObject, registerTlsCredentials, findTlsCredentials, registerNonTlsObject, clearTlsCredentials, loadTlsMaterial, type NbdTlsCredentials,
 } from './tls-creds.js';
 export { tlsHandshakeError } from './tls-errors.js';
 export { PSK_CIPHERS, PSK_DEFAULT_USERNAME, lookupServerPsk, loadClientPsk, pskFilePath } from './psk-keys.js';

@@ -72,8 +72,22 @@ export function registerTlsCredentials(creds: NbdTlsCredentials): void {
   registry.set(creds.id, creds);
 }
 
+/** Ids of other objects the tools made (secrets): naming one as tls-creds gets QEMU's "is not TLS credentials". */
+const otherObjects = new Set<string>();
+
+export function registerNonTlsObject(id: string): void {
+  otherObjects.add(id);
+}
+
+/** Forgets every object (a tool's main() run again in the same process). */
+export function clearTlsCredentials(): void {
+  registry.clear();
+  otherObjects.clear();
+}
+
 export function findTlsCredentials(id: string): NbdTlsCredentials {
   const c = registry.get(id);
+  if (!c && otherObjects.has(id)) throw new BlockError('EINVAL', `Object with id '${id}' is not TLS credentials`);
   if (!c) throw new BlockError('EINVAL', `No TLS credentials with id '${id}'`);
   return c;
 }

@@ -5,6 +5,8 @@ import type { Socket } from 'node:net';
 import { BlockError } from '@tsemu/block-core';
 import { ByteQueue } from '../byte-queue.js';
 
+const TLS_DROPPED = 'Failed to read option reply: Cannot read from TLS channel: Software caused connection abort';
+
 export class HandshakeChannel {
   readonly queue = new ByteQueue();
   private wake: (() => void) | null = null;
@@ -13,8 +15,11 @@ export class HandshakeChannel {
     this.queue.push(chunk);
     this.poke();
   };
-  private readonly onEnd = (): void => this.fail(new BlockError('EIO', 'Failed to read initial magic: Unexpected end-of-file before all data were read'));
-  private readonly onError = (err: Error): void => this.fail(new BlockError('EIO', err.message));
+  /** Set by upgrade(): after STARTTLS, a server that drops us (e.g. for lacking a client certificate) reads as QEMU words it. */
+  private overTls = false;
+  private readonly onEnd = (): void => this.fail(new BlockError('EIO', this.overTls
+    ? TLS_DROPPED : 'Failed to read initial magic: Unexpected end-of-file before all data were read'));
+  private readonly onError = (err: Error): void => this.fail(new BlockError('EIO', this.overTls ? TLS_DROPPED : err.message));
 
   constructor(public socket: Socket) {
     this.attach(socket);
@@ -35,6 +40,7 @@ export class HandshakeChannel {
   upgrade(socket: Socket): void {
     if (this.queue.length > 0) throw new BlockError('EIO', 'Unexpected data after STARTTLS');
     this.detach();
+    this.overTls = true;
     this.socket = socket;
     this.attach(socket);
   }

@@ -119,7 +119,7 @@ export const nbdDriver: BlockDriver = {
     let tls: NbdClientTls | undefined;
     if (opts['tls-creds'] !== undefined) {
       const creds = findTlsCredentials(opts['tls-creds']);
-      if (creds.endpoint !== 'client') throw new BlockError('EINVAL', 'Expecting TLS credentials with a client endpoint');
+      if (creds.endpoint !== 'client') throw new BlockError('EINVAL', 'Expected TLS credentials for a client endpoint');
       tls = { creds, hostname: opts['tls-hostname'] ?? (address.type === 'inet' ? address.host : undefined) };
     }
     const client = await NbdClient.connect(address, exportName, tls);

@@ -55,15 +55,24 @@ class OptionSession {
 }
 
 
+// QEMU's names for options in its client messages ("option 7 (go)").
+const OPTION_NAMES: Record<number, string> = {
+  1: 'export name', 2: 'abort', 3: 'list', 4: 'peek export', 5: 'starttls', 6: 'info', 7: 'go',
+  8: 'structured reply', 9: 'list meta context', 10: 'set meta context',
+};
+
+/** An error reply in qemu-img/qemu-io 7.2's words: the reason, a hint, then what the server said. */
 function optionError(r: NbdOptionReplyMessage, what: string): BlockError {
   const msg = r.data.byteLength > 0 ? new TextDecoder().decode(r.data) : '';
+  const reported = msg ? `\nserver reported: ${msg}` : '';
+  const option = `option ${r.option} (${OPTION_NAMES[r.option] ?? '<unknown>'})`;
   switch (r.type) {
     case NbdOptionReply.ERR_UNKNOWN:
-      return new BlockError('ENOENT', `Requested export not available${msg ? `: ${msg}` : ''}`);
+      return new BlockError('ENOENT', `Requested export not available${reported}`);
     case NbdOptionReply.ERR_TLS_REQD:
-      return new BlockError('EPERM', `${what}: server requires TLS (use tls-creds)`);
+      return new BlockError('EPERM', `TLS negotiation required before ${option}\nDid you forget a valid tls-creds?${reported}`);
     case NbdOptionReply.ERR_POLICY:
-      return new BlockError('EPERM', `${what}: server denied the request by policy${msg ? `: ${msg}` : ''}`);
+      return new BlockError('EPERM', `Denied by server for ${option}${reported}`);
     case NbdOptionReply.ERR_SHUTDOWN:
       return new BlockError('ESHUTDOWN', 'Server shutting down');
     default:

@@ -4,7 +4,7 @@
 // object's username and key, no certificates at all.
 import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
-import type { ConnectionOptions, PeerCertificate } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { BlockError } from '@tsemu/block-core';
 import { loadTlsMaterial, type NbdTlsCredentials } from '../tls-creds.js';
 import { PSK_CIPHERS } from '../psk-keys.js';
@@ -22,16 +22,36 @@ const nodeTls = (): typeof import('node:tls') => (tlsModule ??= createRequire(im
 
 function x509Options(tls: NbdClientTls): ConnectionOptions {
   const { ca, cert, key } = loadTlsMaterial(tls.creds);
-  const { checkServerIdentity } = nodeTls();
   const host = tls.hostname;
   return {
     ca,
     cert,
     key,
     servername: host !== undefined && isIP(host) === 0 ? host : undefined,
-    rejectUnauthorized: tls.creds.verifyPeer,
-    checkServerIdentity: (_name: string, peer: PeerCertificate) => (host === undefined ? undefined : checkServerIdentity(host, peer)),
+    // Checked after the handshake instead (verifyX509Peer), to fail with QEMU's messages.
+    rejectUnauthorized: false,
+    checkServerIdentity: () => undefined,
   };
+}
+
+// OpenSSL's verdicts that GnuTLS words as "hasn't got a known issuer".
+const UNKNOWN_ISSUER = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT',
+]);
+
+/** verify-peer=on: the server's certificate must chain to our CA and carry the host name (QEMU's messages, no prefix). */
+function verifyX509Peer(secure: TLSSocket, tls: NbdClientTls): BlockError | undefined {
+  if (!tls.creds.verifyPeer) return undefined;
+  if (!secure.authorized) {
+    const code = String(secure.authorizationError ?? '');
+    return new BlockError('EIO', UNKNOWN_ISSUER.has(code) ? "The certificate hasn't got a known issuer" : `The certificate is not trusted: ${code}`);
+  }
+  const host = tls.hostname;
+  if (host !== undefined && nodeTls().checkServerIdentity(host, secure.getPeerCertificate()) !== undefined) {
+    return new BlockError('EIO', `Certificate does not match the hostname ${host}`);
+  }
+  return undefined;
 }
 
 function pskOptions(creds: NbdTlsCredentials): ConnectionOptions {
@@ -56,7 +76,11 @@ export function startClientTls(socket: Socket, tls: NbdClientTls): Promise<Socke
     secure.once('error', onError);
     secure.once('secureConnect', () => {
       secure.off('error', onError);
-      resolve(secure);
+      const refused = tls.creds.type === 'psk' ? undefined : verifyX509Peer(secure, tls);
+      if (refused) {
+        secure.destroy();
+        reject(refused);
+      } else resolve(secure);
     });
   });
 }
