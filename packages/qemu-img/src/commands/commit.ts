@@ -61,7 +61,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     }
     // The chain's copy of the base is read-only: write through a read-write open of the same image.
     try {
-      baseBlk = await openImage({ filename: base.filename, format: base.driver.name, readOnly: false, cache: cacheMode });
+      baseBlk = await openImage({ filename: base.filename, format: base.driver.name, readOnly: false, cache: cacheMode, discard: 'unmap' });
     } catch (err) {
       throw asCommandError(err);
     }
@@ -142,7 +142,8 @@ async function commitJob(
     for (let offset = pieces[i]!; offset < pieceEnd;) {
       const st = await allocatedAbove(top, base, offset, Math.min(CHUNK, pieceEnd - offset));
       if (st.allocated) {
-        if (st.zero) await baseBlk.writeZeroes(offset, st.length);
+        // QEMU's commit job zeroes with MAY_UNMAP: the base lets such clusters go (qcow2: plain zero clusters).
+        if (st.zero) await baseBlk.writeZeroes(offset, st.length, { mayUnmap: true });
         else {
           const view = buf.subarray(0, st.length);
           await blk.read(offset, view);
