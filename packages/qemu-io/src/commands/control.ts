@@ -142,6 +142,9 @@ const abort: Command = {
   name: 'abort', argmin: 0, argmax: 0, global: true,
   run(s) {
     s.io.flush();
+    // abort(3) is raise(SIGABRT): killed by the signal, status 134, no output. process.abort() would
+    // print Node's native stack trace first, so raise it ourselves and keep abort() as the fallback.
+    process.kill(process.pid, 'SIGABRT');
     process.abort();
   },
 };
