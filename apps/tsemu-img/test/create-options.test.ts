@@ -37,6 +37,20 @@ const CASES: string[][] = [
   ['convert', '-O', 'raw', '-o', 'preallocation=full', 'src.raw', 'out.img'],
   ['convert', '-O', 'raw', '-o', 'preallocation=metadata', 'src.raw', 'out.img'],
   ['resize', '-f', 'raw', '--preallocation=metadata', 'src.raw', '8M'],
+  // QemuOpts' checks while parsing -o: in the order given, by type, before the Formatting line.
+  ['create', '-f', 'qcow2', '-o', 'cluster_size=64k,,', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'lazy_refcounts=maybe', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'lazy_refcounts=y', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'lazy_refcounts=TRUE', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'refcount_bits=abc,lazy_refcounts=x', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'lazy_refcounts=x,refcount_bits=abc', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'bogus=1,lazy_refcounts=x', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'size=abc,lazy_refcounts=x', 'out.img'],
+  ['create', '-f', 'qcow2', '-o', 'refcount_bits=0x10', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'refcount_bits=-18446744073709551608', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'cluster_size=99999999999999999999', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'data_file_raw=maybe', 'out.img', '1M'],
+  ['create', '-f', 'raw', '-o', 'preallocation=full,size=abc', 'out.img'],
 ];
 
 describe('create options as qemu-img takes them', () => {

@@ -5,6 +5,7 @@ import type { BlockDriver, CreateOptionSpec } from './driver.js';
 import type { BlockNode } from './node.js';
 import { BlockError } from './errors.js';
 import { parseSizeOption } from './options.js';
+import { parseCNumber } from './util/c-number.js';
 import { findDriver, findProtocolDriver } from './registry.js';
 import { openProtocolNode } from './open.js';
 
@@ -36,9 +37,16 @@ export function formattingLine(driver: BlockDriver, spec: CreateSpec): string {
     let value = o.name === 'size' ? String(spec.size) : opts[o.name] ?? o.default;
     if (value === undefined) continue;
     if (o.type === 'size' && o.name !== 'size') value = String(parseSizeOption(o.name, value, 0));
+    if (o.type === 'number') value = normalizedNumber(value);
     line += ` ${o.name}=${value}`;
   }
   return line;
+}
+
+/** A number option as QEMU prints it: the unsigned 64-bit value read, shown as int64 (text it cannot read, as given). */
+export function normalizedNumber(text: string): string {
+  const n = parseCNumber(text);
+  return typeof n === 'bigint' ? BigInt.asIntN(64, n).toString() : text;
 }
 
 function protocolDriverFor(filename: string): BlockDriver {

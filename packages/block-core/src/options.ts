@@ -51,12 +51,12 @@ export function parseJsonFilename(filename: string): BlockOptions {
   return flattenJson(parsed);
 }
 
-/** QEMU booleans: on/off, yes/no, true/false. */
+/** QEMU booleans: on/off, yes/no, true/false, y/n (case matters). */
 export function parseBool(name: string, value: string | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   switch (value) {
-    case 'on': case 'yes': case 'true': return true;
-    case 'off': case 'no': case 'false': return false;
+    case 'on': case 'yes': case 'true': case 'y': return true;
+    case 'off': case 'no': case 'false': case 'n': return false;
     default: throw new BlockError('EINVAL', `Parameter '${name}' expects 'on' or 'off'`);
   }
 }

@@ -1,6 +1,6 @@
 // qcow2 create options: the list (in the order QEMU 7.2 prints them on the
 // `Formatting` line) and their validation, with QEMU's messages.
-import { BlockError, parseCInt64, parseCNumber, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
+import { BlockError, parseBool, parseCInt64, parseCNumber, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
 import { DEFAULT_CLUSTER_SIZE } from './constants.js';
 
 export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
@@ -45,9 +45,11 @@ function invalid(message: string): BlockError {
 }
 
 function bool(name: string, v: string | undefined): boolean {
-  if (v === undefined || v === 'off') return false;
-  if (v === 'on') return true;
-  throw invalid(`Parameter '${name}' expects 'on' or 'off'`);
+  try {
+    return parseBool(name, v, false);
+  } catch (err) {
+    throw invalid((err as Error).message);
+  }
 }
 
 const V3_HINT = '(use version=v3 or greater)';

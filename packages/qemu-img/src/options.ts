@@ -51,25 +51,30 @@ export function parseSparseSize(text: string): number {
   return size;
 }
 
-export const SIZE_PARAM_HINT =
-  "Parameter 'size' expects a non-negative number below 2^64\n" +
-  'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
+/** QemuOpts' complaint about a size parameter that is not a size. */
+export function sizeParamHint(name: string): string {
+  return `Parameter '${name}' expects a non-negative number below 2^64\n` +
+    'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
+}
+
+export const SIZE_PARAM_HINT = sizeParamHint('size');
 
 /**
- * A size read as a QemuOpts 'size' parameter (resize's operand, -o size=...):
- * unsigned 64-bit. Returns a bigint so 2^63..2^64 can be told apart from junk.
+ * A size read as a QemuOpts 'size' parameter (resize's operand, -o size=...,
+ * or another option of that type named `name`): unsigned 64-bit. Returns a
+ * bigint so 2^63..2^64 can be told apart from junk.
  */
-export function parseSizeParam(text: string): bigint {
+export function parseSizeParam(text: string, name = 'size'): bigint {
   try {
     return BigInt(parseSize(text));
   } catch (err) {
-    if (!isRangeError(err)) throw new CommandError(SIZE_PARAM_HINT);
+    if (!isRangeError(err)) throw new CommandError(sizeParamHint(name));
   }
   // parseSize stops at 2^63; QemuOpts accepts up to 2^64 - 1.
   const m = /^([0-9]+(?:\.[0-9]*)?)([kKmMgGtTpPeE]?)[bB]?$/.exec(text);
   const shift = m ? ' kmgtpe'.indexOf((m[2] || ' ').toLowerCase()) * 10 : 0;
   const value = m ? Number(m[1]) * 2 ** shift : Infinity;
-  if (value >= 2 ** 64) throw new CommandError(`Value '${text}' is out of range for parameter 'size'`);
+  if (value >= 2 ** 64) throw new CommandError(`Value '${text}' is out of range for parameter '${name}'`);
   return BigInt(Math.floor(value));
 }
 

@@ -4,8 +4,8 @@ import {
 } from '@tsemu/block-core';
 import { getopt, UsageError } from '../getopt.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
-import { formattingLine, optionHelpText, unknownOption } from '../create-options.js';
-import { joinOptions, parseImageSize, parseSizeParam, SIZE_PARAM_HINT, wantsOptionHelp } from '../options.js';
+import { createOptionsOf, formattingLine, optionHelpText } from '../create-options.js';
+import { joinOptions, parseImageSize, parseSizeParam, wantsOptionHelp } from '../options.js';
 import { checkNumber } from './amend.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
@@ -61,27 +61,12 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   } catch (err) {
     return fail((err as Error).message);
   }
-  const bad = unknownOption(driver!, opts);
-  if (bad !== undefined) fail(`Invalid parameter '${bad}'`);
-  for (const spec of driver!.createOptions ?? []) {
-    const v = opts[spec.name];
-    if (spec.type !== 'number' || v === undefined) continue;
-    try {
-      opts[spec.name] = checkNumber(spec.name, v);
-    } catch (err) {
-      fail((err as Error).message);
-    }
-  }
+  // QemuOpts check each -o option as they parse it, in the order given, before anything is printed.
+  checkCreateOptions(driver!, opts, fail);
   let size = sizeArg;
   if (opts.size !== undefined) {
     if (size !== undefined) fail('The image size must be specified only once');
-    let parsed: bigint;
-    try {
-      parsed = parseSizeParam(opts.size);
-    } catch (err) {
-      return fail((err as Error).message === SIZE_PARAM_HINT ? SIZE_PARAM_HINT : (err as Error).message);
-    }
-    size = Number(parsed);
+    size = Number(parseSizeParam(opts.size));
   }
   delete opts.size;
   if (backing !== undefined && !driver!.createOptions?.some((o) => o.name === 'backing_file')) {
@@ -146,3 +131,35 @@ export const createCommand: SubCommand = {
   syntax: 'create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]',
   run,
 };
+
+/** QEMU's booleans as QemuOpts parse them (case matters). */
+const QEMU_BOOLS = new Set(['on', 'off', 'yes', 'no', 'true', 'false', 'y', 'n']);
+
+/**
+ * The checks QemuOpts makes while it parses -o, in the user's order: a name
+ * neither the format nor its protocol knows (drivers listing no options take
+ * any), then the value by the option's type. Values stay as given: the
+ * Formatting line shows numbers and sizes normalised, and the driver reads
+ * the text itself (qcow2's refcount_bits is read twice, as in QEMU).
+ */
+function checkCreateOptions(driver: BlockDriver, opts: Record<string, string>, fail: (message: string) => never): void {
+  if (!driver.createOptions) return;
+  const specs = createOptionsOf(driver, true);
+  for (const [key, value] of Object.entries(opts)) {
+    const spec = specs.find((o) => o.name === key);
+    if (spec === undefined) {
+      if (key !== 'size') fail(`Invalid parameter '${key}'`);
+      continue;
+    }
+    let problem: string | undefined;
+    try {
+      if (spec.type === 'number') checkNumber(key, value);
+      else if (spec.type === 'size') parseSizeParam(value, key);
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (spec.type === 'bool' && !QEMU_BOOLS.has(value)) problem = `Parameter '${key}' expects 'on' or 'off'`;
+    if (problem !== undefined) fail(problem);
+  }
+}
+
