@@ -91,11 +91,15 @@ static void free_strings(char **a) {
   free(a);
 }
 
-// spawn(path, argv[], envp[], fds: Int32Array of [childFd, parentFd] pairs) -> pid or -errno.
+// spawn(path, argv[], envp[], fds: Int32Array of [childFd, parentFd] pairs[, signals]) -> pid or -errno.
 // Exactly the listed descriptors are open in the child (everything else of ours is
-// close-on-exec or closed here); signal dispositions and mask start at their defaults.
+// close-on-exec or closed here); signal dispositions and mask start at their defaults
+// unless `signals` says otherwise (below).
 static napi_value p_spawn(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) { napi_throw_type_error(env, NULL, "missing arguments"); return NULL; }
   size_t plen = 0;
   napi_get_value_string_utf8(env, argv[0], NULL, 0, &plen);
   char *path = malloc(plen + 1);
@@ -129,11 +133,31 @@ static napi_value p_spawn(napi_env env, napi_callback_info info) {
     for (size_t i = 0; i < count; i++) if (pairs[2 * i] == fd) wanted = 1;
     if (!wanted) posix_spawn_file_actions_addclose(&fa, fd);
   }
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setsigmask(&at, &none);
+  // Optional 5th argument, Int32Array [defaultLo, defaultHi, maskLo, maskHi] (bit sig-1):
+  // only those signals go back to SIG_DFL (the others keep what we have, so an ignored
+  // one stays ignored across the exec, as execve does) and the mask is set to it.
+  sigset_t dfl, mask;
+  sigfillset(&dfl);
+  sigemptyset(&mask);
+  if (argc > 4) {
+    napi_typedarray_type st;
+    size_t sn = 0;
+    void *sd = NULL;
+    napi_valuetype vt;
+    napi_typeof(env, argv[4], &vt);
+    if (vt == napi_object) napi_get_typedarray_info(env, argv[4], &st, &sn, &sd, NULL, NULL);
+    if (sd && st == napi_int32_array && sn >= 4) {
+      const uint32_t *w = sd;
+      sigemptyset(&dfl);
+      for (int sig = 1; sig <= 64; sig++) {
+        uint32_t b = 1u << ((sig - 1) & 31);
+        if (w[(sig - 1) >> 5] & b) sigaddset(&dfl, sig); // glibc refuses its own 32/33: they stay as they are
+        if (w[2 + ((sig - 1) >> 5)] & b && sig != SIGKILL && sig != SIGSTOP) sigaddset(&mask, sig);
+      }
+    }
+  }
+  posix_spawnattr_setsigdefault(&at, &dfl);
+  posix_spawnattr_setsigmask(&at, &mask);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
   int err = posix_spawn(&pid, path, &fa, &at, av, ev);
@@ -182,6 +206,14 @@ static void on_sigchld(int sig) {
   errno = saved;
 }
 
+// Real-time signals (SIGRTMIN..SIGRTMAX) when the array is long enough (RT_WORDS): word 65
+// has bit sig-33, words 66/98/130/162 + sig-33 the sender's pid, uid, si_code and
+// si_value (sigqueue), and bit 31 of word 0 (signal 32, glibc's own, never caught here)
+// says "look at word 65", so one load of word 0 still tells whether anything came in.
+#define RT_BITS 65
+#define RT_WORDS 194
+static int sig_rt;
+
 static void on_guest_signal(int sig, siginfo_t *si, void *uc) {
   (void)uc;
   int saved = errno;
@@ -189,6 +221,14 @@ static void on_guest_signal(int sig, siginfo_t *si, void *uc) {
     sig_pending[1 + sig] = si ? si->si_pid : 0;
     sig_pending[33 + sig] = si ? (int32_t)si->si_uid : 0;
     __atomic_fetch_or(sig_pending, (int32_t)(1u << (sig - 1)), __ATOMIC_SEQ_CST);
+  } else if (sig_pending && sig_rt && sig > 32 && sig <= 64) {
+    int i = sig - 33;
+    sig_pending[RT_BITS + 1 + i] = si ? si->si_pid : 0;
+    sig_pending[RT_BITS + 33 + i] = si ? (int32_t)si->si_uid : 0;
+    sig_pending[RT_BITS + 65 + i] = si ? si->si_code : 0;
+    sig_pending[RT_BITS + 97 + i] = si ? si->si_value.sival_int : 0;
+    __atomic_fetch_or(sig_pending + RT_BITS, (int32_t)(1u << i), __ATOMIC_SEQ_CST);
+    __atomic_fetch_or(sig_pending, (int32_t)(1u << 31), __ATOMIC_SEQ_CST);
   }
   wake();
   errno = saved;
@@ -219,26 +259,30 @@ static napi_value p_watch_children(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
-// watchSignals(pending: Int32Array(65)) -> 0 or -errno. The array must stay referenced.
+// watchSignals(pending: Int32Array(65), or RT_WORDS for real-time signals too) -> 0 or -errno.
+// The array must stay referenced.
 static napi_value p_watch_signals(napi_env env, napi_callback_info info) {
   ARGS(1);
   void *data = NULL;
   size_t n = 0;
   napi_get_typedarray_info(env, argv[0], NULL, &n, &data, NULL, NULL);
   if (n < 65) return num(env, -EINVAL);
+  sig_rt = n >= RT_WORDS;
   sig_pending = data;
   return num(env, ensure_pipe());
 }
 
 // setSignal(sig, mode): 0 default, 1 ignore, 2 catch into the pending word (no SA_RESTART,
-// so blocking calls see EINTR). Hardware-fault signals, SIGKILL/SIGSTOP and SIGCHLD
+// so blocking calls see EINTR); sig 1-31 or SIGRTMIN..SIGRTMAX. Hardware-fault signals, SIGKILL/SIGSTOP and SIGCHLD
 // (watchChildren's) are refused: guest faults are synthesised, and V8 may need them.
 static napi_value p_set_signal(napi_env env, napi_callback_info info) {
   ARGS(2);
   int sig = (int)arg_num(env, argv[0]), mode = (int)arg_num(env, argv[1]);
-  if (sig < 1 || sig > 31 || sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
+  int rt = sig >= SIGRTMIN && sig <= SIGRTMAX; // glibc keeps 32 and 33 for itself
+  if ((sig < 1 || sig > 31) && !rt) return num(env, -EINVAL);
+  if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
       sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD) return num(env, -EINVAL);
-  if (mode == 2 && !sig_pending) return num(env, -EINVAL);
+  if (mode == 2 && (!sig_pending || (rt && !sig_rt))) return num(env, -EINVAL);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sigemptyset(&sa.sa_mask);

@@ -160,4 +160,4 @@ export async function dropCachedPages(fd: number, probeAt: number): Promise<bool
   return false;
 }
 
-export { hostProc, childSignals, caughtSignals, SIGNAL_DEFAULT, SIGNAL_IGNORE, SIGNAL_CATCH } from './process.js';
+export { hostProc, childSignals, caughtSignals, CAUGHT_RT, SIGNAL_DEFAULT, SIGNAL_IGNORE, SIGNAL_CATCH } from './process.js';

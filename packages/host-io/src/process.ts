@@ -10,7 +10,7 @@ interface NativeProc {
   lseek(fd: number, offset: number, whence: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
   memfd(): number;
-  spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array): number;
+  spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array, signals?: Int32Array): number;
   waitpid(pid: number, options: number, status: Int32Array): number;
   watchChildren(counter: Int32Array): number;
   waitChildEvent(timeoutMs: number): number;
@@ -42,9 +42,12 @@ let watching = false;
  * Signals caught for the guest (setSignal mode SIGNAL_CATCH): word 0 has bit
  * sig-1 set by the host handler (one typed-array read tells whether any
  * arrived; take them with Atomics.exchange), words 1 + sig and 33 + sig the
- * sender's pid and uid.
+ * sender's pid and uid. Real-time signals (33-64): bit 31 of word 0 says
+ * "some arrived", word CAUGHT_RT has bit sig-33, and words CAUGHT_RT + 1, + 33,
+ * + 65, + 97 (each + sig-33) the sender's pid, uid, si_code and si_value.
  */
-export const caughtSignals = new Int32Array(65);
+export const CAUGHT_RT = 65;
+export const caughtSignals = new Int32Array(CAUGHT_RT + 129);
 let watchingSignals = false;
 export const SIGNAL_DEFAULT = 0, SIGNAL_IGNORE = 1, SIGNAL_CATCH = 2;
 
@@ -71,10 +74,14 @@ export const hostProc = {
   },
   /**
    * posix_spawn: `fds` holds [childFd, ourFd] pairs, exactly those are open in
-   * the child; dispositions and mask start at their defaults. pid or -errno.
+   * the child; dispositions and mask start at their defaults, or, with
+   * `signals` = [defaultLo, defaultHi, maskLo, maskHi] (bit sig-1), only the
+   * listed signals are reset (an ignored one stays ignored, as across execve)
+   * and the mask is the given one. pid or -errno.
    */
-  spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array): number {
-    return native ? native.spawn(path, argv, envp, fds) : ENOSYS;
+  spawn(path: string, argv: readonly string[], envp: readonly string[], fds: Int32Array, signals?: Int32Array): number {
+    if (!native) return ENOSYS;
+    return signals ? native.spawn(path, argv, envp, fds, signals) : native.spawn(path, argv, envp, fds);
   },
   /** waitpid(2): pid with status[0] set, 0 (WNOHANG, nothing yet), or -errno. */
   waitpid(pid: number, options: number, status: Int32Array): number {
@@ -88,7 +95,8 @@ export const hostProc = {
     return native.watchChildren(childSignals);
   },
   /**
-   * The host disposition of `sig` (1-31; not SIGSEGV/BUS/ILL/FPE/TRAP/KILL/STOP/CHLD):
+   * The host disposition of `sig` (1-31 or SIGRTMIN-SIGRTMAX, 34-64 under glibc;
+   * not SIGSEGV/BUS/ILL/FPE/TRAP/KILL/STOP/CHLD):
    * SIGNAL_DEFAULT, SIGNAL_IGNORE or SIGNAL_CATCH (recorded in caughtSignals, no
    * SA_RESTART, wakes waitChildEvent). 0 or -errno.
    */

@@ -9,6 +9,8 @@ import type { OpenFile } from './sys-fs.js';
  * guest descriptor table (already placed at its numbers by spawn), signal
  * dispositions and mask. Written to a memfd the child finds at the descriptor
  * named by TSEMU_FORK_STATE: [u32 header length][JSON header][VFP][mapped map][perm][pages].
+ * "<state fd>:<ready fd>" also names the write end of a pipe the child closes
+ * once it runs with its dispositions in place (HostProcesses.kill waits for it).
  */
 export const FORK_STATE_ENV = 'TSEMU_FORK_STATE';
 
@@ -85,7 +87,7 @@ export function restoreForkedChild(p: LinuxProcess): boolean {
   const v = process.env[FORK_STATE_ENV];
   if (v === undefined) return false;
   delete process.env[FORK_STATE_ENV];
-  const fd = Number(v);
+  const [fd, readyFd] = v.split(':').map(Number) as [number, number | undefined];
   let pos = 0;
   const get = (b: Uint8Array, off = 0, n = b.length - off): void => {
     for (let done = 0; done < n;) {
@@ -138,5 +140,6 @@ export function restoreForkedChild(p: LinuxProcess): boolean {
   const sig = p.signals;
   sig.actions = h.actions.map((a) => ({ handler: a.handler, flags: a.flags, restorer: a.restorer, mask: BigInt(a.mask) }));
   sig.blocked = BigInt(h.blocked);
+  if (readyFd !== undefined && readyFd >= 0) p.procs.childStarted?.(readyFd);
   return true;
 }

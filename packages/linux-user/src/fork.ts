@@ -2,6 +2,7 @@ import { spawnSync, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { E } from './errno.js';
+import { SIGNAL_STATE_ENV, signalStateValue } from './signal-inherit.js';
 import type { OpenFile } from './sys-fs.js';
 import type { LinuxProcess } from './process.js';
 
@@ -14,6 +15,10 @@ interface ParentFrame {
   brk: number;
   fds: Map<number, OpenFile>;
   blocked: bigint;
+  /** Dispositions: the child may change them (a background job ignores SIGINT) before it execs. */
+  actions: { handler: number; flags: number; restorer: number; mask: bigint }[];
+  /** Pending signals stay with the parent; the child starts with none. */
+  pending: ReturnType<LinuxProcess['signals']['takePending']>;
   pid: number;
   childPid: number;
 }
@@ -39,6 +44,11 @@ export interface GuestProcesses {
   afterSyscall(): void;
   /** rt_sigsuspend: sets r0 itself. */
   sigsuspend(maskAddr: number): void;
+  /** Non-zero while a forked child has not yet told its parent it runs: the run loop then calls startupSyscall. */
+  startup: number;
+  startupSyscall?(nr: number): void;
+  /** A forked child restored its state; `readyFd` is closed to tell the parent it runs (HostProcesses). */
+  childStarted?(readyFd: number): void;
 }
 
 /**
@@ -58,6 +68,7 @@ export class SequentialProcesses implements GuestProcesses {
   private zombies = new Map<number, number>();
   private nextPid = 0x10000;
   pid = process.pid;
+  readonly startup = 0;
 
   constructor(private p: LinuxProcess, private selfCommand: readonly string[]) {}
 
@@ -81,7 +92,8 @@ export class SequentialProcesses implements GuestProcesses {
     const childPid = this.nextPid++;
     this.parents.push({
       regs: cpu.regs.slice(), vfp: new Uint8Array(cpu.vfpBuffer).slice(), memory: p.as.snapshot(), mapped: p.as.mappedCopy(),
-      brk: p.as.brk, fds: p.fs.snapshot(), blocked: p.signals.blocked, pid: this.pid, childPid,
+      brk: p.as.brk, fds: p.fs.snapshot(), blocked: p.signals.blocked,
+      actions: p.signals.actions.map((a) => ({ ...a })), pending: p.signals.takePending(), pid: this.pid, childPid,
     });
     this.pid = childPid;
     if (flags & CLONE_CHILD_SETTID && ctid) p.mem.dv.setInt32(ctid >>> 0, childPid, true);
@@ -97,6 +109,8 @@ export class SequentialProcesses implements GuestProcesses {
     cpu.regs.set(f.regs);
     new Uint8Array(cpu.vfpBuffer).set(f.vfp);
     p.signals.blocked = f.blocked;
+    p.signals.actions = f.actions;
+    p.signals.restorePending(f.pending);
     this.pid = f.pid;
     this.zombies.set(f.childPid, status);
     cpu.regs[0] = f.childPid;
@@ -144,6 +158,8 @@ export class SequentialProcesses implements GuestProcesses {
     const stdin = fds.get(0)?.pipe;
     const input = stdin ? Buffer.concat(stdin.chunks.splice(0)) : undefined;
     const env = Object.fromEntries(envp.map((kv) => { const i = kv.indexOf('='); return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)]; }));
+    // The new tsemu-arm is the same guest process after execve: ignored signals and the mask carry over (signal-inherit.ts).
+    if (armElf) env[SIGNAL_STATE_ENV] = signalStateValue(this.p.signals.ignoredSet(), this.p.signals.blocked, this.p.signals.pending);
     const r = spawnSync(cmd!, args, { stdio, input, env, argv0: armElf ? undefined : argv[0], maxBuffer: 1 << 30, cwd: process.cwd() });
     if (r.error) return -E.ENOENT;
     fds.get(1)?.pipe?.chunks.push(r.stdout as Buffer);

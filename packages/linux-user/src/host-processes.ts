@@ -14,7 +14,20 @@ import type { LinuxProcess } from './process.js';
 export const realProcesses = hostProc.available && process.env.TSEMU_SEQUENTIAL_FORK !== '1';
 
 const CLONE_VM = 0x100, CLONE_VFORK = 0x4000, CLONE_SETTLS = 0x80000, CLONE_PARENT_SETTID = 0x00100000, CLONE_CHILD_SETTID = 0x01000000;
-const SIGCHLD = 17, SIG_DFL = 0, SIG_IGN = 1, CLD_EXITED = 1, WNOHANG = 1;
+const SIGCHLD = 17, SIG_DFL = 0, SIG_IGN = 1, CLD_EXITED = 1, WNOHANG = 1, F_SETFD = 2, FD_CLOEXEC = 1, POLLIN = 1;
+/**
+ * A forked child's start-up: a new Node process resets every signal to its
+ * default before our code runs, so until the child has restored the guest's
+ * dispositions a signal would kill it even if the guest ignores it. The child
+ * tells its parent it runs once it has made a few system calls (or one that
+ * may block, execs, forks or exits): what the guest does right after fork,
+ * like a background job ignoring SIGINT, is then in place, as it practically
+ * always is on a kernel where the child runs at once. kill() from the parent
+ * waits for that (at most STARTUP_WAIT_MS).
+ */
+const READY_AFTER_SYSCALLS = 8, STARTUP_WAIT_MS = 2000;
+/** exit, fork, read, write, execve, pause, wait4, clone, readv, writev, nanosleep, poll, rt_sigsuspend, vfork, exit_group, clock_nanosleep(64), ppoll(64). */
+const READY_AT = new Set([1, 2, 3, 4, 11, 29, 114, 120, 145, 146, 162, 168, 179, 190, 248, 265, 336, 407, 414]);
 
 /**
  * Guest processes as host processes. fork spawns another tsemu-arm (the same
@@ -33,6 +46,11 @@ export class HostProcesses implements GuestProcesses {
   /** Guest children not yet reaped. */
   private readonly children = new Set<number>();
   private readonly self: string[];
+  /** Children still starting up -> the read end of the pipe they close when they run (see READY_AFTER_SYSCALLS). */
+  private readonly starting = new Map<number, number>();
+  /** In a forked child: system calls left before it tells its parent it runs (0: told). */
+  startup = 0;
+  private readyFd = -1;
 
   constructor(private p: LinuxProcess, selfCommand?: readonly string[]) {
     this.self = selfCommand ? [...selfCommand] : [process.execPath, ...process.execArgv, process.argv[1] ?? ''];
@@ -44,11 +62,25 @@ export class HostProcesses implements GuestProcesses {
 
   childExit(): void { /* children are separate processes */ }
 
+  childStarted(readyFd: number): void {
+    hostProc.fcntl(readyFd, F_SETFD, FD_CLOEXEC); // never inherited by what we spawn
+    this.readyFd = readyFd;
+    this.startup = READY_AFTER_SYSCALLS;
+  }
+
+  startupSyscall(nr: number): void {
+    if (--this.startup !== 0 && !READY_AT.has(nr)) return;
+    this.startup = 0;
+    if (this.readyFd >= 0) closeSync(this.readyFd);
+    this.readyFd = -1;
+  }
+
   fork(flags: number, ctid: number, ptid = 0, sp = 0, tls = 0): number {
     if ((flags & CLONE_VM) && !(flags & CLONE_VFORK)) return -E.EAGAIN; // threads: not yet
     hostProc.watchChildren();
     const memfd = hostProc.memfd();
     if (memfd < 0) return -E.EAGAIN;
+    const ready = hostProc.pipe2(0);
     try {
       const { slotOf, pairs } = forkSlots(this.p.fs.fds);
       // The child's own stack (glibc's posix_spawn clones onto one) and TLS go into its registers only.
@@ -59,6 +91,7 @@ export class HostProcesses implements GuestProcesses {
       let stateSlot = 3;
       for (let i = 0; i < pairs.length; i += 2) stateSlot = Math.max(stateSlot, pairs[i]! + 1);
       pairs.push(stateSlot, memfd);
+      if (typeof ready !== 'number') pairs.push(stateSlot + 1, ready[1]);
       const o = this.p.opts, args = [...this.self];
       if (this.p.strace) args.push('-strace');
       if (this.p.sysroot) args.push('-L', this.p.sysroot);
@@ -66,15 +99,26 @@ export class HostProcesses implements GuestProcesses {
       if (o.logUnimp) args.push('-d', 'unimp');
       args.push(this.p.exePath);
       const env = Object.entries(process.env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
-      env.push(`${FORK_STATE_ENV}=${stateSlot}`);
+      env.push(`${FORK_STATE_ENV}=${stateSlot}${typeof ready !== 'number' ? `:${stateSlot + 1}` : ''}`);
       const pid = hostProc.spawn(args[0]!, args, env, Int32Array.from(pairs));
       if (pid < 0) return -E.EAGAIN;
       this.children.add(pid);
+      if (typeof ready !== 'number') { this.starting.set(pid, ready[0]); ready[0] = -1; }
       if (flags & CLONE_PARENT_SETTID && ptid) this.p.mem.dv.setInt32(ptid >>> 0, pid, true);
       return pid;
     } finally {
       closeSync(memfd);
+      if (typeof ready !== 'number') { closeSync(ready[1]); if (ready[0] >= 0) closeSync(ready[0]); }
     }
+  }
+
+  /** A child we forked is still starting: wait until it runs with the guest's dispositions (or has died). */
+  private awaitStarted(pid: number): void {
+    const fd = this.starting.get(pid);
+    if (fd === undefined) return;
+    this.starting.delete(pid);
+    hostProc.poll(Int32Array.of(fd, POLLIN, 0), STARTUP_WAIT_MS); // EOF: it closed its end or exited
+    closeSync(fd);
   }
 
   wait4(pid: number, wstatus: number, options: number, rusage = 0): number {
@@ -91,14 +135,20 @@ export class HostProcesses implements GuestProcesses {
       if (intr !== 0) return intr;
       hostProc.waitChildEvent(-1);
     }
-    if (r > 0) this.children.delete(r);
+    if (r > 0) { this.children.delete(r); this.forgetStarting(r); }
     if (r > 0 && wstatus) this.p.mem.dv.setInt32(wstatus >>> 0, this.status[0]!, true);
     if (r > 0 && rusage) this.p.mem.fill(rusage >>> 0, 72);
     return r;
   }
 
-  /** kill(2) to another process (ourselves is Syscalls' business). */
+  private forgetStarting(pid: number): void {
+    const fd = this.starting.get(pid);
+    if (fd !== undefined) { this.starting.delete(pid); closeSync(fd); }
+  }
+
+  /** kill(2) to another process (ourselves is Syscalls' business); a child still starting up gets it once it runs. */
   kill(pid: number, sig: number): number {
+    if (sig !== 0 && pid > 0) this.awaitStarted(pid);
     try { process.kill(pid, sig); return 0; } catch (e) {
       const code = (e as { code?: string }).code;
       return code === 'ESRCH' ? -E.ESRCH : code === 'EPERM' ? -E.EPERM : -E.EINVAL;
@@ -107,8 +157,8 @@ export class HostProcesses implements GuestProcesses {
 
   /** A system call saw a condition that raises `sig` (EPIPE: SIGPIPE); pending, so delivered after it returns. */
   raise(sig: number): void {
-    if (sig === 13 && this.p.signals.actions[13]?.handler === SIG_DFL) hostProc.defaultSignal(13); // so we can die of it
     this.p.signals.send(sig, { code: SI.KERNEL });
+    this.p.signals.forgetHost(sig); // the host's own SIGPIPE for the same write, if the addon caught it
   }
 
   /** SIGCHLDs the host gave us since the last look become pending guest SIGCHLDs (dropped while ignored). */
@@ -197,7 +247,10 @@ export class HostProcesses implements GuestProcesses {
   private execHost(path: string, argv: string[], envp: string[]): number | { status: number } {
     const pairs: number[] = [];
     for (const [fd, f] of this.p.fs.fds) if (!this.p.fs.cloexec.has(fd) && f.host >= 0) pairs.push(fd, f.host);
-    const pid = hostProc.spawn(path, argv.length ? argv : [path], envp, Int32Array.from(pairs));
+    // execve keeps ignored signals ignored and the mask: only the others go back to SIG_DFL in the host program.
+    const sig = this.p.signals, keep = sig.ignoredSet(), blocked = sig.blocked;
+    const attrs = Int32Array.of(~Number(keep & 0xffffffffn), ~Number(keep >> 32n), Number(blocked & 0xffffffffn), Number(blocked >> 32n));
+    const pid = hostProc.spawn(path, argv.length ? argv : [path], envp, Int32Array.from(pairs), attrs);
     if (pid < 0) return pid;
     const r = hostProc.waitpid(pid, 0, this.status);
     if (r < 0) return r;

@@ -89,6 +89,7 @@ export class LinuxProcess {
           case Excp.SWI:
             // Another process's signal that came in while the guest computed runs its handler before the call.
             if (caughtSignals[0] !== 0 && this.signals.deliverBeforeSyscall()) break;
+            if (this.procs.startup !== 0) this.procs.startupSyscall!(r[7]! >>> 0);
             this.syscalls.dispatch(); this.procs.afterSyscall(); this.signals.deliverPending(); break;
           case Excp.KUSER: this.signals.kuserBranch(r[S.PC]! >>> 0); break;
           case Excp.UDEF:

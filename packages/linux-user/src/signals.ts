@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { caughtSignals, hostProc, SIGNAL_CATCH, SIGNAL_DEFAULT, SIGNAL_IGNORE } from '@tsemu/host-io';
+import { CAUGHT_RT, caughtSignals, hostProc, SIGNAL_CATCH, SIGNAL_DEFAULT, SIGNAL_IGNORE } from '@tsemu/host-io';
+import { inheritedSignals } from './signal-inherit.js';
 import { FAULT_ALIGN, FAULT_WRITE } from '@tsemu/tcg';
 import { S } from '@tsemu/target-arm';
 import { GuestExit } from './errno.js';
@@ -41,8 +42,8 @@ const VFP_MAGIC = 0x56465001, VFP_SIZE = 288, FPEXC_EN = 0x40000000;
 export const SIGRETURN_TRAMPOLINE = 0xffff0500, RT_SIGRETURN_TRAMPOLINE = 0xffff0520;
 
 interface Action { handler: number; flags: number; restorer: number; mask: bigint }
-/** What a handler's siginfo says: si_code and either the fault address or the sender. */
-export interface SigInfo { code: number; addr?: number; pid?: number; uid?: number }
+/** What a handler's siginfo says: si_code and either the fault address or the sender (and sigqueue's value). */
+export interface SigInfo { code: number; addr?: number; pid?: number; uid?: number; value?: number }
 /** The CPU state may expose the whole CPSR incl. the IT bits (target-arm); otherwise cpsr()/setCpsrUser. */
 interface CpsrAccess { getCpsr?: () => number; setCpsr?: (v: number) => void }
 
@@ -52,6 +53,12 @@ export const RESTART_SYSCALL = -512;
 const EINTR = 4;
 /** Host signals a guest handler may take over: not the faults (synthesised), SIGKILL/SIGSTOP, nor SIGCHLD (counted separately). */
 const NOT_FORWARDED = new Set([SIG.ILL, SIG.TRAP, SIG.BUS, SIG.FPE, SIG.KILL, SIG.SEGV, SIG.CHLD, SIG.STOP]);
+/** Real-time signals the host can catch for the guest: glibc keeps 32 and 33 for itself (SIGRTMIN is 34). */
+const RT_FIRST = 34;
+/** Node ignores these at start-up; a guest with SIG_DFL must still die of them, so the host catches them for it. */
+const NODE_IGNORES = new Set([SIG.PIPE, 25 /* SIGXFSZ */]);
+/** The mode last given to the host for each signal (-1: not set by us), shared by every LinuxProcess here. */
+const hostMode = new Int8Array(65).fill(-1);
 /** Other processes' signals reach guest handlers when guest processes are host processes (the addon catches them). */
 const forwardHost = hostProc.signals && process.env.TSEMU_SEQUENTIAL_FORK !== '1';
 const UNBLOCKABLE = bit(SIG.KILL) | bit(SIG.STOP);
@@ -67,7 +74,7 @@ const UNBLOCKABLE = bit(SIG.KILL) | bit(SIG.STOP);
  */
 export class Signals {
   actions: Action[] = Array.from({ length: 65 }, () => ({ handler: SIG_DFL, flags: 0, restorer: 0, mask: 0n }));
-  blocked = 0n;
+  private mask = 0n;
   /** Sent but not yet delivered (blocked), with their siginfo. */
   pending = 0n;
   private pendingInfo = new Map<number, SigInfo>();
@@ -80,7 +87,25 @@ export class Signals {
   private errorCode = 0;
   private faultAddress = 0;
 
-  constructor(private p: LinuxProcess) {}
+  /** A new program starts with the dispositions and mask it inherited (signal-inherit.ts); a forked child then takes its parent's. */
+  constructor(private p: LinuxProcess) {
+    const { ignored, blocked, pending } = inheritedSignals;
+    for (let s = 1; s <= 64; s++) if (ignored & bit(s) && s !== SIG.KILL && s !== SIG.STOP) this.actions[s]!.handler = SIG_IGN;
+    this.mask = blocked & ~UNBLOCKABLE;
+    this.pending = pending & ~ignored;
+  }
+
+  /** The guest's signal mask. Setting it re-mirrors the signals whose blocked state changed (see syncHost). */
+  get blocked(): bigint { return this.mask; }
+  set blocked(v: bigint) {
+    const changed = this.mask ^ v;
+    this.mask = v;
+    if (!forwardHost || changed === 0n) return;
+    // Only SIG_DFL signals change host mode with the mask (caught while blocked); plain numbers, no bigint per bit.
+    const lo = Number(changed & 0xffffffffn), hi = Number(changed >> 32n);
+    for (let i = 0; i < 32; i++) if (lo & (1 << i) && this.actions[i + 1]!.handler === SIG_DFL) this.syncHost(i + 1);
+    for (let i = 0; i < 32; i++) if (hi & (1 << i) && this.actions[i + 33]!.handler === SIG_DFL) this.syncHost(i + 33);
+  }
 
   /** rt_sigaction(sig, act, oact, sigsetsize); struct: handler, flags, restorer, mask (8 bytes). */
   sigaction(sig: number, act: number, oact: number): number {
@@ -105,36 +130,59 @@ export class Signals {
   }
 
   /**
-   * Mirror the guest's disposition of `sig` on the host: a handler catches the
-   * host signal into the addon's pending word (no SA_RESTART, so blocking
-   * calls see EINTR), SIG_IGN ignores it, SIG_DFL gives the host default back
-   * so a fatal default still ends us with that signal. SIGPIPE stays ignored
-   * by default (Node's setting): EPIPE raises the guest's SIGPIPE instead.
+   * Mirror the guest's disposition of `sig` (1-31, 34-64) on the host: SIG_IGN
+   * ignores it, so it neither kills nor reaches the guest, and survives into
+   * host programs the guest execs. A handler catches the host signal into the
+   * addon's pending word (no SA_RESTART, so blocking calls see EINTR); so does
+   * SIG_DFL while the guest blocks the signal (it stays pending, as in the
+   * kernel, and sigpending shows it) and for SIGPIPE / SIGXFSZ, which Node
+   * ignores (the guest then dies of them on delivery). Otherwise SIG_DFL
+   * gives the host default back, so a fatal default ends us with that signal.
    */
   syncHost(sig: number): void {
-    if (!forwardHost || sig > 31 || NOT_FORWARDED.has(sig as 4)) return;
+    if (!forwardHost || sig > 64 || (sig > 31 && sig < RT_FIRST) || NOT_FORWARDED.has(sig as 4)) return;
     const h = this.actions[sig]!.handler;
-    if (h === SIG_DFL && sig === SIG.PIPE) return;
-    hostProc.setSignal(sig, h === SIG_DFL ? SIGNAL_DEFAULT : h === SIG_IGN ? SIGNAL_IGNORE : SIGNAL_CATCH);
+    const mode = h === SIG_IGN ? SIGNAL_IGNORE
+      : h !== SIG_DFL || this.mask & bit(sig) || NODE_IGNORES.has(sig as 13) ? SIGNAL_CATCH : SIGNAL_DEFAULT;
+    if (hostMode[sig] === mode) return;
+    if (hostProc.setSignal(sig, mode) === 0) hostMode[sig] = mode;
   }
 
   /**
-   * Start-up, a forked child's restored dispositions, execve: every signal
-   * the guest catches or ignores, and SIGUSR1 back to its default (Node
-   * takes it for the inspector; the guest must die of it). Other defaults
-   * are left alone (an embedding test runner may have handlers of its own).
+   * Start-up, a forked child's restored dispositions: every signal the guest
+   * catches, ignores or blocks, the ones Node changed (SIGPIPE, SIGXFSZ), and
+   * SIGUSR1 back to its default (Node takes it for the inspector; the guest
+   * must die of it). Other defaults are left alone (an embedding test runner
+   * may have handlers of its own).
    */
   syncAllHost(): void {
-    for (let s = 1; s <= 31; s++) if (s === SIG.USR1 || this.actions[s]!.handler !== SIG_DFL) this.syncHost(s);
+    for (let s = 1; s <= 64; s++) {
+      if (s === SIG.USR1 || NODE_IGNORES.has(s as 13) || this.actions[s]!.handler !== SIG_DFL || this.mask & bit(s)) this.syncHost(s);
+    }
   }
 
-  /** Signals other processes sent us (caught by the addon) become pending guest signals with the sender's pid and uid. */
+  /**
+   * Signals other processes sent us (caught by the addon) become pending guest
+   * signals with the sender's pid and uid; real-time ones (bit 31 of word 0
+   * says some came) with the sender's si_code and sigqueue value too.
+   */
   collectHost(): void {
     if (caughtSignals[0] === 0) return;
     const bits = Atomics.exchange(caughtSignals, 0, 0);
     for (let s = 1; s <= 31; s++) {
       if (bits & (1 << (s - 1))) this.send(s, { code: SI.USER, pid: caughtSignals[1 + s]!, uid: caughtSignals[33 + s]! >>> 0 });
     }
+    if (bits >= 0) return;
+    const rt = Atomics.exchange(caughtSignals, CAUGHT_RT, 0), c = caughtSignals, base = CAUGHT_RT;
+    for (let i = 0; i < 32; i++) {
+      if (!(rt & (1 << i))) continue;
+      this.send(33 + i, { code: c[base + 65 + i]!, pid: c[base + 1 + i]!, uid: c[base + 33 + i]! >>> 0, value: c[base + 97 + i]! });
+    }
+  }
+
+  /** Drop a host signal the addon caught but a system call already raised itself (EPIPE's SIGPIPE). */
+  forgetHost(sig: number): void {
+    if (sig < 32) Atomics.and(caughtSignals, 0, ~(1 << (sig - 1)));
   }
 
   /**
@@ -181,7 +229,7 @@ export class Signals {
       else if (how === 2) next = v;
       else return -EINVAL;
     }
-    if (oset) dv.setBigUint64(oset, this.blocked, true);
+    if (oset) dv.setBigUint64(oset, this.mask, true);
     this.blocked = next & ~UNBLOCKABLE;
     return 0;
   }
@@ -216,6 +264,30 @@ export class Signals {
 
   private ssFlagsFor(sp: number): number {
     return this.ssSize === 0 ? SS_DISABLE : this.onSigStack(sp) ? SS_ONSTACK : 0;
+  }
+
+  /**
+   * A fork child starts with nothing pending (the sequential model runs it in
+   * this emulator): take the parent's pending signals away until it resumes.
+   */
+  takePending(): { pending: bigint; info: Map<number, SigInfo> } {
+    const saved = { pending: this.pending, info: this.pendingInfo };
+    this.pending = 0n;
+    this.pendingInfo = new Map();
+    return saved;
+  }
+
+  /** The parent resumes: its pending signals are back. */
+  restorePending(saved: { pending: bigint; info: Map<number, SigInfo> }): void {
+    this.pending = saved.pending;
+    this.pendingInfo = saved.info;
+  }
+
+  /** The signals set to SIG_IGN (bit sig-1): what execve keeps. */
+  ignoredSet(): bigint {
+    let set = 0n;
+    for (let s = 1; s <= 64; s++) if (this.actions[s]!.handler === SIG_IGN) set |= bit(s);
+    return set;
   }
 
   private ignored(sig: number): boolean {
@@ -368,7 +440,10 @@ export class Signals {
       dv.setInt32(frame, sig, true);
       dv.setInt32(frame + 8, info.code, true);
       if (info.addr !== undefined) dv.setUint32(frame + 12, info.addr >>> 0, true);
-      else { dv.setInt32(frame + 12, info.pid ?? 0, true); dv.setUint32(frame + 16, info.uid ?? 0, true); }
+      else {
+        dv.setInt32(frame + 12, info.pid ?? 0, true); dv.setUint32(frame + 16, info.uid ?? 0, true);
+        if (info.value !== undefined) dv.setInt32(frame + 20, info.value, true); // si_value (sigqueue)
+      }
     }
     // uc_stack describes the alternate stack as seen from the interrupted code.
     dv.setUint32(uc + UC_STACK, this.ssSp, true);
@@ -394,9 +469,7 @@ export class Signals {
     dv.setUint32(uc + UC_SIZE, (0xe3a07000 | nr) >>> 0, true);
     dv.setUint32(uc + UC_SIZE + 4, 0xef000000, true);
 
-    this.blocked |= a.mask;
-    if (!(a.flags & SA_NODEFER)) this.blocked |= bit(sig);
-    this.blocked &= ~UNBLOCKABLE;
+    this.blocked = (this.mask | a.mask | (a.flags & SA_NODEFER ? 0n : bit(sig))) & ~UNBLOCKABLE;
     if (sp !== oldSp && this.ssFlags & SS_AUTODISARM) { this.ssSp = 0; this.ssSize = 0; this.ssFlags = 0; }
     r[0] = sig;
     if (rt) { r[1] = frame; r[2] = uc; }
