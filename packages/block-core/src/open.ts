@@ -193,7 +193,8 @@ async function probeAndOpen(opts: BlockOptions, name: string | undefined, inheri
   const formatOpts: BlockOptions = {};
   if (hasChildOptions(opts, 'file') || opts.file !== undefined) {
     protoOpts = childOptions(opts, 'file');
-    protoName = opts.file;
+    // Settings for the file child (file.aio=...) next to a plain filename: the filename is still the file's.
+    protoName = opts.file ?? (protoOpts.filename === undefined ? name : undefined);
   } else {
     if (name === undefined) throw new BlockError('EINVAL', 'Must specify either driver or file');
     protoOpts = {};

@@ -18,6 +18,8 @@ export interface ImageRequest {
   failStatus?: number;
   /** Opened by `check` (BDRV_O_CHECK): the driver leaves repairs to the check. */
   forCheck?: boolean;
+  /** Extra node options (e.g. `file.aio`). */
+  options?: Record<string, string>;
 }
 
 export async function open(ctx: Context, req: ImageRequest): Promise<BlockBackend> {
@@ -34,6 +36,7 @@ export async function open(ctx: Context, req: ImageRequest): Promise<BlockBacken
       discard: req.discard,
       noBacking: req.noBacking,
       forCheck: req.forCheck,
+      ...(req.options && { options: req.options }),
       // qemu-img serves one caller: short synchronous host calls beat thread-pool round trips.
       singleClient: true,
       onWarning: req.readOnly ? undefined : (line) => ctx.warnLine(line),

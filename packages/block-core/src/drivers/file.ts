@@ -596,6 +596,10 @@ export const fileDriver: BlockDriver = {
   async open(ctx: OpenContext): Promise<BlockDriverState> {
     const path = ctx.options.filename;
     if (path === undefined || path === '') throw new BlockError('EINVAL', "The 'file' block driver requires a file name");
+    // Linux AIO only works with O_DIRECT; QEMU refuses the combination at open.
+    if (ctx.options.aio === 'native' && !ctx.cache.direct) {
+      throw new BlockError('EINVAL', 'aio=native was specified, but it requires cache.direct=on, which was not specified.');
+    }
     const st = await fsp.stat(path).catch((err) => { throw openError(path, err); });
     if (st.isDirectory()) throw new BlockError('EISDIR', `Could not open '${path}': Is a directory`);
     const state = await openFile(path, ctx.readOnly, ctx.cache, parseBool('x-no-odirect', ctx.options['x-no-odirect'], false));

@@ -98,6 +98,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   const s: BenchSettings = { count: 75000, depth: 64, bufferSize: 4096, step: 0, offset: 0, write: false, pattern: 0, flushInterval: 0, drain: true };
   let format: string | undefined;
   let cache = 'writeback';
+  let aio: string | undefined;
   let imageOpts = false;
   let forceShare = false;
   for (const o of options) {
@@ -107,9 +108,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       case 'c': s.count = intOption(v, 'request count', 0); break;
       case 'd': s.depth = intOption(v, 'queue depth', 1); break;
       case 'f': format = v; break;
-      case 'n': cache = 'none'; break;
+      case 'n': aio = 'native'; break; // qemu-img bench's -n: native AIO, as -i native
       case 'i':
         if (!['threads', 'native', 'io_uring'].includes(v)) throw new CommandError(`Invalid aio option: ${v}`);
+        aio = v;
         break;
       case 'o': s.offset = sizeOption(v, 'offset'); break;
       case 's': s.bufferSize = sizeOption(v, 'buffer size'); break;
@@ -135,7 +137,9 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   if (s.flushInterval > 0 && s.flushInterval < s.depth) throw new CommandError("Flush interval can't be smaller than depth");
   if (s.step === 0 && !options.some((o) => o.key === 'S')) s.step = s.bufferSize;
 
-  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: !s.write, cache, imageOpts, forceShare });
+  // The AIO mode is the file node's (the protocol under the format, or the image itself with -f file).
+  const aioOptions = aio === undefined || aio === 'threads' || imageOpts ? undefined : { [format === 'file' ? 'aio' : 'file.aio']: aio };
+  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: !s.write, cache, imageOpts, forceShare, ...(aioOptions && { options: aioOptions }) });
   try {
     ctx.out(
       `Sending ${s.count} ${s.write ? 'write' : 'read'} requests, ${s.bufferSize} bytes each, ${s.depth} in parallel ` +
