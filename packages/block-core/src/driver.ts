@@ -284,3 +284,18 @@ export interface BlockDriverMeasureHook {
 
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface BlockDriver extends BlockDriverMeasureHook {}
+
+/**
+ * The optional VM state hooks (QEMU's bdrv_save_vmstate / bdrv_load_vmstate):
+ * `pos` is relative to the start of the format's VM state area (qcow2: the
+ * guest offsets just past the disk). Absent: block-core tries the node's
+ * file child, then answers ENOTSUP (raw, file, nbd...).
+ */
+export interface BlockDriverStateVmStateHooks {
+  writeVmState?(pos: number, length: number, iov: Uint8Array[]): Promise<void>;
+  /** Unwritten VM state reads as zeroes. */
+  readVmState?(pos: number, length: number, iov: Uint8Array[]): Promise<void>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface BlockDriverState extends BlockDriverStateVmStateHooks {}

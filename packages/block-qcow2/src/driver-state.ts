@@ -14,6 +14,7 @@ import { Qcow2Reader } from './read-path.js';
 import { resizeQcow2 } from './resize.js';
 import { Qcow2Snapshots } from './snapshots.js';
 import { Qcow2Writer } from './write-path.js';
+import { Qcow2VmState } from './vmstate.js';
 
 export class Qcow2DriverState implements BlockDriverState {
   readonly requestAlignment = 1;
@@ -22,12 +23,15 @@ export class Qcow2DriverState implements BlockDriverState {
   private readonly compressedWriter: Qcow2CompressedWriter;
   /** Internal snapshots (list/create/apply/delete); tools reach it through `node.state`. */
   readonly snapshots: Qcow2Snapshots;
+  /** VM state past the disk (qemu-io write -b / read -b). */
+  private readonly vmState: Qcow2VmState;
 
   constructor(readonly image: Qcow2Image, fileNode: BlockNode | undefined) {
     this.reader = new Qcow2Reader(image, fileNode);
     this.writer = new Qcow2Writer(image, this.reader);
     this.compressedWriter = new Qcow2CompressedWriter(image, this.writer);
     this.snapshots = new Qcow2Snapshots(image);
+    this.vmState = new Qcow2VmState(image, this.reader, this.writer);
   }
 
   getLength(): Promise<number> {
@@ -93,6 +97,14 @@ export class Qcow2DriverState implements BlockDriverState {
     } finally {
       await img.endRequest();
     }
+  }
+
+  writeVmState(pos: number, length: number, iov: Uint8Array[]): Promise<void> {
+    return this.vmState.save(pos, length, iov);
+  }
+
+  readVmState(pos: number, length: number, iov: Uint8Array[]): Promise<void> {
+    return this.vmState.load(pos, length, iov);
   }
 
   /** qemu-img check [-r leaks|all]: runs with the metadata lock held; expects no guest I/O in flight. */

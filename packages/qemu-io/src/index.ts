@@ -14,6 +14,7 @@ export { cvtnum, parsePattern, MAX_REQUEST_BYTES } from './numbers.js';
 export { cFixed, cvtstr, timestr, formatReport, hexDump } from './format.js';
 export { getopt } from './getopt.js';
 export { Session } from './session.js';
+export { Output } from './output.js';
 export { commandTable } from './commands/index.js';
 
 const PROMPT = 'qemu-io> ';

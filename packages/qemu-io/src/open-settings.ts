@@ -50,8 +50,11 @@ export function parseDetectZeroesArg(text: string): 'off' | 'on' | 'unmap' | und
 
 const isDirect = (cache: string): boolean => cache === 'none' || cache === 'directsync';
 
-/** Opens `settings` in the session, printing qemu-io's error on failure. */
-export async function openWithSettings(s: Session, settings: OpenSettings): Promise<Status> {
+/**
+ * Opens `settings` in the session, printing qemu-io's error on failure;
+ * with `onOpenError` (reopen) the block layer's reason goes there instead.
+ */
+export async function openWithSettings(s: Session, settings: OpenSettings, onOpenError?: (why: string) => void): Promise<Status> {
   if (s.blk) {
     s.err("qemu-io: file open already, try 'help close'");
     return EINVAL;
@@ -76,7 +79,7 @@ export async function openWithSettings(s: Session, settings: OpenSettings): Prom
     // qemu-io serves only its own commands: small writes may block the event loop for microseconds.
     singleClient: true,
   };
-  const status = await s.open(spec);
+  const status = await s.open(spec, onOpenError);
   if (status === 0) s.settings = settings;
   return status;
 }

@@ -117,12 +117,13 @@ export class Session {
     }
   }
 
-  /** Opens the image; on failure prints "qemu-io: can't open device NAME: why". */
-  async open(spec: OpenSpec): Promise<Status> {
+  /** Opens the image; on failure prints "qemu-io: can't open device NAME: why" (or hands `why` to onError). */
+  async open(spec: OpenSpec, onError?: (why: string) => void): Promise<Status> {
     try {
       this.blk = await openImage({ ...spec, onWarning: this.printWarning });
       return 0;
     } catch (e) {
+      if (onError) return (onError(errorText(e, true)), EINVAL);
       const where = spec.filename !== undefined && !spec.imageOpts ? `can't open device ${spec.filename}` : "can't open";
       this.err(`qemu-io: ${where}: ${errorText(e, true)}`);
       return EINVAL;

@@ -1,6 +1,6 @@
 // Argument checks shared by the I/O commands, with qemu-io's messages.
 import { MAX_REQUEST_BYTES, parsePattern } from '../numbers.js';
-import { EINVAL, type Session, type Status } from '../session.js';
+import type { Session } from '../session.js';
 
 /**
  * Monotonic whole nanoseconds as a number: hrtime.bigint() allocated a BigInt
@@ -58,17 +58,15 @@ export function splitIov(buf: Uint8Array, lens: number[]): Uint8Array[] {
   return iov;
 }
 
-/** -b (VM state): no driver here keeps one, so it fails as on raw. */
-export function vmstateUnsupported(s: Session, op: string, offset: number, count: number): Status {
+/** read -b: offset and count in whole sectors, as qemu-io checks them (write checks its own, with -c). */
+export function sectorAligned(s: Session, offset: number, count: number): boolean {
   if (offset % 512 !== 0) {
     s.out(`${offset} is not a sector-aligned value for 'offset'\n`);
-    return EINVAL;
+    return false;
   }
   if (count % 512 !== 0) {
     s.out(`${count} is not a sector-aligned value for 'count'\n`);
-    return EINVAL;
+    return false;
   }
-  s.out(`${op} failed: Operation not supported\n`);
-  return EINVAL;
+  return true;
 }
-

@@ -8,6 +8,7 @@ import {
 } from '../open-settings.js';
 import { EINVAL, helpLine, type Command, type Session, type Status } from '../session.js';
 import { errorText } from '../errors.js';
+import { applyReopenOptions } from '../reopen-options.js';
 
 /** -o text as block options; prints QEMU-style complaint on bad syntax. */
 function optionsArg(s: Session, text: string): BlockOptions | undefined {
@@ -70,30 +71,50 @@ const reopen: Command = {
   async run(s, argv) {
     const o = s.getopt(argv, 'c:o:rw');
     if (!o.ok) return EINVAL;
-    const next: OpenSettings = { ...(s.settings ?? defaultSettings()) };
+    const prev: OpenSettings = { ...(s.settings ?? defaultSettings()) };
+    const next: OpenSettings = { ...prev };
     let rw: 'r' | 'w' | undefined;
+    let cacheArg = false;
+    const opts: BlockOptions = {};
     for (const { key, value } of o.options) {
       if (key === 'c') {
         const mode = parseCacheArg(value!);
         if (mode === undefined) return (s.err(`qemu-io: Invalid cache option: ${value}`), EINVAL);
         next.cache = mode;
+        cacheArg = true;
       } else if (key === 'r' || key === 'w') {
         if (rw !== undefined) return (s.err('qemu-io: Only one -r/-w option may be given'), EINVAL);
         rw = key;
       } else if (key === 'o') {
         const parsed = optionsArg(s, value!);
         if (!parsed) return EINVAL;
-        const first = Object.keys(parsed)[0];
-        if (first !== undefined) return (s.err(`qemu-io: Cannot change the option '${first}'`), EINVAL);
+        Object.assign(opts, parsed);
       }
     }
     if (o.operands.length !== 0) return s.usage('reopen');
     if (rw) next.readOnly = rw === 'r';
+    // -c sets the whole mode: cache.* options of an earlier reopen -o no longer apply.
+    if (cacheArg && next.options) {
+      next.options = { ...next.options };
+      delete next.options['cache.direct'];
+      delete next.options['cache.no-flush'];
+    }
+    const refused = applyReopenOptions(s.blk!, opts, { rw: rw !== undefined, cacheArg }, next);
+    if (refused !== undefined) return (s.err(`qemu-io: ${refused}`), EINVAL);
     // No live reopen in the block layer: close and open again with the format pinned (no second probe warning).
-    next.format = s.blk!.info().format;
-    if (next.imageOpts) next.options = { ...next.options, driver: next.format };
+    const format = s.blk!.info().format;
+    for (const settings of [next, prev]) {
+      settings.format = format;
+      if (settings.imageOpts) settings.options = { ...settings.options, driver: format };
+    }
     await s.close();
-    return openWithSettings(s, next);
+    let why: string | undefined;
+    const status = await openWithSettings(s, next, (e) => (why = e));
+    if (status === 0 || why === undefined) return status;
+    // As QEMU's reopen, a failure leaves the image open as it was.
+    s.err(`qemu-io: ${why}`);
+    await openWithSettings(s, prev);
+    return EINVAL;
   },
 };
 

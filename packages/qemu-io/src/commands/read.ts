@@ -2,7 +2,7 @@
 import { formatReport, hexDump } from '../format.js';
 import { EINVAL, type Command, type Status } from '../session.js';
 import { errnoText } from '../errors.js';
-import { countArg, iovLengths, now, patternArg, splitIov, vmstateUnsupported } from './args.js';
+import { countArg, iovLengths, now, patternArg, sectorAligned, splitIov } from './args.js';
 
 const read: Command = {
   name: 'read', alt: 'r', argmin: 2, argmax: -1,
@@ -39,11 +39,12 @@ const read: Command = {
       s.out('pattern verification range exceeds end of read data\n');
       return EINVAL;
     }
-    if (vmstate) return vmstateUnsupported(s, 'read', offset, count);
+    if (vmstate && !sectorAligned(s, offset, count)) return EINVAL;
     const buf = s.buffers.scratch(count);
     const t1 = now();
     try {
-      await s.blk!.read(offset, buf);
+      if (vmstate) await s.blk!.loadVmState(offset, buf);
+      else await s.blk!.read(offset, buf);
     } catch (e) {
       s.out(`read failed: ${errnoText(e)}\n`);
       return EINVAL;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { formatReport } from '../format.js';
 import { EINVAL, type Command, type Session, type Status } from '../session.js';
 import { errnoText } from '../errors.js';
-import { countArg, iovLengths, now, patternArg, splitIov, vmstateUnsupported } from './args.js';
+import { countArg, iovLengths, now, patternArg, splitIov } from './args.js';
 
 /** write -s: the file's bytes, repeated to fill `count`. */
 function bufferFromFile(s: Session, path: string, count: number): Uint8Array | undefined {
@@ -71,7 +71,6 @@ const write: Command = {
       if (offset % 512 !== 0) return fail(`${offset} is not a sector-aligned value for 'offset'`);
       if (count % 512 !== 0) return fail(`${count} is not a sector-aligned value for 'count'`);
     }
-    if (vmstate) return vmstateUnsupported(s, 'write', offset, count);
     let buf: Uint8Array | undefined;
     if (!zero) {
       buf = sourceFile !== undefined ? bufferFromFile(s, sourceFile, count) : s.buffers.pattern(pattern, count);
@@ -81,6 +80,7 @@ const write: Command = {
     const t1 = now();
     try {
       if (zero) await blk.writeZeroes(offset, count, { fua, mayUnmap: unmap, noFallback });
+      else if (vmstate) await blk.saveVmState(offset, buf!); // -b wins over -c, as in qemu-io
       else if (compressed) await writeCompressed(s, offset, buf!);
       else await blk.write(offset, buf!, fua ? { fua } : undefined);
     } catch (e) {
