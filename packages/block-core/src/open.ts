@@ -200,8 +200,10 @@ async function probeAndOpen(opts: BlockOptions, name: string | undefined, inheri
     protoOpts = {};
     protoName = name;
   }
-  // Generic settings stay with the format node; the rest (filename etc.) went to the protocol.
-  for (const key in opts) if (GENERIC_OPTIONS.has(key) && key !== 'filename') formatOpts[key] = opts[key];
+  // Everything but the file child's settings belongs to the format node, which
+  // refuses what its driver does not know ("Block format 'qcow2' does not
+  // support the option 'foo'") and takes its runtime options (l2-cache-size).
+  for (const key in opts) if (key !== 'filename' && key !== 'file' && !key.startsWith('file.')) formatOpts[key] = opts[key];
   const proto = await openNode(protoOpts, protoName, inherited, 'protocol');
   let format: BlockDriver;
   try {
