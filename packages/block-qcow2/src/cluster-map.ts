@@ -32,6 +32,8 @@ export class Qcow2Extent {
   /** Raw L2 entry halves of the first cluster (compressed descriptor). */
   entryHi = 0;
   entryLo = 0;
+  /** Set by the writer: host offset just past the clusters the last piece of a request was written to. */
+  hostEnd = -1;
   /** L2 table holding the run (undefined when the L1 entry is empty) and the run's first index in it. */
   table: Qcow2L2Table | undefined;
   index = 0;

@@ -222,6 +222,16 @@ export class Qcow2Image {
     return undefined;
   }
 
+  /**
+   * Applies the deferred frees now when the caller's request is the only one
+   * in flight (caller does not hold the lock): a discard that needs a new L2
+   * table can then reuse what it freed, as in QEMU, where frees are immediate.
+   */
+  releaseFreesIfAlone(): Promise<void> | undefined {
+    if (this.inflight === 1 && this.pendingFrees.length > 0) return this.releaseFrees();
+    return undefined;
+  }
+
   /** Queues `count` clusters from host offset `host` for a refcount decrement. */
   deferFree(host: number, count: number, passDiscard: boolean): void {
     this.pendingFrees.push(Math.floor(host / this.clusterSize), count, passDiscard ? 1 : 0);

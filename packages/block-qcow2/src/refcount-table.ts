@@ -56,8 +56,6 @@ export class Qcow2RefcountTable {
   private readonly maxCachedBlocks: number;
   private readonly init: RefcountTableInit;
   private freeHint = 0;
-  /** One past the highest cluster handed out or present in the file: where table growth goes. */
-  private highWater = 0;
   /** Indexes (refcount table positions) of blocks changed in memory only. */
   private readonly dirtyBlocks = new Set<number>();
   /** Some dirty block holds a decrement (must follow the L2 writes that dropped the references). */
@@ -116,7 +114,6 @@ export class Qcow2RefcountTable {
       }
     }
     this.used = used;
-    this.highWater = Math.ceil(this.file.size / this.clusterSize);
   }
 
   /**
@@ -196,24 +193,64 @@ export class Qcow2RefcountTable {
     return refcountText(blk.dv, this.order, i, getRefcount(blk.data, blk.dv, this.order, i));
   }
 
-  /** Allocates `n` contiguous clusters with refcount 1; returns the host offset. */
+  /**
+   * Allocates `n` contiguous clusters with refcount 1; returns the host offset.
+   * As QEMU's qcow2_alloc_clusters: the search starts at the free-cluster
+   * hint, which moves past the run found (a hole a run skipped stays unused
+   * until a free lowers the hint). If counting the run needs a new refcount
+   * block, the block is made first (after the run, from the hint), the counts
+   * already taken are given back, and the search starts over: that is where
+   * qemu-img puts the run, the block and a grown table.
+   */
   async allocate(n: number): Promise<number> {
-    const start = await this.findFree(n);
-    // As QEMU's free_cluster_index: the next search starts after this run (a
-    // hole a run skipped stays unused until a free lowers the hint), which
-    // gives qemu-img's layouts (e.g. resize --preallocation=metadata).
-    const next = start + n;
-    const hintBefore = this.freeHint;
-    this.reserved.push([start, start + n]);
-    try {
-      await this.update(start, n, 1);
-    } finally {
-      this.reserved.pop();
+    for (;;) {
+      const start = await this.findFree(n);
+      this.freeHint = start + n;
+      if (await this.countNew(start, n)) return start * this.clusterSize;
     }
-    // A cluster freed meanwhile lowered the hint: keep the lower one.
-    this.freeHint = this.freeHint < hintBefore ? Math.min(this.freeHint, next) : next;
-    if (start + n > this.highWater) this.highWater = start + n;
-    return start * this.clusterSize;
+  }
+
+  /**
+   * Allocates up to `n` clusters exactly at cluster `start` (QEMU's
+   * qcow2_alloc_clusters_at, which a write uses to continue its previous
+   * run on the host): as many as are free there, counted; returns how many
+   * (0: the caller allocates elsewhere). The free-cluster hint is left alone.
+   */
+  async allocateAt(start: number, n: number): Promise<number> {
+    for (;;) {
+      let free = 0;
+      while (free < n && (await this.get(start + free)) === 0) free++;
+      if (free === 0 || (await this.countNew(start, free))) return free;
+    }
+  }
+
+  /**
+   * Counts the free run [start, start + n) once. False when a refcount block
+   * had to be made instead: the run's counts are rolled back (which lowers
+   * the hint back to the run) and the caller searches again.
+   */
+  private async countNew(start: number, n: number): Promise<boolean> {
+    const end = start + n;
+    for (let c = start; c < end;) {
+      const bi = Math.floor(c / this.perBlock);
+      const stop = Math.min(end, (bi + 1) * this.perBlock);
+      if ((await this.loadBlock(bi)) === null) {
+        await this.newBlock(bi, c);
+        // As QEMU: the search starts again at this run (it may still be free).
+        if (this.freeHint > start) this.freeHint = start;
+        if (c > start) {
+          // Counts nobody references yet, never written back: not a decrement
+          // that must wait for L2 writes.
+          const had = this.hasDecrements;
+          await this.update(start, c - start, -1);
+          this.hasDecrements = had;
+        }
+        return false;
+      }
+      await this.update(c, stop - c, 1);
+      c = stop;
+    }
+    return true;
   }
 
   /** Adds `delta` to the refcount of `n` clusters from `cluster`; returns how many reached zero. */
@@ -221,11 +258,10 @@ export class Qcow2RefcountTable {
     let freed = 0;
     let c = cluster;
     const end = cluster + n;
-    if (delta > 0 && end > this.highWater) this.highWater = end;
     while (c < end) {
       const bi = Math.floor(c / this.perBlock);
       // Decrements never create blocks: a missing block means the count is already 0.
-      const blk = delta < 0 ? await this.loadBlock(bi) : await this.ensureBlock(bi);
+      const blk = delta < 0 ? await this.loadBlock(bi) : await this.ensureBlock(bi, c, end);
       if (blk === null) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(c * this.clusterSize)}`);
       const base = bi * this.perBlock;
       const stop = Math.min(end, base + this.perBlock);
@@ -386,60 +422,93 @@ export class Qcow2RefcountTable {
     }
   }
 
-  /** The block for range `bi`, created (and the table grown) if missing. */
-  private async ensureBlock(bi: number): Promise<CachedBlock> {
-    if (bi >= this.table.length) await this.growTable(bi + 1);
-    const existing = await this.loadBlock(bi);
-    if (existing) return existing;
-    const c = await this.findFree(1);
-    const data = new Uint8Array(this.clusterSize);
-    const blk: CachedBlock = { data, dv: new DataView(data.buffer), dirty: false };
-    if (Math.floor(c / this.perBlock) === bi) {
-      // The block describes itself.
-      setRefcount(data, blk.dv, this.order, c - bi * this.perBlock, 1);
-    } else {
-      this.reserved.push([c, c + 1]);
+  /** The block for range `bi`, created (and the table grown) if missing (`update` of clusters already chosen). */
+  private async ensureBlock(bi: number, first: number, end: number): Promise<CachedBlock> {
+    for (;;) {
+      const existing = await this.loadBlock(bi);
+      if (existing) return existing;
+      // The clusters being counted are not free for the new block.
+      this.reserved.push([first, end]);
       try {
-        await this.update(c, 1, 1);
+        await this.newBlock(bi, first);
+        if (this.freeHint > first) this.freeHint = first;
       } finally {
         this.reserved.pop();
       }
     }
-    if (c + 1 > this.highWater) this.highWater = c + 1;
+  }
+
+  /**
+   * Makes a refcount block for range `bi` (needed to count cluster
+   * `forCluster`), as QEMU's alloc_refcount_block: the block takes the next
+   * free cluster from the hint; it counts itself if it lies in its own range,
+   * else it is counted like any cluster (which may first need yet another
+   * block: then that one is made and this returns without making `bi`'s, the
+   * caller looks again). A full table grows through refcountArea at the first
+   * range boundary past everything in use. Block and counts are written and
+   * flushed before the table names the block.
+   */
+  private async newBlock(bi: number, forCluster: number): Promise<void> {
+    const c = await this.findFree(1);
+    this.freeHint = c + 1;
+    const data = new Uint8Array(this.clusterSize);
+    const blk: CachedBlock = { data, dv: new DataView(data.buffer), dirty: false };
+    if (Math.floor(c / this.perBlock) === bi) {
+      setRefcount(data, blk.dv, this.order, c - bi * this.perBlock, 1); // the block describes itself
+    } else if (!(await this.countNew(c, 1))) {
+      return;
+    }
     const off = c * this.clusterSize;
     this.onBlockCreated(off);
     await this.file.write(off, data);
     // Whatever counts the new block (itself, or a dirty block) is stable before the table names it.
-    if (this.dirtyBlocks.size > 0) {
-      // A dirty decrement must not reach the file before an earlier L2 write is stable.
-      if (this.hasDecrements) await this.file.flush();
-      await this.writeBack();
-    }
+    await this.writeBackOrdered();
     await this.file.flush();
-    await this.writeTableEntry(bi, off);
+    if (bi < this.table.length) {
+      await this.writeTableEntry(bi, off);
+      this.blocks.set(bi, blk);
+      this.evictClean();
+      return;
+    }
     this.blocks.set(bi, blk);
-    return blk;
+    const blocksUsed = Math.ceil(Math.max(forCluster + 1, c + 1) / this.perBlock);
+    await this.refcountArea(blocksUsed * this.perBlock * this.clusterSize, 0, { generous: true, index: bi, offset: off });
+  }
+
+  /** Writes the dirty blocks back; a dirty decrement must not reach the file before an earlier L2 write is stable. */
+  private async writeBackOrdered(): Promise<void> {
+    if (this.dirtyBlocks.size === 0) return;
+    if (this.hasDecrements) await this.file.flush();
+    await this.writeBack();
   }
 
   /**
-   * QEMU's qcow2_refcount_area (exact size): new refcount structures at
-   * `start` (a free area at the end of the image) covering the image plus
-   * `additional` clusters: the missing refcount blocks, then a new table
-   * (old entries kept), every cluster of that area counted once. Blocks and
-   * table are written and flushed before the header switches to the table;
-   * the old table is freed after. Returns the first offset after the area.
+   * QEMU's qcow2_refcount_area: new refcount structures at `start` (a free
+   * area past everything in use) covering the image plus `additional`
+   * clusters: the missing refcount blocks, then a new table (old entries
+   * kept, `grow.index` naming the block just made at `grow.offset`), every
+   * cluster of that area counted once. Preallocation sizes it exactly; a
+   * table that fills up during allocation grows `generous`ly (room for half
+   * as many blocks again). Blocks and table are written and flushed before
+   * the header switches to the table; the old table is freed after. Returns
+   * the first offset after the area.
    */
-  async refcountArea(start: number, additional: number): Promise<number> {
+  async refcountArea(start: number, additional: number, grow?: { generous: true; index: number; offset: number }): Promise<number> {
     const cs = this.clusterSize;
-    const blocksNeeded = refcountBlocksFor(start / cs + additional, cs, this.order);
+    const generous = grow !== undefined;
+    const blocksNeeded = refcountBlocksFor(start / cs + additional, cs, this.order, generous);
     if (blocksNeeded > MAX_REFTABLE_BYTES) throw new BlockError('EFBIG', 'File too large');
     const areaIndex = Math.floor(start / cs / this.perBlock);
     const perTableCluster = cs / 8;
-    const tableSize = Math.ceil(blocksNeeded / perTableCluster) * perTableCluster;
+    const entries = generous ? blocksNeeded + Math.ceil(blocksNeeded / 2) : blocksNeeded;
+    const tableSize = Math.ceil(entries / perTableCluster) * perTableCluster;
     if (tableSize > MAX_REFTABLE_BYTES) throw new BlockError('EFBIG', 'File too large');
+    // Blocks still dirty (counts of the block just made) reach the file first.
+    await this.writeBackOrdered();
     const tableClusters = (tableSize * 8) / cs;
     const newTable = new Float64Array(tableSize);
     newTable.set(this.table.subarray(0, Math.min(tableSize, this.table.length)));
+    if (grow !== undefined) newTable[grow.index] = grow.offset;
     let missing = 0;
     for (let i = areaIndex; i < blocksNeeded; i++) if (newTable[i] === 0) missing++;
     const tableOffset = start + missing * cs;
@@ -448,7 +517,7 @@ export class Qcow2RefcountTable {
     for (let i = areaIndex; i < blocksNeeded; i++) {
       let blk: CachedBlock;
       if (newTable[i] !== 0) {
-        blk = (await this.loadBlock(i))!;
+        blk = i < this.table.length ? (await this.loadBlock(i))! : this.blocks.get(i)!;
       } else {
         const data = new Uint8Array(cs);
         blk = { data, dv: new DataView(data.buffer), dirty: false };
@@ -478,7 +547,6 @@ export class Qcow2RefcountTable {
     this.used = newTable.length;
     this.tableOffset = tableOffset;
     this.tableClusters = tableClusters;
-    if (end / cs > this.highWater) this.highWater = end / cs;
     await this.update(oldOffset / cs, oldClusters, -1);
     return end;
   }
@@ -490,95 +558,32 @@ export class Qcow2RefcountTable {
     this.table[bi] = off;
     if (bi >= this.used) this.used = bi + 1;
   }
-
-  /**
-   * Moves the table to the end of the image with room for `minEntries`
-   * blocks. New refcount blocks for the new area go right before the new
-   * table and count themselves and it, so the header switch is the only step
-   * that makes anything reachable; a crash before it leaks at most.
-   */
-  private async growTable(minEntries: number): Promise<void> {
-    const cs = this.clusterSize;
-    const oldEntries = this.table.length;
-    // Bounded before anything is computed or allocated (QEMU's 8 MiB cap on the table).
-    if (minEntries * 8 > MAX_REFTABLE_BYTES) throw new BlockError('EFBIG', 'Refcount table too large');
-    let start = Math.max(this.highWater, Math.ceil(this.file.size / cs));
-    for (const [, e] of this.reserved) start = Math.max(start, e);
-    let wanted = Math.max(minEntries, Math.ceil(oldEntries * 1.5), 1);
-    let tc = 0;
-    let newBlocks: number[] = [];
-    for (let iter = 0; iter < 64; iter++) {
-      const total = tc + newBlocks.length;
-      const lastRange = Math.floor((start + Math.max(total, 1) - 1) / this.perBlock);
-      wanted = Math.max(wanted, lastRange + 1);
-      const nextTc = Math.ceil((wanted * 8) / cs);
-      const ranges: number[] = [];
-      for (let r = Math.floor(start / this.perBlock); r <= lastRange; r++) {
-        if (r >= oldEntries || this.table[r] === 0) ranges.push(r);
-      }
-      if (nextTc === tc && ranges.length === newBlocks.length) break;
-      tc = nextTc;
-      newBlocks = ranges;
-    }
-    if (tc * cs > MAX_REFTABLE_BYTES) throw new BlockError('EFBIG', 'Refcount table too large');
-    const total = newBlocks.length + tc;
-    const tableStart = start + newBlocks.length;
-    // Existing blocks covering part of the new area count it first.
-    const end = start + total;
-    for (let r = Math.floor(start / this.perBlock); r * this.perBlock < end; r++) {
-      if (r < oldEntries && this.table[r] !== 0) {
-        const blk = (await this.loadBlock(r))!;
-        const base = r * this.perBlock;
-        const from = Math.max(start, base) - base;
-        const to = Math.min(end, base + this.perBlock) - base;
-        for (let i = from; i < to; i++) setRefcount(blk.data, blk.dv, this.order, i, getRefcount(blk.data, blk.dv, this.order, i) + 1);
-        await this.writeEntries(r, blk, from, to - 1);
-      }
-    }
-    const newTable = new Float64Array(Math.floor((tc * cs) / 8));
-    newTable.set(this.table);
-    for (let k = 0; k < newBlocks.length; k++) {
-      const r = newBlocks[k]!;
-      const data = new Uint8Array(cs);
-      const dv = new DataView(data.buffer);
-      const base = r * this.perBlock;
-      for (let c = Math.max(start, base); c < Math.min(end, base + this.perBlock); c++) setRefcount(data, dv, this.order, c - base, 1);
-      await this.file.write((start + k) * cs, data);
-      newTable[r] = (start + k) * cs;
-      this.onBlockCreated((start + k) * cs);
-      this.blocks.set(r, { data, dv, dirty: false });
-    }
-    const raw = new Uint8Array(tc * cs);
-    const rdv = new DataView(raw.buffer);
-    for (let i = 0; i < newTable.length; i++) if (newTable[i]) rdv.setBigUint64(i * 8, BigInt(newTable[i]!));
-    await this.file.write(tableStart * cs, raw);
-    await this.file.flush();
-    const oldOffset = this.tableOffset;
-    const oldClusters = this.tableClusters;
-    await this.init.moveTable(tableStart * cs, tc);
-    this.table = newTable;
-    this.used = newTable.length;
-    this.tableOffset = tableStart * cs;
-    this.tableClusters = tc;
-    if (end > this.highWater) this.highWater = end;
-    // The old table is garbage now; give its clusters back.
-    await this.update(oldOffset / cs, oldClusters, -1);
-  }
 }
 
-/** Refcount blocks needed to count `clusters` clusters plus the refcount structures themselves (QEMU's fixed point). */
-export function refcountBlocksFor(clusters: number, cs: number, order: number): number {
+/**
+ * Refcount blocks needed to count `clusters` clusters plus the refcount
+ * structures themselves (QEMU's fixed point). `generous`: once stable, room
+ * for half the table's clusters again is added and the point found anew (a
+ * table grown during allocation is sized so).
+ */
+export function refcountBlocksFor(clusters: number, cs: number, order: number, generous = false): number {
   const perTableCluster = cs / 8;
   const perBlock = (cs * 8) / 2 ** order;
   let table = 0;
   let blocks = 0;
   let n = 0;
   let last: number;
+  let extra = generous;
   do {
     last = n;
     blocks = Math.ceil((clusters + table + blocks) / perBlock);
     table = Math.ceil(blocks / perTableCluster);
     n = clusters + blocks + table;
+    if (n === last && extra) {
+      clusters += Math.ceil(table / 2);
+      extra = false;
+      n = -1; // one more round
+    }
   } while (n !== last);
   return blocks;
 }

@@ -19,7 +19,8 @@
 //   5. refcount decrements of what the entries used to point at (deferred
 //      until no request is in flight, applied after the L2 write-back, see
 //      Qcow2Image.releaseFrees).
-import { BlockError } from '@tsemu/block-core';
+import { BlockError, type BlockStatus } from '@tsemu/block-core';
+import type { Qcow2FileNode } from './host-file.js';
 import type { Qcow2Allocation } from './allocations.js';
 import { ClusterType, Qcow2Extent, Qcow2ExtentPool } from './cluster-map.js';
 import { decodeCompressed, type CompressedLocation } from './compressed.js';
@@ -38,6 +39,8 @@ const FULL_DISCARD_MODE = 3;
 export class Qcow2Writer {
   private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
   private readonly extents = new Qcow2ExtentPool();
+  /** Scratch extent for looking ahead / behind an allocation (used only under the lock). */
+  private readonly peek = new Qcow2Extent();
 
   constructor(private readonly img: Qcow2Image, private readonly reader: Qcow2Reader) {}
 
@@ -46,14 +49,20 @@ export class Qcow2Writer {
     const ext = this.extents.take();
     try {
       let pos = 0;
+      // Where the previous piece ended on the host: an allocation tries to continue there first.
+      let hostEnd = -1;
+      const cs = img.clusterSize;
       while (pos < length) {
         if (!img.map.lookupCached(offset + pos, length - pos, ext)) await img.map.lookup(offset + pos, length - pos, ext);
         if (ext.type === ClusterType.Normal && ext.copied) {
           img.checkOverlap(ext.host, ext.bytes);
           await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
           pos += ext.bytes;
+          hostEnd = Math.ceil((ext.host + ext.bytes) / cs) * cs;
         } else {
+          ext.hostEnd = hostEnd;
           pos += await this.allocatingWrite(offset + pos, length - pos, iov, pos, ext);
+          hostEnd = ext.hostEnd;
         }
       }
     } finally {
@@ -65,6 +74,11 @@ export class Qcow2Writer {
    * Allocates the run at `cur` and writes it; 0 if it turned writable in
    * place meanwhile. Refcounts are taken under the lock, the data is written
    * without it (other allocations proceed), the L2 entries under it again.
+   * As QEMU's qcow2_alloc_host_offset, the run goes right after the
+   * request's previous piece (`ext.hostEnd`) when clusters are free there
+   * (as many as are), else where the free-cluster search finds room; a zero
+   * cluster that still owns its host cluster (refcount 1) is written in place.
+   * Sets `ext.hostEnd` past what it wrote.
    */
   private async allocatingWrite(cur: number, rem: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent): Promise<number> {
     const img = this.img;
@@ -74,33 +88,78 @@ export class Qcow2Writer {
     let fileEnd: number;
     let count: number;
     let alloc: Qcow2Allocation;
+    let keep = false;
+    let lastType = ClusterType.Unallocated;
+    const wantHost = ext.hostEnd;
     if (!img.lock.tryLock()) await img.lock.lock();
     try {
       for (;;) {
         await this.writableTable(this.l1Index(cur));
         if (!img.map.lookupCached(cur, rem, ext)) await img.map.lookup(cur, rem, ext);
         if (ext.type === ClusterType.Normal && ext.copied) return 0;
+        lastType = ext.type;
+        if (!(ext.type === ClusterType.ZeroAlloc && ext.copied)) {
+          // As QEMU: one run takes every following cluster of the table that
+          // needs a new host cluster, whatever it held (unallocated, zero,
+          // shared, compressed).
+          const peek = this.peek;
+          let covered = ext.bytes;
+          while (covered < rem && ((cur + covered) / cs) % img.map.l2Entries !== 0) {
+            if (!img.map.lookupCached(cur + covered, rem - covered, peek)) await img.map.lookup(cur + covered, rem - covered, peek);
+            if ((peek.type === ClusterType.Normal || peek.type === ClusterType.ZeroAlloc) && peek.copied) break;
+            covered += peek.bytes;
+            lastType = peek.type;
+          }
+          ext.bytes = covered;
+        }
         count = Math.ceil((inCluster + ext.bytes) / cs);
         if (!(await this.waitForAllocations((cur - inCluster) / cs, count))) break;
       }
       fileEnd = img.file.size;
-      host = await img.refcounts.allocate(count);
+      if (ext.type === ClusterType.ZeroAlloc && ext.copied) {
+        keep = true;
+        host = ext.host - inCluster;
+      } else {
+        const at = wantHost >= 0 ? await img.refcounts.allocateAt(wantHost / cs, count) : 0;
+        if (at > 0) {
+          host = wantHost;
+          if (at < count) {
+            count = at;
+            ext.bytes = Math.min(ext.bytes, at * cs - inCluster);
+          }
+        } else {
+          host = await img.refcounts.allocate(count);
+        }
+      }
       alloc = img.allocations.add((cur - inCluster) / cs, count);
+      ext.hostEnd = host + count * cs;
     } finally {
       img.lock.unlock();
     }
     try {
       const n = ext.bytes;
-      await this.writeNewClusters(cur, n, iov, pos, ext, host, fileEnd, count);
+      const total = count * cs;
+      const edgesZero = (inCluster === 0 || this.readsZeroType(ext.type)) && (inCluster + n === total || this.readsZeroType(lastType));
+      await this.writeNewClusters(cur, n, iov, pos, edgesZero, host, fileEnd, count);
       if (!img.lock.tryLock()) await img.lock.lock();
       try {
         // Lazy refcounts: the dirty bit is stable before an entry can outrun its refcounts.
         await img.markDirtyIfLazy();
         // The table may have been reloaded meanwhile; setL2 writes the live copy.
+        if (!keep) {
+          // What the entries pointed at, run by run (queued frees: applied after the L2 write-back).
+          const peek = this.peek;
+          for (let k = 0; k < count;) {
+            const at = cur - inCluster + k * cs;
+            if (!img.map.lookupCached(at, (count - k) * cs, peek)) await img.map.lookup(at, (count - k) * cs, peek);
+            const c = Math.ceil(peek.bytes / cs);
+            this.freeOld(peek, c);
+            k += c;
+          }
+        }
         const hostHi = Math.floor(host / 4294967296);
         await img.map.setL2(ext.table!, ext.index, count, (OFLAG_COPIED_HI | hostHi) >>> 0, host >>> 0, true);
         img.metadata.newDataLinked();
-        this.freeOld(ext, count);
         await img.writeBackIfOverCapacity();
       } finally {
         img.lock.unlock();
@@ -112,8 +171,13 @@ export class Qcow2Writer {
   }
 
   /** Guest data (merged with the copy-on-write of the old content) into freshly allocated clusters. */
+  private readsZeroType(type: ClusterType): boolean {
+    return type === ClusterType.ZeroPlain || type === ClusterType.ZeroAlloc || (type === ClusterType.Unallocated && this.img.backing === undefined);
+  }
+
+  /** `readsZero`: the partial first/last clusters' old content is zeroes (no copy-on-write needed). */
   private async writeNewClusters(
-    cur: number, n: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent, host: number, fileEnd: number, count: number,
+    cur: number, n: number, iov: readonly Uint8Array[], pos: number, readsZero: boolean, host: number, fileEnd: number, count: number,
   ): Promise<void> {
     const img = this.img;
     const cs = img.clusterSize;
@@ -122,8 +186,6 @@ export class Qcow2Writer {
     const end = inCluster + n;
     // Clusters past the end of the file read as zeroes already: when the old
     // content is zeroes too, only the guest's bytes need writing (no COW).
-    const readsZero = ext.type === ClusterType.ZeroPlain || ext.type === ClusterType.ZeroAlloc ||
-      (ext.type === ClusterType.Unallocated && img.backing === undefined);
     if (inCluster === 0 && end === total) {
       await writeFromIov(img.file, host + inCluster, iov, pos, n);
       return;
@@ -222,14 +284,74 @@ export class Qcow2Writer {
     }
   }
 
-  /** v3 write-zeroes: whole clusters become zero clusters; partial edges are written. */
+  /**
+   * Write-zeroes, split as QEMU's block layer splits it: whole clusters
+   * become zero clusters (v3) or are discarded (v2 without backing file); a partial cluster at either edge becomes a zero
+   * cluster too when the rest of it reads as zeroes and it holds no data,
+   * else zeroes are written into it.
+   */
   async writeZeroes(offset: number, length: number, mayUnmap: boolean): Promise<void> {
-    if (!this.img.hasZeroClusters) throw new BlockError('ENOTSUP');
+    const img = this.img;
+    const cs = img.clusterSize;
+    let mode = mayUnmap ? ZERO_UNMAP_MODE : ZERO_MODE;
+    if (!img.hasZeroClusters) {
+      // v2 has no zero flag; without a backing file a discard reads as zeroes (QEMU does the same).
+      if (img.backing !== undefined || img.header.backingFile !== undefined) throw new BlockError('ENOTSUP');
+      mode = DISCARD_MODE;
+    }
     const [start, end] = this.wholeClusters(offset, length);
-    if (start >= end) return this.writeZeroBytes(offset, length);
-    if (start > offset) await this.writeZeroBytes(offset, start - offset);
-    await this.updateRange(start, end, mayUnmap ? ZERO_UNMAP_MODE : ZERO_MODE);
-    if (offset + length > end) await this.writeZeroBytes(end, offset + length - end);
+    if (start >= end) {
+      // No whole cluster: one or two partial ones.
+      const split = Math.min(offset + length, Math.floor(offset / cs) * cs + cs);
+      await this.zeroPartial(offset, split - offset, mode);
+      if (offset + length > split) await this.zeroPartial(split, offset + length - split, mode);
+      return;
+    }
+    if (start > offset) await this.zeroPartial(offset, start - offset, mode);
+    await this.updateRange(start, end, mode);
+    if (offset + length > end) await this.zeroPartial(end, offset + length - end, mode);
+  }
+
+  /** Write-zeroes of part of one cluster (QEMU's head/tail case of qcow2_co_pwrite_zeroes). */
+  private async zeroPartial(offset: number, length: number, mode: number): Promise<void> {
+    const cs = this.img.clusterSize;
+    const first = offset - (offset % cs);
+    const end = offset + length;
+    // Nothing after the request counts when it ends at the image end.
+    const restEnd = end >= this.img.header.size ? end : first + cs;
+    if ((await this.readsZero(first, offset - first)) && (await this.readsZero(end, restEnd - end)) &&
+        (await this.updateRange(first, first + cs, mode, true))) return;
+    await this.writeZeroBytes(offset, length);
+  }
+
+  /**
+   * [offset, offset + length) reads as zeroes without looking at data (block
+   * status; unallocated ranges ask the backing node, as QEMU's is_zero does).
+   */
+  private async readsZero(offset: number, length: number): Promise<boolean> {
+    let pos = offset;
+    while (pos < offset + length) {
+      const st = await this.reader.blockStatus(pos, offset + length - pos);
+      if (st.length === 0) return false;
+      if (!st.zero && !(st.allocated === false && (await this.backingReadsZero(pos, st.length)))) return false;
+      pos += st.length;
+    }
+    return true;
+  }
+
+  /** The backing node reads [offset, offset + length) as zeroes (past its end, or by its block status). */
+  private async backingReadsZero(offset: number, length: number): Promise<boolean> {
+    const node = this.img.backing as (Qcow2FileNode & { blockStatus?(o: number, l: number): Promise<BlockStatus> }) | undefined;
+    if (node === undefined) return false;
+    const size = await node.getLength();
+    let pos = offset;
+    while (pos < offset + length && pos < size) {
+      if (node.blockStatus === undefined) return false;
+      const st = await node.blockStatus(pos, Math.min(offset + length, size) - pos);
+      if (!st.zero || st.length === 0) return false;
+      pos += st.length;
+    }
+    return true;
   }
 
   /** Whole clusters only; a request ending at the image end covers its last partial cluster. */
@@ -252,29 +374,40 @@ export class Qcow2Writer {
   }
 
   private async writeZeroBytes(offset: number, length: number): Promise<void> {
-    const cs = this.img.clusterSize;
-    // Skip when the cluster already reads as zeroes (no backing data under it).
-    const st = await this.reader.blockStatus(offset, length);
-    if (st.zero && st.length >= length) return;
-    const zeroes = new Uint8Array(Math.min(length, cs));
-    for (let p = 0; p < length; p += zeroes.length) {
-      const n = Math.min(zeroes.length, length - p);
-      await this.write(offset + p, n, [zeroes.subarray(0, n)]);
-    }
+    const zeroes = new Uint8Array(length);
+    await this.write(offset, length, [zeroes]);
   }
 
-  /** Rewrites the L2 entries of whole clusters [start, end) for zero / discard. */
-  private async updateRange(start: number, end: number, mode: number): Promise<void> {
+  /**
+   * Rewrites the L2 entries of whole clusters [start, end) for zero / discard.
+   * As QEMU's discard_in_l2_slice / zero_in_l2_slice, every L2 table the
+   * range touches is made writable first (allocated if missing, copied if
+   * shared with a snapshot), even when no entry changes; a shrink
+   * (FULL_DISCARD_MODE) leaves missing tables alone. `onlyWithoutData`: do
+   * nothing and return false if the first cluster holds data (partial
+   * write-zeroes).
+   */
+  private async updateRange(start: number, end: number, mode: number, onlyWithoutData = false): Promise<boolean> {
     const img = this.img;
     const cs = img.clusterSize;
     const ext = new Qcow2Extent();
     let cur = start;
     while (cur < end) {
+      if (mode !== FULL_DISCARD_MODE) {
+        // A new L2 table may take what this request freed so far (QEMU frees at once).
+        const l1i = this.l1Index(cur);
+        if (!(img.map.l2Offset(l1i) !== 0 && img.map.l1Copied(l1i))) await img.releaseFreesIfAlone();
+      }
       await img.lock.lock();
       try {
         const i = this.l1Index(cur);
         await img.map.lookup(cur, end - cur, ext);
         if (await this.waitForAllocations(cur / cs, Math.ceil(ext.bytes / cs))) continue;
+        if (onlyWithoutData && (ext.type === ClusterType.Normal || ext.type === ClusterType.Compressed)) return false;
+        if (mode !== FULL_DISCARD_MODE && !(img.map.l2Offset(i) !== 0 && img.map.l1Copied(i))) {
+          await this.writableTable(i);
+          await img.map.lookup(cur, end - cur, ext);
+        }
         const count = Math.ceil(ext.bytes / cs);
         const allocated = ext.type === ClusterType.Normal || ext.type === ClusterType.ZeroAlloc || ext.type === ClusterType.Compressed;
         let hi = 0;
@@ -306,8 +439,10 @@ export class Qcow2Writer {
           lo |= OFLAG_ZERO_LO;
         }
         if (!skip) {
-          await this.writableTable(i);
-          await img.map.lookup(cur, end - cur, ext);
+          if (!(img.map.l2Offset(i) !== 0 && img.map.l1Copied(i))) {
+            await this.writableTable(i); // a shrink's shared table
+            await img.map.lookup(cur, end - cur, ext);
+          }
           await img.map.setL2(ext.table!, ext.index, Math.ceil(ext.bytes / cs), hi >>> 0, lo >>> 0, !unref);
           if (unref) this.freeOld(ext, count, mode !== ZERO_MODE);
           await img.writeBackIfOverCapacity();
@@ -317,5 +452,6 @@ export class Qcow2Writer {
         img.lock.unlock();
       }
     }
+    return true;
   }
 }
