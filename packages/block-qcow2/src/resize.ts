@@ -44,6 +44,23 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
     new DataView(b.buffer).setBigUint64(0, BigInt(newSize));
     await img.file.write(24, b);
   });
+  if (newSize < oldSize) await cutFileAfterLastCluster(img);
+}
+
+/**
+ * After a shrink, QEMU cuts the file after the last cluster still in use.
+ * The dropped clusters' frees are applied first (when this is the only
+ * request), and the refcounts are on disk before the file gets shorter, so a
+ * crash in between leaves no refcount for a cluster past the end.
+ */
+async function cutFileAfterLastCluster(img: Qcow2Image): Promise<void> {
+  await img.releaseFreesIfAlone();
+  await img.writeBackAll();
+  await img.file.flush();
+  const cs = img.clusterSize;
+  let end = Math.ceil(img.file.size / cs);
+  while (end > 0 && (await img.refcounts.get(end - 1)) === 0) end--;
+  if (end * cs < img.file.size) await img.file.truncate(end * cs);
 }
 
 /**

@@ -51,7 +51,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   const sign = sizeText[0] === '+' ? 1n : sizeText[0] === '-' ? -1n : 0n;
   const magnitude = parseSizeParam(sign === 0n ? sizeText : sizeText.slice(1));
 
-  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: false, imageOpts });
+  // QEMU's file child unmaps: clusters a shrink frees are punched out of the file.
+  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: false, imageOpts, discard: 'unmap' });
   try {
     const current = BigInt(await blk.getLength());
     let target = sign === 0n ? magnitude : current + sign * magnitude;
