@@ -69,6 +69,8 @@ const CASES: string[][] = [
   ['convert', '-n', '-o', 'preallocation=full', 'disk.raw', 'small.raw'],
   ['convert', '-c', 'disk.raw', 'bad.raw'],
   ['convert', '-o', 'bogus=1', 'disk.raw', 'bad.raw'],
+  ['convert', '--bitmaps', '-O', 'qcow2', 'disk.raw', 'bad.raw'],
+  ['convert', '--bitmaps', '-O', 'qcow2', 'disk.raw', 'small.raw', 'bad.raw'],
   ['compare', 'disk.raw'],
   ['compare', 'disk.raw', 'nonexistent.raw'],
   ['map', '--output=xml', 'disk.raw'],

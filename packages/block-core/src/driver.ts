@@ -161,7 +161,8 @@ export interface BlockDriver {
    */
   readonly openOptions?: string[];
   /** Extra capability flags the tools check before calling (snapshots, check, compression). */
-  readonly supports?: { check?: boolean; snapshots?: boolean; compressedWrites?: boolean; amend?: boolean };
+  /** bitmaps: the format can hold persistent dirty bitmaps (qemu-img convert --bitmaps accepts it). */
+  readonly supports?: { check?: boolean; snapshots?: boolean; compressedWrites?: boolean; amend?: boolean; bitmaps?: boolean };
 }
 
 // ---- Optional hooks for the image tools (qemu-img snapshot / check / amend / measure) ----

@@ -268,6 +268,11 @@ export class Qcow2DriverState implements BlockDriverState {
     }
   }
 
+  /** The image has a bitmaps extension (persistent dirty bitmaps; tsemu does not read them yet). */
+  hasBitmaps(): boolean {
+    return this.image.header.unknownExtensions.some((e) => e.type === EXT_BITMAPS);
+  }
+
   /** `force` changes nothing for qcow2 yet (QEMU uses it for encryption and bitmaps). Checks and progress: amend.ts. */
   async amendImage(options: Record<string, string>, _force: boolean, status?: (done: number, total: number) => void): Promise<void> {
     await this.amend(options, status);

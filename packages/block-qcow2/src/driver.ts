@@ -51,7 +51,7 @@ export const qcow2Driver: BlockDriver = {
   createOptions: QCOW2_CREATE_OPTIONS,
   create: createQcow2,
   openOptions: OPEN_OPTIONS,
-  supports: { check: true, snapshots: true, compressedWrites: true, amend: true },
+  supports: { check: true, snapshots: true, compressedWrites: true, amend: true, bitmaps: true },
   /** qemu-img measure -O qcow2; "bitmaps size" (always 0: bitmaps are not copied) only for an input image. */
   measure: ({ size, options, allocated }) => {
     const m = measureQcow2(size, options, allocated);

@@ -122,7 +122,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     }
     if (a.snapshot !== undefined) await loadSnapshot(sources[0]!.blk, a.snapshot);
     for (const src of sources) src.length = await src.blk.getLength();
-    if (a.bitmaps) throw new CommandError('Source lacks bitmap support');
+    if (a.bitmaps) checkBitmapSource(sources);
     const total = sources.reduce((sum, s) => sum + s.length, 0);
     const targetFormat = a.targetImageOpts && !a.outFormatGiven ? undefined : a.outFormat;
     if (!outDriver && targetFormat !== undefined) throw new CommandError(`Unknown file format '${a.outFormat}'`);
@@ -156,6 +156,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     if (a.compress && targetFormat === undefined && !target.root.driver.supports?.compressedWrites) {
       throw new CommandError('Compression not supported for this file format');
     }
+    if (a.bitmaps && !target.root.driver.supports?.bitmaps) throw new CommandError(`Format driver '${target.root.driver.name}' does not support bitmaps`);
     if (a.noCreate && (await target.getLength()) < total) throw new CommandError('output file is smaller than input file');
 
     const progress = a.progress && !a.quiet ? new ProgressMeter(ctx.io.stdout) : undefined;
@@ -219,3 +220,18 @@ export const convertCommand: SubCommand = {
     'convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] [--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] [-r rate_limit] [-m num_coroutines] [-W] [--salvage] filename [filename2 [...]] output_filename',
   run,
 };
+
+/**
+ * --bitmaps, as qemu-img checks the source: one image, of a format that
+ * holds bitmaps. An image without any has nothing to copy; one with bitmaps
+ * is refused, since tsemu does not read them yet.
+ */
+function checkBitmapSource(sources: readonly { blk: BlockBackend }[]): void {
+  if (sources.length !== 1) throw new CommandError('Copying bitmaps only possible with single source');
+  const root = sources[0]!.blk.root;
+  if (!root.driver.supports?.bitmaps) throw new CommandError('Source lacks bitmap support');
+  if ((root.state as { hasBitmaps?: () => boolean }).hasBitmaps?.()) {
+    throw new CommandError('Copying persistent bitmaps is not supported yet');
+  }
+}
+
