@@ -84,6 +84,12 @@ const CASES: string[][] = [
   ['bench', '-c', '5', '-n', '-f', 'raw', 'disk.raw'],
   ['bench', '-c', '5', '-i', 'native', 'disk.raw'],
   ['info', '--image-opts', 'driver=file,filename=disk.raw,aio=native'],
+  // --image-opts: a bare first element is a node reference, later ones short-form booleans (with a warning).
+  ['info', '--image-opts', 'disk.raw'],
+  ['info', '--image-opts', 'disk.raw,driver=raw'],
+  ['info', '--image-opts', 'driver=raw,disk.raw'],
+  ['info', '--image-opts', 'driver=file,filename=disk.raw,foo'],
+  ['info', '--image-opts', 'driver=null-co,nope=1'],
   ['dd', 'if=disk.raw'],
   ['dd', 'bs=0', 'if=disk.raw', 'of=bad.raw'],
   ['dd', 'bs=abc', 'if=disk.raw', 'of=bad.raw'],

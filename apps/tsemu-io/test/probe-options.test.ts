@@ -29,3 +29,14 @@ describe('open -o on a probed image', () => {
     expect(t.code).toBe(q.code);
   });
 });
+
+describe('--image-opts with a bare word', () => {
+  it.each([['a.raw'], ['driver=raw,a.raw'], ['driver=file,filename=a.raw,foo']])('%s: qemu-io\'s warning and refusal', (opts) => {
+    const args = ['--image-opts', '-c', 'read 0 1', opts];
+    const q = run(QEMU_IO, args, dir);
+    const t = run(TSEMU_IO, args, dir);
+    expect(t.stderr).toBe(q.stderr);
+    expect(t.stderr).toContain("warning: short-form boolean option '");
+    expect(t.code).toBe(q.code);
+  });
+});

@@ -37,6 +37,15 @@ export interface OpenSpec {
    */
   forCheck?: boolean;
   onWarning?: (line: string) => void;
+  /**
+   * --image-opts as qemu-img parses it: a first element without '=' names a
+   * node to use (QEMU's implied "file" reference); tsemu has no named nodes,
+   * so it is "Cannot find device=... nor node-name=...". qemu-io takes it as a
+   * short-form boolean instead.
+   */
+  imageOptsReference?: boolean;
+  /** QEMU's option-parsing warnings (a short-form boolean), one line per call. */
+  onOptionWarning?: (line: string) => void;
 }
 
 /** Settings a node passes on to the children it opens. */
@@ -65,7 +74,11 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
   let opts: BlockOptions = {};
   let filename = spec.filename;
   if (spec.imageOpts) {
-    opts = parseOptionString(filename ?? '');
+    const shortBoolean = (name: string): void =>
+      spec.onOptionWarning?.(`warning: short-form boolean option '${name}' deprecated\nPlease use ${name}=on instead`);
+    opts = parseOptionString(filename ?? '', spec.imageOptsReference ? ' reference' : undefined, shortBoolean);
+    const reference = opts[' reference'];
+    if (reference !== undefined) throw new BlockError('ENOENT', `Cannot find device='${reference}' nor node-name='${reference}'`);
     filename = undefined;
   } else if (filename?.startsWith('json:')) {
     opts = parseJsonFilename(filename);
@@ -279,8 +292,10 @@ function checkUnknownOptions(node: BlockNode, noBacking: boolean): void {
     const role = key.split('.')[0];
     if (node.children.has(role) || (role === 'backing' && noBacking) || (key === 'backing' && noBacking)) continue;
     if (known.includes(role)) continue;
-    const kind = node.driver.kind === 'format' ? 'format' : 'protocol';
-    throw new BlockError('EINVAL', `Block ${kind} '${node.driver.name}' does not support the option '${key}'`);
+    // QEMU's two wordings, one per kind of driver.
+    const what = node.driver.kind === 'format' ? 'format' : 'protocol';
+    const verb = what === 'format' ? 'does not' : "doesn't";
+    throw new BlockError('EINVAL', `Block ${what} '${node.driver.name}' ${verb} support the option '${key}'`);
   }
 }
 

@@ -104,6 +104,6 @@ describe('blkdebug', () => {
     await expect(openImage({ filename: `driver=raw,file.driver=blkdebug,file.image=${image()},file.inject.errno=EBOGUS`, imageOpts: true }))
       .rejects.toThrow("Invalid errno 'EBOGUS'");
     await expect(openImage({ filename: `driver=raw,file.driver=blkdebug,file.image=${image()},file.nope=1`, imageOpts: true }))
-      .rejects.toThrow("Block protocol 'blkdebug' does not support the option 'nope'");
+      .rejects.toThrow("Block protocol 'blkdebug' doesn't support the option 'nope'");
   });
 });

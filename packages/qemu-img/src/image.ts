@@ -40,6 +40,9 @@ export async function open(ctx: Context, req: ImageRequest): Promise<BlockBacken
       // qemu-img serves one caller: short synchronous host calls beat thread-pool round trips.
       singleClient: true,
       onWarning: req.readOnly ? undefined : (line) => ctx.warnLine(line),
+      // qemu-img's --image-opts: a bare first element is a node reference, later ones short-form booleans.
+      imageOptsReference: true,
+      onOptionWarning: (line) => ctx.error(line),
     });
   } catch (err) {
     throw new CommandError(openFailureMessage(req.filename, err), status);

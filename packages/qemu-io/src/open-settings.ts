@@ -78,6 +78,7 @@ export async function openWithSettings(s: Session, settings: OpenSettings, onOpe
     forceShare: settings.forceShare,
     // qemu-io serves only its own commands: small writes may block the event loop for microseconds.
     singleClient: true,
+    onOptionWarning: (line) => s.err(`qemu-io: ${line}`),
   };
   const status = await s.open(spec, onOpenError);
   if (status === 0) s.settings = settings;

@@ -27,10 +27,12 @@ function readToken(text: string, pos: number, stopAtEquals: boolean): [string, n
 
 /**
  * Parses "driver=raw,file.filename=a,,b.img" into {driver: 'raw', 'file.filename': 'a,b.img'}.
- * A bare "key" (no '=') means key=on, except the first one when `impliedKey` is
- * given (it becomes impliedKey=token). Duplicate keys: the last one wins, as in QEMU.
+ * A bare "key" (no '=') means key=on (reported to `onShortBoolean`: QEMU
+ * warns that the short form is deprecated), except the first one when
+ * `impliedKey` is given (it becomes impliedKey=token). Duplicate keys: the
+ * last one wins, as in QEMU.
  */
-export function parseOptionString(text: string, impliedKey?: string): BlockOptions {
+export function parseOptionString(text: string, impliedKey?: string, onShortBoolean?: (name: string) => void): BlockOptions {
   const opts: BlockOptions = {};
   let pos = 0;
   let first = true;
@@ -43,7 +45,10 @@ export function parseOptionString(text: string, impliedKey?: string): BlockOptio
       pos = afterValue + 1;
     } else {
       if (first && impliedKey) opts[impliedKey] = name;
-      else if (name !== '') opts[name] = 'on';
+      else if (name !== '') {
+        onShortBoolean?.(name); // QEMU 7.2 still takes it, with a deprecation warning
+        opts[name] = 'on';
+      }
       pos = afterName + 1;
     }
     first = false;
