@@ -162,6 +162,20 @@ describe('tsemu-io discard and unix sockets', () => {
     expect(peer.log.list().filter((e) => e.opcode === DISCARD).map((e) => e.result)).toEqual([0x05]);
   });
 
+  it('VM state (write -b / read -b) goes to the VDI\'s VMSTATE objects, across an object boundary', async () => {
+    const { name } = await freshVdi(peer);
+    // As savevm writes it: from 0 on, so each object's first chunk creates it (QEMU 1.4's rule).
+    const r = await tsemuIo(['-f', 'raw', '-t', 'writeback',
+      '-c', `write -b -P 0x5c 0 ${M4 + 8192}`, '-c', `read -b -P 0x5c ${M4 - 4096} 8192`, '-c', 'read -P 0 0 8192', peer.uri(name)]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`wrote ${M4 + 8192}/${M4 + 8192} bytes at offset 0`);
+    expect(r.stdout).not.toContain('Pattern verification failed');
+    // Two VMSTATE objects created, none of the disk's data objects touched.
+    const writes = peer.log.list().filter((e) => e.opcode === WRITE || e.opcode === CREATE);
+    expect(writes.map((e) => [e.opcode, e.oid.slice(0, 2)])).toEqual([[CREATE, '40'], [CREATE, '40']]);
+  });
+
   it('a missing VDI: one error line and exit 1, as qemu-io prints open failures', async () => {
     const r = await tsemuIo(['-f', 'raw', '-c', 'read 0 512', peer.uri('no-such-vdi')]);
     expect(r.code).toBe(1);

@@ -362,6 +362,24 @@ export class SheepdogImage implements BlockDriverState {
     return loadSaveVmState(this, into, pos, true);
   }
 
+  /** block-core's VM state hooks (qemu-io write -b / read -b) over the methods above. */
+  async writeVmState(pos: number, length: number, iov: Uint8Array[]): Promise<void> {
+    await this.saveVmState(joinIov(iov, length), pos);
+  }
+  async readVmState(pos: number, length: number, iov: Uint8Array[]): Promise<void> {
+    if (iov.length === 1) {
+      await this.loadVmState(iov[0]!.subarray(0, length), pos);
+      return;
+    }
+    const buf = new Uint8Array(length);
+    await this.loadVmState(buf, pos);
+    let at = 0;
+    for (const piece of iov) {
+      piece.set(buf.subarray(at, at + piece.length));
+      at += piece.length;
+    }
+  }
+
   // block-core's generic snapshot hooks (qemu-img snapshot), as adapters over the methods above.
   listSnapshots(): Promise<SnapshotInfo[]> {
     return listSnapshots(this);
@@ -477,3 +495,16 @@ function scatter(buf: Uint8Array, iov: Uint8Array[]): void {
     at += n;
   }
 }
+
+/** The request's bytes in one buffer (VM state requests go out one object chunk at a time anyway). */
+function joinIov(iov: Uint8Array[], length: number): Uint8Array {
+  if (iov.length === 1) return iov[0]!.subarray(0, length);
+  const buf = new Uint8Array(length);
+  let at = 0;
+  for (const piece of iov) {
+    buf.set(piece, at);
+    at += piece.length;
+  }
+  return buf;
+}
+

@@ -3,8 +3,8 @@
 // written with CREATE_AND_WRITE_OBJ, any other with WRITE_OBJ; reads are
 // READ_OBJ. One short-lived connection per call, requests one after another
 // (the daemon sends vmstate past its object cache either way).
-// block-core has no vmstate hook yet: savevm-like callers use these through
-// SheepdogImage.saveVmState / loadVmState.
+// Reached through SheepdogImage.saveVmState / loadVmState, and through
+// block-core's writeVmState / readVmState hooks (qemu-io write -b / read -b).
 import {
   SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_READ_OBJ, SD_OP_WRITE_OBJ, SD_FLAG_CMD_WRITE, SD_RES_SUCCESS, SD_DATA_OBJ_SIZE,
 } from '../wire/constants.js';
