@@ -40,3 +40,17 @@ describe('--image-opts with a bare word', () => {
     expect(t.code).toBe(q.code);
   });
 });
+
+describe('open -o / reopen -o with a short-form boolean', () => {
+  it.each([
+    [['-c', 'open -o cache.direct a.qcow2', '-c', 'read 0 1']],
+    [['-c', 'reopen -o cache.direct,cache.no-flush', '-c', 'read 0 1', 'a.qcow2']],
+  ])('%j: qemu-io\'s deprecation warning, then the option on', (args) => {
+    const q = run(QEMU_IO, args, dir);
+    const t = run(TSEMU_IO, args, dir);
+    expect(t.stderr).toBe(q.stderr);
+    expect(t.stderr).toContain("qemu-io: warning: short-form boolean option 'cache.direct' deprecated\nPlease use cache.direct=on instead\n");
+    expect(maskTimings(t.stdout)).toBe(maskTimings(q.stdout));
+    expect(t.code).toBe(q.code);
+  });
+});

@@ -13,7 +13,9 @@ import { applyReopenOptions } from '../reopen-options.js';
 /** -o text as block options; prints QEMU-style complaint on bad syntax. */
 function optionsArg(s: Session, text: string): BlockOptions | undefined {
   try {
-    return parseOptionString(text);
+    // A bare key is key=on, with QEMU 7.2's deprecation warning.
+    return parseOptionString(text, undefined, (name) =>
+      s.err(`qemu-io: warning: short-form boolean option '${name}' deprecated\nPlease use ${name}=on instead`));
   } catch (e) {
     s.err(`qemu-io: ${errorText(e, true)}`);
     return undefined;
