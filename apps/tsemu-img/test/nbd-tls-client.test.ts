@@ -3,11 +3,11 @@
 // in --image-opts or json: filenames, for info, map, compare and convert in
 // both directions; --object's own messages; and the refusals (no credentials,
 // credentials against a plain server, a foreign CA, an unknown id).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeCa, startQemuNbd } from '../../../packages/block-nbd/test/tls-fixtures.js';
 import { SideBySide, run } from './harness.js';
 
 const w = new SideBySide();
@@ -15,48 +15,6 @@ const pki = join(w.root, 'pki');
 const servers: ChildProcess[] = [];
 let tlsPort = 0;
 let plainPort = 0;
-
-/** A CA in `dir`, plus certificates it signs for the named parties (QEMU's file names). */
-function makeCa(dir: string, cn: string, parties: ('server' | 'client')[]): void {
-  mkdirSync(dir, { recursive: true });
-  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  ssl('genrsa', '-out', 'ca-key.pem', '2048');
-  ssl('req', '-x509', '-new', '-key', 'ca-key.pem', '-subj', `/CN=${cn}`, '-days', '2', '-out', 'ca-cert.pem',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  for (const who of parties) {
-    ssl('genrsa', '-out', `${who}-key.pem`, '2048');
-    ssl('req', '-new', '-key', `${who}-key.pem`, '-subj', `/CN=${who === 'server' ? 'localhost' : 'tsemu client'}`, '-out', `${who}.csr`);
-    ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca-cert.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2',
-      '-out', `${who}-cert.pem`, '-extfile', `${who}.ext`);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
-
-/** Starts qemu-nbd on 127.0.0.1 and waits until it accepts connections. */
-async function startQemuNbd(args: string[]): Promise<number> {
-  const port = await freePort();
-  const child = spawn('qemu-nbd', [...args, '-b', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  servers.push(child);
-  for (let i = 0; i < 500; i++) {
-    if (child.exitCode !== null) throw new Error('qemu-nbd exited');
-    const up = await new Promise<boolean>((resolve) => {
-      const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve(true))).on('error', () => resolve(false));
-    });
-    if (up) return port;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('qemu-nbd did not start');
-}
 
 const clientObject = (dir = pki, extra = ''): string => `tls-creds-x509,id=tls0,dir=${dir},endpoint=client${extra}`;
 const opts = (port: number, more = ',tls-creds=tls0'): string =>
@@ -90,8 +48,8 @@ beforeAll(async () => {
   w.both('qemu-img', ['convert', '-O', 'raw', disk, 'other.raw']);
   w.both('qemu-io', ['-f', 'raw', '-c', 'write -P 0x11 1052672 512', 'other.raw']);
   tlsPort = await startQemuNbd(['--object', `tls-creds-x509,id=tls0,dir=${pki},endpoint=server`, '--tls-creds', 'tls0',
-    '-f', 'qcow2', '-t', '-e', '4', '-x', 'tlsdisk', disk]);
-  plainPort = await startQemuNbd(['-f', 'raw', '-t', '-x', 'tlsdisk', join(w.root, 'plain.raw')]);
+    '-f', 'qcow2', '-t', '-e', '4', '-x', 'tlsdisk', disk], servers);
+  plainPort = await startQemuNbd(['-f', 'raw', '-t', '-x', 'tlsdisk', join(w.root, 'plain.raw')], servers);
 });
 
 afterAll(() => {

@@ -2,11 +2,11 @@
 // qemu-io: `--object tls-creds-x509,...` plus `tls-creds=ID` in --image-opts,
 // reads and writes through the export (each tool checks what the other wrote),
 // --object's messages, and the refusals.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeCa, startQemuNbd } from '../../../packages/block-nbd/test/tls-fixtures.js';
 import { QEMU_IO, TSEMU_IO, TwinDirs, maskTimings, run } from './harness.js';
 
 const dirs = new TwinDirs({});
@@ -14,48 +14,6 @@ const pki = join(dirs.root, 'pki');
 const servers: ChildProcess[] = [];
 let tlsPort = 0;
 let plainPort = 0;
-
-/** A CA in `dir`, plus certificates it signs for the named parties (QEMU's file names). */
-function makeCa(dir: string, cn: string, parties: ('server' | 'client')[]): void {
-  mkdirSync(dir, { recursive: true });
-  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  ssl('genrsa', '-out', 'ca-key.pem', '2048');
-  ssl('req', '-x509', '-new', '-key', 'ca-key.pem', '-subj', `/CN=${cn}`, '-days', '2', '-out', 'ca-cert.pem',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  for (const who of parties) {
-    ssl('genrsa', '-out', `${who}-key.pem`, '2048');
-    ssl('req', '-new', '-key', `${who}-key.pem`, '-subj', `/CN=${who === 'server' ? 'localhost' : 'tsemu client'}`, '-out', `${who}.csr`);
-    ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca-cert.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '2',
-      '-out', `${who}-cert.pem`, '-extfile', `${who}.ext`);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
-
-/** Starts qemu-nbd on 127.0.0.1 and waits until it accepts connections. */
-async function startQemuNbd(args: string[]): Promise<number> {
-  const port = await freePort();
-  const child = spawn('qemu-nbd', [...args, '-b', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  servers.push(child);
-  for (let i = 0; i < 500; i++) {
-    if (child.exitCode !== null) throw new Error('qemu-nbd exited');
-    const up = await new Promise<boolean>((resolve) => {
-      const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve(true))).on('error', () => resolve(false));
-    });
-    if (up) return port;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error('qemu-nbd did not start');
-}
 
 const clientObject = (dir = pki): string => `tls-creds-x509,id=tls0,dir=${dir},endpoint=client`;
 const opts = (port: number, more = ',tls-creds=tls0'): string =>
@@ -72,8 +30,8 @@ beforeAll(async () => {
   expect(run('qemu-img', ['create', '-f', 'raw', join(dirs.root, 'plain.raw'), '4M'], dirs.root).code).toBe(0);
   expect(run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0xab 0 64k', disk], dirs.root).code).toBe(0);
   tlsPort = await startQemuNbd(['--object', `tls-creds-x509,id=tls0,dir=${pki},endpoint=server`, '--tls-creds', 'tls0',
-    '-f', 'qcow2', '-t', '-e', '2', '-x', 'tlsdisk', disk]);
-  plainPort = await startQemuNbd(['-f', 'raw', '-t', '-x', 'tlsdisk', join(dirs.root, 'plain.raw')]);
+    '-f', 'qcow2', '-t', '-e', '2', '-x', 'tlsdisk', disk], servers);
+  plainPort = await startQemuNbd(['-f', 'raw', '-t', '-x', 'tlsdisk', join(dirs.root, 'plain.raw')], servers);
 });
 
 afterAll(() => {

@@ -97,8 +97,7 @@ async function preallocateData(img: Qcow2Image, from: number, to: number, mode: 
   const cs = img.clusterSize;
   const rt = img.refcounts;
   // Where the image really ends: one past the last cluster with a refcount.
-  let fileEnd = Math.ceil(img.file.size / cs);
-  while (fileEnd > 0 && (await rt.get(fileEnd - 1)) === 0) fileEnd--;
+  const fileEnd = await rt.endOfUse(Math.ceil(img.file.size / cs));
   const firstCluster = Math.floor(from / cs);
   const dataClusters = Math.ceil(to / cs) - firstCluster;
   const l2Tables = Math.ceil(dataClusters / img.map.l2Entries) + 1;

@@ -184,6 +184,13 @@ export class Qcow2RefcountTable {
     return blk ? getRefcount(blk.data, blk.dv, this.order, cluster - bi * this.perBlock) : 0;
   }
 
+  /** One past the last cluster below `clusters` whose refcount is not 0 (0 when none is). */
+  async endOfUse(clusters: number): Promise<number> {
+    let end = clusters;
+    while (end > 0 && (await this.get(end - 1)) === 0) end--;
+    return end;
+  }
+
   /** The refcount as text, exact also for 64-bit values above 2^53 (for check's messages). */
   async getText(cluster: number): Promise<string> {
     const bi = Math.floor(cluster / this.perBlock);

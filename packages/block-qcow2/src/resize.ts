@@ -58,8 +58,7 @@ async function cutFileAfterLastCluster(img: Qcow2Image): Promise<void> {
   await img.writeBackAll();
   await img.file.flush();
   const cs = img.clusterSize;
-  let end = Math.ceil(img.file.size / cs);
-  while (end > 0 && (await img.refcounts.get(end - 1)) === 0) end--;
+  const end = await img.refcounts.endOfUse(Math.ceil(img.file.size / cs));
   if (end * cs < img.file.size) await img.file.truncate(end * cs);
 }
 

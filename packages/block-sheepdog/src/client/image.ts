@@ -6,7 +6,7 @@
 // flush() while WCE is off, and flush() turns into FLUSH_VDI only under
 // CACHE. DIRECT makes flush() a no-op. An INVALID_PARMS answer to FLUSH_VDI
 // means the daemon has no object cache: switch to DIRECT for good.
-import { BlockError, type BlockDriverState, type BlockStatus, type CacheFlags, type DriverInfo, type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type WriteFlags } from '@tsemu/block-core';
+import { BlockError, copyFromIov, copyToIov, type BlockDriverState, type BlockStatus, type CacheFlags, type DriverInfo, type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type WriteFlags } from '@tsemu/block-core';
 import {
   SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_READ_OBJ, SD_OP_WRITE_OBJ, SD_OP_FLUSH_VDI, SD_OP_DISCARD_OBJ,
   SD_FLAG_CMD_WRITE, SD_FLAG_CMD_COW, SD_FLAG_CMD_CACHE, SD_FLAG_CMD_DIRECT,
@@ -364,7 +364,9 @@ export class SheepdogImage implements BlockDriverState {
 
   /** block-core's VM state hooks (qemu-io write -b / read -b) over the methods above. */
   async writeVmState(pos: number, length: number, iov: Uint8Array[]): Promise<void> {
-    await this.saveVmState(joinIov(iov, length), pos);
+    let buf = iov[0]!.subarray(0, length);
+    if (iov.length > 1) copyFromIov(iov, (buf = new Uint8Array(length)), 0);
+    await this.saveVmState(buf, pos);
   }
   async readVmState(pos: number, length: number, iov: Uint8Array[]): Promise<void> {
     if (iov.length === 1) {
@@ -373,11 +375,7 @@ export class SheepdogImage implements BlockDriverState {
     }
     const buf = new Uint8Array(length);
     await this.loadVmState(buf, pos);
-    let at = 0;
-    for (const piece of iov) {
-      piece.set(buf.subarray(at, at + piece.length));
-      at += piece.length;
-    }
+    copyToIov(buf, 0, iov);
   }
 
   // block-core's generic snapshot hooks (qemu-img snapshot), as adapters over the methods above.
@@ -495,16 +493,3 @@ function scatter(buf: Uint8Array, iov: Uint8Array[]): void {
     at += n;
   }
 }
-
-/** The request's bytes in one buffer (VM state requests go out one object chunk at a time anyway). */
-function joinIov(iov: Uint8Array[], length: number): Uint8Array {
-  if (iov.length === 1) return iov[0]!.subarray(0, length);
-  const buf = new Uint8Array(length);
-  let at = 0;
-  for (const piece of iov) {
-    buf.set(piece, at);
-    at += piece.length;
-  }
-  return buf;
-}
-
