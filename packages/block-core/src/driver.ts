@@ -160,6 +160,12 @@ export interface BlockDriver {
    * discard, detect-zeroes, node-name, force-share) are always accepted.
    */
   readonly openOptions?: string[];
+  /**
+   * QEMU's driver has no bdrv_co_get_info and passes nothing through (null-co,
+   * nbd): qemu-io's `info` then fails after the format name. Drivers that do
+   * not say so answer, with their own `info` or an empty one.
+   */
+  readonly noInfo?: boolean;
   /** Extra capability flags the tools check before calling (snapshots, check, compression). */
   /** bitmaps: the format can hold persistent dirty bitmaps (qemu-img convert --bitmaps accepts it). */
   readonly supports?: { check?: boolean; snapshots?: boolean; compressedWrites?: boolean; amend?: boolean; bitmaps?: boolean };

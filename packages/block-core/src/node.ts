@@ -347,6 +347,18 @@ export class BlockNode {
     return this.state.info?.() ?? {};
   }
 
+  /**
+   * Whether QEMU's bdrv_get_info answers for this node: the driver's own
+   * info, else raw and filters ask the node below them (raw over nbd fails).
+   */
+  answersInfo(): boolean {
+    if (this.state.info) return true;
+    if (this.driver.noInfo) return false;
+    if (this.driver.name !== 'raw' && this.driver.kind !== 'filter') return true;
+    const below = this.file ?? this.children.get('image');
+    return below === undefined || below.answersInfo();
+  }
+
   /** Closes this node, then its children (a format may write metadata to `file` while closing). */
   async close(): Promise<void> {
     if (this.closed) return;

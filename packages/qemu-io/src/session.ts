@@ -13,6 +13,7 @@ import type { OpenSettings } from './open-settings.js';
 export type Status = number;
 export const EINVAL = -22;
 export const EIO = -5;
+export const ENOTSUP = -95;
 const NO_LONGS: LongOption[] = [];
 
 

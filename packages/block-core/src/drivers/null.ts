@@ -37,6 +37,7 @@ function makeNullDriver(name: string): BlockDriver {
     name,
     kind: 'protocol',
     protocols: [name],
+    noInfo: true,
     openOptions: ['filename', 'size', 'read-zeroes', 'latency-ns'],
     // "null-co://" carries no options: everything comes from size=/read-zeroes=.
     parseFilename: () => ({}),

@@ -106,6 +106,7 @@ export const nbdDriver: BlockDriver = {
   name: 'nbd',
   kind: 'protocol',
   protocols: ['nbd', 'nbd+unix', 'nbd+tcp'],
+  noInfo: true,
   openOptions: [
     'filename', 'server', 'server.type', 'server.host', 'server.port', 'server.path', 'host', 'port', 'path', 'export',
     'tls-creds', 'tls-hostname', 'x-dirty-bitmap', 'reconnect-delay', 'open-timeout',
@@ -125,7 +126,8 @@ export const nbdDriver: BlockDriver = {
     const client = await NbdClient.connect(address, exportName, tls);
     if (!ctx.readOnly && (client.info.flags & NBD_FLAG_READ_ONLY) !== 0) {
       await client.close();
-      throw new BlockError('EACCES', 'NBD export is read-only');
+      // QEMU 7.2's words (bdrv_apply_auto_read_only without auto-read-only).
+      throw new BlockError('EACCES', 'Could not open image: Permission denied');
     }
     ctx.node.filename = canonicalNbdFilename(address, exportName);
     return new NbdDriverState(client, ctx.node);

@@ -2,7 +2,7 @@
 // truncate, flush.
 import type { FormatSpecificInfo, Preallocation } from '@tsemu/block-core';
 import { cvtstr, formatReport } from '../format.js';
-import { EINVAL, EIO, type Command, type Session } from '../session.js';
+import { EINVAL, EIO, ENOTSUP, type Command, type Session } from '../session.js';
 import { errnoText, errorText } from '../errors.js';
 import { countArg, now } from './args.js';
 
@@ -53,7 +53,10 @@ const info: Command = {
     }
     // A protocol driver has both a format and a protocol name, and qemu-io prints both.
     if (s.blk!.root.driver.kind === 'protocol') s.out(`format name: ${i.format}\n`);
-    s.out(`format name: ${i.format}\ncluster size: ${cvtstr(i.clusterSize ?? 0)}\nvm state offset: ${cvtstr(i.vmStateOffset ?? 0)}\n`);
+    s.out(`format name: ${i.format}\n`);
+    // qemu-io fails here, without a message, when bdrv_get_info has no answer.
+    if (!s.blk!.root.answersInfo()) return ENOTSUP;
+    s.out(`cluster size: ${cvtstr(i.clusterSize ?? 0)}\nvm state offset: ${cvtstr(i.vmStateOffset ?? 0)}\n`);
     s.out(formatSpecific(i.formatSpecific));
     return 0;
   },
