@@ -177,6 +177,11 @@ const sigraise: Command = {
   run(s, argv) {
     const sig = s.num(argv[1]);
     if (sig === undefined) return EINVAL;
+    // qemu-io compares with NSIG (65 on Linux); 65 itself then fails quietly in raise(3).
+    if (sig > 65) {
+      s.out(`signal argument '${argv[1]}' is too large to be a valid signal\n`);
+      return EINVAL;
+    }
     s.io.flush();
     try {
       process.kill(process.pid, sig);

@@ -7,7 +7,7 @@ import { countArg, iovLengths, now, patternArg, sectorAligned, splitIov } from '
 const read: Command = {
   name: 'read', alt: 'r', argmin: 2, argmax: -1,
   async run(s, argv) {
-    const o = s.getopt(argv, 'abCc:l:pP:qs:v');
+    const o = s.getopt(argv, 'bCl:pP:qs:v'); // qemu-io 7.2's; its usage line still shows -a
     if (!o.ok) return EINVAL;
     let pattern: number | undefined;
     let patternOffset = 0;
