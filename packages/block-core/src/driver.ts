@@ -2,6 +2,7 @@
 // implements. A driver only translates; alignment, serialisation, bounds,
 // read-only, zero detection, cache modes and flush ordering live in the
 // generic layer (BlockNode / BlockBackend), once.
+import type { PermRequest } from './perm.js';
 import type { CacheFlags } from './cache.js';
 import type { BlockNode } from './node.js';
 
@@ -55,6 +56,14 @@ export interface DriverInfo {
 
 /** What an open driver instance can do. Everything optional degrades cleanly. */
 export interface BlockDriverState {
+  /**
+   * Moves this node to new permissions (a probed format learned what it needs
+   * of its file). Throws QEMU's lock error, keeping the old ones, when another
+   * process conflicts. Only nodes that lock something implement it.
+   */
+  setPermissions?(req: PermRequest): void;
+  /** Keeps the permissions held but denies nothing any more (see BlockNode.allowWriters). */
+  allowWriters?(): void;
   /**
    * Byte alignment the driver needs for offsets and lengths (1 = any). The
    * generic layer pads unaligned requests (read-modify-write) before they get
@@ -120,6 +129,8 @@ export interface OpenContext {
   singleClient?: boolean;
   /** OpenSpec.forCheck (BDRV_O_CHECK): no automatic repair at open; `check` does it. */
   forCheck?: boolean;
+  /** What the parent asks of this node: the permissions a host file locks (see perm.ts). */
+  perm?: PermRequest;
 }
 
 export interface CreateOptionSpec {

@@ -348,6 +348,17 @@ export class BlockNode {
   }
 
   /**
+   * Stops this node's host files from denying writes and resizes to other
+   * opens. For a tool that writes an image through a second, read-write open
+   * while a chain reads it (qemu-img commit writes the base this way where
+   * QEMU reopens the chain's node read-write): the two opens would otherwise
+   * refuse each other, as two processes would.
+   */
+  allowWriters(): void {
+    for (let n: BlockNode | undefined = this; n; n = n.file ?? n.children.get('image')) n.driverState?.allowWriters?.();
+  }
+
+  /**
    * Whether QEMU's bdrv_get_info answers for this node: the driver's own
    * info, else raw and filters ask the node below them (raw over nbd fails).
    */

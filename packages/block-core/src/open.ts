@@ -2,6 +2,7 @@
 // --image-opts syntax, protocol prefixes, format probing with QEMU's
 // "probing guessed raw" warning, child nodes (file, backing, image) with
 // inherited read-only/cache/discard settings, and unknown-option checks.
+import { childRequest, rootRequest, PERM_CONSISTENT_READ, PERM_RESIZE, PERM_WRITE, type PermRequest } from './perm.js';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parseCacheMode, type CacheFlags } from './cache.js';
 import type { BlockDriver, BlockOptions, OpenContext } from './driver.js';
@@ -22,7 +23,12 @@ export interface OpenSpec {
   discard?: 'ignore' | 'unmap';
   detectZeroes?: 'off' | 'on' | 'unmap';
   noBacking?: boolean;
+  /** -U: take no lock that denies others anything (read-only opens). */
   forceShare?: boolean;
+  /** QEMU's BDRV_O_NO_IO (qemu-img info): no data is read, so no consistent-read permission is locked. */
+  noIo?: boolean;
+  /** QEMU's BDRV_O_RESIZE (qemu-img resize): the top node also locks the resize permission. */
+  resize?: boolean;
   /**
    * The caller serves one client from this event loop (qemu-io, qemu-img), so
    * small buffered writes may be done synchronously: a few microseconds of
@@ -57,6 +63,9 @@ interface Inherited {
   singleClient: boolean;
   forCheck: boolean;
   onWarning?: (line: string) => void;
+  /** What the parent (or the tool) asks of the node being opened; see perm.ts. */
+  request: PermRequest;
+  forceShare: boolean;
 }
 
 /** Options every node accepts whatever its driver. */
@@ -100,6 +109,8 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
     singleClient: spec.singleClient === true,
     forCheck: spec.forCheck === true,
     onWarning: spec.onWarning,
+    request: rootRequest(spec.readOnly === true, spec.noIo === true, spec.resize === true),
+    forceShare: spec.forceShare === true,
   };
   if (opts['detect-zeroes'] === 'unmap' && !inherited.unmap) {
     throw new BlockError('EINVAL', 'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
@@ -171,16 +182,24 @@ async function openNode(
     driver, filename: name ?? '', options: nodeOpts, readOnly, cache, unmap,
     detectZeroes: top ? parseDetectZeroes(opts['detect-zeroes']) : 'off',
   });
+  // A read-only node (read-only=on below a writable parent) asks for nothing it cannot use.
+  const request = readOnly ? { perm: inherited.request.perm & PERM_CONSISTENT_READ, deny: inherited.request.deny } : inherited.request;
   const childInherited: Inherited = { ...inherited, readOnly, cache, unmap };
   const noBacking = inherited.noBacking || opts.backing === '' || opts.backing === 'null';
   const ctx: OpenContext = {
     node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck,
+    perm: request,
     openChild: (role, fallbackFilename, fallbackFormat) => {
+      const childRequestFor = (childReadOnly: boolean): PermRequest =>
+        childRequest(driver, role, request, childReadOnly, inherited.forceShare);
       if (role === 'file' && preopenedFile && !node.children.has('file')) {
+        // The probed file was opened before its format was known: now it learns what the format needs.
+        preopenedFile.state.setPermissions?.(childRequestFor(preopenedFile.readOnly));
         node.children.set('file', preopenedFile);
         return Promise.resolve(preopenedFile);
       }
-      return openChild(node, role, fallbackFilename ?? (role === 'file' ? name : undefined), fallbackFormat, childInherited);
+      const inheritedForRole = { ...childInherited, request: childRequestFor(role === 'backing' || readOnly) };
+      return openChild(node, role, fallbackFilename ?? (role === 'file' ? name : undefined), fallbackFormat, inheritedForRole);
     },
   };
   try {
@@ -302,5 +321,9 @@ function checkUnknownOptions(node: BlockNode, noBacking: boolean): void {
 /** A read-write protocol node for a filename (what format create() writes its metadata through). */
 export function openProtocolNode(filename: string, options: BlockOptions = {}, cache: string | CacheFlags = 'writeback'): Promise<BlockNode> {
   const flags = typeof cache === 'string' ? parseCacheMode(cache) : { ...cache };
-  return openNode(options, filename, { readOnly: false, cache: flags, unmap: true, noBacking: true, singleClient: false, forCheck: false }, 'protocol');
+  const inherited: Inherited = {
+    readOnly: false, cache: flags, unmap: true, noBacking: true, singleClient: false, forCheck: false,
+    request: { perm: PERM_WRITE | PERM_RESIZE, deny: 0 }, forceShare: false,
+  };
+  return openNode(options, filename, inherited, 'protocol');
 }

@@ -16,6 +16,8 @@ interface NativeHostIo {
   unmap(buffer: ArrayBuffer): number;
   pageSize?: number;
   zeroRuns(buf: Uint8Array, length: number, phase: number, align: number, runs: Int32Array): number;
+  ofdLock(fd: number, start: number, length: number, type: number): number;
+  ofdTest(fd: number, start: number, length: number): number;
 }
 
 /** fallocate(2) mode bits (linux/falloc.h). */
@@ -34,6 +36,10 @@ export const NOWAIT_IOV_MAX = 64;
 export const MAP_EAGAIN = -11;
 /** mapRead's answer when the range reaches past the file's current size (such a page would raise SIGBUS). */
 export const MAP_ERANGE = -34;
+/** ofdLock types. */
+export const OFD_UNLOCK = 0;
+export const OFD_SHARED = 1;
+export const OFD_EXCLUSIVE = 2;
 /** posix_fadvise advice: drop the range from the page cache (after writeback). */
 export const POSIX_FADV_DONTNEED = 4;
 /** posix_fadvise advice: random access (no readahead). */
@@ -52,6 +58,7 @@ const native = load();
 const nowaitNative = native && typeof native.preadNowait === 'function' ? native : null;
 const mapNative = native && typeof native.mapRead === 'function' ? native : null;
 const zeroNative = native && typeof native.zeroRuns === 'function' ? native : null;
+const lockNative = native && typeof native.ofdLock === 'function' ? native : null;
 
 function unavailable(): never {
   throw Object.assign(new Error('host-io native addon is not built'), { code: 'ENOSYS' });
@@ -135,6 +142,24 @@ export const hostIo = {
    */
   zeroRuns(buf: Uint8Array, length: number, phase: number, align: number, runs: Int32Array): number {
     return zeroNative ? zeroNative.zeroRuns(buf, length, phase, align, runs) : NOWAIT_ENOSYS;
+  },
+  /** The addon has ofdLock/ofdTest (open file description locks). */
+  ofdLocks: lockNative !== null,
+  /**
+   * fcntl(F_OFD_SETLK) over [start, start+length): `type` OFD_UNLOCK,
+   * OFD_SHARED or OFD_EXCLUSIVE. 0, or a negative errno (-11 EAGAIN: another
+   * open file description holds a conflicting lock; NOWAIT_ENOSYS without the addon).
+   */
+  ofdLock(fd: number, start: number, length: number, type: number): number {
+    return lockNative ? lockNative.ofdLock(fd, start, length, type) : NOWAIT_ENOSYS;
+  },
+  /**
+   * fcntl(F_OFD_GETLK) for an exclusive lock over [start, start+length): 1
+   * when another open file description holds a lock there (ours never
+   * count), 0 when none does, or a negative errno (NOWAIT_ENOSYS without the addon).
+   */
+  ofdTest(fd: number, start: number, length: number): number {
+    return lockNative ? lockNative.ofdTest(fd, start, length) : NOWAIT_ENOSYS;
   },
   /** posix_fadvise(2): 0 or a negative errno (NOWAIT_ENOSYS without the addon). */
   fadvise(fd: number, offset: number, length: number, advice: number): number {

@@ -8,6 +8,8 @@
 // logical block size); when the filesystem refuses O_DIRECT (tmpfs: EINVAL)
 // we use O_DSYNC instead, so the "bypass" promise degrades to "every write is
 // synchronous", and report which one happened in hostCacheBypass.
+import { CREATE_REQUEST, type PermRequest } from '../perm.js';
+import { imageLocking, relock } from './file-lock.js';
 import { constants, fstatSync, promises as fsp, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { CacheFlags } from '../cache.js';
@@ -102,6 +104,10 @@ export class FileDriverState implements BlockDriverState {
    * quiet machine (see qemu-img's README), not enough for the SIGBUS risk.
    */
   mapReads = false;
+  /** Image locking is on for this open (`locking=auto|on` and a host with OFD locks). */
+  locking = false;
+  /** The permissions whose lock bytes this fd holds (see file-lock.ts), or null. */
+  private held: PermRequest | null = null;
 
   constructor(
     readonly path: string,
@@ -191,6 +197,16 @@ export class FileDriverState implements BlockDriverState {
     }
     this.stats.mappedReads++;
     return new Uint8Array(r, offset - start, length);
+  }
+
+  setPermissions(req: PermRequest): void {
+    if (!this.locking) return;
+    relock(this.fh.fd, this.held, req, this.path);
+    this.held = req;
+  }
+
+  allowWriters(): void {
+    if (this.held) this.setPermissions({ perm: this.held.perm, deny: 0 });
   }
 
   /** Unmaps a view from mapForRead (it reads as empty afterwards). */
@@ -545,6 +561,13 @@ async function writeZeroRange(state: FileDriverState, offset: number, length: nu
 }
 
 /** `Could not open 'x': No such file or directory`, as QEMU's file-posix says it. */
+/** The `locking` option (QEMU's OnOffAuto): auto and on lock, off does not. */
+function parseLocking(value: string | undefined): boolean {
+  if (value === undefined || value === 'auto' || value === 'on') return true;
+  if (value === 'off') return false;
+  throw new BlockError('EINVAL', `invalid parameter value: ${value}`);
+}
+
 function openError(path: string, err: unknown): BlockError {
   return fromNodeError(err, (text) => `Could not open '${path}': ${text}`);
 }
@@ -608,6 +631,13 @@ export const fileDriver: BlockDriver = {
     state.syncWrites = state.hostCacheBypass === 'none' && parseBool('x-sync-writes', ctx.options['x-sync-writes'], ctx.singleClient === true);
     state.mapReads = state.hostCacheBypass === 'none' && ctx.singleClient === true && hostIo.mmap &&
       parseBool('x-mmap', ctx.options['x-mmap'], false);
+    try {
+      state.locking = imageLocking && parseLocking(ctx.options.locking);
+      if (ctx.perm) state.setPermissions(ctx.perm);
+    } catch (err) {
+      await state.close();
+      throw err;
+    }
     return state;
   },
   createOptions: [
@@ -621,9 +651,17 @@ export const fileDriver: BlockDriver = {
     }
     let fh: FileHandle;
     try {
-      fh = await fsp.open(ctx.filename, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC, 0o644);
+      // Truncated only once the locks are held: the file may be an image another process (or this one) has open.
+      fh = await fsp.open(ctx.filename, constants.O_RDWR | constants.O_CREAT, 0o644);
     } catch (err) {
       throw openError(ctx.filename, err);
+    }
+    try {
+      if (imageLocking) relock(fh.fd, null, CREATE_REQUEST, ctx.filename);
+      await fh.truncate(0);
+    } catch (err) {
+      await fh.close();
+      throw err instanceof BlockError ? err : fromNodeError(err);
     }
     if (prealloc === 'metadata') {
       // A mode QEMU knows but a plain file has no metadata for: qemu-img leaves the file created, empty.

@@ -59,8 +59,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       base = findInChain(top, baseName);
       if (!base) throw new CommandError(`Did not find '${baseName}' in the backing chain of '${filename}'`);
     }
-    // The chain's copy of the base is read-only: write through a read-write open of the same image.
+    // The chain's copy of the base is read-only: write through a read-write open of the same image
+    // (the chain's copy must then stop denying writes, or the two opens' image locks refuse each other).
     try {
+      base.allowWriters();
       baseBlk = await openImage({ filename: base.filename, format: base.driver.name, readOnly: false, cache: cacheMode, discard: 'unmap' });
     } catch (err) {
       throw asCommandError(err);
