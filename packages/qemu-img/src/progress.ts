@@ -33,6 +33,8 @@ export class ProgressMeter {
   }
 
   private update(value: number): void {
+    // qemu-img caps the sum at 100 (rebase's steps can add up past it).
+    if (value > 100) value = 100;
     this.current = value;
     if (value > f(this.lastPrinted + this.minStep) || value < f(this.lastPrinted - this.minStep) || value === 0 || value === 100) {
       this.lastPrinted = value;

@@ -19,6 +19,15 @@ describe('ProgressMeter', () => {
     expect(out.text).toBe('    (0.00/100%)\r    (2.00/100%)\r    (66.00/100%)\r    (100.00/100%)\r    (100.00/100%)\r\n');
   });
 
+  it('caps added steps at 100, still printing each one there (rebase over-counts as qemu-img does)', () => {
+    const out = capture();
+    const p = new ProgressMeter(out, 2);
+    p.set(0);
+    for (let i = 0; i < 3; i++) p.add(50);
+    expect(p.value).toBe(100);
+    expect(out.text).toBe('    (0.00/100%)\r    (50.00/100%)\r    (100.00/100%)\r    (100.00/100%)\r');
+  });
+
   it('rounds exact ties to even like printf', () => {
     const out = capture();
     const p = new ProgressMeter(out);
