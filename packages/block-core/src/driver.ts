@@ -131,6 +131,8 @@ export interface OpenContext {
   forCheck?: boolean;
   /** What the parent asks of this node: the permissions a host file locks (see perm.ts). */
   perm?: PermRequest;
+  /** OpenSpec.onWarnReport: where a driver's open-time warnings go (undefined: process.stderr). */
+  warnReport?: (text: string) => void;
 }
 
 export interface CreateOptionSpec {

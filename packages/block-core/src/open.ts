@@ -52,6 +52,12 @@ export interface OpenSpec {
   imageOptsReference?: boolean;
   /** QEMU's option-parsing warnings (a short-form boolean), one line per call. */
   onOptionWarning?: (line: string) => void;
+  /**
+   * A driver's warn_report at open (qcow2's bitmap warnings): the tool writes
+   * `<prog>: warning: ` and the text to stderr as it is (the text carries its
+   * own line breaks). Without it drivers write to process.stderr themselves.
+   */
+  onWarnReport?: (text: string) => void;
 }
 
 /** Settings a node passes on to the children it opens. */
@@ -63,6 +69,7 @@ interface Inherited {
   singleClient: boolean;
   forCheck: boolean;
   onWarning?: (line: string) => void;
+  onWarnReport?: (text: string) => void;
   /** What the parent (or the tool) asks of the node being opened; see perm.ts. */
   request: PermRequest;
   forceShare: boolean;
@@ -109,6 +116,7 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
     singleClient: spec.singleClient === true,
     forCheck: spec.forCheck === true,
     onWarning: spec.onWarning,
+    onWarnReport: spec.onWarnReport,
     request: rootRequest(spec.readOnly === true, spec.noIo === true, spec.resize === true),
     forceShare: spec.forceShare === true,
   };
@@ -189,6 +197,7 @@ async function openNode(
   const ctx: OpenContext = {
     node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck,
     perm: request,
+    warnReport: inherited.onWarnReport,
     openChild: (role, fallbackFilename, fallbackFormat) => {
       const childRequestFor = (childReadOnly: boolean): PermRequest =>
         childRequest(driver, role, request, childReadOnly, inherited.forceShare);

@@ -27,7 +27,7 @@ export const COMPAT_LAZY_REFCOUNTS = 1n << 0n;
 export const AUTOCLEAR_BITMAPS = 1n << 0n;
 export const AUTOCLEAR_DATA_FILE_RAW = 1n << 1n;
 /** Autoclear bits this driver keeps consistent; others are cleared on a read-write open, as the spec asks. */
-export const AUTOCLEAR_KNOWN = 0n;
+export const AUTOCLEAR_KNOWN = AUTOCLEAR_BITMAPS;
 
 // Header extension types.
 export const EXT_END = 0x00000000;

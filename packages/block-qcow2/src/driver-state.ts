@@ -4,7 +4,8 @@ import {
   BlockError, type BlockDriverState, type BlockNode, type BlockStatus, type CheckRepair, type CheckResult, type DriverInfo,
   type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type ZeroFlags,
 } from '@tsemu/block-core';
-import { COMPAT_LAZY_REFCOUNTS, EXT_BITMAPS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2 } from './constants.js';
+import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2 } from './constants.js';
+import type { Qcow2Bitmaps } from './bitmaps.js';
 import { setRefcount } from './refcount-codec.js';
 import type { Qcow2Image } from './image.js';
 import { amendQcow2 } from './amend.js';
@@ -55,6 +56,7 @@ export class Qcow2DriverState implements BlockDriverState {
     img.beginRequest();
     try {
       await this.writer.write(offset, length, iov);
+      if (img.bitmaps.tracking) img.bitmaps.markDirty(offset, length);
     } finally {
       await img.endRequest();
     }
@@ -72,6 +74,7 @@ export class Qcow2DriverState implements BlockDriverState {
     img.beginRequest();
     try {
       await this.compressedWriter.write(offset, length, iov);
+      if (img.bitmaps.tracking) img.bitmaps.markDirty(offset, length);
     } finally {
       await img.endRequest();
     }
@@ -83,6 +86,7 @@ export class Qcow2DriverState implements BlockDriverState {
     img.beginRequest();
     try {
       await this.writer.writeZeroes(offset, length, flags.mayUnmap === true);
+      if (img.bitmaps.tracking) img.bitmaps.markDirty(offset, length);
     } finally {
       await img.endRequest();
     }
@@ -94,6 +98,7 @@ export class Qcow2DriverState implements BlockDriverState {
     img.beginRequest();
     try {
       await this.writer.discard(offset, length);
+      if (img.bitmaps.tracking) img.bitmaps.markDirty(offset, length);
     } finally {
       await img.endRequest();
     }
@@ -204,7 +209,7 @@ export class Qcow2DriverState implements BlockDriverState {
     const l1Clusters = Math.ceil((img.map.l1Size * 8) / cs);
     const perBlock = (cs * 8) / 2 ** h.refcountOrder;
     if (h.version < 3 || h.nbSnapshots > 0 || 3 + l1Clusters > perBlock ||
-        img.header.unknownExtensions.some((e) => e.type === EXT_BITMAPS)) {
+        img.bitmaps.list.length > 0) {
       img.beginRequest();
       try {
         await this.writer.fullDiscard(0, Math.ceil(h.size / cs) * cs);
@@ -268,9 +273,14 @@ export class Qcow2DriverState implements BlockDriverState {
     }
   }
 
-  /** The image has a bitmaps extension (persistent dirty bitmaps; tsemu does not read them yet). */
+  /** The image holds persistent dirty bitmaps. */
   hasBitmaps(): boolean {
-    return this.image.header.unknownExtensions.some((e) => e.type === EXT_BITMAPS);
+    return this.image.bitmaps.list.length > 0;
+  }
+
+  /** Persistent dirty bitmaps: list, bits, and qemu-img bitmap's operations (stored at close). */
+  get bitmaps(): Qcow2Bitmaps {
+    return this.image.bitmaps;
   }
 
   /** `force` changes nothing for qcow2 yet (QEMU uses it for encryption and bitmaps). Checks and progress: amend.ts. */
@@ -285,6 +295,7 @@ export class Qcow2DriverState implements BlockDriverState {
     img.beginRequest();
     try {
       await resizeQcow2(img, this.writer, size, prealloc);
+      img.bitmaps.resize(size);
     } finally {
       await img.endRequest();
     }
@@ -332,10 +343,16 @@ export function formatSpecificData(img: Qcow2Image): Record<string, unknown> {
   const h = img.header;
   const compression = h.compressionType === 0 ? 'zlib' : 'zstd';
   if (h.version < 3) return { compat: '0.10', 'compression-type': compression, 'refcount-bits': 2 ** h.refcountOrder };
+  const bitmaps = img.bitmaps.list.map((b) => ({
+    flags: [...(b.inconsistent ? ['in-use'] : []), ...(b.auto ? ['auto'] : [])],
+    name: b.name,
+    granularity: 2 ** b.granularityBits,
+  }));
   return {
     compat: '1.1',
     'compression-type': compression,
     'lazy-refcounts': (h.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n,
+    ...(bitmaps.length > 0 && { bitmaps }),
     'refcount-bits': 2 ** h.refcountOrder,
     corrupt: (h.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n,
     'extended-l2': (h.incompatibleFeatures & INCOMPAT_EXTL2) !== 0n,

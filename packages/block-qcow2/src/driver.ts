@@ -39,7 +39,7 @@ async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
   }
   const lazyOpt = ctx.options['lazy-refcounts'];
   const lazyRefcounts = lazyOpt === undefined ? undefined : parseBool('lazy-refcounts', lazyOpt, false);
-  const image = await openQcow2Image(fileNode, backing, { readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts, forCheck: ctx.forCheck === true, opened: { file, header } });
+  const image = await openQcow2Image(fileNode, backing, { readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts, forCheck: ctx.forCheck === true, opened: { file, header }, warn: ctx.warnReport });
   return new Qcow2DriverState(image, fileNode);
 }
 

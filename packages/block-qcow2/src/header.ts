@@ -3,7 +3,7 @@
 // I/O lives here, with QEMU's messages; table checks live in validate.ts.
 import { BlockError } from '@tsemu/block-core';
 import {
-  EXT_BACKING_FORMAT, EXT_END, EXT_FEATURE_TABLE, FEATURE_ENTRY_SIZE, FEATURE_NAMES,
+  EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_END, EXT_FEATURE_TABLE, FEATURE_ENTRY_SIZE, FEATURE_NAMES,
   INCOMPAT_KNOWN, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH,
 } from './constants.js';
 
@@ -43,6 +43,8 @@ export class Qcow2Header {
   backingFormat: string | undefined;
   /** Feature names found in the image (used for the unsupported-feature message). */
   featureNames: Qcow2FeatureName[] = [];
+  /** The bitmaps extension's data as found (validated at open, bitmaps.ts); written after the feature table. */
+  bitmapsData: Uint8Array | undefined;
   /** Unknown extensions, preserved in their original order when the header is rewritten. */
   unknownExtensions: Qcow2RawExtension[] = [];
 
@@ -138,6 +140,8 @@ export class Qcow2Header {
           const name = new TextDecoder().decode(nul >= 0 ? nameBytes.subarray(0, nul) : nameBytes);
           this.featureNames.push({ type: data[i]!, bit: data[i + 1]!, name });
         }
+      } else if (type === EXT_BITMAPS) {
+        this.bitmapsData = data.slice();
       } else {
         this.unknownExtensions.push({ type, data: data.slice() });
       }
@@ -202,6 +206,7 @@ export class Qcow2Header {
     if (this.backingFormat !== undefined) put(EXT_BACKING_FORMAT, new TextEncoder().encode(this.backingFormat));
     // QEMU 7.2 writes its feature name table into v3 images with clusters of 8 KiB or more only.
     if (this.version >= 3 && cs >= 8192) put(EXT_FEATURE_TABLE, featureTable());
+    if (this.bitmapsData !== undefined) put(EXT_BITMAPS, this.bitmapsData);
     for (const ext of this.unknownExtensions) put(ext.type, ext.data);
     off += 8; // end-of-extensions marker (zeroes)
     if (this.backingFile !== undefined) {

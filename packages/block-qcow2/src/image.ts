@@ -5,6 +5,7 @@
 import { BlockError } from '@tsemu/block-core';
 import { CoMutex } from '@tsemu/coroutine';
 import { Qcow2Allocations } from './allocations.js';
+import { Qcow2Bitmaps } from './bitmaps.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './constants.js';
 import type { Qcow2ClusterMap } from './cluster-map.js';
 import type { Qcow2Header } from './header.js';
@@ -53,6 +54,8 @@ export class Qcow2Image {
    * on close or cache pressure, and L2 tables no longer wait for them.
    */
   lazyRefcounts = false;
+  /** Persistent dirty bitmaps (loaded by openQcow2Image; stored at close). */
+  readonly bitmaps = new Qcow2Bitmaps(this);
 
   constructor(
     readonly header: Qcow2Header,
@@ -300,6 +303,7 @@ export class Qcow2Image {
   async close(): Promise<void> {
     if (!this.readOnly) {
       if (this.pendingFrees.length > 0) await this.releaseFrees();
+      if (!this.isCorrupt) await this.bitmaps.store();
       await this.writeBackAll(true);
       if (this.lazyRefcounts && this.isDirty) {
         await this.lock.lock();

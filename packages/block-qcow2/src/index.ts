@@ -7,6 +7,7 @@ export { qcow2Driver } from './driver.js';
 export { Qcow2Header } from './header.js';
 export { Qcow2DriverState, formatSpecificData } from './driver-state.js';
 export { Qcow2Image, Qcow2CorruptionError, setCorruptionReporter } from './image.js';
+export { Qcow2Bitmaps, setRange, type Qcow2Bitmap } from './bitmaps.js';
 export { openQcow2Image, readHeader, validateHeader, type Qcow2OpenOptions } from './open.js';
 export { formatQcow2 } from './create.js';
 export { measureQcow2, preallocatedSize, refcountMetadataSize, type Qcow2Measure } from './measure.js';

@@ -28,6 +28,8 @@ export interface Qcow2OpenOptions {
    * header first for the backing name): not read a second time.
    */
   opened?: { file: Qcow2HostFile; header: Qcow2Header };
+  /** Open-time warnings (OpenContext.warnReport); undefined: process.stderr. */
+  warn?: (text: string) => void;
 }
 
 const MAX_SNAPSHOTS = 65536;
@@ -143,6 +145,8 @@ export async function openQcow2Image(
   img.refcounts.onBlockCreated = (off) => img.metadataClusters.add(off / cs);
   for (const off of img.map.l2Offsets()) img.metadataClusters.add(Math.floor(off / cs));
   for (const off of img.refcounts.blockOffsets()) img.metadataClusters.add(Math.floor(off / cs));
+  // Bitmaps first: a repair below counts their clusters.
+  await img.bitmaps.load(opts.readOnly, opts.warn);
   // A dirty image (lazy refcounts, not closed cleanly) gets its refcounts rebuilt, as QEMU does on open.
   if (!opts.readOnly && !opts.forCheck && (header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n) await repairDirtyImage(img);
   if (!opts.readOnly && (header.autoclearFeatures & ~AUTOCLEAR_KNOWN) !== 0n) {

@@ -1,5 +1,6 @@
 // Hostile images: seeded mutations of the header, L1, L2 and refcount
-// structures and the snapshot table of valid images. Every case must end in a BlockError with a
+// structures, the snapshot table and the bitmaps extension, directory and
+// tables of valid images. Every case must end in a BlockError with a
 // message, or in reads/writes that complete; never another exception type,
 // never a hang, and never a large allocation.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,8 @@ interface Base { name: string; bytes: Uint8Array; cs: number }
 const bases: Base[] = [];
 
 const corruptionLines: string[] = [];
+/** Bitmap warnings of mutated images are expected: kept with the corruption lines, off stderr. */
+const onWarnReport = (text: string): void => void corruptionLines.push(text);
 beforeAll(() => {
   setCorruptionReporter((line) => corruptionLines.push(line));
   for (const [cs, compat] of [[4096, '1.1'], [65536, '0.10'], [512, '1.1']] as const) {
@@ -31,7 +34,26 @@ beforeAll(() => {
   qemuIo(f, 'write -P 0x44 8k 8k');
   qemuImg('snapshot', '-c', 'two', f);
   bases.push({ name: '4096-snapshots', bytes: new Uint8Array(readFileSync(f)), cs: 4096 });
+  // With two persistent bitmaps (one with data), for the bitmap mutations.
+  const fb = tmp.path('base-bitmaps.qcow2');
+  qemuImg('create', '-f', 'qcow2', '-o', 'cluster_size=4096', fb, '2M');
+  qemuImg('bitmap', '--add', '-g', '512', fb, 'b0');
+  qemuIo(fb, 'write -P 0x11 0 100k');
+  qemuImg('bitmap', '--add', '--disable', fb, 'second');
+  bases.push({ name: '4096-bitmaps', bytes: new Uint8Array(readFileSync(fb)), cs: 4096 });
 });
+
+/** The bitmaps extension's data offset in the header (0: none). */
+function bitmapsExt(dv: DataView): number {
+  let off = dv.getUint32(4) >= 3 ? dv.getUint32(100) : 72;
+  while (off + 8 <= 4096) {
+    const type = dv.getUint32(off);
+    if (type === 0) return 0;
+    if (type === 0x23852875) return off + 8;
+    off += 8 + ((dv.getUint32(off + 4) + 7) & ~7);
+  }
+  return 0;
+}
 
 function be(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -54,7 +76,32 @@ function mutate(img: Uint8Array, cs: number, rnd: () => number): string {
   ];
   const snapTable = Number(dv.getBigUint64(64));
   if (snapTable > 0) regions.push(['snaptable', snapTable, 160]);
-  const kind = pick(5);
+  const kind = pick(6);
+  if (kind === 5) {
+    // Bitmaps: extension fields, directory entry fields or a table entry, set to edge values.
+    const ext = bitmapsExt(dv);
+    if (ext === 0) return 'none';
+    const dir = Number(dv.getBigUint64(ext + 16));
+    const entry = dir + (rnd() < 0.5 ? 0 : 32);
+    const v = [0, 1, 0x200, cs + 8, 0x400001, 0xffff, 1024, 0x7fffffff, 0xffffffff][pick(9)]!;
+    const field = pick(10);
+    switch (field) {
+      case 0: dv.setUint32(ext, v); break;
+      case 1: dv.setBigUint64(ext + 8, BigInt(v) * (rnd() < 0.5 ? 1n : 1n << 20n)); break;
+      case 2: dv.setBigUint64(ext + 16, BigInt(v) * (rnd() < 0.5 ? 1n : BigInt(cs))); break;
+      case 3: dv.setBigUint64(entry, BigInt(v) * (rnd() < 0.5 ? 1n : BigInt(cs))); break;
+      case 4: dv.setUint32(entry + 8, v); break;
+      case 5: dv.setUint32(entry + 12, v & 7); break;
+      case 6: dv.setUint8(entry + 17, v & 0xff); break;
+      case 7: dv.setUint16(entry + 18, v & 0xffff); break;
+      case 8: dv.setUint32(entry + 20, v); break;
+      default: {
+        const table = Number(dv.getBigUint64(entry));
+        if (table + 8 <= img.length) dv.setBigUint64(table, BigInt(v) * (rnd() < 0.5 ? 1n : BigInt(cs)));
+      }
+    }
+    return `bitmaps field ${field}=${v}`;
+  }
   if (kind === 4) {
     // A damaged snapshot table: entry fields (L1 offset / size, id and name
     // lengths, extra data size) or the count, set to edge values.
@@ -107,7 +154,7 @@ function mutate(img: Uint8Array, cs: number, rnd: () => number): string {
 async function exercise(file: string, readOnly: boolean): Promise<string> {
   let blk;
   try {
-    blk = await openImage({ filename: file, format: 'qcow2', readOnly, noBacking: true });
+    blk = await openImage({ filename: file, format: 'qcow2', readOnly, noBacking: true, onWarnReport });
   } catch (err) {
     if (err instanceof BlockError && err.message.length > 0) return `open: ${err.message}`;
     throw err;
@@ -138,7 +185,7 @@ async function exercise(file: string, readOnly: boolean): Promise<string> {
 async function exerciseCheck(file: string): Promise<void> {
   let blk;
   try {
-    blk = await openImage({ filename: file, format: 'qcow2', noBacking: true, forCheck: true });
+    blk = await openImage({ filename: file, format: 'qcow2', noBacking: true, forCheck: true, onWarnReport });
   } catch (err) {
     if (err instanceof BlockError && err.message.length > 0) return;
     throw err;
@@ -182,6 +229,27 @@ describe('hostile images', () => {
     }
   });
 
+  it('refuses hostile bitmap counts and sizes before allocating', async () => {
+    const base = bases.find((b) => b.name === '4096-bitmaps')!;
+    const ext = bitmapsExt(be(base.bytes));
+    const dir = Number(be(base.bytes).getBigUint64(ext + 16));
+    const cases: Array<[(dv: DataView) => void, string]> = [
+      [(dv) => dv.setUint32(ext, 0xffffffff), 'exceeding the QEMU supported maximum of 65535'],
+      [(dv) => dv.setBigUint64(ext + 8, 0xffffffffffffffffn), 'exceeds the maximum supported size (67107840)'],
+      [(dv) => dv.setUint32(dir + 8, 0xffffffff), "Bitmap 'b0' doesn't satisfy the constraints"],
+      [(dv) => dv.setUint16(dir + 18, 0xffff), 'Broken bitmap directory'],
+    ];
+    for (const [edit, message] of cases) {
+      const img = base.bytes.slice();
+      edit(be(img));
+      const f = tmp.path('absurd-bitmaps.qcow2');
+      writeFileSync(f, img);
+      const before = process.memoryUsage().arrayBuffers;
+      await expect(openImage({ filename: f, format: 'qcow2', readOnly: true })).rejects.toThrow(message);
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
+    }
+  });
+
   it('names unknown incompatible features as QEMU does', async () => {
     const img = bases[0]!.bytes.slice();
     be(img).setBigUint64(72, 0x20n);
@@ -208,7 +276,7 @@ describe('hostile images', () => {
       let result: string;
       try {
         result = await exercise(f, seed % 3 === 0);
-        if (what.startsWith('snapshot')) {
+        if (what.startsWith('snapshot') || what.startsWith('bitmaps')) {
           // What open refuses in the snapshot table, the check-mode open takes and check -r all works on.
           writeFileSync(f, img);
           await exerciseCheck(f);

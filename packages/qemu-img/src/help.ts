@@ -44,6 +44,13 @@ const PARAMETERS = `Command parameters:
   '-n'               convert: write into an existing target instead of
                      creating it
 
+Parameters to bitmap subcommand:
+  'bitmap'           the persistent dirty bitmap to work on; the operations
+                     run in the order given (--add, --remove, --clear,
+                     --enable, --disable, --merge SOURCE)
+  '-g'               --add: bytes per bit (a power of 2, at least 512)
+  '-b', '-F'         --merge: the image (and its format) that holds SOURCE
+
 Parameters to check subcommand:
   '-r'               repair: 'leaks' or 'all'
 

@@ -20,6 +20,10 @@ export interface ImageRequest {
   forCheck?: boolean;
   /** Extra node options (e.g. `file.aio`). */
   options?: Record<string, string>;
+  /** BDRV_O_NO_IO (info): no data read, so no consistent-read lock. */
+  noIo?: boolean;
+  /** BDRV_O_RESIZE (resize): the image's resize permission is locked too. */
+  resize?: boolean;
 }
 
 export async function open(ctx: Context, req: ImageRequest): Promise<BlockBackend> {
@@ -36,6 +40,8 @@ export async function open(ctx: Context, req: ImageRequest): Promise<BlockBacken
       discard: req.discard,
       noBacking: req.noBacking,
       forCheck: req.forCheck,
+      noIo: req.noIo,
+      resize: req.resize,
       ...(req.options && { options: req.options }),
       // qemu-img serves one caller: short synchronous host calls beat thread-pool round trips.
       singleClient: true,
@@ -43,6 +49,8 @@ export async function open(ctx: Context, req: ImageRequest): Promise<BlockBacken
       // qemu-img's --image-opts: a bare first element is a node reference, later ones short-form booleans.
       imageOptsReference: true,
       onOptionWarning: (line) => ctx.error(line),
+      // A format's open-time warnings (qcow2's bitmaps), as QEMU's warn_report prints them.
+      onWarnReport: (text) => void ctx.io.stderr.write(`qemu-img: warning: ${text}`),
     });
   } catch (err) {
     throw new CommandError(openFailureMessage(req.filename, err), status);

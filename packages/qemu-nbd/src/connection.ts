@@ -16,7 +16,8 @@ import {
   NbdChunk, NbdCommand, NbdOptionParser, NbdOptionReply, NbdProtocolError, NbdRequestParser, encodeOptionReply,
   errnoToNbd, readClientFlags, tlsHandshakeError, writeSimpleReply, writeStructuredHeader,
 } from '@tsemu/block-nbd';
-import { ALLOCATION_DEPTH_ID, BASE_ALLOCATION_ID, negotiate, type NegotiationState } from './negotiation.js';
+import { ALLOCATION_DEPTH_ID, BASE_ALLOCATION_ID, DIRTY_BITMAP_ID, negotiate, type NegotiationState } from './negotiation.js';
+import { bitmapExtents } from './bitmap-extents.js';
 import type { NbdExport } from './export.js';
 import { DATA_AT, RequestSlot } from './request-slot.js';
 import { checkRequest } from './request-checks.js';
@@ -76,6 +77,8 @@ export class NbdServerConnection {
   /** Metadata contexts selected for the export in transmission. */
   private allocation = false;
   private allocationDepth = false;
+  /** Export bitmap indexes selected for block status (qemu:dirty-bitmap:NAME). */
+  private bitmaps: number[] | undefined;
   private readonly free: RequestSlot[] = [];
   private inflight = 0;
   /** The slot the request parser is filling (a WRITE payload may span many reads). */
@@ -218,6 +221,7 @@ export class NbdServerConnection {
             const forThis = this.state.metaExport === this.exp.name;
             this.allocation = this.state.allocation && forThis;
             this.allocationDepth = this.state.allocationDepth && forThis;
+            this.bitmaps = forThis ? this.state.bitmaps : undefined;
             this.phase = Phase.Transmission;
             clearTimeout(this.handshakeTimer!);
             this.handshakeTimer = null;
@@ -317,7 +321,7 @@ export class NbdServerConnection {
       this.startDraining();
       return;
     }
-    const failure = checkRequest(req, exp, this.state.structured, this.allocation || this.allocationDepth);
+    const failure = checkRequest(req, exp, this.state.structured, this.allocation || this.allocationDepth || this.bitmaps !== undefined);
     if (failure !== null) {
       this.log(`request rejected: ${failure.message}`);
       this.replyError(slot, failure.errno, failure.message);
@@ -407,13 +411,18 @@ export class NbdServerConnection {
     const one = (req.flags & NBD_CMD_FLAG_REQ_ONE) !== 0;
     const base = this.allocation ? await this.statusExtents(slot, exp, one, false) : null;
     const depth = this.allocationDepth ? await this.statusExtents(slot, exp, one, true) : null;
+    const dirty = this.bitmaps?.map((i) => bitmapExtents(exp.bitmaps[i]!, req.offset, req.length, one ? 1 : MAX_EXTENTS)) ?? [];
     // One chunk per selected context, in qemu-nbd's order; the last one ends the reply.
-    const size = (base ? 24 + base.length * 4 : 0) + (depth ? 24 + depth.length * 4 : 0);
+    let size = (base ? 24 + base.length * 4 : 0) + (depth ? 24 + depth.length * 4 : 0);
+    for (const d of dirty) size += 24 + d.length * 4;
     const body = new Uint8Array(size);
     const v = new DataView(body.buffer);
     let at = 0;
-    if (base) at = writeStatusChunk(v, at, depth ? 0 : NBD_REPLY_FLAG_DONE, req, BASE_ALLOCATION_ID, base);
-    if (depth) writeStatusChunk(v, at, NBD_REPLY_FLAG_DONE, req, ALLOCATION_DEPTH_ID, depth);
+    if (base) at = writeStatusChunk(v, at, depth || dirty.length > 0 ? 0 : NBD_REPLY_FLAG_DONE, req, BASE_ALLOCATION_ID, base);
+    if (depth) at = writeStatusChunk(v, at, dirty.length > 0 ? 0 : NBD_REPLY_FLAG_DONE, req, ALLOCATION_DEPTH_ID, depth);
+    dirty.forEach((d, k) => {
+      at = writeStatusChunk(v, at, k === dirty.length - 1 ? NBD_REPLY_FLAG_DONE : 0, req, DIRTY_BITMAP_ID + this.bitmaps![k]!, d);
+    });
     if (this.closed) return slot.onFlushed();
     this.batch();
     this.socket.write(body, slot.onFlushed);

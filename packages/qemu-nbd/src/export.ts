@@ -17,6 +17,15 @@ export interface NbdExportSpec {
   multiConn?: boolean;
   /** -A: offer the qemu:allocation-depth metadata context. */
   allocationDepth?: boolean;
+  /** -B: dirty bitmaps offered as qemu:dirty-bitmap:NAME, in this order. */
+  bitmaps?: ExportedBitmap[];
+}
+
+/** A dirty bitmap behind a qemu:dirty-bitmap context: its live bits (writes keep marking them). */
+export interface ExportedBitmap {
+  name: string;
+  granularity: number;
+  bits(): Uint8Array;
 }
 
 export class NbdExport {
@@ -26,6 +35,7 @@ export class NbdExport {
   readonly readOnly: boolean;
   /** qemu:allocation-depth is offered (-A). */
   readonly allocationDepth: boolean;
+  readonly bitmaps: readonly ExportedBitmap[];
   /** Transmission flags without DF (DF depends on each client's structured-reply negotiation). */
   readonly flags: number;
   size: number;
@@ -39,6 +49,7 @@ export class NbdExport {
     this.backend = spec.backend;
     this.readOnly = spec.readOnly === true || spec.backend.readOnly;
     this.allocationDepth = spec.allocationDepth === true;
+    this.bitmaps = spec.bitmaps ?? [];
     this.size = size;
     let flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_CACHE;
     if (this.readOnly) flags |= NBD_FLAG_READ_ONLY;

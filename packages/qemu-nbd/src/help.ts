@@ -35,7 +35,7 @@ Connection properties:
 Exposing part of the image:
   -o, --offset=OFFSET       offset into the image
   -A, --allocation-depth    expose the allocation depth
-  -B, --bitmap=NAME         expose a persistent dirty bitmap (not supported yet)
+  -B, --bitmap=NAME         expose a persistent dirty bitmap
 
 General purpose options:
   -L, --list                list exports available from another NBD server

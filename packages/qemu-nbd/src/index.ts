@@ -17,6 +17,8 @@ import {
   ArgumentCountError, HelpRequested, VersionRequested, parseArgs, portNumber, type LoadSnapshotParam, type NbdCliSettings,
 } from './options.js';
 import { NbdServer, type NbdListenAddress } from './server.js';
+import { exportedBitmaps } from './bitmap-extents.js';
+import type { ExportedBitmap } from './export.js';
 import { registerAllDrivers } from '@tsemu/block-drivers';
 
 export { NbdServer, type NbdListenAddress, type NbdServerOptions } from './server.js';
@@ -219,10 +221,21 @@ async function serveImage(
       return 1;
     }
   }
+  let bitmaps: ExportedBitmap[];
+  try {
+    bitmaps = await exportedBitmaps(backend, s.bitmaps);
+  } catch (err) {
+    await backend.close().catch(() => {});
+    error(err instanceof Error ? err.message : String(err));
+    return 1;
+  }
   let server: NbdServer;
   try {
     server = await NbdServer.create({
-      exports: [{ name: s.exportName, description: s.description, backend, readOnly: s.readOnly, multiConn: s.shared > 1, allocationDepth: s.allocationDepth }],
+      exports: [{
+        name: s.exportName, description: s.description, backend, readOnly: s.readOnly, multiConn: s.shared > 1,
+        allocationDepth: s.allocationDepth, bitmaps,
+      }],
       shared: s.shared,
       persistent: s.persistent,
       tls: s.tls,

@@ -12,6 +12,9 @@ import type { NbdExport } from './export.js';
 export const BASE_ALLOCATION_ID = 0;
 export const ALLOCATION_DEPTH = 'qemu:allocation-depth';
 export const ALLOCATION_DEPTH_ID = 1;
+/** qemu:dirty-bitmap:NAME contexts: ids from 2 on, in the export's -B order. */
+export const DIRTY_BITMAP = 'qemu:dirty-bitmap:';
+export const DIRTY_BITMAP_ID = 2;
 
 const encoder = new TextEncoder();
 
@@ -25,6 +28,8 @@ export interface NegotiationState {
   allocation: boolean;
   /** qemu:allocation-depth selected by SET_META_CONTEXT for `metaExport`. */
   allocationDepth: boolean;
+  /** Indexes into the export's bitmaps selected by SET_META_CONTEXT (undefined: none). */
+  bitmaps?: number[];
   metaExport: string | null;
 }
 
@@ -176,23 +181,34 @@ function metaContext(exports: ReadonlyMap<string, NbdExport>, state: Negotiation
   const listing = option === NbdOption.LIST_META_CONTEXT;
   let base = false;
   let depth = false;
+  const bitmaps = new Set<number>();
   if (listing && req.queries.length === 0) {
     base = true;
     depth = exp.allocationDepth;
+    exp.bitmaps.forEach((_, i) => bitmaps.add(i));
   } else {
     for (const q of req.queries) {
-      // "base:" / "qemu:" list every context of the namespace (LIST only); an exact name selects.
+      // "base:" / "qemu:" / "qemu:dirty-bitmap:" list every context under them (LIST only); an exact name selects.
       if (q === BASE_ALLOCATION || (listing && q === 'base:')) base = true;
       if (exp.allocationDepth && (q === ALLOCATION_DEPTH || (listing && q === 'qemu:'))) depth = true;
+      exp.bitmaps.forEach((b, i) => {
+        if (q === DIRTY_BITMAP + b.name || (listing && (q === 'qemu:' || q === DIRTY_BITMAP))) bitmaps.add(i);
+      });
     }
   }
   // Replies come in qemu-nbd's fixed order, whatever the order of the queries.
   if (base) replies.push(encodeOptionReply(option, NbdOptionReply.META_CONTEXT, encodeMetaContextReply(BASE_ALLOCATION_ID, BASE_ALLOCATION)));
   // A LIST reply's id means nothing; qemu-nbd sends 0 there.
   if (depth) replies.push(encodeOptionReply(option, NbdOptionReply.META_CONTEXT, encodeMetaContextReply(listing ? 0 : ALLOCATION_DEPTH_ID, ALLOCATION_DEPTH)));
+  const chosen = [...bitmaps].sort((a, b) => a - b);
+  for (const i of chosen) {
+    const id = listing ? 0 : DIRTY_BITMAP_ID + i;
+    replies.push(encodeOptionReply(option, NbdOptionReply.META_CONTEXT, encodeMetaContextReply(id, DIRTY_BITMAP + exp.bitmaps[i]!.name)));
+  }
   if (!listing) {
     state.allocation = base;
     state.allocationDepth = depth;
+    state.bitmaps = chosen.length > 0 ? chosen : undefined;
     state.metaExport = req.name;
   }
   replies.push(encodeOptionReply(option, NbdOptionReply.ACK));

@@ -45,6 +45,8 @@ export interface NbdCliSettings {
   tlsAuthz?: TlsAuthzRef;
   /** -A: offer the qemu:allocation-depth metadata context. */
   allocationDepth: boolean;
+  /** -B NAME (repeatable): offer qemu:dirty-bitmap:NAME for these persistent bitmaps. */
+  bitmaps: string[];
   /** -s: serve a temporary qcow2 overlay over FILE, deleted when the server exits. */
   snapshot: boolean;
   /** -l: the internal snapshot to export read-only (-l implies -r). */
@@ -91,14 +93,13 @@ const LONG: LongOption[] = [
 const UNSUPPORTED: Record<string, string> = {
   c: '-c/--connect is not supported: attaching /dev/nbdX needs the kernel NBD driver (ioctl), which tsemu-nbd does not use',
   d: '-d/--disconnect is not supported: tsemu-nbd does not drive kernel NBD devices',
-  B: '-B/--bitmap is not supported yet',
   'selinux-label': '--selinux-label is not supported',
 };
 
 export function parseArgs(argv: readonly string[]): NbdCliSettings {
   const s: NbdCliSettings = {
     shared: 1, persistent: false, verbose: false, exportName: '', list: false, readOnly: false,
-    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), authz: new Map(), snapshot: false, allocationDepth: false,
+    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), authz: new Map(), snapshot: false, allocationDepth: false, bitmaps: [],
   };
   let tlsId: string | undefined;
   let authzId: string | undefined;
@@ -120,6 +121,7 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
       case 'k': s.socket = arg; break;
       case 'r': s.readOnly = true; break;
       case 'A': s.allocationDepth = true; break;
+      case 'B': s.bitmaps.push(arg); break;
       case 's': s.snapshot = true; break;
       case 'l':
         // As qemu-nbd: loading a snapshot makes the export read-only.

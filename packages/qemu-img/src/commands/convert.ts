@@ -10,6 +10,7 @@ import { CommandError, HelpRequested, type Context } from '../io.js';
 import { joinOptions, parseCache, parseSparseSize, wantsOptionHelp } from '../options.js';
 import { ProgressMeter } from '../progress.js';
 import type { SubCommand } from './command.js';
+import { checkBitmapSource, copyBitmaps } from '../convert-bitmaps.js';
 import { defineObject } from '../objects.js';
 
 interface ConvertArgs {
@@ -35,6 +36,7 @@ interface ConvertArgs {
   forceShare: boolean;
   snapshot?: string;
   bitmaps: boolean;
+  skipBrokenBitmaps?: boolean;
   files: string[];
 }
 
@@ -81,6 +83,7 @@ function parseArgs(args: string[]): ConvertArgs {
       case 'target-image-opts': a.targetImageOpts = true; break;
       case 'target-is-zero': a.targetIsZero = true; break;
       case 'bitmaps': a.bitmaps = true; break;
+      case 'skip-broken-bitmaps': a.skipBrokenBitmaps = true; break;
       case 'm': {
         const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
         if (!(n >= 1 && n <= 16)) {
@@ -105,6 +108,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     return 0;
   }
   if (a.files.length < 2) throw new CommandError('Must specify image file name');
+  if (a.skipBrokenBitmaps && !a.bitmaps) throw new CommandError('Use of --skip-broken-bitmaps requires --bitmaps');
   const targetCache = parseCache(a.targetCache, false);
   const srcCache = parseCache(a.srcCache, true);
   if (a.targetIsZero && !a.noCreate) throw new CommandError('--target-is-zero requires use of -n flag');
@@ -122,7 +126,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     }
     if (a.snapshot !== undefined) await loadSnapshot(sources[0]!.blk, a.snapshot);
     for (const src of sources) src.length = await src.blk.getLength();
-    if (a.bitmaps) checkBitmapSource(sources);
+    if (a.bitmaps) checkBitmapSource(sources, a.skipBrokenBitmaps === true);
     const total = sources.reduce((sum, s) => sum + s.length, 0);
     const targetFormat = a.targetImageOpts && !a.outFormatGiven ? undefined : a.outFormat;
     if (!outDriver && targetFormat !== undefined) throw new CommandError(`Unknown file format '${a.outFormat}'`);
@@ -178,6 +182,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     } catch (err) {
       throw asCommandError(err);
     }
+    if (a.bitmaps) await copyBitmaps(ctx, sources[0]!.blk, target);
     progress?.end();
   } finally {
     await closeQuietly(target);
@@ -220,18 +225,3 @@ export const convertCommand: SubCommand = {
     'convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] [--bitmaps] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] [-r rate_limit] [-m num_coroutines] [-W] [--salvage] filename [filename2 [...]] output_filename',
   run,
 };
-
-/**
- * --bitmaps, as qemu-img checks the source: one image, of a format that
- * holds bitmaps. An image without any has nothing to copy; one with bitmaps
- * is refused, since tsemu does not read them yet.
- */
-function checkBitmapSource(sources: readonly { blk: BlockBackend }[]): void {
-  if (sources.length !== 1) throw new CommandError('Copying bitmaps only possible with single source');
-  const root = sources[0]!.blk.root;
-  if (!root.driver.supports?.bitmaps) throw new CommandError('Source lacks bitmap support');
-  if ((root.state as { hasBitmaps?: () => boolean }).hasBitmaps?.()) {
-    throw new CommandError('Copying persistent bitmaps is not supported yet');
-  }
-}
-

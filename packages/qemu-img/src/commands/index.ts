@@ -3,6 +3,7 @@
 import { CommandError } from '../io.js';
 import { amendCommand } from './amend.js';
 import { benchCommand } from './bench.js';
+import { bitmapCommand } from './bitmap.js';
 import { checkCommand } from './check.js';
 import type { SubCommand } from './command.js';
 import { commitCommand } from './commit.js';
@@ -20,7 +21,7 @@ import { snapshotCommand } from './snapshot.js';
 export type { SubCommand } from './command.js';
 
 /** qemu-img commands this package does not implement yet: they fail cleanly. */
-const NOT_YET = ['bitmap'];
+const NOT_YET: string[] = [];
 
 function notYetSupported(name: string): SubCommand {
   return {
@@ -37,6 +38,6 @@ export function registerCommand(cmd: SubCommand): void {
 }
 
 for (const name of NOT_YET) registerCommand(notYetSupported(name));
-for (const cmd of [amendCommand, benchCommand, checkCommand, commitCommand, compareCommand, convertCommand, createCommand, ddCommand, infoCommand, mapCommand, measureCommand, rebaseCommand, resizeCommand, snapshotCommand]) {
+for (const cmd of [amendCommand, benchCommand, bitmapCommand, checkCommand, commitCommand, compareCommand, convertCommand, createCommand, ddCommand, infoCommand, mapCommand, measureCommand, rebaseCommand, resizeCommand, snapshotCommand]) {
   registerCommand(cmd);
 }

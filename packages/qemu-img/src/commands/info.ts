@@ -83,7 +83,7 @@ export async function collectChain(
   while (req) {
     if (seen.has(req.filename)) throw new CommandError(`Backing file '${req.filename}' creates an infinite loop.`);
     seen.add(req.filename);
-    const blk = await open(ctx, { ...req, readOnly: true, forceShare: first.forceShare, noBacking: true });
+    const blk = await open(ctx, { ...req, readOnly: true, forceShare: first.forceShare, noBacking: true, noIo: true });
     try {
       // The node's refreshed name, as QEMU shows it (canonical for protocols such as nbd).
       const shown = blk.info().filename;
@@ -123,11 +123,12 @@ export function formatInfoHuman(info: ImageInfo): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** QEMU prints nested info as "key: value" with dashes turned into spaces. */
+/** QEMU prints nested info as "key: value" with dashes turned into spaces, list items as "[i]". */
 function appendTree(lines: string[], data: Record<string, unknown>, depth: number): void {
   const pad = '    '.repeat(depth);
+  const list = Array.isArray(data);
   for (const [key, value] of Object.entries(data)) {
-    const label = key.replaceAll('-', ' ');
+    const label = list ? `[${key}]` : key.replaceAll('-', ' ');
     if (value !== null && typeof value === 'object') {
       lines.push(`${pad}${label}:`);
       appendTree(lines, value as Record<string, unknown>, depth + 1);

@@ -11,6 +11,7 @@ import { closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { prettyJson } from '../json.js';
 import { joinOptions, parseImageSize, parseOutputFormat } from '../options.js';
+import { bitmapsOf } from '../bitmaps.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
 
@@ -78,18 +79,16 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     }
   }
   let allocated: Array<[number, number]> | undefined;
-  let inputHasBitmaps = false;
+  let inputBitmaps: number | undefined;
   if (size === undefined) {
     const blk = await open(ctx, { filename: operands[0]!, format, readOnly: true, imageOpts, forceShare });
     try {
       if (snapshot !== undefined) await loadSnapshot(blk, snapshot);
       size = await blk.getLength();
-      if (outDriver.measure) {
-        const cs = opts.cluster_size !== undefined ? parseSize(opts.cluster_size) : 65536;
-        allocated = await allocatedExtents(blk, size, cs);
-      }
-      // qemu-img reports "bitmaps size" only for inputs that can hold persistent bitmaps.
-      inputHasBitmaps = blk.root.driver.name === 'qcow2';
+      const cs = opts.cluster_size !== undefined ? parseSize(opts.cluster_size) : 65536;
+      if (outDriver.measure) allocated = await allocatedExtents(blk, size, cs);
+      // qemu-img reports "bitmaps size" only for inputs that can hold persistent bitmaps: stored with the output's clusters.
+      if (blk.root.driver.name === 'qcow2') inputBitmaps = bitmapsOf(blk)?.storedSize(cs) ?? 0;
     } finally {
       await closeQuietly(blk);
     }
@@ -108,7 +107,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   } else {
     throw new CommandError(`Block driver '${outFormat}' does not support size measurement`);
   }
-  const bitmaps = inputHasBitmaps ? m.bitmaps : undefined;
+  const bitmaps = inputBitmaps !== undefined && m.bitmaps !== undefined ? inputBitmaps : undefined;
   if (fmt === 'json') {
     const o: Record<string, number> = {};
     if (bitmaps !== undefined) o.bitmaps = bitmaps;

@@ -52,7 +52,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   const magnitude = parseSizeParam(sign === 0n ? sizeText : sizeText.slice(1));
 
   // QEMU's file child unmaps: clusters a shrink frees are punched out of the file.
-  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: false, imageOpts, discard: 'unmap' });
+  const blk = await open(ctx, { filename: operands[0]!, format, readOnly: false, imageOpts, discard: 'unmap', resize: true });
   try {
     const current = BigInt(await blk.getLength());
     let target = sign === 0n ? magnitude : current + sign * magnitude;
