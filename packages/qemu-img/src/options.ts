@@ -22,16 +22,29 @@ export function parseCache(text: string, source: boolean): string {
 const SIZE_HINT =
   'You may use k, M, G, T, P or E suffixes for\nqemu-img: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.';
 
+export const INT_MAX = 2 ** 31 - 1;
+const INT64_MAX_TEXT = '9223372036854775807';
+
+/**
+ * qemu-img's cvtnum: a size with an optional suffix, between 0 and `max`
+ * (INT64_MAX, or INT_MAX where qemu-img allocates that much); its two
+ * complaints otherwise (a 2-line one for bad syntax).
+ */
+export function cvtnum(what: string, text: string, max?: number): number {
+  let n: number;
+  try {
+    n = parseSize(text);
+  } catch (err) {
+    if (isRangeError(err)) throw new CommandError(`Invalid ${what} specified. Must be between 0 and ${max ?? INT64_MAX_TEXT}.`);
+    throw new CommandError(`Invalid ${what} specified. ${SIZE_HINT}`);
+  }
+  if (max !== undefined && n > max) throw new CommandError(`Invalid ${what} specified. Must be between 0 and ${max}.`);
+  return n;
+}
+
 /** The size operand of create (a 2-line complaint on bad syntax, as qemu-img prints it). */
 export function parseImageSize(text: string): number {
-  let size: number;
-  try {
-    size = parseSize(text);
-  } catch (err) {
-    if (isRangeError(err)) throw new CommandError('Invalid image size specified. Must be between 0 and 9223372036854775807.');
-    throw new CommandError(`Invalid image size specified. ${SIZE_HINT}`);
-  }
-  return size;
+  return cvtnum('image size', text);
 }
 
 /** -S for convert: a size that is a multiple of 512 and at most 16 MiB. */

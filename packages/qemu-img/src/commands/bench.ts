@@ -1,14 +1,13 @@
 // qemu-img bench: a fixed number of reads (or writes) of one buffer size,
 // stepping through the image with a given queue depth, timed.
-import { BlockError, cFixed, parseSize, strerror } from '@tsemu/block-core';
+import { BlockError, cFixed, strerror } from '@tsemu/block-core';
 import type { BlockBackend } from '@tsemu/block-core';
 import { getopt, UsageError } from '../getopt.js';
 import { closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
-import { parseCache } from '../options.js';
+import { cvtnum, INT_MAX, parseCache } from '../options.js';
 import type { SubCommand } from './command.js';
 
-const SIZE_HINT = 'You may use k, M, G, T, P or E suffixes for\nqemu-img: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.';
 
 interface BenchSettings {
   count: number;
@@ -33,14 +32,6 @@ function intOption(text: string, what: string, min: number, max = 2 ** 31 - 1): 
   const n = parseCInteger(text);
   if (!(n >= min && n <= max)) throw new CommandError(`Invalid ${what} specified`);
   return n;
-}
-
-function sizeOption(text: string, what: string): number {
-  try {
-    return parseSize(text);
-  } catch {
-    throw new CommandError(`Invalid ${what} specified. ${SIZE_HINT}`);
-  }
 }
 
 /** The request loop: `depth` lanes issue requests until `count` have been sent. */
@@ -113,9 +104,9 @@ async function run(ctx: Context, args: string[]): Promise<number> {
         if (!['threads', 'native', 'io_uring'].includes(v)) throw new CommandError(`Invalid aio option: ${v}`);
         aio = v;
         break;
-      case 'o': s.offset = sizeOption(v, 'offset'); break;
-      case 's': s.bufferSize = sizeOption(v, 'buffer size'); break;
-      case 'S': s.step = sizeOption(v, 'step_size'); break;
+      case 'o': s.offset = cvtnum('offset', v); break;
+      case 's': s.bufferSize = cvtnum('buffer size', v, INT_MAX); break;
+      case 'S': s.step = cvtnum('step_size', v, INT_MAX); break;
       case 't':
         try {
           cache = parseCache(v, false);

@@ -1,16 +1,15 @@
 // qemu-img dd: copy bs-sized blocks from if= to a new of= image, optionally
 // skipping input blocks and stopping after count blocks (qemu-img's own
 // reading of count: the input's end offset, not a number of copied blocks).
-import { createImage, findDriver, parseSize, strerror, BlockError } from '@tsemu/block-core';
+import { createImage, findDriver, strerror, BlockError } from '@tsemu/block-core';
 import type { BlockBackend } from '@tsemu/block-core';
 import { getopt } from '../getopt.js';
 import { closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
+import { cvtnum, INT_MAX } from '../options.js';
 
-const SIZE_HINT = 'You may use k, M, G, T, P or E suffixes for\nqemu-img: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.';
-const INT_MAX = 2 ** 31 - 1;
 
 interface DdOperands {
   input?: string;
@@ -20,12 +19,18 @@ interface DdOperands {
   skip?: number;
 }
 
-function sizeOperand(value: string, what: string): number {
+/** bs= is checked against 1..INT_MAX, also when it overflows. */
+function blockSizeOperand(value: string): number {
+  const range = new CommandError('Invalid bs specified. Must be between 1 and 2147483647.');
+  let n: number;
   try {
-    return parseSize(value);
-  } catch {
-    throw new CommandError(`Invalid ${what} specified. ${SIZE_HINT}`);
+    n = cvtnum('bs', value);
+  } catch (err) {
+    if ((err as Error).message.includes('Must be between')) throw range;
+    throw err;
   }
+  if (n < 1 || n > INT_MAX) throw range;
+  return n;
 }
 
 function parseOperands(words: string[]): DdOperands {
@@ -36,12 +41,10 @@ function parseOperands(words: string[]): DdOperands {
     const value = word.slice(eq + 1);
     if (key === 'if') dd.input = value;
     else if (key === 'of') dd.output = value;
-    else if (key === 'count') dd.count = sizeOperand(value, 'count');
-    else if (key === 'skip') dd.skip = sizeOperand(value, 'skip');
-    else if (key === 'bs') {
-      dd.blockSize = sizeOperand(value, 'bs');
-      if (dd.blockSize < 1 || dd.blockSize > INT_MAX) throw new CommandError('Invalid bs specified. Must be between 1 and 2147483647.');
-    } else throw new CommandError(`unrecognized operand ${eq < 0 ? word : key}`);
+    else if (key === 'count') dd.count = cvtnum('count', value);
+    else if (key === 'skip') dd.skip = cvtnum('skip', value);
+    else if (key === 'bs') dd.blockSize = blockSizeOperand(value);
+    else throw new CommandError(`unrecognized operand ${eq < 0 ? word : key}`);
   }
   return dd;
 }

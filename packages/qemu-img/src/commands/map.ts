@@ -4,7 +4,7 @@ import type { BlockBackend, BlockNode, BlockStatus } from '@tsemu/block-core';
 import { getopt, UsageError } from '../getopt.js';
 import { asCommandError, closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
-import { parseOutputFormat, parseSizeParam } from '../options.js';
+import { cvtnum, parseOutputFormat } from '../options.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
 
@@ -133,8 +133,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     else if (o.key === 'output') output = o.arg!;
     else if (o.key === 'image-opts') imageOpts = true;
     else if (o.key === 'U') forceShare = true;
-    else if (o.key === 's') startOffset = sizeOption(o.arg!, 'start offset');
-    else if (o.key === 'l') maxLength = sizeOption(o.arg!, 'max length');
+    else if (o.key === 's') startOffset = cvtnum('start offset', o.arg!);
+    else if (o.key === 'l') maxLength = cvtnum('max length', o.arg!);
   }
   if (operands.length !== 1) throw new UsageError('Expecting one image file name');
   const fmt = parseOutputFormat(output);
@@ -165,13 +165,6 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   return 0;
 }
 
-function sizeOption(text: string, what: string): number {
-  try {
-    return Number(parseSizeParam(text));
-  } catch {
-    throw new CommandError(`Invalid ${what} specified`);
-  }
-}
 
 export const mapCommand: SubCommand = {
   name: 'map',
