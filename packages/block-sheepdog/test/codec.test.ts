@@ -120,6 +120,43 @@ describe('frame reader', () => {
     );
   });
 
+  it('reassembles frames read in place (onread) however the reads fall, big payloads straight into their buffer (seeded)', () => {
+    const seed = Number(process.env.SD_SEED ?? Date.now() % 1e9) + 1;
+    console.log(`frame reader in-place property seed=${seed}`);
+    fc.assert(
+      fc.property(
+        // Sizes around the 64 KiB staging buffer, so reads go both ways.
+        fc.array(fc.integer({ min: 0, max: 200_000 }), { maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 150_000 }), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 0, max: 255 }),
+        (sizes, reads, fill) => {
+          const payloads = sizes.map((n, i) => Buffer.alloc(n, (fill + i) & 0xff).fill(i + 1, 0, Math.min(n, 7)));
+          const stream = Buffer.concat(payloads.map((p, i) => frame(i + 1, p)));
+          const r = new Collector(300_000);
+          const staging = r.nextBuffer(); // between frames: the reused staging buffer
+          let at = 0;
+          let direct = 0;
+          for (let i = 0; at < stream.length; i++) {
+            // What a socket read does: up to the buffer's size, at most what has arrived.
+            const into = r.nextBuffer();
+            if (into !== staging) direct++;
+            const n = Math.min(into.length, reads[i % reads.length]!, stream.length - at);
+            into.set(stream.subarray(at, at + n));
+            expect(r.onRead(n)).toBe(true);
+            at += n;
+          }
+          expect(r.error).toBeNull();
+          expect(r.idle).toBe(true);
+          expect(r.frames.map((f) => f.id)).toEqual(payloads.map((_, i) => i + 1));
+          r.frames.forEach((f, i) => expect(Buffer.compare(f.payload, payloads[i]!)).toBe(0));
+          // A payload missing more than the staging buffer is read in place at least once.
+          if (sizes.some((n) => n > 2 * 65536)) expect(direct).toBeGreaterThan(0);
+        },
+      ),
+      { seed, numRuns: 100 },
+    );
+  });
+
   it('refuses an oversized length at the header, before any payload is buffered', () => {
     const r = new Collector(4096);
     const h = Buffer.alloc(SD_HEADER_SIZE);

@@ -4,26 +4,40 @@
 //
 // Only dirty data is kept; a flushed entry is dropped (clean = the store).
 //  - An object created in the cache lives in its own sparse file under
-//    <dir>/cache, written with pwrite like the store: the kernel starts
-//    writing it back at once, and FLUSH_VDI just renames it into the store
-//    (no copy) before the fdatasync.
-//  - Writes to an object the store already has are kept as a list of
-//    extents (their payload buffers, newest last) and written on FLUSH_VDI.
-//  - A write to a created object is acknowledged once its payload is in the
-//    peer's memory and reaches the cache file "behind" the reply, as a
-//    kernel's page cache takes a write: small ones in a batch right after
-//    this tick's replies left (setImmediate), big ones (>= 256 KiB) on the
-//    thread pool, so the copy of megabytes overlaps the next request's
-//    transfer. Writes to one object stay in order; at most MAX_BEHIND big
-//    ones are pending, and anything else that looks at the cache (a read, a
-//    flush, a DIRECT write, a crash) settles them first (SheepNode.handle).
-//    A failed write-behind surfaces at that point, as a page cache's at fsync.
+//    <dir>/cache, written with pwrite like the store, and FLUSH_VDI just
+//    renames it into the store (no copy) before the fdatasync.
+//  - Writes to an object the store already has, and small writes (< 256
+//    KiB) to a created one, are kept as a list of extents (their payload
+//    buffers, newest last) and written on FLUSH_VDI: to the store, or into
+//    the created object's cache file (which is older than all its extents;
+//    past 1 MiB of them they are written to the file at once). So a 4 KiB write costs no system call before its
+//    reply or after it; at FLUSH_VDI each object's fdatasync starts as soon
+//    as its writes are in, beside the next object's. (Queue depth 16:
+//    4000 writes + flush 257-323 ms median instead of 325-378.)
+//  - A big write to a created object is acknowledged once its payload is in
+//    the peer's memory and reaches the cache file "behind" the reply, as a
+//    kernel's page cache takes a write: on the thread pool, so the copy of
+//    megabytes overlaps the next request's transfer. Writes to one object
+//    stay in order (its extents go to the file first); at most MAX_BEHIND
+//    big ones are pending, and anything else that looks at the cache (a
+//    read, a flush, a DIRECT write, a crash) settles them first
+//    (SheepNode.handle). A failed write-behind surfaces at that point, as a
+//    page cache's at fsync.
+//  - Early writeback (with `sync`): once a big write landed in a cache file,
+//    that file is fdatasync'ed in the background, two at a time, while the
+//    next payloads arrive, as a kernel starts writing dirty pages back before
+//    anyone asks. Nothing waits for it and its errors are ignored; FLUSH_VDI
+//    still fdatasyncs every file it moves (cheap once the data is on disk),
+//    and a crash still loses the files. It moves the disk time of a flush to
+//    where the disk was idle: FLUSH_VDI after 64 MiB of 4 MiB writes took
+//    22-67 ms instead of 73-134 (one at a time: 37-76; four: 14-64).
 // Losing the cache (a crash) deletes the cache files and forgets the extents.
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, fdatasync, ftruncateSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { oidToHex, oidVid } from '@tsemu/block-sheepdog';
 import type { ObjectStore } from './object-store.js';
 import { BIG_WRITE, pwriteAll } from './pwrite.js';
+import { givePayload } from './payload-pool.js';
 
 export interface Extent {
   offset: number;
@@ -41,6 +55,10 @@ export interface CacheEntry {
   extents: Extent[];
   /** The last write still running behind its reply (created entries only), or null. */
   pending: Promise<void> | null;
+  /** Queued for (or in) an early writeback. */
+  syncQueued: boolean;
+  /** Bytes of small writes held as extents by a created entry (spilled into its file past SPILL_BYTES). */
+  extentBytes: number;
 }
 
 function key(hi: number, lo: number): number {
@@ -51,6 +69,12 @@ function key(hi: number, lo: number): number {
 const MAX_OPEN_FILES = 128;
 /** Big writes acknowledged before they reached their cache file, at most (bounds the payload memory held). */
 const MAX_BEHIND = 4;
+/** fdatasyncs in flight at once while writing back (well under the store's open descriptors). */
+const COMMIT_BATCH = 64;
+/** A created entry's small writes kept in memory, at most: past this they go to its file. */
+const SPILL_BYTES = 1 << 20;
+/** Early writebacks running at once, at most. */
+const EARLY_SYNC_GROUP = 2;
 
 /** Adds a write to an entry's extents; older writes it covers completely are dropped (rewrites do not pile up). */
 function addExtent(e: CacheEntry, offset: number, data: Uint8Array): void {
@@ -84,7 +108,7 @@ export class ObjectCache {
   private readonly open = new Map<number, CacheEntry>();
   readonly cacheDir: string;
 
-  constructor(dir: string) {
+  constructor(dir: string, private readonly earlySync = false) {
     this.cacheDir = join(dir, 'cache');
   }
 
@@ -107,7 +131,7 @@ export class ObjectCache {
     const k = key(hi, lo);
     let e = this.entries.get(k);
     if (!e) {
-      e = { hi, lo, size, created, fd: -1, extents: [], pending: null };
+      e = { hi, lo, size, created, fd: -1, extents: [], pending: null, syncQueued: false, extentBytes: 0 };
       if (created) {
         this.remember(k, e, openSync(this.path(hi, lo), 'w+'));
         ftruncateSync(e.fd, size); // sparse: only what is written takes space
@@ -135,9 +159,9 @@ export class ObjectCache {
 
   private remember(k: number, e: CacheEntry, fd: number): void {
     if (this.open.size >= MAX_OPEN_FILES) {
-      // The least recently used file with no write running behind (at most MAX_BEHIND are).
+      // The least recently used file with no write running behind (at most MAX_BEHIND are) or queued for early writeback.
       for (const [oldKey, old] of this.open) {
-        if (old.pending) continue;
+        if (old.pending || old.syncQueued) continue;
         this.open.delete(oldKey);
         closeSync(old.fd);
         old.fd = -1;
@@ -166,46 +190,48 @@ export class ObjectCache {
       addExtent(e, offset, data);
       return undefined;
     }
-    if (!e.pending && data.length < BIG_WRITE) {
-      this.deferred.push({ e, offset, data });
-      if (!this.applyScheduled) {
-        this.applyScheduled = true;
-        setImmediate(this.applyDeferred);
-      }
+    if (data.length < BIG_WRITE) {
+      // Kept in memory like an existing object's writes; the file is older than every extent.
+      addExtent(e, offset, data);
+      e.extentBytes += data.length;
+      if (e.extentBytes >= SPILL_BYTES) this.spill(e);
       return undefined;
     }
-    this.applyDeferred(); // small writes queued earlier land first: one object's writes stay in order
+    this.spill(e); // older small writes reach the file first: one object's writes stay in order
     if (this.behind.size >= MAX_BEHIND && !this.behind.has(e)) return this.settle().then(() => this.write(e, offset, data));
     this.writeBehind(e, this.fileOf(e), offset, data);
     return undefined;
   }
 
-  /** Small writes to created objects, in arrival order, not yet in their files. */
-  private deferred: Array<{ e: CacheEntry; offset: number; data: Uint8Array }> = [];
-  private applyScheduled = false;
-
-  /** Writes the deferred small writes (synchronous pwrites); a failure is kept for settle(). */
-  readonly applyDeferred = (): void => {
-    this.applyScheduled = false;
-    if (this.deferred.length === 0) return;
-    const list = this.deferred;
-    this.deferred = [];
-    for (const w of list) {
+  /**
+   * Writes a created entry's extents into its file, oldest first: behind a
+   * write still running there (chained), else synchronously. A failure is
+   * kept for settle(), as a write-behind's.
+   */
+  private spill(e: CacheEntry): void {
+    const list = e.extents;
+    if (list.length === 0) return;
+    e.extents = [];
+    e.extentBytes = 0;
+    const fd = this.fileOf(e);
+    for (const x of list) {
+      if (e.pending) {
+        this.writeBehind(e, fd, x.offset, x.data);
+        continue;
+      }
       try {
-        pwriteAll(this.fileOf(w.e), w.data, w.offset);
+        pwriteAll(fd, x.data, x.offset);
       } catch (err) {
         this.behindError ??= err;
       }
     }
-  };
+  }
 
   /**
-   * Before anything but a cache write: lands the deferred small writes now;
-   * returns a promise only when big ones are still running. Throws the first
-   * write-behind failure.
+   * Before anything but a cache write: a promise only when big writes are
+   * still running behind their replies. Throws the first write-behind failure.
    */
   settleNow(): Promise<void> | undefined {
-    this.applyDeferred();
     if (this.behind.size > 0) return this.settle();
     this.throwBehindError();
     return undefined;
@@ -224,16 +250,19 @@ export class ObjectCache {
   /** The first failure of a write-behind, reported by the next settle(). */
   private behindError: unknown = null;
 
-  /** Writes acknowledged but not yet in their files (deferred small ones and running big ones). */
+  /** Big writes acknowledged but not yet in their files. */
   get writesBehind(): number {
-    return this.behind.size + this.deferred.length;
+    return this.behind.size;
   }
 
   private writeBehind(e: CacheEntry, fd: number, offset: number, data: Uint8Array): void {
     const prev = e.pending;
     const run = (): Promise<void> => pwriteAll(fd, data, offset) ?? Promise.resolve();
     const p: Promise<void> = (prev ? prev.then(run) : run()).then(
-      () => this.behindDone(e, p),
+      () => {
+        givePayload(data); // in its file now: the buffer can carry the next payload
+        this.behindDone(e, p);
+      },
       (err: unknown) => {
         this.behindError ??= err;
         this.behindDone(e, p);
@@ -247,11 +276,47 @@ export class ObjectCache {
     if (e.pending !== p) return; // a later write is chained on this one
     e.pending = null;
     this.behind.delete(e);
+    this.queueEarlySync(e);
+  }
+
+  private queueEarlySync(e: CacheEntry): void {
+    if (this.earlySync && !e.syncQueued) {
+      e.syncQueued = true;
+      this.syncQueue.push(e);
+      if (this.syncing === 0) this.nextEarlySync();
+    }
+  }
+
+  /** Entries whose cache file gets an early fdatasync; `syncing` counts those running. */
+  private syncQueue: CacheEntry[] = [];
+  private syncing = 0;
+  /** Early writebacks completed (tests check they happen, and only with `sync`). */
+  earlySyncCount = 0;
+  private readonly earlySyncDone = (): void => {
+    this.earlySyncCount++;
+    if (--this.syncing === 0) this.nextEarlySync();
+  };
+
+  /**
+   * Starts the next round of early writebacks: every file queued so far (at
+   * most EARLY_SYNC_GROUP), in parallel so their journal commits can merge;
+   * the next round when all are done, so the thread pool stays free for writes.
+   */
+  private nextEarlySync(): void {
+    while (this.syncQueue.length > 0 && this.syncing < EARLY_SYNC_GROUP) {
+      const e = this.syncQueue.shift()!;
+      e.syncQueued = false; // a write landing from now on queues the file again
+      // Flushed, dropped or closed meanwhile: FLUSH_VDI's own fdatasync (or nobody) takes care of it.
+      if (e.fd < 0 || this.entries.get(key(e.hi, e.lo)) !== e) continue;
+      this.syncing++;
+      // An error changes nothing: the flush syncs again and reports. Should the descriptor be closed
+      // before a pool thread gets to it, the call fails or syncs whatever file took the number: harmless.
+      fdatasync(e.fd, this.earlySyncDone);
+    }
   }
 
   /** Waits until every write-behind reached its file; rethrows the first that failed. */
   async settle(): Promise<void> {
-    this.applyDeferred();
     while (this.behind.size > 0) {
       const waits: Promise<void>[] = [];
       for (const e of this.behind) waits.push(e.pending!);
@@ -271,6 +336,7 @@ export class ObjectCache {
         done += n;
       }
       if (done < dst.length) dst.fill(0, done); // sparse past the last write
+      overlay(e, offset, dst);
       return;
     }
     if (!store.readInto(e.hi, e.lo, offset, dst)) dst.fill(0);
@@ -306,6 +372,9 @@ export class ObjectCache {
   /** Writes an entry back to the store (not yet durable: the caller commits). */
   private async writeBack(store: ObjectStore, e: CacheEntry): Promise<void> {
     if (e.created) {
+      this.spill(e);
+      if (e.pending) await e.pending; // callers settle first; this only keeps the order if one did not
+      this.throwBehindError();
       this.release(e, true); // the store takes the descriptor over
       store.adopt(e.hi, e.lo, this.path(e.hi, e.lo), e.fd);
       return;
@@ -316,30 +385,44 @@ export class ObjectCache {
     }
   }
 
-  /** FLUSH_VDI: the VDI's dirty objects go to the store and are made durable there. */
+  /**
+   * FLUSH_VDI: the VDI's dirty objects go to the store and are made durable
+   * there. Each object's fdatasync starts as soon as it is written back, so
+   * the disk works on one while the next one's small writes land.
+   */
   async flushVdi(store: ObjectStore, vid: number): Promise<void> {
-    const done: Array<[number, number]> = [];
     if (!this.perVid.has(vid)) return;
-    for (const [k, e] of this.entries) {
-      if (oidVid(e.hi) !== vid) continue;
-      this.untrack(k, e);
-      await this.writeBack(store, e);
-      done.push([e.hi, e.lo]);
-    }
-    await store.commitAll(done);
+    const moving: CacheEntry[] = [];
+    for (const e of this.entries.values()) if (oidVid(e.hi) === vid) moving.push(e);
+    await this.writeBackAll(store, moving);
   }
 
   async flushAll(store: ObjectStore): Promise<void> {
     await this.settle();
-    const done: Array<[number, number]> = [];
-    const all = [...this.entries.values()];
-    this.entries.clear();
-    this.perVid.clear();
-    for (const e of all) {
-      await this.writeBack(store, e);
-      done.push([e.hi, e.lo]);
+    await this.writeBackAll(store, [...this.entries.values()]);
+  }
+
+  /** Writes back each entry in turn, starting its fdatasync at once; an entry leaves the cache once written back. */
+  private async writeBackAll(store: ObjectStore, list: CacheEntry[]): Promise<void> {
+    let syncs: Promise<void>[] = [];
+    try {
+      for (const e of list) {
+        await this.writeBack(store, e);
+        this.untrack(key(e.hi, e.lo), e); // one that failed stays dirty
+        syncs.push(store.commitAsync(e.hi, e.lo));
+        // Bounded: the descriptors being synced stay the most recently used, so the store never closes one.
+        if (syncs.length >= COMMIT_BATCH) {
+          const batch = syncs;
+          syncs = [];
+          await Promise.all(batch);
+        }
+      }
+    } catch (err) {
+      await Promise.allSettled(syncs); // none left running (or unhandled) behind the failure
+      throw err;
     }
-    await store.commitAll(done);
+    syncs.push(store.commitRenames());
+    await Promise.all(syncs);
   }
 
   /** A daemon crash: unflushed data is gone. Returns how many dirty objects were lost. */

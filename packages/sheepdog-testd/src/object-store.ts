@@ -7,7 +7,7 @@
 // first); reads and small writes are synchronous pread/pwrite (the peer runs
 // one request at a time, so a thread-pool hop would only add latency), big
 // payloads go through the thread pool (pwrite.ts).
-import { fdatasync, closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { fdatasync, fsync, closeSync, existsSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { oidToHex } from '@tsemu/block-sheepdog';
 import { pwriteAll, type Maybe } from './pwrite.js';
@@ -27,6 +27,8 @@ export class ObjectStore {
   private readonly fds = new Map<number, number>();
   /** fdatasyncs completed so far (tests check that writes share them). */
   syncCount = 0;
+  /** fsyncs of the object folder (after renames into it) completed so far. */
+  dirSyncCount = 0;
 
   constructor(dir: string, private readonly syncWrites = false) {
     this.objDir = join(dir, 'obj');
@@ -34,6 +36,28 @@ export class ObjectStore {
 
   async init(): Promise<void> {
     mkdirSync(this.objDir, { recursive: true });
+  }
+
+  /** An object file was renamed in (adopt) since the last commitAll: the folder needs its fsync too. */
+  private renamed = false;
+
+  /** fsync of <dir>/obj, so renames into it survive a power cut (a file's fdatasync does not cover its name). */
+  private syncDir(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let fd: number;
+      try {
+        fd = openSync(this.objDir, 'r');
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      fsync(fd, (err) => {
+        closeSync(fd);
+        if (err) return reject(err);
+        this.dirSyncCount++;
+        resolve();
+      });
+    });
   }
 
   private path(hi: number, lo: number): string {
@@ -128,6 +152,25 @@ export class ObjectStore {
     return this.commitAll(oids);
   }
 
+  /** Starts one object's fdatasync (with `sync`) on the thread pool; resolves when it completed. */
+  commitAsync(hi: number, lo: number): Promise<void> {
+    if (!this.syncWrites) return Promise.resolve();
+    const fd = this.fd(hi, lo);
+    if (fd < 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => fdatasync(fd, (err) => {
+      if (err) return reject(err);
+      this.syncCount++;
+      resolve();
+    }));
+  }
+
+  /** The folder's fsync (with `sync`) when objects were renamed into it since the last commit. */
+  commitRenames(): Promise<void> {
+    if (!this.syncWrites || !this.renamed) return Promise.resolve();
+    this.renamed = false;
+    return this.syncDir();
+  }
+
   /**
    * commit() for many objects at once (a FLUSH_VDI): the fdatasyncs run in
    * parallel on the thread pool, so the file system can group their journal
@@ -135,6 +178,13 @@ export class ObjectStore {
    */
   async commitAll(oids: ReadonlyArray<readonly [number, number]>): Promise<void> {
     if (!this.syncWrites) return;
+    // The folder's fsync runs beside the first batch: the renames are already in the journal's running transaction.
+    let dir: Promise<void> | null = null;
+    if (this.renamed) {
+      this.renamed = false;
+      dir = this.syncDir();
+      dir.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+    }
     for (let at = 0; at < oids.length; at += COMMIT_BATCH) {
       const fds: number[] = [];
       for (const [hi, lo] of oids.slice(at, at + COMMIT_BATCH)) {
@@ -147,6 +197,7 @@ export class ObjectStore {
         resolve();
       }))));
     }
+    if (dir) await dir;
   }
 
   /** Takes over a complete object file (a created cache object on FLUSH_VDI): renamed into place, its descriptor (if open, else -1) kept. */
@@ -158,6 +209,7 @@ export class ObjectStore {
       closeSync(old);
     }
     renameSync(from, this.path(hi, lo));
+    this.renamed = true;
     if (fd >= 0) this.remember(k, fd);
   }
 

@@ -1,7 +1,9 @@
 // The listening side of the test peer: accepts connections on 127.0.0.1 (a
 // port it picks) or a unix socket, parses requests with the shared frame
-// state machine, runs them one at a time through the SheepNode, and answers
-// by id — optionally with seeded jitter so replies come back out of order.
+// state machine (read in place: payloads straight into their buffers, see
+// read-in-place.ts), runs them one at a time through the SheepNode, and
+// answers by id — optionally with seeded jitter so replies come back out of
+// order.
 //
 // The run loop takes requests from one FIFO; a request the node answers
 // synchronously (small writes, reads, the object cache) is replied to at
@@ -20,6 +22,8 @@ import {
 } from '@tsemu/block-sheepdog';
 import { SheepNode, type SheepNodeOptions, type NodeReply } from './sheep-node.js';
 import { RequestLog, type LoggedRequest } from './request-log.js';
+import { readInPlace } from './read-in-place.js';
+import { takePayload } from './payload-pool.js';
 
 /** Largest payload a request may carry or ask for: a whole inode. Anything larger is hostile. */
 export const MAX_REQUEST_PAYLOAD = Math.max(SD_INODE_SIZE, SD_VDI_BITMAP_SIZE);
@@ -77,12 +81,22 @@ class PeerConnection extends FrameReader {
     }
   }
 
+  /** The same for a read that landed in place (readInPlace): one read, one pass. */
+  override readDone(n: number): void {
+    this.server.batching++;
+    try {
+      super.readDone(n);
+    } finally {
+      this.server.endBatch();
+    }
+  }
+
   protected beginPayload(header: Buffer): Uint8Array | null {
     const h = decodeRequest(header);
     this.pendingHeader = h;
     if (!(h.flags & SD_FLAG_CMD_WRITE) || h.dataLength === 0) return null;
     if (h.dataLength > MAX_REQUEST_PAYLOAD) throw new SheepdogProtocolError(`request payload of ${h.dataLength} bytes refused`);
-    return Buffer.allocUnsafe(h.dataLength); // filled completely by the frame reader before use
+    return takePayload(h.dataLength); // filled completely by the frame reader before use
   }
 
   protected frameDone(_header: Buffer, payload: Uint8Array | null): void {
@@ -129,6 +143,8 @@ export class SheepdogTestServer {
   readonly protocolErrors: string[] = [];
   private server: Server | null = null;
   private readonly conns = new Set<PeerConnection>();
+  /** Connections whose requests were read in place (readInPlace worked on this Node), for tests. */
+  inPlaceConnections = 0;
   private connCount = 0;
   /** Requests to run, in arrival order (`head` is the next one). */
   private jobs: Array<Job | undefined> = [];
@@ -159,7 +175,8 @@ export class SheepdogTestServer {
   }
 
   private listen(): Promise<void> {
-    const server = createServer((socket) => this.accept(socket));
+    // Paused until accept() chose how the socket reads (readInPlace or 'data').
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -182,7 +199,9 @@ export class SheepdogTestServer {
     socket.setNoDelay(true);
     const conn = new PeerConnection(this, socket, ++this.connCount);
     this.conns.add(conn);
-    socket.on('data', (chunk) => conn.push(chunk));
+    if (readInPlace(socket, conn.nextBuffer, conn.onRead)) this.inPlaceConnections++;
+    else socket.on('data', (chunk) => conn.push(chunk));
+    socket.resume();
     socket.on('drain', () => {
       conn.updateFlow();
       this.pump(conn);

@@ -58,7 +58,7 @@ export class SheepNode {
 
   constructor(dir: string, opts: SheepNodeOptions = {}) {
     this.store = new ObjectStore(dir, opts.sync ?? false);
-    this.cache = new ObjectCache(dir);
+    this.cache = new ObjectCache(dir, opts.sync ?? false); // early writeback only pays off when flushes fdatasync
     this.flavour = opts.flavour ?? '0.5.6';
     this.objectCacheEnabled = opts.objectCache ?? this.flavour === '0.5.6';
   }

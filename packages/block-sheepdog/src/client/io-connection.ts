@@ -39,7 +39,6 @@ export class SheepdogIoConnection extends FrameReader {
   private readonly pool: IoRequest[] = [];
   private nextId = 1;
   private broken: SheepdogError | null = null;
-  private readonly onData = (chunk: Buffer): void => this.push(chunk);
   private readonly onClose = (): void => this.failAll(sdTransportError('connection to sheepdog closed'));
   private readonly onError = (err: Error): void => this.failAll(sdTransportError(`sheepdog connection failed: ${err.message}`));
   /** The socket is corked until the next tick (requests of this tick are being gathered). */
@@ -48,16 +47,21 @@ export class SheepdogIoConnection extends FrameReader {
     this.corked = false;
     this.socket.uncork();
   };
+  /** Set by open() once connected (replies are read into this reader from the start: see connectSheep). */
+  private socket!: Socket;
 
-  private constructor(private readonly socket: Socket) {
+  private constructor() {
     super();
-    socket.on('data', this.onData);
-    socket.on('close', this.onClose);
-    socket.on('error', this.onError);
   }
 
   static async open(address: SheepdogAddress): Promise<SheepdogIoConnection> {
-    return new SheepdogIoConnection(await connectSheep(address));
+    const conn = new SheepdogIoConnection();
+    const socket = await connectSheep(address, conn);
+    conn.socket = socket;
+    socket.on('close', conn.onClose);
+    socket.on('error', conn.onError);
+    if (conn.broken) socket.destroy();
+    return conn;
   }
 
   get inFlight(): number {
@@ -135,7 +139,7 @@ export class SheepdogIoConnection extends FrameReader {
 
   private failAll(err: SheepdogError): void {
     if (!this.broken) this.broken = err;
-    this.socket.destroy();
+    this.socket?.destroy(); // unset only if a hostile peer spoke before open() returned: open() destroys it then
     const reqs = [...this.inflight.values()];
     this.inflight.clear();
     for (const req of reqs) {

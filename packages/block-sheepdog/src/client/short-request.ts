@@ -46,15 +46,16 @@ export async function shortRequest(
   address: SheepdogAddress, header: Buffer, payload: Uint8Array | null, recv: Uint8Array | null,
 ): Promise<ShortReply> {
   if (header.length !== SD_HEADER_SIZE) throw new Error('shortRequest: header must be 48 bytes');
-  const socket: Socket = await connectSheep(address);
+  let settle: () => void = () => {};
+  const reader = new SingleReplyReader(recv, () => settle());
+  const socket: Socket = await connectSheep(address, reader);
   try {
     return await new Promise<ShortReply>((resolve, reject) => {
-      const finish = (): void => {
+      settle = (): void => {
         if (reader.error) reject(sdTransportError(`sheepdog protocol error: ${reader.error.message}`));
         else resolve(reader.reply!);
       };
-      const reader = new SingleReplyReader(recv, finish);
-      socket.on('data', (chunk: Buffer) => reader.push(chunk));
+      if (reader.reply || reader.error) settle(); // a hostile peer may answer before we asked
       socket.once('error', (err) => reject(sdTransportError(`sheepdog connection failed: ${err.message}`)));
       socket.once('close', () => reject(sdTransportError('sheepdog closed the connection before replying')));
       socket.cork();
