@@ -58,7 +58,8 @@ function main(argv: string[]): number {
     onTranslate: dumpOp || dumpJs ? (pc: number, flags: number, ir: IrBlock) => {
       process.stderr.write(`TB 0x${(pc >>> 0).toString(16)} flags ${flags}\n`);
       if (dumpOp) process.stderr.write(formatIr(ir) + '\n');
-      if (dumpJs) process.stderr.write(generateSource(ir) + '\n');
+      // The source as compiled inside the TB cache: linked exits and the indirect-exit cache included.
+      if (dumpJs) process.stderr.write(generateSource(ir, false, true, proc.cpu.lookupKeySource()) + '\n');
     } : undefined,
   });
   const t0 = process.hrtime.bigint(), cpu0 = process.cpuUsage();

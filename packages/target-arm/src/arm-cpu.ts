@@ -32,6 +32,9 @@ export class ArmCpu implements FrontEnd {
 
   pc(): number { return this.regs[S.PC]!; }
   flags(): number { return (this.regs[S.THUMB]! & TB_FLAG_THUMB) | ((this.regs[S.CONDEXEC]! & 0xff) << TB_FLAG_IT_SHIFT); }
+  lookupKeySource(): { pc: string; flags: string } {
+    return { pc: `R[${S.PC}]`, flags: `(R[${S.THUMB}]&${TB_FLAG_THUMB})|((R[${S.CONDEXEC}]&255)<<${TB_FLAG_IT_SHIFT})` };
+  }
   translate(pc: number, flags: number) { return translateArm(this.mem, this.helpers, pc, flags, this.traces); }
 
   run(): number { return this.cache.run(); }

@@ -4,7 +4,7 @@ import { S, type ArmCpuState } from './cpu-state.js';
 export interface MediaHelpers {
   qadd: Helper; qsub: Helper; qdadd: Helper; qdsub: Helper; addSetQ: Helper;
   ssat: Helper; usat: Helper; ssat16: Helper; usat16: Helper;
-  parallel: Helper; sel: Helper; usad8: Helper; rbit: Helper; dualMul: Helper;
+  parallel: Helper; parallelPure: Helper; uadd8: Helper; uadd8ge: Helper; uqsub8: Helper; sel: Helper; usad8: Helper; rbit: Helper; dualMul: Helper;
 }
 
 /**
@@ -67,13 +67,41 @@ export function makeMediaHelpers(cpu: ArmCpuState): MediaHelpers {
     ssat16: { name: 'ssat16', fn: (v: number, bits: number) => (satS((v << 16) >> 16, bits) & 0xffff) | (satS(v >> 16, bits) << 16) },
     usat16: { name: 'usat16', fn: (v: number, bits: number) => (satU((v << 16) >> 16, bits) & 0xffff) | (satU(v >> 16, bits) << 16) },
     parallel: { name: 'parallel', fn: parallel },
+    // The saturating and halving forms leave GE alone: the same function, but pure (no write-back around it).
+    parallelPure: { name: 'parallelPure', fn: parallel, pure: true },
+    // UADD8 and SEL are what glibc's string functions (strlen, strchr, strcmp, memchr)
+    // run per word: small pure helpers V8 inlines, with GE passed as a value
+    // (the generic helper above writes the CPU state, so every global is
+    // written back around it). Bytes 0 and 2 are summed in `lo`, 1 and 3 in
+    // `hi`, 16-bit lanes apart, so each carry lands in bit 8 of its lane.
+    uadd8: {
+      name: 'uadd8', fn: (a: number, b: number) =>
+        ((((a & 0xff00ff) + (b & 0xff00ff)) & 0xff00ff) | ((((a >>> 8) & 0xff00ff) + ((b >>> 8) & 0xff00ff)) & 0xff00ff) << 8) | 0,
+      pure: true,
+    },
+    uadd8ge: {
+      name: 'uadd8ge', fn: (a: number, b: number) => {
+        const lo = (a & 0xff00ff) + (b & 0xff00ff), hi = ((a >>> 8) & 0xff00ff) + ((b >>> 8) & 0xff00ff);
+        return ((lo >>> 8) & 1) | ((hi >>> 7) & 2) | ((lo >>> 22) & 4) | ((hi >>> 21) & 8);
+      },
+      pure: true,
+    },
+    // UQSUB8 (glibc's strcmp / strchr): each byte max(a - b, 0); GE is untouched.
+    uqsub8: {
+      name: 'uqsub8', fn: (a: number, b: number) => {
+        const d0 = (a & 0xff) - (b & 0xff), d1 = ((a >>> 8) & 0xff) - ((b >>> 8) & 0xff);
+        const d2 = ((a >>> 16) & 0xff) - ((b >>> 16) & 0xff), d3 = (a >>> 24) - (b >>> 24);
+        return (d0 > 0 ? d0 : 0) | (d1 > 0 ? d1 << 8 : 0) | (d2 > 0 ? d2 << 16 : 0) | (d3 > 0 ? d3 << 24 : 0);
+      },
+      pure: true,
+    },
+    // SEL: byte i from a where GE[i] is set, else from b (GE passed in: pure).
     sel: {
-      name: 'sel', fn: (a: number, b: number) => {
-        const ge = r[S.GE]!;
-        let m = 0;
-        for (let i = 0; i < 4; i++) if (ge & (1 << i)) m |= 0xff << (i * 8);
+      name: 'sel', fn: (a: number, b: number, ge: number) => {
+        const m = ((ge & 1) * 0xff) | ((ge & 2) * 0x7f80) | ((ge & 4) * 0x3fc000) | ((ge & 8) * 0x1fe00000);
         return (a & m) | (b & ~m);
       },
+      pure: true,
     },
     usad8: {
       name: 'usad8', fn: (a: number, b: number) => {

@@ -18,7 +18,7 @@ export interface VfpHelpers {
  * FPSCR flags, rounding modes, FZ and DN live in VfpArith / SoftFp.
  */
 export function makeVfpHelpers(cpu: ArmCpuState): VfpHelpers {
-  const w = cpu.vi32, mem = cpu.mem;
+  const w = cpu.vi32, mem = cpu.mem, m32 = mem.i32, nr = mem.noRead, nw = mem.noWrite;
   const arith = new VfpArith(cpu.d, cpu.s, w, cpu.regs), conv = new VfpConvert(cpu.d, cpu.s, w, cpu.regs);
   const vbin = (op: number, dst: number, n: number, m: number, dbl: number): void => arith.binary(op, dst, n, m, dbl !== 0);
   // One helper per common instruction family keeps each entry small enough for V8 to inline.
@@ -59,10 +59,34 @@ export function makeVfpHelpers(cpu: ArmCpuState): VfpHelpers {
     vgetDhi: { name: 'vgetDhi', fn: (i: number) => w[i * 2 + 1]!, pure: true },
     vsetD: { name: 'vsetD', fn: (i: number, lo: number, hi: number) => { w[i * 2] = lo; w[i * 2 + 1] = hi; }, pure: true },
     // Checked guest accesses (mayFault): SIGSEGV on a bad page, SIGBUS when not word aligned (as under qemu-arm).
-    vldS: { name: 'vldS', fn: (i: number, a: number) => { if (a & 3) mem.alignFault(a); else w[i] = mem.ld32(a); }, pure: true, mayFault: true },
-    vldD: { name: 'vldD', fn: (i: number, a: number) => { if (a & 3) mem.alignFault(a); else { w[i * 2] = mem.ld32(a); w[i * 2 + 1] = mem.ld32(a + 4); } }, pure: true, mayFault: true },
-    vstS: { name: 'vstS', fn: (i: number, a: number) => { if (a & 3) mem.alignFault(a); else mem.st32(a, w[i]!); }, pure: true, mayFault: true },
-    vstD: { name: 'vstD', fn: (i: number, a: number) => { if (a & 3) mem.alignFault(a); else { mem.st32(a, w[i * 2]!); mem.st32(a + 4, w[i * 2 + 1]!); } }, pure: true, mayFault: true },
+    // The fast path is the generated code's own test (aligned, page readable /
+    // writable without translated code: noRead / noWrite 0) and a typed-array
+    // access; anything else takes GuestMemory's checked slow path, which also
+    // records faults and invalidates code it writes.
+    vldS: {
+      name: 'vldS', fn: (i: number, a: number) => {
+        if (((a & 3) | nr[a >>> 12]!) === 0) w[i] = m32[a >>> 2]!;
+        else if (a & 3) mem.alignFault(a); else w[i] = mem.ld32(a);
+      }, pure: true, mayFault: true,
+    },
+    vldD: {
+      name: 'vldD', fn: (i: number, a: number) => {
+        if (((a & 3) | nr[a >>> 12]! | nr[(a + 4) >>> 12]!) === 0) { w[i * 2] = m32[a >>> 2]!; w[i * 2 + 1] = m32[(a + 4) >>> 2]!; }
+        else if (a & 3) mem.alignFault(a); else { w[i * 2] = mem.ld32(a); w[i * 2 + 1] = mem.ld32(a + 4); }
+      }, pure: true, mayFault: true,
+    },
+    vstS: {
+      name: 'vstS', fn: (i: number, a: number) => {
+        if (((a & 3) | nw[a >>> 12]!) === 0) m32[a >>> 2] = w[i]!;
+        else if (a & 3) mem.alignFault(a); else mem.st32(a, w[i]!);
+      }, pure: true, mayFault: true,
+    },
+    vstD: {
+      name: 'vstD', fn: (i: number, a: number) => {
+        if (((a & 3) | nw[a >>> 12]! | nw[(a + 4) >>> 12]!) === 0) { m32[a >>> 2] = w[i * 2]!; m32[(a + 4) >>> 2] = w[i * 2 + 1]!; }
+        else if (a & 3) mem.alignFault(a); else { mem.st32(a, w[i * 2]!); mem.st32(a + 4, w[i * 2 + 1]!); }
+      }, pure: true, mayFault: true,
+    },
     getFpscr: { name: 'getFpscr', fn: () => cpu.fpscr() },
     setFpscr: { name: 'setFpscr', fn: (v: number) => { cpu.setFpscr(v); } },
   };

@@ -39,6 +39,20 @@ describe('TB shapes', () => {
     }
   });
 
+  it('a loop just longer than the 64-instruction limit still becomes one TB that loops on itself', () => {
+    // loop: 68 x adds r0,#1; subs r1,#1; bne loop; svc 0 (the back edge is instruction 70)
+    const longLoop = [...Array<number>(68).fill(0x3001), 0x3901, 0xd1b9, 0xdf00];
+    for (const mode of MODES) {
+      const cpu = load(longLoop, 0x1000, mode);
+      expect(cpu.translate(0x1000, 1).ir.loopSlot).toBeDefined();
+      cpu.state.regs[1] = 100;
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      expect(cpu.state.regs[0]).toBe(6800);
+      expect(cpu.cache.tbsTranslated).toBe(2); // the loop, then the svc after it (the extension stops at the back edge)
+      expect(cpu.cache.insnsExecuted).toBe(100 * 70 + 1);
+    }
+  });
+
   it('the same loop straddling a page boundary is still one TB, and a write to its second page invalidates it', () => {
     for (const mode of MODES) {
       const base = 0x2000 - 6;

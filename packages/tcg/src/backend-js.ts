@@ -20,6 +20,13 @@ export interface ExecEnv {
    * loop that never returns to the dispatcher otherwise.
    */
   interrupt?: Int32Array;
+  /**
+   * JavaScript expressions over `R` (the state array) for the (pc, flags)
+   * key a TB cache looks the next TB up by (TbCache sets it from its front
+   * end). With it, an indirect exit of a linked TB first checks a one-entry
+   * cache of its last target (see generateSource).
+   */
+  lookupKey?: { pc: string; flags: string };
 }
 
 /**
@@ -39,11 +46,20 @@ export interface ChainState {
 /** What a TB must offer to be chained from generated code. */
 interface ChainSelf {
   valid: boolean;
-  links?: ({ valid: boolean; fn: TbFunction } | null)[];
+  links?: ({ valid: boolean; fn: () => unknown } | null)[];
 }
 
 /** A compiled TB: returns >= 0 for a chainable exit slot, < 0 for an exit code. */
 export type TbFunction = () => number;
+/**
+ * A compiled TB of a TbCache (`self` with `links`): at a chained exit whose
+ * successor is linked it returns that successor itself (the caller checks it
+ * is still valid), so the dispatcher's step is `tb = r` instead of a lookup
+ * in `tb.links` (a chain of dependent loads after every call); likewise an
+ * indirect exit that hits the TB's one-entry cache (`ExecEnv.lookupKey`).
+ * Otherwise a slot or exit code as above.
+ */
+export type LinkedTbFunction<T> = () => number | T;
 
 const CMP = ['===', '!==', '<', '>=', '<=', '>', '<', '>=', '<=', '>'];
 
@@ -53,9 +69,11 @@ const CMP = ['===', '!==', '<', '>=', '<=', '>', '<', '>=', '<=', '>'];
  * branches become `break` out of labelled blocks opened at the top of the
  * function (later labels outermost), so any forward branch pattern nests.
  */
+export function compileBlock(b: IrBlock, env: ExecEnv): TbFunction;
+export function compileBlock<T extends ChainSelf>(b: IrBlock, env: ExecEnv, self: T): LinkedTbFunction<T>;
 export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid: true }): TbFunction {
   const chain = env.chainState !== undefined && self.links !== undefined;
-  const src = generateSource(b, chain);
+  const src = generateSource(b, chain, !chain && self.links !== undefined, env.lookupKey);
   const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', 'INT', src) as (...a: unknown[]) => TbFunction;
   return factory(env.regs, env.mem, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1),
     env.chainState, env.interrupt ?? new Int32Array(1));
@@ -65,8 +83,10 @@ export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid
  * Globals are cached in locals (`g<slot>`) for the whole TB: loaded once at
  * entry, written back at every exit and around helpers that may touch the CPU
  * state. A goto_tb back to the TB's own start (b.loopSlot) becomes a JS loop.
+ * `chain`: direct chaining (ChainState); `linked`: return linked successors
+ * (LinkedTbFunction), and with `key` the indirect-exit cache too.
  */
-export function generateSource(b: IrBlock, chain = false): string {
+export function generateSource(b: IrBlock, chain = false, linked = false, key?: { pc: string; flags: string }): string {
   const temps = b.temps;
   const v = (i: number): string => {
     const t = temps[i]!;
@@ -112,7 +132,13 @@ export function generateSource(b: IrBlock, chain = false): string {
   const wb = writeBacks(b);
   const out: string[] = [];
   out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,NR=m.noRead,NW=m.noWrite;');
-  if (chain) out.push('const LK=SELF.links;');
+  // Only what the TB's exits need (less code for V8 to compile): links for goto_tb, the cache for exit_tb(EXIT_LOOKUP).
+  let hasGoto = false, hasLookup = false;
+  for (const o of b.ops) {
+    if (o.op === Op.gotoTb) hasGoto = true;
+    else if (o.op === Op.exitTb && o.args[0] === -1) hasLookup = true;
+  }
+  if (chain || (linked && hasGoto)) out.push('const LK=SELF.links;');
   for (let i = 0; i < b.helpers.length; i++) out.push(`const h${i}=H[${i}];`);
   // Parenthesised: V8 compiles it with the factory instead of pre-parsing it now and parsing it again at its first call.
   out.push('return (function tb(){');
@@ -196,10 +222,22 @@ export function generateSource(b: IrBlock, chain = false): string {
   if (loop) out.push('break;}');
   out.push(`${insns ? `ic+=${insns};` : ''}${exit(wb[b.ops.length]!, -1)}}`);
   out.push(`${writeAll}m.faultPc=fpc;CTR[0]+=ic;return ${EXIT_FAULT};`);
-  let open = '';
+  // Tails write back, then leave the RET block for the one return sequence.
+  let open = 'RET:{';
   for (let k = tails.length - 1; k >= 0; k--) open += `X${k}:{`;
   out[openAt] = open + out[openAt];
-  for (let k = 0; k < tails.length; k++) out.push(`}CTR[0]+=ic;${tails[k]}return x;`);
+  // Linked: a chained exit hands the dispatcher its successor TB (the
+  // dispatcher checks it is still valid: a property read here would deoptimise
+  // the TB the first time an exit linked late is taken).
+  // An indirect exit (x -1, the registers written back) returns the TB the
+  // dispatcher found last time for this TB if the key still matches (QEMU's
+  // lookup_and_goto_ptr, with a one-entry cache per TB: returns mostly go back
+  // to the same caller). `ind` is read before the test so its load always has
+  // type feedback by the time V8 optimises the TB.
+  const ind = key && hasLookup ? `if(x===-1){const n=SELF.ind;if(SELF.ipc===${key.pc}&&SELF.ifl===(${key.flags}))return n;}` : '';
+  const ret = linked ? `${hasGoto ? 'if(x>=0){const n=LK[x];if(n!==null)return n;}' : ''}${ind}return x;` : 'return x;';
+  for (let k = 0; k < tails.length; k++) out.push(`}${tails[k]}${k < tails.length - 1 ? 'break RET;' : ''}`);
+  out.push(`}CTR[0]+=ic;${ret}`);
   out.push('});');
   return out.join('\n');
 }

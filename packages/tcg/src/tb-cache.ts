@@ -1,4 +1,4 @@
-import { compileBlock, type ChainState, type ExecEnv, type TbFunction } from './backend-js.js';
+import { compileBlock, type ChainState, type ExecEnv, type LinkedTbFunction } from './backend-js.js';
 import { compileRegion } from './region.js';
 import { interpretBlock } from './interp.js';
 import type { IrBlock } from './ir.js';
@@ -14,13 +14,18 @@ export interface TranslationBlock {
   /** Guest bytes [pc, end) the TB was translated from. */
   end: number;
   icount: number;
-  fn: TbFunction;
+  /** Returns the next TB itself when a chained exit is linked (compiled TBs), else a slot or exit code. */
+  fn: LinkedTbFunction<TranslationBlock>;
   /** Chained successors, one per goto_tb slot. */
   links: (TranslationBlock | null)[];
   valid: boolean;
   /** The TB's IR (optimised once it is hot), kept for region compilation. */
   ir: IrBlock;
   optimized: boolean;
+  /** One-entry cache of the last successor of an indirect exit (EXIT_LOOKUP), keyed by its pc and flags; read by compiled TBs. */
+  ind: TranslationBlock | null;
+  ipc: number;
+  ifl: number;
 }
 
 /** What a front end provides to the execution loop. */
@@ -34,6 +39,8 @@ export interface FrontEnd {
    * guest page it read instructions from in `pages`; otherwise it covers [pc, end).
    */
   translate(pc: number, flags: number): { ir: IrBlock; end: number; pages?: number[] };
+  /** JavaScript expressions over the state array `R` computing pc() and flags(), for lookups inside compiled TBs (optional). */
+  lookupKeySource?(): { pc: string; flags: string };
 }
 
 export interface TbCacheOptions {
@@ -117,6 +124,7 @@ export class TbCache {
     env.insnCounter ??= new Float64Array(1);
     this.cs = { last: null, depth: 0 };
     env.chainState = this.chain && !this.interpret && opts.directChain === true ? this.cs : undefined;
+    if (this.chain && env.chainState === undefined) env.lookupKey = fe.lookupKeySource?.();
   }
 
   lookup(pc: number, flags: number): TranslationBlock {
@@ -145,15 +153,16 @@ export class TbCache {
       return {
         // Same property order as a real TB: one object shape where generated code reads links.
         pc, flags, end: a + 1, icount: 0, fn: () => { mem.raiseFault(FAULT_EXEC, a); mem.faultPc = a; return EXIT_FAULT; },
-        links: [null], valid: false, ir: { temps: [], ops: [], labels: 0, helpers: [], icount: 0 }, optimized: true,
+        links: [null], valid: false, ir: { temps: [], ops: [], labels: 0, helpers: [], icount: 0 }, optimized: true, ind: null, ipc: 0, ifl: -1,
       };
     }
     const { ir, end, pages } = this.fe.translate(pc, flags);
     // Fetching instructions goes through the checked loads; a TB that ran up to an unmapped page must not leave a fault behind.
     mem.fk = 0;
     const tb: TranslationBlock = {
-      pc, flags, end, icount: ir.icount, fn: () => -1, links: new Array<TranslationBlock | null>(Math.max(ir.slots ?? 0, 1)).fill(null),
-      valid: true, ir, optimized: false,
+      // links: a packed array (not `new Array(n)`, holey), read by compiled TBs at every chained exit.
+      pc, flags, end, icount: ir.icount, fn: () => -1, links: Array.from({ length: Math.max(ir.slots ?? 0, 1) }, () => null),
+      valid: true, ir, optimized: false, ind: null, ipc: 0, ifl: -1,
     };
     const compile = (): void => {
       this.optimizeTb(tb);
@@ -194,7 +203,7 @@ export class TbCache {
    * already chained to (followed transitively, up to MAX_REGION members), so
    * loops across TBs run inside one function.
    */
-  private compileHot(tb: TranslationBlock): TbFunction {
+  private compileHot(tb: TranslationBlock): LinkedTbFunction<TranslationBlock> {
     const env = this.env;
     env.interrupt = this.interrupt; // an embedder may have replaced the array since construction
     if (!this.regions) return compileBlock(tb.ir, env, tb);
@@ -239,6 +248,12 @@ export class TbCache {
       this.regionsOf.delete(tb);
       this.map.delete((tb.pc >>> 0) * FLAGS_LIMIT + tb.flags);
     }
+    // Unlink the dropped TBs, so compiled TBs stop returning them (rare: code written, unmapped or made non-executable).
+    for (const t of this.map.values()) {
+      const links = t.links;
+      for (let k = 0; k < links.length; k++) if (links[k] !== null && !links[k]!.valid) links[k] = null;
+      if (t.ind !== null && !t.ind.valid) { t.ind = null; t.ipc = 0; t.ifl = -1; }
+    }
     this.jmp.fill(null);
     this.env.mem.setCode(page, false);
   }
@@ -261,7 +276,8 @@ export class TbCache {
         if (e === undefined) prof.set(tb, (e = [0, 0, 0]));
         e[0]!++;
         e[1]! += ctr[0]! - before;
-        if (r >= 0) {
+        if (typeof r !== 'number') tb = r.valid ? r : this.lookup(fe.pc(), fe.flags());
+        else if (r >= 0) {
           let nx = tb.links[r];
           if (nx === null || nx === undefined || !nx.valid) {
             nx = this.lookup(fe.pc(), fe.flags());
@@ -298,7 +314,10 @@ export class TbCache {
           cs.last = tb;
         }
         const r = tb.fn();
-        if (r >= 0) {
+        if (typeof r !== 'number') {
+          // A linked successor, returned by the TB itself (invalidatePage unlinks dropped TBs; this catches one dropped while running).
+          tb = r.valid ? r : this.lookup(fe.pc(), fe.flags());
+        } else if (r >= 0) {
           // The slot belongs to the TB that returned it, possibly one called directly by another.
           const from = direct ? (cs.last as TranslationBlock) : tb;
           let nx = from.links[r];
@@ -308,7 +327,10 @@ export class TbCache {
           }
           tb = nx;
         } else if (r === EXIT_LOOKUP) {
-          tb = this.lookup(fe.pc(), fe.flags());
+          // Fill the TB's one-entry cache for its indirect exit (a return mostly goes back to the same caller).
+          const nx = this.lookup(fe.pc(), fe.flags());
+          if (nx.valid) { tb.ind = nx; tb.ipc = nx.pc; tb.ifl = nx.flags; }
+          tb = nx;
         } else {
           return r;
         }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GuestMemory, IrBuilder, MemOp, TbCache, type FrontEnd } from '../src/index.js';
+import { EXIT_LOOKUP, GuestMemory, IrBuilder, MemOp, TbCache, type FrontEnd } from '../src/index.js';
 
 // A toy guest: the word at pc is added to r0; 0 stops (exit code -7); the
 // next TB is at pc + 4, reached through goto_tb so TBs chain.
@@ -10,7 +10,7 @@ function toyMachine(opts = {}) {
     pc: () => regs[15]!,
     flags: () => 0,
     translate(pc) {
-      const b = new IrBuilder([{ name: 'r0', slot: 0 }, { name: 'pc', slot: 15 }, { name: 'r1', slot: 1 }]);
+      const b = new IrBuilder([{ name: 'r0', slot: 0 }, { name: 'pc', slot: 15 }, { name: 'r1', slot: 1 }, { name: 'r3', slot: 3 }]);
       b.insnStart(pc);
       const v = mem.ld32(pc);
       if (v === 0) { b.exitTb(-7); return { ir: b.finish(), end: pc + 4 }; }
@@ -25,6 +25,11 @@ function toyMachine(opts = {}) {
         b.gotoTb(1);
         return { ir: b.finish(), end: pc + 4 };
       }
+      if (v === 0x40000000) { // indirect jump to r3 (like a return): the next TB is looked up by pc
+        b.mov(b.global(1), b.global(3));
+        b.exitTb(EXIT_LOOKUP);
+        return { ir: b.finish(), end: pc + 4 };
+      }
       const t = b.temp();
       b.ld(t, b.c(pc), MemOp.u32); // read at run time too, so stale code would show
       b.add(b.global(0), b.global(0), t);
@@ -33,6 +38,7 @@ function toyMachine(opts = {}) {
       return { ir: b.finish(), end: pc + 4 };
     },
   };
+  fe.lookupKeySource = () => ({ pc: 'R[15]', flags: '0' });
   return { mem, regs, cache: new TbCache({ regs, mem }, fe, opts) };
 }
 
@@ -87,6 +93,37 @@ describe('TbCache', () => {
     regs[0] = 0;
     cache.run();
     expect(regs[0]).toBe(15);
+  });
+
+  it('compiled TBs return their linked successor, and the last target of an indirect exit while its pc matches', () => {
+    const { mem, regs, cache } = toyMachine({ hotThreshold: 2 });
+    // 0x1000: r0 += 1; 0x1004: jump to r3 (0x2000, on another page); 0x2000: loop to 0x1000 while --r1.
+    [1, 0x40000000].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+    [0x80001000 | 0, 0].forEach((v, i) => mem.st32(0x2000 + i * 4, v));
+    regs[15] = 0x1000;
+    regs[1] = 1000;
+    regs[3] = 0x2000;
+    expect(cache.run()).toBe(-7);
+    expect(regs[0]).toBe(1000);
+    expect(cache.insnsExecuted).toBe(3 * 1000 + 1);
+    const add = cache.lookup(0x1000, 0), jump = cache.lookup(0x1004, 0), loop = cache.lookup(0x2000, 0);
+    expect(add.links[0]).toBe(jump);
+    expect(jump.ind).toBe(loop);
+    regs[15] = 0x1000;
+    expect(add.fn()).toBe(jump); // a chained exit hands over the successor itself
+    expect(jump.fn()).toBe(loop); // the indirect exit's one-entry cache hit
+    regs[3] = 0x2004;
+    expect(jump.fn()).toBe(EXIT_LOOKUP); // another target: the dispatcher looks it up
+    // New code on the second page: its TBs are dropped and unlinked, the next run translates them again.
+    mem.st32(0x2000, 5);
+    mem.st32(0x2004, 0);
+    expect(loop.valid).toBe(false);
+    expect(jump.ind).toBe(null);
+    regs[15] = 0x1000;
+    regs[0] = 0;
+    regs[3] = 0x2000;
+    expect(cache.run()).toBe(-7);
+    expect(regs[0]).toBe(6);
   });
 
   it('gives the same results without chaining, through the interpreter, and in regions', () => {

@@ -1,4 +1,5 @@
 import type { DisasContext } from './context.js';
+import { S } from '../cpu-state.js';
 
 // Bit-manipulation and media semantics shared by the A32 and Thumb-2 decoders.
 
@@ -133,7 +134,16 @@ export function pack(ctx: DisasContext, rd: number, rn: number, rm: number, tb: 
 /** Parallel add/subtract; prefix 1 S, 2 Q, 3 SH, 5 U, 6 UQ, 7 UH; op 0..5 = ADD16 ASX SAX SUB16 ADD8 SUB8. */
 export function parallel(ctx: DisasContext, rd: number, rn: number, rm: number, prefix: number, op: number): void {
   const r = ctx.temp();
-  ctx.b.call(ctx.h.parallel, r, ctx.c(prefix), ctx.c(op), ctx.reg(rn), ctx.reg(rm));
+  if (prefix === 5 && op === 4) { // UADD8: result and GE from two pure helpers (see media-helpers.ts)
+    const ge = ctx.temp();
+    ctx.b.call(ctx.h.uadd8ge, ge, ctx.reg(rn), ctx.reg(rm));
+    ctx.b.call(ctx.h.uadd8, r, ctx.reg(rn), ctx.reg(rm));
+    ctx.b.mov(ctx.g(S.GE), ge);
+    ctx.setReg(rd, r);
+    return;
+  }
+  if (prefix === 6 && op === 5) ctx.b.call(ctx.h.uqsub8, r, ctx.reg(rn), ctx.reg(rm)); // UQSUB8: pure, no GE
+  else ctx.b.call((prefix & 3) === 1 ? ctx.h.parallel : ctx.h.parallelPure, r, ctx.c(prefix), ctx.c(op), ctx.reg(rn), ctx.reg(rm));
   ctx.setReg(rd, r);
 }
 
@@ -147,7 +157,7 @@ export function satArith(ctx: DisasContext, op: number, rd: number, rn: number, 
 
 export function sel(ctx: DisasContext, rd: number, rn: number, rm: number): void {
   const r = ctx.temp();
-  ctx.b.call(ctx.h.sel, r, ctx.reg(rn), ctx.reg(rm));
+  ctx.b.call(ctx.h.sel, r, ctx.reg(rn), ctx.reg(rm), ctx.g(S.GE));
   ctx.setReg(rd, r);
 }
 

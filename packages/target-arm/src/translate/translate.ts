@@ -12,6 +12,50 @@ export const TB_FLAG_THUMB = 1;
 export const TB_FLAG_IT_SHIFT = 1;
 
 const MAX_INSNS = 64;
+/** How far past MAX_INSNS loopCloses looks for a branch back to the TB's start. */
+const LOOP_LOOKAHEAD = 24;
+
+/**
+ * Instructions from `from` up to and including a B (or B<cond>) to `start`
+ * within LOOP_LOOKAHEAD straight-line instructions, or 0. A heuristic (it
+ * only decodes lengths and B): the translator still decides what the TB
+ * holds, so a wrong guess only makes one TB a little longer.
+ */
+function loopCloses(ctx: DisasContext, from: number, thumb: boolean, start: number): number {
+  const mem = ctx.mem;
+  let a = from >>> 0;
+  for (let k = 1; k <= LOOP_LOOKAHEAD; k++) {
+    if (!ctx.pageOk(a) || !ctx.pageOk(a + 3)) return 0;
+    if (thumb) {
+      const hw = mem.ld16(a);
+      if (hw >= 0xe800) {
+        const hw2 = mem.ld16(a + 2);
+        if ((hw & 0xf800) === 0xf000 && (hw2 & 0xd000) === 0x9000) { // B.W (T4)
+          const s = (hw >>> 10) & 1, i1 = ((hw2 >>> 13) & 1) ^ s ^ 1, i2 = ((hw2 >>> 11) & 1) ^ s ^ 1;
+          const off = ((((s << 24) | (i1 << 23) | (i2 << 22) | ((hw & 0x3ff) << 12) | ((hw2 & 0x7ff) << 1)) << 7) >> 7);
+          return ((a + 4 + off) >>> 0) === start ? k : 0;
+        }
+        if ((hw & 0xf800) === 0xf000 && (hw2 & 0xc000) === 0xc000) return 0; // BL / BLX
+        if ((hw & 0xf800) === 0xf000 && (hw2 & 0xd000) === 0x8000 && ((hw >>> 6) & 0xf) < 14) { // B<cond>.W (T3)
+          const off = ((((hw >>> 10) & 1) << 20) | (((hw2 >>> 11) & 1) << 19) | (((hw2 >>> 13) & 1) << 18) | ((hw & 0x3f) << 12) | ((hw2 & 0x7ff) << 1)) << 11 >> 11;
+          if (((a + 4 + off) >>> 0) === start) return k;
+        }
+        a += 4;
+        continue;
+      }
+      if ((hw & 0xf800) === 0xe000) return ((a + 4 + (((hw & 0x7ff) << 21) >> 20)) >>> 0) === start ? k : 0; // B (T2)
+      if ((hw & 0xf000) === 0xd000 && ((hw >>> 8) & 0xf) < 14 && ((a + 4 + (((hw & 0xff) << 24) >> 23)) >>> 0) === start) return k; // B<cond> (T1)
+      if ((hw & 0xff00) === 0xbd00 || (hw & 0xff00) === 0x4700 || (hw & 0xff00) === 0xdf00) return 0; // POP {pc}, BX/BLX, SVC
+      a += 2;
+    } else {
+      const w = mem.ld32(a);
+      if (w >>> 24 === 0xea) return ((a + 8 + ((w << 8) >> 6)) >>> 0) === start ? k : 0; // B (always)
+      if ((w & 0x0f000000) === 0x0a000000 && w >>> 28 < 14 && ((a + 8 + ((w << 8) >> 6)) >>> 0) === start) return k; // B<cond>
+      a += 4;
+    }
+  }
+  return 0;
+}
 const KUSER_BASE = 0xffff0000;
 
 /**
@@ -41,6 +85,7 @@ export function translateArm(
   const b = ctx.b;
   // CONDEXEC holds the TB's entry IT state (the flags were derived from it).
   if (thumb) ctx.itState = ctx.tbIt = ctx.condexecHeld = (flags >>> TB_FLAG_IT_SHIFT) & 0xff;
+  let limit = MAX_INSNS;
   for (let n = 0; ; n++) {
     const target = ctx.pendingTargets.get(ctx.pc);
     if (target !== undefined) {
@@ -103,7 +148,16 @@ export function translateArm(
     // The length limit, or the next instruction on a page the TB may not run
     // on to, ends the TB; either may split an IT block: the next TB resumes
     // in ctx.itState.
-    if (n + 1 >= MAX_INSNS || !ctx.pageOk(next)) {
+    if (n + 1 >= limit || !ctx.pageOk(next)) {
+      // A loop whose back edge lies just past the limit (bzip2's hottest
+      // loops: a 64-instruction superblock and a 5-instruction tail, two TB
+      // transitions per iteration) runs on to that branch once, so the TB
+      // loops on itself. Only the straight line: no resuming past MAX_INSNS.
+      const extra = limit === MAX_INSNS && ctx.itState === 0 && ctx.pageOk(next) ? loopCloses(ctx, next, thumb, pc >>> 0) : 0;
+      if (extra > 0) {
+        limit += extra;
+        continue;
+      }
       ctx.gotoPc(next, thumb ? 1 : 0, false, ctx.itState);
       break;
     }
