@@ -1,7 +1,7 @@
 // qcow2 create options: the list (in the order QEMU 7.2 prints them on the
 // `Formatting` line) and their validation, with QEMU's messages.
 import { BlockError, parseBool, parseCInt64, parseCNumber, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
-import { DEFAULT_CLUSTER_SIZE } from './constants.js';
+import { DEFAULT_CLUSTER_SIZE, MAX_L1_BYTES } from './constants.js';
 
 export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
   { name: 'encryption', type: 'bool', help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
@@ -135,6 +135,9 @@ export function parseCreateOptions(options: Record<string, string>, size: number
   if (o.backing_fmt !== undefined && o.backing_file === undefined) {
     throw invalid('Backing format cannot be used without backing file');
   }
+  // QEMU's L1 table is at most 32 MiB (4 Mi entries, an L2 table's worth of guest space each); it finds out
+  // when it first sizes the table, after every option check. qemu-img words EFBIG as "too large for format".
+  if (!forMeasure && Math.ceil(size / (clusterSize * (clusterSize / 8))) > MAX_L1_BYTES / 8) throw new BlockError('EFBIG');
   return {
     // QEMU rounds the virtual size up to whole 512-byte sectors (the Formatting line keeps the given value).
     size: Math.ceil(size / 512) * 512,

@@ -307,7 +307,7 @@ export class Qcow2DriverState implements BlockDriverState {
   }
 
   blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    return this.reader.blockStatus(offset, length);
+    return this.reader.statusWithHost(offset, length);
   }
 
   info(): DriverInfo {

@@ -3,6 +3,7 @@
 // the required size given the bytes an input image has allocated.
 import { BlockError } from '@tsemu/block-core';
 import { parseCreateOptions } from './create-options.js';
+import { MAX_L1_BYTES } from './constants.js';
 import { refcountBlocksFor } from './refcount-table.js';
 
 export interface Qcow2Measure {
@@ -47,6 +48,9 @@ export function measureQcow2(size: number, options: Record<string, string>, allo
   if (extendedL2 && cs < 16384) throw new BlockError('EINVAL', 'Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
   if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) throw new BlockError('EINVAL', `invalid parameter value: ${prealloc}`);
   const virtualSize = Math.ceil(size / cs) * cs;
+  // The L1 table those L2 tables need must fit QEMU's 32 MiB limit.
+  const l2Tables = Math.ceil(virtualSize / cs / (cs / (extendedL2 ? 16 : 8)));
+  if (l2Tables * 8 > MAX_L1_BYTES) throw new BlockError('EFBIG', 'The image size is too large (try using a larger cluster size)');
   let data = 0;
   for (const [off, len] of allocated ?? []) {
     if (len <= 0) continue;

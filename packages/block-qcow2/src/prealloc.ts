@@ -20,17 +20,26 @@ interface PreallocatingNode {
   truncate?(size: number, exact?: boolean, prealloc?: Preallocation): Promise<void>;
 }
 
-export async function preallocate(img: Qcow2Image, from: number, to: number, mode: Preallocation): Promise<void> {
+/**
+ * Copies the shared L2 table of L1 index `i` (an internal snapshot holds it
+ * too) to a table of its own, as a guest write would (the writer's L2 COW).
+ */
+export type MakeTableWritable = (i: number) => Promise<void>;
+
+export async function preallocate(img: Qcow2Image, from: number, to: number, mode: Preallocation, makeWritable?: MakeTableWritable): Promise<void> {
   if (mode === 'off' || to <= from) return;
-  if (mode === 'metadata') await preallocateMetadata(img, from, to);
-  else await preallocateData(img, from, to, mode);
+  if (mode === 'metadata') await preallocateMetadata(img, from, to, makeWritable);
+  else await preallocateData(img, from, to, mode, makeWritable);
 }
 
-/** The L2 table of L1 index `i`, allocated (zeroed) if missing. */
-async function l2Table(img: Qcow2Image, i: number): Promise<Qcow2L2Table> {
+/** The L2 table of L1 index `i`, allocated (zeroed) if missing, copied first if a snapshot shares it. */
+async function l2Table(img: Qcow2Image, i: number, writable: MakeTableWritable | undefined): Promise<Qcow2L2Table> {
   const map = img.map;
   if (map.l2Offset(i) !== 0) {
-    if (!map.l1Copied(i)) throw new BlockError('ENOTSUP', 'qcow2: preallocating into L2 tables shared with snapshots is not supported');
+    if (!map.l1Copied(i)) {
+      if (writable === undefined) throw new BlockError('ENOTSUP', 'qcow2: preallocating into L2 tables shared with snapshots is not supported');
+      await writable(i);
+    }
     return (await map.table(i))!;
   }
   const off = await img.refcounts.allocate(1);
@@ -52,7 +61,7 @@ function hostOf(t: Qcow2L2Table, k: number): number {
   return (t.dv.getUint32(k * 8) & OFFSET_MASK_HI) * 4294967296 + ((t.dv.getUint32(k * 8 + 4) & OFFSET_MASK_LO) >>> 0);
 }
 
-async function preallocateMetadata(img: Qcow2Image, from: number, to: number): Promise<void> {
+async function preallocateMetadata(img: Qcow2Image, from: number, to: number, makeWritable?: MakeTableWritable): Promise<void> {
   const cs = img.clusterSize;
   const perTable = img.map.l2Entries;
   const first = Math.floor(from / cs);
@@ -61,7 +70,7 @@ async function preallocateMetadata(img: Qcow2Image, from: number, to: number): P
   for (let c = first; c < last;) {
     const i = Math.floor(c / perTable);
     const stop = Math.min(last, (i + 1) * perTable);
-    const t = await l2Table(img, i);
+    const t = await l2Table(img, i, makeWritable);
     for (let k = c - i * perTable; k < stop - i * perTable;) {
       if (!needsCluster(t, k)) {
         end = hostOf(t, k) + cs;
@@ -93,7 +102,7 @@ async function replace(img: Qcow2Image, t: Qcow2L2Table, k: number, n: number, h
   for (const o of old) await img.refcounts.update(o / cs, 1, -1);
 }
 
-async function preallocateData(img: Qcow2Image, from: number, to: number, mode: Preallocation): Promise<void> {
+async function preallocateData(img: Qcow2Image, from: number, to: number, mode: Preallocation, makeWritable?: MakeTableWritable): Promise<void> {
   const cs = img.clusterSize;
   const rt = img.refcounts;
   // Where the image really ends: one past the last cluster with a refcount.
@@ -113,7 +122,7 @@ async function preallocateData(img: Qcow2Image, from: number, to: number, mode: 
   for (let c = firstCluster; c < firstCluster + dataClusters;) {
     const i = Math.floor(c / perTable);
     const stop = Math.min(firstCluster + dataClusters, (i + 1) * perTable);
-    const t = await l2Table(img, i);
+    const t = await l2Table(img, i, makeWritable);
     await replace(img, t, c - i * perTable, stop - c, host);
     host += (stop - c) * cs;
     c = stop;

@@ -4,6 +4,7 @@ import type { BlockNode, BlockStatus } from '@tsemu/block-core';
 import { ClusterType, Qcow2Extent, Qcow2ExtentPool } from './cluster-map.js';
 import { decodeCompressed, inflateCluster, type CompressedLocation } from './compressed.js';
 import type { Qcow2Image } from './image.js';
+import { detectMetadataPreallocation } from './prealloc-detect.js';
 import { copyIntoIov, readIntoIov, zeroIovRange } from './iov-util.js';
 
 export class Qcow2Reader {
@@ -12,6 +13,9 @@ export class Qcow2Reader {
   private lastCluster: Uint8Array | undefined;
   private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
   private readonly extents = new Qcow2ExtentPool();
+
+  /** Metadata preallocation detected (lazily, at the first status query). */
+  private preallocated: Promise<boolean> | undefined;
 
   constructor(private readonly img: Qcow2Image, private readonly fileNode: BlockNode | undefined) {}
 
@@ -75,6 +79,27 @@ export class Qcow2Reader {
   invalidate(): void {
     this.lastHi = -1;
     this.lastCluster = undefined;
+  }
+
+  /**
+   * Block status as block-core's callers see it (map, convert, compare): on
+   * images detected as metadata-preallocated (once per open, as QEMU does),
+   * a data cluster's host range is asked too, and reads as zero where the
+   * file has a hole or ends. Plain images keep their data clusters as data.
+   */
+  async statusWithHost(offset: number, length: number): Promise<BlockStatus> {
+    const st = await this.blockStatus(offset, length);
+    const file = this.fileNode;
+    if (!st.data || st.zero || st.offset === undefined || st.compressed || file === undefined) return st;
+    this.preallocated ??= detectMetadataPreallocation(this.img, file);
+    if (!(await this.preallocated)) return st;
+    const fileLength = await file.getLength();
+    if (st.offset >= fileLength) return { ...st, zero: true };
+    const fst = await file.blockStatus(st.offset, Math.min(st.length, fileLength - st.offset));
+    const fileZero = fst.zero && !fst.data;
+    // A hole running to the end of the file covers the whole run (past EOF reads as zeroes too).
+    if (fileZero && st.offset + fst.length >= fileLength) return { ...st, zero: true };
+    return { ...st, length: Math.max(1, Math.min(fst.length, st.length)), zero: fileZero };
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {

@@ -37,7 +37,7 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
       }
     } else {
       if (needed > map.l1Size) await growL1(img, needed, true);
-      await preallocate(img, oldSize, newSize, prealloc);
+      await preallocate(img, oldSize, newSize, prealloc, (i) => writer.ensureWritableTable(i * img.map.l2Entries * img.clusterSize));
     }
     h.size = newSize;
     const b = new Uint8Array(8);

@@ -152,7 +152,7 @@ async function mapSources(settings: ConvertSettings, steps: ProgressSteps): Prom
         if (st.allocated) {
           const status = await blk.blockStatus(offset, n);
           const m = Math.min(n, Math.max(status.length, 1));
-          const zero = status.zero && !status.data;
+          const zero = status.zero; // qemu-img's BLK_ZERO: also data clusters over host holes (metadata preallocation)
           map.addStatus(base + offset, m, zero, i, base, blk, status);
           if (!zero) addSteps(steps, base + offset, m, CONVERT_BUFFER_SIZE);
           offset += m;
@@ -167,7 +167,8 @@ async function mapSources(settings: ConvertSettings, steps: ProgressSteps): Prom
       const allData = settings.minSparse === 0;
       let offset = 0;
       while (offset < length) {
-        const status = await blk.blockStatus(offset, length - offset);
+        // The whole chain answers (bdrv_block_status_above): ranges no layer allocates are zero runs, not data.
+        const status = await blk.blockStatusAbove(offset, length - offset);
         const n = Math.min(Math.max(status.length, 1), length - offset);
         const zero = status.zero && !allData;
         map.addStatus(base + offset, n, zero, i, base, blk, status);
@@ -196,7 +197,7 @@ async function mapCompressed(
   let zero = false;
   while (pos < length) {
     if (statusEnd <= pos) {
-      const status = await blk.blockStatus(pos, length - pos);
+      const status = await blk.blockStatusAbove(pos, length - pos);
       statusEnd = pos + Math.min(Math.max(status.length, 1), length - pos);
       zero = status.zero;
     }
@@ -269,7 +270,7 @@ export class ConvertJob {
   async run(): Promise<void> {
     const s = this.settings;
     this.map = await mapSources(s, this.steps);
-    s.progress?.set(0);
+    // convert printed the 0 line before opening anything.
     const workers: Promise<void>[] = [];
     for (let i = 0; i < s.parallel; i++) workers.push(this.work(new Worker()));
     await Promise.all(workers);

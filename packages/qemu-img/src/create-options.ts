@@ -1,6 +1,7 @@
 // Create options (-o) of a format and its protocol: the "-o help" listing,
 // validation of option names, and the "Formatting ..." line qemu-img prints.
-import { findDriver, normalizedNumber } from '@tsemu/block-core';
+import { statSync } from 'node:fs';
+import { findDriver, findProtocolDriver, normalizedNumber } from '@tsemu/block-core';
 import type { BlockDriver, CreateOptionSpec } from '@tsemu/block-core';
 
 const TYPE_LABEL: Record<CreateOptionSpec['type'], string> = {
@@ -28,15 +29,40 @@ export function createOptionsOf(format: BlockDriver, withProtocol: boolean): Cre
 /** What `-o help` prints: only the format's options without a filename, all of them sorted with one. */
 export function optionHelpText(format: BlockDriver, filename: string | undefined): string {
   if (filename === undefined) {
-    const lines = (format.createOptions ?? []).slice().sort(byName).map(helpLine);
+    const own = (format.createOptions ?? []).slice();
+    if (format.name === 'file') withFilePosixExtras(own);
+    const lines = own.sort(byName).map(helpLine);
     return (
       `Supported ${format.name} options:\n${lines.map((l) => `${l}\n`).join('')}\n` +
       'The protocol level may support further options.\nSpecify the target filename to include those options.\n'
     );
   }
-  const lines = createOptionsOf(format, true).sort(byName).map(helpLine);
+  const list = createOptionsOf(format, true);
+  // QEMU's file protocol (file-posix) also lists two more; a device path gets host_device, which does not.
+  const proto = format.kind === 'format' ? findProtocolDriver(filename) ?? findDriver('file') : format;
+  if (proto?.name === 'file' && !isDevice(filename)) withFilePosixExtras(list);
+  const lines = list.sort(byName).map(helpLine);
   return `Supported options:\n${lines.map((l) => `${l}\n`).join('')}`;
 }
+
+function withFilePosixExtras(list: CreateOptionSpec[]): void {
+  for (const opt of FILE_POSIX_EXTRA) if (!list.some((o) => o.name === opt.name)) list.push(opt);
+}
+
+function isDevice(filename: string): boolean {
+  try {
+    const st = statSync(filename);
+    return st.isBlockDevice() || st.isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
+/** file-posix create options block-core's file driver does not list (help text only). */
+const FILE_POSIX_EXTRA: CreateOptionSpec[] = [
+  { name: 'extent_size_hint', type: 'size', help: 'Extent size hint for the image file, 0 to disable' },
+  { name: 'nocow', type: 'bool', help: 'Turn off copy-on-write (valid only on btrfs)' },
+];
 
 function byName(a: CreateOptionSpec, b: CreateOptionSpec): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;

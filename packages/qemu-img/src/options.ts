@@ -91,6 +91,21 @@ export function parseSizeParam(text: string, name = 'size'): bigint {
   return BigInt(Math.floor(value));
 }
 
+/**
+ * The exact value of a size that parseSize has already accepted, where a
+ * double cannot hold it (above 2^53): the integer part times the suffix in
+ * 64-bit integers, plus the fraction times the suffix truncated (as qemu's
+ * strtosz adds them). Undefined for forms it does not cover.
+ */
+export function exactSize(text: string): bigint | undefined {
+  const m = /^([0-9]+)(?:(\.[0-9]*))?([kKmMgGtTpPeEbB]?)$/.exec(text.trim());
+  if (!m) return undefined;
+  const shift = Math.max(0, ' kmgtpe'.indexOf((m[3] || ' ').toLowerCase())) * 10;
+  const mul = 2 ** shift;
+  const fraction = m[2] !== undefined ? Number(`0${m[2]}`) : 0;
+  return BigInt(m[1]!) * BigInt(mul) + BigInt(Math.trunc(fraction * mul));
+}
+
 function isRangeError(err: unknown): boolean {
   return (err as { code?: string } | null)?.code === 'ERANGE';
 }

@@ -66,7 +66,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     ctx.out(QCOW2_AMEND_HELP);
     return 0;
   }
-  if (operands.length !== 1) throw new UsageError('Expecting one image file name');
+  // A plain error here in qemu-img 7.2 (no "Try 'qemu-img --help'" line).
+  if (operands.length !== 1) throw new CommandError('Expecting one image file name');
   const cacheMode = parseCache(cache, false);
   // qemu-img sets up -p before opening the image and ends the line on every way out.
   const meter = progress ? new ProgressMeter(ctx.io.stdout) : undefined;

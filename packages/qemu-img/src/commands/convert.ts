@@ -117,6 +117,9 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   const targetName = a.files[a.files.length - 1]!;
   const sourceNames = a.files.slice(0, -1);
 
+  // As qemu-img: the 0 line goes out before anything is opened, and the line ends however the command ends.
+  const progress = a.progress && !a.quiet ? new ProgressMeter(ctx.io.stdout) : undefined;
+  progress?.set(0);
   const sources: { blk: BlockBackend; length: number }[] = [];
   let target: BlockBackend | undefined;
   try {
@@ -134,8 +137,9 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       throw new CommandError('Compression not supported for this file format');
     }
 
+    let opts: Record<string, string> | undefined;
     if (!a.noCreate && outDriver) {
-      const opts = a.optionText === undefined ? {} : parseOptionString(a.optionText);
+      opts = a.optionText === undefined ? {} : parseOptionString(a.optionText);
       const bad = unknownOption(outDriver, opts);
       if (bad !== undefined) throw new CommandError(`Invalid parameter '${bad}'`);
       if (a.backing !== undefined) {
@@ -145,6 +149,23 @@ async function run(ctx: Context, args: string[]): Promise<number> {
         opts.backing_file = a.backing;
         if (a.backingFormat !== undefined) opts.backing_fmt = a.backingFormat;
       }
+    }
+    // -B or -o backing_file: only the source's top layer is copied (qemu-img's target_has_backing), checked in its order.
+    const hasBacking = a.backing !== undefined || opts?.backing_file !== undefined;
+    if (hasBacking && a.targetIsZero) {
+      // qemu-img 7.2 reports this one but leaves its status at success: it prints 100 and exits 0.
+      ctx.error('Cannot use --target-is-zero when the destination image has a backing file');
+      progress?.set(100);
+      return 0;
+    }
+    if (hasBacking && sources.length > 1) {
+      throw new CommandError('Having a backing file for the target makes no sense when concatenating multiple input images');
+    }
+    // qemu-img 7.2 no longer probes a new target's backing format.
+    if (opts?.backing_file !== undefined && opts.backing_fmt === undefined) {
+      throw new CommandError('Use of backing file requires explicit backing format');
+    }
+    if (opts !== undefined) {
       delete opts.size;
       try {
         await createImage({ filename: targetName, format: a.outFormat, size: total, options: opts });
@@ -163,14 +184,13 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     if (a.bitmaps && !target.root.driver.supports?.bitmaps) throw new CommandError(`Format driver '${target.root.driver.name}' does not support bitmaps`);
     if (a.noCreate && (await target.getLength()) < total) throw new CommandError('output file is smaller than input file');
 
-    const progress = a.progress && !a.quiet ? new ProgressMeter(ctx.io.stdout) : undefined;
     const job = new ConvertJob({
       sources,
       target,
       minSparse: a.minSparse,
       // A target with a backing file reads the backing's data, not zeroes.
-      targetIsZero: a.backing === undefined && (!a.noCreate || a.targetIsZero),
-      topLayerOnly: a.backing !== undefined,
+      targetIsZero: !hasBacking && (!a.noCreate || a.targetIsZero),
+      topLayerOnly: hasBacking,
       compressClusterSize: a.compress ? target.info().clusterSize ?? 65536 : undefined,
       parallel: a.parallel,
       outOfOrder: a.outOfOrder,
@@ -183,8 +203,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       throw asCommandError(err);
     }
     if (a.bitmaps) await copyBitmaps(ctx, sources[0]!.blk, target);
-    progress?.end();
   } finally {
+    progress?.end();
     await closeQuietly(target);
     for (const s of sources) await closeQuietly(s.blk);
   }

@@ -5,7 +5,7 @@ import {
 import { getopt, UsageError } from '../getopt.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { createOptionsOf, formattingLine, optionHelpText } from '../create-options.js';
-import { joinOptions, parseImageSize, parseSizeParam, wantsOptionHelp } from '../options.js';
+import { exactSize, joinOptions, parseImageSize, parseSizeParam, wantsOptionHelp } from '../options.js';
 import { checkNumber } from './amend.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
@@ -64,9 +64,11 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   // QemuOpts check each -o option as they parse it, in the order given, before anything is printed.
   checkCreateOptions(driver!, opts, fail);
   let size = sizeArg;
+  let sizeText = operands[1];
   if (opts.size !== undefined) {
     if (size !== undefined) fail('The image size must be specified only once');
     size = Number(parseSizeParam(opts.size));
+    sizeText = opts.size;
   }
   delete opts.size;
   if (backing !== undefined && !driver!.createOptions?.some((o) => o.name === 'backing_file')) {
@@ -85,17 +87,59 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   }
   if (size === undefined) fail('Image creation needs a size parameter');
 
+  const exact = size !== undefined && size > Number.MAX_SAFE_INTEGER && sizeText !== undefined ? exactSize(sizeText) : undefined;
+  if (exact !== undefined) return hugeImage(ctx, filename, driver!, format, exact, opts, quiet);
+
   let line: string;
   try {
     line = await createImage({ filename, format, size: size ?? 0, options: opts });
   } catch (err) {
     // qemu-img announces the image before creating it, so the line precedes the error.
     if (!quiet) ctx.out(`${announce(filename, driver!, format, size ?? 0, opts)}\n`);
+    if ((err as { code?: string }).code === 'EFBIG') fail(tooLarge(driver!, format));
     const message = (err as Error).message;
     throw new CommandError(message.startsWith(`${filename}: `) ? message : `${filename}: ${message}`);
   }
   if (!quiet) ctx.out(`${line}\n`);
   return 0;
+}
+
+/** qemu-img's words for EFBIG from a driver's create (the hint where the format has a cluster size). */
+function tooLarge(driver: BlockDriver, format: string): string {
+  const hint = driver.createOptions?.some((o) => o.name === 'cluster_size') ? ' (try using a larger cluster size)' : '';
+  return `The image size is too large for file format '${format}'${hint}`;
+}
+
+/**
+ * Sizes past 2^53, which block-core's numbers cannot hold: the Formatting
+ * line with the exact size, then what qemu-img answers where that is
+ * known without making the image: a qcow2 L1 table past its 32 MiB limit,
+ * or a raw file (an empty file is left, as qemu-img leaves it, and the size
+ * is too large for tsemu's file driver, as it is for ext4's). qcow2 images
+ * that large qemu-img would make are refused.
+ */
+async function hugeImage(
+  ctx: Context, filename: string, driver: BlockDriver, format: string, size: bigint, opts: Record<string, string>, quiet: boolean,
+): Promise<number> {
+  const SENTINEL = 1;
+  const line = announce(filename, driver, format, SENTINEL, opts).replace(/ size=1(?= |$)/, ` size=${size}`);
+  if (!quiet) ctx.out(`${line}\n`);
+  const fail = (message: string): never => {
+    throw new CommandError(`${filename}: ${message}`);
+  };
+  if (driver.name === 'qcow2') {
+    const cs = opts.cluster_size === undefined ? 65536n : parseSizeParam(opts.cluster_size, 'cluster_size');
+    const perL1 = cs * (cs / 8n);
+    if (perL1 > 0n && (size + perL1 - 1n) / perL1 > BigInt(32 * 1024 * 1024 / 8)) fail(tooLarge(driver, format));
+  } else if (driver.name === 'raw' || driver.name === 'file') {
+    try {
+      await createImage({ filename, format, size: 0, options: opts });
+    } catch (err) {
+      fail((err as Error).message);
+    }
+    fail(tooLarge(driver, format));
+  }
+  return fail('Invalid image size specified');
 }
 
 /** The Formatting line of a failed creation: in the driver's option order when it places `size` (qcow2). */

@@ -37,10 +37,8 @@ async function entryAt(blk: BlockBackend, offset: number, length: number, fallba
     depth++;
     status = await node.blockStatus(offset, Math.min(length, status.length));
   }
-  // As QEMU, data whose host range is a hole in (or past the end of) the file reads as zeroes.
-  if (status.data && !status.zero && status.offset !== undefined && status.file && !status.compressed) {
-    status = await withHostZeroes(status, status.file, status.offset, Math.min(status.length, length));
-  }
+  // Host holes under data read as zeroes only where the format asks its file (raw always; qcow2 when it
+  // detects metadata preallocation): that is in the driver's block status, not here.
   const entry: MapEntry = {
     start: offset,
     length: Math.max(1, Math.min(status.length, length)),
@@ -56,16 +54,6 @@ async function entryAt(blk: BlockBackend, offset: number, length: number, fallba
     entry.hidden = true;
   }
   return entry;
-}
-
-/** Narrows a data extent to the first run the host file reports uniformly (data, or hole/EOF = zero). */
-async function withHostZeroes(status: BlockStatus, file: BlockNode, host: number, length: number): Promise<BlockStatus> {
-  const fileLength = await file.getLength();
-  if (host >= fileLength) return { ...status, zero: true };
-  const fst = await file.blockStatus(host, Math.min(length, fileLength - host));
-  // A run ending at EOF stops there; the rest of the extent is looked up again (and is past EOF).
-  const n = Math.max(1, Math.min(fst.length, length));
-  return { ...status, length: n, zero: fst.zero && !fst.data ? true : status.zero };
 }
 
 /** Two neighbours print as one when everything but the position matches and host offsets run on. */

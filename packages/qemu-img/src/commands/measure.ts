@@ -113,12 +113,19 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     if (bitmaps !== undefined) o.bitmaps = bitmaps;
     o.required = m.required;
     o['fully-allocated'] = m.fullyAllocated;
-    ctx.out(prettyJson(o));
+    let text = prettyJson(o);
+    for (const v of Object.values(o)) text = text.replace(`: ${v}`, `: ${intText(v)}`);
+    ctx.out(text);
   } else {
-    ctx.out(`required size: ${m.required}\nfully allocated size: ${m.fullyAllocated}\n`);
+    ctx.out(`required size: ${intText(m.required)}\nfully allocated size: ${intText(m.fullyAllocated)}\n`);
     if (bitmaps !== undefined) ctx.out(`bitmaps size: ${bitmaps}\n`);
   }
   return 0;
+}
+
+/** All digits of a size past 2^53 (JS would print the shortest decimal that rounds to it, e.g. ...692000). */
+function intText(n: number): string {
+  return Number.isInteger(n) ? BigInt(n).toString() : String(n);
 }
 
 export const measureCommand: SubCommand = {
