@@ -14,9 +14,22 @@ export interface ParsedOption {
 
 export class UsageError extends Error {}
 
+/** Key of the entry that ends the list when a word is bad (glibc reports it only when reached). */
+export const GETOPT_ERROR = '\0error';
+
 export function getopt(args: readonly string[], short: string, long: readonly LongOption[]): { options: ParsedOption[]; operands: string[] } {
   const options: ParsedOption[] = [];
   const operands: string[] = [];
+  try {
+    scan(args, short, long, options, operands);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    options.push({ key: GETOPT_ERROR, arg: err.message });
+  }
+  return { options, operands };
+}
+
+function scan(args: readonly string[], short: string, long: readonly LongOption[], options: ParsedOption[], operands: string[]): void {
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!;
     if (word === '--') {
@@ -34,7 +47,9 @@ export function getopt(args: readonly string[], short: string, long: readonly Lo
       const prefixed = long.filter((o) => o.name.startsWith(name));
       const opt = exact ?? (prefixed.length === 1 ? prefixed[0] : undefined);
       if (!opt) {
-        throw new UsageError(prefixed.length > 1 ? `option '${word}' is ambiguous` : `unrecognized option '${word}'`);
+        // glibc lists the candidates in the table's order.
+        const names = prefixed.map((o) => `'--${o.name}'`).join(' ');
+        throw new UsageError(prefixed.length > 1 ? `option '${word}' is ambiguous; possibilities: ${names}` : `unrecognized option '${word}'`);
       }
       if (!opt.hasArg) {
         if (eq >= 0) throw new UsageError(`option '--${opt.name}' doesn't allow an argument`);
@@ -61,5 +76,4 @@ export function getopt(args: readonly string[], short: string, long: readonly Lo
       break;
     }
   }
-  return { options, operands };
 }

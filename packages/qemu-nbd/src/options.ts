@@ -1,17 +1,18 @@
 // qemu-nbd's command line, parsed into a plain settings object with
-// qemu-nbd's own error messages.
+// qemu-nbd's own error messages, checked in qemu-nbd 7.2's order: each
+// option as getopt returns it, then list mode / argument count, then TLS.
 import { parseCacheMode, parseOptionString, type CacheFlags } from '@tsemu/block-core';
 import { parseTlsCredsObject, type NbdTlsCredentials } from '@tsemu/block-nbd';
-import { getopt, UsageError, type LongOption } from './getopt.js';
+import { GETOPT_ERROR, getopt, UsageError, type LongOption } from './getopt.js';
 import { isAuthzType, parseAuthzObject, type NbdAuthz } from './authz.js';
 import type { TlsAuthzRef } from './tls-peer.js';
+import { CliError, ArgumentCountError, HelpRequested, ObjectHelpRequested, VersionRequested } from './options-errors.js';
+import { strtoi, strtou64 } from './c-number.js';
+import { openTraceFile, parseTraceOpt } from './trace-opt.js';
+import { FIRST_LISTEN_FD, checkActivatedSettings, socketActivationFds } from './socket-activation.js';
 
-/** A bad command line; a message of several lines is printed as several `qemu-nbd:` lines. */
-export class CliError extends Error {}
-/** Printed like a usage error, but qemu-nbd's own "Try" line has no program prefix. */
-export class ArgumentCountError extends Error {}
-export class HelpRequested extends Error {}
-export class VersionRequested extends Error {}
+export { CliError, ArgumentCountError, HelpRequested, ObjectHelpRequested, VersionRequested } from './options-errors.js';
+export { TraceHelpRequested } from './trace-opt.js';
 
 export interface NbdCliSettings {
   file?: string;
@@ -33,8 +34,19 @@ export interface NbdCliSettings {
   imageOpts: boolean;
   fork: boolean;
   pidFile?: string;
-  /** -o: export the image from this byte on (a raw node with `offset` on top, as qemu-nbd does). */
-  offset?: number;
+  /** -o: export the image from this byte on (a raw node with `offset` on top, as qemu-nbd does); 0 is none. */
+  offset?: bigint;
+  /** -c DEVICE / -d: parsed for qemu-nbd's order of checks, then refused (no kernel NBD client). */
+  device?: string;
+  disconnect: boolean;
+  /** Socket activation (LISTEN_PID/LISTEN_FDS): serve on this inherited listening fd. */
+  activationFd?: number;
+  /** --aio: accepted (Node's I/O is its own); native still needs cache.direct, as QEMU's file driver says. */
+  aio?: string;
+  /** --tls-hostname (with -L): the name the server's certificate must carry (default: the -b host). */
+  tlsHostname?: string;
+  /** -T file=FILE: the trace log file (created at start-up; tsemu-nbd writes no events to it yet). */
+  traceFile?: string;
   /** --object tls-creds-x509,... / tls-creds-psk,... definitions by id. */
   objects: Map<string, NbdTlsCredentials>;
   /** --object authz-simple,... / authz-list,... definitions by id. */
@@ -77,48 +89,60 @@ function parseLoadSnapshot(arg: string): LoadSnapshotParam {
 }
 
 const SHORT = 'hVb:o:p:rsnc:dvk:e:f:tl:x:T:D:AB:L';
+// In qemu-nbd's order: glibc lists ambiguous candidates in it.
 const LONG: LongOption[] = [
   ['help', false, 'h'], ['version', false, 'V'], ['bind', true, 'b'], ['port', true, 'p'], ['socket', true, 'k'],
   ['offset', true, 'o'], ['read-only', false, 'r'], ['allocation-depth', false, 'A'], ['bitmap', true, 'B'],
-  ['connect', true, 'c'], ['disconnect', false, 'd'], ['snapshot', false, 's'], ['load-snapshot', true, 'l'],
+  ['connect', true, 'c'], ['disconnect', false, 'd'], ['snapshot', false, 's'], ['list', false, 'L'], ['load-snapshot', true, 'l'],
   ['nocache', false, 'n'], ['cache', true, 'cache'], ['aio', true, 'aio'], ['discard', true, 'discard'],
   ['detect-zeroes', true, 'detect-zeroes'], ['shared', true, 'e'], ['format', true, 'f'], ['persistent', false, 't'],
   ['verbose', false, 'v'], ['object', true, 'object'], ['export-name', true, 'x'], ['description', true, 'D'],
-  ['tls-creds', true, 'tls-creds'], ['tls-authz', true, 'tls-authz'], ['image-opts', false, 'image-opts'],
+  ['tls-creds', true, 'tls-creds'], ['tls-hostname', true, 'tls-hostname'], ['tls-authz', true, 'tls-authz'], ['image-opts', false, 'image-opts'],
   ['trace', true, 'T'], ['fork', false, 'fork'], ['pid-file', true, 'pid-file'], ['selinux-label', true, 'selinux-label'],
-  ['list', false, 'L'],
 ].map(([name, hasArg, key]) => ({ name: name as string, hasArg: hasArg as boolean, key: key as string }));
 
 /** Options tsemu-nbd recognises but cannot do yet: a clear message instead of a silent difference. */
-const UNSUPPORTED: Record<string, string> = {
+const UNSUPPORTED = {
   c: '-c/--connect is not supported: attaching /dev/nbdX needs the kernel NBD driver (ioctl), which tsemu-nbd does not use',
   d: '-d/--disconnect is not supported: tsemu-nbd does not drive kernel NBD devices',
   'selinux-label': '--selinux-label is not supported',
 };
 
-export function parseArgs(argv: readonly string[]): NbdCliSettings {
+/** `warn(text, where?)` receives -T's warnings as they arise (qemu-nbd prints them during parsing). */
+export function parseArgs(argv: readonly string[], warn: (text: string, where?: string) => void = () => {}): NbdCliSettings {
   const s: NbdCliSettings = {
-    shared: 1, persistent: false, verbose: false, exportName: '', list: false, readOnly: false,
+    shared: 1, persistent: false, verbose: false, exportName: '', list: false, readOnly: false, disconnect: false,
     discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), authz: new Map(), snapshot: false, allocationDepth: false, bitmaps: [],
   };
   let tlsId: string | undefined;
   let authzId: string | undefined;
   let sawNocache = false;
+  // What qemu-nbd calls per-device settings, refused with -L.
+  let sawAio = false;
+  let sawDiscard = false;
+  let sawExportName = false;
   const { options, operands } = getopt(argv, SHORT, LONG);
   for (const { key, arg = '' } of options) {
-    if (key in UNSUPPORTED) throw new CliError(UNSUPPORTED[key]!);
     switch (key) {
+      case GETOPT_ERROR: throw new UsageError(arg);
       case 'h': throw new HelpRequested();
       case 'V': throw new VersionRequested();
       case 'b': s.bind = arg; break;
       case 'o': {
-        const n = /^(0x[0-9a-fA-F]+|\d+)$/.test(arg) ? Number(arg) : NaN;
-        if (!Number.isSafeInteger(n) || n < 0) throw new CliError(`Invalid offset '${arg}'`);
-        s.offset = n;
+        // qemu_strtou64: base 0, and a negative number wraps (-1 is 2^64-1, refused when the image opens).
+        const n = strtou64(arg);
+        if (n === undefined) throw new CliError(`Invalid offset '${arg}'`);
+        s.offset = n === 0n ? undefined : n;
         break;
       }
       case 'p': s.port = arg; break;
-      case 'k': s.socket = arg; break;
+      case 'k':
+        if (!arg.startsWith('/')) throw new CliError('socket path must be absolute');
+        s.socket = arg;
+        break;
+      case 'c': s.device = arg; break;
+      case 'd': s.disconnect = true; break;
+      case 'selinux-label': throw new CliError(UNSUPPORTED['selinux-label']);
       case 'r': s.readOnly = true; break;
       case 'A': s.allocationDepth = true; break;
       case 'B': s.bitmaps.push(arg); break;
@@ -144,9 +168,14 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
         s.cacheName = arg;
         break;
       case 'aio':
+        if (sawAio) throw new CliError('--aio can only be specified once');
+        sawAio = true;
         if (!['native', 'io_uring', 'threads'].includes(arg)) throw new CliError(`Invalid aio mode '${arg}'`);
+        s.aio = arg;
         break;
       case 'discard':
+        if (sawDiscard) throw new CliError('--discard can only be specified once');
+        sawDiscard = true;
         if (arg === 'ignore' || arg === 'off') s.discard = 'ignore';
         else if (arg === 'unmap' || arg === 'on') s.discard = 'unmap';
         else throw new CliError(`Invalid discard mode \`${arg}'`);
@@ -154,12 +183,16 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
       case 'detect-zeroes':
         if (arg !== 'off' && arg !== 'on' && arg !== 'unmap') throw new CliError(`Failed to parse detect_zeroes mode: invalid parameter value: ${arg}`);
         s.detectZeroes = arg;
+        // Checked here, as qemu-nbd does: --discard=unmap must come first.
+        if (arg === 'unmap' && s.discard !== 'unmap') {
+          throw new CliError('setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
+        }
         break;
       case 'e': {
-        const n = /^\d+$/.test(arg) ? Number(arg) : NaN;
-        if (!(n >= 0 && n <= 0x7fffffff)) throw new CliError(`Invalid shared device number '${arg}'`);
-        // qemu-nbd accepts 0 and then never serves anyone; tsemu-nbd treats it as 1.
-        s.shared = Math.max(1, n);
+        // qemu_strtoi, base 0; 0 means no limit.
+        const n = strtoi(arg);
+        if (n === undefined || n < 0) throw new CliError(`Invalid shared device number '${arg}'`);
+        s.shared = n;
         break;
       }
       case 'f': s.format = arg; break;
@@ -168,23 +201,52 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
       case 'x':
         if (new TextEncoder().encode(arg).byteLength > 4096) throw new CliError(`export name '${arg}' too long`);
         s.exportName = arg;
+        sawExportName = true;
         break;
       case 'D':
         if (new TextEncoder().encode(arg).byteLength > 4096) throw new CliError(`description '${arg}' too long`);
         s.description = arg;
         break;
       case 'image-opts': s.imageOpts = true; break;
-      case 'T': break; // no trace events exist yet
+      case 'T': {
+        const file = parseTraceOpt(arg, warn);
+        if (file !== undefined) s.traceFile = file;
+        break;
+      }
       case 'fork': s.fork = true; break;
       case 'pid-file': s.pidFile = arg; break;
       case 'L': s.list = true; break;
       case 'object': addObject(s, arg); break;
       case 'tls-creds': tlsId = arg; break;
       case 'tls-authz': authzId = arg; break;
+      case 'tls-hostname': s.tlsHostname = arg; break;
       default: throw new UsageError(`unrecognized option '${key}'`);
     }
   }
+  if (s.list) {
+    if (operands.length !== 0) throw new CliError('List mode is incompatible with a file name');
+    if (sawExportName || s.description !== undefined || s.offset !== undefined || s.device !== undefined || s.disconnect
+      || s.format !== undefined || s.loadSnapshot || s.bitmaps.length || s.allocationDepth || sawAio || sawDiscard || s.cache) {
+      throw new CliError('List mode is incompatible with per-device settings');
+    }
+    if (s.fork) throw new CliError('List mode is incompatible with forking');
+  } else if (operands.length !== 1) {
+    throw new ArgumentCountError('Invalid number of arguments');
+  } else {
+    s.file = operands[0];
+  }
+  // -T file=: qemu-nbd opens its trace log next (tsemu-nbd writes no events to it yet).
+  if (s.traceFile !== undefined) openTraceFile(s.traceFile);
+  const activated = socketActivationFds();
+  if (activated) {
+    checkActivatedSettings(activated, s);
+    s.activationFd = FIRST_LISTEN_FD;
+  }
+  // qemu-nbd's TLS checks, in its order: the combinations first, then the credentials object.
   if (tlsId !== undefined) {
+    if (s.device !== undefined) throw new CliError('TLS is not supported with a host device');
+    if (authzId !== undefined && s.list) throw new CliError('TLS authorization is incompatible with export list');
+    if (s.tlsHostname !== undefined && !s.list) throw new CliError('TLS hostname is only supported with export list');
     const creds = s.objects.get(tlsId);
     if (!creds) {
       const why = s.authz.has(tlsId) ? `Object with id '${tlsId}' is not TLS credentials` : `No TLS credentials with id '${tlsId}'`;
@@ -193,44 +255,40 @@ export function parseArgs(argv: readonly string[]): NbdCliSettings {
     const want = s.list ? 'client' : 'server';
     if (creds.endpoint !== want) throw new CliError(`Failed to get TLS creds: Expected TLS credentials for a ${want} endpoint`);
     s.tls = creds;
-  }
-  if (authzId !== undefined) {
-    if (tlsId === undefined) throw new CliError('--tls-authz is not permitted without --tls-creds');
-    if (s.list) throw new CliError('TLS authorization is incompatible with export list');
-    s.tlsAuthz = { id: authzId, authz: s.authz.get(authzId) };
-  }
-  if (s.detectZeroes === 'unmap' && s.discard !== 'unmap') {
-    throw new CliError('setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
+    if (authzId !== undefined) s.tlsAuthz = { id: authzId, authz: s.authz.get(authzId) };
+  } else {
+    if (authzId !== undefined) throw new CliError('--tls-authz is not permitted without --tls-creds');
+    if (s.tlsHostname !== undefined) throw new CliError('--tls-hostname is not permitted without --tls-creds');
   }
   if (s.imageOpts && s.format) throw new CliError('--image-opts and -f are mutually exclusive');
-  if (s.imageOpts && s.offset !== undefined) throw new CliError('-o/--offset with --image-opts is not supported yet');
   if (s.imageOpts && s.snapshot) throw new CliError('-s/--snapshot with --image-opts is not supported yet');
-  if (s.list) {
-    if (operands.length !== 0) throw new CliError('List mode is incompatible with a file name');
-    return s;
-  }
-  if (operands.length !== 1) throw new ArgumentCountError('Invalid number of arguments');
-  s.file = operands[0];
-  if (s.socket !== undefined && (s.bind !== undefined || s.port !== undefined)) {
-    throw new CliError('-k and -b/-p are incompatible');
-  }
   return s;
 }
 
+/** After the checks above, where qemu-nbd would start on the kernel device: tsemu-nbd has none. */
+export function refuseKernelDevice(s: NbdCliSettings): void {
+  if (s.disconnect) throw new CliError(UNSUPPORTED.d);
+  if (s.device !== undefined) throw new CliError(UNSUPPORTED.c);
+}
+
+/**
+ * The object types qemu-nbd 7.2 can create (`--object help`); tsemu-nbd makes the TLS and authz ones.
+ * (Other names get QAPI's checks in qemu-nbd, not reproduced: they are refused as not supported.)
+ */
+export const USER_CREATABLE = [
+  'authz-list', 'authz-list-file', 'authz-simple', 'iothread', 'main-loop', 'pr-manager-helper', 'secret',
+  'secret_keyring', 'thread-context', 'throttle-group', 'tls-cipher-suites', 'tls-creds-anon', 'tls-creds-psk',
+  'tls-creds-x509',
+];
+
 /** One --object: TLS credentials or an authz object, made at once (file errors show here, as in qemu-nbd). */
 function addObject(s: NbdCliSettings, arg: string): void {
+  if (arg === 'help') throw new ObjectHelpRequested();
   const type = parseOptionString(arg, 'qom-type')['qom-type'] ?? '';
+  if (type === '') throw new CliError("Parameter 'qom-type' is missing");
   const obj = isAuthzType(type) ? parseAuthzObject(parseOptionString(arg, 'qom-type')) : parseTlsCredsObject(arg);
   if (s.objects.has(obj.id) || s.authz.has(obj.id)) throw new CliError(`attempt to add duplicate property '${obj.id}' to object (type 'container')`);
   if ('isAllowed' in obj) s.authz.set(obj.id, obj);
   else s.objects.set(obj.id, obj);
 }
 
-/** -p argument as a port number, or the default; `host` is only for the message. */
-export function portNumber(text: string | undefined, host: string): number {
-  if (text === undefined) return 10809;
-  if (!/^\d+$/.test(text) || Number(text) > 65535) {
-    throw new CliError(`address resolution failed for ${host}:${text}: Servname not supported for ai_socktype`);
-  }
-  return Number(text);
-}

@@ -16,8 +16,13 @@ export type NbdListenAddress = { type: 'inet'; host: string; port: number } | { 
 
 export interface NbdServerOptions {
   exports: NbdExportSpec[];
-  /** Simultaneous clients (-e); default 1. */
+  /** Simultaneous clients (-e); default 1, 0 for no limit (as qemu-nbd's -e 0). */
   shared?: number;
+  /**
+   * Accept connections but answer none until serveClients() (qemu-nbd listens before it opens
+   * the image; its clients wait in the backlog meanwhile). Exports may be added until then.
+   */
+  holdClients?: boolean;
   /** Keep serving after the last client leaves (-t). Default false: 'idle' fires once the first client has come and gone. */
   persistent?: boolean;
   /** TLS credentials (endpoint=server): clients must STARTTLS before anything else. */
@@ -44,9 +49,11 @@ export class NbdServer {
   readonly idle: Promise<void>;
   readonly shared: number;
   private readonly tls?: ServerTls;
+  private holding: boolean;
 
   private constructor(private readonly options: NbdServerOptions) {
-    this.shared = Math.max(1, options.shared ?? 1);
+    this.shared = options.shared === 0 ? Infinity : Math.max(1, options.shared ?? 1);
+    this.holding = options.holdClients ?? false;
     if (options.tls) {
       if (options.tls.endpoint !== 'server') throw new BlockError('EINVAL', 'Expecting TLS credentials with a server endpoint');
       this.tls = serverTls(options.tls, options.tlsAuthz);
@@ -58,6 +65,21 @@ export class NbdServer {
     const s = new NbdServer(options);
     for (const spec of options.exports) s.exportMap.set(spec.name, await NbdExport.create(spec));
     return s;
+  }
+
+  /** Adds an export (for a server made with holdClients, before serveClients()). */
+  async addExport(spec: NbdExportSpec): Promise<void> {
+    this.exportMap.set(spec.name, await NbdExport.create(spec));
+  }
+
+  /** Starts answering clients (those that connected while held first, up to the -e limit). */
+  serveClients(): void {
+    this.holding = false;
+    while (this.waiting.length && this.connections.size < this.shared) {
+      const next = this.waiting.shift()!;
+      next.resume();
+      this.start(next);
+    }
   }
 
   get exports(): ReadonlyMap<string, NbdExport> {
@@ -80,8 +102,11 @@ export class NbdServer {
     return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? -1 : n)));
   }
 
-  /** Starts listening; resolves with the bound address (port 0 picks a free port). */
-  listen(address: NbdListenAddress): Promise<NbdListenAddress> {
+  /**
+   * Starts listening; resolves with the bound address (port 0 picks a free port). `fd` is an
+   * inherited listening socket (socket activation); the result is its address.
+   */
+  listen(address: NbdListenAddress | { type: 'fd'; fd: number }): Promise<NbdListenAddress> {
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
@@ -89,15 +114,20 @@ export class NbdServer {
       const done = (): void => {
         server.off('error', reject);
         server.on('error', (err) => this.options.log?.(`listener error: ${err.message}`));
+        const a = server.address();
         if (address.type === 'unix') {
+          // Only a path this server created is removed when it closes.
           this.unixPath = address.path;
           resolve(address);
+        } else if (typeof a === 'string' || a === null) {
+          // An inherited unix socket may not report its path: name the fd instead.
+          resolve({ type: 'unix', path: a ?? `fd ${(address as { fd: number }).fd}` });
         } else {
-          const a = server.address() as AddressInfo;
-          resolve({ type: 'inet', host: a.address, port: a.port });
+          resolve({ type: 'inet', host: a!.address, port: a!.port });
         }
       };
       if (address.type === 'unix') server.listen(address.path, done);
+      else if (address.type === 'fd') server.listen({ fd: address.fd }, done);
       else server.listen(address.port, address.host, done);
     });
   }
@@ -105,7 +135,7 @@ export class NbdServer {
   private accept(socket: Socket): void {
     // Errors on a socket that is still waiting must not become uncaught exceptions.
     socket.on('error', () => socket.destroy());
-    if (this.connections.size >= this.shared) {
+    if (this.holding || this.connections.size >= this.shared) {
       socket.pause();
       this.waiting.push(socket);
       socket.once('close', () => {

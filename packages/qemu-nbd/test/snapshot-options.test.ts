@@ -101,10 +101,11 @@ describe('-s/--snapshot', () => {
         let stderr = '';
         child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-        await waitFor(() => existsSync(sock) || child.exitCode !== null, `socket ${sock}`);
-        expect(child.exitCode, stderr).toBeNull();
         // (tsx keeps its own cache directory in TMPDIR too.)
         const overlays = (): string[] => readdirSync(tmp).filter((f) => f.startsWith('tsemu-nbd-snapshot-'));
+        // The socket comes first (qemu-nbd listens before it opens the image), then the overlay.
+        await waitFor(() => (existsSync(sock) && overlays().length > 0) || child.exitCode !== null, `socket ${sock}`);
+        expect(child.exitCode, stderr).toBeNull();
         expect(overlays()).toHaveLength(1);
         child.kill(sig);
         expect(await exited).toBe(0);
