@@ -20,6 +20,12 @@ const CASES: string[][] = [
   ['create', '-f', 'raw', '-o', 'help'],
   ['create', '-f', 'raw', '-o', 'preallocation=full', 'out.img', '1M'],
   ['create', '-f', 'raw', '-o', 'preallocation=metadata', 'out.img', '1M'],
+  // file-posix's nocow and extent_size_hint: in its order (nocow before preallocation), the hint checked before the file exists.
+  ['create', '-f', 'raw', '-o', 'extent_size_hint=1M,preallocation=full,nocow=on', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'nocow=yes,extent_size_hint=0', 'out.img', '1M'],
+  ['create', '-f', 'raw', '-o', 'extent_size_hint=5G', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'extent_size_hint=5G', 'out.img', '1M'],
+  ['create', '-f', 'raw', '-o', 'nocow=bogus', 'out.img', '1M'],
   ['create', '-f', 'qcow2', '-o', 'help'],
   ['create', '-f', 'qcow2', '-o', 'encrypt.cipher-alg=aes-128', 'out.img', '1M'],
   ['create', '-f', 'qcow2', '-o', 'encrypt.iter-time=10,encrypt.hash-alg=sha256', 'out.img', '1M'],

@@ -13,8 +13,11 @@ import { setRefcount } from './refcount-codec.js';
 
 export async function createQcow2(ctx: CreateContext): Promise<void> {
   const params = parseCreateOptions(ctx.options, ctx.size);
-  // qcow2's own options (preallocation included) are not the protocol's: create it empty and plain.
-  await ctx.createFile(ctx.filename, 0, {});
+  // qcow2's own options (preallocation included) are not the protocol's: create it empty, with only
+  // the file options qcow2 does not have itself (nocow, extent_size_hint).
+  const fileOptions: Record<string, string> = {};
+  for (const key of ['nocow', 'extent_size_hint']) if (ctx.options[key] !== undefined) fileOptions[key] = ctx.options[key]!;
+  await ctx.createFile(ctx.filename, 0, fileOptions);
   const node = await ctx.openFile(ctx.filename);
   try {
     await formatQcow2(node, params);

@@ -30,23 +30,18 @@ export function createOptionsOf(format: BlockDriver, withProtocol: boolean): Cre
 export function optionHelpText(format: BlockDriver, filename: string | undefined): string {
   if (filename === undefined) {
     const own = (format.createOptions ?? []).slice();
-    if (format.name === 'file') withFilePosixExtras(own);
     const lines = own.sort(byName).map(helpLine);
     return (
       `Supported ${format.name} options:\n${lines.map((l) => `${l}\n`).join('')}\n` +
       'The protocol level may support further options.\nSpecify the target filename to include those options.\n'
     );
   }
-  const list = createOptionsOf(format, true);
-  // QEMU's file protocol (file-posix) also lists two more; a device path gets host_device, which does not.
+  let list = createOptionsOf(format, true);
+  // Only file-posix has nocow and extent_size_hint: not a device path (QEMU's host_device), not nbd://.
   const proto = format.kind === 'format' ? findProtocolDriver(filename) ?? findDriver('file') : format;
-  if (proto?.name === 'file' && !isDevice(filename)) withFilePosixExtras(list);
+  if (proto?.name !== 'file' || isDevice(filename)) list = list.filter((o) => !FILE_ONLY.has(o.name));
   const lines = list.sort(byName).map(helpLine);
   return `Supported options:\n${lines.map((l) => `${l}\n`).join('')}`;
-}
-
-function withFilePosixExtras(list: CreateOptionSpec[]): void {
-  for (const opt of FILE_POSIX_EXTRA) if (!list.some((o) => o.name === opt.name)) list.push(opt);
 }
 
 function isDevice(filename: string): boolean {
@@ -58,11 +53,8 @@ function isDevice(filename: string): boolean {
   }
 }
 
-/** file-posix create options block-core's file driver does not list (help text only). */
-const FILE_POSIX_EXTRA: CreateOptionSpec[] = [
-  { name: 'extent_size_hint', type: 'size', help: 'Extent size hint for the image file, 0 to disable' },
-  { name: 'nocow', type: 'bool', help: 'Turn off copy-on-write (valid only on btrfs)' },
-];
+/** file-posix create options QEMU's host_device protocol does not have. */
+const FILE_ONLY = new Set(['nocow', 'extent_size_hint']);
 
 function byName(a: CreateOptionSpec, b: CreateOptionSpec): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
