@@ -50,7 +50,7 @@ export async function open(ctx: Context, req: ImageRequest): Promise<BlockBacken
       imageOptsReference: true,
       onOptionWarning: (line) => ctx.error(line),
       // A format's open-time warnings (qcow2's bitmaps), as QEMU's warn_report prints them.
-      onWarnReport: (text) => void ctx.io.stderr.write(`qemu-img: warning: ${text}`),
+      onWarnReport: (text) => ctx.warnReport(text),
     });
   } catch (err) {
     throw new CommandError(openFailureMessage(req.filename, err), status);

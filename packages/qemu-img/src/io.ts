@@ -35,6 +35,11 @@ export class Context {
     this.io.stderr.write(`${PROGRAM}: ${line}\n`);
   }
 
+  /** QEMU's warn_report: `qemu-img: warning: ` and the text as it is (it carries its own line breaks). */
+  warnReport(text: string): void {
+    this.io.stderr.write(`${PROGRAM}: warning: ${text}`);
+  }
+
   /** Prints a raw line on stderr (warnings that carry their own prefix). */
   warnLine(line: string): void {
     this.io.stderr.write(`${line}\n`);

@@ -1,28 +1,17 @@
 // -A / qemu:allocation-depth and base:allocation over backing chains, side by
 // side with qemu-nbd 7.2: nbdinfo's maps and context lists, and the raw
 // BLOCK_STATUS replies when both contexts are selected at once.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NBD_CMD_FLAG_REQ_ONE, NbdCommand, NbdInfo, NbdOption, NbdOptionReply, encodeInfoRequest, encodeMetaContextRequest } from '@tsemu/block-nbd';
 import { RawSession } from './raw-client.js';
-import { InProcessServer, cleanupDir, run, tempDir, waitFor } from './helpers.js';
+import { InProcessServer, cleanupDir, run, startQemuNbdUnix, tempDir } from './helpers.js';
 
 let dir: string;
 const servers: { stop(): Promise<unknown> }[] = [];
 
 async function qemuNbd(args: string[], sock: string): Promise<{ stop(): Promise<void> }> {
-  const child: ChildProcess = spawn('qemu-nbd', [...args, '-k', sock], { cwd: dir, stdio: 'ignore' });
-  await waitFor(() => existsSync(sock) || child.exitCode !== null, `qemu-nbd socket ${sock}`);
-  const s = {
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-    },
-  };
+  const s = await startQemuNbdUnix(args, sock, dir);
   servers.push(s);
   return s;
 }

@@ -2,28 +2,18 @@
 // with qemu-nbd 7.2: nbdinfo's maps and context lists, the raw option
 // replies and BLOCK_STATUS chunks, start-up refusals, and a writable export
 // whose writes show up in the bitmap at once and in the file after exit.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NBD_CMD_FLAG_REQ_ONE, NbdCommand, NbdInfo, NbdOption, NbdOptionReply, encodeInfoRequest, encodeMetaContextRequest } from '@tsemu/block-nbd';
 import { RawSession } from './raw-client.js';
-import { InProcessServer, cleanupDir, run, runTsemuNbd, tempDir, waitFor } from './helpers.js';
+import { InProcessServer, cleanupDir, run, runTsemuNbd, startQemuNbdUnix, tempDir } from './helpers.js';
 
 let dir: string;
 const servers: { stop(): Promise<unknown> }[] = [];
 
 async function qemuNbd(args: string[], sock: string): Promise<{ stop(): Promise<void> }> {
-  const child: ChildProcess = spawn('qemu-nbd', [...args, '-k', sock], { cwd: dir, stdio: 'ignore' });
-  await waitFor(() => existsSync(sock) || child.exitCode !== null, `qemu-nbd socket ${sock}`);
-  const s = {
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-    },
-  };
+  const s = await startQemuNbdUnix(args, sock, dir);
   servers.push(s);
   return s;
 }

@@ -155,3 +155,20 @@ export function parseNbdinfoMap(text: string): MapEntry[] {
     return { start, length, data: (type & 1) === 0, zero: (type & 2) !== 0 };
   }));
 }
+
+/**
+ * Starts the real qemu-nbd on a unix socket (`-k sock` appended) in `cwd` and
+ * waits for the socket; the handle stops it with SIGTERM.
+ */
+export async function startQemuNbdUnix(args: string[], sock: string, cwd: string): Promise<{ stop(): Promise<void> }> {
+  const child: ChildProcess = spawn('qemu-nbd', [...args, '-k', sock], { cwd, stdio: 'ignore' });
+  await waitFor(() => existsSync(sock) || child.exitCode !== null, `qemu-nbd socket ${sock}`);
+  return {
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
