@@ -5,7 +5,9 @@
 // Only dirty data is kept; a flushed entry is dropped (clean = the store).
 //  - An object created in the cache lives in its own sparse file under
 //    <dir>/cache, written with pwrite like the store, and FLUSH_VDI just
-//    renames it into the store (no copy) before the fdatasync.
+//    renames it into the store (no copy) before the fdatasync. The file is
+//    made when first needed: one that only got small writes is made at
+//    FLUSH_VDI, beside its spill.
 //  - Writes to an object the store already has, and small writes (< 256
 //    KiB) to a created one, are kept as a list of extents (their payload
 //    buffers, newest last) and written on FLUSH_VDI: to the store, or into
@@ -59,6 +61,10 @@ export interface CacheEntry {
   syncQueued: boolean;
   /** Bytes of small writes held as extents by a created entry (spilled into its file past SPILL_BYTES). */
   extentBytes: number;
+  /** A created entry: where its data ends (the rest of its file is a hole); the store learns it on FLUSH_VDI. */
+  end: number;
+  /** A created entry's cache file exists (made on first need: small writes alone wait for FLUSH_VDI). */
+  hasFile: boolean;
 }
 
 function key(hi: number, lo: number): number {
@@ -131,11 +137,8 @@ export class ObjectCache {
     const k = key(hi, lo);
     let e = this.entries.get(k);
     if (!e) {
-      e = { hi, lo, size, created, fd: -1, extents: [], pending: null, syncQueued: false, extentBytes: 0 };
-      if (created) {
-        this.remember(k, e, openSync(this.path(hi, lo), 'w+'));
-        ftruncateSync(e.fd, size); // sparse: only what is written takes space
-      }
+      // A created entry's file is made by fileOf() when first needed (see there).
+      e = { hi, lo, size, created, fd: -1, extents: [], pending: null, syncQueued: false, extentBytes: 0, end: 0, hasFile: false };
       this.entries.set(k, e);
       const vid = oidVid(hi);
       this.perVid.set(vid, (this.perVid.get(vid) ?? 0) + 1);
@@ -172,9 +175,20 @@ export class ObjectCache {
     this.open.set(k, e);
   }
 
-  /** The created entry's file descriptor, reopened if it was closed. */
+  /**
+   * The created entry's file descriptor, reopened if it was closed, made on
+   * first use: an object that only gets small writes until FLUSH_VDI (random
+   * 4 KiB writes) has its file created there, next to its spill, instead of
+   * costing an open and a truncate on the request path.
+   */
   private fileOf(e: CacheEntry): number {
     const k = key(e.hi, e.lo);
+    if (!e.hasFile) {
+      this.remember(k, e, openSync(this.path(e.hi, e.lo), 'w+'));
+      ftruncateSync(e.fd, e.size); // sparse: only what is written takes space
+      e.hasFile = true;
+      return e.fd;
+    }
     if (e.fd >= 0) {
       this.open.delete(k);
       this.open.set(k, e);
@@ -190,6 +204,7 @@ export class ObjectCache {
       addExtent(e, offset, data);
       return undefined;
     }
+    if (offset + data.length > e.end) e.end = offset + data.length;
     if (data.length < BIG_WRITE) {
       // Kept in memory like an existing object's writes; the file is older than every extent.
       addExtent(e, offset, data);
@@ -327,6 +342,11 @@ export class ObjectCache {
 
   /** Fills `dst` with the object's current bytes from `offset`. */
   read(e: CacheEntry, store: ObjectStore, offset: number, dst: Uint8Array): void {
+    if (e.created && !e.hasFile) {
+      dst.fill(0); // all its bytes are in its extents so far
+      overlay(e, offset, dst);
+      return;
+    }
     if (e.created) {
       const fd = this.fileOf(e);
       let done = 0;
@@ -355,7 +375,7 @@ export class ObjectCache {
   private discardFile(e: CacheEntry): void {
     if (!e.created) return;
     this.release(e);
-    rmSync(this.path(e.hi, e.lo), { force: true });
+    if (e.hasFile) rmSync(this.path(e.hi, e.lo), { force: true });
   }
 
   /** Stops tracking a created entry's descriptor; closes it unless `keep`. */
@@ -375,8 +395,9 @@ export class ObjectCache {
       this.spill(e);
       if (e.pending) await e.pending; // callers settle first; this only keeps the order if one did not
       this.throwBehindError();
+      this.fileOf(e); // made now if nothing needed it before (an object created with no data)
       this.release(e, true); // the store takes the descriptor over
-      store.adopt(e.hi, e.lo, this.path(e.hi, e.lo), e.fd);
+      store.adopt(e.hi, e.lo, this.path(e.hi, e.lo), e.fd, e.end);
       return;
     }
     for (const x of e.extents) {

@@ -22,9 +22,30 @@ function key(hi: number, lo: number): number {
   return hi * 0x100000 + lo;
 }
 
+const ZERO_CHUNK = Buffer.alloc(64 * 1024);
+
+/** Where `buf`'s data ends: the index after its last non-zero byte (0 when all zero). Whole zero chunks are compared natively. */
+export function dataEndOf(buf: Uint8Array): number {
+  let end = buf.length;
+  while (end > 0) {
+    const start = Math.max(0, end - ZERO_CHUNK.length);
+    if (!Buffer.from(buf.buffer, buf.byteOffset + start, end - start).equals(ZERO_CHUNK.subarray(0, end - start))) break;
+    end = start;
+  }
+  while (end > 0 && buf[end - 1] === 0) end--;
+  return end;
+}
+
 export class ObjectStore {
   readonly objDir: string;
   private readonly fds = new Map<number, number>();
+  /**
+   * Per object this peer wrote: where its data ends (every byte past it is
+   * a hole, so zero). Absent: unknown (a file found at start). Lets a read
+   * of a mostly empty object (the 4 MiB inode read at every open) skip the
+   * holes: readHead() reads the head, the reply sends zeros for the rest.
+   */
+  private readonly dataEnd = new Map<number, number>();
   /** fdatasyncs completed so far (tests check that writes share them). */
   syncCount = 0;
   /** fsyncs of the object folder (after renames into it) completed so far. */
@@ -106,7 +127,9 @@ export class ObjectStore {
       ftruncateSync(fd, 0);
     }
     ftruncateSync(fd, size);
-    return data && data.length > 0 ? pwriteAll(fd, data, offset) : undefined;
+    const n = data ? data.length : 0;
+    this.dataEnd.set(k, n > 0 ? offset + n : 0);
+    return n > 0 ? pwriteAll(fd, data!, offset) : undefined;
   }
 
   /** Makes the object's writes durable when the peer runs with `sync` (a store write is done, as sheep's O_DSYNC). */
@@ -201,8 +224,10 @@ export class ObjectStore {
   }
 
   /** Takes over a complete object file (a created cache object on FLUSH_VDI): renamed into place, its descriptor (if open, else -1) kept. */
-  adopt(hi: number, lo: number, from: string, fd: number): void {
+  adopt(hi: number, lo: number, from: string, fd: number, end = -1): void {
     const k = key(hi, lo);
+    if (end >= 0) this.dataEnd.set(k, end);
+    else this.dataEnd.delete(k);
     const old = this.fds.get(k);
     if (old !== undefined) {
       this.fds.delete(k);
@@ -217,6 +242,18 @@ export class ObjectStore {
   read(hi: number, lo: number, offset: number, length: number): Buffer | null {
     const buf = Buffer.allocUnsafe(length);
     return this.readInto(hi, lo, offset, buf) ? buf : null;
+  }
+
+  /**
+   * Reads `length` bytes at `offset` as a head read from the file and a
+   * count of zeros after it (the holes past the object's known data end);
+   * null when the object does not exist.
+   */
+  readHead(hi: number, lo: number, offset: number, length: number): { head: Buffer; zeros: number } | null {
+    const end = this.dataEnd.get(key(hi, lo));
+    const headLength = end === undefined ? length : Math.max(0, Math.min(length, end - offset));
+    const head = Buffer.allocUnsafe(headLength);
+    return this.readInto(hi, lo, offset, head) ? { head, zeros: length - headLength } : null;
   }
 
   /** Fills `dst` from `offset`; false when the object does not exist. */
@@ -237,12 +274,16 @@ export class ObjectStore {
   write(hi: number, lo: number, offset: number, data: Uint8Array): Maybe<boolean> {
     const fd = this.fd(hi, lo);
     if (fd < 0) return false;
+    const k = key(hi, lo);
+    const end = this.dataEnd.get(k);
+    if (end !== undefined && offset + data.length > end) this.dataEnd.set(k, offset + data.length);
     const pending = pwriteAll(fd, data, offset);
     return pending ? pending.then(() => true) : true;
   }
 
   remove(hi: number, lo: number): void {
     const k = key(hi, lo);
+    this.dataEnd.delete(k);
     const fd = this.fds.get(k);
     if (fd !== undefined) {
       this.fds.delete(k);

@@ -40,6 +40,13 @@ export interface SheepdogTestServerOptions extends SheepNodeOptions {
   seed?: number;
 }
 
+/**
+ * Zeros for the tail of read replies (see ObjectStore.readHead). Never
+ * written to: untouched, its pages all map the kernel's zero page, so the
+ * socket copies 4 MiB of zeros from one cache-hot page.
+ */
+const ZEROS = Buffer.alloc(MAX_REQUEST_PAYLOAD);
+
 /** Backpressure: stop reading a client with this many requests queued or this many reply bytes unsent. */
 const MAX_QUEUED_PER_CONNECTION = 64;
 const MAX_UNSENT_REPLY_BYTES = 16 << 20;
@@ -122,9 +129,10 @@ class PeerConnection extends FrameReader {
     this.queued--;
     if (this.socket.destroyed) return;
     const data = r.data;
+    const zeros = r.zeros;
     // Per reply (several may be queued in the socket at once); from the shared pool, encodeReply sets all 48 bytes.
     const header = Buffer.allocUnsafe(SD_HEADER_SIZE);
-    encodeReply(header, h.opcode, 0, h.id, data ? data.length : 0, r.result, r.vdiId);
+    encodeReply(header, h.opcode, 0, h.id, (data ? data.length : 0) + zeros, r.result, r.vdiId);
     const s = this.socket;
     if (!this.corked) {
       this.corked = true;
@@ -133,6 +141,7 @@ class PeerConnection extends FrameReader {
     }
     s.write(header);
     if (data && data.length) s.write(data);
+    if (zeros > 0) s.write(ZEROS.subarray(0, zeros));
     this.updateFlow();
   }
 }
@@ -263,7 +272,7 @@ export class SheepdogTestServer {
       this.jobs[this.head++] = undefined;
       let r: NodeReply | Promise<NodeReply>;
       if (!(job.h.flags & SD_FLAG_CMD_WRITE) && job.h.dataLength > MAX_REQUEST_PAYLOAD) {
-        r = { result: SD_RES_INVALID_PARMS, data: null, vdiId: 0 };
+        r = { result: SD_RES_INVALID_PARMS, data: null, vdiId: 0, zeros: 0 };
       } else {
         try {
           r = this.node.handle(job.h, job.payload);
@@ -332,7 +341,7 @@ export class SheepdogTestServer {
 
   private handlerFailed(err: unknown): NodeReply {
     this.protocolErrors.push(`handler failed: ${(err as Error).message}`);
-    return { result: 0x03, data: null, vdiId: 0 };
+    return { result: 0x03, data: null, vdiId: 0, zeros: 0 };
   }
 
   private finish(job: Job, r: NodeReply): void {

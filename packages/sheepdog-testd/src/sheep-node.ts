@@ -19,7 +19,7 @@ import {
   writeCString, encodeCtime, readU64, inodeDataVdiId,
   type SheepdogRequestHeader,
 } from '@tsemu/block-sheepdog';
-import { ObjectStore } from './object-store.js';
+import { ObjectStore, dataEndOf } from './object-store.js';
 import { ObjectCache } from './object-cache.js';
 import { VdiTable } from './vdi-table.js';
 import type { Maybe } from './pwrite.js';
@@ -39,11 +39,13 @@ export interface NodeReply {
   result: number;
   data: Buffer | null;
   vdiId: number;
+  /** Zero bytes the reply carries after `data` (a read past the object's data: sent from a shared zero buffer). */
+  zeros: number;
 }
 
-const OK: NodeReply = { result: SD_RES_SUCCESS, data: null, vdiId: 0 };
-function res(result: number, vdiId = 0, data: Buffer | null = null): NodeReply {
-  return result === SD_RES_SUCCESS && vdiId === 0 && data === null ? OK : { result, data, vdiId };
+const OK: NodeReply = { result: SD_RES_SUCCESS, data: null, vdiId: 0, zeros: 0 };
+function res(result: number, vdiId = 0, data: Buffer | null = null, zeros = 0): NodeReply {
+  return result === SD_RES_SUCCESS && vdiId === 0 && data === null && zeros === 0 ? OK : { result, data, vdiId, zeros };
 }
 
 export class SheepNode {
@@ -152,6 +154,11 @@ export class SheepNode {
     const size = this.objSize(h.oidHi);
     if (h.offset + h.dataLength > size) return res(SD_RES_INVALID_PARMS);
     // A DIRECT read is served from the cache only when the object is cached: readCurrent does exactly that.
+    if (!this.cache.get(h.oidHi, h.oidLo)) {
+      // From the store: only the object's data is read; the holes after it go out as zeros.
+      const r = this.store.readHead(h.oidHi, h.oidLo, h.offset, h.dataLength);
+      return r ? res(SD_RES_SUCCESS, 0, r.head, r.zeros) : res(SD_RES_NO_OBJ);
+    }
     const data = this.readCurrent(h.oidHi, h.oidLo, h.offset, h.dataLength);
     return data ? res(SD_RES_SUCCESS, 0, data) : res(SD_RES_NO_OBJ);
   }
@@ -371,7 +378,8 @@ export class SheepNode {
         break;
       }
     }
-    await this.store.put(inodeOidHi(vid), 0, SD_INODE_SIZE, inode);
+    // Only up to the last non-zero byte: the rest of the (sparse) file reads as zeros all the same.
+    await this.store.put(inodeOidHi(vid), 0, SD_INODE_SIZE, inode.subarray(0, dataEndOf(inode)));
     this.store.commit(inodeOidHi(vid), 0);
     this.vdis.upsert(vid, decodeInodeHeader(inode));
     if (snapshot && this.locks.delete(h.baseVdiId)) this.locks.add(vid); // the writer carries on with the new version

@@ -145,16 +145,22 @@ export class SheepdogImage implements BlockDriverState {
     this.vid = await reloadInode(this, false);
   }
 
-  /** Open: I/O socket, LOCK_VDI, then the whole inode on a short-lived socket with copies 0. */
+  /**
+   * Open: LOCK_VDI, then the whole inode, each on a short-lived socket (copies
+   * 0). The I/O socket, which carries nothing until the first request,
+   * connects meanwhile instead of before them (one connect less on the way).
+   */
   static async open(location: SheepdogLocation, opts: SheepdogImageOptions): Promise<SheepdogImage> {
-    const io = await SheepdogIoConnection.open(location.address);
+    const connecting = SheepdogIoConnection.open(location.address);
+    connecting.catch(noop); // handled below, after the lookups; not an unhandled rejection meanwhile
     try {
       const vid = await findVdi(location.address, location.vdi, location.snapId, location.tag, true);
-      const inode = Buffer.alloc(SD_INODE_SIZE);
+      // Unzeroed: readObject fills what the daemon did not send with zeros.
+      const inode = Buffer.allocUnsafe(SD_INODE_SIZE);
       await readObject(location.address, inodeOidHi(vid), 0, 0, 0, inode, cacheFlagsFor(opts.cache));
-      return new SheepdogImage(location, io, inode, vid, opts);
+      return new SheepdogImage(location, await connecting, inode, vid, opts);
     } catch (err) {
-      await io.close();
+      await connecting.then((io) => io.close(), () => undefined);
       throw err;
     }
   }
