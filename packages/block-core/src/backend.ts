@@ -167,6 +167,12 @@ export class BlockBackend {
    */
   async blockStatusAbove(offset: number, length: number): Promise<BlockStatus> {
     if (offset < 0 || length < 0) throw new BlockError('EINVAL');
+    // No backing file (convert maps a whole source this way, extent by
+    // extent): the root's own answer, without the chain walk's extra layers.
+    if (this.root.backing === undefined) {
+      const st = await this.root.blockStatus(offset, Math.max(0, Math.min(length, this.length - offset)));
+      return st.allocated ? st : { ...st, allocated: false };
+    }
     const { status, depth } = await this.chainStatus(offset, length);
     return depth === 0 ? status : { ...status, allocated: false };
   }

@@ -103,8 +103,13 @@ export class Qcow2Image {
    * change that may reach the file ahead of its refcounts: sets the dirty bit
    * and makes it stable first (QEMU's qcow2_mark_dirty). Cheap once set.
    */
+  /** markDirtyIfLazy() has something to do (the hot paths test this before paying for an await). */
+  get needsDirtyMark(): boolean {
+    return this.lazyRefcounts && !this.isDirty && this.header.version >= 3;
+  }
+
   async markDirtyIfLazy(): Promise<void> {
-    if (!this.lazyRefcounts || this.isDirty || this.header.version < 3) return;
+    if (!this.needsDirtyMark) return;
     await this.writeIncompatibleFeatures(this.header.incompatibleFeatures | INCOMPAT_DIRTY);
     await this.file.flush();
     this.header.incompatibleFeatures |= INCOMPAT_DIRTY;

@@ -81,13 +81,7 @@ export class Qcow2L2Cache {
   /** Records a change to entries [from, to) of `t`: written now (write-through) or marked dirty. */
   async changed(t: Qcow2L2Table, from: number, to: number): Promise<void> {
     if (!this.writeThrough) {
-      // A copy evicted between lookup and change becomes the live one again,
-      // so later lookups see the change (it holds everything the file has).
-      if (this.tables.get(t.offset) !== t) this.tables.set(t.offset, t);
-      if (!t.dirty) {
-        t.dirty = true;
-        this.dirtyTables.add(t);
-      }
+      this.markChanged(t);
       return;
     }
     t.pins++;
@@ -95,6 +89,17 @@ export class Qcow2L2Cache {
       await this.file.write(t.offset + from * 8, t.data.subarray(from * 8, to * 8));
     } finally {
       t.pins--;
+    }
+  }
+
+  /** changed() in write-back mode (the caller checked writeThrough): marks `t` dirty, synchronously. */
+  markChanged(t: Qcow2L2Table): void {
+    // A copy evicted between lookup and change becomes the live one again,
+    // so later lookups see the change (it holds everything the file has).
+    if (this.tables.get(t.offset) !== t) this.tables.set(t.offset, t);
+    if (!t.dirty) {
+      t.dirty = true;
+      this.dirtyTables.add(t);
     }
   }
 

@@ -13,9 +13,13 @@ export class Qcow2Reader {
   private lastCluster: Uint8Array | undefined;
   private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
   private readonly extents = new Qcow2ExtentPool();
+  /** blockStatus's scratch extent for lookups answered from the cache (filled and read with no await in between). */
+  private readonly statusExtent = new Qcow2Extent();
 
   /** Metadata preallocation detected (lazily, at the first status query). */
   private preallocated: Promise<boolean> | undefined;
+  /** Detected as not preallocated: data clusters are reported as they are, without another await. */
+  private plain = false;
 
   constructor(private readonly img: Qcow2Image, private readonly fileNode: BlockNode | undefined) {}
 
@@ -91,8 +95,12 @@ export class Qcow2Reader {
     const st = await this.blockStatus(offset, length);
     const file = this.fileNode;
     if (!st.data || st.zero || st.offset === undefined || st.compressed || file === undefined) return st;
+    if (this.plain) return st;
     this.preallocated ??= detectMetadataPreallocation(this.img, file);
-    if (!(await this.preallocated)) return st;
+    if (!(await this.preallocated)) {
+      this.plain = true;
+      return st;
+    }
     const fileLength = await file.getLength();
     if (st.offset >= fileLength) return { ...st, zero: true };
     const fst = await file.blockStatus(st.offset, Math.min(st.length, fileLength - st.offset));
@@ -106,8 +114,12 @@ export class Qcow2Reader {
     const img = this.img;
     const size = img.header.size;
     if (offset >= size || length === 0) return { length: 0, data: false, zero: true, allocated: false };
-    const ext = new Qcow2Extent();
-    await img.map.lookup(offset, Math.min(length, size - offset), ext);
+    let ext = this.statusExtent;
+    if (!img.map.lookupCached(offset, Math.min(length, size - offset), ext)) {
+      // The table must be read: an extent of its own, the shared one may be reused meanwhile.
+      ext = new Qcow2Extent();
+      await img.map.lookup(offset, Math.min(length, size - offset), ext);
+    }
     const n = ext.bytes;
     switch (ext.type) {
       case ClusterType.Normal:

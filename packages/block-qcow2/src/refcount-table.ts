@@ -218,6 +218,34 @@ export class Qcow2RefcountTable {
   }
 
   /**
+   * allocate() without waiting, for the hot path (a convert allocates a run
+   * per 2 MiB write): when the search and the counting touch only cached
+   * blocks and need no new block, the same run is found and counted here,
+   * synchronously; else -1 and nothing changed (the caller awaits allocate()).
+   */
+  allocateCached(n: number): number {
+    if (this.writeThrough) return -1;
+    const start = this.findFreeCached(n);
+    if (start < 0) return -1;
+    const end = start + n;
+    // countNew would make a block (and start over) where one is missing: only whole runs of cached blocks here.
+    for (let bi = Math.floor(start / this.perBlock); bi * this.perBlock < end; bi++) {
+      const blk = this.cachedBlock(bi);
+      if (blk === null || blk === undefined) return -1;
+    }
+    this.freeHint = end;
+    for (let c = start; c < end;) {
+      const bi = Math.floor(c / this.perBlock);
+      const stop = Math.min(end, (bi + 1) * this.perBlock);
+      const blk = this.cachedBlock(bi)!;
+      this.addToBlock(blk, bi, c, stop, 1);
+      this.markDirty(bi, blk);
+      c = stop;
+    }
+    return start * this.clusterSize;
+  }
+
+  /**
    * Allocates up to `n` clusters exactly at cluster `start` (QEMU's
    * qcow2_alloc_clusters_at, which a write uses to continue its previous
    * run on the host): as many as are free there, counted; returns how many
@@ -272,22 +300,7 @@ export class Qcow2RefcountTable {
       if (blk === null) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(c * this.clusterSize)}`);
       const base = bi * this.perBlock;
       const stop = Math.min(end, base + this.perBlock);
-      for (let x = c; x < stop; x++) {
-        const i = x - base;
-        let v = getRefcount(blk.data, blk.dv, this.order, i) + delta;
-        if (v > this.max && this.order >= 6) {
-          v = this.update64(blk.dv, i, x, delta); // beyond 2^53: exact, in BigInt
-        } else {
-          if (v < 0) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(x * this.clusterSize)}`);
-          if (v > this.max) throw new BlockError('EINVAL', 'Refcount overflow') // QEMU's update_refcount: -EINVAL;
-          setRefcount(blk.data, blk.dv, this.order, i, v);
-        }
-        if (v === 0) {
-          freed++;
-          if (this.onClusterFreed !== undefined) this.onClusterFreed(x);
-          if (x < this.freeHint) this.freeHint = x;
-        }
-      }
+      freed += this.addToBlock(blk, bi, c, stop, delta);
       if (this.writeThrough) {
         await this.writeEntries(bi, blk, c - base, stop - 1 - base);
       } else {
@@ -295,6 +308,33 @@ export class Qcow2RefcountTable {
         this.markDirty(bi, blk);
       }
       c = stop;
+    }
+    return freed;
+  }
+
+  /**
+   * Adds `delta` to the counts of clusters [c, stop), all in block `bi`;
+   * returns how many reached zero. Synchronous and small: the per-cluster
+   * loop of update() and allocateCached().
+   */
+  private addToBlock(blk: CachedBlock, bi: number, c: number, stop: number, delta: number): number {
+    const base = bi * this.perBlock;
+    let freed = 0;
+    for (let x = c; x < stop; x++) {
+      const i = x - base;
+      let v = getRefcount(blk.data, blk.dv, this.order, i) + delta;
+      if (v > this.max && this.order >= 6) {
+        v = this.update64(blk.dv, i, x, delta); // beyond 2^53: exact, in BigInt
+      } else {
+        if (v < 0) throw this.init.corrupt(`Refcount underflow for cluster ${cHexAlt(x * this.clusterSize)}`);
+        if (v > this.max) throw new BlockError('EINVAL', 'Refcount overflow') // QEMU's update_refcount: -EINVAL;
+        setRefcount(blk.data, blk.dv, this.order, i, v);
+      }
+      if (v === 0) {
+        freed++;
+        if (this.onClusterFreed !== undefined) this.onClusterFreed(x);
+        if (x < this.freeHint) this.freeHint = x;
+      }
     }
     return freed;
   }
@@ -376,17 +416,23 @@ export class Qcow2RefcountTable {
     await this.file.write(this.table[bi]! + from, blk.data.subarray(from, to));
   }
 
-  private async loadBlock(bi: number): Promise<CachedBlock | null> {
+  /** Block `bi` without I/O: the cached block (now most recently used), null when there is none, undefined when it must be read. */
+  private cachedBlock(bi: number): CachedBlock | null | undefined {
     if (!(bi >= 0 && bi < this.table.length)) return null;
-    const off = this.table[bi]!;
-    if (off === 0) return null;
+    if (this.table[bi] === 0) return null;
     const hit = this.blocks.get(bi);
-    if (hit) {
+    if (hit !== undefined) {
       // Map order is the LRU order.
       this.blocks.delete(bi);
       this.blocks.set(bi, hit);
-      return hit;
     }
+    return hit;
+  }
+
+  private async loadBlock(bi: number): Promise<CachedBlock | null> {
+    const cached = this.cachedBlock(bi);
+    if (cached !== undefined) return cached;
+    const off = this.table[bi]!;
     if (off % this.clusterSize !== 0) {
       throw this.init.corrupt(`Refblock offset ${cHexAlt(off)} unaligned (reftable index: ${cHexAlt(bi)})`);
     }
@@ -406,27 +452,59 @@ export class Qcow2RefcountTable {
     return false;
   }
 
+  /** Where the free-cluster search stands between blocks (findFree / findFreeCached). */
+  private scanAt = 0;
+  private scanStart = 0;
+  private scanRun = 0;
+
   /** First run of `n` free clusters from the hint (clusters no block describes are free). */
   private async findFree(n: number): Promise<number> {
-    let c = this.freeHint;
-    let start = c;
-    let run = 0;
+    this.scanAt = this.scanStart = this.freeHint;
+    this.scanRun = 0;
     for (;;) {
-      const bi = Math.floor(c / this.perBlock);
-      const blk = await this.loadBlock(bi);
-      const base = bi * this.perBlock;
-      const end = base + this.perBlock;
-      for (; c < end; c++) {
-        if ((blk && getRefcount(blk.data, blk.dv, this.order, c - base) !== 0) || this.isReserved(c) ||
-            (this.isInUse !== undefined && this.isInUse(c))) {
-          run = 0;
-          start = c + 1;
-          continue;
-        }
-        if (++run === n) return start;
-      }
-      if (start * this.clusterSize >= 2 ** 56) throw new BlockError('EFBIG', 'Image is too large');
+      const bi = Math.floor(this.scanAt / this.perBlock);
+      if (this.scanBlock(await this.loadBlock(bi), bi, n)) return this.scanStart;
+      if (this.scanStart * this.clusterSize >= 2 ** 56) throw new BlockError('EFBIG', 'Image is too large');
     }
+  }
+
+  /** findFree() over cached blocks only: -1 when it would have to read a block (nothing changed). */
+  private findFreeCached(n: number): number {
+    this.scanAt = this.scanStart = this.freeHint;
+    this.scanRun = 0;
+    for (;;) {
+      const bi = Math.floor(this.scanAt / this.perBlock);
+      const blk = this.cachedBlock(bi);
+      if (blk === undefined) return -1;
+      if (this.scanBlock(blk, bi, n)) return this.scanStart;
+      if (this.scanStart * this.clusterSize >= 2 ** 56) return -1; // findFree reports it
+    }
+  }
+
+  /** Scans the clusters of block `bi` from scanAt; true when the run of `n` is complete (at scanStart). */
+  private scanBlock(blk: CachedBlock | null, bi: number, n: number): boolean {
+    const base = bi * this.perBlock;
+    const end = base + this.perBlock;
+    const checkOthers = this.reserved.length > 0 || this.isInUse !== undefined;
+    let c = this.scanAt;
+    let start = this.scanStart;
+    let run = this.scanRun;
+    for (; c < end; c++) {
+      if ((blk !== null && getRefcount(blk.data, blk.dv, this.order, c - base) !== 0) ||
+          (checkOthers && (this.isReserved(c) || (this.isInUse !== undefined && this.isInUse(c))))) {
+        run = 0;
+        start = c + 1;
+        continue;
+      }
+      if (++run === n) {
+        this.scanStart = start;
+        return true;
+      }
+    }
+    this.scanAt = c;
+    this.scanStart = start;
+    this.scanRun = run;
+    return false;
   }
 
   /** The block for range `bi`, created (and the table grown) if missing (`update` of clusters already chosen). */

@@ -30,6 +30,11 @@ import { copyFromIovRange, writeFromIov } from './iov-util.js';
 import { Qcow2L2Table, type Qcow2L2Cache } from './l2-cache.js';
 import type { Qcow2Reader } from './read-path.js';
 
+/** planRun's answers. */
+const RUN_PLANNED = 0;
+const RUN_IN_PLACE = 1;
+const RUN_NEEDS_TABLE = 2;
+
 const ZERO_MODE = 0;
 const ZERO_UNMAP_MODE = 1;
 const DISCARD_MODE = 2;
@@ -79,6 +84,12 @@ export class Qcow2Writer {
    * (as many as are), else where the free-cluster search finds room; a zero
    * cluster that still owns its host cluster (refcount 1) is written in place.
    * Sets `ext.hostEnd` past what it wrote.
+   *
+   * Hot path of every allocating write (a convert makes one per 2 MiB): the
+   * metadata work runs in small synchronous helpers when the tables and
+   * refcount blocks it needs are cached, so the usual call awaits only its
+   * data write; every await below is skipped unless something must be read,
+   * waited for or written first.
    */
   private async allocatingWrite(cur: number, rem: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent): Promise<number> {
     const img = this.img;
@@ -89,32 +100,31 @@ export class Qcow2Writer {
     let count: number;
     let alloc: Qcow2Allocation;
     let keep = false;
-    let lastType = ClusterType.Unallocated;
+    let lastType: ClusterType;
     const wantHost = ext.hostEnd;
     if (!img.lock.tryLock()) await img.lock.lock();
     try {
       for (;;) {
-        await this.writableTable(this.l1Index(cur));
-        if (!img.map.lookupCached(cur, rem, ext)) await img.map.lookup(cur, rem, ext);
-        if (ext.type === ClusterType.Normal && ext.copied) return 0;
-        lastType = ext.type;
-        if (!(ext.type === ClusterType.ZeroAlloc && ext.copied)) {
-          // As QEMU: one run takes every following cluster of the table that
-          // needs a new host cluster, whatever it held (unallocated, zero,
-          // shared, compressed).
-          const peek = this.peek;
-          let covered = ext.bytes;
-          while (covered < rem && ((cur + covered) / cs) % img.map.l2Entries !== 0) {
-            if (!img.map.lookupCached(cur + covered, rem - covered, peek)) await img.map.lookup(cur + covered, rem - covered, peek);
-            if ((peek.type === ClusterType.Normal || peek.type === ClusterType.ZeroAlloc) && peek.copied) break;
-            covered += peek.bytes;
-            lastType = peek.type;
-          }
-          ext.bytes = covered;
+        const i = this.l1Index(cur);
+        if (!this.tableWritable(i)) await this.writableTable(i);
+        const r = this.planRun(cur, rem, ext);
+        if (r === RUN_IN_PLACE) return 0;
+        if (r === RUN_NEEDS_TABLE) {
+          await img.map.lookup(cur, rem, ext); // loads the table; look again
+          continue;
         }
-        count = Math.ceil((inCluster + ext.bytes) / cs);
-        if (!(await this.waitForAllocations((cur - inCluster) / cs, count))) break;
+        const a = img.allocations.find((cur - inCluster) / cs, this.runCount);
+        if (a === undefined) break;
+        // An in-flight allocation covers some of these clusters: wait for it without the lock, then look again.
+        img.lock.unlock();
+        try {
+          await a.wait();
+        } finally {
+          await img.lock.lock();
+        }
       }
+      count = this.runCount;
+      lastType = this.runLastType;
       fileEnd = img.file.size;
       if (ext.type === ClusterType.ZeroAlloc && ext.copied) {
         keep = true;
@@ -128,7 +138,8 @@ export class Qcow2Writer {
             ext.bytes = Math.min(ext.bytes, at * cs - inCluster);
           }
         } else {
-          host = await img.refcounts.allocate(count);
+          host = img.refcounts.allocateCached(count);
+          if (host < 0) host = await img.refcounts.allocate(count);
         }
       }
       alloc = img.allocations.add((cur - inCluster) / cs, count);
@@ -144,23 +155,20 @@ export class Qcow2Writer {
       if (!img.lock.tryLock()) await img.lock.lock();
       try {
         // Lazy refcounts: the dirty bit is stable before an entry can outrun its refcounts.
-        await img.markDirtyIfLazy();
-        // The table may have been reloaded meanwhile; setL2 writes the live copy.
+        if (img.needsDirtyMark) await img.markDirtyIfLazy();
+        // What the entries pointed at, run by run (queued frees: applied after the L2 write-back).
         if (!keep) {
-          // What the entries pointed at, run by run (queued frees: applied after the L2 write-back).
-          const peek = this.peek;
-          for (let k = 0; k < count;) {
-            const at = cur - inCluster + k * cs;
-            if (!img.map.lookupCached(at, (count - k) * cs, peek)) await img.map.lookup(at, (count - k) * cs, peek);
-            const c = Math.ceil(peek.bytes / cs);
-            this.freeOld(peek, c);
-            k += c;
+          const first = cur - inCluster;
+          for (let k = this.freeOldRun(first, count, 0); k < count; k = this.freeOldRun(first, count, k)) {
+            await img.map.lookup(first + k * cs, (count - k) * cs, this.peek); // loads the table; look again
           }
         }
+        // The table may have been reloaded meanwhile; setL2 writes the live copy.
         const hostHi = Math.floor(host / 4294967296);
-        await img.map.setL2(ext.table!, ext.index, count, (OFLAG_COPIED_HI | hostHi) >>> 0, host >>> 0, true);
+        const linked = img.map.setL2(ext.table!, ext.index, count, (OFLAG_COPIED_HI | hostHi) >>> 0, host >>> 0, true);
+        if (linked !== undefined) await linked;
         img.metadata.newDataLinked();
-        await img.writeBackIfOverCapacity();
+        if (img.metadata.overCapacity) await img.metadata.writeBack();
       } finally {
         img.lock.unlock();
       }
@@ -168,6 +176,57 @@ export class Qcow2Writer {
     } finally {
       img.allocations.remove(alloc);
     }
+  }
+
+  /** Clusters and kind of the last cluster of the run planRun found (valid under the lock until the next call). */
+  private runCount = 0;
+  private runLastType = ClusterType.Unallocated;
+
+  /**
+   * Caller holds the lock. Fills `ext` with the run an allocating write at
+   * `cur` takes, from cached L2 tables only (RUN_NEEDS_TABLE: one must be
+   * read first). As QEMU, one run takes every following cluster of the table
+   * that needs a new host cluster, whatever it held (unallocated, zero,
+   * shared, compressed).
+   */
+  private planRun(cur: number, rem: number, ext: Qcow2Extent): number {
+    const map = this.img.map;
+    const cs = this.img.clusterSize;
+    if (!map.lookupCached(cur, rem, ext)) return RUN_NEEDS_TABLE;
+    if (ext.type === ClusterType.Normal && ext.copied) return RUN_IN_PLACE;
+    let lastType = ext.type;
+    if (!(ext.type === ClusterType.ZeroAlloc && ext.copied)) {
+      const peek = this.peek;
+      let covered = ext.bytes;
+      while (covered < rem && ((cur + covered) / cs) % map.l2Entries !== 0) {
+        if (!map.lookupCached(cur + covered, rem - covered, peek)) return RUN_NEEDS_TABLE;
+        if ((peek.type === ClusterType.Normal || peek.type === ClusterType.ZeroAlloc) && peek.copied) break;
+        covered += peek.bytes;
+        lastType = peek.type;
+      }
+      ext.bytes = covered;
+    }
+    this.runLastType = lastType;
+    this.runCount = Math.ceil(((cur % cs) + ext.bytes) / cs);
+    return RUN_PLANNED;
+  }
+
+  /**
+   * Caller holds the lock. Queues the frees of what the entries of clusters
+   * [k, count) of the run at guest `first` pointed at, as far as cached
+   * tables answer; returns the cluster it stopped at (count: all done).
+   */
+  private freeOldRun(first: number, count: number, k: number): number {
+    const map = this.img.map;
+    const cs = this.img.clusterSize;
+    const peek = this.peek;
+    while (k < count) {
+      if (!map.lookupCached(first + k * cs, (count - k) * cs, peek)) return k;
+      const c = Math.ceil(peek.bytes / cs);
+      this.freeOld(peek, c);
+      k += c;
+    }
+    return k;
   }
 
   /** Guest data (merged with the copy-on-write of the old content) into freshly allocated clusters. */
@@ -234,6 +293,12 @@ export class Qcow2Writer {
     const i = Math.floor(offset / (map.clusterSize * map.l2Entries));
     if (i >= map.l1Size) throw new BlockError('EIO');
     return i;
+  }
+
+  /** L1 entry `i` names an L2 table with refcount 1 (writableTable has nothing to do). */
+  private tableWritable(i: number): boolean {
+    const map = this.img.map;
+    return map.l2Offset(i) !== 0 && map.l1Copied(i);
   }
 
   /** Caller holds the lock. Makes the L2 table covering guest `offset` writable. */

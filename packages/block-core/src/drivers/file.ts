@@ -403,11 +403,24 @@ export class FileDriverState implements BlockDriverState {
    * whole file is data.
    */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    const fd = this.fh.fd;
+    if (hostIo.available && length > 0 && fd >= 0) {
+      // SEEK_DATA / SEEK_HOLE stop at EOF, so only a hole running to EOF
+      // needs the file size: no fstat (and fs.Stats with its four Dates) per
+      // call while convert maps a large source extent by extent. Anything
+      // else (past EOF, an error) takes the full path below.
+      const data = hostIo.seekData(fd, offset);
+      if (data === offset) {
+        const hole = hostIo.seekHole(fd, offset);
+        if (hole > offset) return { length: Math.min(length, hole - offset), data: true, zero: false, allocated: true, offset };
+      } else if (data > offset) {
+        return { length: Math.min(length, data - offset), data: false, zero: true, allocated: true, offset };
+      }
+    }
     const size = await this.getLength();
     if (offset >= size) return { length: 0, data: false, zero: true, allocated: false };
     const n = Math.min(length, size - offset);
     if (!hostIo.available) return { length: n, data: true, zero: false, allocated: true, offset };
-    const fd = this.fh.fd;
     const data = hostIo.seekData(fd, offset);
     if (data === offset) {
       const hole = hostIo.seekHole(fd, offset);
