@@ -105,6 +105,10 @@ const CASES: string[][] = [
   ['dd', 'foo=1', 'if=disk.raw', 'of=bad.raw'],
   ['dd', 'if=nonexistent.raw', 'of=bad.raw'],
   ['dd', '-O', 'nosuchfmt', 'if=disk.raw', 'of=bad.raw'],
+  // Safe rebase opens the new backing file before anything else can fail.
+  ['rebase', '-b', 'nonexistent.raw', 'disk.raw'],
+  ['rebase', '-b', 'nonexistent.raw', '-F', 'raw', 'disk.raw'],
+  ['rebase', '-u', '-b', 'nonexistent.raw', 'disk.raw'],
   ['measure'],
   ['measure', '--size', '1M', 'disk.raw'],
   ['measure', '--size', '1Q'],
@@ -124,6 +128,18 @@ describe('bad input', () => {
     expect([sha256(`${w.t}/disk.raw`), sha256(`${w.t}/small.raw`)]).toEqual(before);
     // qemu-img sometimes creates the target before it rejects an option (convert -t bogus); tsemu-img never does.
     if (!existsSync(`${w.q}/bad.raw`)) expect(existsSync(`${w.t}/bad.raw`)).toBe(false);
+  });
+
+  // measure's short spec has no leading ':' in qemu-img 7.2: glibc prints its own
+  // message, then the help text goes to stdout with status 0 (the help's wording is
+  // tsemu's own, so only stderr and the status are compared, and stdout is -h's).
+  it.each([
+    ['-Z', 'disk.raw'], ['disk.raw', '-f'], ['--nosuch=x', 'disk.raw'], ['--ima=1', 'disk.raw'],
+    ['disk.raw', '--siz'], ['--o', 'disk.raw'], ['-Zh', 'disk.raw'], ['-hZ', 'disk.raw'], ['--size', '1G', '-Z'], ['--size', '1X', '-Z'],
+  ].map((c) => [c]))('measure %j: glibc\'s message and the help text, as qemu-img', (args) => {
+    const { qemu, tsemu } = w.compare(['measure', ...args]);
+    expect({ stderr: tsemu.stderr, code: tsemu.code }).toEqual({ stderr: qemu.stderr, code: qemu.code });
+    if (qemu.code === 0) expect(tsemu.stdout).toBe(w.compare(['measure', '-h']).tsemu.stdout);
   });
 
   it('bitmap on a format without persistent bitmaps fails as qemu-img does (its node name is a counter)', () => {
