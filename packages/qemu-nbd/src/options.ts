@@ -261,7 +261,6 @@ export function parseArgs(argv: readonly string[], warn: (text: string, where?: 
     if (s.tlsHostname !== undefined) throw new CliError('--tls-hostname is not permitted without --tls-creds');
   }
   if (s.imageOpts && s.format) throw new CliError('--image-opts and -f are mutually exclusive');
-  if (s.imageOpts && s.snapshot) throw new CliError('-s/--snapshot with --image-opts is not supported yet');
   return s;
 }
 
