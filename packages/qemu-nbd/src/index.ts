@@ -15,7 +15,7 @@ import {
   type LoadSnapshotParam, type NbdCliSettings,
 } from './options.js';
 import { bindFailure, errnoText, prepareUnixPath, resolveInet } from './address.js';
-import { TRACE_EVENT_NAMES } from './trace-events.js';
+import { TRACE_EVENT_NAMES } from '@tsemu/block-core';
 import { checkActivationSocket } from './socket-activation.js';
 import { NbdServer, type NbdListenAddress } from './server.js';
 import { exportedBitmaps } from './bitmap-extents.js';
