@@ -89,6 +89,10 @@ const CASES: string[][] = [
   ['map', '--output=xml', 'disk.raw'],
   ['map', 'nonexistent.raw'],
   ['bench', '-c', 'x', 'disk.raw'],
+  // -U on a read-write open is refused before anything is opened.
+  ['bench', '-c', '1', '-w', '-U', '-f', 'raw', 'disk.raw'],
+  ['snapshot', '-U', '-c', 's1', 'disk.raw'],
+  ['snapshot', '-U', '-c', 's1', 'nonexistent.qcow2'],
   ['bench', '--flush-interval=3', 'disk.raw'],
   ['bench', '-w', '-c', '10', '--flush-interval=3', '-f', 'raw', 'disk.raw'],
   ['bench', '-i', 'bogus', 'disk.raw'],
