@@ -276,7 +276,8 @@ async function exportImage(
     if (s.offset >= 1n << 63n) return fail(OFFSET_RANGE_ERROR);
     const size = BigInt(await backend.getLength());
     if (s.offset > size) return fail(`Offset (${s.offset}) cannot be greater than size of the containing file (${size})`);
-    const probed = backend.info().format;
+    // Under -s the root is the overlay: the image's own format is its backing node's.
+    const probed = s.snapshot && backend.root.backing ? backend.root.backing.driver.name : backend.info().format;
     await backend.close();
     try {
       backend = await openImage({ options: offsetOptions(s, file, probed, s.offset), ...common, onWarning: () => {} });

@@ -79,6 +79,23 @@ describe('-s/--snapshot', () => {
     }
   });
 
+  it('-s with -o: the offset applies to the image, writes still land in the overlay', async () => {
+    const base = join(dir, 'off.raw');
+    await ok('qemu-img', ['create', '-f', 'raw', base, '1M']);
+    await ok('qemu-io', ['-f', 'raw', '-c', 'write -P 0x44 512 4k', base]);
+    const before = sha256(base);
+    const srv = await InProcessServer.start(['-s', '-o', '512', '-f', 'raw', '-t', '-k', join(dir, 'off.sock'), base]);
+    try {
+      expect((await ok('nbdinfo', ['--size', srv.uri()])).trim()).toBe(String((1 << 20) - 512));
+      const back = await run('qemu-io', ['-f', 'raw', '-c', 'read -P 0x44 0 4k', '-c', 'write -P 0x55 4k 4k', '-c', 'read -P 0x55 4k 4k', srv.uri()]);
+      expect(back.stdout, back.stderr).not.toMatch(/Pattern verification failed/);
+      expect(back.code).toBe(0);
+    } finally {
+      await srv.stop();
+    }
+    expect(sha256(base)).toBe(before);
+  });
+
   it('leaves no overlay file while serving (unlinked once open, as QEMU) and exits 0 on SIGTERM and SIGINT', async () => {
     const base = join(dir, 'sig.raw');
     await ok('qemu-img', ['create', '-f', 'raw', base, '1M']);
