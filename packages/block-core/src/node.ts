@@ -345,7 +345,16 @@ export class BlockNode {
     checkRequest(size, 0);
     const state = this.state;
     if (!state.truncate) throw new BlockError('ENOTSUP', 'Image format driver does not support resize');
-    await state.truncate(size, exact, prealloc);
+    // As QEMU's bdrv_co_truncate: growing over a backing file that reaches past
+    // the old end must not expose the backing file's data there.
+    let zeroWrite = false;
+    const backing = this.backing;
+    if (backing) {
+      const old = await this.getLength();
+      zeroWrite = size > old && (await backing.getLength()) > old;
+    }
+    if (zeroWrite && state.truncateZeroWrite !== true) throw new BlockError('ENOTSUP', 'Block driver does not support requested flags');
+    await state.truncate(size, exact, prealloc, zeroWrite);
   }
 
   async allocatedFileSize(): Promise<number | undefined> {
