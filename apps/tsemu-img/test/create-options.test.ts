@@ -57,6 +57,16 @@ const CASES: string[][] = [
   ['create', '-f', 'qcow2', '-o', 'cluster_size=99999999999999999999', 'out.img', '1M'],
   ['create', '-f', 'qcow2', '-o', 'data_file_raw=maybe', 'out.img', '1M'],
   ['create', '-f', 'raw', '-o', 'preallocation=full,size=abc', 'out.img'],
+  // Backing files: -o backing_file= is -b (the size comes from it), QEMU's checks in its order, commas doubled in the line.
+  ['create', '-f', 'qcow2', '-o', 'backing_file=src.raw,backing_fmt=raw', 'out.img'],
+  ['create', '-f', 'qcow2', '-o', 'backing_file=src.raw', '-F', 'raw', 'out.img'],
+  ['create', '-f', 'qcow2', '-b', 'json:{"driver":"raw","file":{"driver":"file","filename":"src.raw"}}', '-F', 'raw', 'out.img'],
+  ['create', '-f', 'qcow2', '-b', 'out.img', '-F', 'qcow2', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-o', 'backing_file=out.img', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-b', '', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-u', '-b', 'nonexistent.qcow2', 'out.img', '1M'],
+  ['create', '-f', 'qcow2', '-u', '-b', 'nonexistent.qcow2', 'out.img'],
+  ['create', '-f', 'raw', '-F', 'qcow2', 'out.img', '1M'],
 ];
 
 describe('create options as qemu-img takes them', () => {

@@ -146,10 +146,13 @@ describe('bench', () => {
     [['bench', '-c', '100', '-f', 'raw', 'full.raw']],
     [['bench', '-w', '-c', '40', '-d', '4', '-s', '64k', '-S', '128k', '-o', '1M', '--pattern=0xab', '-f', 'raw', 'bench.raw']],
     [['bench', '-w', '-c', '10', '-d', '2', '--flush-interval=2', '-f', 'raw', 'bench.raw']],
-  ])('%j prints the same lines (timing aside)', (args) => {
+    // -S 0 steps by the buffer size, as qemu-img's `step ?: bufsize`.
+    [['bench', '-w', '-c', '3', '-S', '0', '--pattern=0x5c', '-f', 'raw', 'bench.raw']],
+  ])('%j prints the same lines (timing aside) and leaves the same file', (args) => {
     w.both('qemu-img', ['create', '-f', 'raw', 'bench.raw', '8M']);
     const { qemu, tsemu } = w.compare(args);
     expect({ ...tsemu, stdout: timing(tsemu.stdout) }).toEqual({ ...qemu, stdout: timing(qemu.stdout) });
+    expect(sha256(`${w.t}/bench.raw`)).toBe(sha256(`${w.q}/bench.raw`));
   });
 
   it('writes the pattern where the requests go, and fails like qemu-img past the end', () => {

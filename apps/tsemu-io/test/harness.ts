@@ -16,8 +16,8 @@ export interface RunResult {
   code: number | null;
 }
 
-export function run(bin: string, args: string[], cwd: string, input?: string): RunResult {
-  const r = spawnSync(bin, args, { cwd, input: input ?? '', encoding: 'utf8', timeout: 60_000 });
+export function run(bin: string, args: string[], cwd: string, input?: string, env?: NodeJS.ProcessEnv): RunResult {
+  const r = spawnSync(bin, args, { cwd, input: input ?? '', encoding: 'utf8', timeout: 60_000, ...(env && { env }) });
   return { stdout: r.stdout, stderr: r.stderr, code: r.status };
 }
 

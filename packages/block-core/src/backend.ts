@@ -130,7 +130,7 @@ export class BlockBackend {
     this.checkWritable();
     this.checkRange(offset, length);
     const zf = this.wce || flags?.fua ? flags ?? NO_FLAGS : { ...flags, fua: true };
-    return this.root.writeZeroes(offset, length, zf);
+    return this.root.writeZeroesFromBackend(offset, length, zf);
   }
 
   /** A no-op success under discard=ignore (decided by the root node's discard mode). */

@@ -6,6 +6,7 @@ import type { BlockNode } from './node.js';
 import { BlockError } from './errors.js';
 import { parseSizeOption } from './options.js';
 import { parseCNumber } from './util/c-number.js';
+import { formatOptionValue } from './util/option-string.js';
 import { findDriver, findProtocolDriver } from './registry.js';
 import { openProtocolNode } from './open.js';
 
@@ -38,6 +39,8 @@ export function formattingLine(driver: BlockDriver, spec: CreateSpec): string {
     if (value === undefined) continue;
     if (o.type === 'size' && o.name !== 'size') value = String(parseSizeOption(o.name, value, 0));
     if (o.type === 'number') value = normalizedNumber(value);
+    // QemuOpts prints a string value with its commas doubled (json: backing file names).
+    if (o.type === 'string') value = formatOptionValue(value);
     line += ` ${o.name}=${value}`;
   }
   return line;

@@ -98,7 +98,13 @@ export interface BlockDriverState {
   flush?(): Promise<void>;
   /** Absent: everything reads as allocated data. */
   blockStatus?(offset: number, length: number): Promise<BlockStatus>;
-  truncate?(size: number, exact: boolean, prealloc: Preallocation): Promise<void>;
+  /**
+   * `zeroWrite` (QEMU's BDRV_REQ_ZERO_WRITE, asked by BlockNode when a backing
+   * file reaches past the old end): the grown range must read as zeroes.
+   */
+  truncate?(size: number, exact: boolean, prealloc: Preallocation, zeroWrite?: boolean): Promise<void>;
+  /** truncate honours `zeroWrite` (QEMU's supported_truncate_flags); without it such a grow is refused. */
+  readonly truncateZeroWrite?: boolean;
   /** Host bytes used (qemu-img info's disk size); undefined = unavailable. */
   allocatedFileSize?(): Promise<number | undefined>;
   info?(): DriverInfo;

@@ -230,12 +230,24 @@ export class BlockNode {
     return state.pwritev(start, end - start, parts, flags);
   }
 
-  async writeZeroes(offset: number, length: number, flags: ZeroFlags = NO_FLAGS): Promise<void> {
+  /**
+   * A parent node's write-zeroes request to this node (QEMU's bdrv_co_pwrite_zeroes):
+   * without discard=unmap here, nothing may be deallocated (MAY_UNMAP is dropped).
+   */
+  writeZeroes(offset: number, length: number, flags: ZeroFlags = NO_FLAGS): Promise<void> {
+    return this.writeZeroesFromBackend(offset, length, flags.mayUnmap && !this.unmap ? { ...flags, mayUnmap: false } : flags);
+  }
+
+  /**
+   * A BlockBackend's request to its root node. QEMU's blk layer keeps MAY_UNMAP
+   * whatever the root's discard mode: a qcow2 root then frees the clusters and
+   * only its passing the discard down to the file depends on discard=unmap
+   * (qemu-io -d off `write -z -u` frees qcow2 clusters, as here).
+   */
+  async writeZeroesFromBackend(offset: number, length: number, zf: ZeroFlags = NO_FLAGS): Promise<void> {
     this.checkWritable();
     checkRequest(offset, length);
     if (length === 0) return;
-    // Without discard=unmap nothing may be deallocated (QEMU strips MAY_UNMAP).
-    const zf: ZeroFlags = flags.mayUnmap && !this.unmap ? { ...flags, mayUnmap: false } : flags;
     const state = this.state;
     const tracker = this.tracker;
     if (tracker === null) {
@@ -333,7 +345,16 @@ export class BlockNode {
     checkRequest(size, 0);
     const state = this.state;
     if (!state.truncate) throw new BlockError('ENOTSUP', 'Image format driver does not support resize');
-    await state.truncate(size, exact, prealloc);
+    // As QEMU's bdrv_co_truncate: growing over a backing file that reaches past
+    // the old end must not expose the backing file's data there.
+    let zeroWrite = false;
+    const backing = this.backing;
+    if (backing) {
+      const old = await this.getLength();
+      zeroWrite = size > old && (await backing.getLength()) > old;
+    }
+    if (zeroWrite && state.truncateZeroWrite !== true) throw new BlockError('ENOTSUP', 'Block driver does not support requested flags');
+    await state.truncate(size, exact, prealloc, zeroWrite);
   }
 
   async allocatedFileSize(): Promise<number | undefined> {

@@ -12,6 +12,9 @@ import { BlockNode, type DetectZeroes } from './node.js';
 import { childOptions, hasChildOptions, parseBool, parseJsonFilename } from './options.js';
 import { findDriver, findProtocolDriver, probeFormat } from './registry.js';
 import { parseOptionString } from './util/index.js';
+import { createImage } from './create.js';
+import { rmSync } from 'node:fs';
+import { createTemporaryFile } from './temporary-file.js';
 
 export interface OpenSpec {
   filename?: string;
@@ -58,6 +61,12 @@ export interface OpenSpec {
    * own line breaks). Without it drivers write to process.stderr themselves.
    */
   onWarnReport?: (text: string) => void;
+  /**
+   * QEMU's snapshot=on (qemu-io -s, qemu-nbd -s): the image is opened
+   * read-only below a temporary qcow2 overlay that takes the writes and is
+   * deleted at close.
+   */
+  snapshot?: boolean;
 }
 
 /** Settings a node passes on to the children it opens. */
@@ -85,6 +94,9 @@ const GENERIC_OPTIONS = new Set([
 type OpenMode = 'image' | 'protocol';
 
 export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
+  // QEMU checks it at the first node it opens, before any file is touched.
+  if (spec.forceShare && !spec.readOnly) throw new BlockError('EINVAL', 'force-share=on can only be used with read-only images');
+  if (spec.snapshot) return openWithTemporaryOverlay(spec);
   const cache = typeof spec.cache === 'string' ? parseCacheMode(spec.cache)
     : spec.cache ? { ...spec.cache } : parseCacheMode('writeback');
   let opts: BlockOptions = {};
@@ -132,6 +144,38 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
   }
 }
 
+/**
+ * snapshot=on, as QEMU's bdrv_append_temp_snapshot: the image read-only, a new
+ * qcow2 of its size in a temporary file (no backing name in its header) with
+ * the image's node attached as its backing, and the overlay on top. The file
+ * is unlinked once open, as QEMU does (a reopen by its name then fails).
+ */
+async function openWithTemporaryOverlay(spec: OpenSpec): Promise<BlockBackend> {
+  const base = await openImage({ ...spec, snapshot: false, readOnly: true });
+  let path: string | undefined;
+  let overlay: BlockNode | undefined;
+  try {
+    path = createTemporaryFile();
+    await createImage({ filename: path, format: 'qcow2', size: await base.getLength() });
+    const cache = base.root.cache;
+    const inherited: Inherited = {
+      readOnly: spec.readOnly === true, cache: { ...cache }, unmap: parseDiscard(spec.discard ?? 'ignore'),
+      noBacking: false, singleClient: spec.singleClient === true, forCheck: false,
+      request: rootRequest(spec.readOnly === true, false, false), forceShare: false,
+    };
+    const opts: BlockOptions = { driver: 'qcow2', file: path, backing: base.root.filename || 'base' };
+    if (spec.detectZeroes !== undefined) opts['detect-zeroes'] = spec.detectZeroes;
+    overlay = await openNode(opts, undefined, inherited, 'image', true, undefined, base.root);
+    return new BlockBackend(overlay, await overlay.getLength(), cache);
+  } catch (err) {
+    if (overlay) await overlay.close().catch(() => {});
+    else await base.close().catch(() => {});
+    throw err;
+  } finally {
+    if (path !== undefined) rmSync(path, { force: true });
+  }
+}
+
 function parseDiscard(text: string): boolean {
   if (text === 'unmap' || text === 'on') return true;
   if (text === 'ignore' || text === 'off') return false;
@@ -162,7 +206,7 @@ function protocolFor(filename: string): BlockDriver {
  */
 async function openNode(
   opts: BlockOptions, filename: string | undefined, inherited: Inherited, mode: OpenMode, top = false,
-  preopenedFile?: BlockNode,
+  preopenedFile?: BlockNode, attachedBacking?: BlockNode,
 ): Promise<BlockNode> {
   let driverName = opts.driver;
   const name = filename ?? opts.filename;
@@ -190,6 +234,8 @@ async function openNode(
     driver, filename: name ?? '', options: nodeOpts, readOnly, cache, unmap,
     detectZeroes: top ? parseDetectZeroes(opts['detect-zeroes']) : 'off',
   });
+  // An already open node as the backing child (snapshot=on): the driver's openChild('backing') finds it.
+  if (attachedBacking) node.children.set('backing', attachedBacking);
   // A read-only node (read-only=on below a writable parent) asks for nothing it cannot use.
   const request = readOnly ? { perm: inherited.request.perm & PERM_CONSISTENT_READ, deny: inherited.request.deny } : inherited.request;
   const childInherited: Inherited = { ...inherited, readOnly, cache, unmap };

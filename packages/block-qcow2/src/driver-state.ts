@@ -288,16 +288,40 @@ export class Qcow2DriverState implements BlockDriverState {
     await this.amend(options, status);
   }
 
+  readonly truncateZeroWrite = true;
+
   /** Grow, or shrink (the generic layer / tool asks for --shrink); `exact` is implied. */
-  async truncate(size: number, _exact: boolean, prealloc: Preallocation): Promise<void> {
+  async truncate(size: number, _exact: boolean, prealloc: Preallocation, zeroWrite = false): Promise<void> {
     const img = this.image;
     if (img.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
+    const old = img.header.size;
+    zeroWrite &&= size > old;
+    // QEMU fails here, before the size changes: a v2 image has no zero clusters.
+    if (zeroWrite && img.header.version < 3) throw new BlockError('ENOTSUP', 'Failed to zero out new clusters: Operation not supported');
     img.beginRequest();
     try {
       await resizeQcow2(img, this.writer, size, prealloc);
       img.bitmaps.resize(size);
+      if (zeroWrite) await this.zeroGrownRange(old, size);
     } finally {
       await img.endRequest();
+    }
+  }
+
+  /**
+   * truncate's zeroWrite, as QEMU's qcow2: zero clusters from the first cluster
+   * boundary at or after the old end up to the new one, then explicit zeroes
+   * for the old end's partial cluster (a data write, with copy-on-write from
+   * the backing file for the rest of that cluster). Not a guest write: no
+   * dirty bitmap bits.
+   */
+  private async zeroGrownRange(old: number, size: number): Promise<void> {
+    const cs = this.image.clusterSize;
+    const zeroStart = Math.ceil(old / cs) * cs;
+    if (size > zeroStart) await this.writer.writeZeroes(zeroStart, size - zeroStart, false);
+    if (zeroStart > old) {
+      const length = Math.min(zeroStart, size) - old;
+      await this.writer.write(old, length, [new Uint8Array(length)]);
     }
   }
 

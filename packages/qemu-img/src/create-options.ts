@@ -1,7 +1,7 @@
 // Create options (-o) of a format and its protocol: the "-o help" listing,
 // validation of option names, and the "Formatting ..." line qemu-img prints.
 import { statSync } from 'node:fs';
-import { findDriver, findProtocolDriver, normalizedNumber } from '@tsemu/block-core';
+import { findDriver, findProtocolDriver, formatOptionValue, normalizedNumber } from '@tsemu/block-core';
 import type { BlockDriver, CreateOptionSpec } from '@tsemu/block-core';
 
 const TYPE_LABEL: Record<CreateOptionSpec['type'], string> = {
@@ -76,7 +76,7 @@ export function formattingLine(filename: string, format: BlockDriver, size: numb
   for (const opt of createOptionsOf(format, true)) {
     if (opt.name === 'size') continue;
     const value = options[opt.name] ?? opt.default;
-    if (value !== undefined) line += ` ${opt.name}=${opt.type === 'number' ? normalizedNumber(value) : value}`;
+    if (value !== undefined) line += ` ${opt.name}=${opt.type === 'number' ? normalizedNumber(value) : opt.type === 'string' ? formatOptionValue(value) : value}`;
   }
   return line;
 }

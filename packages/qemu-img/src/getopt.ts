@@ -19,6 +19,12 @@ export interface ParsedOption {
 export interface ParsedArgs {
   options: ParsedOption[];
   operands: string[];
+  /**
+   * With `glibcErrors`: glibc's own message for the first bad option
+   * (`measure: invalid option -- 'Z'`); `options` then holds only the
+   * options before it, which the command still acts on in order.
+   */
+  error?: string;
 }
 
 /** A command-line mistake: qemu-img prints it, then "Try 'qemu-img --help'...", exit 1. */
@@ -35,6 +41,19 @@ export interface GetoptSpec {
   long?: LongOption[];
   /** Stop at the first operand (getopt's '+'), as qemu-img's top level does. */
   stopAtOperand?: boolean;
+  /**
+   * The short spec has no leading ':' in qemu-img (measure): glibc prints its
+   * own message and getopt returns '?', which that command answers with its
+   * help text. Parsing stops there and `error` holds the message.
+   */
+  glibcErrors?: boolean;
+}
+
+/** A bad option: qemu-img's own wording (spec with ':') and glibc's (without). */
+class BadOption extends Error {
+  constructor(readonly qemu: string, readonly glibc: string) {
+    super(qemu);
+  }
 }
 
 function shortMode(spec: string, ch: string): ArgMode | undefined {
@@ -69,61 +88,71 @@ export function getopt(argv0: string, args: readonly string[], spec: GetoptSpec)
   const long = spec.long ?? [];
 
   let i = 0;
-  for (; i < args.length; i++) {
-    const word = args[i]!;
-    if (word === '--') {
-      i++;
-      break;
-    }
-    if (word.length < 2 || word[0] !== '-') {
-      if (spec.stopAtOperand) break;
-      operands.push(word);
-      continue;
-    }
-    if (word.startsWith('--')) {
-      const eq = word.indexOf('=');
-      const name = word.slice(2, eq < 0 ? undefined : eq);
-      const opt = findLong(long, name);
-      if (opt === undefined || opt === 'ambiguous') throw new UsageError(`unrecognized option '${word}'`);
-      optionWords.push(word);
-      if (opt.arg === 'none') {
-        if (eq >= 0) throw new UsageError(`unrecognized option '${word}'`);
-        options.push({ key: opt.key });
-      } else if (eq >= 0) {
-        options.push({ key: opt.key, arg: word.slice(eq + 1) });
-      } else {
-        if (i + 1 >= args.length) throw new UsageError(`missing argument for option '${word}'`);
-        const arg = args[++i]!;
-        optionWords.push(arg);
-        options.push({ key: opt.key, arg });
+  try {
+    for (; i < args.length; i++) {
+      const word = args[i]!;
+      if (word === '--') {
+        i++;
+        break;
       }
-      continue;
-    }
-    // A cluster of short options: "-fraw", "-qp", "-Sn 4k"...
-    for (let j = 1; j < word.length; j++) {
-      const ch = word[j]!;
-      const last = j === word.length - 1;
-      const mode = shortMode(spec.short, ch);
-      if (mode === undefined) {
-        // glibc only advances optind past the word when the bad letter ends it.
-        throw new UsageError(`unrecognized option '${last ? word : previousWord()}'`);
-      }
-      if (mode === 'none') {
-        options.push({ key: ch });
-        if (last) optionWords.push(word);
+      if (word.length < 2 || word[0] !== '-') {
+        if (spec.stopAtOperand) break;
+        operands.push(word);
         continue;
       }
-      if (!last) {
-        options.push({ key: ch, arg: word.slice(j + 1) });
+      if (word.startsWith('--')) {
+        const eq = word.indexOf('=');
+        const name = word.slice(2, eq < 0 ? undefined : eq);
+        const opt = findLong(long, name);
+        if (opt === undefined) throw new BadOption(`unrecognized option '${word}'`, `unrecognized option '${word}'`);
+        if (opt === 'ambiguous') {
+          const names = long.filter((o) => o.name.startsWith(name)).map((o) => ` '--${o.name}'`).join('');
+          throw new BadOption(`unrecognized option '${word}'`, `option '--${name}' is ambiguous; possibilities:${names}`);
+        }
         optionWords.push(word);
-      } else {
-        if (i + 1 >= args.length) throw new UsageError(`missing argument for option '${word}'`);
-        const arg = args[++i]!;
-        optionWords.push(word, arg);
-        options.push({ key: ch, arg });
+        if (opt.arg === 'none') {
+          if (eq >= 0) throw new BadOption(`unrecognized option '${word}'`, `option '--${opt.name}' doesn't allow an argument`);
+          options.push({ key: opt.key });
+        } else if (eq >= 0) {
+          options.push({ key: opt.key, arg: word.slice(eq + 1) });
+        } else {
+          if (i + 1 >= args.length) throw new BadOption(`missing argument for option '${word}'`, `option '--${opt.name}' requires an argument`);
+          const arg = args[++i]!;
+          optionWords.push(arg);
+          options.push({ key: opt.key, arg });
+        }
+        continue;
       }
-      break;
+      // A cluster of short options: "-fraw", "-qp", "-Sn 4k"...
+      for (let j = 1; j < word.length; j++) {
+        const ch = word[j]!;
+        const last = j === word.length - 1;
+        const mode = shortMode(spec.short, ch);
+        if (mode === undefined) {
+          // glibc only advances optind past the word when the bad letter ends it.
+          throw new BadOption(`unrecognized option '${last ? word : previousWord()}'`, `invalid option -- '${ch}'`);
+        }
+        if (mode === 'none') {
+          options.push({ key: ch });
+          if (last) optionWords.push(word);
+          continue;
+        }
+        if (!last) {
+          options.push({ key: ch, arg: word.slice(j + 1) });
+          optionWords.push(word);
+        } else {
+          if (i + 1 >= args.length) throw new BadOption(`missing argument for option '${word}'`, `option requires an argument -- '${ch}'`);
+          const arg = args[++i]!;
+          optionWords.push(word, arg);
+          options.push({ key: ch, arg });
+        }
+        break;
+      }
     }
+  } catch (e) {
+    if (!(e instanceof BadOption)) throw e;
+    if (spec.glibcErrors) return { options, operands, error: `${argv0}: ${e.glibc}` };
+    throw new UsageError(e.qemu);
   }
   for (; i < args.length; i++) operands.push(args[i]!);
   return { options, operands };

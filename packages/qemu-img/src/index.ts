@@ -6,6 +6,7 @@ import { getopt, UsageError } from './getopt.js';
 import { helpText, versionText } from './help.js';
 import { CommandError, Context, HelpRequested, PrintAndExit, PROGRAM, type Io } from './io.js';
 import { registerAllDrivers, resetUserObjects } from '@tsemu/block-drivers';
+import { TRACE_EVENT_NAMES, TraceHelpRequested, TraceOptionError, openTraceFile, parseTraceOpt } from '@tsemu/block-core';
 
 export { COMMANDS, registerCommand, type SubCommand } from './commands/index.js';
 export { getopt, UsageError, type GetoptSpec, type ParsedArgs } from './getopt.js';
@@ -46,15 +47,22 @@ async function dispatch(ctx: Context, argv: string[]): Promise<number> {
     ],
     stopAtOperand: true,
   });
+  let traceFile: string | undefined;
+  const traceWarn = (text: string, where?: string): void =>
+    void ctx.io.stderr.write(`${PROGRAM}:${where ? `${where}:` : ''} warning: ${text}\n`);
   for (const o of options) {
     if (o.key === 'h') throw new HelpRequested();
     if (o.key === 'V') {
       ctx.out(versionText());
       return 0;
     }
-    // -T/--trace: there are no trace events to enable yet.
+    // -T/--trace: checked as qemu-img does; there are no trace events to emit yet.
+    if (o.key === 'T') traceFile = parseTraceOpt(o.arg!, PROGRAM, traceWarn) ?? traceFile;
   }
-  if (operands.length === 0) throw new UsageError('Not enough arguments');
+  // qemu-img wants some argument, but options alone (`-T x`) end quietly with status 0.
+  if (argv.length === 0) throw new UsageError('Not enough arguments');
+  if (operands.length === 0) return 0;
+  if (traceFile !== undefined) openTraceFile(traceFile);
   const name = operands[0]!;
   const command = COMMANDS.get(name);
   if (!command) throw new UsageError(`Command not found: ${name}`);
@@ -65,6 +73,15 @@ function report(ctx: Context, err: unknown): number {
   if (err instanceof HelpRequested) {
     ctx.out(helpText());
     return 0;
+  }
+  if (err instanceof TraceHelpRequested) {
+    ctx.out(`${TRACE_EVENT_NAMES.join('\n')}\n`);
+    return 0;
+  }
+  if (err instanceof TraceOptionError) {
+    if (err.prefixed) ctx.error(err.message);
+    else ctx.io.stderr.write(`${err.message}\n`);
+    return 1;
   }
   if (err instanceof PrintAndExit) {
     ctx.out(err.stdout);

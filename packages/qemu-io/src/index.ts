@@ -30,7 +30,7 @@ export async function main(argv: string[], io?: IoStreams): Promise<number> {
   const streams: IoStreams = io ?? { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
   const out = new Output(streams);
   resetUserObjects(); // --object definitions belong to one invocation
-  const cmdline = parseCommandLine(argv);
+  const cmdline = parseCommandLine(argv, (text) => void streams.stderr.write(text));
   if (cmdline.kind === 'exit') {
     if (cmdline.stderr) streams.stderr.write(cmdline.stderr);
     if (cmdline.stdout) streams.stdout.write(cmdline.stdout);

@@ -61,7 +61,6 @@ export async function openWithSettings(s: Session, settings: OpenSettings, onOpe
   }
   const where = settings.filename !== undefined && !settings.imageOpts ? `can't open device ${settings.filename}` : "can't open";
   const refuse = (why: string): Status => (s.err(`qemu-io: ${where}: ${why}`), EINVAL);
-  if (settings.snapshot) return refuse('snapshot mode (-s) is not supported by tsemu-io');
   if (settings.forceShare && !settings.readOnly) return refuse('force-share=on can only be used with read-only images');
   if (settings.aio === 'native' && !isDirect(settings.cache)) {
     return refuse('aio=native was specified, but it requires cache.direct=on, which was not specified.');
@@ -76,6 +75,7 @@ export async function openWithSettings(s: Session, settings: OpenSettings, onOpe
     discard: settings.discard,
     detectZeroes: settings.detectZeroes,
     forceShare: settings.forceShare,
+    snapshot: settings.snapshot,
     // qemu-io serves only its own commands: small writes may block the event loop for microseconds.
     singleClient: true,
     onOptionWarning: (line) => s.err(`qemu-io: ${line}`),

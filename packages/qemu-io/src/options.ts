@@ -1,6 +1,7 @@
 // qemu-io's command line: options (GNU getopt_long, processed in order, the
 // first bad one ends the program), the usage text and the version banner.
 import { createUserObject, UserObjectError } from '@tsemu/block-drivers';
+import { TRACE_EVENT_NAMES, TraceHelpRequested, TraceOptionError, openTraceFile, parseTraceOpt } from '@tsemu/block-core';
 import { getopt, type LongOption } from './getopt.js';
 import {
   defaultSettings, parseAioArg, parseCacheArg, parseDetectZeroesArg, parseDiscardArg, type OpenSettings,
@@ -70,11 +71,14 @@ export type CommandLine =
   | { kind: 'run'; settings: OpenSettings; commands: string[] }
   | { kind: 'exit'; code: number; stdout?: string; stderr?: string };
 
-export function parseCommandLine(argv: string[]): CommandLine {
+/** `stderr(text)` gets -T's warnings as they arise (qemu-io prints them while it parses). */
+export function parseCommandLine(argv: string[], stderr: (text: string) => void = () => {}): CommandLine {
   const r = getopt('qemu-io', argv, 'hVc:d:f:rsnCmki:t:T:U', LONG);
   const settings = defaultSettings();
   const commands: string[] = [];
   const die = (message: string): CommandLine => ({ kind: 'exit', code: 1, stderr: `qemu-io: ${message}\n` });
+  const traceWarn = (text: string, where?: string): void => stderr(`qemu-io:${where ? `${where}:` : ''} warning: ${text}\n`);
+  let traceFile: string | undefined;
   for (const { key, value } of r.options) {
     const v = value!;
     switch (key) {
@@ -88,7 +92,17 @@ export function parseCommandLine(argv: string[]): CommandLine {
       case 'k': settings.aio = 'native'; break;
       case 'U': settings.forceShare = true; break;
       case 'image-opts': settings.imageOpts = true; break;
-      case 'C': case 'm': case 'T': break; // accepted, no effect here
+      case 'C': case 'm': break; // accepted, no effect here
+      case 'T':
+        // Checked as qemu-io does; there are no trace events to emit yet.
+        try {
+          traceFile = parseTraceOpt(v, 'qemu-io', traceWarn) ?? traceFile;
+        } catch (err) {
+          if (err instanceof TraceHelpRequested) return { kind: 'exit', code: 0, stdout: `${TRACE_EVENT_NAMES.join('\n')}\n` };
+          if (err instanceof TraceOptionError) return err.prefixed ? die(err.message) : { kind: 'exit', code: 1, stderr: `${err.message}\n` };
+          throw err;
+        }
+        break;
       case 'object': {
         // Made on the spot, as qemu-io does: a bad definition ends the run before the image opens.
         let made;
@@ -129,6 +143,14 @@ export function parseCommandLine(argv: string[]): CommandLine {
   }
   if (!r.ok) return { kind: 'exit', code: 1, stdout: USAGE_TEXT, stderr: `${r.error}\n` };
   if (r.operands.length > 1) return { kind: 'exit', code: 1, stdout: USAGE_TEXT };
+  if (traceFile !== undefined) {
+    try {
+      openTraceFile(traceFile);
+    } catch (err) {
+      if (err instanceof TraceOptionError) return die(err.message);
+      throw err;
+    }
+  }
   if (settings.format !== undefined && settings.imageOpts) return die('--image-opts and -f are mutually exclusive');
   settings.filename = r.operands[0];
   return { kind: 'run', settings, commands };

@@ -1,12 +1,9 @@
 // qemu-nbd as a library: main(argv, io?) serves one image until the last
 // client leaves (or forever with -t), or lists another server's exports
 // (-L), and resolves to the exit status. Errors are one qemu-nbd: line.
-import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
 import {
-  createImage, openImage, parseOptionString, type BlockBackend, type BlockDriverState, type BlockNode, type BlockOptions,
+  openImage, parseOptionString, type BlockBackend, type BlockDriverState, type BlockNode, type BlockOptions,
 } from '@tsemu/block-core';
 import type { NbdServerAddress } from '@tsemu/block-nbd';
 import { forkServer, isForkedChild, reportReady } from './fork.js';
@@ -18,7 +15,7 @@ import {
   type LoadSnapshotParam, type NbdCliSettings,
 } from './options.js';
 import { bindFailure, errnoText, prepareUnixPath, resolveInet } from './address.js';
-import { TRACE_EVENT_NAMES } from './trace-events.js';
+import { TRACE_EVENT_NAMES } from '@tsemu/block-core';
 import { checkActivationSocket } from './socket-activation.js';
 import { NbdServer, type NbdListenAddress } from './server.js';
 import { exportedBitmaps } from './bitmap-extents.js';
@@ -175,29 +172,9 @@ async function serve(s: NbdCliSettings, io: Io, error: (line: string) => void): 
     error(bindFailure(listenAt, (err as { code?: string }).code));
     return 1;
   }
-  let file = s.file!;
-  let format = s.format;
-  // -s: the overlay goes away however serving ends; the exit hook covers an exit that skips the finally.
-  let overlay: string | undefined;
-  const removeOverlay = (): void => {
-    if (overlay !== undefined) rmSync(overlay, { force: true });
-  };
   const onWarning = (line: string): void => void io.stderr.write(`${line}\n`);
   try {
-    if (s.snapshot) {
-      try {
-        overlay = await createOverlay(s, onWarning);
-        process.once('exit', removeOverlay);
-      } catch (err) {
-        const msg = err instanceof Error ? err.message : String(err);
-        error(`Failed to blk_new_open '${s.file}': ${msg}`);
-        return 1;
-      }
-      log?.(`temporary overlay ${overlay}`);
-      file = overlay;
-      format = 'qcow2';
-    }
-    if (!await exportImage(s, server, file, format, error, onWarning)) return 1;
+    if (!await exportImage(s, server, s.file!, s.format, error, onWarning)) return 1;
     log?.(`listening on ${bound.type === 'unix' ? bound.path : `${bound.host}:${bound.port}`}`);
     if (s.pidFile) {
       const problem = writePidFile(s.pidFile);
@@ -214,8 +191,6 @@ async function serve(s: NbdCliSettings, io: Io, error: (line: string) => void): 
     return 0;
   } finally {
     await server.close();
-    removeOverlay();
-    process.off('exit', removeOverlay);
   }
 }
 
@@ -227,30 +202,6 @@ function writePidFile(path: string): string | undefined {
   } catch (err) {
     return `Could not create '${path}': ${errnoText((err as { code?: string }).code)}`;
   }
-}
-
-/** -s: a qcow2 overlay in os.tmpdir() whose backing file is FILE (by absolute name, with its format). */
-async function createOverlay(s: NbdCliSettings, onWarning: (line: string) => void): Promise<string> {
-  const base = await openImage({ filename: s.file, format: s.format, readOnly: true, cache: s.cache ?? 'writeback', onWarning });
-  let size: number;
-  let baseFormat: string;
-  try {
-    size = await base.getLength();
-    baseFormat = base.info().format;
-  } finally {
-    await base.close();
-  }
-  const name = s.file!;
-  // Protocol names (nbd://, json:, null-co://) are kept as they are; plain paths made absolute.
-  const backing = isAbsolute(name) || /^[a-z][a-z0-9+.-]*:/i.test(name) ? name : resolve(name);
-  const overlay = join(tmpdir(), `tsemu-nbd-snapshot-${process.pid}-${randomBytes(6).toString('hex')}.qcow2`);
-  try {
-    await createImage({ filename: overlay, format: 'qcow2', size, options: { backing_file: backing, backing_fmt: baseFormat } });
-  } catch (err) {
-    rmSync(overlay, { force: true });
-    throw err;
-  }
-  return overlay;
 }
 
 /** -l: the first node from the root down its `file` children that can load a snapshot temporarily, as QEMU falls back. */
@@ -301,7 +252,8 @@ async function exportImage(
     error('--image-opts and -f are mutually exclusive');
     return false;
   }
-  const common = { readOnly: s.readOnly, cache: s.cache ?? 'writeback', discard: s.discard, detectZeroes: s.detectZeroes, onWarning } as const;
+  // -s: QEMU's snapshot=on, a temporary qcow2 overlay (unlinked once open) takes the writes.
+  const common = { readOnly: s.readOnly, cache: s.cache ?? 'writeback', discard: s.discard, detectZeroes: s.detectZeroes, onWarning, snapshot: s.snapshot } as const;
   let backend: BlockBackend;
   // QEMU's file driver refuses aio=native without O_DIRECT once it has opened the file, before any format probe.
   if (s.aio === 'native' && !s.cache?.direct && !s.imageOpts && !/^[a-z][a-z0-9+.-]*:/i.test(file) && existsSync(file)) {
@@ -324,7 +276,8 @@ async function exportImage(
     if (s.offset >= 1n << 63n) return fail(OFFSET_RANGE_ERROR);
     const size = BigInt(await backend.getLength());
     if (s.offset > size) return fail(`Offset (${s.offset}) cannot be greater than size of the containing file (${size})`);
-    const probed = backend.info().format;
+    // Under -s the root is the overlay: the image's own format is its backing node's.
+    const probed = s.snapshot && backend.root.backing ? backend.root.backing.driver.name : backend.info().format;
     await backend.close();
     try {
       backend = await openImage({ options: offsetOptions(s, file, probed, s.offset), ...common, onWarning: () => {} });

@@ -1,18 +1,19 @@
 // qemu-nbd's command line, parsed into a plain settings object with
 // qemu-nbd's own error messages, checked in qemu-nbd 7.2's order: each
 // option as getopt returns it, then list mode / argument count, then TLS.
-import { parseCacheMode, parseOptionString, type CacheFlags } from '@tsemu/block-core';
+import {
+  TraceOptionError, openTraceFile, parseCacheMode, parseOptionString, parseTraceOpt, type CacheFlags,
+} from '@tsemu/block-core';
 import { parseTlsCredsObject, type NbdTlsCredentials } from '@tsemu/block-nbd';
 import { GETOPT_ERROR, getopt, UsageError, type LongOption } from './getopt.js';
 import { isAuthzType, parseAuthzObject, type NbdAuthz } from './authz.js';
 import type { TlsAuthzRef } from './tls-peer.js';
 import { CliError, ArgumentCountError, HelpRequested, ObjectHelpRequested, VersionRequested } from './options-errors.js';
 import { strtoi, strtou64 } from './c-number.js';
-import { openTraceFile, parseTraceOpt } from './trace-opt.js';
 import { FIRST_LISTEN_FD, checkActivatedSettings, socketActivationFds } from './socket-activation.js';
 
 export { CliError, ArgumentCountError, HelpRequested, ObjectHelpRequested, VersionRequested } from './options-errors.js';
-export { TraceHelpRequested } from './trace-opt.js';
+export { TraceHelpRequested } from '@tsemu/block-core';
 
 export interface NbdCliSettings {
   file?: string;
@@ -107,6 +108,16 @@ const UNSUPPORTED = {
   d: '-d/--disconnect is not supported: tsemu-nbd does not drive kernel NBD devices',
   'selinux-label': '--selinux-label is not supported',
 };
+
+/** -T's stops as qemu-nbd errors (a complete line is marked with a leading NUL: no prefix). */
+function traceOption<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof TraceOptionError) throw new CliError(err.prefixed ? err.message : `\0${err.message}`);
+    throw err;
+  }
+}
 
 /** `warn(text, where?)` receives -T's warnings as they arise (qemu-nbd prints them during parsing). */
 export function parseArgs(argv: readonly string[], warn: (text: string, where?: string) => void = () => {}): NbdCliSettings {
@@ -209,7 +220,7 @@ export function parseArgs(argv: readonly string[], warn: (text: string, where?: 
         break;
       case 'image-opts': s.imageOpts = true; break;
       case 'T': {
-        const file = parseTraceOpt(arg, warn);
+        const file = traceOption(() => parseTraceOpt(arg, 'qemu-nbd', (text, where) => warn(text.replaceAll('\n', '\n\0'), where)));
         if (file !== undefined) s.traceFile = file;
         break;
       }
@@ -236,7 +247,7 @@ export function parseArgs(argv: readonly string[], warn: (text: string, where?: 
     s.file = operands[0];
   }
   // -T file=: qemu-nbd opens its trace log next (tsemu-nbd writes no events to it yet).
-  if (s.traceFile !== undefined) openTraceFile(s.traceFile);
+  if (s.traceFile !== undefined) traceOption(() => openTraceFile(s.traceFile!));
   const activated = socketActivationFds();
   if (activated) {
     checkActivatedSettings(activated, s);
@@ -261,7 +272,6 @@ export function parseArgs(argv: readonly string[], warn: (text: string, where?: 
     if (s.tlsHostname !== undefined) throw new CliError('--tls-hostname is not permitted without --tls-creds');
   }
   if (s.imageOpts && s.format) throw new CliError('--image-opts and -f are mutually exclusive');
-  if (s.imageOpts && s.snapshot) throw new CliError('-s/--snapshot with --image-opts is not supported yet');
   return s;
 }
 

@@ -5,3 +5,4 @@ export { cFixed, cGeneral } from './printf.js';
 export { allocAlignedBuffer } from './aligned.js';
 export { findZeroRuns } from './zero-runs.js';
 export { parseCNumber, parseCInt64, cIntOption } from './c-number.js';
+export { TRACE_EVENT_NAMES, TraceHelpRequested, TraceOptionError, openTraceFile, parseTraceOpt, type TraceWarn } from './trace-opt.js';

@@ -126,7 +126,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   if (operands.length !== 1) throw new UsageError('Expecting one image file name');
   if (s.flushInterval > 0 && !s.write) throw new CommandError('--flush-interval is only available in write tests');
   if (s.flushInterval > 0 && s.flushInterval < s.depth) throw new CommandError("Flush interval can't be smaller than depth");
-  if (s.step === 0 && !options.some((o) => o.key === 'S')) s.step = s.bufferSize;
+  if (s.step === 0) s.step = s.bufferSize; // qemu-img's `step ?: bufsize`: -S 0 too
 
   // The AIO mode is the file node's (the protocol under the format, or the image itself with -f file).
   const aioOptions = aio === undefined || aio === 'threads' || imageOpts ? undefined : { [format === 'file' ? 'aio' : 'file.aio']: aio };

@@ -24,6 +24,10 @@ interface ConvertArgs {
   targetCache: string;
   srcCache: string;
   minSparse: number;
+  /** -S given (even -S 0): qemu-img then refuses -C. */
+  explicitSparse?: boolean;
+  /** -C: copy offloading. */
+  copyRange?: boolean;
   parallel: number;
   outOfOrder: boolean;
   noCreate: boolean;
@@ -71,7 +75,8 @@ function parseArgs(args: string[]): ConvertArgs {
       case 'c': a.compress = true; break;
       case 'o': a.optionText = joinOptions(a.optionText, v); break;
       case 'l': a.snapshot = v; break;
-      case 'S': a.minSparse = parseSparseSize(v); break;
+      case 'S': a.minSparse = parseSparseSize(v); a.explicitSparse = true; break;
+      case 'C': a.copyRange = true; break;
       case 'p': a.progress = true; break;
       case 't': a.targetCache = v; break;
       case 'T': a.srcCache = v; break;
@@ -93,7 +98,7 @@ function parseArgs(args: string[]): ConvertArgs {
         break;
       }
       case 'object': defineObject(v); break;
-      default: break; // -C, -r, --salvage: accepted, nothing to do for raw copies
+      default: break; // -r, --salvage: accepted, nothing to do for raw copies
     }
   }
   return a;
@@ -101,6 +106,11 @@ function parseArgs(args: string[]): ConvertArgs {
 
 async function run(ctx: Context, args: string[]): Promise<number> {
   const a = parseArgs(args);
+  // qemu-img's first checks after its option loop, in its order.
+  if (a.skipBrokenBitmaps && !a.bitmaps) throw new CommandError('Use of --skip-broken-bitmaps requires --bitmaps');
+  // -C (copy offloading) itself changes nothing here: the copy is the same either way.
+  if (a.copyRange && a.compress) throw new CommandError('Cannot enable copy offloading when -c is used');
+  if (a.copyRange && a.explicitSparse) throw new CommandError('Cannot enable copy offloading when -S is used');
   const outDriver = findDriver(a.outFormat);
   if (wantsOptionHelp(a.optionText)) {
     if (!outDriver) throw new CommandError(`Unknown file format '${a.outFormat}'`);
@@ -108,7 +118,6 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     return 0;
   }
   if (a.files.length < 2) throw new CommandError('Must specify image file name');
-  if (a.skipBrokenBitmaps && !a.bitmaps) throw new CommandError('Use of --skip-broken-bitmaps requires --bitmaps');
   const targetCache = parseCache(a.targetCache, false);
   const srcCache = parseCache(a.srcCache, true);
   if (a.targetIsZero && !a.noCreate) throw new CommandError('--target-is-zero requires use of -n flag');

@@ -71,20 +71,27 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     sizeText = opts.size;
   }
   delete opts.size;
-  if (backing !== undefined && !driver!.createOptions?.some((o) => o.name === 'backing_file')) {
-    fail(`Backing file not supported for file format '${format}'`);
-  }
+  const takes = (name: string): boolean => driver!.createOptions?.some((o) => o.name === name) === true;
+  if (backing !== undefined && !takes('backing_file')) fail(`Backing file not supported for file format '${format}'`);
+  if (backingFormat !== undefined && !takes('backing_fmt')) fail(`Backing file format not supported for file format '${format}'`);
   if (backing !== undefined) opts.backing_file = backing;
   if (backingFormat !== undefined) opts.backing_fmt = backingFormat;
+  // -b and -o backing_file= are one option to qemu-img, and so are -F and -o backing_fmt=.
+  const backingFile = opts.backing_file;
+  const backingFmt = opts.backing_fmt;
+  if (backingFile === filename) fail('Error: Trying to create an image with the same filename as the backing file');
+  if (backingFile === '') fail('Expected backing file name, got empty string');
   // Without -u the backing image must open; it gives the size when none is given.
-  if (backing !== undefined && !unsafe) {
-    const probe = await openBacking(filename, backing, backingFormat);
+  if (backingFile !== undefined && !unsafe) {
+    const probe = await openBacking(filename, backingFile, backingFmt);
     if ('error' in probe) fail(`${probe.error}\nCould not open backing image.`);
-    else if (backingFormat === undefined) {
+    else if (backingFmt === undefined) {
       ctx.io.stderr.write(`qemu-img: ${filename}: Backing file specified without backing format\nDetected format of ${probe.format}.`);
       return 1;
     } else size ??= probe.size;
   }
+  // With -u nothing can tell the format: qemu-img 7.2 wants it given.
+  if (backingFile !== undefined && unsafe && backingFmt === undefined) fail('Backing file specified without backing format');
   if (size === undefined) fail('Image creation needs a size parameter');
 
   const exact = size !== undefined && size > Number.MAX_SAFE_INTEGER && sizeText !== undefined ? exactSize(sizeText) : undefined;

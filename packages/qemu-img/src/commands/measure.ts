@@ -18,8 +18,11 @@ import { defineObject } from '../objects.js';
 const SECTOR = 512;
 
 async function run(ctx: Context, args: string[]): Promise<number> {
-  const { options, operands } = getopt('measure', args, {
-    short: ':hf:O:o:l:U',
+  // qemu-img 7.2's measure alone has no ':' in its short spec: glibc reports a
+  // bad option itself, and the command answers it with the help text (exit 0).
+  const { options, operands, error } = getopt('measure', args, {
+    short: 'hf:O:o:l:U',
+    glibcErrors: true,
     long: [
       { name: 'help', arg: 'none', key: 'h' },
       { name: 'object', arg: 'required', key: 'object' },
@@ -51,6 +54,10 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     else if (o.key === 'size') size = parseImageSize(o.arg!);
     else if (o.key === 'image-opts') imageOpts = true;
     else if (o.key === 'U') forceShare = true;
+  }
+  if (error !== undefined) {
+    ctx.warnLine(error);
+    throw new HelpRequested();
   }
   const fmt = parseOutputFormat(output);
   if (operands.length > 1) throw new CommandError('At most one filename argument is allowed.');

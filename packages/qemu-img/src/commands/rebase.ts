@@ -90,23 +90,23 @@ async function rebase(ctx: Context, p: RebaseParams, meter: ProgressMeter | unde
     const changeTo = (): never => {
       throw new CommandError(`Could not change the backing file to '${backing ?? ''}': backing format must be specified`);
     };
+    // qemu-img opens the new backing file first; the checks that would only fail
+    // at the change itself come before any data is copied (qemu-img copies, then fails).
+    let prefix: BlockNode | undefined;
+    if (!unsafe && !flatten) {
+      const path = relativeTo(filename, backing!);
+      prefix = findInChain(blk.root, path);
+      try {
+        newBacking = await openImage({ filename: path, format: backingFormat, readOnly: true });
+      } catch (err) {
+        throw new CommandError(`Could not open new backing file '${backing}': ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     if (backing !== undefined && !flatten && backingFormat === undefined) changeTo();
     if (!state.changeBackingFile) {
       throw new CommandError(`Could not change the backing file to '${backing ?? ''}': Operation not supported`);
     }
-    if (!unsafe) {
-      let prefix: BlockNode | undefined;
-      if (!flatten) {
-        const path = relativeTo(filename, backing!);
-        prefix = findInChain(blk.root, path);
-        try {
-          newBacking = await openImage({ filename: path, format: backingFormat, readOnly: true });
-        } catch (err) {
-          throw new CommandError(`Could not open new backing file '${backing}': ${err instanceof Error ? err.message : String(err)}`);
-        }
-      }
-      await copyDifferences(blk, newBacking, prefix, meter);
-    }
+    if (!unsafe) await copyDifferences(blk, newBacking, prefix, meter);
     try {
       await state.changeBackingFile(flatten ? undefined : backing, flatten ? undefined : backingFormat);
     } catch (err) {

@@ -1,6 +1,6 @@
 // Session control: open, close, reopen, help, quit, sleep, and the debugging
 // commands qemu-io has (abort, sigraise, blkdebug breakpoints).
-import { parseOptionString, type BlockOptions } from '@tsemu/block-core';
+import { parseCacheMode, parseOptionString, type BlockNode, type BlockOptions } from '@tsemu/block-core';
 import { HELP } from '../help-text.js';
 import { strtolWhole } from '../numbers.js';
 import {
@@ -103,6 +103,7 @@ const reopen: Command = {
     }
     const refused = applyReopenOptions(s.blk!, opts, { rw: rw !== undefined, cacheArg }, next);
     if (refused !== undefined) return (s.err(`qemu-io: ${refused}`), EINVAL);
+    if (prev.snapshot) return reopenOverlay(s, prev, next, Object.keys(opts).length > 0);
     // No live reopen in the block layer: close and open again with the format pinned (no second probe warning).
     const format = s.blk!.info().format;
     for (const settings of [next, prev]) {
@@ -119,6 +120,26 @@ const reopen: Command = {
     return EINVAL;
   },
 };
+
+/**
+ * reopen under -s: the overlay's file was unlinked at open, so QEMU's reopen
+ * fails by its name where the host file must be opened again (read-only or
+ * O_DIRECT changes) and keeps the overlay otherwise. tsemu has no live reopen
+ * of a node, so only the cache mode's write cache and flushes change here.
+ */
+function reopenOverlay(s: Session, prev: OpenSettings, next: OpenSettings, hasOptions: boolean): Status {
+  const blk = s.blk!;
+  const was = parseCacheMode(prev.cache), will = parseCacheMode(next.cache);
+  if (next.readOnly !== prev.readOnly || was.direct !== will.direct) {
+    s.err(`qemu-io: Could not open '${blk.root.file?.filename ?? ''}': No such file or directory`);
+    return EINVAL;
+  }
+  if (hasOptions) return (s.err('qemu-io: reopen -o of a snapshot (-s) image is not supported by tsemu-io'), EINVAL);
+  blk.setWriteCacheEnabled(will.writeback);
+  for (let node: BlockNode | undefined = blk.root; node; node = node.file ?? node.children.get('image')) node.cache.noFlush = will.noFlush;
+  s.settings = next;
+  return 0;
+}
 
 const help: Command = {
   name: 'help', alt: '?', argmin: 0, argmax: 1, global: true,

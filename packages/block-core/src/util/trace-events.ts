@@ -1,6 +1,6 @@
-// The trace event names qemu-nbd 7.2 knows (its `-T help` list, in that order): -T
-// warns about names outside it and `-T help` prints it. tsemu-nbd emits none of
-// these events yet; the list only keeps qemu-nbd's command-line behaviour.
+// The trace event names QEMU 7.2's tools know (qemu-img, qemu-io and qemu-nbd
+// print the same `-T help` list, in this order): -T warns about names outside
+// it. tsemu emits none of these events yet; the list only keeps the command line.
 export const TRACE_EVENT_NAMES: readonly string[] = `
 breakpoint_insert
 breakpoint_remove
