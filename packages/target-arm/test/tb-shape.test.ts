@@ -83,6 +83,21 @@ describe('TB shapes', () => {
     }
   });
 
+  it('a TB looping on itself leaves when its own store rewrites its code', () => {
+    // loop: adds r0,#1; cmp r0,#100; bne skip; strh r2,[r1]; skip: b loop
+    // At r0 = 100 the store turns `b loop` (0x1008) into `svc 0`: the loop
+    // must notice (it only reads `valid` after a store's slow path ran) and
+    // the next TB, translated again, stops at the svc after one more round.
+    for (const mode of MODES) {
+      const cpu = load([0x3001, 0x2864, 0xd100, 0x800a, 0xe7fa], 0x1000, mode);
+      cpu.state.regs[1] = 0x1008;
+      cpu.state.regs[2] = 0xdf00;
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      expect(cpu.state.regs[0]).toBe(101);
+      expect(cpu.cache.tbsInvalidated).toBeGreaterThan(0);
+    }
+  });
+
   it('traces follow BL and predicted returns, and leave through a side exit when a return goes elsewhere', () => {
     // 0x1000: movs r0,#0; bl f; adds r0,#1; bl f; svc 0      f (0x1100): adds r0,#10; bx lr
     // 0x1200: movs r0,#0; bl g; svc 0                         g (0x1300): movs r0,#7; ldr lr,=0x1400|1 (via r3); bx lr

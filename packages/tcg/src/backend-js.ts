@@ -74,9 +74,11 @@ export function compileBlock<T extends ChainSelf>(b: IrBlock, env: ExecEnv, self
 export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid: true }): TbFunction {
   const chain = env.chainState !== undefined && self.links !== undefined;
   const src = generateSource(b, chain, !chain && self.links !== undefined, env.lookupKey);
-  const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', 'INT', src) as (...a: unknown[]) => TbFunction;
-  return factory(env.regs, env.mem, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1),
-    env.chainState, env.interrupt ?? new Int32Array(1));
+  const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', 'INT',
+    'M8', 'S8', 'M16', 'S16', 'M32', 'NR', 'NW', src) as (...a: unknown[]) => TbFunction;
+  const m = env.mem;
+  return factory(env.regs, m, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1),
+    env.chainState, env.interrupt ?? new Int32Array(1), m.u8, m.i8, m.u16, m.i16, m.i32, m.noRead, m.noWrite);
 }
 
 /**
@@ -131,7 +133,11 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   }
   const wb = writeBacks(b);
   const out: string[] = [];
-  out.push('const M8=m.u8,S8=m.i8,M16=m.u16,S16=m.i16,M32=m.i32,NR=m.noRead,NW=m.noWrite;');
+  // The memory views M8 S8 M16 S16 M32 NR NW are parameters of the factory
+  // (compileBlock): V8 folds them into optimised TBs as constants, like a
+  // `const` there, but on-stack-replacement code also had to check a `const`
+  // for the hole (TDZ) at every read in every iteration (--print-opt-code);
+  // a parameter is never a hole. (`var` lost the constant folding.)
   // Only what the TB's exits need (less code for V8 to compile): links for goto_tb, the cache for exit_tb(EXIT_LOOKUP).
   let hasGoto = false, hasLookup = false;
   for (const o of b.ops) {
@@ -144,7 +150,12 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   out.push('return (function tb(){');
   if (locals) out.push(locals + ';');
   if (decl) out.push(decl + ';');
-  out.push('let ic=0,fpc=0,x=0;');
+  // `n`: instructions of the last piece, set (not added) right before leaving for
+  // a tail or the fault exit. A constant store needs no type feedback, where an
+  // `ic+=k` on a path V8 never saw run deoptimises the TB the first time it is
+  // taken (a side exit first taken after TurboFan compiled the TB), and every
+  // such deopt costs a recompile (~6 ms of TurboFan).
+  out.push(`let ic=0,fpc=0,x=0,n=0${b.loopSlot !== undefined ? ',sp=0' : ''};`);
   // Every fault leaves through one shared exit after this block (small code: the
   // hot paths stay compact); it writes back all the globals the TB caches.
   // Exits share tails too: one per distinct write-back set (`x` = the return
@@ -159,7 +170,6 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
     return `x=${code};break X${k};`;
   };
   const loop = b.loopSlot !== undefined;
-  if (loop) out.push('loop:for(;;){');
   // Labels in order of position; open blocks so that later labels are outer.
   const labelPos: number[] = [];
   for (const o of b.ops) if (o.op === Op.label) labelPos.push(o.args[0]!);
@@ -171,12 +181,13 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   let insns = 0;
   const flush = (): string => { const k = insns; insns = 0; return k ? `ic+=${k};` : ''; };
   const count = (): string => `CTR[0]+=ic${insns ? `+${insns}` : ''};`;
+  const last = (): string => (insns ? `n=${insns};` : '');
   // Guest pc of the current instruction, for precise faults: a faulting access
   // writes the registers back as they were before the instruction's own
   // writes (translators write registers after their loads and stores), and
   // leaves with EXIT_FAULT; the instruction did not complete, so it is not counted.
   let pc = 0;
-  const faultAt = (_i: number): string => `{fpc=${pc};${insns > 1 ? `ic+=${insns - 1};` : ''}break FLT;}`;
+  const faultAt = (_i: number): string => `{fpc=${pc};${insns > 1 ? `n=${insns - 1};` : ''}break FLT;}`;
   for (let i = 0; i < b.ops.length; i++) {
     const o = b.ops[i]!;
     if (o.op === Op.br || o.op === Op.brcond) {
@@ -188,6 +199,8 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
       case Op.br: out.push(`${flush()}break L${o.args[0]};`); continue;
       case Op.brcond: {
         const a = o.args;
+        // The taken side adds the pending count itself (adding it before the
+        // test, so the side has no arithmetic, cost an add on every hot path).
         out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${insns ? `ic+=${insns};` : ''}break L${a[3]};}`);
         continue;
       }
@@ -199,15 +212,19 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
         if (loop && k === b.loopSlot) {
           // The back edge: go round again unless the TB was invalidated (its
           // code written) or a signal came in; the count is added at exits.
-          out.push(`${insns ? `ic+=${insns};` : ''}if(SELF.valid&&INT[0]===0)continue loop;`);
+          // Only a store's slow path or a helper can write code and so invalidate
+          // this TB while it runs (`sp` records that one ran): the loop reads
+          // SELF.valid only then, and compares it with true (a bare truthiness
+          // test compiled to a generic ToBoolean, ~12 instructions per iteration).
+          out.push(`${insns ? `ic+=${insns};` : ''}if((sp===0||SELF.valid===true)&&INT[0]===0)continue loop;`);
           out.push(chain ? `CTR[0]+=ic;${wb[i]}${leave}` : exit(wb[i]!, k));
-        } else out.push(chain ? `${count()}${wb[i]}${leave}` : `${insns ? `ic+=${insns};` : ''}${exit(wb[i]!, k)}`);
+        } else out.push(chain ? `${count()}${wb[i]}${leave}` : `${last()}${exit(wb[i]!, k)}`);
         continue;
       }
-      case Op.exitTb: out.push(`${insns ? `ic+=${insns};` : ''}${exit(wb[i]!, o.args[0]!)}`); continue;
+      case Op.exitTb: out.push(`${last()}${exit(wb[i]!, o.args[0]!)}`); continue;
       case Op.call: {
         const h = b.helpers[o.args[1]!]!;
-        const check = h.mayFault ? `if(m.fk!==0)${faultAt(i)}` : '';
+        const check = (loop && (!h.pure || h.mayFault) ? 'sp=1;' : '') + (h.mayFault ? `if(m.fk!==0)${faultAt(i)}` : '');
         if (!h.pure) {
           out.push(wb[i]! + emitOp(o, (i) => (temps[i]!.kind === 'global' ? `R[${temps[i]!.value}]` : v(i)), u) + reload + check);
           continue;
@@ -215,17 +232,22 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
         out.push(emitOp(o, v, u) + check);
         continue;
       }
-      case Op.ld: case Op.st: out.push(emitOp(o, v, u, faultAt(i))); continue;
+      case Op.ld: out.push(emitOp(o, v, u, faultAt(i))); continue;
+      case Op.st: out.push(emitOp(o, v, u, faultAt(i), loop ? 'sp=1;' : '')); continue;
     }
     out.push(emitOp(o, v, u));
   }
-  if (loop) out.push('break;}');
-  out.push(`${insns ? `ic+=${insns};` : ''}${exit(wb[b.ops.length]!, -1)}}`);
-  out.push(`${writeAll}m.faultPc=fpc;CTR[0]+=ic;return ${EXIT_FAULT};`);
+  out.push(`${last()}${exit(wb[b.ops.length]!, -1)}}`);
+  out.push(`${writeAll}m.faultPc=fpc;CTR[0]+=ic+n;return ${EXIT_FAULT};`);
   // Tails write back, then leave the RET block for the one return sequence.
   let open = 'RET:{';
   for (let k = tails.length - 1; k >= 0; k--) open += `X${k}:{`;
-  out[openAt] = open + out[openAt];
+  // A self-loop is the outermost statement, exit tails and returns included:
+  // V8 keeps on-stack-replacement code when a deopt happens outside the OSR'd
+  // loop, so a tail first run after OSR (no type feedback yet) deoptimised the
+  // same code again at every later entry of the TB; inside the loop, the first
+  // deopt discards it.
+  out[openAt] = (loop ? 'loop:for(;;){' : '') + open + out[openAt];
   // Linked: a chained exit hands the dispatcher its successor TB (the
   // dispatcher checks it is still valid: a property read here would deoptimise
   // the TB the first time an exit linked late is taken).
@@ -234,11 +256,14 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // lookup_and_goto_ptr, with a one-entry cache per TB: returns mostly go back
   // to the same caller). `ind` is read before the test so its load always has
   // type feedback by the time V8 optimises the TB.
-  const ind = key && hasLookup ? `if(x===-1){const n=SELF.ind;if(SELF.ipc===${key.pc}&&SELF.ifl===(${key.flags}))return n;}` : '';
-  const ret = linked ? `${hasGoto ? 'if(x>=0){const n=LK[x];if(n!==null)return n;}' : ''}${ind}return x;` : 'return x;';
+  // Both halves of the key test always run (no `&&`): a right-hand side first
+  // reached after optimisation had no feedback and deoptimised the TB, again
+  // and again in OSR code (kernels: 7 deopts of one TB per run).
+  const ind = key && hasLookup ? `if(x===-1){const s=SELF.ind;if(((SELF.ipc^${key.pc})|(SELF.ifl^(${key.flags})))===0)return s;}` : '';
+  const ret = linked ? `${hasGoto ? 'if(x>=0){const s=LK[x];if(s!==null)return s;}' : ''}${ind}return x;` : 'return x;';
   for (let k = 0; k < tails.length; k++) out.push(`}${tails[k]}${k < tails.length - 1 ? 'break RET;' : ''}`);
-  out.push(`}CTR[0]+=ic;${ret}`);
-  out.push('});');
+  out.push(`}CTR[0]+=ic+n;${ret}`);
+  out.push(loop ? '}});' : '});');
   return out.join('\n');
 }
 
@@ -321,7 +346,7 @@ function writeBacks(b: IrBlock): string[] {
 }
 
 /** One op as JavaScript; `fault` is the statement a faulting ld / st runs (it must leave the function). */
-export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string, fault = `{m.faultPc=0;return ${EXIT_FAULT};}`): string {
+export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string, fault = `{m.faultPc=0;return ${EXIT_FAULT};}`, slowMark = ''): string {
   const a = o.args;
   const d = (): string => v(a[0]!);
   const x = a.length > 1 && a[1]! >= 0 ? v(a[1]!) : "", y = a.length > 2 && a[2]! >= 0 && o.op !== Op.ld && o.op !== Op.st ? v(a[2]!) : "";
@@ -357,7 +382,7 @@ export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => stri
     case Op.sub2:
       return `{const p=${v(a[2]!)},r=${v(a[4]!)};${v(a[1]!)}=(${v(a[3]!)}-${v(a[5]!)}-((p>>>0)<(r>>>0)?1:0))|0;${v(a[0]!)}=(p-r)|0;}`;
     case Op.ld: return emitLoad(d(), x, a[2]!, fault);
-    case Op.st: return emitStore(d(), x, a[2]!, fault);
+    case Op.st: return emitStore(d(), x, a[2]!, fault, slowMark);
     case Op.br: return `break L${a[0]};`;
     case Op.brcond: return `if(${cmp(a[2]!, a[0]!, a[1]!, v, u)})break L${a[3]};`;
     case Op.call: {
@@ -400,7 +425,7 @@ function emitLoad(d: string, addr: string, memop: number, fault: string): string
 }
 
 /** Stores: the fast path needs a writable page without translated code (noWrite[page] === 0). */
-function emitStore(val: string, addr: string, memop: number, fault: string): string {
+function emitStore(val: string, addr: string, memop: number, fault: string, slowMark = ''): string {
   const size = memop & MemOp.sizeMask, swap = (memop & MemOp.bswap) !== 0;
   const mask = (1 << size) - 1;
   const alignChk = memop & MemOp.align && size > 0 ? `if((a&${mask})!==0){m.alignFault(a);${fault}}` : '';
@@ -408,7 +433,7 @@ function emitStore(val: string, addr: string, memop: number, fault: string): str
   let w = val;
   if (swap && size === 1) w = `((${val}>>>8)&255)|((${val}&255)<<8)`;
   if (swap && size === 2) w = `((${val})<<24)|((${val}&65280)<<8)|((${val}>>>8)&65280)|((${val})>>>24)`;
-  const slow = `${alignChk}m.st${8 << size}(a,${w});if(m.fk!==0)${fault}`;
+  const slow = `${slowMark}${alignChk}m.st${8 << size}(a,${w});if(m.fk!==0)${fault}`;
   if (swap) return `{const a=${addr};${align8}${slow}}`;
   const view = size === 0 ? 'M8[a>>>0]' : size === 1 ? 'M16[a>>>1]' : 'M32[a>>>2]';
   const cond = size ? `((a&${mask})|NW[a>>>12])===0` : 'NW[a>>>12]===0';

@@ -245,6 +245,8 @@ function eliminateDead(b: IrBlock): void {
 /** Backward liveness over forward branches; `live` ends as the live-in row. Returns the ops kept. */
 function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, isConst: Uint8Array, loopEdge: Uint8Array, live: Uint8Array): IrOp[] {
   const nt = live.length;
+  // Always a number: comparing slots with `undefined` (no self-loop) deoptimised this function ("not a Smi").
+  const loopSlot = b.loopSlot ?? -1;
   live.set(globalsRow);
   const liveAtLabel: (Uint8Array | null)[] = new Array<Uint8Array | null>(b.labels).fill(null);
   const keep: IrOp[] = [];
@@ -254,7 +256,7 @@ function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, isConst: Uint
     switch (o.op) {
       case Op.label: liveAtLabel[a[0]!] = live.slice(); keep.push(o); continue;
       case Op.br: live.set(liveAtLabel[a[0]!] ?? globalsRow); keep.push(o); continue;
-      case Op.gotoTb: live.set(a[0] === b.loopSlot ? loopEdge : globalsRow); keep.push(o); continue;
+      case Op.gotoTb: live.set(a[0] === loopSlot ? loopEdge : globalsRow); keep.push(o); continue;
       case Op.exitTb: live.set(globalsRow); keep.push(o); continue;
       case Op.brcond: orInto(liveAtLabel[a[3]!] ?? globalsRow); break;
       case Op.call: { const h = b.helpers[a[1]!]!; if (!h.pure || h.mayFault) orInto(globalsRow); break; }

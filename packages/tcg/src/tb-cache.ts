@@ -4,6 +4,7 @@ import { interpretBlock } from './interp.js';
 import type { IrBlock } from './ir.js';
 import { EXIT_FAULT, FAULT_EXEC, PAGE_BITS, PERM_X } from './memory.js';
 import { optimizeBlock } from './optimize.js';
+import { warmUpTranslator } from './warmup.js';
 
 /** Exit code of a TB whose successor must be looked up by (pc, flags). */
 export const EXIT_LOOKUP = -1;
@@ -75,6 +76,13 @@ const JMP_CACHE_BITS = 14;
 export const FLAGS_LIMIT = 1 << 12;
 const DEFAULT_HOT_THRESHOLD = 8;
 const MAX_REGION = 4;
+/**
+ * Once per process, at this hot TB (see warmup.ts): late enough that short
+ * programs never pay (at the 2nd, a static hello took 20 ms more CPU: it got
+ * `writeBacks` optimised), early enough that the passes are not optimised yet.
+ */
+const WARM_UP_AT = 16;
+let translatorWarm = false;
 /** Successors a compiled TB may call directly before returning to the dispatcher (bounds the JS stack). */
 const CHAIN_DEPTH = 16;
 
@@ -206,6 +214,7 @@ export class TbCache {
   private compileHot(tb: TranslationBlock): LinkedTbFunction<TranslationBlock> {
     const env = this.env;
     env.interrupt = this.interrupt; // an embedder may have replaced the array since construction
+    if (!translatorWarm && this.tbsCompiled === WARM_UP_AT) { translatorWarm = true; warmUpTranslator(env.lookupKey); }
     if (!this.regions) return compileBlock(tb.ir, env, tb);
     const members = [tb];
     const index = new Map<TranslationBlock, number>([[tb, 0]]);

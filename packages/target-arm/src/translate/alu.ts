@@ -123,6 +123,7 @@ export function subWithFlags(ctx: DisasContext, a: number, bv: number, carryIn: 
   b.mov(ctx.g(S.VF), v);
   b.mov(ctx.g(S.CF), cf);
   ctx.setNZ(r);
+  ctx.noteCompare(a, bv);
   return r;
 }
 

@@ -1,4 +1,4 @@
-import { Cond, IrBuilder, MemOp, EXIT_LOOKUP, PAGE_BITS, PERM_X, type GuestMemory, type CondCode } from '@tsemu/tcg';
+import { Cond, IrBuilder, MemOp, Op, type IrOp, EXIT_LOOKUP, PAGE_BITS, PERM_X, type GuestMemory, type CondCode } from '@tsemu/tcg';
 import { S, NUM_SLOTS, EXIT_EXCEPTION, Excp } from '../cpu-state.js';
 import type { ArmHelpers } from '../helpers.js';
 
@@ -20,6 +20,18 @@ export class Undefined extends Error {}
  * register access (with PC reads folded to constants), branches, condition
  * tests, loads and stores, exceptions.
  */
+/** ARM condition -> IR condition on the operands of a - b (eq ne cs cc, mi pl vs vc: none, hi ls ge lt gt le). */
+const DIRECT_COND = [Cond.eq, Cond.ne, Cond.geu, Cond.ltu, -1, -1, -1, -1, Cond.gtu, Cond.leu, Cond.ge, Cond.lt, Cond.gt, Cond.le];
+
+/** Does `o` write one of the four temps (ops without outputs write none)? */
+function writesOneOf(o: IrOp, t1: number, t2: number, t3: number, t4: number): boolean {
+  const op = o.op;
+  if (op === Op.st || op === Op.br || op === Op.brcond || op === Op.label || op === Op.gotoTb || op === Op.exitTb || op === Op.insnStart) return false;
+  const n = op === Op.mulu2 || op === Op.muls2 || op === Op.add2 || op === Op.sub2 ? 2 : 1;
+  for (let k = 0; k < n; k++) { const d = o.args[k]!; if (d === t1 || d === t2 || d === t3 || d === t4) return true; }
+  return false;
+}
+
 export class DisasContext {
   readonly b = new IrBuilder(GLOBALS);
   /** Address of the instruction being translated. */
@@ -44,6 +56,16 @@ export class DisasContext {
   tbIt = 0;
   /** What CONDEXEC holds at this point of the TB's straight-line code. */
   condexecHeld = 0;
+  /**
+   * The last CMP / SUBS / RSBS (no carry in) of this TB: copies of its
+   * operands and the op index after them (-1: none). A condition read while
+   * no op since wrote a flag, called an impure helper or placed a label is a
+   * direct compare of the operands (`cmp r1, r2; blt` is `r1 < r2`), so the
+   * branch no longer waits on the N^V arithmetic; the flags are still stored.
+   */
+  cmpAt = -1;
+  cmpA = 0;
+  cmpB = 0;
   /** Label skipping the current conditional instruction, or -1. */
   condLabel = -1;
   /** The current instruction has a not-taken path that must continue to the next instruction. */
@@ -297,6 +319,8 @@ export class DisasContext {
   /** Emit a branch to `label` taken when ARM condition `cond` holds. */
   condBranch(cond: number, label: number): void {
     const b = this.b;
+    const direct = this.compareCond(cond);
+    if (direct >= 0) { b.brcond(this.cmpA, this.cmpB, direct as CondCode, label); return; }
     const z = b.c(0);
     switch (cond) {
       case 0: b.brcond(this.g(S.ZF), z, Cond.eq, label); return;
@@ -330,6 +354,35 @@ export class DisasContext {
       }
       default: b.br(label);
     }
+  }
+
+  /** Record a flag-setting a - b (see cmpAt). */
+  noteCompare(a: number, bv: number): void {
+    const b = this.b;
+    const ta = b.temp(), tb = b.temp();
+    b.mov(ta, a);
+    b.mov(tb, bv);
+    this.cmpA = ta;
+    this.cmpB = tb;
+    this.cmpAt = b.ops.length;
+  }
+
+  /** The IR condition equal to ARM `cond` on the recorded compare's operands, or -1 (none, stale, or N / V alone). */
+  private compareCond(cond: number): number {
+    if (this.cmpAt < 0) return -1;
+    const c = DIRECT_COND[cond] ?? -1;
+    if (c < 0) return -1;
+    const ops = this.b.ops, helpers = this.b.helpers;
+    if (this.cmpAt > ops.length) { this.cmpAt = -1; return -1; }
+    const nf = this.g(S.NF), zf = this.g(S.ZF), cf = this.g(S.CF), vf = this.g(S.VF);
+    for (let i = this.cmpAt; i < ops.length; i++) {
+      const o = ops[i]!;
+      if (o.op === Op.label || (o.op === Op.call && !helpers[o.args[1]!]!.pure) || writesOneOf(o, nf, zf, cf, vf)) {
+        this.cmpAt = -1;
+        return -1;
+      }
+    }
+    return c;
   }
 
   /** Boolean temp (0/1) that is 1 when ARM condition `cond` holds. */

@@ -121,6 +121,7 @@ export function translateArm(
       if (!(e instanceof Undefined)) throw e;
       b.ops.length = mark;
       ctx.condLabel = -1;
+      ctx.cmpAt = -1; // it may point into the dropped ops
       ctx.undefinedInsn(insn);
     }
     if (thumb && inIt && !ctx.isIt) {
