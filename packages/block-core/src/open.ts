@@ -238,7 +238,9 @@ async function openNode(
   if (attachedBacking) node.children.set('backing', attachedBacking);
   // A read-only node (read-only=on below a writable parent) asks for nothing it cannot use.
   const request = readOnly ? { perm: inherited.request.perm & PERM_CONSISTENT_READ, deny: inherited.request.deny } : inherited.request;
-  const childInherited: Inherited = { ...inherited, readOnly, cache, unmap };
+  // As QEMU's bdrv_inherited_options: children default to discard=unmap whatever
+  // the parent says (a parent's discard mode already decides what it passes down).
+  const childInherited: Inherited = { ...inherited, readOnly, cache, unmap: true };
   const noBacking = inherited.noBacking || opts.backing === '' || opts.backing === 'null';
   const ctx: OpenContext = {
     node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck,
@@ -291,7 +293,8 @@ async function probeAndOpen(opts: BlockOptions, name: string | undefined, inheri
   // refuses what its driver does not know ("Block format 'qcow2' does not
   // support the option 'foo'") and takes its runtime options (l2-cache-size).
   for (const key in opts) if (key !== 'filename' && key !== 'file' && !key.startsWith('file.')) formatOpts[key] = opts[key];
-  const proto = await openNode(protoOpts, protoName, inherited, 'protocol');
+  // The protocol node is the format's file child: QEMU's child default discard=unmap.
+  const proto = await openNode(protoOpts, protoName, { ...inherited, unmap: true }, 'protocol');
   let format: BlockDriver;
   try {
     const len = Math.min(512, await proto.getLength());

@@ -137,10 +137,12 @@ describe('write zeroes, detect-zeroes and discard modes', () => {
     expect(disk.log).toEqual(['write 0 4096']);
   });
 
-  it('mayUnmap is stripped under discard=ignore', async () => {
+  it('mayUnmap: kept from a BlockBackend (QEMU\'s blk layer), dropped on a parent\'s request under discard=ignore', async () => {
     const { disk, blk } = await memBackend(8192, 1);
     await blk.writeZeroes(0, 4096, { mayUnmap: true });
-    expect(disk.log).toEqual(['zeroes 0 4096']);
+    // BlockNode.writeZeroes is the path a parent node's driver takes to its child.
+    await blk.root.writeZeroes(4096, 4096, { mayUnmap: true });
+    expect(disk.log).toEqual(['zeroes 0 4096 unmap', 'zeroes 4096 4096']);
   });
 
   it('discard=ignore is a successful no-op; discard=unmap passes aligned ranges down', async () => {

@@ -39,7 +39,15 @@ async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
   }
   const lazyOpt = ctx.options['lazy-refcounts'];
   const lazyRefcounts = lazyOpt === undefined ? undefined : parseBool('lazy-refcounts', lazyOpt, false);
-  const image = await openQcow2Image(fileNode, backing, { readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts, forCheck: ctx.forCheck === true, opened: { file, header }, warn: ctx.warnReport });
+  // QEMU's discard_passthrough defaults: requests follow the node's discard=unmap, snapshots pass, others do not.
+  const passDiscard = {
+    request: parseBool('pass-discard-request', ctx.options['pass-discard-request'], ctx.node.unmap),
+    snapshot: parseBool('pass-discard-snapshot', ctx.options['pass-discard-snapshot'], true),
+    other: parseBool('pass-discard-other', ctx.options['pass-discard-other'], false),
+  };
+  const image = await openQcow2Image(fileNode, backing, {
+    readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts, forCheck: ctx.forCheck === true, opened: { file, header }, warn: ctx.warnReport, passDiscard,
+  });
   return new Qcow2DriverState(image, fileNode);
 }
 

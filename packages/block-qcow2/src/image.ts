@@ -13,6 +13,19 @@ import type { Qcow2FileNode, Qcow2HostFile } from './host-file.js';
 import { Qcow2MetadataCache } from './metadata-cache.js';
 import type { Qcow2RefcountTable } from './refcount-table.js';
 
+/**
+ * QEMU's qcow2 discard types that pass a freed cluster's discard to the file:
+ * `request` (guest discards and write-zeroes with unmap: pass-discard-request,
+ * default the node's discard=unmap), `snapshot` (snapshot delete and table
+ * rewrites: pass-discard-snapshot, default on), `other` (pass-discard-other,
+ * default off). ALWAYS-type frees (shrink, bitmaps, check repairs) always pass.
+ */
+export interface Qcow2DiscardPassthrough {
+  request: boolean;
+  snapshot: boolean;
+  other: boolean;
+}
+
 /** A request-time corruption: errno EIO (what qemu-io prints), QEMU's line in `detail`. */
 export class Qcow2CorruptionError extends BlockError {
   constructor(readonly detail: string) {
@@ -54,6 +67,8 @@ export class Qcow2Image {
    * on close or cache pressure, and L2 tables no longer wait for them.
    */
   lazyRefcounts = false;
+  /** Which kinds of freed clusters get discarded in the file (see Qcow2DiscardPassthrough); open sets it. */
+  passDiscard: Qcow2DiscardPassthrough = { request: false, snapshot: true, other: false };
   /** Persistent dirty bitmaps (loaded by openQcow2Image; stored at close). */
   readonly bitmaps = new Qcow2Bitmaps(this);
 

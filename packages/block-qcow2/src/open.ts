@@ -11,7 +11,7 @@ import { repairDirtyImage } from './check.js';
 import { Qcow2ClusterMap } from './cluster-map.js';
 import { Qcow2Header } from './header.js';
 import { Qcow2HostFile, type Qcow2FileNode } from './host-file.js';
-import { Qcow2Image } from './image.js';
+import { Qcow2Image, type Qcow2DiscardPassthrough } from './image.js';
 import { Qcow2RefcountTable } from './refcount-table.js';
 import { readSnapshotTable } from './snapshot-table.js';
 
@@ -30,7 +30,10 @@ export interface Qcow2OpenOptions {
   opened?: { file: Qcow2HostFile; header: Qcow2Header };
   /** Open-time warnings (OpenContext.warnReport); undefined: process.stderr. */
   warn?: (text: string) => void;
+  /** Which freed clusters are discarded in the file (QEMU's discard_passthrough); default: none. */
+  passDiscard?: Qcow2DiscardPassthrough;
 }
+
 
 const MAX_SNAPSHOTS = 65536;
 const DEFAULT_L2_CACHE_MAX = 32 * 1024 * 1024;
@@ -111,6 +114,7 @@ export async function openQcow2Image(
   const header = opts.opened?.header ?? await readHeader(file);
   validateHeader(header, opts.readOnly, opts.forCheck === true);
   const img = new Qcow2Image(header, file, backing, opts.readOnly);
+  if (opts.passDiscard) img.passDiscard = opts.passDiscard;
   if (opts.lazyRefcounts === true && header.version < 3) {
     throw new BlockError('EINVAL', 'Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level');
   }

@@ -174,6 +174,8 @@ export class Qcow2RefcountTable {
 
   /** Called for every cluster whose refcount drops to 0. */
   onClusterFreed: ((cluster: number) => void) | undefined;
+  /** While not null, every cluster whose refcount drops to 0 is appended (snapshot operations discard them afterwards). */
+  freedLog: number[] | null = null;
 
   /** Called with the host offset of every refcount block this table creates. */
   onBlockCreated: (offset: number) => void = () => {};
@@ -333,6 +335,7 @@ export class Qcow2RefcountTable {
       if (v === 0) {
         freed++;
         if (this.onClusterFreed !== undefined) this.onClusterFreed(x);
+        if (this.freedLog !== null) this.freedLog.push(x);
         if (x < this.freeHint) this.freeHint = x;
       }
     }

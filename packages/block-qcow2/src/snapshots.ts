@@ -37,7 +37,7 @@ export class Qcow2Snapshots {
     const img = this.img;
     this.checkWritable();
     await img.flushPending();
-    return img.lockedWriteThrough(async () => {
+    return this.discardingFrees(() => img.lockedWriteThrough(async () => {
       const h = img.header;
       const map = img.map;
       const cs = img.clusterSize;
@@ -66,14 +66,14 @@ export class Qcow2Snapshots {
       await this.refreshCopiedFlags();
       await this.writeTable([...old.snapshots, snap], old.bytes);
       return snap;
-    });
+    }));
   }
 
   async delete(idOrName: string): Promise<void> {
     const img = this.img;
     this.checkWritable();
     await img.flushPending();
-    await img.lockedWriteThrough(async () => {
+    await this.discardingFrees(() => img.lockedWriteThrough(async () => {
       const h = img.header;
       const old = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
       const i = findSnapshot(old.snapshots, idOrName);
@@ -84,7 +84,64 @@ export class Qcow2Snapshots {
       await this.adjustTree(l1, snap.l1Size, -1);
       if (snap.l1Size > 0) await img.refcounts.update(snap.l1Offset / img.clusterSize, Math.ceil((snap.l1Size * 8) / img.clusterSize), -1);
       await this.refreshCopiedFlags();
-    });
+    }));
+  }
+
+  /**
+   * As QEMU's goto (qcow2_update_snapshot_refcount on the snapshot's L1): the
+   * snapshot's own L1 table is written back with its COPIED flags recomputed
+   * from the new refcounts, where they changed. The active L1 takes the table
+   * as it was read (`l1`, left untouched), as in QEMU.
+   */
+  private async rewriteSnapshotL1(snap: Qcow2Snapshot, l1: Uint32Array): Promise<void> {
+    const img = this.img;
+    const cs = img.clusterSize;
+    const raw = new Uint8Array(snap.l1Size * 8);
+    const dv = new DataView(raw.buffer);
+    let changed = false;
+    for (let i = 0; i < snap.l1Size; i++) {
+      let hi = l1[i * 2]!;
+      const lo = l1[i * 2 + 1]!;
+      const l2 = (hi & OFFSET_MASK_HI) * 4294967296 + ((lo & OFFSET_MASK_LO) >>> 0);
+      if (l2 !== 0) {
+        const want = ((await img.refcounts.get(l2 / cs)) === 1 ? hi | OFLAG_COPIED_HI : hi & ~OFLAG_COPIED_HI) >>> 0;
+        if (want !== hi) changed = true;
+        hi = want;
+      }
+      dv.setUint32(i * 8, hi);
+      dv.setUint32(i * 8 + 4, lo);
+    }
+    if (changed) await img.file.write(snap.l1Offset, raw);
+  }
+
+  /**
+   * Runs a snapshot operation, then discards in the file the clusters it freed
+   * that are still free (QEMU's QCOW2_DISCARD_SNAPSHOT, pass-discard-snapshot,
+   * on by default): a deleted snapshot's data, tables and old snapshot table.
+   */
+  private async discardingFrees<T>(op: () => Promise<T>): Promise<T> {
+    const img = this.img;
+    const freed: number[] = [];
+    img.refcounts.freedLog = freed;
+    let result: T;
+    try {
+      result = await op();
+    } finally {
+      img.refcounts.freedLog = null;
+    }
+    if (!img.passDiscard.snapshot || freed.length === 0) return result;
+    freed.sort((a, b) => a - b);
+    const cs = img.clusterSize;
+    for (let i = 0; i < freed.length;) {
+      const c = freed[i]!;
+      let n = 1;
+      if ((await img.refcounts.get(c)) === 0) {
+        while (i + n < freed.length && freed[i + n] === c + n && (await img.refcounts.get(c + n)) === 0) n++;
+        await img.file.discard(c * cs, n * cs);
+      }
+      i += n;
+    }
+    return result;
   }
 
   /** Reverts the active image to a snapshot (its disk size must equal the current one). */
@@ -92,7 +149,7 @@ export class Qcow2Snapshots {
     const img = this.img;
     this.checkWritable();
     await img.flushPending();
-    await img.lockedWriteThrough(async () => {
+    await this.discardingFrees(() => img.lockedWriteThrough(async () => {
       const h = img.header;
       const map = img.map;
       const { snapshots } = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
@@ -103,6 +160,7 @@ export class Qcow2Snapshots {
       if (snap.l1Size > map.l1Size) await growL1(img, snap.l1Size);
       const next = await this.readL1(snap);
       await this.adjustTree(next, snap.l1Size, 1);
+      await this.rewriteSnapshotL1(snap, next);
       const previous = map.l1.slice();
       const previousSize = map.l1Size;
       const raw = new Uint8Array(map.l1Size * 8);
@@ -113,7 +171,7 @@ export class Qcow2Snapshots {
       map.l1.set(next.subarray(0, Math.min(next.length, map.l1.length)));
       await this.adjustTree(previous, previousSize, -1);
       await this.refreshCopiedFlags();
-    });
+    }));
   }
 
   private checkWritable(): void {

@@ -509,7 +509,8 @@ export class Qcow2Writer {
             await img.map.lookup(cur, end - cur, ext);
           }
           await img.map.setL2(ext.table!, ext.index, Math.ceil(ext.bytes / cs), hi >>> 0, lo >>> 0, !unref);
-          if (unref) this.freeOld(ext, count, mode !== ZERO_MODE);
+          // QEMU's discard types: a shrink's frees always reach the file, a request's (discard, zero with unmap) when passed.
+          if (unref) this.freeOld(ext, count, mode === FULL_DISCARD_MODE || (mode !== ZERO_MODE && img.passDiscard.request));
           await img.writeBackIfOverCapacity();
         }
         cur += count * cs;
