@@ -8,9 +8,9 @@ import { describe, it, expect, afterEach, vi } from 'vitest';
 import {
   SheepdogIoConnection, newVdi, SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_WRITE_OBJ, SD_OP_READ_OBJ, SD_OP_FLUSH_VDI,
   SD_FLAG_CMD_WRITE, SD_FLAG_CMD_CACHE, SD_FLAG_CMD_DIRECT, SD_RES_SUCCESS, SD_DATA_OBJ_SIZE,
-  dataOidHi, inodeOidHi, type SheepdogAddress,
+  dataOidHi, inodeOidHi,
 } from '@tsemu/block-sheepdog';
-import { startPeer, pattern, type Peer } from './helpers.js';
+import { startPeer, pattern, peerAddress as addr, type Peer } from './helpers.js';
 
 const W = SD_FLAG_CMD_WRITE | SD_FLAG_CMD_CACHE;
 let peer: Peer | null = null;
@@ -19,10 +19,6 @@ afterEach(async () => {
   await peer?.cleanup();
   peer = null;
 });
-
-function addr(p: Peer): SheepdogAddress {
-  return { host: '127.0.0.1', port: p.server.port };
-}
 
 /** Sends `count` whole-object creates at once (all in flight), then FLUSH_VDI; returns the contents. */
 async function writeObjects(p: Peer, vid: number, count: number, seed: number): Promise<Uint8Array[]> {

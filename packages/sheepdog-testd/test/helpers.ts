@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openImage, type BlockBackend } from '@tsemu/block-core';
-import { registerSheepdog, newVdi, type SheepdogImage, SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_WRITE_OBJ, SD_OP_READ_OBJ, SD_OP_FLUSH_VDI } from '@tsemu/block-sheepdog';
+import { registerSheepdog, newVdi, type SheepdogAddress, type SheepdogImage, SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_WRITE_OBJ, SD_OP_READ_OBJ, SD_OP_FLUSH_VDI } from '@tsemu/block-sheepdog';
 import { SheepdogTestServer, type SheepdogTestServerOptions, type LoggedRequest } from '../src/index.js';
 
 registerSheepdog();
@@ -72,4 +72,9 @@ export function pattern(length: number, seed: number): Uint8Array {
 export function imageOf(bb: BlockBackend): SheepdogImage {
   const node = bb.root.file ?? bb.root;
   return node.state as unknown as SheepdogImage;
+}
+
+/** The peer's TCP address, for the driver's wire-level helpers. */
+export function peerAddress(p: Peer): SheepdogAddress {
+  return { host: '127.0.0.1', port: p.server.port };
 }

@@ -10,9 +10,9 @@ import {
   SheepdogIoConnection, newVdi, encodeObjRequest, replyDataLength, replyResult, SD_OP_READ_OBJ,
   SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_FLUSH_VDI, SD_FLAG_CMD_WRITE, SD_FLAG_CMD_CACHE, SD_FLAG_CMD_DIRECT,
   SD_RES_SUCCESS, SD_DATA_OBJ_SIZE, SD_HEADER_SIZE, SD_INODE_SIZE, SD_INODE_HEADER_SIZE, INODE_VDI_SIZE,
-  dataOidHi, inodeOidHi, readCString, readU64, type SheepdogAddress,
+  dataOidHi, inodeOidHi, readCString, readU64,
 } from '@tsemu/block-sheepdog';
-import { startPeer, restartPeer, pattern, type Peer } from './helpers.js';
+import { startPeer, restartPeer, pattern, peerAddress as addr, type Peer } from './helpers.js';
 
 let peer: Peer | null = null;
 
@@ -20,10 +20,6 @@ afterEach(async () => {
   await peer?.cleanup();
   peer = null;
 });
-
-function addr(p: Peer): SheepdogAddress {
-  return { host: '127.0.0.1', port: p.server.port };
-}
 
 /** One READ_OBJ on a raw socket: the reply's own data length and bytes, nothing filled in by a client. */
 function rawRead(p: Peer, oidHi: number, oidLo: number, offset: number, length: number): Promise<{ result: number; length: number; data: Buffer }> {
