@@ -22,21 +22,35 @@ beforeAll(() => {
 });
 afterEach(async () => {
   if (holder) {
-    holder.stdin?.end('quit\n');
-    await new Promise((resolve) => holder!.once('exit', resolve));
+    const h = holder;
     holder = null;
+    const exited = h.exitCode !== null || h.signalCode !== null ? Promise.resolve() : new Promise((resolve) => h.once('exit', resolve));
+    h.stdin?.end('quit\n');
+    await exited;
   }
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** Starts an interactive tool on img.qcow2 and waits until its locks are visible (qemu-img info is refused). */
+/**
+ * Starts an interactive tool on img.qcow2 and waits for its first prompt,
+ * which it prints once the image is open and locked. (Probing with qemu-img
+ * info raced with the holder's own open: info's read-only open denies
+ * writers for a moment, and a holder opening just then failed, on a loaded
+ * machine.)
+ */
 async function holdWith(bin: string): Promise<void> {
-  holder = spawn(bin, ['img.qcow2'], { cwd: root, stdio: ['pipe', 'ignore', 'ignore'] });
-  for (let i = 0; i < 300; i++) {
-    if (run('qemu-img', ['info', 'img.qcow2'], root).code === 1) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`${bin} did not lock img.qcow2`);
+  const h = spawn(bin, ['img.qcow2'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  holder = h;
+  let stdout = '';
+  let stderr = '';
+  h.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    h.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('qemu-io> ')) resolve();
+    });
+    h.once('exit', () => reject(new Error(`${bin} exited before it held img.qcow2: ${stderr}`)));
+  });
 }
 
 // [qemu tool, tsemu tool, arguments]: each is run through both tools and must give the same result.
