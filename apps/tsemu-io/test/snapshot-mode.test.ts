@@ -33,6 +33,8 @@ const CASES: string[][] = [
   ['-s', '-c', 'write -P 1 0 4k', '-c', 'reopen -r', '-c', 'read -v 0 4', 'img.qcow2'],
   ['-s', '-c', 'write -P 1 0 4k', '-c', 'reopen -c none', '-c', 'read -v 0 4', 'img.qcow2'],
   ['-s', 'nosuch.qcow2'],
+  // -U with -s: the image itself is opened read-only below the overlay, so qemu-io allows it.
+  ['-U', '-s', '-c', 'write -P 3 0 4k', '-c', 'read -P 3 0 4k', 'img.qcow2'],
 ];
 
 describe('snapshot mode (-s) as qemu-io 7.2', () => {

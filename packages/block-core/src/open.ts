@@ -94,8 +94,9 @@ const GENERIC_OPTIONS = new Set([
 type OpenMode = 'image' | 'protocol';
 
 export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
-  // QEMU checks it at the first node it opens, before any file is touched.
-  if (spec.forceShare && !spec.readOnly) throw new BlockError('EINVAL', 'force-share=on can only be used with read-only images');
+  // QEMU checks it at the first node it opens, before any file is touched; under
+  // snapshot=on that node is the image, opened read-only below the overlay.
+  if (spec.forceShare && !spec.readOnly && !spec.snapshot) throw new BlockError('EINVAL', 'force-share=on can only be used with read-only images');
   if (spec.snapshot) return openWithTemporaryOverlay(spec);
   const cache = typeof spec.cache === 'string' ? parseCacheMode(spec.cache)
     : spec.cache ? { ...spec.cache } : parseCacheMode('writeback');

@@ -61,7 +61,8 @@ export async function openWithSettings(s: Session, settings: OpenSettings, onOpe
   }
   const where = settings.filename !== undefined && !settings.imageOpts ? `can't open device ${settings.filename}` : "can't open";
   const refuse = (why: string): Status => (s.err(`qemu-io: ${where}: ${why}`), EINVAL);
-  if (settings.forceShare && !settings.readOnly) return refuse('force-share=on can only be used with read-only images');
+  // Under -s the image itself is opened read-only (below the overlay), so -U is allowed there.
+  if (settings.forceShare && !settings.readOnly && !settings.snapshot) return refuse('force-share=on can only be used with read-only images');
   if (settings.aio === 'native' && !isDirect(settings.cache)) {
     return refuse('aio=native was specified, but it requires cache.direct=on, which was not specified.');
   }
