@@ -177,6 +177,19 @@ export class BlockBackend {
     return depth === 0 ? status : { ...status, allocated: false };
   }
 
+  /**
+   * blockStatusAbove() when the answer needs no waiting (no backing chain, and
+   * the root driver answers from memory), else undefined: then call
+   * blockStatusAbove(). Saves a caller that maps a whole image (convert) a
+   * chain of promises per run.
+   */
+  blockStatusAboveNow(offset: number, length: number): BlockStatus | undefined {
+    if (offset < 0 || length < 0 || this.root.backing !== undefined) return undefined;
+    const st = this.root.blockStatusNow(offset, Math.max(0, Math.min(length, this.length - offset)));
+    if (st === undefined) return undefined;
+    return st.allocated ? st : { ...st, allocated: false };
+  }
+
   /** Allocation in the root layer only (qemu-io `alloc`). */
   async isAllocated(offset: number, length: number): Promise<{ allocated: boolean; length: number }> {
     const n = Math.max(0, Math.min(length, this.length - offset));

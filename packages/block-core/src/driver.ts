@@ -99,6 +99,12 @@ export interface BlockDriverState {
   /** Absent: everything reads as allocated data. */
   blockStatus?(offset: number, length: number): Promise<BlockStatus>;
   /**
+   * blockStatus() without waiting, for callers that map a whole image run by
+   * run (convert): the same answer when it can be given from memory or a
+   * non-blocking call, undefined when only blockStatus() can answer.
+   */
+  blockStatusNow?(offset: number, length: number): BlockStatus | undefined;
+  /**
    * `zeroWrite` (QEMU's BDRV_REQ_ZERO_WRITE, asked by BlockNode when a backing
    * file reaches past the old end): the grown range must read as zeroes.
    */

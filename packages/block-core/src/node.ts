@@ -323,6 +323,12 @@ export class BlockNode {
     for (const child of this.children.values()) await child.flush();
   }
 
+  /** blockStatus() when the driver can answer without waiting (see BlockDriverState.blockStatusNow), else undefined. */
+  blockStatusNow(offset: number, length: number): BlockStatus | undefined {
+    checkRequest(offset, length);
+    return this.state.blockStatusNow?.(offset, length);
+  }
+
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     checkRequest(offset, length);
     const state = this.state;

@@ -334,6 +334,10 @@ export class Qcow2DriverState implements BlockDriverState {
     return this.reader.statusWithHost(offset, length);
   }
 
+  blockStatusNow(offset: number, length: number): BlockStatus | undefined {
+    return this.reader.statusNow(offset, length);
+  }
+
   info(): DriverInfo {
     const h = this.image.header;
     const cs = h.clusterSize;

@@ -17,6 +17,9 @@ export async function detectMetadataPreallocation(img: Qcow2Image, file: BlockNo
   const realClusters = Math.floor(allocated / img.clusterSize);
   const threshold = Math.max(Math.floor((realClusters * 10) / 9), realClusters + 2);
   const endCluster = Math.ceil(fileLength / img.clusterSize);
+  // At most endCluster clusters can be referenced: a file that is not sparse
+  // (the usual case) is answered without reading a refcount block.
+  if (endCluster <= threshold) return false;
   const rt = img.refcounts;
   const per = rt.entriesPerBlock;
   const order = img.header.refcountOrder;

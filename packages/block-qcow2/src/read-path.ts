@@ -110,6 +110,22 @@ export class Qcow2Reader {
     return { ...st, length: Math.max(1, Math.min(fst.length, st.length)), zero: fileZero };
   }
 
+  /**
+   * statusWithHost() when it needs no waiting: the L2 table is cached and
+   * either the run is not data or the image is known not to be
+   * metadata-preallocated. Else undefined (statusWithHost() answers).
+   */
+  statusNow(offset: number, length: number): BlockStatus | undefined {
+    const img = this.img;
+    const size = img.header.size;
+    if (offset >= size || length === 0) return { length: 0, data: false, zero: true, allocated: false };
+    const ext = this.statusExtent;
+    if (!img.map.lookupCached(offset, Math.min(length, size - offset), ext)) return undefined;
+    const st = this.extentStatus(ext);
+    if (!st.data || st.zero || st.offset === undefined || st.compressed || this.fileNode === undefined) return st;
+    return this.plain ? st : undefined;
+  }
+
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     const img = this.img;
     const size = img.header.size;
@@ -120,6 +136,12 @@ export class Qcow2Reader {
       ext = new Qcow2Extent();
       await img.map.lookup(offset, Math.min(length, size - offset), ext);
     }
+    return this.extentStatus(ext);
+  }
+
+  /** The block status of a looked-up run. */
+  private extentStatus(ext: Qcow2Extent): BlockStatus {
+    const img = this.img;
     const n = ext.bytes;
     switch (ext.type) {
       case ClusterType.Normal:

@@ -1,18 +1,20 @@
 // The copy engine of qemu-img convert: a map of the sources (data or zero
-// extents), a fixed set of workers with one reusable buffer each, reads in
-// parallel and writes in image order unless out-of-order writes (-W) are allowed.
+// extents, made a few runs ahead of the copy, see source-map.ts), a fixed set
+// of workers with one reusable buffer each, reads in parallel and writes in
+// image order unless out-of-order writes (-W) are allowed.
 // Data whose block status names a host file range is not read at all when the
 // file driver can map it (page-cache views, see HostMapper): zero detection
 // looks at the page cache and the target write copies straight from it, the
 // one copy qemu-img's copy_range offload would leave (plain qemu-img convert
 // reads into a buffer first). What gets written, and in which order, is the same.
 import { allocAlignedBuffer, BlockError, strerror } from '@tsemu/block-core';
-import type { BlockBackend, BlockStatus } from '@tsemu/block-core';
+import type { BlockBackend } from '@tsemu/block-core';
 import { CommandError } from './io.js';
 import type { ProgressMeter } from './progress.js';
+import { CONVERT_BUFFER_SIZE, ProgressSteps, SourceMapper, type ExtentMap } from './source-map.js';
 import { isZeroRange, SparseRanges, splitSparse } from './sparse.js';
 
-export const CONVERT_BUFFER_SIZE = 2 * 1024 * 1024;
+export { CONVERT_BUFFER_SIZE };
 
 export interface ConvertSource {
   blk: BlockBackend;
@@ -40,195 +42,20 @@ export interface ConvertSettings {
 }
 
 /**
- * What block-core's file driver offers single-client tools: read-only views
- * of host file ranges over the page cache (undefined when it cannot map one:
- * then the chunk is read as usual). Duck-typed on the status's `file` node.
+ * The map is made on demand, a few runs ahead of the copy: when fewer than
+ * MAP_LOW extents are left unclaimed, the mapper runs (after the current
+ * callback, so the read or write just issued goes out first) until MAP_AHEAD
+ * are. Runs whose block status is answered from memory are mapped
+ * synchronously, so small batches keep the in-order write chain from waiting
+ * on the map.
  */
-interface HostMapper {
-  mapReads: boolean;
-  mapForRead(offset: number, length: number): Uint8Array | undefined;
-  unmapView(view: Uint8Array): void;
-}
+const MAP_LOW = 8;
+const MAP_AHEAD = 16;
 
-/**
- * Format drivers whose reads of a data run are plain reads of the host range
- * their block status names. Anything else (a filter such as blkdebug that
- * injects read errors, a format that transforms data) keeps the read path.
- */
-const PLAIN_DATA_FORMATS = new Set(['raw', 'qcow2']);
-
-function hostMapper(blk: BlockBackend, status: BlockStatus): HostMapper | undefined {
-  const root = blk.root;
-  const file = status.file;
-  if (file === undefined || !PLAIN_DATA_FORMATS.has(root.driver.name)) return undefined;
-  let child = false;
-  for (const c of root.children.values()) child ||= c === file;
-  const state = file.state as Partial<HostMapper>;
-  return child && state.mapReads === true && typeof state.mapForRead === 'function' ? (state as HostMapper) : undefined;
-}
-
-/** Extents of the concatenated sources, as parallel arrays (no object per extent). */
-class ExtentMap {
-  readonly start: number[] = [];
-  readonly length: number[] = [];
-  readonly zero: boolean[] = [];
-  readonly source: number[] = [];
-  readonly sourceBase: number[] = [];
-  /** Host offset of a data extent's first byte in mappers[mapper], or -1 (read through the source's driver). */
-  readonly host: number[] = [];
-  readonly mapper: number[] = [];
-  readonly mappers: HostMapper[] = [];
-
-  /** Where a data run lives on the host, when a mappable file holds it contiguously. */
-  addStatus(start: number, length: number, zero: boolean, source: number, base: number, blk: BlockBackend, status: BlockStatus): void {
-    const m = !zero && status.data && status.offset !== undefined && !status.compressed ? hostMapper(blk, status) : undefined;
-    if (m === undefined) return this.add(start, length, zero, source, base);
-    let idx = this.mappers.indexOf(m);
-    if (idx < 0) idx = this.mappers.push(m) - 1;
-    this.add(start, length, zero, source, base, status.offset!, idx);
-  }
-
-  add(start: number, length: number, zero: boolean, source: number, base: number, host = -1, mapper = -1): void {
-    const n = this.start.length - 1;
-    // Data extents keep the block-status boundaries: qemu-img copies (and reports -p progress) per status run.
-    if (n >= 0 && zero && this.zero[n] === zero && this.source[n] === source && this.start[n]! + this.length[n]! === start) {
-      this.length[n]! += length;
-      return;
-    }
-    this.start.push(start);
-    this.length.push(length);
-    this.zero.push(zero);
-    this.source.push(source);
-    this.sourceBase.push(base);
-    this.host.push(host);
-    this.mapper.push(mapper);
-  }
-
-  get count(): number {
-    return this.start.length;
-  }
-}
-
-/**
- * -p steps, as qemu-img counts them: one per copy iteration it counts as
- * allocated (data, or zeroes under -S 0). Kept as runs of equal pieces (a
- * run's iterations are at most `piece` bytes), so a large image costs a few
- * entries, not one per cluster. Only the sequence of printed values
- * matters, so the copy itself can move bigger pieces than qemu-img's iterations.
- */
-class ProgressSteps {
-  readonly start: number[] = [];
-  readonly length: number[] = [];
-  readonly piece: number[] = [];
-  total = 0;
-  /** Next run and the bytes of it already reported. */
-  run = 0;
-  runDone = 0;
-  done = 0;
-
-  constructor(readonly enabled: boolean) {}
-}
-
-/** Adds a counted run of `length` bytes, copied by qemu-img in pieces of at most `piece` bytes. */
-function addSteps(steps: ProgressSteps, start: number, length: number, piece: number): void {
-  if (!steps.enabled || length <= 0) return;
-  steps.start.push(start);
-  steps.length.push(length);
-  steps.piece.push(piece);
-  steps.total += length;
-}
-
-async function mapSources(settings: ConvertSettings, steps: ProgressSteps): Promise<ExtentMap> {
-  const map = new ExtentMap();
-  let base = 0;
-  for (let i = 0; i < settings.sources.length; i++) {
-    const { blk, length } = settings.sources[i]!;
-    if (settings.topLayerOnly) {
-      // Ranges the top layer does not allocate are left out of the map: never written.
-      let offset = 0;
-      while (offset < length) {
-        const st = await blk.isAllocated(offset, length - offset);
-        const n = Math.min(Math.max(st.length, 1), length - offset);
-        if (st.allocated) {
-          const status = await blk.blockStatus(offset, n);
-          const m = Math.min(n, Math.max(status.length, 1));
-          const zero = status.zero; // qemu-img's BLK_ZERO: also data clusters over host holes (metadata preallocation)
-          map.addStatus(base + offset, m, zero, i, base, blk, status);
-          if (!zero) addSteps(steps, base + offset, m, CONVERT_BUFFER_SIZE);
-          offset += m;
-        } else {
-          offset += n;
-        }
-      }
-    } else if (settings.compressClusterSize !== undefined) {
-      await mapCompressed(settings, i, base, map, steps, settings.compressClusterSize);
-    } else {
-      // -S 0 copies zero runs as data too (and counts them), run by run as qemu-img does.
-      const allData = settings.minSparse === 0;
-      let offset = 0;
-      while (offset < length) {
-        // The whole chain answers (bdrv_block_status_above): ranges no layer allocates are zero runs, not data.
-        const status = await blk.blockStatusAbove(offset, length - offset);
-        const n = Math.min(Math.max(status.length, 1), length - offset);
-        const zero = status.zero && !allData;
-        map.addStatus(base + offset, n, zero, i, base, blk, status);
-        if (!zero) addSteps(steps, base + offset, n, CONVERT_BUFFER_SIZE);
-        offset += n;
-      }
-    }
-    base += length;
-  }
-  return map;
-}
-
-/**
- * -c: qemu-img copies one cluster per iteration; a status run shorter than a
- * cluster is taken as a whole data cluster, longer runs are cut down to whole
- * clusters. Data iterations (and zero ones under -S 0) count for -p. Adjacent
- * data iterations are merged into one extent so whole buffers still go to
- * the compressed writer (which deflates their clusters in parallel).
- */
-async function mapCompressed(
-  settings: ConvertSettings, i: number, base: number, map: ExtentMap, steps: ProgressSteps, cs: number,
-): Promise<void> {
-  const { blk, length } = settings.sources[i]!;
-  let pos = 0;
-  let statusEnd = 0;
-  let zero = false;
-  while (pos < length) {
-    if (statusEnd <= pos) {
-      const status = await blk.blockStatusAbove(pos, length - pos);
-      statusEnd = pos + Math.min(Math.max(status.length, 1), length - pos);
-      zero = status.zero;
-    }
-    let n = statusEnd - pos;
-    let isZero = zero;
-    if (n < cs) {
-      n = Math.min(cs, length - pos);
-      isZero = false;
-    } else {
-      n -= n % cs;
-    }
-    if (isZero && settings.minSparse !== 0) {
-      map.add(base + pos, n, true, i, base);
-    } else {
-      // Under -S 0 zero runs are copied too: compressed like any data (qemu-img's files have them).
-      addData(map, base + pos, n, i, base);
-      addSteps(steps, base + pos, n, cs);
-    }
-    pos += n;
-  }
-}
-
-/** Adds a data extent, merged with a data extent that ends where it starts. */
-function addData(map: ExtentMap, start: number, length: number, source: number, base: number): void {
-  const n = map.count - 1;
-  if (n >= 0 && !map.zero[n] && map.source[n] === source && map.start[n]! + map.length[n]! === start) {
-    map.length[n]! += length;
-    return;
-  }
-  map.add(start, length, false, source, base);
-}
+/** What claim() found. */
+const CLAIMED = 0;
+const CLAIM_NONE = 1;
+const CLAIM_WAIT = 2;
 
 /** Where advance() picks a worker up. */
 const STEP_CLAIM = 0;
@@ -275,34 +102,50 @@ class Worker {
 }
 
 export class ConvertJob {
-  private map!: ExtentMap;
+  private readonly mapper: SourceMapper;
+  private readonly map: ExtentMap;
   private extent = 0;
   private extentPos = 0;
   private nextSeq = 0;
   private turn = 0;
   /** Workers whose chunk is read and scanned, by sequence number, waiting for their turn to write. */
   private readonly turnWaiters = new Map<number, Worker>();
+  /** Workers that found no mapped extent left to claim, waiting for the mapper. */
+  private readonly starved: Worker[] = [];
   private active = 0;
   private finished: () => void = () => {};
   private failure: unknown;
+  /** A mapAhead() is running / about to start; the promise of one that is waiting for a block-status answer. */
+  private mapRunning = false;
+  private mapScheduled = false;
+  private mapping: Promise<void> | undefined;
+  /** A block-status failure while mapping behind the copy (boxed: anything can be thrown). */
+  private mapError: { error: unknown } | undefined;
   /** An exception from reporting a failure (boxed: anything can be thrown). */
   private thrown: { error: unknown } | undefined;
   private readonly steps: ProgressSteps;
 
   constructor(private readonly settings: ConvertSettings) {
     this.steps = new ProgressSteps(settings.progress !== undefined);
+    this.mapper = new SourceMapper(settings, this.steps);
+    this.map = this.mapper.map;
   }
 
   async run(): Promise<void> {
     const s = this.settings;
-    this.map = await mapSources(s, this.steps);
+    // -p needs the total first (qemu-img's counting pass); then a failure is thrown before anything is written.
+    if (this.steps.enabled) await this.mapper.all();
     // convert printed the 0 line before opening anything.
     const done = new Promise<void>((resolve) => { this.finished = resolve; });
     const workers = Math.max(1, s.parallel);
     this.active = workers;
+    // Without -p the workers find an empty map, wait, and the mapper's first answers wake them.
     for (let i = 0; i < workers; i++) this.advance(new Worker(this), STEP_CLAIM);
     await done;
+    while (this.mapping !== undefined) await this.mapping; // stopped by a failed request: let it settle
     if (this.thrown !== undefined) throw this.thrown.error;
+    // The map failed (workers stop claiming): the error is reported as when the whole map was made first.
+    if (this.mapError !== undefined) throw this.mapError.error;
     // Each failed request has been reported already.
     if (this.failure !== undefined) throw new CommandError('', 1);
     // As qemu-img: an empty compressed write tells the format the stream ended (qcow2 pads its file to a sector).
@@ -311,9 +154,57 @@ export class ConvertJob {
     s.progress?.set(100);
   }
 
-  /** Takes the next chunk (at most one buffer, never crossing an extent). */
-  private claim(w: Worker): boolean {
-    if (this.failure !== undefined || this.extent >= this.map.count) return false;
+  /** Starts the mapper after the current callback, unless it runs already or has nothing left. */
+  private wantMap(): void {
+    if (this.mapScheduled || this.mapRunning || this.mapper.done || this.mapError !== undefined) return;
+    this.mapScheduled = true;
+    queueMicrotask(this.startMapping);
+  }
+
+  private readonly startMapping = (): void => {
+    this.mapScheduled = false;
+    if (this.mapRunning) return;
+    const p = this.mapAhead();
+    // Answers from memory finish it before it returns: only a run still waiting is kept for run() to settle.
+    if (this.mapRunning) this.mapping = p;
+  };
+
+  /** Maps until MAP_AHEAD extents are unclaimed (or all is mapped); a starved worker is woken as soon as it can claim. */
+  private async mapAhead(): Promise<void> {
+    const mapper = this.mapper;
+    this.mapRunning = true;
+    try {
+      while (!mapper.done && this.failure === undefined && this.map.count - this.extent < MAP_AHEAD) {
+        if (!mapper.stepNow()) await mapper.step();
+        if (this.starved.length > 0) this.wakeStarved();
+      }
+    } catch (err) {
+      this.mapError = { error: err };
+    }
+    this.mapRunning = false;
+    this.mapping = undefined;
+    // Done, failed or stopped by a failed request: the starved workers claim the rest or retire.
+    this.wakeStarved();
+  }
+
+  private wakeStarved(): void {
+    const q = this.starved;
+    while (q.length > 0 && this.claimable() !== CLAIM_WAIT) this.advance(q.shift()!, STEP_CLAIM);
+  }
+
+  /** Whether claim() would find a chunk now, none ever again, or must wait for the mapper. */
+  private claimable(): number {
+    if (this.failure !== undefined || this.mapError !== undefined) return CLAIM_NONE;
+    // The last extent may still grow (zero runs merge) until the map is complete.
+    if (this.mapper.done) return this.extent < this.map.count ? CLAIMED : CLAIM_NONE;
+    return this.extent < this.map.count - 1 ? CLAIMED : CLAIM_WAIT;
+  }
+
+  /** Takes the next chunk (at most one buffer, never crossing an extent), if claimable() allows. */
+  private claim(w: Worker): number {
+    if (!this.mapper.done && this.map.count - this.extent <= MAP_LOW) this.wantMap();
+    const can = this.claimable();
+    if (can !== CLAIMED) return can;
     const i = this.extent;
     const remaining = this.map.length[i]! - this.extentPos;
     const n = Math.min(remaining, CONVERT_BUFFER_SIZE);
@@ -333,7 +224,7 @@ export class ConvertJob {
     } else {
       this.extentPos += n;
     }
-    return true;
+    return CLAIMED;
   }
 
   /**
@@ -359,7 +250,12 @@ export class ConvertJob {
           step = STEP_CLAIM;
         }
         if (step === STEP_CLAIM) {
-          if (!this.claim(w)) return this.retire();
+          const claimed = this.claim(w);
+          if (claimed !== CLAIMED) {
+            if (claimed === CLAIM_WAIT) this.starved.push(w);
+            else this.retire();
+            return;
+          }
           if (!w.zero && !this.mapChunk(w)) {
             w.data = w.bytes;
             w.dataWords = w.words;

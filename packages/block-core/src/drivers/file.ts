@@ -1,5 +1,6 @@
-// Protocol driver `file`: a host file through node:fs (a FileHandle; the hot
-// single-buffer reads and writes use fs.read/fs.write on its fd, see FsRequest).
+// Protocol driver `file`: a host file through node:fs (an FdFile, FileHandle's
+// API over node:fs's callbacks, see fd-file.ts; the hot single-buffer reads
+// and writes use fs.read/fs.write on its fd, see FsRequest).
 // With the host page cache in use, a request first tries preadv2/pwritev2 with
 // RWF_NOWAIT (@tsemu/host-io): a page-cache hit completes synchronously in
 // ~1 us instead of a ~30 us libuv thread-pool round trip; a miss (EAGAIN, a
@@ -10,8 +11,8 @@
 // synchronous", and report which one happened in hostCacheBypass.
 import { CREATE_REQUEST, type PermRequest } from '../perm.js';
 import { imageLocking, relock } from './file-lock.js';
-import { constants, fstatSync, promises as fsp, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { constants, fstatSync, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
+import { FdFile, statPath } from './fd-file.js';
 import type { CacheFlags } from '../cache.js';
 import type {
   BlockDriver, BlockDriverState, BlockStatus, CreateContext, OpenContext, Preallocation, WriteFlags, ZeroFlags,
@@ -111,7 +112,7 @@ export class FileDriverState implements BlockDriverState {
 
   constructor(
     readonly path: string,
-    private readonly fh: FileHandle,
+    private readonly fh: FdFile,
     readonly hostCacheBypass: HostCacheBypass,
     private readonly bounce: AlignedBouncePool | undefined,
     blockSize: number,
@@ -214,12 +215,12 @@ export class FileDriverState implements BlockDriverState {
     hostIo.unmap(view.buffer as ArrayBuffer);
   }
 
-  /** The raw fd, for FsRequest (fs.read/fs.write with callbacks on the FileHandle's descriptor). */
+  /** The raw fd, for FsRequest (fs.read/fs.write with callbacks on the FdFile's descriptor). */
   get fd(): number {
     return this.fh.fd;
   }
 
-  /** Requests issued on the raw fd; close() waits for them, as FileHandle does for its own. */
+  /** Requests issued on the raw fd; close() waits for them, as FdFile does for its own. */
   inFlight = 0;
   private drained: (() => void) | null = null;
 
@@ -398,25 +399,33 @@ export class FileDriverState implements BlockDriverState {
   }
 
   /**
+   * SEEK_DATA / SEEK_HOLE stop at EOF, so only a hole running to EOF needs
+   * the file size: no fstat (and fs.Stats with its four Dates) per call while
+   * convert maps a large source extent by extent. Anything else (past EOF,
+   * an error, no addon) is left to blockStatus(): undefined.
+   */
+  blockStatusNow(offset: number, length: number): BlockStatus | undefined {
+    const fd = this.fh.fd;
+    if (!hostIo.available || length <= 0 || fd < 0) return undefined;
+    const data = hostIo.seekData(fd, offset);
+    if (data === offset) {
+      const hole = hostIo.seekHole(fd, offset);
+      if (hole > offset) return { length: Math.min(length, hole - offset), data: true, zero: false, allocated: true, offset };
+    } else if (data > offset) {
+      return { length: Math.min(length, data - offset), data: false, zero: true, allocated: true, offset };
+    }
+    return undefined;
+  }
+
+  /**
    * Data vs hole from SEEK_DATA/SEEK_HOLE (native addon): holes read as zeroes
    * and are reported as such, as QEMU's file-posix does. Without the addon the
    * whole file is data.
    */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     const fd = this.fh.fd;
-    if (hostIo.available && length > 0 && fd >= 0) {
-      // SEEK_DATA / SEEK_HOLE stop at EOF, so only a hole running to EOF
-      // needs the file size: no fstat (and fs.Stats with its four Dates) per
-      // call while convert maps a large source extent by extent. Anything
-      // else (past EOF, an error) takes the full path below.
-      const data = hostIo.seekData(fd, offset);
-      if (data === offset) {
-        const hole = hostIo.seekHole(fd, offset);
-        if (hole > offset) return { length: Math.min(length, hole - offset), data: true, zero: false, allocated: true, offset };
-      } else if (data > offset) {
-        return { length: Math.min(length, data - offset), data: false, zero: true, allocated: true, offset };
-      }
-    }
+    const now = this.blockStatusNow(offset, length);
+    if (now !== undefined) return now;
     const size = await this.getLength();
     if (offset >= size) return { length: 0, data: false, zero: true, allocated: false };
     const n = Math.min(length, size - offset);
@@ -475,7 +484,7 @@ export class FileDriverState implements BlockDriverState {
 
 /**
  * One single-buffer read or write on the raw fd through fs.read/fs.write with
- * a callback: FileHandle.read/write cost a promise-backed native request and a
+ * a callback: FdFile.read/write cost a promise and a
  * result object each, and this is the hot path of every small I/O. Still the
  * libuv thread pool (real async I/O, like QEMU's aio=threads). The executor and
  * callback are bound once per pooled object, so a request allocates only its
@@ -589,12 +598,12 @@ async function openFile(path: string, readOnly: boolean, cache: CacheFlags, refu
   const base = readOnly ? constants.O_RDONLY : constants.O_RDWR;
   if (cache.direct && refuseDirect) return openDsyncFallback(path, base);
   if (!cache.direct) {
-    const fh = await fsp.open(path, base).catch((err) => { throw openError(path, err); });
+    const fh = await FdFile.open(path, base).catch((err) => { throw openError(path, err); });
     return new FileDriverState(path, fh, 'none', undefined, 1);
   }
-  let fh: FileHandle;
+  let fh: FdFile;
   try {
-    fh = await fsp.open(path, base | constants.O_DIRECT);
+    fh = await FdFile.open(path, base | constants.O_DIRECT);
   } catch (err) {
     if ((err as { code?: string }).code !== 'EINVAL') throw openError(path, err);
     return openDsyncFallback(path, base);
@@ -609,7 +618,7 @@ async function openFile(path: string, readOnly: boolean, cache: CacheFlags, refu
 }
 
 async function openDsyncFallback(path: string, base: number): Promise<FileDriverState> {
-  const fh = await fsp.open(path, base | constants.O_DSYNC).catch((err) => { throw openError(path, err); });
+  const fh = await FdFile.open(path, base | constants.O_DSYNC).catch((err) => { throw openError(path, err); });
   return new FileDriverState(path, fh, 'O_DSYNC', undefined, 1);
 }
 
@@ -636,7 +645,7 @@ export const fileDriver: BlockDriver = {
     if (ctx.options.aio === 'native' && !ctx.cache.direct) {
       throw new BlockError('EINVAL', 'aio=native was specified, but it requires cache.direct=on, which was not specified.');
     }
-    const st = await fsp.stat(path).catch((err) => { throw openError(path, err); });
+    const st = await statPath(path).catch((err) => { throw openError(path, err); });
     if (st.isDirectory()) throw new BlockError('EISDIR', `Could not open '${path}': Is a directory`);
     const state = await openFile(path, ctx.readOnly, ctx.cache, parseBool('x-no-odirect', ctx.options['x-no-odirect'], false));
     state.noFallocate = parseBool('x-no-fallocate', ctx.options['x-no-fallocate'], false);
@@ -671,10 +680,10 @@ export const fileDriver: BlockDriver = {
     if (hint !== undefined && parseSizeOption('extent_size_hint', hint, 0) > 0xffffffff) {
       throw new BlockError('EINVAL', 'Extent size hint is too large');
     }
-    let fh: FileHandle;
+    let fh: FdFile;
     try {
       // Truncated only once the locks are held: the file may be an image another process (or this one) has open.
-      fh = await fsp.open(ctx.filename, constants.O_RDWR | constants.O_CREAT, 0o644);
+      fh = await FdFile.open(ctx.filename, constants.O_RDWR | constants.O_CREAT, 0o644);
     } catch (err) {
       throw openError(ctx.filename, err);
     }

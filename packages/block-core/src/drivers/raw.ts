@@ -81,6 +81,11 @@ class RawDriverState implements BlockDriverState {
     return this.file.discard(offset + this.offset, length);
   }
 
+  blockStatusNow(offset: number, length: number): BlockStatus | undefined {
+    const st = this.file.blockStatusNow(offset + this.offset, length);
+    return st === undefined ? undefined : { ...st, allocated: true, offset: offset + this.offset, file: this.file };
+  }
+
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     const st = await this.file.blockStatus(offset + this.offset, length);
     // Everything in a raw image is "allocated" in this layer; data/zero come from the file.
