@@ -4,7 +4,8 @@ import { ArmCpu, EXIT_EXCEPTION, S } from '../src/index.js';
 
 // How TBs are cut (fewer TB transitions): translation resumes at a forward
 // branch target after an unconditional exit, a TB runs on into an executable
-// next page, and with `traces` it follows B / BL and predicted returns. Every
+// next page, a TB that starts with a B goes on at its target, and with
+// `traces` it follows B / BL and predicted returns. Every
 // back-end mode must give the same results, and a TB that loops on itself
 // must still notice an interrupt (a signal) and writes to its code.
 const MODES = [
@@ -36,6 +37,25 @@ describe('TB shapes', () => {
       expect(cpu.state.regs[0]).toBe(1000);
       expect(cpu.cache.tbsTranslated).toBe(1);
       expect(cpu.cache.insnsExecuted).toBe(1000 * 5 + 3);
+    }
+  });
+
+  it('a TB that starts with a B goes on at its target (a trampoline); a B later in a TB ends it', () => {
+    // 0x1000: adds r0,#1; svc 0   0x1200: b 0x1000   0x1300: adds r0,#2; b 0x1000
+    for (const mode of MODES) {
+      const cpu = load([], 0x1200, mode);
+      [[0x1000, 0x3001], [0x1002, 0xdf00], [0x1200, 0xe6fe], [0x1300, 0x3002], [0x1302, 0xe67d]].forEach(([a, h]) => cpu.mem.st16(a!, h!));
+      expect(cpu.translate(0x1200, 1).ir.icount).toBe(3);
+      expect(cpu.translate(0x1300, 1).ir.icount).toBe(2);
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      expect(cpu.state.regs[0]).toBe(1);
+      expect(cpu.cache.tbsTranslated).toBe(1);
+      expect(cpu.cache.insnsExecuted).toBe(3);
+      cpu.state.regs[S.PC] = 0x1300;
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      expect(cpu.state.regs[0]).toBe(1 + 2 + 1);
+      expect(cpu.cache.tbsTranslated).toBe(3); // 0x1300, then the one at 0x1000 it exits to
+      expect(cpu.cache.insnsExecuted).toBe(3 + 4);
     }
   });
 

@@ -230,10 +230,14 @@ export class DisasContext {
    * May translation continue at `dest` (a followed branch)? Only from
    * straight-line code outside IT blocks and conditions, to an instruction not
    * translated yet (a call may inline a function twice), on a page the TB has
-   * already or that is executable now.
+   * already or that is executable now. Without `traces`, only a B that is the
+   * TB's first instruction is followed: a trampoline such as a return point
+   * `b loop_head` (busybox awk: 4 M of its 67 M TB entries) then costs no TB
+   * transition of its own, and at most one block is copied per trampoline.
+   * Following every B copied whole loops into other TBs (README, Speed).
    */
   private canFollow(dest: number, call = false): boolean {
-    if (!this.traces || this.condLabel >= 0 || this.itState !== 0 || this.condexecHeld !== 0 || this.follows >= MAX_FOLLOW) return false;
+    if (!(this.traces || (!call && this.b.icount === 1)) || this.condLabel >= 0 || this.itState !== 0 || this.condexecHeld !== 0 || this.follows >= MAX_FOLLOW) return false;
     if (dest >= KUSER_BASE || (!call && this.translated.has(dest))) return false;
     return this.pageOk(dest);
   }

@@ -64,8 +64,9 @@ const KUSER_BASE = 0xffff0000;
  * the TB may not run on to (it may cross into the next page when that one is
  * executable; an instruction may straddle a boundary). After an unconditional
  * exit, translation resumes at a pending forward branch target, so a loop
- * whose exit test jumps over a return or a call stays one TB. With `traces`
- * it also follows B / BL and predicted returns (DisasContext.gotoPc). A TB
+ * whose exit test jumps over a return or a call stays one TB. A B that is
+ * the TB's first instruction is followed to its target; with `traces` every
+ * B / BL and predicted return is (DisasContext.canFollow). A TB
  * may start or end inside an IT block: the IT state comes in with the flags,
  * CONDEXEC follows it at instruction starts where it changes, and exits
  * store the state to resume with (see DisasContext.itAfter). Each
