@@ -140,7 +140,7 @@ describe('--object definitions, as qemu-img 7.2 takes and refuses them', () => {
       same([cmd[0]!, '--object', 'secret,id=s,data=1', ...cmd.slice(1)]);
       same([cmd[0]!, '--object', 'secret,id=s', ...cmd.slice(1)]);
     }
-  });
+  }, 240_000); // 52 tool runs: 30 s on a quiet machine, past the default 60 s under load
 });
 
 describe('refusals', () => {

@@ -193,7 +193,8 @@ export interface BlockDriver {
   readonly noInfo?: boolean;
   /** Extra capability flags the tools check before calling (snapshots, check, compression). */
   /** bitmaps: the format can hold persistent dirty bitmaps (qemu-img convert --bitmaps accepts it). */
-  readonly supports?: { check?: boolean; snapshots?: boolean; compressedWrites?: boolean; amend?: boolean; bitmaps?: boolean };
+  /** `backing`: the format takes a backing node (QEMU's supports_backing); others refuse backing options. */
+  readonly supports?: { check?: boolean; snapshots?: boolean; compressedWrites?: boolean; amend?: boolean; bitmaps?: boolean; backing?: boolean };
 }
 
 // ---- Optional hooks for the image tools (qemu-img snapshot / check / amend / measure) ----

@@ -9,9 +9,9 @@ import type { BlockDriver, BlockOptions, OpenContext } from './driver.js';
 import { BlockError } from './errors.js';
 import { BlockBackend } from './backend.js';
 import { BlockNode, type DetectZeroes } from './node.js';
-import { childOptions, hasChildOptions, parseBool, parseJsonFilename } from './options.js';
+import { childOptions, hasChildOptions, JSON_NULL, parseBool, parseJsonFilename } from './options.js';
 import { findDriver, findProtocolDriver, probeFormat } from './registry.js';
-import { parseOptionString } from './util/index.js';
+import { parseOptionString, qdictOrder, warnReport } from './util/index.js';
 import { createImage } from './create.js';
 import { rmSync } from 'node:fs';
 import { createTemporaryFile } from './temporary-file.js';
@@ -164,7 +164,8 @@ async function openWithTemporaryOverlay(spec: OpenSpec): Promise<BlockBackend> {
       noBacking: false, singleClient: spec.singleClient === true, forCheck: false,
       request: rootRequest(spec.readOnly === true, false, false), forceShare: false,
     };
-    const opts: BlockOptions = { driver: 'qcow2', file: path, backing: base.root.filename || 'base' };
+    // The backing child is attached already; the key only tells qcow2 there is one.
+    const opts: BlockOptions = { driver: 'qcow2', 'file.filename': path, backing: base.root.filename || 'base' };
     if (spec.detectZeroes !== undefined) opts['detect-zeroes'] = spec.detectZeroes;
     overlay = await openNode(opts, undefined, inherited, 'image', true, undefined, base.root);
     return new BlockBackend(overlay, await overlay.getLength(), cache);
@@ -209,6 +210,11 @@ async function openNode(
   opts: BlockOptions, filename: string | undefined, inherited: Inherited, mode: OpenMode, top = false,
   preopenedFile?: BlockNode, attachedBacking?: BlockNode,
 ): Promise<BlockNode> {
+  if (opts.backing === '') {
+    // QEMU's bdrv_open_inherit, before anything of the node is opened.
+    warnReport(inherited.onWarnReport, 'Use of "backing": "" is deprecated; use "backing": null instead\n');
+    opts = { ...opts, backing: JSON_NULL };
+  }
   let driverName = opts.driver;
   const name = filename ?? opts.filename;
   if (driverName === undefined && mode === 'image') {
@@ -242,7 +248,7 @@ async function openNode(
   // As QEMU's bdrv_inherited_options: children default to discard=unmap whatever
   // the parent says (a parent's discard mode already decides what it passes down).
   const childInherited: Inherited = { ...inherited, readOnly, cache, unmap: true };
-  const noBacking = inherited.noBacking || opts.backing === '' || opts.backing === 'null';
+  const noBacking = inherited.noBacking || opts.backing === JSON_NULL;
   const ctx: OpenContext = {
     node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck,
     perm: request,
@@ -267,7 +273,10 @@ async function openNode(
     if (!node.filename || (node.file && node.filename === name)) {
       node.filename = node.file?.filename ?? node.children.get('image')?.filename ?? node.filename ?? '';
     }
-    checkUnknownOptions(node, noBacking);
+    if (!inherited.noBacking && wantsBacking(opts) && driver.kind === 'format' && !driver.supports?.backing) {
+      throw new BlockError('EINVAL', "Driver doesn't support backing files");
+    }
+    checkUnknownOptions(node, inherited.noBacking);
   } catch (err) {
     await node.close().catch(() => {});
     if (preopenedFile && !node.children.has('file')) await preopenedFile.close().catch(() => {});
@@ -281,10 +290,11 @@ async function probeAndOpen(opts: BlockOptions, name: string | undefined, inheri
   let protoOpts: BlockOptions;
   let protoName: string | undefined;
   const formatOpts: BlockOptions = {};
-  if (hasChildOptions(opts, 'file') || opts.file !== undefined) {
+  if (opts.file !== undefined) throw unknownReference(opts.file);
+  if (hasChildOptions(opts, 'file')) {
     protoOpts = childOptions(opts, 'file');
     // Settings for the file child (file.aio=...) next to a plain filename: the filename is still the file's.
-    protoName = opts.file ?? (protoOpts.filename === undefined ? name : undefined);
+    protoName = protoOpts.filename === undefined ? name : undefined;
   } else {
     if (name === undefined) throw new BlockError('EINVAL', 'Must specify either driver or file');
     protoOpts = {};
@@ -325,8 +335,14 @@ async function openChild(
   const existing = parent.children.get(role);
   if (existing) return existing;
   const opts = childOptions(parent.options, role);
-  let name: string | undefined = opts.filename ?? parent.options[role] ?? fallbackFilename;
-  if (name === '' || name === 'null') name = undefined;
+  const reference = parent.options[role];
+  let name: string | undefined = opts.filename ?? fallbackFilename;
+  if (reference === JSON_NULL) name = undefined;
+  else if (reference !== undefined) {
+    // A string names an existing node (QEMU's child reference), never a file; tsemu names no nodes.
+    const err = unknownReference(reference);
+    throw role === 'backing' ? new BlockError(err.code, `Could not open backing file: ${err.message}`) : err;
+  }
   if (!Object.keys(opts).length && name === undefined) {
     throw new BlockError('EINVAL', `A block device must be specified for "${role}"`);
   }
@@ -362,19 +378,39 @@ function isPlainPath(filename: string): boolean {
   return filename !== '' && !filename.startsWith('json:') && findProtocolDriver(filename) === undefined;
 }
 
-function checkUnknownOptions(node: BlockNode, noBacking: boolean): void {
+/** Backing options other than `backing: null`. */
+function wantsBacking(opts: BlockOptions): boolean {
+  return (opts.backing !== undefined && opts.backing !== JSON_NULL) || hasChildOptions(opts, 'backing');
+}
+
+function unknownReference(name: string): BlockError {
+  return new BlockError('ENOENT', `Cannot find device='${name}' nor node-name='${name}'`);
+}
+
+/**
+ * Options left over once the driver and its children took theirs. Opened
+ * without a backing chain (QEMU's BDRV_O_NO_BACKING: qemu-img info, rebase -u),
+ * backing options are left over too, except `backing: null`. Of several, QEMU
+ * names the first of its QDict walk.
+ */
+function checkUnknownOptions(node: BlockNode, noBackingFlag: boolean): void {
   const known = node.driver.openOptions;
   if (!known) return;
+  const unknown: string[] = [];
   for (const key in node.options) {
     if (GENERIC_OPTIONS.has(key) || known.includes(key)) continue;
-    const role = key.split('.')[0];
-    if (node.children.has(role) || (role === 'backing' && noBacking) || (key === 'backing' && noBacking)) continue;
+    if (key === 'backing' && (!noBackingFlag || node.options[key] === JSON_NULL)) continue;
+    const role = key.split('.')[0]!;
+    if (node.children.has(role) || (role === 'backing' && !noBackingFlag)) continue;
     if (known.includes(role)) continue;
-    // QEMU's two wordings, one per kind of driver.
-    const what = node.driver.kind === 'format' ? 'format' : 'protocol';
-    const verb = what === 'format' ? 'does not' : "doesn't";
-    throw new BlockError('EINVAL', `Block ${what} '${node.driver.name}' ${verb} support the option '${key}'`);
+    unknown.push(key);
   }
+  if (unknown.length === 0) return;
+  const key = qdictOrder(unknown)[0]!;
+  // QEMU's two wordings, one per kind of driver.
+  const what = node.driver.kind === 'format' ? 'format' : 'protocol';
+  const verb = what === 'format' ? 'does not' : "doesn't";
+  throw new BlockError('EINVAL', `Block ${what} '${node.driver.name}' ${verb} support the option '${key}'`);
 }
 
 /** A read-write protocol node for a filename (what format create() writes its metadata through). */

@@ -20,7 +20,14 @@ export function hasChildOptions(opts: BlockOptions, role: string): boolean {
   return false;
 }
 
-/** Nested JSON object -> flat dotted keys. Booleans become on/off, null becomes '' (QEMU's "no backing"). */
+/**
+ * JSON null for a `backing` key ("no backing file"). Flat options are strings,
+ * and the string forms mean other things: "" is the deprecated spelling of
+ * null (QEMU warns), "null" names a node.
+ */
+export const JSON_NULL = '\0null';
+
+/** Nested JSON object -> flat dotted keys. Booleans become on/off; null becomes JSON_NULL for `backing`, '' elsewhere. */
 export function flattenJson(value: unknown, prefix = '', out: BlockOptions = {}): BlockOptions {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
@@ -33,7 +40,8 @@ export function flattenJson(value: unknown, prefix = '', out: BlockOptions = {})
     return out;
   }
   if (!prefix) throw new BlockError('EINVAL', 'Could not parse the JSON options');
-  out[prefix] = value === null ? '' : typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
+  const isBacking = prefix === 'backing' || prefix.endsWith('.backing');
+  out[prefix] = value === null ? (isBacking ? JSON_NULL : '') : typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
   return out;
 }
 

@@ -58,7 +58,7 @@ describe('blkdebug', () => {
     const path = image();
     const blk = await openImage({
       format: 'raw',
-      options: { 'file.driver': 'blkdebug', 'file.image': path, 'file.inject.write': '2', 'file.inject.errno': 'ENOSPC', 'file.inject.once': 'off' },
+      options: { 'file.driver': 'blkdebug', 'file.image.filename': path, 'file.inject.write': '2', 'file.inject.errno': 'ENOSPC', 'file.inject.once': 'off' },
     });
     await blk.write(0, new Uint8Array([5]));
     await expect(blk.write(1, new Uint8Array([6]))).rejects.toMatchObject({ code: 'ENOSPC', message: 'No space left on device' });
@@ -81,7 +81,7 @@ describe('blkdebug', () => {
 
   it('align=4096 makes the request layer do RMW above it; fua is logged under writethrough', async () => {
     const path = image();
-    const blk = await openImage({ filename: `driver=raw,file.driver=blkdebug,file.image=${path},file.align=4096,file.log=on`, imageOpts: true, cache: 'writethrough' });
+    const blk = await openImage({ filename: `driver=raw,file.driver=blkdebug,file.image.filename=${path},file.align=4096,file.log=on`, imageOpts: true, cache: 'writethrough' });
     await blk.write(4097, new Uint8Array([9, 9]));
     const events = blkdebugOf(blk.root)!.events;
     // blkdebug passes FUA down; the file node below emulates it with fdatasync.
@@ -101,9 +101,9 @@ describe('blkdebug', () => {
   });
 
   it('rejects bad options', async () => {
-    await expect(openImage({ filename: `driver=raw,file.driver=blkdebug,file.image=${image()},file.inject.errno=EBOGUS`, imageOpts: true }))
+    await expect(openImage({ filename: `driver=raw,file.driver=blkdebug,file.image.filename=${image()},file.inject.errno=EBOGUS`, imageOpts: true }))
       .rejects.toThrow("Invalid errno 'EBOGUS'");
-    await expect(openImage({ filename: `driver=raw,file.driver=blkdebug,file.image=${image()},file.nope=1`, imageOpts: true }))
+    await expect(openImage({ filename: `driver=raw,file.driver=blkdebug,file.image.filename=${image()},file.nope=1`, imageOpts: true }))
       .rejects.toThrow("Block protocol 'blkdebug' doesn't support the option 'nope'");
   });
 });

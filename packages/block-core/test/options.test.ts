@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { BlockError, childOptions, flattenJson, parseBool, parseJsonFilename } from '@tsemu/block-core';
+import { BlockError, childOptions, flattenJson, JSON_NULL, parseBool, parseJsonFilename } from '@tsemu/block-core';
 
 describe('option dictionaries', () => {
-  it('flattens nested json: to dotted keys (booleans on/off, null = empty)', () => {
+  it('flattens nested json: to dotted keys (booleans on/off, a null backing kept apart from "" and "null")', () => {
     expect(parseJsonFilename('json:{"driver":"qcow2","file":{"driver":"file","filename":"a,b.img"},"backing":null,"cache":{"direct":true},"size":512}'))
-      .toEqual({ driver: 'qcow2', 'file.driver': 'file', 'file.filename': 'a,b.img', backing: '', 'cache.direct': 'on', size: '512' });
+      .toEqual({ driver: 'qcow2', 'file.driver': 'file', 'file.filename': 'a,b.img', backing: JSON_NULL, 'cache.direct': 'on', size: '512' });
+    expect(parseJsonFilename('json:{"backing":{"backing":null},"x":null}')).toEqual({ 'backing.backing': JSON_NULL, x: '' });
+    expect(parseJsonFilename('json:{"backing":"null"}').backing).toBe('null');
+    expect(parseJsonFilename('json:{"backing":""}').backing).toBe('');
   });
 
   it('rejects malformed json: and non-objects', () => {

@@ -11,7 +11,7 @@
 //     the header at the new directory, and frees the old clusters;
 //   - a bitmap already in_use at open is inconsistent: kept as it is, cannot
 //     be used or changed, only removed.
-import { BlockError } from '@tsemu/block-core';
+import { BlockError, warnReport as warn } from '@tsemu/block-core';
 import {
   FLAG_AUTO, FLAG_IN_USE, MAX_BITMAPS, MAX_GRANULARITY_BITS, MAX_NAME, MIN_GRANULARITY_BITS,
   bitmapBytes, directorySize, encodeBitmapsExtension, encodeDirectory, parseBitmapsExtension, parseDirectory, parseTable, tableEntries,
@@ -33,21 +33,6 @@ export interface Qcow2Bitmap {
   table: Float64Array | undefined;
   /** The bits; loaded at a read-write open, on demand otherwise. */
   bits: Uint8Array | undefined;
-}
-
-/**
- * QEMU's warn_report: to the tool's sink (OpenSpec.onWarnReport), else
- * stderr as "<tool>: warning: ...". The text carries its own line breaks
- * (QEMU's hint ends without one).
- */
-function warn(sink: ((text: string) => void) | undefined, text: string): void {
-  if (sink) sink(text);
-  else process.stderr.write(`${toolName()}: warning: ${text}`);
-}
-
-function toolName(): string {
-  const base = (process.argv[1] ?? 'qemu-img').split('/').pop()!.replace(/\.[cm]?[jt]s$/, '');
-  return base.replace(/^tsemu-/, 'qemu-').replace(/^(cli|main|index)$/, 'qemu-img');
 }
 
 const LEAK_HINT = "\nSome clusters may be leaked, run 'qemu-img check -r' on the image file to fix.";

@@ -12,7 +12,7 @@ import { openQcow2Image, readHeader } from './open.js';
 const OPEN_OPTIONS = [
   'l2-cache-size', 'l2-cache-entry-size', 'refcount-cache-size', 'cache-size', 'cache-clean-interval',
   'lazy-refcounts', 'pass-discard-request', 'pass-discard-snapshot', 'pass-discard-other',
-  'overlap-check', 'discard-no-unref', 'file', 'backing',
+  'overlap-check', 'discard-no-unref', 'file',
 ];
 
 async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
@@ -59,7 +59,7 @@ export const qcow2Driver: BlockDriver = {
   createOptions: QCOW2_CREATE_OPTIONS,
   create: createQcow2,
   openOptions: OPEN_OPTIONS,
-  supports: { check: true, snapshots: true, compressedWrites: true, amend: true, bitmaps: true },
+  supports: { check: true, snapshots: true, compressedWrites: true, amend: true, bitmaps: true, backing: true },
   /** qemu-img measure -O qcow2; "bitmaps size" (always 0: bitmaps are not copied) only for an input image. */
   measure: ({ size, options, allocated }) => {
     const m = measureQcow2(size, options, allocated);

@@ -21,7 +21,7 @@ const L1 = 3 * CS;
 async function openLogged(f: string, cache: 'writeback' | 'writethrough'): Promise<BlockBackend> {
   return openImage({
     filename: f, format: 'qcow2', cache, discard: 'unmap',
-    options: { 'file.driver': 'blkdebug', 'file.image': f, 'file.log': 'on' },
+    options: { 'file.driver': 'blkdebug', 'file.image.filename': f, 'file.log': 'on' },
   });
 }
 
@@ -229,7 +229,7 @@ describe('lazy_refcounts=on', () => {
     await createImage({ filename: f, format: 'qcow2', size: 64 << 20, options: { lazy_refcounts: 'on' } });
     const blk = await openImage({
       filename: f, format: 'qcow2',
-      options: { 'lazy-refcounts': 'off', 'file.driver': 'blkdebug', 'file.image': f, 'file.log': 'on' },
+      options: { 'lazy-refcounts': 'off', 'file.driver': 'blkdebug', 'file.image.filename': f, 'file.log': 'on' },
     });
     await blk.write(0, new Uint8Array(4096).fill(1));
     await blk.flush();

@@ -1,4 +1,4 @@
-import { TbCache, type FrontEnd, type GuestMemory, type TbCacheOptions } from '@tsemu/tcg';
+import { TbCache, neverOptimize, type FrontEnd, type GuestMemory, type TbCacheOptions } from '@tsemu/tcg';
 import { ArmCpuState, S } from './cpu-state.js';
 import { makeHelpers, type ArmHelpers } from './helpers.js';
 import { translateArm, TB_FLAG_THUMB, TB_FLAG_IT_SHIFT } from './translate/translate.js';
@@ -52,3 +52,6 @@ export class ArmCpu implements FrontEnd {
 
   run(): number { return this.cache.run(); }
 }
+
+// Translation time only, like the decoders it calls (see translate.ts).
+neverOptimize(ArmCpu.prototype.translate);

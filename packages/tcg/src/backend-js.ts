@@ -1,6 +1,7 @@
 import { Op, MemOp, type IrBlock, type IrOp } from './ir.js';
 import { EXIT_FAULT, type GuestMemory } from './memory.js';
 import { umulh, smulh, divs, divu } from './semantics.js';
+import { neverOptimize } from './never-optimize.js';
 
 /** What generated code runs against: the CPU state array and guest memory. */
 export interface ExecEnv {
@@ -439,3 +440,6 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
   const cond = size ? `((a&${mask})|NW[a>>>12])===0` : 'NW[a>>>12]===0';
   return `{const a=${addr};${align8}if(${cond})${view}=${w};else{${slow}}}`;
 }
+
+// Translation-time code: kept out of TurboFan (see never-optimize.ts).
+neverOptimize(generateSource, writeBacks, emitOp);

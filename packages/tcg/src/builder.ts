@@ -1,4 +1,5 @@
 import { Op, newTemp, type CondCode, type Helper, type IrBlock, type IrOp, type OpCode, type Temp } from './ir.js';
+import { neverOptimize } from './never-optimize.js';
 
 // Front ends define helpers as literals with or without `pure` / `mayFault`,
 // so reading the flags in the translator passes met several object maps and
@@ -150,3 +151,6 @@ export class IrBuilder {
     return { temps: this.temps, ops: this.ops, labels: this.nextLabel, helpers: this.helpers, icount: this.icount, loopSlot: this.loopSlot, loopLive: this.loopLive, slots: this.slots };
   }
 }
+
+// Translation-time code: kept out of TurboFan (see never-optimize.ts).
+neverOptimize(IrBuilder);

@@ -8,3 +8,4 @@ export { GuestMemory, PAGE_BITS, PAGE_SIZE, PERM_R, PERM_W, PERM_X, PERM_MAPPED,
 export { TbCache, EXIT_LOOKUP, EXIT_INTERRUPT, type TranslationBlock, type FrontEnd, type TbCacheOptions } from './tb-cache.js';
 export { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
 export { compileRegion, generateRegionSource, type RegionMember } from './region.js';
+export { neverOptimize } from './never-optimize.js';

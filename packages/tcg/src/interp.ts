@@ -2,6 +2,7 @@ import { Op, MemOp, evalCond, type CondCode, type IrBlock, type IrOp } from './i
 import type { ExecEnv } from './backend-js.js';
 import { EXIT_FAULT } from './memory.js';
 import { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
+import { neverOptimize } from './never-optimize.js';
 
 const labelCache = new WeakMap<IrOp[], Map<number, number>>();
 function labelsOf(b: IrBlock): Map<number, number> {
@@ -115,3 +116,6 @@ export function interpretBlock(b: IrBlock, env: ExecEnv): number {
   if (counter) counter[0] += insns;
   return -1;
 }
+
+// Translation-time code: kept out of TurboFan (see never-optimize.ts).
+neverOptimize(interpretBlock);

@@ -1,5 +1,6 @@
 import { Op, evalCond, newTemp, type CondCode, type IrBlock, type IrOp } from './ir.js';
 import { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
+import { neverOptimize } from './never-optimize.js';
 
 // Operand positions are contiguous: outputs are args [0, nOut), inputs args
 // [inStart, inEnd). Plain functions of the op (no arrays), so the passes below
@@ -276,3 +277,6 @@ function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, isConst: Uint
   keep.reverse();
   return keep;
 }
+
+// Translation-time code: kept out of TurboFan (see never-optimize.ts).
+neverOptimize(propagate, eliminateDead, liveness);

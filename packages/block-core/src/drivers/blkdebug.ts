@@ -1,7 +1,8 @@
 // Filter driver `blkdebug`: passes requests to its `image` child and fails
 // the Nth read/write/flush/discard/write-zeroes with a chosen errno. Option
 // names are tsemu's own (QEMU's blkdebug uses a config file of rules):
-//   image=<file> | image.<opt>=...   the child (or filename "blkdebug::<file>")
+//   x-image=<file> | image.<opt>=... the child (or filename "blkdebug::<file>"; as in
+//                                    QEMU, a string image=<name> names a node)
 //   inject.read=N inject.write=N inject.flush=N inject.discard=N inject.zeroes=N
 //                                    fail the Nth operation of that kind (1-based)
 //   inject.errno=EIO                 the error (any Errno name; default EIO)
@@ -107,18 +108,18 @@ export const blkdebugDriver: BlockDriver = {
   name: 'blkdebug',
   kind: 'filter',
   protocols: ['blkdebug'],
-  openOptions: ['image', 'filename', 'config', 'align', 'log', 'inject.errno', 'inject.once', ...OPS.map((op) => `inject.${op}`)],
+  openOptions: ['x-image', 'filename', 'config', 'align', 'log', 'inject.errno', 'inject.once', ...OPS.map((op) => `inject.${op}`)],
   /** "blkdebug:<config>:<image>" (config ignored), "blkdebug::<image>", or (tsemu) a plain image name. */
   parseFilename(filename: string) {
-    if (!filename.startsWith('blkdebug:')) return { image: filename };
+    if (!filename.startsWith('blkdebug:')) return { 'x-image': filename };
     const rest = filename.slice('blkdebug:'.length);
     const colon = rest.indexOf(':');
     if (colon < 0) throw new BlockError('EINVAL', 'Invalid filename format');
-    return { image: rest.slice(colon + 1) };
+    return { 'x-image': rest.slice(colon + 1) };
   },
   async open(ctx: OpenContext): Promise<BlockDriverState> {
     const o = ctx.options;
-    const image = await ctx.openChild('image', o.image);
+    const image = await ctx.openChild('image', o['x-image']);
     const failAt: Partial<Record<BlkdebugOp, number>> = {};
     for (const op of OPS) {
       const v = o[`inject.${op}`];

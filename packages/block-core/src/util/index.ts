@@ -6,3 +6,5 @@ export { allocAlignedBuffer } from './aligned.js';
 export { findZeroRuns } from './zero-runs.js';
 export { parseCNumber, parseCInt64, cIntOption } from './c-number.js';
 export { TRACE_EVENT_NAMES, TraceHelpRequested, TraceOptionError, openTraceFile, parseTraceOpt, type TraceWarn } from './trace-opt.js';
+export { qdictBucket, qdictOrder } from './qdict-order.js';
+export { warnReport } from './warn-report.js';

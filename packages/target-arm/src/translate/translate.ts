@@ -1,4 +1,4 @@
-import { Cond, MemOp, PAGE_BITS, type IrBlock } from '@tsemu/tcg';
+import { Cond, MemOp, PAGE_BITS, neverOptimize, type IrBlock } from '@tsemu/tcg';
 import { S } from '../cpu-state.js';
 import type { ArmHelpers } from '../helpers.js';
 import type { GuestMemory } from '@tsemu/tcg';
@@ -6,6 +6,7 @@ import { DisasContext, Undefined } from './context.js';
 import { translateA32 } from './a32.js';
 import { translateT16 } from './t16.js';
 import { translateT32 } from './t32.js';
+import { loadStore, loadStoreDual, loadStoreMultiple } from './memops.js';
 
 /** TB flags: bit 0 = Thumb state, bits 8:1 = IT state at the TB's first instruction. */
 export const TB_FLAG_THUMB = 1;
@@ -206,3 +207,7 @@ function kuserHelper(ctx: DisasContext): void {
 }
 
 export { Undefined };
+
+// The decoders and the translation context run at translation time only: kept
+// out of TurboFan, whose compiles of them cost more than they save (@tsemu/tcg never-optimize.ts).
+neverOptimize(translateArm, translateT16, translateT32, loadStore, loadStoreDual, loadStoreMultiple, DisasContext);
