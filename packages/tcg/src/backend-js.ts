@@ -108,8 +108,9 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   let maxSlot = 0;
   for (let t = 0; t < nt; t++) if (temps[t]!.kind === 'global' && temps[t]!.value > maxSlot) maxSlot = temps[t]!.value;
   const slotUsed = new Uint8Array(maxSlot + 1);
-  for (const o of b.ops) {
-    const op = o.op, args = o.args;
+  const bops = b.ops;
+  for (let i = 0; i < bops.length; i++) {
+    const o = bops[i]!, op = o.op, args = o.args;
     if (op === Op.label || op === Op.br || op === Op.gotoTb || op === Op.exitTb || op === Op.insnStart) continue;
     const n = op === Op.setcond ? 3 : op === Op.movcond ? 5 : op === Op.ld || op === Op.st || op === Op.brcond ? 2 : args.length;
     for (let k = 0; k < n; k++) {
@@ -141,7 +142,8 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // a parameter is never a hole. (`var` lost the constant folding.)
   // Only what the TB's exits need (less code for V8 to compile): links for goto_tb, the cache for exit_tb(EXIT_LOOKUP).
   let hasGoto = false, hasLookup = false;
-  for (const o of b.ops) {
+  for (let i = 0; i < bops.length; i++) {
+    const o = bops[i]!;
     if (o.op === Op.gotoTb) hasGoto = true;
     else if (o.op === Op.exitTb && o.args[0] === -1) hasLookup = true;
   }
@@ -173,7 +175,7 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   const loop = b.loopSlot !== undefined;
   // Labels in order of position; open blocks so that later labels are outer.
   const labelPos: number[] = [];
-  for (const o of b.ops) if (o.op === Op.label) labelPos.push(o.args[0]!);
+  for (let i = 0; i < bops.length; i++) if (bops[i]!.op === Op.label) labelPos.push(bops[i]!.args[0]!);
   for (let k = labelPos.length - 1; k >= 0; k--) out.push(`L${labelPos[k]}:{`);
   const seen = new Set<number>();
   // Exact instruction counting: `ic` accumulates the guest instructions of the
@@ -280,7 +282,8 @@ function writeBacks(b: IrBlock): string[] {
   // Dense index (in slot order) of each written global temp, -1 for others.
   const dense = new Int32Array(nt).fill(-1);
   const slots: number[] = [];
-  for (const o of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
     const n = o.op === Op.mulu2 || o.op === Op.muls2 || o.op === Op.add2 || o.op === Op.sub2 ? 2
       : o.op === Op.st || o.op === Op.br || o.op === Op.brcond || o.op === Op.label || o.op === Op.gotoTb || o.op === Op.exitTb || o.op === Op.insnStart ? 0 : 1;
     for (let k = 0; k < n; k++) {

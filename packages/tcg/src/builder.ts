@@ -25,6 +25,13 @@ export interface GlobalSpec {
 }
 
 /**
+ * Every local temp: they differ only by index, and temps are never changed in
+ * place, so one object serves all (one fewer object per local to keep for
+ * each TB's life and to copy at every young-generation GC).
+ */
+const LOCAL: Temp = newTemp('local', 0, '');
+
+/**
  * Builds the IR of one translation block. Front ends call these methods;
  * they never write host code.
  */
@@ -55,7 +62,7 @@ export class IrBuilder {
 
   /** A fresh local temp. */
   temp(): number {
-    this.temps.push(newTemp('local', 0, '')); // formatIr names locals by index
+    this.temps.push(LOCAL); // formatIr names locals by index
     return this.temps.length - 1;
   }
 
@@ -64,7 +71,7 @@ export class IrBuilder {
     v |= 0;
     let t = this.consts.get(v);
     if (t === undefined) {
-      this.temps.push(newTemp('const', v, `$${v}`));
+      this.temps.push(newTemp('const', v, '')); // no name string per constant: the IR of every TB is kept (formatIr prints the value)
       t = this.temps.length - 1;
       this.consts.set(v, t);
     }

@@ -70,6 +70,7 @@ export interface Temp {
   kind: TempKind;
   /** CPU state slot for a global, the value for a constant. */
   value: number;
+  /** A global's name; '' for locals and constants (formatIr names those by index and value). */
   name: string;
 }
 

@@ -20,7 +20,7 @@ export interface TranslationBlock {
   /** Chained successors, one per goto_tb slot. */
   links: (TranslationBlock | null)[];
   valid: boolean;
-  /** The TB's IR (optimised once it is hot), kept for region compilation. */
+  /** The TB's IR (optimised once it is hot), kept for region compilation; without regions, dropped once the TB is compiled (an empty block). */
   ir: IrBlock;
   optimized: boolean;
   /** One-entry cache of the last successor of an indirect exit (EXIT_LOOKUP), keyed by its pc and flags; read by compiled TBs. */
@@ -72,6 +72,8 @@ export interface TbCacheOptions {
 }
 
 const JMP_CACHE_BITS = 14;
+/** The IR of a TB whose own is no longer needed (compiled, no regions). */
+const NO_IR: IrBlock = { temps: [], ops: [], labels: 0, helpers: [], icount: 0 };
 /** TB flags are below this (the map key is pc * FLAGS_LIMIT + flags, exact in a double). */
 export const FLAGS_LIMIT = 1 << 12;
 const DEFAULT_HOT_THRESHOLD = 8;
@@ -176,6 +178,9 @@ export class TbCache {
       this.optimizeTb(tb);
       this.opts.onTranslate?.(pc, flags, ir);
       tb.fn = this.interpret ? () => interpretBlock(ir, env) : this.compileHot(tb);
+      // Without regions nothing reads a compiled TB's IR again: let it go, so
+      // the collector stops copying and marking it (it was most of the heap).
+      if (!this.regions && !this.interpret) tb.ir = NO_IR;
       this.tbsCompiled++;
     };
     const threshold = this.interpret ? 0 : this.opts.hotThreshold ?? DEFAULT_HOT_THRESHOLD;

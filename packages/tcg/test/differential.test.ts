@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { IrBuilder, GuestMemory, compileBlock, interpretBlock, optimizeBlock, Cond, MemOp, type CondCode, type IrBlock } from '../src/index.js';
+import { IrBuilder, GuestMemory, compileBlock, interpretBlock, optimizeBlock, Cond, MemOp, Op, type CondCode, type IrBlock } from '../src/index.js';
 
 // Random straight-line IR with forward branches, loads and stores, run through
 // the reference interpreter (unoptimised) and the JS back end (optimised).
@@ -81,6 +81,23 @@ describe('IR interpreter vs JS back end', () => {
     expect(ir.ops.map((o) => o.op)).toHaveLength(3);
     const r = run(ir, [0, 0, 0, 0, 0, 0], 'js');
     expect(r.regs.slice(0, 2)).toEqual([42, 2]);
+  });
+
+  it('folds unsigned compares against 0 that do not depend on the other operand', () => {
+    const b = new IrBuilder(globals);
+    b.setcond(b.global(0), b.global(5), b.c(0), Cond.geu); // always 1 (ARM: carry of cmp x, #0)
+    b.setcond(b.global(1), b.global(5), b.c(0), Cond.ltu); // always 0
+    b.setcond(b.global(2), b.c(0), b.global(5), Cond.leu); // always 1
+    b.setcond(b.global(3), b.c(0), b.global(5), Cond.gtu); // always 0
+    b.setcond(b.global(3), b.c(0), b.global(5), Cond.ltu); // depends on g5: kept
+    b.setcond(b.global(4), b.global(5), b.c(0), Cond.lt); // signed: kept
+    b.exitTb(-1);
+    const plain = b.finish();
+    const ir = optimizeBlock(structuredClone({ ...plain, helpers: [] }));
+    expect(ir.ops.filter((o) => o.op === Op.setcond)).toHaveLength(2);
+    for (const g5 of [0, 1, -1, 0x80000000 | 0, 12345]) {
+      expect(run(ir, [9, 9, 9, 9, 9, g5], 'js')).toEqual(run(plain, [9, 9, 9, 9, 9, g5], 'interp'));
+    }
   });
 
   it('long multiply halves match BigInt', () => {
