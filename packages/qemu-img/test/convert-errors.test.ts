@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockError, registerDriver, type BlockDriver, type BlockNode } from '@tsemu/block-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/index.js';
+import { runMain } from './run-main.js';
 
 const FAIL_FROM = 4 * 1024 * 1024;
 
@@ -30,13 +30,6 @@ function failingDriver(name: string, failReads: boolean): BlockDriver {
       };
     },
   };
-}
-
-async function runMain(argv: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { stdout, stderr, code };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'qemu-img-convert-'));

@@ -4,13 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS, main } from '../src/index.js';
-
-async function runMain(argv: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
-  return { stdout, stderr, code };
-}
+import { runMain } from './run-main.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qemu-img-main-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
