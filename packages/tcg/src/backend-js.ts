@@ -9,8 +9,8 @@ export interface ExecEnv {
   mem: GuestMemory;
   /**
    * Guest instruction counter: generated code adds, at each exit, the number of
-   * guest instructions before that exit in the TB (exact for straight-line
-   * paths; a path that jumped forward inside the TB counts the skipped ones too).
+   * guest instructions the TB ran on its path to that exit (exact, also on a
+   * path that jumped forward over whole instructions; see countPlan).
    */
   insnCounter?: Float64Array;
   /** Set by TbCache with its `directChain` option: compiled TBs then call their chained successors directly. */
@@ -153,12 +153,15 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   out.push('return (function tb(){');
   if (locals) out.push(locals + ';');
   if (decl) out.push(decl + ';');
-  // `n`: instructions of the last piece, set (not added) right before leaving for
-  // a tail or the fault exit. A constant store needs no type feedback, where an
-  // `ic+=k` on a path V8 never saw run deoptimises the TB the first time it is
-  // taken (a side exit first taken after TurboFan compiled the TB), and every
-  // such deopt costs a recompile (~6 ms of TurboFan).
-  out.push(`let ic=0,fpc=0,x=0,n=0${b.loopSlot !== undefined ? ',sp=0' : ''};`);
+  // `n`: the instructions counted at an exit (see countPlan), set (not added)
+  // right before leaving for a tail or the fault exit. A constant store needs
+  // no type feedback, where an `ic+=k` on a path V8 never saw run deoptimises
+  // the TB the first time it is taken (a side exit first taken after TurboFan
+  // compiled the TB), and every such deopt costs a recompile (~6 ms of TurboFan).
+  const plan = countPlan(b);
+  let bdecl = '', bsum = '';
+  for (let j = 0; j < plan.nb; j++) { bdecl += `,b${j}=0`; bsum += `+b${j}`; }
+  out.push(`let ic=0,fpc=0,x=0,n=0${bdecl}${b.loopSlot !== undefined ? ',sp=0' : ''};`);
   // Every fault leaves through one shared exit after this block (small code: the
   // hot paths stay compact); it writes back all the globals the TB caches.
   // Exits share tails too: one per distinct write-back set (`x` = the return
@@ -178,36 +181,41 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   for (let i = 0; i < bops.length; i++) if (bops[i]!.op === Op.label) labelPos.push(bops[i]!.args[0]!);
   for (let k = labelPos.length - 1; k >= 0; k--) out.push(`L${labelPos[k]}:{`);
   const seen = new Set<number>();
-  // Exact instruction counting: `ic` accumulates the guest instructions of the
-  // straight-line pieces a path went through; `insns` counts those since the
-  // last label or branch on the current piece.
-  let insns = 0;
-  const flush = (): string => { const k = insns; insns = 0; return k ? `ic+=${k};` : ''; };
-  const count = (): string => `CTR[0]+=ic${insns ? `+${insns}` : ''};`;
-  const last = (): string => (insns ? `n=${insns};` : '');
+  // Exact instruction counting, planned (see countPlan): exits set `n` to a
+  // constant, the taken side of a branch adds nothing, or, when its label is
+  // reached with different counts, stores a constant in that label's `b<j>`
+  // (the count since the previous such label); so the counting never puts
+  // arithmetic on a side first taken after TurboFan compiled the TB (an
+  // `ic+=k` there, "insufficient type feedback for binary operation", was ~9
+  // of gzip's ~10 TB deopts, each one a second TurboFan compile). The shared
+  // end adds `ic+n+b0+...`; `ic` sums a self-loop's finished iterations.
+  let cur = 0;
+  const edge = (l: number): string => (plan.lab[l]! >= -1 || cur === 0 ? '' : `b${-3 - plan.lab[l]!}=${cur};`);
+  const count = (): string => `CTR[0]+=ic+${cur}${bsum};`;
+  const last = (): string => (cur ? `n=${cur};` : '');
   // Guest pc of the current instruction, for precise faults: a faulting access
   // writes the registers back as they were before the instruction's own
   // writes (translators write registers after their loads and stores), and
   // leaves with EXIT_FAULT; the instruction did not complete, so it is not counted.
   let pc = 0;
-  const faultAt = (_i: number): string => `{fpc=${pc};${insns > 1 ? `n=${insns - 1};` : ''}break FLT;}`;
+  // (`n` may be -1: a fault right after a label inside its instruction.)
+  const faultAt = (_i: number): string => `{fpc=${pc};${cur !== 1 ? `n=${cur - 1};` : ''}break FLT;}`;
   for (let i = 0; i < b.ops.length; i++) {
     const o = b.ops[i]!;
+    cur = plan.off[i]!;
     if (o.op === Op.br || o.op === Op.brcond) {
       const l = o.args[o.op === Op.br ? 0 : 3]!;
       if (seen.has(l)) throw new Error(`backward branch to L${l} is not supported by the JS back end`);
     }
     switch (o.op) {
-      case Op.label: seen.add(o.args[0]!); out.push(`${flush()}}`); continue;
-      case Op.br: out.push(`${flush()}break L${o.args[0]};`); continue;
+      case Op.label: seen.add(o.args[0]!); out.push(`${edge(o.args[0]!)}}`); continue;
+      case Op.br: out.push(`${edge(o.args[0]!)}break L${o.args[0]};`); continue;
       case Op.brcond: {
         const a = o.args;
-        // The taken side adds the pending count itself (adding it before the
-        // test, so the side has no arithmetic, cost an add on every hot path).
-        out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${insns ? `ic+=${insns};` : ''}break L${a[3]};}`);
+        out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${edge(a[3]!)}break L${a[3]};}`);
         continue;
       }
-      case Op.insnStart: insns++; pc = o.args[0]! >>> 0; continue; // no comment: every byte is parsed
+      case Op.insnStart: pc = o.args[0]! >>> 0; continue; // no comment: every byte is parsed
       case Op.gotoTb: {
         // Direct chaining: the successor runs from here (its registers come from R, so write back first).
         const k = o.args[0]!;
@@ -219,7 +227,11 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
           // this TB while it runs (`sp` records that one ran): the loop reads
           // SELF.valid only then, and compares it with true (a bare truthiness
           // test compiled to a generic ToBoolean, ~12 instructions per iteration).
-          out.push(`${insns ? `ic+=${insns};` : ''}if((sp===0||SELF.valid===true)&&INT[0]===0)continue loop;`);
+          // With planned counts the iteration's b<j> are folded in and cleared (a
+          // label is passed at most once per iteration); this edge is hot, so
+          // its additions have type feedback.
+          const add = plan.nb ? `ic+=${cur}${bsum};${bsum.replace(/\+(b\d+)/g, '$1=0;')}` : cur ? `ic+=${cur};` : '';
+          out.push(`${add}if((sp===0||SELF.valid===true)&&INT[0]===0)continue loop;`);
           out.push(chain ? `CTR[0]+=ic;${wb[i]}${leave}` : exit(wb[i]!, k));
         } else out.push(chain ? `${count()}${wb[i]}${leave}` : `${last()}${exit(wb[i]!, k)}`);
         continue;
@@ -240,8 +252,9 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
     }
     out.push(emitOp(o, v, u));
   }
+  cur = plan.off[b.ops.length]!;
   out.push(`${last()}${exit(wb[b.ops.length]!, -1)}}`);
-  out.push(`${writeAll}m.faultPc=fpc;CTR[0]+=ic+n;return ${EXIT_FAULT};`);
+  out.push(`${writeAll}m.faultPc=fpc;CTR[0]+=ic+n${bsum};return ${EXIT_FAULT};`);
   // Tails write back, then leave the RET block for the one return sequence.
   let open = 'RET:{';
   for (let k = tails.length - 1; k >= 0; k--) open += `X${k}:{`;
@@ -265,9 +278,48 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   const ind = key && hasLookup ? `if(x===-1){const s=SELF.ind;if(((SELF.ipc^${key.pc})|(SELF.ifl^(${key.flags})))===0)return s;}` : '';
   const ret = linked ? `${hasGoto ? 'if(x>=0){const s=LK[x];if(s!==null)return s;}' : ''}${ind}return x;` : 'return x;';
   for (let k = 0; k < tails.length; k++) out.push(`}${tails[k]}${k < tails.length - 1 ? 'break RET;' : ''}`);
-  out.push(`}CTR[0]+=ic+n;${ret}`);
+  out.push(`}CTR[0]+=ic+n${bsum};${ret}`);
   out.push(loop ? '}});' : '});');
   return out.join('\n');
+}
+
+/**
+ * Where the guest instruction count stands before each op (index
+ * b.ops.length: the end): `off` instructions after the TB start (or a
+ * self-loop's iteration start) or after the last label that paths reach with
+ * different counts (a forward jump over whole instructions). `lab`: a label's
+ * count, -1 if unreached, -3-j for the j-th such label (its `b<j>` holds the
+ * count since the previous one, 0 on paths that skip it: each label is passed
+ * at most once, per iteration in a self-loop).
+ */
+function countPlan(b: IrBlock): { off: Int32Array; lab: Int32Array; nb: number } {
+  const ops = b.ops, off = new Int32Array(ops.length + 1);
+  const lab = new Int32Array(b.labels).fill(-1);
+  let c = 0, d = 0, live = true;
+  const merge = (l: number): void => {
+    if (d || (lab[l] !== -1 && lab[l] !== c)) lab[l] = -2; else lab[l] = c;
+  };
+  let nb = 0;
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!, op = o.op;
+    off[i] = c; // at a label: the count of the path falling into it
+    if (op === Op.label) {
+      const l = o.args[0]!;
+      if (live) merge(l);
+      const k = lab[l]!;
+      if (k === -2) lab[l] = -3 - nb++;
+      c = k >= 0 ? k : 0; d = k === -2 ? 1 : 0; live = true;
+      continue;
+    }
+    if (!live) continue;
+    if (op === Op.insnStart) c++;
+    else if (op === Op.br || op === Op.brcond) {
+      merge(o.args[op === Op.br ? 0 : 3]!);
+      if (op === Op.br) live = false;
+    } else if (op === Op.gotoTb || op === Op.exitTb) live = false;
+  }
+  off[ops.length] = c;
+  return { off, lab, nb };
 }
 
 /**
@@ -445,4 +497,4 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
 }
 
 // Translation-time code: kept out of TurboFan (see never-optimize.ts).
-neverOptimize(generateSource, writeBacks, emitOp);
+neverOptimize(generateSource, writeBacks, countPlan, emitOp);
