@@ -151,8 +151,8 @@ describe('runBench', () => {
 
   it("counts a child's CPU time (user + sys) and reads work from its stderr", async () => {
     const node = process.execPath;
-    // ~300 ms of busy CPU in the child; the parent only waits.
-    const burn = 'const t = process.hrtime.bigint(); while (process.hrtime.bigint() - t < 300000000n); console.error("done: 12345 units")';
+    // 300 ms of the child's own CPU (not wall time, which a loaded machine stretches); the parent only waits.
+    const burn = 'const t = process.cpuUsage(); while (process.cpuUsage(t).user < 300000); console.error("done: 12345 units")';
     const def = defineBench({
       name: 'child-cpu',
       metric: 'cpu',
