@@ -8,11 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { QEMU_IO, TSEMU_IO, TwinDirs, run, sha256 } from './harness.js';
 
-const IMAGES = ['img.qcow2', 'img.raw'];
+const IMAGES = ['img.qcow2', 'img.raw', 'odd.raw'];
 let dirs: TwinDirs;
 
 beforeAll(() => {
-  dirs = new TwinDirs({ 'img.raw': new Uint8Array(4 << 20) });
+  // odd.raw: 1000 bytes, so the image's last sector runs past the file's end.
+  dirs = new TwinDirs({ 'img.raw': new Uint8Array(4 << 20), 'odd.raw': new Uint8Array(1000).map((_, i) => (i * 13 + 1) & 0xff) });
   for (const dir of [dirs.ours, dirs.theirs]) {
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', 'img.qcow2', '4M'], { cwd: dir });
     execFileSync('qemu-io', ['-c', 'write -P 0x61 0 64k', '-c', 'write -P 0x62 1M 4k', 'img.qcow2'], { cwd: dir, stdio: 'ignore' });
@@ -45,6 +46,7 @@ const CASES: string[][] = [
   ['-f', 'raw', '-c', 'read -P 0 -s 600 -l 1 0 512', 'img.raw'],
   ['-f', 'raw', '-c', 'close', '-c', 'open -d bogus img.raw', 'img.raw'],
   ['-f', 'raw', '-c', 'reopen -r -w', 'img.raw'],
+  ['-f', 'raw', '-c', 'map', '-c', 'length', '-c', 'read -v 992 32', 'odd.raw'],
 ];
 
 describe('qemu-io command lines, side by side', () => {

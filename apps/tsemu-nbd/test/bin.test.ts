@@ -1,7 +1,7 @@
 // The tsemu-nbd command as a process: version, serving to real clients
 // (qemu-io, nbdinfo), SIGTERM shutdown, --fork with --pid-file.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +71,34 @@ describe('tsemu-nbd', () => {
     expect(stderr).toBe('');
     expect(existsSync(sock)).toBe(false);
     expect(readFileSync(image).subarray(65536, 131072).every((b) => b === 0x42)).toBe(true);
+  });
+
+  it('-o with a partial last sector: the tail past the file\'s end reports and reads as zeroes', async () => {
+    // The export length is rounded up to 512 as qemu-nbd's; the last 160
+    // bytes lie past the file. qemu-nbd 7.2 itself spins on block status
+    // there (with -s it answers hole,zero, as we do).
+    const file = join(dir, 'odd.raw');
+    const data = Buffer.alloc(1 << 20);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 0xff;
+    writeFileSync(file, data);
+    const sock = join(dir, 'odd.sock');
+    const child = spawn(process.execPath, [BIN, '-f', 'raw', '-o', '100000', '-r', '-t', '-k', sock, file], { stdio: 'ignore' });
+    pids.push(child.pid!);
+    await waitFor(() => existsSync(sock) || child.exitCode !== null, 'socket');
+    const uri = `nbd+unix:///?socket=${sock}`;
+    const map = await run('nbdinfo', ['--map', uri]);
+    expect(map.code, map.stderr).toBe(0);
+    expect(map.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/))).toEqual([
+      ['0', '948576', '0', 'data'],
+      ['948576', '160', '3', 'hole,zero'],
+    ]);
+    const copy = join(dir, 'odd.copy');
+    const c = await run('nbdcopy', [uri, copy]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(readFileSync(copy).equals(Buffer.concat([data.subarray(100000), Buffer.alloc(160)]))).toBe(true);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('--fork returns once the server listens; --pid-file names the server process', async () => {

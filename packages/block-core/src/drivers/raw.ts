@@ -88,6 +88,10 @@ class RawDriverState implements BlockDriverState {
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     const st = await this.file.blockStatus(offset + this.offset, length);
+    // Past the file's end (the image length is rounded up to a sector, or
+    // offset= shifts it): those bytes read as zeroes, so say so. A length of 0
+    // here made NBD clients fail block status with EIO and qemu-io's map stop.
+    if (st.length <= 0) return { length, data: false, zero: true, allocated: true, offset: offset + this.offset, file: this.file };
     // Everything in a raw image is "allocated" in this layer; data/zero come from the file.
     return { ...st, allocated: true, offset: offset + this.offset, file: this.file };
   }
