@@ -1,7 +1,7 @@
-import { randomFillSync } from 'node:crypto';
 import { HWCAP, S, type ArmCpuState } from '@tsemu/target-arm';
 import { AddressSpace, pageAlignUp, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { ElfError, parseElf, PT_LOAD, PT_PHDR } from './elf.js';
+import { fillRandom } from './random.js';
 
 /** HWCAP we advertise: VFPv3-D16 with integer divide, no NEON (glibc then picks plain routines). */
 export const ARM_HWCAP = HWCAP.SWP | HWCAP.HALF | HWCAP.THUMB | HWCAP.FAST_MULT | HWCAP.VFP | HWCAP.EDSP |
@@ -83,7 +83,7 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
   const platform = pushString('v7l');
   sp -= 16;
   const random = sp;
-  randomFillSync(mem.u8, random, 16);
+  fillRandom(mem.u8, random, 16);
   sp &= ~15;
   const auxv: [number, number][] = [
     [AT.PHDR, phdr], [AT.PHENT, img.phentsize], [AT.PHNUM, img.phnum], [AT.PAGESZ, 4096], [AT.BASE, 0], [AT.FLAGS, 0],

@@ -1,4 +1,3 @@
-import { randomFillSync } from 'node:crypto';
 import * as os from 'node:os';
 import { S } from '@tsemu/target-arm';
 import { pageAlignUp } from './address-space.js';
@@ -10,6 +9,7 @@ import { realProcesses } from './host-processes.js';
 import type { LinuxProcess } from './process.js';
 import { SYSCALL_NAMES } from './syscall-names.js';
 import { checkPointers } from './syscall-pointers.js';
+import { fillRandom } from './random.js';
 import * as fs from 'node:fs';
 
 const AT_FDCWD = -100;
@@ -123,7 +123,7 @@ export class Syscalls {
       dv.setUint32(buf + 52, 1, true);
       return 0;
     });
-    t.set(384, (buf, len) => { randomFillSync(m.u8, buf >>> 0, len >>> 0); return len; });
+    t.set(384, (buf, len) => { fillRandom(m.u8, buf >>> 0, len >>> 0); return len; });
 
     // Time.
     t.set(263, (clk, ts) => this.clockGettime(clk, ts, false));
