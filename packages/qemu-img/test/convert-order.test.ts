@@ -1,5 +1,7 @@
 // convert keeps writes in image order unless -W, even when reads finish out
-// of order (a test driver delays reads at random).
+// of order (test drivers delay reads, and writes, at random). A target that
+// promises ordered writes may overlap (BlockDriverState.orderedOverlap) gets
+// them flagged `ordered`, still started in image order, at most two in flight.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,59 +9,101 @@ import { registerDriver, type BlockDriver, type BlockNode } from '@tsemu/block-c
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { main } from '../src/index.js';
 
-const writes: number[] = [];
+/** What the test drivers saw: write offsets in the order they started, their `ordered` flags, the most in flight at once. */
+const started: number[] = [];
+const flagged: boolean[] = [];
+let inFlight = 0;
+let maxInFlight = 0;
 
-/** Reads sleep 0-5 ms; writes are recorded. */
-const jitterDriver: BlockDriver = {
-  name: 'test-jitter',
-  kind: 'format',
-  async open(ctx) {
-    const file: BlockNode = await ctx.openChild('file');
-    return {
-      requestAlignment: 1,
-      getLength: () => file.getLength(),
-      async preadv(offset, _length, iov) {
-        await new Promise((r) => setTimeout(r, Math.random() * 5));
-        await file.readv(offset, iov);
-      },
-      async pwritev(offset, _length, iov, flags) {
-        writes.push(offset);
-        await file.writev(offset, iov, flags);
-      },
-      close: async () => {},
-    };
-  },
-};
+const sleep = (maxMs: number) => new Promise((r) => setTimeout(r, Math.random() * maxMs));
+
+/** A format over `file` whose reads sleep up to 5 ms and whose writes sleep up to `writeJitterMs`. */
+function recordingDriver(name: string, writeJitterMs: number, orderedOverlap?: boolean): BlockDriver {
+  return {
+    name,
+    kind: 'format',
+    async open(ctx) {
+      const file: BlockNode = await ctx.openChild('file');
+      return {
+        requestAlignment: 1,
+        orderedOverlap,
+        getLength: () => file.getLength(),
+        async preadv(offset, _length, iov) {
+          await sleep(5);
+          await file.readv(offset, iov);
+        },
+        async pwritev(offset, _length, iov, flags) {
+          started.push(offset);
+          flagged.push(flags.ordered === true);
+          maxInFlight = Math.max(maxInFlight, ++inFlight);
+          try {
+            await sleep(writeJitterMs);
+            await file.writev(offset, iov, flags);
+          } finally {
+            inFlight--;
+          }
+        },
+        close: async () => {},
+      };
+    },
+  };
+}
 
 const quiet = { stdout: { write: () => true }, stderr: { write: () => true } };
 const dir = mkdtempSync(join(tmpdir(), 'qemu-img-order-'));
 const src = join(dir, 'src.raw');
 
 beforeAll(() => {
-  registerDriver(jitterDriver);
+  registerDriver(recordingDriver('test-jitter', 0));
+  registerDriver(recordingDriver('test-overlap', 5, true));
+  registerDriver(recordingDriver('test-no-overlap', 5, false));
   const data = new Uint8Array(24 * 1024 * 1024);
   for (let i = 0; i < data.length; i += 4096) data[i] = (i >>> 12) | 1;
   writeFileSync(src, data);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function convert(extra: string[], name: string): Promise<string> {
+async function convert(format: string, extra: string[], name: string): Promise<string> {
   const dst = join(dir, name);
   writeFileSync(dst, new Uint8Array(24 * 1024 * 1024));
-  writes.length = 0;
-  expect(await main(['convert', '-n', '-m', '8', ...extra, '-f', 'test-jitter', '-O', 'test-jitter', src, dst], quiet)).toBe(0);
+  started.length = flagged.length = 0;
+  maxInFlight = 0;
+  expect(await main(['convert', '-n', '-m', '8', ...extra, '-f', format, '-O', format, src, dst], quiet)).toBe(0);
   return dst;
 }
 
+const ascending = (xs: number[]) => [...xs].sort((a, b) => a - b);
+
 it('writes in ascending order without -W and copies every byte', async () => {
-  const dst = await convert([], 'ordered.raw');
-  expect(writes.length).toBeGreaterThan(8);
-  expect(writes).toEqual([...writes].sort((a, b) => a - b));
+  const dst = await convert('test-jitter', [], 'ordered.raw');
+  expect(started.length).toBeGreaterThan(8);
+  expect(started).toEqual(ascending(started));
+  expect(maxInFlight).toBe(1);
   expect(Buffer.compare(readFileSync(dst), readFileSync(src))).toBe(0);
 });
 
 it('may write out of order with -W, and still copies every byte', async () => {
-  const dst = await convert(['-W'], 'unordered.raw');
-  expect(new Set(writes).size).toBe(writes.length);
+  const dst = await convert('test-jitter', ['-W'], 'unordered.raw');
+  expect(new Set(started).size).toBe(started.length);
+  expect(Buffer.compare(readFileSync(dst), readFileSync(src))).toBe(0);
+});
+
+it('overlaps in-order writes by one when the target promises ordered overlap', async () => {
+  const dst = await convert('test-overlap', [], 'overlap.raw');
+  expect(started.length).toBeGreaterThan(8);
+  expect(started).toEqual(ascending(started));
+  expect(flagged.every((f) => f)).toBe(true);
+  expect(maxInFlight).toBe(2);
+  expect(Buffer.compare(readFileSync(dst), readFileSync(src))).toBe(0);
+});
+
+it('one write at a time when the target does not promise it, or with -p', async () => {
+  await convert('test-no-overlap', [], 'no-overlap.raw');
+  expect(started).toEqual(ascending(started));
+  expect(flagged.some((f) => f)).toBe(false);
+  expect(maxInFlight).toBe(1);
+  const dst = await convert('test-overlap', ['-p'], 'progress.raw');
+  expect(started).toEqual(ascending(started));
+  expect(maxInFlight).toBe(1);
   expect(Buffer.compare(readFileSync(dst), readFileSync(src))).toBe(0);
 });
