@@ -74,11 +74,12 @@ const lazyBuiltinsPlugin = {
   },
 };
 
-// `node dist/main.js` (and older bins) start here; the package is "type": "module".
-const MAIN_JS = `// Entry for \`node dist/main.js\`: the tool is bundle.cjs, run by launcher.cjs with its code cache.
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-createRequire(import.meta.url)('./launcher.cjs').runBundle(fileURLToPath(new URL('.', import.meta.url)));
+// `node dist/main.js` (and older bins) start here. CommonJS (dist/package.json
+// says so inside the "type": "module" package): an ES module entry makes Node
+// load its ESM loader first, ~5-7 ms of every start.
+const MAIN_JS = `'use strict';
+// Entry for \`node dist/main.js\`: the tool is bundle.cjs, run by launcher.cjs with its code cache.
+require('./launcher.cjs').runBundle(__dirname);
 `;
 
 export interface AppBuildExtras {
@@ -150,6 +151,7 @@ export function appBuildOptions(appDir: string, extras: AppBuildExtras = {}): Op
       if (extras.withProcAddon && existsSync(procAddon)) copyFileSync(procAddon, join(outDir, 'proc.node'));
       copyFileSync(join(root, 'scripts/bundle-launcher.cjs'), join(outDir, 'launcher.cjs'));
       writeFileSync(join(outDir, 'main.js'), MAIN_JS);
+      writeFileSync(join(outDir, 'package.json'), '{ "type": "commonjs" }\n');
       // The id that ties bundle.cache to this very bundle (see bundle-launcher.cjs).
       const bundle = join(outDir, 'bundle.cjs');
       const text = readFileSync(bundle, 'utf8');
