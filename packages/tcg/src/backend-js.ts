@@ -24,8 +24,8 @@ export interface ExecEnv {
   /**
    * JavaScript expressions over `R` (the state array) for the (pc, flags)
    * key a TB cache looks the next TB up by (TbCache sets it from its front
-   * end). With it, an indirect exit of a linked TB first checks a one-entry
-   * cache of its last target (see generateSource).
+   * end). With it, an indirect exit of a linked TB first checks a four-entry
+   * cache of its last targets (see generateSource).
    */
   lookupKey?: { pc: string; flags: string };
 }
@@ -57,10 +57,35 @@ export type TbFunction = () => number;
  * successor is linked it returns that successor itself (the caller checks it
  * is still valid), so the dispatcher's step is `tb = r` instead of a lookup
  * in `tb.links` (a chain of dependent loads after every call); likewise an
- * indirect exit that hits the TB's one-entry cache (`ExecEnv.lookupKey`).
+ * indirect exit that hits the TB's four-entry cache (`ExecEnv.lookupKey`).
  * Otherwise a slot or exit code as above.
  */
 export type LinkedTbFunction<T> = () => number | T;
+
+/**
+ * The older entries of a TB's indirect-exit cache (`ind`/`ipc`/`ifl` is the
+ * newest, tested inline): three more (target, pc, flags), filled first in
+ * first out by the dispatcher. flags -1 never matches (TB flags are >= 0).
+ */
+export interface IndirectCache {
+  i1: unknown; p1: number; f1: number;
+  i2: unknown; p2: number; f2: number;
+  i3: unknown; p3: number; f3: number;
+}
+
+/**
+ * An indirect exit that missed its inline entry: one shared function (so its
+ * type feedback comes from every TB and it is optimised early, then inlined
+ * into the TBs) checks the older entries; returns the cached TB or
+ * EXIT_LOOKUP (-1). awk: 6.6 M of 23.7 M indirect exits miss one entry, 0.7 M
+ * miss four (returns of functions called from several places).
+ */
+export function indirectLookup(t: IndirectCache, pc: number, fl: number): unknown {
+  if (((t.p1 ^ pc) | (t.f1 ^ fl)) === 0) return t.i1;
+  if (((t.p2 ^ pc) | (t.f2 ^ fl)) === 0) return t.i2;
+  if (((t.p3 ^ pc) | (t.f3 ^ fl)) === 0) return t.i3;
+  return -1;
+}
 
 const CMP = ['===', '!==', '<', '>=', '<=', '>', '<', '>=', '<=', '>'];
 
@@ -76,10 +101,10 @@ export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid
   const chain = env.chainState !== undefined && self.links !== undefined;
   const src = generateSource(b, chain, !chain && self.links !== undefined, env.lookupKey);
   const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', 'INT',
-    'M8', 'S8', 'M16', 'S16', 'M32', 'NR', 'NW', src) as (...a: unknown[]) => TbFunction;
+    'M8', 'S8', 'M16', 'S16', 'M32', 'NR', 'NW', 'IL', src) as (...a: unknown[]) => TbFunction;
   const m = env.mem;
   return factory(env.regs, m, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1),
-    env.chainState, env.interrupt ?? new Int32Array(1), m.u8, m.i8, m.u16, m.i16, m.i32, m.noRead, m.noWrite);
+    env.chainState, env.interrupt ?? new Int32Array(1), m.u8, m.i8, m.u16, m.i16, m.i32, m.noRead, m.noWrite, indirectLookup);
 }
 
 /**
@@ -94,7 +119,7 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   const v = (i: number): string => {
     const t = temps[i]!;
     if (t.kind === 'const') return t.value < 0 ? `(${t.value})` : String(t.value);
-    if (t.kind === 'global') return `g${t.value}`;
+    if (t.kind === 'global') return wt[t.value] ? `R[${t.value}]` : `g${t.value}`;
     return `t${i}`;
   };
   const u = (i: number): string => {
@@ -122,18 +147,19 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
       else if (t.kind === 'global') slotUsed[t.value] = 1;
     }
   }
+  const wt = writeThrough(b, maxSlot);
   let locals = '';
   for (let t = 0; t < nt; t++) if (usedRow[t]) locals += `${locals ? ',' : 'let '}t${t}=0`;
   // Strings built in plain loops: `arr.map(...).join()` here kept deoptimising
   // generateSource ("wrong map": the mapped array's elements kind varies).
   let reload = '', writeAll = '', decl = '';
   for (let g = 0; g <= maxSlot; g++) {
-    if (!slotUsed[g]) continue;
+    if (!slotUsed[g] || wt[g]) continue;
     reload += `g${g}=R[${g}];`;
     writeAll += `R[${g}]=g${g};`;
     decl += `${decl ? ',' : 'let '}g${g}=R[${g}]`;
   }
-  const wb = writeBacks(b);
+  const wb = writeBacks(b, wt);
   const out: string[] = [];
   // The memory views M8 S8 M16 S16 M32 NR NW are parameters of the factory
   // (compileBlock): V8 folds them into optimised TBs as constants, like a
@@ -269,13 +295,15 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // the TB the first time an exit linked late is taken).
   // An indirect exit (x -1, the registers written back) returns the TB the
   // dispatcher found last time for this TB if the key still matches (QEMU's
-  // lookup_and_goto_ptr, with a one-entry cache per TB: returns mostly go back
-  // to the same caller). `ind` is read before the test so its load always has
-  // type feedback by the time V8 optimises the TB.
+  // lookup_and_goto_ptr, with a small cache per TB: returns mostly go back
+  // to one of a few callers); the newest entry is tested inline. `ind` is
+  // read before the test so its load always has type feedback by the time V8
+  // optimises the TB.
   // Both halves of the key test always run (no `&&`): a right-hand side first
   // reached after optimisation had no feedback and deoptimised the TB, again
   // and again in OSR code (kernels: 7 deopts of one TB per run).
-  const ind = key && hasLookup ? `if(x===-1){const s=SELF.ind;if(((SELF.ipc^${key.pc})|(SELF.ifl^(${key.flags})))===0)return s;}` : '';
+  // A miss goes on to the older entries (IL, indirectLookup), with the key computed once.
+  const ind = key && hasLookup ? `if(x===-1){const s=SELF.ind,p=${key.pc},f=${key.flags};if(((SELF.ipc^p)|(SELF.ifl^f))===0)return s;return IL(SELF,p,f);}` : '';
   const ret = linked ? `${hasGoto ? 'if(x>=0){const s=LK[x];if(s!==null)return s;}' : ''}${ind}return x;` : 'return x;';
   for (let k = 0; k < tails.length; k++) out.push(`}${tails[k]}${k < tails.length - 1 ? 'break RET;' : ''}`);
   out.push(`}CTR[0]+=ic+n${bsum};${ret}`);
@@ -323,13 +351,46 @@ function countPlan(b: IrBlock): { off: Int32Array; lab: Int32Array; nb: number }
 }
 
 /**
+ * Globals a TB writes but never reads (not in self-loops): stored straight
+ * into `R` where the IR writes them (`R[15]=t60;`) instead of cached in a
+ * local that is loaded at entry and written back at every exit. A hot TB
+ * such as a function epilogue writes PC, flags and scratch registers it never
+ * reads (awk's `free` tail: 6 of its 8 globals); the entry load existed only
+ * so the shared fault exit could write the old value back. Faults stay
+ * precise: translators write an instruction's registers after its memory
+ * accesses, so R holds exactly the writes of completed instructions.
+ */
+function writeThrough(b: IrBlock, maxSlot: number): Uint8Array {
+  const wt = new Uint8Array(maxSlot + 1);
+  if (b.loopSlot !== undefined) return wt; // a loop keeps its registers in locals across iterations
+  const temps = b.temps, ops = b.ops, read = new Uint8Array(maxSlot + 1);
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!, op = o.op, a = o.args;
+    if (op === Op.label || op === Op.br || op === Op.gotoTb || op === Op.exitTb || op === Op.insnStart) continue;
+    const n = op === Op.setcond ? 3 : op === Op.movcond ? 5 : op === Op.ld || op === Op.st || op === Op.brcond ? 2 : a.length;
+    const nOut = op === Op.mulu2 || op === Op.muls2 || op === Op.add2 || op === Op.sub2 ? 2 : op === Op.st || op === Op.brcond ? 0 : 1;
+    for (let k = 0; k < n; k++) {
+      const t = a[k]!;
+      if (t < 0 || (op === Op.call && k === 1)) continue;
+      const tt = temps[t]!;
+      if (tt.kind !== 'global') continue;
+      if (k < nOut) wt[tt.value] = 1;
+      else read[tt.value] = 1;
+    }
+  }
+  for (let g = 0; g <= maxSlot; g++) if (read[g]) wt[g] = 0;
+  return wt;
+}
+
+/**
  * The write-back code (`R[s]=gs;` for each CPU-state slot that may hold a
  * value not yet written back: written on some path from the TB start, or from
  * the previous iteration of a self-loop) at each exit and impure call, indexed
  * by op position (b.ops.length: the fall-through end). Dirty sets are byte
  * rows over the globals the TB writes, so this allocates per label, not per op.
+ * Write-through slots (`wt`) are left out: they are never dirty.
  */
-function writeBacks(b: IrBlock): string[] {
+function writeBacks(b: IrBlock, wt: Uint8Array): string[] {
   const temps = b.temps, ops = b.ops, nt = temps.length;
   // Dense index (in slot order) of each written global temp, -1 for others.
   const dense = new Int32Array(nt).fill(-1);
@@ -340,7 +401,7 @@ function writeBacks(b: IrBlock): string[] {
       : o.op === Op.st || o.op === Op.br || o.op === Op.brcond || o.op === Op.label || o.op === Op.gotoTb || o.op === Op.exitTb || o.op === Op.insnStart ? 0 : 1;
     for (let k = 0; k < n; k++) {
       const t = o.args[k]!;
-      if (t >= 0 && temps[t]!.kind === 'global' && !slots.includes(temps[t]!.value)) slots.push(temps[t]!.value);
+      if (t >= 0 && temps[t]!.kind === 'global' && wt[temps[t]!.value] !== 1 && !slots.includes(temps[t]!.value)) slots.push(temps[t]!.value);
     }
   }
   slots.sort((x, y) => x - y);
@@ -497,4 +558,4 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
 }
 
 // Translation-time code: kept out of TurboFan (see never-optimize.ts).
-neverOptimize(generateSource, writeBacks, countPlan, emitOp);
+neverOptimize(generateSource, writeBacks, writeThrough, countPlan, emitOp);

@@ -27,6 +27,10 @@ export interface TranslationBlock {
   ind: TranslationBlock | null;
   ipc: number;
   ifl: number;
+  /** Three older entries of that cache (IndirectCache), first in first out. */
+  i1: TranslationBlock | null; p1: number; f1: number;
+  i2: TranslationBlock | null; p2: number; f2: number;
+  i3: TranslationBlock | null; p3: number; f3: number;
 }
 
 /** What a front end provides to the execution loop. */
@@ -164,6 +168,7 @@ export class TbCache {
         // Same property order as a real TB: one object shape where generated code reads links.
         pc, flags, end: a + 1, icount: 0, fn: () => { mem.raiseFault(FAULT_EXEC, a); mem.faultPc = a; return EXIT_FAULT; },
         links: [null], valid: false, ir: { temps: [], ops: [], labels: 0, helpers: [], icount: 0 }, optimized: true, ind: null, ipc: 0, ifl: -1,
+        i1: null, p1: 0, f1: -1, i2: null, p2: 0, f2: -1, i3: null, p3: 0, f3: -1,
       };
     }
     const { ir, end, pages } = this.fe.translate(pc, flags);
@@ -173,6 +178,7 @@ export class TbCache {
       // links: a packed array (not `new Array(n)`, holey), read by compiled TBs at every chained exit.
       pc, flags, end, icount: ir.icount, fn: () => -1, links: Array.from({ length: Math.max(ir.slots ?? 0, 1) }, () => null),
       valid: true, ir, optimized: false, ind: null, ipc: 0, ifl: -1,
+      i1: null, p1: 0, f1: -1, i2: null, p2: 0, f2: -1, i3: null, p3: 0, f3: -1,
     };
     const compile = (): void => {
       this.optimizeTb(tb);
@@ -267,6 +273,9 @@ export class TbCache {
       const links = t.links;
       for (let k = 0; k < links.length; k++) if (links[k] !== null && !links[k]!.valid) links[k] = null;
       if (t.ind !== null && !t.ind.valid) { t.ind = null; t.ipc = 0; t.ifl = -1; }
+      if (t.i1 !== null && !t.i1.valid) { t.i1 = null; t.p1 = 0; t.f1 = -1; }
+      if (t.i2 !== null && !t.i2.valid) { t.i2 = null; t.p2 = 0; t.f2 = -1; }
+      if (t.i3 !== null && !t.i3.valid) { t.i3 = null; t.p3 = 0; t.f3 = -1; }
     }
     this.jmp.fill(null);
     this.env.mem.setCode(page, false);
@@ -318,11 +327,12 @@ export class TbCache {
    */
   run(): number {
     if (this.profile !== null) return this.runProfiled(this.profile);
-    const fe = this.fe, cs = this.cs, direct = this.env.chainState !== undefined;
+    // The interrupt word in a local: embedders replace the array only between runs (linux-user at start-up).
+    const fe = this.fe, cs = this.cs, direct = this.env.chainState !== undefined, intr = this.interrupt;
     let tb = this.lookup(fe.pc(), fe.flags());
     try {
       for (;;) {
-        if (this.interrupt[0] !== 0) return EXIT_INTERRUPT;
+        if (intr[0] !== 0) return EXIT_INTERRUPT;
         if (direct) {
           cs.depth = CHAIN_DEPTH;
           cs.last = tb;
@@ -341,9 +351,9 @@ export class TbCache {
           }
           tb = nx;
         } else if (r === EXIT_LOOKUP) {
-          // Fill the TB's one-entry cache for its indirect exit (a return mostly goes back to the same caller).
+          // Fill the TB's cache for its indirect exit (a return mostly goes back to one of a few callers).
           const nx = this.lookup(fe.pc(), fe.flags());
-          if (nx.valid) { tb.ind = nx; tb.ipc = nx.pc; tb.ifl = nx.flags; }
+          if (nx.valid) pushIndirect(tb, nx);
           tb = nx;
         } else {
           return r;
@@ -355,6 +365,14 @@ export class TbCache {
       ctr[0] = 0;
     }
   }
+}
+
+/** The dispatcher's fill of a TB's indirect-exit cache: the new target inline, the older ones shifted down (the oldest dropped). */
+function pushIndirect(tb: TranslationBlock, nx: TranslationBlock): void {
+  tb.i3 = tb.i2; tb.p3 = tb.p2; tb.f3 = tb.f2;
+  tb.i2 = tb.i1; tb.p2 = tb.p1; tb.f2 = tb.f1;
+  tb.i1 = tb.ind; tb.p1 = tb.ipc; tb.f1 = tb.ifl;
+  tb.ind = nx; tb.ipc = nx.pc; tb.ifl = nx.flags;
 }
 
 function printProfile(prof: Map<TranslationBlock, number[]>): void {

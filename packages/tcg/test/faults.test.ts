@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  compileBlock, EXIT_FAULT, FAULT_ALIGN, FAULT_EXEC, FAULT_READ, FAULT_WRITE, GuestMemory, interpretBlock, IrBuilder, MemOp,
+  compileBlock, EXIT_FAULT, generateSource, FAULT_ALIGN, FAULT_EXEC, FAULT_READ, FAULT_WRITE, GuestMemory, interpretBlock, IrBuilder, MemOp,
   optimizeBlock, PERM_CODE, PERM_MAPPED, PERM_R, PERM_W, TbCache, type FrontEnd, type IrBlock,
 } from '../src/index.js';
 
@@ -60,6 +60,30 @@ describe.each(runners)('memory faults (%s)', (_name, run) => {
       expect(Array.from(regs)).toEqual([11, 7, addr]); // first insn done, the faulting one not
     });
   }
+
+  it('registers the TB only writes (stored straight into the state) keep the writes of completed instructions', () => {
+    // 0x100: r1 = r0 + 5; 0x104: r0 = [r2]; 0x108: r1 = 1. r1 is never read, so compiled code writes it through.
+    const b = new IrBuilder(G);
+    b.insnStart(0x100);
+    b.add(b.global(1), b.global(0), b.c(5));
+    b.insnStart(0x104);
+    b.ld(b.global(0), b.global(2), MemOp.u32);
+    b.insnStart(0x108);
+    b.movi(b.global(1), 1);
+    b.exitTb(-1);
+    const mem = setup();
+    mem.st32(0x1000, 42);
+    const ok = Int32Array.from([10, 0, 0x1000]);
+    expect(run(b.finish(), { regs: ok, mem })).toBe(-1);
+    expect(Array.from(ok)).toEqual([42, 1, 0x1000]);
+    const bad = Int32Array.from([10, 0, 0x3000]);
+    expect(run(b.finish(), { regs: bad, mem })).toBe(EXIT_FAULT);
+    expect(mem.faultPc).toBe(0x104);
+    expect(Array.from(bad)).toEqual([10, 15, 0x3000]); // r1 from 0x100 kept, r0 untouched
+    const src = generateSource(optimizeBlock(b.finish()));
+    expect(src).toMatch(/R\[1\]=\(g0\+5\)\|0;/); // the write-through this test is about
+    expect(src).not.toMatch(/g1=R\[1\]/);
+  });
 
   it('allowed accesses do not fault; unaligned ones without the flag are fine', () => {
     const mem = setup();

@@ -126,6 +126,32 @@ describe('TbCache', () => {
     expect(regs[0]).toBe(6);
   });
 
+  it('an indirect exit also hits its three older targets (first in, first out), and drops invalidated ones', () => {
+    const { mem, regs, cache } = toyMachine({ hotThreshold: 1 });
+    mem.st32(0x1000, 0x40000000); // jump to r3
+    const targets = [0x2000, 0x3100, 0x2200, 0x2300, 0x2400]; // each stops at once (word 0); 0x3100 alone on its page
+    const run = (t: number): number => { regs[15] = 0x1000; regs[3] = t; return cache.run(); };
+    run(targets[0]!); // the jump TB is compiled on this first run; its cache fills from here
+    for (const t of targets.slice(0, 4)) expect(run(t)).toBe(-7);
+    const jump = cache.lookup(0x1000, 0);
+    expect(jump.ind).toBe(cache.lookup(targets[3]!, 0)); // newest inline, the others in i1..i3
+    for (const t of targets.slice(0, 4)) {
+      regs[3] = t;
+      expect(jump.fn()).toBe(cache.lookup(t, 0));
+      expect(regs[15]).toBe(t);
+    }
+    regs[3] = targets[4]!;
+    expect(jump.fn()).toBe(EXIT_LOOKUP); // a fifth target: the dispatcher looks it up
+    expect(run(targets[4]!)).toBe(-7); // ... and it pushes out the oldest (0x2000)
+    regs[3] = targets[0]!;
+    expect(jump.fn()).toBe(EXIT_LOOKUP);
+    mem.st32(0x3104, 0); // code written on the page of 0x3100: that entry goes
+    regs[3] = targets[1]!;
+    expect(jump.fn()).toBe(EXIT_LOOKUP);
+    regs[3] = targets[2]!;
+    expect(jump.fn()).toBe(cache.lookup(targets[2]!, 0));
+  });
+
   it('gives the same results without chaining, through the interpreter, and in regions', () => {
     for (const opts of [{ chain: false }, { interpret: true }, { optimize: false }, { regions: true, hotThreshold: 2 }, { directChain: true, hotThreshold: 2 }]) {
       const { mem, regs, cache } = toyMachine(opts);
