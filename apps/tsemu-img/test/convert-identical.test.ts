@@ -4,7 +4,8 @@
 // allows it (ordered writes, see @tsemu/qemu-img's ConvertJob.overlap), so
 // these cases pin down that the layout does not change: cluster sizes where a
 // 2 MiB chunk spans one, several or many L2 tables, data runs broken by
-// written zeroes and holes, -n (zero writes between the data writes), a
+// written zeroes and holes, a source that is data from end to end (chunks
+// merged into one write), -n (zero writes between the data writes), a
 // backing chain with -B, and raw targets.
 import { copyFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,12 +24,15 @@ beforeAll(() => {
     ['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'],
     ['qemu-io', '-c', 'write -P 6 2M 5M', '-c', 'write -P 7 25M 3M', 'top.qcow2'],
     ['qemu-img', 'create', '-q', '-f', 'qcow2', 'tgt.qcow2', '40M'],
+    // All data: whole chunks back to back, which convert may merge into one write.
+    ['qemu-img', 'create', '-q', '-f', 'raw', 'full.raw', '20M'],
+    ['qemu-io', '-f', 'raw', '-c', 'write -P 9 0 20M', 'full.raw'],
   ];
   for (const [bin, ...args] of steps) {
     const r = run(bin!, args, w.q);
     if (r.code !== 0) throw new Error(`${bin} ${args.join(' ')}: ${r.stderr}`);
   }
-  for (const f of ['r.raw', 'base.qcow2', 'top.qcow2', 'tgt.qcow2']) copyFileSync(`${w.q}/${f}`, `${w.t}/${f}`);
+  for (const f of ['r.raw', 'base.qcow2', 'top.qcow2', 'tgt.qcow2', 'full.raw']) copyFileSync(`${w.q}/${f}`, `${w.t}/${f}`);
 });
 
 afterAll(() => w.cleanup());
@@ -45,6 +49,9 @@ const CASES: string[][] = [
   ['convert', '-n', '-O', 'qcow2', 'r.raw', 'tgt.qcow2'],
   ['convert', '-O', 'raw', 'top.qcow2', 'out.raw'],
   ['convert', '-f', 'raw', '-O', 'raw', 'r.raw', 'out.raw'],
+  ['convert', '-O', 'qcow2', '-o', 'cluster_size=512', 'full.raw', 'out.qcow2'],
+  ['convert', '-O', 'qcow2', 'full.raw', 'out.qcow2'],
+  ['convert', '-f', 'raw', '-O', 'raw', 'full.raw', 'out.raw'],
 ];
 
 describe('convert: the same file as qemu-img', () => {

@@ -9,7 +9,11 @@ import { runMain } from './run-main.js';
 
 const FAIL_FROM = 4 * 1024 * 1024;
 
-function failingDriver(name: string, failReads: boolean): BlockDriver {
+/** Lengths of the writes the ordered-overlap driver was asked for. */
+const writeLengths: number[] = [];
+
+/** orderedOverlap: writes take 20 ms, so chunks read meanwhile queue up and convert merges them. */
+function failingDriver(name: string, failReads: boolean, orderedOverlap = false): BlockDriver {
   return {
     name,
     kind: 'format',
@@ -17,12 +21,17 @@ function failingDriver(name: string, failReads: boolean): BlockDriver {
       const file: BlockNode = await ctx.openChild('file');
       return {
         requestAlignment: 1,
+        orderedOverlap,
         getLength: () => file.getLength(),
         async preadv(offset, length, iov) {
           if (failReads && offset + length > FAIL_FROM) throw new BlockError('EIO');
           await file.readv(offset, iov);
         },
         async pwritev(offset, length, iov, flags) {
+          if (orderedOverlap) {
+            writeLengths.push(length);
+            await new Promise((r) => setTimeout(r, 20));
+          }
           if (!failReads && offset + length > FAIL_FROM) throw new BlockError('ENOSPC');
           await file.writev(offset, iov, flags);
         },
@@ -39,6 +48,7 @@ const dst = join(dir, 'dst.raw');
 beforeAll(() => {
   registerDriver(failingDriver('test-failread', true));
   registerDriver(failingDriver('test-failwrite', false));
+  registerDriver(failingDriver('test-failwrite-merged', false, true));
   writeFileSync(src, new Uint8Array(8 * 1024 * 1024).fill(0x33));
   writeFileSync(dst, new Uint8Array(8 * 1024 * 1024));
 });
@@ -62,5 +72,13 @@ describe('convert failures', () => {
     const r = await runMain(['convert', '-n', '-m', '2', '-f', 'raw', '-O', 'test-failwrite', src, dst]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('qemu-img: error while writing at byte 4194304: No space left on device\n');
+  });
+
+  it('a failed write of merged chunks names the chunk qemu-img would (each is written again alone)', async () => {
+    writeLengths.length = 0;
+    const r = await runMain(['convert', '-n', '-m', '8', '-f', 'raw', '-O', 'test-failwrite-merged', src, dst]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('qemu-img: error while writing at byte 4194304: No space left on device\n');
+    expect(Math.max(...writeLengths)).toBeGreaterThan(2 * 1024 * 1024); // a merged write was tried
   });
 });
