@@ -2,7 +2,7 @@
 // directories, so tests can compare stdout, stderr, exit status and files.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +51,19 @@ export class SideBySide {
   /** The same invocation through both tools. */
   compare(args: string[]): { qemu: RunResult; tsemu: RunResult } {
     return { qemu: this.qemu(args), tsemu: this.tsemu(args) };
+  }
+
+  /**
+   * A convert whose target is its last argument, through both tools, from the
+   * same start: with -n both write into qemu-img's copy of the target, else
+   * both create it afresh. Returns both results and the target's sha256 on each side.
+   */
+  convertBoth(args: string[]): { qemu: RunResult; tsemu: RunResult; qemuSha: string; tsemuSha: string } {
+    const target = args.at(-1)!;
+    if (args.includes('-n')) copyFileSync(`${this.q}/${target}`, `${this.t}/${target}`);
+    else for (const dir of [this.q, this.t]) rmSync(`${dir}/${target}`, { force: true });
+    const r = this.compare(args);
+    return { ...r, qemuSha: sha256(`${this.q}/${target}`), tsemuSha: sha256(`${this.t}/${target}`) };
   }
 
   cleanup(): void {

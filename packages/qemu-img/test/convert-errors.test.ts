@@ -3,8 +3,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlockError, registerDriver, type BlockDriver, type BlockNode } from '@tsemu/block-core';
+import { BlockError } from '@tsemu/block-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerPassThrough } from './pass-through-format.js';
 import { runMain } from './run-main.js';
 
 const FAIL_FROM = 4 * 1024 * 1024;
@@ -12,33 +13,23 @@ const FAIL_FROM = 4 * 1024 * 1024;
 /** Lengths of the writes the ordered-overlap driver was asked for. */
 const writeLengths: number[] = [];
 
-/** orderedOverlap: writes take 20 ms, so chunks read meanwhile queue up and convert merges them. */
-function failingDriver(name: string, failReads: boolean, orderedOverlap = false): BlockDriver {
-  return {
-    name,
-    kind: 'format',
-    async open(ctx) {
-      const file: BlockNode = await ctx.openChild('file');
-      return {
-        requestAlignment: 1,
-        orderedOverlap,
-        getLength: () => file.getLength(),
-        async preadv(offset, length, iov) {
-          if (failReads && offset + length > FAIL_FROM) throw new BlockError('EIO');
-          await file.readv(offset, iov);
-        },
-        async pwritev(offset, length, iov, flags) {
-          if (orderedOverlap) {
-            writeLengths.push(length);
-            await new Promise((r) => setTimeout(r, 20));
-          }
-          if (!failReads && offset + length > FAIL_FROM) throw new BlockError('ENOSPC');
-          await file.writev(offset, iov, flags);
-        },
-        close: async () => {},
-      };
+/** Reads or writes that end past FAIL_FROM fail; orderedOverlap: writes take 20 ms, so chunks read meanwhile queue up and convert merges them. */
+function registerFailing(name: string, failReads: boolean, orderedOverlap = false): void {
+  registerPassThrough(name, {
+    orderedOverlap,
+    async read(offset, length, pass) {
+      if (failReads && offset + length > FAIL_FROM) throw new BlockError('EIO');
+      await pass();
     },
-  };
+    async write(offset, length, _flags, pass) {
+      if (orderedOverlap) {
+        writeLengths.push(length);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      if (!failReads && offset + length > FAIL_FROM) throw new BlockError('ENOSPC');
+      await pass();
+    },
+  });
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'qemu-img-convert-'));
@@ -46,9 +37,9 @@ const src = join(dir, 'src.raw');
 const dst = join(dir, 'dst.raw');
 
 beforeAll(() => {
-  registerDriver(failingDriver('test-failread', true));
-  registerDriver(failingDriver('test-failwrite', false));
-  registerDriver(failingDriver('test-failwrite-merged', false, true));
+  registerFailing('test-failread', true);
+  registerFailing('test-failwrite', false);
+  registerFailing('test-failwrite-merged', false, true);
   writeFileSync(src, new Uint8Array(8 * 1024 * 1024).fill(0x33));
   writeFileSync(dst, new Uint8Array(8 * 1024 * 1024));
 });

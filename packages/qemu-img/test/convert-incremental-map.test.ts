@@ -5,8 +5,9 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlockError, registerDriver, type BlockDriver, type BlockNode } from '@tsemu/block-core';
+import { BlockError } from '@tsemu/block-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerPassThrough } from './pass-through-format.js';
 import { runMain } from './run-main.js';
 
 const KiB = 1024;
@@ -19,34 +20,21 @@ const FAIL_STATUS_AT = 10 * MiB;
 
 const seen = { statusCalls: 0, statusCallsAtFirstRead: -1 };
 
-/** A format over a raw file whose block status alternates data and zero runs; reads record how far the map had got. */
-function runsDriver(name: string, failStatus: boolean): BlockDriver {
-  return {
-    name,
-    kind: 'format',
-    async open(ctx) {
-      const file: BlockNode = await ctx.openChild('file');
-      return {
-        requestAlignment: 1,
-        getLength: () => file.getLength(),
-        async blockStatus(offset) {
-          seen.statusCalls++;
-          if (failStatus && offset >= FAIL_STATUS_AT) throw new BlockError('EIO', 'test: block status failed');
-          const end = (Math.floor(offset / RUN) + 1) * RUN;
-          const zero = Math.floor(offset / RUN) % 2 === 1;
-          return { length: end - offset, data: !zero, zero, allocated: true };
-        },
-        async preadv(offset, _length, iov) {
-          if (seen.statusCallsAtFirstRead < 0) seen.statusCallsAtFirstRead = seen.statusCalls;
-          await file.readv(offset, iov);
-        },
-        async pwritev(offset, _length, iov, flags) {
-          await file.writev(offset, iov, flags);
-        },
-        close: async () => {},
-      };
+/** A pass-through format whose block status alternates data and zero runs; reads record how far the map had got. */
+function registerRuns(name: string, failStatus: boolean): void {
+  registerPassThrough(name, {
+    async blockStatus(offset) {
+      seen.statusCalls++;
+      if (failStatus && offset >= FAIL_STATUS_AT) throw new BlockError('EIO', 'test: block status failed');
+      const end = (Math.floor(offset / RUN) + 1) * RUN;
+      const zero = Math.floor(offset / RUN) % 2 === 1;
+      return { length: end - offset, data: !zero, zero, allocated: true };
     },
-  };
+    async read(_offset, _length, pass) {
+      if (seen.statusCallsAtFirstRead < 0) seen.statusCallsAtFirstRead = seen.statusCalls;
+      await pass();
+    },
+  });
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'qemu-img-map-'));
@@ -55,8 +43,8 @@ const src = join(dir, 'src.raw');
 const expected = new Uint8Array(SIZE);
 
 beforeAll(() => {
-  registerDriver(runsDriver('test-runs', false));
-  registerDriver(runsDriver('test-runs-fail', true));
+  registerRuns('test-runs', false);
+  registerRuns('test-runs-fail', true);
   const data = new Uint8Array(SIZE);
   for (let i = 0; i < SIZE; i += 512) data[i] = ((i >>> 9) % 251) + 1;
   writeFileSync(src, data);

@@ -6,9 +6,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registerDriver, type BlockDriver, type BlockNode } from '@tsemu/block-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { main } from '../src/index.js';
+import { registerPassThrough } from './pass-through-format.js';
 
 /** What the test drivers saw: write offsets in the order they started, their `ordered` flags, the most in flight at once. */
 const started: number[] = [];
@@ -19,37 +19,27 @@ let maxInFlight = 0;
 
 const sleep = (maxMs: number) => new Promise((r) => setTimeout(r, Math.random() * maxMs));
 
-/** A format over `file` whose reads sleep up to 5 ms and whose writes sleep up to `writeJitterMs`. */
-function recordingDriver(name: string, writeJitterMs: number, orderedOverlap?: boolean): BlockDriver {
-  return {
-    name,
-    kind: 'format',
-    async open(ctx) {
-      const file: BlockNode = await ctx.openChild('file');
-      return {
-        requestAlignment: 1,
-        orderedOverlap,
-        getLength: () => file.getLength(),
-        async preadv(offset, _length, iov) {
-          await sleep(5);
-          await file.readv(offset, iov);
-        },
-        async pwritev(offset, length, iov, flags) {
-          started.push(offset);
-          lengths.push(length);
-          flagged.push(flags.ordered === true);
-          maxInFlight = Math.max(maxInFlight, ++inFlight);
-          try {
-            await sleep(writeJitterMs);
-            await file.writev(offset, iov, flags);
-          } finally {
-            inFlight--;
-          }
-        },
-        close: async () => {},
-      };
+/** A pass-through format whose reads sleep up to 5 ms and whose writes, recorded, sleep up to `writeJitterMs`. */
+function registerRecording(name: string, writeJitterMs: number, orderedOverlap?: boolean): void {
+  registerPassThrough(name, {
+    orderedOverlap,
+    async read(_offset, _length, pass) {
+      await sleep(5);
+      await pass();
     },
-  };
+    async write(offset, length, flags, pass) {
+      started.push(offset);
+      lengths.push(length);
+      flagged.push(flags.ordered === true);
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      try {
+        await sleep(writeJitterMs);
+        await pass();
+      } finally {
+        inFlight--;
+      }
+    },
+  });
 }
 
 const quiet = { stdout: { write: () => true }, stderr: { write: () => true } };
@@ -57,9 +47,9 @@ const dir = mkdtempSync(join(tmpdir(), 'qemu-img-order-'));
 const src = join(dir, 'src.raw');
 
 beforeAll(() => {
-  registerDriver(recordingDriver('test-jitter', 0));
-  registerDriver(recordingDriver('test-overlap', 5, true));
-  registerDriver(recordingDriver('test-no-overlap', 5, false));
+  registerRecording('test-jitter', 0);
+  registerRecording('test-overlap', 5, true);
+  registerRecording('test-no-overlap', 5, false);
   const data = new Uint8Array(24 * 1024 * 1024);
   for (let i = 0; i < data.length; i += 4096) data[i] = (i >>> 12) | 1;
   writeFileSync(src, data);

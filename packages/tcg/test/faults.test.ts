@@ -61,14 +61,24 @@ describe.each(runners)('memory faults (%s)', (_name, run) => {
     });
   }
 
-  it('registers the TB only writes (stored straight into the state) keep the writes of completed instructions', () => {
-    // 0x100: r1 = r0 + 5; 0x104: r0 = [r2]. r1 is written once and never read, so compiled code writes it through.
+  /** 0x100: r1 = r0 + 5; 0x104: r0 = [r2]; with `twice`, 0x108: r1 = 1. */
+  const writeOnlyR1 = (twice: boolean) => {
     const b = new IrBuilder(G);
     b.insnStart(0x100);
     b.add(b.global(1), b.global(0), b.c(5));
     b.insnStart(0x104);
     b.ld(b.global(0), b.global(2), MemOp.u32);
+    if (twice) {
+      b.insnStart(0x108);
+      b.movi(b.global(1), 1);
+    }
     b.exitTb(-1);
+    return b;
+  };
+
+  it('registers the TB only writes (stored straight into the state) keep the writes of completed instructions', () => {
+    // r1 is written once and never read, so compiled code writes it through.
+    const b = writeOnlyR1(false);
     const mem = setup();
     mem.st32(0x1000, 42);
     const ok = Int32Array.from([10, 0, 0x1000]);
@@ -84,15 +94,7 @@ describe.each(runners)('memory faults (%s)', (_name, run) => {
   });
 
   it('a register written twice stays in a local (one store at the exit, not one per write)', () => {
-    // 0x100: r1 = r0 + 5; 0x104: r0 = [r2]; 0x108: r1 = 1.
-    const b = new IrBuilder(G);
-    b.insnStart(0x100);
-    b.add(b.global(1), b.global(0), b.c(5));
-    b.insnStart(0x104);
-    b.ld(b.global(0), b.global(2), MemOp.u32);
-    b.insnStart(0x108);
-    b.movi(b.global(1), 1);
-    b.exitTb(-1);
+    const b = writeOnlyR1(true);
     const mem = setup();
     const bad = Int32Array.from([10, 0, 0x3000]);
     expect(run(b.finish(), { regs: bad, mem })).toBe(EXIT_FAULT);
