@@ -1,12 +1,8 @@
 // Plain convert (no -c) leaves the very file qemu-img 7.2 leaves: the same
-// clusters at the same host offsets, the same metadata. tsemu-img lets the
-// next in-order write start before the previous one completes when the target
-// allows it (ordered writes, see @tsemu/qemu-img's ConvertJob.overlap), so
-// these cases pin down that the layout does not change: cluster sizes where a
+// clusters at the same host offsets, the same metadata. Cluster sizes where a
 // 2 MiB chunk spans one, several or many L2 tables, data runs broken by
-// written zeroes and holes, a source that is data from end to end (chunks
-// merged into one write), -n (zero writes between the data writes), a
-// backing chain with -B, and raw targets.
+// written zeroes and holes, a source that is data from end to end, -n (zero
+// writes between the data writes), a backing chain with -B, and raw targets.
 import { copyFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SideBySide, run } from './harness.js';

@@ -79,15 +79,6 @@ export class BlockBackend {
     return this.writev(offset, [buf], flags);
   }
 
-  /**
-   * Writes flagged `ordered` may overlap and still leave the image, layout
-   * included, as the same writes one after another (BlockNode.orderedWritesMayOverlap).
-   * Not with WCE off: every write then becomes FUA and the flag is not passed on.
-   */
-  orderedWritesMayOverlap(): boolean {
-    return this.wce && !this.closed && this.root.orderedWritesMayOverlap();
-  }
-
   writev(offset: number, iov: Uint8Array[], flags?: WriteFlags): Promise<void> {
     try {
       this.checkWritable();

@@ -12,13 +12,6 @@ export type BlockOptions = Record<string, string>;
 export interface WriteFlags {
   /** Force Unit Access: stable before completion (set by the generic layer when WCE is off). */
   fua?: boolean;
-  /**
-   * Allocate after every earlier `ordered` write has allocated (call order),
-   * so such writes may be in flight together and still lay the image out as
-   * one after another would: qemu-img convert's in-order writes, overlapped
-   * (see BlockDriverState.orderedOverlap). Drivers without allocation ignore it.
-   */
-  ordered?: boolean;
 }
 
 export interface ZeroFlags extends WriteFlags {
@@ -82,13 +75,6 @@ export interface BlockDriverState {
   readonly serialiseWrites?: boolean;
   /** FUA is honoured natively; otherwise the generic layer follows a FUA write with a flush. */
   readonly supportsFua?: boolean;
-  /**
-   * `ordered` writes may overlap without changing the result, layout
-   * included: a format allocates for them in call order, a protocol lays out
-   * its data the same whatever order writes arrive in. Absent: unknown, so
-   * callers wait for each write before the next (BlockNode.orderedWritesMayOverlap).
-   */
-  readonly orderedOverlap?: boolean;
 
   getLength(): Promise<number>;
   /**

@@ -91,19 +91,6 @@ export class BlockNode {
   }
 
   /**
-   * Writes flagged `ordered` may be in flight together here: this node and
-   * every node it writes to promise it (BlockDriverState.orderedOverlap), and
-   * no generic-layer serialisation could reorder them on the way down.
-   */
-  orderedWritesMayOverlap(): boolean {
-    if (this.state.orderedOverlap !== true || this.tracker !== null || this.detectZeroes !== 'off') return false;
-    for (const [role, child] of this.children) {
-      if (role !== 'backing' && !child.orderedWritesMayOverlap()) return false;
-    }
-    return true;
-  }
-
-  /**
    * Length in whole 512-byte sectors, as QEMU's bdrv_getlength: a 100-byte
    * file is a 512-byte disk whose tail reads as zeroes (drivers zero-fill past EOF).
    */

@@ -2,7 +2,7 @@
 // requests in flight (for deferred frees) and forwards to reader/writer.
 import {
   BlockError, type BlockDriverState, type BlockNode, type BlockStatus, type CheckRepair, type CheckResult, type DriverInfo,
-  type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type WriteFlags, type ZeroFlags,
+  type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type ZeroFlags,
 } from '@tsemu/block-core';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2 } from './constants.js';
 import type { Qcow2Bitmaps } from './bitmaps.js';
@@ -19,8 +19,6 @@ import { Qcow2VmState } from './vmstate.js';
 
 export class Qcow2DriverState implements BlockDriverState {
   readonly requestAlignment = 1;
-  /** Ordered writes allocate in call order (Qcow2Writer.write). */
-  readonly orderedOverlap = true;
   readonly reader: Qcow2Reader;
   readonly writer: Qcow2Writer;
   private readonly compressedWriter: Qcow2CompressedWriter;
@@ -52,12 +50,12 @@ export class Qcow2DriverState implements BlockDriverState {
     }
   }
 
-  async pwritev(offset: number, length: number, iov: Uint8Array[], flags?: WriteFlags): Promise<void> {
+  async pwritev(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
     this.checkWrite(offset, length);
     const img = this.image;
     img.beginRequest();
     try {
-      await this.writer.write(offset, length, iov, flags?.ordered === true);
+      await this.writer.write(offset, length, iov);
       if (img.bitmaps.tracking) img.bitmaps.markDirty(offset, length);
     } finally {
       await img.endRequest();

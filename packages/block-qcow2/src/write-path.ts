@@ -20,7 +20,6 @@
 //      until no request is in flight, applied after the L2 write-back, see
 //      Qcow2Image.releaseFrees).
 import { BlockError, type BlockStatus } from '@tsemu/block-core';
-import { CoMutex } from '@tsemu/coroutine';
 import type { Qcow2FileNode } from './host-file.js';
 import type { Qcow2Allocation } from './allocations.js';
 import { ClusterType, Qcow2Extent, Qcow2ExtentPool } from './cluster-map.js';
@@ -47,27 +46,11 @@ export class Qcow2Writer {
   private readonly extents = new Qcow2ExtentPool();
   /** Scratch extent for looking ahead / behind an allocation (used only under the lock). */
   private readonly peek = new Qcow2Extent();
-  /**
-   * Ordered writes (WriteFlags.ordered) take this in call order and hold it
-   * until their last allocation is made, so the next one allocates after
-   * them even while their data is still being written: the layout of
-   * qemu-img convert's in-order writes with two of them in flight.
-   */
-  private readonly order = new CoMutex();
-  /** Ticket of the ordered write holding `order` (0: none); a number, so a finished write cannot release a later one's. */
-  private orderHolder = 0;
-  private orderTickets = 0;
 
   constructor(private readonly img: Qcow2Image, private readonly reader: Qcow2Reader) {}
 
-  async write(offset: number, length: number, iov: readonly Uint8Array[], ordered = false): Promise<void> {
+  async write(offset: number, length: number, iov: readonly Uint8Array[]): Promise<void> {
     const img = this.img;
-    let ticket = 0;
-    if (ordered) {
-      // Taken before anything can wait, so tickets follow call order (CoMutex is fair).
-      if (!this.order.tryLock()) await this.order.lock();
-      ticket = this.orderHolder = ++this.orderTickets;
-    }
     const ext = this.extents.take();
     try {
       let pos = 0;
@@ -78,28 +61,18 @@ export class Qcow2Writer {
         if (!img.map.lookupCached(offset + pos, length - pos, ext)) await img.map.lookup(offset + pos, length - pos, ext);
         if (ext.type === ClusterType.Normal && ext.copied) {
           img.checkOverlap(ext.host, ext.bytes);
-          // The last piece allocates nothing: later ordered writes need not wait for its data.
-          if (ticket !== 0 && pos + ext.bytes >= length) this.releaseOrder(ticket);
           await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
           pos += ext.bytes;
           hostEnd = Math.ceil((ext.host + ext.bytes) / cs) * cs;
         } else {
           ext.hostEnd = hostEnd;
-          pos += await this.allocatingWrite(offset + pos, length - pos, iov, pos, ext, ticket);
+          pos += await this.allocatingWrite(offset + pos, length - pos, iov, pos, ext);
           hostEnd = ext.hostEnd;
         }
       }
     } finally {
       this.extents.give(ext);
-      if (ticket !== 0) this.releaseOrder(ticket);
     }
-  }
-
-  /** Lets the next ordered write allocate, if `ticket` still holds the order. */
-  private releaseOrder(ticket: number): void {
-    if (this.orderHolder !== ticket) return;
-    this.orderHolder = 0;
-    this.order.unlock();
   }
 
   /**
@@ -118,9 +91,7 @@ export class Qcow2Writer {
    * data write; every await below is skipped unless something must be read,
    * waited for or written first.
    */
-  private async allocatingWrite(
-    cur: number, rem: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent, ticket: number,
-  ): Promise<number> {
+  private async allocatingWrite(cur: number, rem: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent): Promise<number> {
     const img = this.img;
     const cs = img.clusterSize;
     const inCluster = cur % cs;
@@ -176,8 +147,6 @@ export class Qcow2Writer {
     } finally {
       img.lock.unlock();
     }
-    // An ordered write's last allocation is made: the next may allocate while this data is written.
-    if (ticket !== 0 && ext.bytes >= rem) this.releaseOrder(ticket);
     try {
       const n = ext.bytes;
       const total = count * cs;

@@ -64,18 +64,6 @@ const STEP_TURN = 2;
 const STEP_WRITTEN = 3;
 
 const MAY_UNMAP = Object.freeze({ mayUnmap: true });
-const ORDERED = Object.freeze({ ordered: true });
-/**
- * In-order writes with the next one allowed in flight beside the current
- * one (see ConvertJob.overlap): how many may be in flight together.
- */
-const MAX_OVERLAP = 2;
-/**
- * With overlap on, a chunk whose turn comes while the next ones are read and
- * waiting, all whole data writes back to back, goes out with them as one
- * write of up to this many chunks (see ConvertJob.writeGroup).
- */
-const MAX_MERGE = 4;
 
 /**
  * One worker's state: its buffer and the chunk it holds. Reused for every
@@ -92,10 +80,6 @@ class Worker {
   /** -S: the chunk's data and hole ranges, found before its turn to write. */
   readonly ranges = new SparseRanges(CONVERT_BUFFER_SIZE);
   seq = 0;
-  /** The chunk went out as one ordered write (its turn passes before it completes). */
-  ordered = false;
-  /** The next chunk written in the same request as this one (see writeGroup), or null. */
-  follow: Worker | null = null;
   offset = 0;
   length = 0;
   zero = false;
@@ -140,31 +124,11 @@ export class ConvertJob {
   /** An exception from reporting a failure (boxed: anything can be thrown). */
   private thrown: { error: unknown } | undefined;
   private readonly steps: ProgressSteps;
-  /**
-   * In-order writes, overlapped: qemu-img writes chunk n+1 once chunk n's
-   * write completed. When the target promises that ordered writes may be in
-   * flight together without changing the result, layout included
-   * (BlockBackend.orderedWritesMayOverlap: qcow2 allocates in call order, a
-   * buffered file's layout does not depend on arrival order), a plain data
-   * chunk passes the turn as soon as its write is issued, with at most
-   * MAX_OVERLAP in flight. The image is byte for byte the same; what goes is
-   * the wait between one write's completion and the next one's start
-   * (~50-130 us per 2 MiB chunk here). Not with -p, so its lines keep
-   * following completed writes.
-   */
-  private readonly overlap: boolean;
-  private orderedInFlight = 0;
-  /** Turns due to pass once an ordered write completes (MAX_OVERLAP were in flight), or 0. */
-  private turnHeld = 0;
-  /** Holds the turn, waiting for the ordered writes in flight to complete before its other writes. */
-  private drainWaiter: Worker | undefined;
 
   constructor(private readonly settings: ConvertSettings) {
     this.steps = new ProgressSteps(settings.progress !== undefined);
     this.mapper = new SourceMapper(settings, this.steps);
     this.map = this.mapper.map;
-    this.overlap = !settings.outOfOrder && settings.progress === undefined && settings.compressClusterSize === undefined &&
-      settings.target.orderedWritesMayOverlap();
   }
 
   async run(): Promise<void> {
@@ -278,25 +242,11 @@ export class ConvertJob {
       for (;;) {
         if (step === STEP_WRITTEN) {
           this.unmapChunk(w);
-          const next = w.ordered ? this.orderedWriteDone(w) : this.passTurn(1);
-          const followers = w.follow;
-          w.follow = null;
-          let end = w.offset + w.length;
-          for (let f = followers; f !== null; f = f.follow) {
-            this.unmapChunk(f);
-            end = f.offset + f.length;
-          }
-          this.reportProgress(end);
+          const next = this.passTurn();
+          this.reportProgress(w.offset + w.length);
           // The woken worker's write goes out before this one reads its next chunk
           // (nested at most once per waiting worker: its own loop takes the rest).
           if (next !== undefined) this.advance(next, STEP_TURN);
-          // The chunks written along with w's go on to claim theirs.
-          for (let f = followers; f !== null;) {
-            const after = f.follow;
-            f.follow = null;
-            this.advance(f, STEP_CLAIM);
-            f = after;
-          }
           step = STEP_CLAIM;
         }
         if (step === STEP_CLAIM) {
@@ -332,20 +282,12 @@ export class ConvertJob {
             this.turnWaiters.set(w.seq, w);
             return;
           }
-          if (this.orderedInFlight > 0 && this.issuesOtherWrites(w)) {
-            // Anything but one ordered data write waits until the ordered ones are done (as qemu-img would).
-            this.turnWaiters.set(w.seq, w);
-            this.drainWaiter = w;
-            return;
-          }
           this.turnWaiters.delete(w.seq); // woken by passTurn (left registered until now, so fail() can still wake it)
-          if (this.overlap && this.wholeDataWrite(w) && this.writeGroup(w)) return;
         }
         w.stage = 'writing';
         const written = this.writeChunk(w);
         if (written !== undefined) {
           written.then(w.writeDone, w.failed);
-          if (w.ordered) this.orderedWriteIssued(1);
           return;
         }
         step = STEP_WRITTEN;
@@ -357,10 +299,6 @@ export class ConvertJob {
 
   /** A request of w's chunk failed: report it, stop everyone. Never throws (it runs as a promise callback). */
   chunkFailed(w: Worker, err: unknown): void {
-    if (w.follow !== null) {
-      void this.groupFailed(w, err);
-      return;
-    }
     try {
       this.unmapChunk(w);
       this.fail(err, w.stage, w.offset);
@@ -424,134 +362,14 @@ export class ConvertJob {
   /** The chunk's writes: undefined when there is nothing to write, else a promise; the usual whole-data chunk is one request. */
   private writeChunk(w: Worker): Promise<void> | undefined {
     const s = this.settings;
-    w.ordered = false;
     if (w.zero) return s.targetIsZero ? undefined : s.target.writeZeroes(w.offset, w.length, MAY_UNMAP);
     if (s.compressClusterSize !== undefined) return this.writeCompressed(w, s.compressClusterSize);
-    if (s.minSparse === 0) return this.writeOrdered(w, 0, w.length);
+    if (s.minSparse === 0) return this.writeData(w, 0, w.length);
     const r = w.ranges;
     if (r.count === 1) {
-      return r.hole[0] ? this.writeHole(w.offset + r.start[0]!, r.end[0]! - r.start[0]!) : this.writeOrdered(w, r.start[0]!, r.end[0]!);
+      return r.hole[0] ? this.writeHole(w.offset + r.start[0]!, r.end[0]! - r.start[0]!) : this.writeData(w, r.start[0]!, r.end[0]!);
     }
     return this.writeRanges(w);
-  }
-
-  /** A chunk that is one data write: ordered, so its turn may pass before it completes (see overlap). */
-  private writeOrdered(w: Worker, start: number, end: number): Promise<void> {
-    if (!this.overlap) return this.writeData(w, start, end);
-    w.ordered = true;
-    const view = start === 0 && end === w.data.length ? w.data : w.data.subarray(start, end);
-    return this.settings.target.write(w.offset + start, view, ORDERED);
-  }
-
-  /** An ordered write of `chunks` chunks went out: their turns pass now, or at a completion if MAX_OVERLAP are in flight. */
-  private orderedWriteIssued(chunks: number): void {
-    if (++this.orderedInFlight >= MAX_OVERLAP) {
-      this.turnHeld = chunks;
-      return;
-    }
-    const next = this.passTurn(chunks);
-    if (next !== undefined) this.advance(next, STEP_TURN);
-  }
-
-  /** An ordered write completed: passes held turns; returns the worker to wake, as passTurn. */
-  private orderedWriteDone(w: Worker): Worker | undefined {
-    w.ordered = false;
-    this.orderedInFlight--;
-    if (this.turnHeld > 0) {
-      const chunks = this.turnHeld;
-      this.turnHeld = 0;
-      return this.passTurn(chunks);
-    }
-    const drained = this.orderedInFlight === 0 ? this.drainWaiter : undefined;
-    this.drainWaiter = undefined;
-    return drained;
-  }
-
-  /** The chunk is data from end to end (no hole found by -S): one write of all its bytes. */
-  private wholeDataWrite(w: Worker): boolean {
-    if (w.zero) return false;
-    if (this.settings.minSparse === 0) return true;
-    const r = w.ranges;
-    return r.count === 1 && !r.hole[0] && r.start[0] === 0 && r.end[0] === w.length;
-  }
-
-  /**
-   * w has the turn and is a whole data chunk. The chunks right after it that
-   * are read and waiting for their turn, whole data chunks back to back with
-   * it, go out with it as one ordered write (at most MAX_MERGE chunks):
-   * fewer thread-pool round trips and wake-ups between the serial writes
-   * (~100-200 us each here). The bytes and their order are those of the
-   * separate writes, and qcow2 allocates one request's clusters in order as
-   * it would the separate ones'. False (nothing done) when no chunk follows.
-   */
-  private writeGroup(w: Worker): boolean {
-    let last = w;
-    let count = 1;
-    while (count < MAX_MERGE) {
-      const f = this.turnWaiters.get(last.seq + 1);
-      if (f === undefined || f.offset !== last.offset + last.length || !this.wholeDataWrite(f)) break;
-      this.turnWaiters.delete(f.seq);
-      f.stage = 'writing';
-      last.follow = f;
-      last = f;
-      count++;
-    }
-    if (count === 1) return false;
-    const iov: Uint8Array[] = [];
-    for (let m: Worker | null = w; m !== null; m = m.follow) iov.push(m.length === m.data.length ? m.data : m.data.subarray(0, m.length));
-    w.stage = 'writing';
-    w.ordered = true;
-    this.settings.target.writev(w.offset, iov, ORDERED).then(w.writeDone, w.failed);
-    this.orderedWriteIssued(count);
-    return true;
-  }
-
-  /**
-   * A write of several chunks failed. Which one qemu-img would have named is
-   * not known, so they are written again one by one, in order, and the first
-   * that fails is reported (the one error line qemu-img prints); all of them
-   * then retire.
-   */
-  private async groupFailed(w: Worker, err: unknown): Promise<void> {
-    const t = this.settings.target;
-    let failedAt = w.offset;
-    let error = err;
-    // Nothing else is claimed or written from now on, as after any failure.
-    const stopped = this.failure === undefined;
-    if (stopped) this.failure = err;
-    try {
-      for (let m: Worker | null = w; m !== null; m = m.follow) {
-        try {
-          await t.write(m.offset, m.length === m.data.length ? m.data : m.data.subarray(0, m.length));
-        } catch (e) {
-          failedAt = m.offset;
-          error = e;
-          break;
-        }
-      }
-      if (stopped) this.failure = undefined; // fail() records the error it reports
-      this.fail(error, 'writing', failedAt);
-    } catch (thrown) {
-      this.thrown ??= { error: thrown };
-    } finally {
-      for (let m: Worker | null = w; m !== null;) {
-        const after: Worker | null = m.follow;
-        m.follow = null;
-        this.unmapChunk(m);
-        this.retire();
-        m = after;
-      }
-    }
-  }
-
-  /** w's chunk, at its turn, writes something other than one ordered data write (see writeChunk). */
-  private issuesOtherWrites(w: Worker): boolean {
-    const s = this.settings;
-    if (w.zero) return !s.targetIsZero;
-    if (s.minSparse === 0) return false;
-    const r = w.ranges;
-    if (r.count !== 1) return true;
-    return r.hole[0] ? !s.targetIsZero : false;
   }
 
   /** Data and hole ranges of one chunk, one after another. */
@@ -596,9 +414,9 @@ export class ConvertJob {
   }
 
   /** Moves the turn on; returns the worker whose turn it is now if it is waiting (advance() takes it off the list). */
-  private passTurn(chunks: number): Worker | undefined {
+  private passTurn(): Worker | undefined {
     if (this.settings.outOfOrder) return undefined;
-    this.turn += chunks;
+    this.turn++;
     return this.turnWaiters.get(this.turn);
   }
 
@@ -611,7 +429,6 @@ export class ConvertJob {
       // Everyone waiting for a turn must wake up to see the failure and stop.
       const waiters = [...this.turnWaiters.values()];
       this.turnWaiters.clear();
-      this.drainWaiter = undefined; // among the waiters
       for (const w of waiters) this.advance(w, STEP_TURN);
     }
   }

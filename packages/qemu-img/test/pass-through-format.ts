@@ -4,8 +4,6 @@
 import { registerDriver, type BlockDriverState, type BlockNode, type BlockStatus, type WriteFlags } from '@tsemu/block-core';
 
 export interface PassThroughHooks {
-  /** BlockDriverState.orderedOverlap, as the format declares it. */
-  orderedOverlap?: boolean;
   /** Wraps a read; `pass()` reads from the file. */
   read?(offset: number, length: number, pass: () => Promise<void>): Promise<void>;
   /** Wraps a write; `pass()` writes to the file. */
@@ -22,7 +20,6 @@ export function registerPassThrough(name: string, hooks: PassThroughHooks): void
       const file: BlockNode = await ctx.openChild('file');
       const state: BlockDriverState = {
         requestAlignment: 1,
-        orderedOverlap: hooks.orderedOverlap,
         getLength: () => file.getLength(),
         preadv: (offset, length, iov) => (hooks.read ? hooks.read(offset, length, () => file.readv(offset, iov)) : file.readv(offset, iov)),
         pwritev: (offset, length, iov, flags) =>

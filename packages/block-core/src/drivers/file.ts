@@ -105,13 +105,6 @@ export class FileDriverState implements BlockDriverState {
    * quiet machine (see qemu-img's README), not enough for the SIGBUS risk.
    */
   mapReads = false;
-  /**
-   * Buffered writes to a regular file: the file system lays out the page
-   * cache at write-back, not in the order writes arrive, so ordered writes
-   * may overlap. Not with O_DIRECT / O_DSYNC (allocation at write time) nor
-   * block devices. Set at open.
-   */
-  orderedOverlap = false;
   /** Image locking is on for this open (`locking=auto|on` and a host with OFD locks). */
   locking = false;
   /** The permissions whose lock bytes this fd holds (see file-lock.ts), or null. */
@@ -660,7 +653,6 @@ export const fileDriver: BlockDriver = {
     state.syncWrites = state.hostCacheBypass === 'none' && parseBool('x-sync-writes', ctx.options['x-sync-writes'], ctx.singleClient === true);
     state.mapReads = state.hostCacheBypass === 'none' && ctx.singleClient === true && hostIo.mmap &&
       parseBool('x-mmap', ctx.options['x-mmap'], false);
-    state.orderedOverlap = state.hostCacheBypass === 'none' && st.isFile();
     try {
       state.locking = imageLocking && parseLocking(ctx.options.locking);
       if (ctx.perm) state.setPermissions(ctx.perm);

@@ -81,9 +81,6 @@ class RawDriverState implements BlockDriverState {
     return this.file.discard(offset + this.offset, length);
   }
 
-  /** No allocation of its own: ordered writes may overlap wherever the file's may. */
-  readonly orderedOverlap = true;
-
   blockStatusNow(offset: number, length: number): BlockStatus | undefined {
     const st = this.file.blockStatusNow(offset + this.offset, length);
     return st === undefined ? undefined : { ...st, allocated: true, offset: offset + this.offset, file: this.file };
