@@ -448,7 +448,7 @@ export class Qcow2Writer {
    * As QEMU's discard_in_l2_slice / zero_in_l2_slice, every L2 table the
    * range touches is made writable first (allocated if missing, copied if
    * shared with a snapshot), even when no entry changes; a shrink
-   * (FULL_DISCARD_MODE) leaves missing tables alone. `onlyWithoutData`: do
+   * (FULL_DISCARD_MODE) copies shared tables too but leaves missing ones alone. `onlyWithoutData`: do
    * nothing and return false if the first cluster holds data (partial
    * write-zeroes).
    */
@@ -469,7 +469,9 @@ export class Qcow2Writer {
         await img.map.lookup(cur, end - cur, ext);
         if (await this.waitForAllocations(cur / cs, Math.ceil(ext.bytes / cs))) continue;
         if (onlyWithoutData && (ext.type === ClusterType.Normal || ext.type === ClusterType.Compressed)) return false;
-        if (mode !== FULL_DISCARD_MODE && !(img.map.l2Offset(i) !== 0 && img.map.l1Copied(i))) {
+        // A shrink copies a table shared with a snapshot even when no entry changes, as QEMU's does.
+        const present = img.map.l2Offset(i) !== 0;
+        if ((mode !== FULL_DISCARD_MODE || present) && !(present && img.map.l1Copied(i))) {
           await this.writableTable(i);
           await img.map.lookup(cur, end - cur, ext);
         }
