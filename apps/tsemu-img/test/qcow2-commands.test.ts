@@ -51,6 +51,7 @@ beforeAll(() => {
   both('qemu-img', ['rebase', '-u', '-b', 'l2.qcow2', '-F', 'qcow2', 'l1.qcow2']);
   both('qemu-img', ['rebase', '-u', '-b', 'l1.qcow2', '-F', 'qcow2', 'l2.qcow2']);
   // leak.qcow2: one refcount too high and one cluster counted but unused; bad.qcow2: also one too low.
+  both('qemu-img', ['create', '-f', 'qcow2', '-o', 'compat=0.10', 'v2.qcow2', '4M']);
   both('qemu-img', ['create', '-f', 'qcow2', 'm.qcow2', '64M']);
   both('qemu-io', ['-f', 'qcow2', '-c', 'write -P 1 0 256k', '-c', 'write -c 1M 64k', '-c', 'write -P 3 2M 64k', 'm.qcow2']);
   for (const dir of [w.q, w.t]) {
@@ -194,6 +195,14 @@ describe('measure', () => {
     [['measure', '-O', 'qcow2', '-f', 'raw', 'r.raw']],
     [['measure', '-O', 'raw', 'a.qcow2']],
     [['measure', '-l', 'snap1', '-O', 'qcow2', 'a.qcow2']],
+    // "bitmaps size" only when the input can hold persistent bitmaps (v3) and the output too.
+    [['measure', '-O', 'qcow2', 'v2.qcow2']],
+    [['measure', '--output=json', '-O', 'qcow2', 'v2.qcow2']],
+    [['measure', '-O', 'qcow2', '-o', 'compat=0.10', 'a.qcow2']],
+    [['measure', '--output=json', '-O', 'qcow2', '-o', 'compat=1.1', 'v2.qcow2']],
+    // measure knows only 0.10 and 1.1 (create also takes v2 / v3).
+    [['measure', '-O', 'qcow2', '-o', 'compat=v2', 'a.qcow2']],
+    [['measure', '-O', 'qcow2', '-o', 'compat=0.9', '--size', '1M']],
   ])('%j matches qemu-img', async (args) => {
     await expectSame(args);
   });

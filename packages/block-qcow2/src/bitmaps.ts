@@ -49,6 +49,11 @@ export class Qcow2Bitmaps {
 
   constructor(private readonly img: Qcow2Image) {}
 
+  /** The image can store persistent bitmaps at all (qcow2 v3; QEMU's bdrv_supports_persistent_dirty_bitmap). */
+  get storable(): boolean {
+    return this.img.header.version >= 3;
+  }
+
   get size(): number {
     return this.img.header.size;
   }

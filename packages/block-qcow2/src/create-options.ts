@@ -84,7 +84,12 @@ export function parseCreateOptions(options: Record<string, string>, size: number
   const o = options;
   let version: 2 | 3 = 3;
   if (o.compat !== undefined) {
-    if (o.compat === '0.10' || o.compat === 'v2') version = 2;
+    if (forMeasure) {
+      // measure reads compat itself and knows only the two numbers (create goes through QAPI's v2/v3 too).
+      if (o.compat === '0.10') version = 2;
+      else if (o.compat === '1.1') version = 3;
+      else throw invalid(`Invalid compatibility level: '${o.compat}'`);
+    } else if (o.compat === '0.10' || o.compat === 'v2') version = 2;
     else if (o.compat === '1.1' || o.compat === 'v3') version = 3;
     else throw invalid(`Parameter 'version' does not accept value '${o.compat}'`);
   }

@@ -60,9 +60,12 @@ export const qcow2Driver: BlockDriver = {
   create: createQcow2,
   openOptions: OPEN_OPTIONS,
   supports: { check: true, snapshots: true, compressedWrites: true, amend: true, bitmaps: true, backing: true },
-  /** qemu-img measure -O qcow2; "bitmaps size" (always 0: bitmaps are not copied) only for an input image. */
+  /**
+   * qemu-img measure -O qcow2; "bitmaps size" (always 0: bitmaps are not
+   * copied) only for an input image and a v3 output, which can store them.
+   */
   measure: ({ size, options, allocated }) => {
-    const m = measureQcow2(size, options, allocated);
-    return allocated === undefined ? m : { ...m, bitmaps: 0 };
+    const { required, fullyAllocated, version } = measureQcow2(size, options, allocated);
+    return allocated === undefined || version < 3 ? { required, fullyAllocated } : { required, fullyAllocated, bitmaps: 0 };
   },
 };

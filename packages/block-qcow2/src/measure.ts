@@ -9,6 +9,8 @@ import { refcountBlocksFor } from './refcount-table.js';
 export interface Qcow2Measure {
   required: number;
   fullyAllocated: number;
+  /** The measured image's qcow2 version (compat=0.10: 2): only v3 images store persistent bitmaps. */
+  version: 2 | 3;
 }
 
 /** Refcount table + blocks needed to count `clusters` clusters and themselves. */
@@ -59,5 +61,5 @@ export function measureQcow2(size: number, options: Record<string, string>, allo
   const fullyAllocated = preallocatedSize(virtualSize, cs, p.refcountOrder, extendedL2);
   // falloc and full allocate every data cluster up front.
   const required = prealloc === 'falloc' || prealloc === 'full' ? fullyAllocated : fullyAllocated - virtualSize + data;
-  return { required, fullyAllocated };
+  return { required, fullyAllocated, version: p.version };
 }

@@ -7,6 +7,9 @@ import { makeTempDir, qemuImg, qemuIo } from './helpers/tools.js';
 const tmp = makeTempDir();
 afterAll(() => tmp.cleanup());
 
+/** The two sizes of a measure (ours also says which qcow2 version it measured). */
+const sizes = (m: { required: number; fullyAllocated: number }) => ({ required: m.required, fullyAllocated: m.fullyAllocated });
+
 function qemuMeasure(...args: string[]): { required: number; fullyAllocated: number } {
   const j = JSON.parse(qemuImg('measure', '-O', 'qcow2', '--output=json', ...args));
   return { required: j.required, fullyAllocated: j['fully-allocated'] };
@@ -21,7 +24,7 @@ describe('measure', () => {
     it(`--size ${size} ${opts}`, () => {
       const options: Record<string, string> = {};
       if (opts) for (const kv of opts.split(',')) { const [k, v] = kv.split('='); options[k!] = v!; }
-      expect(measureQcow2(size, options)).toEqual(qemuMeasure('--size', String(size), ...(opts ? ['-o', opts] : [])));
+      expect(sizes(measureQcow2(size, options))).toEqual(qemuMeasure('--size', String(size), ...(opts ? ['-o', opts] : [])));
     });
   }
 
@@ -37,6 +40,8 @@ describe('measure', () => {
       off += st.length;
     }
     await blk.close();
-    expect(measureQcow2(64 << 20, {}, extents)).toEqual(qemuMeasure(f));
+    expect(sizes(measureQcow2(64 << 20, {}, extents))).toEqual(qemuMeasure(f));
+    expect(measureQcow2(64 << 20, {}, extents).version).toBe(3);
+    expect(measureQcow2(64 << 20, { compat: '0.10' }, extents).version).toBe(2);
   });
 });

@@ -12,6 +12,8 @@ export interface PersistentBitmap {
 
 export interface PersistentBitmaps {
   readonly list: PersistentBitmap[];
+  /** The image can store persistent bitmaps (qcow2 v3). */
+  readonly storable: boolean;
   usable(name: string): PersistentBitmap;
   bitsOf(bm: PersistentBitmap): Promise<Uint8Array>;
   add(name: string, granularity: number, disabled: boolean): void;

@@ -94,8 +94,9 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       size = await blk.getLength();
       const cs = opts.cluster_size !== undefined ? parseSize(opts.cluster_size) : 65536;
       if (outDriver.measure) allocated = await allocatedExtents(blk, size, cs);
-      // qemu-img reports "bitmaps size" only for inputs that can hold persistent bitmaps: stored with the output's clusters.
-      if (blk.root.driver.name === 'qcow2') inputBitmaps = bitmapsOf(blk)?.storedSize(cs) ?? 0;
+      // qemu-img reports "bitmaps size" only for inputs that can hold persistent bitmaps (qcow2 v3): stored with the output's clusters.
+      const bm = bitmapsOf(blk);
+      if (bm !== undefined && bm.storable) inputBitmaps = bm.storedSize(cs);
     } finally {
       await closeQuietly(blk);
     }
