@@ -2,6 +2,7 @@ import { Op, MemOp, type IrBlock, type IrOp } from './ir.js';
 import { EXIT_FAULT, type GuestMemory } from './memory.js';
 import { umulh, smulh, divs, divu } from './semantics.js';
 import { neverOptimize } from './never-optimize.js';
+import { inEnd, inStart, nOut } from './operands.js';
 
 /** What generated code runs against: the CPU state array and guest memory. */
 export interface ExecEnv {
@@ -365,21 +366,18 @@ function writeThrough(b: IrBlock, maxSlot: number): Uint8Array {
   if (b.loopSlot !== undefined) return wt; // a loop keeps its registers in locals across iterations
   const temps = b.temps, ops = b.ops, read = new Uint8Array(maxSlot + 1), writes = new Uint8Array(maxSlot + 1);
   for (let i = 0; i < ops.length; i++) {
-    const o = ops[i]!, op = o.op, a = o.args;
-    if (op === Op.label || op === Op.br || op === Op.gotoTb || op === Op.exitTb || op === Op.insnStart) continue;
-    const n = op === Op.setcond ? 3 : op === Op.movcond ? 5 : op === Op.ld || op === Op.st || op === Op.brcond ? 2 : a.length;
-    const nOut = op === Op.mulu2 || op === Op.muls2 || op === Op.add2 || op === Op.sub2 ? 2 : op === Op.st || op === Op.brcond ? 0 : 1;
-    for (let k = 0; k < n; k++) {
-      const t = a[k]!;
-      if (t < 0 || (op === Op.call && k === 1)) continue;
-      const tt = temps[t]!;
-      if (tt.kind !== 'global') continue;
-      if (k < nOut) {
+    const o = ops[i]!, a = o.args;
+    const outs = nOut(o), e = inEnd(o);
+    for (let k = 0; k < outs; k++) {
+      const tt = temps[a[k]!]!;
+      if (tt.kind === 'global') {
         wt[tt.value] = 1;
         if (writes[tt.value]! < 2) writes[tt.value]!++;
-      } else {
-        read[tt.value] = 1;
       }
+    }
+    for (let k = inStart(o); k < e; k++) {
+      const t = a[k]!;
+      if (t >= 0 && temps[t]!.kind === 'global') read[temps[t]!.value] = 1;
     }
   }
   // Written more than once (flags set by several instructions, live at the
@@ -404,8 +402,7 @@ function writeBacks(b: IrBlock, wt: Uint8Array): string[] {
   const slots: number[] = [];
   for (let i = 0; i < ops.length; i++) {
     const o = ops[i]!;
-    const n = o.op === Op.mulu2 || o.op === Op.muls2 || o.op === Op.add2 || o.op === Op.sub2 ? 2
-      : o.op === Op.st || o.op === Op.br || o.op === Op.brcond || o.op === Op.label || o.op === Op.gotoTb || o.op === Op.exitTb || o.op === Op.insnStart ? 0 : 1;
+    const n = nOut(o);
     for (let k = 0; k < n; k++) {
       const t = o.args[k]!;
       if (t >= 0 && temps[t]!.kind === 'global' && wt[temps[t]!.value] !== 1 && !slots.includes(temps[t]!.value)) slots.push(temps[t]!.value);

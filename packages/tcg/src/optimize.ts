@@ -1,42 +1,7 @@
 import { Cond, Op, evalCond, newTemp, type CondCode, type IrBlock, type IrOp } from './ir.js';
 import { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
 import { neverOptimize } from './never-optimize.js';
-
-// Operand positions are contiguous: outputs are args [0, nOut), inputs args
-// [inStart, inEnd). Plain functions of the op (no arrays), so the passes below
-// allocate nothing per op and V8 sees one shape.
-
-/** Number of written temps (args [0, n)). */
-function nOut(o: IrOp): number {
-  switch (o.op) {
-    case Op.st: case Op.br: case Op.brcond: case Op.label: case Op.gotoTb: case Op.exitTb: case Op.insnStart: return 0;
-    case Op.mulu2: case Op.muls2: case Op.add2: case Op.sub2: return 2;
-    case Op.call: return o.args[0]! >= 0 ? 1 : 0;
-    default: return 1;
-  }
-}
-
-/** First read operand position. */
-function inStart(o: IrOp): number {
-  switch (o.op) {
-    case Op.st: case Op.brcond: return 0;
-    case Op.mulu2: case Op.muls2: case Op.add2: case Op.sub2: case Op.call: return 2;
-    default: return 1;
-  }
-}
-
-/** One past the last read operand position. */
-function inEnd(o: IrOp): number {
-  switch (o.op) {
-    case Op.br: case Op.label: case Op.gotoTb: case Op.exitTb: case Op.insnStart: return 0;
-    case Op.st: case Op.ld: case Op.brcond: return 2;
-    case Op.setcond: return 3;
-    case Op.movcond: return 5;
-    case Op.mulu2: case Op.muls2: return 4;
-    case Op.add2: case Op.sub2: return 6;
-    default: return o.args.length;
-  }
-}
+import { inEnd, inStart, nOut } from './operands.js';
 
 function fold(op: number, x: number, y: number): number | undefined {
   switch (op) {
