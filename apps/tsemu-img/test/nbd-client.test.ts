@@ -2,11 +2,12 @@
 // come from @tsemu/block-drivers): same info and map output as qemu-img's,
 // data written by tsemu-io read back by qemu-io through the same export.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForListener } from '../../../packages/block-nbd/test/helpers.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 const bin = (name: string): string => join(ROOT, 'node_modules/.bin', name);
@@ -24,11 +25,8 @@ beforeAll(async () => {
   expect(run('qemu-img', ['create', '-f', 'qcow2', 'disk.qcow2', '16M']).code).toBe(0);
   expect(run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0xab 0 64k', '-c', 'write -P 0xcd 1M 64k', 'disk.qcow2']).code).toBe(0);
   server = spawn('qemu-nbd', ['-f', 'qcow2', '-t', '-k', socket, join(dir, 'disk.qcow2')], { stdio: 'ignore' });
-  const deadline = Date.now() + 10_000;
-  while (!existsSync(socket)) {
-    if (Date.now() > deadline || server.exitCode !== null) throw new Error('qemu-nbd did not start');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitForListener(socket, server);
+  if (server.exitCode !== null) throw new Error('qemu-nbd did not start');
 });
 
 afterAll(() => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForListener } from '../../../packages/block-nbd/test/helpers.js';
 
 const BIN = resolve(fileURLToPath(new URL('.', import.meta.url)), '../bin/tsemu-nbd.js');
 
@@ -59,7 +60,7 @@ describe('tsemu-nbd', () => {
     pids.push(child.pid!);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d));
-    await waitFor(() => existsSync(sock) || child.exitCode !== null, 'socket');
+    await waitForListener(sock, child);
     const uri = `nbd+unix:///e?socket=${sock}`;
     const w = await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x42 64k 64k', '-c', 'read -P 0x42 64k 64k', uri]);
     expect(w.code, w.stderr).toBe(0);
@@ -84,7 +85,7 @@ describe('tsemu-nbd', () => {
     const sock = join(dir, 'odd.sock');
     const child = spawn(process.execPath, [BIN, '-f', 'raw', '-o', '100000', '-r', '-t', '-k', sock, file], { stdio: 'ignore' });
     pids.push(child.pid!);
-    await waitFor(() => existsSync(sock) || child.exitCode !== null, 'socket');
+    await waitForListener(sock, child);
     const uri = `nbd+unix:///?socket=${sock}`;
     const map = await run('nbdinfo', ['--map', uri]);
     expect(map.code, map.stderr).toBe(0);

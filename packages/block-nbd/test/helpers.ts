@@ -1,7 +1,7 @@
 // Test plumbing: temp dirs, real peer processes (qemu-nbd, nbdkit) on unix
 // sockets or 127.0.0.1 ports, all killed again by cleanup().
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,12 +23,14 @@ export async function waitFor(check: () => boolean, what: string, ms = 10_000): 
  * listen()). Read from /proc/net/unix (flag __SO_ACCEPTCON) rather than by
  * connecting: a probe client would end a qemu-nbd run without -t.
  */
-export async function waitForListener(path: string, ms = 10_000): Promise<void> {
+export async function waitForListener(path: string, server?: ChildProcess, ms = 10_000): Promise<void> {
   const listening = (): boolean => readFileSync('/proc/net/unix', 'utf8').split('\n').some((l) => {
     const f = l.trim().split(/\s+/);
     return f[7] === path && (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0;
   });
-  await waitFor(listening, `a listener on ${path}`, ms);
+  // A server that exits early (bad arguments) ends the wait; its caller checks why.
+  const exited = (): boolean => server !== undefined && (server.exitCode !== null || server.signalCode !== null);
+  await waitFor(() => exited() || listening(), `a listener on ${path}`, ms);
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; the tiny race is acceptable in tests). */
@@ -76,18 +78,16 @@ export class Peers {
   /** qemu-nbd on a unix socket; resolves once the socket exists. */
   async qemuNbd(socket: string, args: string[]): Promise<ChildProcess> {
     const child = this.start('qemu-nbd', ['-k', socket, ...args]);
-    await waitFor(() => existsSync(socket) || child.exitCode !== null, `qemu-nbd socket ${socket}`);
+    await waitForListener(socket, child);
     if (child.exitCode !== null) throw new Error(`qemu-nbd exited ${child.exitCode}`);
-    await waitForListener(socket);
     return child;
   }
 
   /** nbdkit in the foreground on a unix socket. */
   async nbdkit(socket: string, args: string[]): Promise<ChildProcess> {
     const child = this.start('nbdkit', ['-f', '--exit-with-parent', '-U', socket, ...args]);
-    await waitFor(() => existsSync(socket) || child.exitCode !== null, `nbdkit socket ${socket}`);
+    await waitForListener(socket, child);
     if (child.exitCode !== null) throw new Error(`nbdkit exited ${child.exitCode}`);
-    await waitForListener(socket);
     return child;
   }
 

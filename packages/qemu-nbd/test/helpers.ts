@@ -2,11 +2,14 @@
 // AbortSignal), the app binary as a child process, async runs of the real
 // clients (qemu-io, qemu-img, nbdinfo, nbdcopy), all cleaned up by the caller.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main, type NbdListenAddress } from '../src/index.js';
+import { waitForListener } from '../../block-nbd/test/helpers.js';
+
+export { waitForListener };
 
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
 export const TSEMU_NBD_BIN = join(ROOT, 'apps/tsemu-nbd/bin/tsemu-nbd.js');
@@ -99,7 +102,7 @@ export class ChildServer {
   }
 
   async waitForSocket(path: string): Promise<void> {
-    await waitFor(() => existsSync(path) || this.child.exitCode !== null, `socket ${path}`);
+    await waitForListener(path, this.child);
     if (this.child.exitCode !== null) throw new Error(`tsemu-nbd exited ${this.child.exitCode}: ${this.stderr}`);
   }
 
@@ -162,7 +165,7 @@ export function parseNbdinfoMap(text: string): MapEntry[] {
  */
 export async function startQemuNbdUnix(args: string[], sock: string, cwd: string): Promise<{ stop(): Promise<void> }> {
   const child: ChildProcess = spawn('qemu-nbd', [...args, '-k', sock], { cwd, stdio: 'ignore' });
-  await waitFor(() => existsSync(sock) || child.exitCode !== null, `qemu-nbd socket ${sock}`);
+  await waitForListener(sock, child);
   return {
     stop: async () => {
       if (child.exitCode !== null) return;

@@ -2,14 +2,14 @@
 // nbdcopy (libnbd). The server runs in this process (main() with -k on a
 // temp unix socket); clients run as child processes.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openImage } from '@tsemu/block-core';
 import { NBD_CMD_FLAG_DF, NbdClient, NbdCommand } from '@tsemu/block-nbd';
 import { RawSession } from './raw-client.js';
 import { NbdServer, main } from '../src/index.js';
-import { InProcessServer, cleanupDir, pattern, parseNbdinfoMap, qemuImgMap, run, tempDir, waitFor } from './helpers.js';
+import { InProcessServer, cleanupDir, pattern, parseNbdinfoMap, qemuImgMap, run, tempDir, waitForListener } from './helpers.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -188,7 +188,7 @@ describe('listing exports', () => {
     const q = spawn('qemu-nbd', ['-f', 'raw', '-r', '-t', '-k', qsock, image], { stdio: 'ignore' });
     const t = await InProcessServer.start(['-f', 'raw', '-r', '-t', '-k', join(dir, 't.sock'), image]);
     try {
-      await waitFor(() => existsSync(qsock), 'qemu-nbd socket');
+      await waitForListener(qsock, q);
       const a = await run('qemu-nbd', ['-L', '-k', qsock]);
       const b = await run('qemu-nbd', ['-L', '-k', join(dir, 't.sock')]);
       expect(a.code, a.stderr).toBe(0);

@@ -2,11 +2,11 @@
 // handshake, with or without -v. The same broken handshakes go to qemu-nbd
 // 7.2 and to tsemu-nbd (both -t on a unix socket); their stderr must be equal.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDir, tempDir, TSEMU_NBD_BIN, waitFor } from './helpers.js';
+import { cleanupDir, tempDir, TSEMU_NBD_BIN, waitForListener } from './helpers.js';
 
 const OPTS_MAGIC = Buffer.from('49484156454f5054', 'hex');
 const FLAGS = Buffer.from([0, 0, 0, 3]);
@@ -53,7 +53,7 @@ async function start(cmd: string, args: string[], sock: string): Promise<Server>
   const server: Server = { child, stderr: '', sock };
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (server.stderr += d));
-  await waitFor(() => existsSync(sock) || child.exitCode !== null, `socket ${sock}`);
+  await waitForListener(sock, child);
   return server;
 }
 

@@ -3,12 +3,12 @@
 // qemu-io and qemu-img against the server and against the real qemu-nbd 7.2.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NbdCommand } from '@tsemu/block-nbd';
 import { main } from '../src/index.js';
-import { InProcessServer, TSEMU_NBD_BIN, cleanupDir, run, tempDir, waitFor } from './helpers.js';
+import { InProcessServer, TSEMU_NBD_BIN, cleanupDir, run, tempDir, waitForListener } from './helpers.js';
 import { RawSession } from './raw-client.js';
 
 const EPERM = 1;
@@ -109,7 +109,7 @@ describe('-s/--snapshot', () => {
         let stderr = '';
         child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
         const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-        await waitFor(() => existsSync(sock) || child.exitCode !== null, `socket ${sock}`);
+        await waitForListener(sock, child);
         // A write through the export proves the overlay is open (and writable).
         await ok('qemu-io', ['-f', 'raw', '-c', 'write -P 0x33 0 4k', `nbd+unix:///?socket=${sock}`]);
         expect(child.exitCode, stderr).toBeNull();

@@ -3,14 +3,14 @@
 // as TLS clients of tsemu-nbd, the tsemu client against tsemu-nbd and the
 // real qemu-nbd, and refusal of plaintext or certificate-less clients.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openImage } from '@tsemu/block-core';
 import { NbdClient, NbdOption, NbdOptionReply, parseTlsCredsObject, registerTlsCredentials } from '@tsemu/block-nbd';
 import { main } from '../src/index.js';
 import { RawSession } from './raw-client.js';
-import { InProcessServer, cleanupDir, run, tempDir, waitFor } from './helpers.js';
+import { InProcessServer, cleanupDir, run, tempDir, waitForListener } from './helpers.js';
 
 let dir: string;
 let pki: string;
@@ -116,7 +116,7 @@ describe('TLS', () => {
     const sock = join(dir, 'q.sock');
     const q = spawn('qemu-nbd', ['--object', `tls-creds-x509,id=tls0,dir=${pki},endpoint=server`, '--tls-creds', 'tls0', '-f', 'raw', '-r', '-k', sock, image], { stdio: 'ignore' });
     try {
-      await waitFor(() => existsSync(sock), 'qemu-nbd socket');
+      await waitForListener(sock, q);
       const client = await NbdClient.connect({ type: 'unix', path: sock }, '', { creds: parseTlsCredsObject(`tls-creds-x509,id=q,dir=${pki},endpoint=client`), hostname: 'localhost' });
       const b = new Uint8Array(16);
       await client.read(0, 16, [b]);
