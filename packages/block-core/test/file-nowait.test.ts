@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dropCachedPages, hostIo } from '@tsemu/host-io';
 import { FileDriverState, openImage, type BlockBackend } from '@tsemu/block-core';
-import { NOWAIT_MAX_BYTES } from '../src/drivers/file.js'; // not part of the package's API
+import { NOWAIT_MAX_BYTES, NOWAIT_MAX_READ_SINGLE_CLIENT } from '../src/drivers/file.js'; // not part of the package's API
 
 let dir: string;
 beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'bc-nowait-')); });
@@ -105,6 +105,30 @@ describe('file driver, RWF_NOWAIT fast path', () => {
     expect(buf).toEqual(data.subarray(0, buf.length));
     expect(state.stats).toMatchObject({ reads: 1, nowaitReads: 0, readFallbacks: 0 });
     await blk.close();
+  });
+
+  it('single-client tools (or x-sync-reads=on) try RWF_NOWAIT for reads up to 4 MiB; a miss still takes the pool', async () => {
+    const data = pattern(4 * NOWAIT_MAX_BYTES, 12);
+    const path = imageWith('bigsync.raw', data);
+    const blk = await openImage({ filename: path, format: 'raw', singleClient: true });
+    const state = fileState(blk);
+    expect(state.nowaitReadMax).toBe(NOWAIT_MAX_READ_SINGLE_CLIENT);
+    const buf = new Uint8Array(3 * NOWAIT_MAX_BYTES);
+    await blk.read(4096, buf);
+    expect(buf).toEqual(data.subarray(4096, 4096 + buf.length));
+    expect(state.stats).toMatchObject({ reads: 1, nowaitReads: 1, readFallbacks: 0 });
+    await dropCache(state.fd, 0);
+    buf.fill(0);
+    await blk.read(4096, buf);
+    expect(buf).toEqual(data.subarray(4096, 4096 + buf.length));
+    expect(state.stats).toMatchObject({ reads: 2, nowaitReads: 1, readFallbacks: 1 });
+    await blk.close();
+    const off = await openImage({ filename: path, format: 'raw', singleClient: true, options: { 'file.x-sync-reads': 'off' } });
+    expect(fileState(off).nowaitReadMax).toBe(NOWAIT_MAX_BYTES);
+    await off.close();
+    const on = await openImage({ filename: path, format: 'raw', options: { 'file.x-sync-reads': 'on' } });
+    expect(fileState(on).nowaitReadMax).toBe(NOWAIT_MAX_READ_SINGLE_CLIENT);
+    await on.close();
   });
 
   it('reads at and past EOF zero-fill on the fast path as on the slow one', async () => {

@@ -55,6 +55,13 @@ const DONE: Promise<void> = Promise.resolve();
  */
 export const NOWAIT_MAX_BYTES = 128 * 1024;
 /**
+ * The same for reads in single-client tools (`x-sync-reads`): a cached read of
+ * a convert chunk (2 MiB) is copied on the JS thread. On 2 CPUs a pool thread
+ * woken for each read took the CPU from the JS thread just when the previous
+ * write finished, and the next write waited; see qemu-img's README.
+ */
+export const NOWAIT_MAX_READ_SINGLE_CLIENT = 4 << 20;
+/**
  * A synchronous write slower than this (ms) may mean the kernel made us wait
  * (dirty-page throttling pauses for 10-200 ms): the event loop was blocked,
  * so the next SYNC_BACKOFF_WRITES writes go through the thread pool before
@@ -84,6 +91,8 @@ export class FileDriverState implements BlockDriverState {
    */
   nowaitRead: boolean;
   nowaitWrite: boolean;
+  /** Largest read tried with RWF_NOWAIT: NOWAIT_MAX_BYTES, or NOWAIT_MAX_READ_SINGLE_CLIENT (`x-sync-reads`). */
+  nowaitReadMax = NOWAIT_MAX_BYTES;
   /**
    * Small buffered writes (<= NOWAIT_MAX_BYTES, one buffer) with a plain
    * synchronous pwrite when RWF_NOWAIT is refused (ext4, tmpfs): ~4 us instead
@@ -138,7 +147,7 @@ export class FileDriverState implements BlockDriverState {
   preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
     this.stats.reads++;
     if (this.bounce) return this.preadvBounced(offset, length, iov);
-    if (this.nowaitRead && length <= NOWAIT_MAX_BYTES) {
+    if (this.nowaitRead && length <= this.nowaitReadMax) {
       // fh.fd is -1 once closed: EBADF, and the async path below reports the error properly.
       const n = iov.length === 1 ? hostIo.preadNowait(this.fh.fd, iov[0]!, offset, length)
         : iov.length <= NOWAIT_IOV_MAX ? hostIo.preadvNowait(this.fh.fd, iov, offset) : NOWAIT_EINVAL;
@@ -630,10 +639,11 @@ export const fileDriver: BlockDriver = {
   // x-no-fallocate=on: act as if the host-io addon were missing (tests the portable paths).
   // x-no-nowait=on: never try RWF_NOWAIT (tests and before/after measurements of the async path).
   // x-sync-writes=on|off: small buffered writes synchronously (default: OpenSpec.singleClient).
+  // x-sync-reads=on|off: cached reads up to 4 MiB with RWF_NOWAIT, not 128 KiB (default: OpenSpec.singleClient).
   // x-mmap=on: mapForRead may map (single-client tools only; see FileDriverState.mapReads).
   openOptions: [
     'filename', 'aio', 'locking', 'pr-manager', 'discard-no-unref', 'x-check-cache-dropped', 'x-no-odirect', 'x-no-fallocate', 'x-no-nowait',
-    'x-sync-writes', 'x-mmap',
+    'x-sync-writes', 'x-sync-reads', 'x-mmap',
   ],
   parseFilename(filename: string) {
     return { filename: filename.startsWith('file:') ? filename.slice(5) : filename };
@@ -651,6 +661,7 @@ export const fileDriver: BlockDriver = {
     state.noFallocate = parseBool('x-no-fallocate', ctx.options['x-no-fallocate'], false);
     if (parseBool('x-no-nowait', ctx.options['x-no-nowait'], false)) state.nowaitRead = state.nowaitWrite = false;
     state.syncWrites = state.hostCacheBypass === 'none' && parseBool('x-sync-writes', ctx.options['x-sync-writes'], ctx.singleClient === true);
+    if (parseBool('x-sync-reads', ctx.options['x-sync-reads'], ctx.singleClient === true)) state.nowaitReadMax = NOWAIT_MAX_READ_SINGLE_CLIENT;
     state.mapReads = state.hostCacheBypass === 'none' && ctx.singleClient === true && hostIo.mmap &&
       parseBool('x-mmap', ctx.options['x-mmap'], false);
     try {
