@@ -1,7 +1,7 @@
 // Image creation (qemu-img create): validates -o options against the
 // driver's createOptions, builds QEMU's "Formatting ..." line, and gives the
 // driver a way to create and open the protocol file underneath.
-import type { BlockDriver, CreateOptionSpec } from './driver.js';
+import type { BlockDriver, CreateOptionSpec, SecretLookup } from './driver.js';
 import type { BlockNode } from './node.js';
 import { BlockError } from './errors.js';
 import { parseSizeOption } from './options.js';
@@ -15,6 +15,8 @@ export interface CreateSpec {
   format: string;
   size: number;
   options?: Record<string, string>;
+  /** The tool's `secret` objects, for key-secret options (qcow2's encrypt.key-secret). */
+  secret?: SecretLookup;
 }
 
 /**
@@ -83,6 +85,6 @@ export async function createImage(spec: CreateSpec): Promise<string> {
   }
   if (!Number.isSafeInteger(spec.size) || spec.size < 0) throw new BlockError('EINVAL', 'Invalid image size specified');
   const line = formattingLine(driver, spec);
-  await driver.create({ filename: spec.filename, size: spec.size, options, createFile, openFile });
+  await driver.create({ filename: spec.filename, size: spec.size, options, createFile, openFile, secret: spec.secret });
   return line;
 }

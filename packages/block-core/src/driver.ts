@@ -162,6 +162,8 @@ export interface CreateContext {
   /** Opens or creates the protocol node under a format being created. */
   createFile(filename: string, size: number, options: Record<string, string>): Promise<void>;
   openFile(filename: string): Promise<BlockNode>;
+  /** The tool's `secret` objects, for key-secret options. */
+  secret?: SecretLookup;
 }
 
 export interface BlockDriver {
@@ -262,7 +264,12 @@ export interface MeasureInput {
   options: Record<string, string>;
   /** Allocated [offset, length] extents of the input; undefined = `--size` (nothing allocated). */
   allocated?: ReadonlyArray<readonly [number, number]>;
+  /** The bytes of a `secret` object (--object secret,id=...), for key-secret options. */
+  secret?: SecretLookup;
 }
+
+/** Looks a `secret` object up by id (undefined: no such secret). */
+export type SecretLookup = (id: string) => Uint8Array | undefined;
 
 /**
  * The optional tool hooks on a BlockDriverState (declared apart so the core

@@ -1,13 +1,16 @@
 // qcow2 create options: the list (in the order QEMU 7.2 prints them on the
 // `Formatting` line) and their validation, with QEMU's messages.
-import { BlockError, parseBool, parseCInt64, parseCNumber, parseSize, type CreateOptionSpec, type Preallocation } from '@tsemu/block-core';
+import {
+  BlockError, parseBool, parseCInt64, parseCNumber, parseSize, type CreateOptionSpec, type Preallocation, type SecretLookup,
+} from '@tsemu/block-core';
 import { DEFAULT_CLUSTER_SIZE, MAX_L1_BYTES } from './constants.js';
+import { checkEncryptionAlias, encryptionFormat, measureEncryption, refuseEncryption } from './encryption-options.js';
 
 export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
   { name: 'encryption', type: 'bool', help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
   { name: 'encrypt.format', type: 'string', help: "Encrypt the image, format choices: 'aes', 'luks'" },
   { name: 'encrypt.key-secret', type: 'string', help: 'ID of secret providing qcow AES key or LUKS passphrase' },
-  // LUKS parameters: listed (help, the Formatting line) as qemu-img lists them; encryption itself is refused.
+  // LUKS parameters: listed (help, the Formatting line) and checked as qemu-img does; encryption itself is refused.
   { name: 'encrypt.cipher-alg', type: 'string', help: 'Name of encryption cipher algorithm' },
   { name: 'encrypt.cipher-mode', type: 'string', help: 'Name of encryption cipher mode' },
   { name: 'encrypt.ivgen-alg', type: 'string', help: 'Name of IV generator algorithm' },
@@ -54,7 +57,6 @@ function bool(name: string, v: string | undefined): boolean {
 
 const V3_HINT = '(use version=v3 or greater)';
 
-/** Validates -o options in QEMU's order of checks. */
 /**
  * refcount_bits as qemu-img 7.2 reads it. Both paths parse it as an unsigned
  * 64-bit option first ("expects a number", "is too large"). measure then
@@ -80,8 +82,15 @@ function refcountBitsOption(text: string, forMeasure: boolean): number {
   return Number(bits);
 }
 
-export function parseCreateOptions(options: Record<string, string>, size: number, forMeasure = false): Qcow2CreateParams {
+/**
+ * Validates -o options in QEMU's order of checks. `secret` looks up the key
+ * secret of an encrypted image (which is then refused all the same).
+ */
+export function parseCreateOptions(
+  options: Record<string, string>, size: number, forMeasure = false, secret?: SecretLookup,
+): Qcow2CreateParams {
   const o = options;
+  if (!forMeasure) checkEncryptionAlias(o);
   let version: 2 | 3 = 3;
   if (o.compat !== undefined) {
     if (forMeasure) {
@@ -93,6 +102,7 @@ export function parseCreateOptions(options: Record<string, string>, size: number
     else if (o.compat === '1.1' || o.compat === 'v3') version = 3;
     else throw invalid(`Parameter 'version' does not accept value '${o.compat}'`);
   }
+  const encrypt = forMeasure ? undefined : encryptionFormat(o);
   const prealloc = (o.preallocation ?? 'off') as Preallocation;
   if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) {
     throw invalid(`Parameter 'preallocation' does not accept value '${o.preallocation}'`);
@@ -103,11 +113,6 @@ export function parseCreateOptions(options: Record<string, string>, size: number
   const extL2 = bool('extended_l2', o.extended_l2);
   bool('data_file_raw', o.data_file_raw);
   bool('encryption', o.encryption);
-  if (o.encryption === 'on' || o['encrypt.format'] !== undefined) {
-    throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
-  }
-  // LUKS parameters without a format: QEMU asks for the format.
-  if (Object.keys(o).some((k) => k.startsWith('encrypt.'))) throw invalid("Parameter 'encrypt.format' is missing");
   if (o.data_file !== undefined) throw new BlockError('ENOTSUP', 'qcow2: external data files are not supported yet');
   let clusterSize = DEFAULT_CLUSTER_SIZE;
   if (o.cluster_size !== undefined) {
@@ -140,6 +145,8 @@ export function parseCreateOptions(options: Record<string, string>, size: number
   if (o.backing_fmt !== undefined && o.backing_file === undefined) {
     throw invalid('Backing format cannot be used without backing file');
   }
+  if (forMeasure) measureEncryption(o, secret);
+  else if (encrypt !== undefined) refuseEncryption(o, secret);
   // QEMU's L1 table is at most 32 MiB (4 Mi entries, an L2 table's worth of guest space each); it finds out
   // when it first sizes the table, after every option check. qemu-img words EFBIG as "too large for format".
   if (!forMeasure && Math.ceil(size / (clusterSize * (clusterSize / 8))) > MAX_L1_BYTES / 8) throw new BlockError('EFBIG');

@@ -12,7 +12,7 @@ import { preallocate } from './prealloc.js';
 import { setRefcount } from './refcount-codec.js';
 
 export async function createQcow2(ctx: CreateContext): Promise<void> {
-  const params = parseCreateOptions(ctx.options, ctx.size);
+  const params = parseCreateOptions(ctx.options, ctx.size, false, ctx.secret);
   // qcow2's own options (preallocation included) are not the protocol's: create it empty, with only
   // the file options qcow2 does not have itself (nocow, extent_size_hint).
   const fileOptions: Record<string, string> = {};

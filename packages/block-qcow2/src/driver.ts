@@ -64,8 +64,8 @@ export const qcow2Driver: BlockDriver = {
    * qemu-img measure -O qcow2; "bitmaps size" (always 0: bitmaps are not
    * copied) only for an input image and a v3 output, which can store them.
    */
-  measure: ({ size, options, allocated }) => {
-    const { required, fullyAllocated, version } = measureQcow2(size, options, allocated);
+  measure: ({ size, options, allocated, secret }) => {
+    const { required, fullyAllocated, version } = measureQcow2(size, options, allocated, secret);
     return allocated === undefined || version < 3 ? { required, fullyAllocated } : { required, fullyAllocated, bitmaps: 0 };
   },
 };

@@ -1,7 +1,7 @@
 // qemu-img measure for qcow2 output: metadata of a fully allocated image by
 // QEMU's method (fixed point for refcount metadata, which counts itself), and
 // the required size given the bytes an input image has allocated.
-import { BlockError } from '@tsemu/block-core';
+import { BlockError, type SecretLookup } from '@tsemu/block-core';
 import { parseCreateOptions } from './create-options.js';
 import { MAX_L1_BYTES } from './constants.js';
 import { refcountBlocksFor } from './refcount-table.js';
@@ -38,14 +38,16 @@ export function preallocatedSize(totalSize: number, clusterSize: number, refcoun
  * `allocated` lists the input's allocated extents as [offset, length] (omit
  * for --size): each counts the clusters it touches, as QEMU does.
  */
-export function measureQcow2(size: number, options: Record<string, string>, allocated?: ReadonlyArray<readonly [number, number]>): Qcow2Measure {
+export function measureQcow2(
+  size: number, options: Record<string, string>, allocated?: ReadonlyArray<readonly [number, number]>, secret?: SecretLookup,
+): Qcow2Measure {
   const extendedL2 = options.extended_l2 === 'on';
   const opts = { ...options };
   delete opts.extended_l2; // measuring extended L2 layouts is fine even though creating them is not
   // measure checks preallocation after the layout (and with other words than create).
   const prealloc = opts.preallocation ?? 'off';
   delete opts.preallocation;
-  const p = parseCreateOptions(opts, size, true);
+  const p = parseCreateOptions(opts, size, true, secret);
   const cs = 2 ** p.clusterBits;
   if (extendedL2 && cs < 16384) throw new BlockError('EINVAL', 'Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
   if (!['off', 'metadata', 'falloc', 'full'].includes(prealloc)) throw new BlockError('EINVAL', `invalid parameter value: ${prealloc}`);

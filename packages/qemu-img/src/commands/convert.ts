@@ -1,6 +1,7 @@
 // qemu-img convert: copy one or more images (concatenated) into a new or
 // existing (-n) target, leaving zero runs of at least -S bytes unwritten.
 import { createImage, findDriver, parseOptionString } from '@tsemu/block-core';
+import { findSecret } from '@tsemu/block-drivers';
 import type { BlockBackend } from '@tsemu/block-core';
 import { ConvertJob } from '../convert-job.js';
 import { optionHelpText, unknownOption } from '../create-options.js';
@@ -177,7 +178,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     if (opts !== undefined) {
       delete opts.size;
       try {
-        await createImage({ filename: targetName, format: a.outFormat, size: total, options: opts });
+        await createImage({ filename: targetName, format: a.outFormat, size: total, options: opts, secret: findSecret });
       } catch (err) {
         throw new CommandError(`${targetName}: error while converting ${a.outFormat}: ${(err as Error).message}`);
       }

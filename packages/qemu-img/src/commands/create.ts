@@ -2,6 +2,7 @@
 import {
   createImage, findDriver, formattingLine as coreFormattingLine, openImage, parseOptionString, type BlockDriver,
 } from '@tsemu/block-core';
+import { findSecret } from '@tsemu/block-drivers';
 import { getopt, UsageError } from '../getopt.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { createOptionsOf, formattingLine, optionHelpText } from '../create-options.js';
@@ -99,7 +100,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
 
   let line: string;
   try {
-    line = await createImage({ filename, format, size: size ?? 0, options: opts });
+    line = await createImage({ filename, format, size: size ?? 0, options: opts, secret: findSecret });
   } catch (err) {
     // qemu-img announces the image before creating it, so the line precedes the error.
     if (!quiet) ctx.out(`${announce(filename, driver!, format, size ?? 0, opts)}\n`);

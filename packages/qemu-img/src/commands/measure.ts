@@ -3,6 +3,7 @@
 // answer through BlockDriver.measure (qcow2).
 import { checkNumber } from './amend.js';
 import { findDriver, parseOptionString, parseSize, type MeasureResult } from '@tsemu/block-core';
+import { findSecret } from '@tsemu/block-drivers';
 import { allocatedExtents } from '../chain-status.js';
 import { loadSnapshot } from './convert.js';
 import { unknownOption } from '../create-options.js';
@@ -108,7 +109,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     m = { required: bytes, fullyAllocated: bytes };
   } else if (outDriver.measure) {
     try {
-      m = outDriver.measure({ size, options: opts, allocated });
+      m = outDriver.measure({ size, options: opts, allocated, secret: findSecret });
     } catch (err) {
       throw new CommandError(err instanceof Error ? err.message : String(err));
     }
