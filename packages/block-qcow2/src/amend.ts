@@ -2,7 +2,7 @@
 // a downgrade), refcount_bits (refcount-order.ts), lazy_refcounts, size. In
 // QEMU 7.2's order (upgrade, refcount width, lazy refcounts, size, downgrade
 // last), with its checks at the same points and its progress reports.
-import { BlockError, cIntOption } from '@tsemu/block-core';
+import { BlockError, cIntOption, parseBool } from '@tsemu/block-core';
 import {
   COMPAT_LAZY_REFCOUNTS, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO, V3_HEADER_LENGTH,
 } from './constants.js';
@@ -12,7 +12,9 @@ import { resizeQcow2 } from './resize.js';
 import { readSnapshotTable } from './snapshot-table.js';
 import type { Qcow2Writer } from './write-path.js';
 
-const CREATE_ONLY = ['cluster_size', 'preallocation', 'compression_type', 'extended_l2', 'data_file_raw'];
+const CREATE_ONLY = ['cluster_size', 'preallocation', 'compression_type', 'extended_l2'];
+/** What amend takes (QEMU's amend list; the encrypt.* keyslot options are refused before). */
+const AMENDABLE = ['size', 'compat', 'backing_file', 'backing_fmt', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits'];
 
 /**
  * QEMU's qcow2_amend_helper_cb: folds the progress of several operations
@@ -54,22 +56,30 @@ export async function amendQcow2(
   img: Qcow2Image, writer: Qcow2Writer, options: Record<string, string>, status?: OperationStatus,
 ): Promise<void> {
   const h = img.header;
+  // QEMU handles the LUKS keyslot options first; tsemu opens no encrypted image, so they never apply.
+  if (Object.keys(options).some((k) => k.startsWith('encrypt.'))) {
+    throw new BlockError('EINVAL', "Can't amend encryption options - encryption not present");
+  }
   for (const key of Object.keys(options)) {
     if (CREATE_ONLY.includes(key)) {
       throw new BlockError('EINVAL', `Invalid parameter '${key}'\nThis option is only supported for image creation`);
     }
-    if (key === 'backing_file' || key === 'backing_fmt') {
-      throw new BlockError('ENOTSUP', "Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
-    }
-    if (!['compat', 'lazy_refcounts', 'refcount_bits', 'size'].includes(key)) {
-      throw new BlockError('EINVAL', `Invalid parameter '${key}'`);
-    }
+    if (!AMENDABLE.includes(key)) throw new BlockError('EINVAL', `Invalid parameter '${key}'`);
   }
+  // QEMU goes through its amend list in order (size, compat, backing, data file, lazy_refcounts, refcount_bits)
+  // and changes the backing file, if asked, after all of them.
   let version = h.version;
   if (options.compat !== undefined) {
     if (options.compat === '0.10' || options.compat === 'v2') version = 2;
     else if (options.compat === '1.1' || options.compat === 'v3') version = 3;
     else throw new BlockError('EINVAL', `Unknown compatibility level ${options.compat}`);
+  }
+  // tsemu opens no image with an external data file, so neither can be set.
+  if (options.data_file !== undefined) {
+    throw new BlockError('EINVAL', 'data-file can only be set for images that use an external data file');
+  }
+  if (parseBool('data_file_raw', options.data_file_raw, false)) {
+    throw new BlockError('EINVAL', 'data-file-raw cannot be set on existing images');
   }
   let lazy = img.lazyRefcounts;
   if (options.lazy_refcounts !== undefined) {
@@ -88,6 +98,10 @@ export async function amendQcow2(
   }
   if (refcountBits < 1 || refcountBits > 64 || (refcountBits & (refcountBits - 1)) !== 0) {
     throw new BlockError('EINVAL', 'Refcount width must be a power of two and may not exceed 64 bits');
+  }
+  const backingFile = options.backing_file, backingFormat = options.backing_fmt;
+  if ((backingFile !== undefined || backingFormat !== undefined) && (backingFile !== h.backingFile || backingFormat !== h.backingFormat)) {
+    throw new BlockError('ENOTSUP', "Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
   }
   let newSize: number | undefined;
   if (options.size !== undefined) {

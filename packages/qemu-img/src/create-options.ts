@@ -15,6 +15,11 @@ function helpLine(opt: CreateOptionSpec): string {
   return `  ${`${opt.name}=<${TYPE_LABEL[opt.type]}>`.padEnd(22)} - ${opt.help}`;
 }
 
+/** An option list as `-o help` prints it: sorted by name, one line each. */
+export function optionLines(list: readonly CreateOptionSpec[]): string {
+  return list.slice().sort(byName).map((o) => `${helpLine(o)}\n`).join('');
+}
+
 /** Format options first, then the protocol's ('file') ones not already listed. */
 export function createOptionsOf(format: BlockDriver, withProtocol: boolean): CreateOptionSpec[] {
   const list = [...(format.createOptions ?? [])];

@@ -1,5 +1,5 @@
 // Option values shared by several sub-commands, validated with qemu-img's messages.
-import { parseSize } from '@tsemu/block-core';
+import { parseCNumber, parseSize, type CreateOptionSpec } from '@tsemu/block-core';
 import { CommandError } from './io.js';
 
 export type OutputFormat = 'human' | 'json';
@@ -119,4 +119,41 @@ export function joinOptions(previous: string | undefined, next: string): string 
 export function wantsOptionHelp(options: string | undefined): boolean {
   if (options === undefined) return false;
   return options.split(',').some((part) => part === 'help' || part === '?');
+}
+
+/**
+ * QEMU's number options (qemu_strtou64, base 0): refused before anything
+ * happens (also by create); returns the value as QEMU prints it (%PRId64).
+ */
+export function checkNumber(name: string, v: string): string {
+  const n = parseCNumber(v);
+  if (n === 'invalid') throw new CommandError(`Parameter '${name}' expects a number`);
+  if (n === 'range') throw new CommandError(`Value '${v}' is too large for parameter '${name}'`);
+  return BigInt.asIntN(64, n).toString();
+}
+
+/** QEMU's booleans as QemuOpts parse them (case matters). */
+const QEMU_BOOLS = new Set(['on', 'off', 'yes', 'no', 'true', 'false', 'y', 'n']);
+
+/**
+ * What QemuOpts refuses first while it parses -o against an option list, in
+ * the user's order: a name the list lacks, or a value its type does not take.
+ * `anySize`: `size` passes even when the list lacks it (create's operand).
+ */
+export function qemuOptsProblem(specs: readonly CreateOptionSpec[], opts: Record<string, string>, anySize = false): string | undefined {
+  for (const [key, value] of Object.entries(opts)) {
+    const spec = specs.find((o) => o.name === key);
+    if (spec === undefined) {
+      if (anySize && key === 'size') continue;
+      return `Invalid parameter '${key}'`;
+    }
+    try {
+      if (spec.type === 'number') checkNumber(key, value);
+      else if (spec.type === 'size') parseSizeParam(value, key);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    if (spec.type === 'bool' && !QEMU_BOOLS.has(value)) return `Parameter '${key}' expects 'on' or 'off'`;
+  }
+  return undefined;
 }

@@ -1,30 +1,15 @@
 // qemu-img amend -o ...: changes format options of an existing image through
 // the driver's amendImage hook (qcow2: compat, lazy_refcounts, size).
-import { findDriver, parseCNumber, parseOptionString, parseSize } from '@tsemu/block-core';
+import { findDriver, parseOptionString, parseSize, type CreateOptionSpec } from '@tsemu/block-core';
+import { optionLines } from '../create-options.js';
 import { getopt, UsageError } from '../getopt.js';
 import { asCommandError, closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
-import { joinOptions, parseCache, wantsOptionHelp } from '../options.js';
+import { joinOptions, parseCache, qemuOptsProblem, wantsOptionHelp } from '../options.js';
 import { ProgressMeter } from '../progress.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
 
-/** qcow2's amend options as qemu-img 7.2 lists them for `-o help`. */
-const QCOW2_AMEND_HELP = `Amend options for 'qcow2':
-  backing_file=<str>     - File name of a base image
-  backing_fmt=<str>      - Image format of the base image
-  compat=<str>           - Compatibility level (v2 [0.10] or v3 [1.1])
-  data_file=<str>        - File name of an external data file
-  data_file_raw=<bool (on/off)> - The external data file must stay valid as a raw image
-  encrypt.iter-time=<num> - Time to spend in PBKDF in milliseconds
-  encrypt.keyslot=<num>  - Select a single keyslot to modify explicitly
-  encrypt.new-secret=<str> - New secret to set in the matching keyslots. Empty string to erase
-  encrypt.old-secret=<str> - Select all keyslots that match this password
-  encrypt.state=<str>    - Select new state of affected keyslots (active/inactive)
-  lazy_refcounts=<bool (on/off)> - Postpone refcount updates
-  refcount_bits=<num>    - Width of a reference count entry in bits
-  size=<size>            - Virtual disk size
-`;
 
 async function run(ctx: Context, args: string[]): Promise<number> {
   const { options, operands } = getopt('amend', args, {
@@ -63,7 +48,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     const driver = findDriver(format);
     if (!driver) throw new CommandError(`Unknown file format '${format}'`);
     if (driver.name !== 'qcow2') throw new CommandError(`Format driver '${format}' does not support option amendment`);
-    ctx.out(QCOW2_AMEND_HELP);
+    ctx.out(amendHelp());
     return 0;
   }
   // A plain error here in qemu-img 7.2 (no "Try 'qemu-img --help'" line).
@@ -94,7 +79,7 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
     const state = blk.root.state;
     if (!state.amendImage) throw new CommandError(`Format driver '${blk.root.driver.name}' does not support option amendment`);
     if (wantsOptionHelp(p.optionText)) {
-      ctx.out(QCOW2_AMEND_HELP);
+      ctx.out(amendHelp());
       return;
     }
     let opts: Record<string, string>;
@@ -104,16 +89,16 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
       throw asCommandError(err);
     }
     const createOptions = blk.root.driver.createOptions ?? [];
-    // Options outside the amend list are refused before any progress is shown.
-    for (const key of Object.keys(opts)) {
-      if (AMENDABLE.has(key) || key.startsWith('encrypt.')) continue;
-      const createOnly = createOptions.some((o) => o.name === key);
-      throw new CommandError(`Invalid parameter '${key}'${createOnly ? '\nThis option is only supported for image creation' : ''}`);
+    // QemuOpts refuses a name or value outside the amend list before any progress is shown; qemu-img then
+    // parses the text again with the create options added, and if that works, says the option is create-only.
+    const problem = qemuOptsProblem(QCOW2_AMEND_OPTIONS, opts);
+    if (problem !== undefined) {
+      const createOnly = qemuOptsProblem([...QCOW2_AMEND_OPTIONS, ...createOptions], opts) === undefined;
+      throw new CommandError(createOnly ? `${problem}\nThis option is only supported for image creation` : problem);
     }
-    // Size-typed options reach the driver in bytes ("2M" -> "2097152"); numbers are checked as QEMU parses them.
-    for (const spec of createOptions) {
+    // Size-typed options reach the driver in bytes ("2M" -> "2097152").
+    for (const spec of QCOW2_AMEND_OPTIONS) {
       const v = opts[spec.name];
-      if (spec.type === 'number' && v !== undefined) checkNumber(spec.name, v);
       if (spec.type !== 'size' || v === undefined) continue;
       try {
         opts[spec.name] = String(parseSize(v));
@@ -137,21 +122,32 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
   }
 }
 
-/**
- * QEMU's number options (qemu_strtou64, base 0): refused before anything
- * happens (also by create); returns the value as QEMU prints it (%PRId64).
- */
-export function checkNumber(name: string, v: string): string {
-  const n = parseCNumber(v);
-  if (n === 'invalid') throw new CommandError(`Parameter '${name}' expects a number`);
-  if (n === 'range') throw new CommandError(`Value '${v}' is too large for parameter '${name}'`);
-  return BigInt.asIntN(64, n).toString();
+
+/** What `amend -o help` prints for qcow2. */
+function amendHelp(): string {
+  return `Amend options for 'qcow2':\n${optionLines(QCOW2_AMEND_OPTIONS)}`;
 }
 
-/** qcow2's amend options (QEMU's common create/amend list); the rest of the create options are create-only. */
-const AMENDABLE = new Set([
-  'size', 'compat', 'backing_file', 'backing_fmt', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits',
-]);
+/**
+ * qcow2's amend options with their QemuOpts types, in QEMU's order (LUKS
+ * keyslot options, then the list create shares); the rest of the create
+ * options are create-only.
+ */
+const QCOW2_AMEND_OPTIONS: CreateOptionSpec[] = [
+  { name: 'encrypt.state', type: 'string', help: 'Select new state of affected keyslots (active/inactive)' },
+  { name: 'encrypt.keyslot', type: 'number', help: 'Select a single keyslot to modify explicitly' },
+  { name: 'encrypt.old-secret', type: 'string', help: 'Select all keyslots that match this password' },
+  { name: 'encrypt.new-secret', type: 'string', help: 'New secret to set in the matching keyslots. Empty string to erase' },
+  { name: 'encrypt.iter-time', type: 'number', help: 'Time to spend in PBKDF in milliseconds' },
+  { name: 'size', type: 'size', help: 'Virtual disk size' },
+  { name: 'compat', type: 'string', help: 'Compatibility level (v2 [0.10] or v3 [1.1])' },
+  { name: 'backing_file', type: 'string', help: 'File name of a base image' },
+  { name: 'backing_fmt', type: 'string', help: 'Image format of the base image' },
+  { name: 'data_file', type: 'string', help: 'File name of an external data file' },
+  { name: 'data_file_raw', type: 'bool', help: 'The external data file must stay valid as a raw image' },
+  { name: 'lazy_refcounts', type: 'bool', help: 'Postpone refcount updates' },
+  { name: 'refcount_bits', type: 'number', help: 'Width of a reference count entry in bits' },
+];
 
 export const amendCommand: SubCommand = {
   name: 'amend',

@@ -6,8 +6,7 @@ import { findSecret } from '@tsemu/block-drivers';
 import { getopt, UsageError } from '../getopt.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { createOptionsOf, formattingLine, optionHelpText } from '../create-options.js';
-import { exactSize, joinOptions, parseImageSize, parseSizeParam, wantsOptionHelp } from '../options.js';
-import { checkNumber } from './amend.js';
+import { exactSize, joinOptions, parseImageSize, parseSizeParam, qemuOptsProblem, wantsOptionHelp } from '../options.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
 
@@ -184,9 +183,6 @@ export const createCommand: SubCommand = {
   run,
 };
 
-/** QEMU's booleans as QemuOpts parse them (case matters). */
-const QEMU_BOOLS = new Set(['on', 'off', 'yes', 'no', 'true', 'false', 'y', 'n']);
-
 /**
  * The checks QemuOpts makes while it parses -o, in the user's order: a name
  * neither the format nor its protocol knows (drivers listing no options take
@@ -196,22 +192,7 @@ const QEMU_BOOLS = new Set(['on', 'off', 'yes', 'no', 'true', 'false', 'y', 'n']
  */
 function checkCreateOptions(driver: BlockDriver, opts: Record<string, string>, fail: (message: string) => never): void {
   if (!driver.createOptions) return;
-  const specs = createOptionsOf(driver, true);
-  for (const [key, value] of Object.entries(opts)) {
-    const spec = specs.find((o) => o.name === key);
-    if (spec === undefined) {
-      if (key !== 'size') fail(`Invalid parameter '${key}'`);
-      continue;
-    }
-    let problem: string | undefined;
-    try {
-      if (spec.type === 'number') checkNumber(key, value);
-      else if (spec.type === 'size') parseSizeParam(value, key);
-    } catch (err) {
-      problem = (err as Error).message;
-    }
-    if (spec.type === 'bool' && !QEMU_BOOLS.has(value)) problem = `Parameter '${key}' expects 'on' or 'off'`;
-    if (problem !== undefined) fail(problem);
-  }
+  const problem = qemuOptsProblem(createOptionsOf(driver, true), opts, true);
+  if (problem !== undefined) fail(problem);
 }
 

@@ -1,7 +1,6 @@
 // qemu-img measure: how large a new image of the output format would be,
 // for a given size or an existing image. Raw is its size; other formats
 // answer through BlockDriver.measure (qcow2).
-import { checkNumber } from './amend.js';
 import { findDriver, parseOptionString, parseSize, type MeasureResult } from '@tsemu/block-core';
 import { findSecret } from '@tsemu/block-drivers';
 import { allocatedExtents } from '../chain-status.js';
@@ -11,7 +10,7 @@ import { getopt } from '../getopt.js';
 import { closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
 import { prettyJson } from '../json.js';
-import { joinOptions, parseImageSize, parseOutputFormat } from '../options.js';
+import { checkNumber, joinOptions, parseImageSize, parseOutputFormat } from '../options.js';
 import { bitmapsOf } from '../bitmaps.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
