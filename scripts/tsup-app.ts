@@ -16,30 +16,39 @@ import type { Options } from 'tsup';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const hostIoAddon = join(root, 'packages/host-io/build/host_io.node');
-const ADDON_PATH = "'../build/host_io.node'";
+const ADDON_LOAD = "createRequire(import.meta.url)('../build/host_io.node')";
+const PROC_REQUIRE = 'const req = createRequire(import.meta.url);';
 const PROC_PATHS = "['../build/proc.node', './proc.node']";
 
-/** Replaces `from` in a file's text, failing the build when the text moved on. */
-function rewrite(path: string, from: string, to: string): { contents: string; loader: 'ts' } {
-  const text = readFileSync(path, 'utf8');
-  if (!text.includes(from)) throw new Error(`${path}: ${from} not found; update scripts/tsup-app.ts`);
-  return { contents: text.replace(from, to), loader: 'ts' };
+/** Replaces each `from` in a file's text, failing the build when the text moved on. */
+function rewrite(path: string, ...pairs: [from: string, to: string][]): { contents: string; loader: 'ts' } {
+  let text = readFileSync(path, 'utf8');
+  for (const [from, to] of pairs) {
+    if (!text.includes(from)) throw new Error(`${path}: ${from} not found; update scripts/tsup-app.ts`);
+    text = text.replace(from, to);
+  }
+  return { contents: text, loader: 'ts' };
 }
 
 /**
  * host-io loads its addons relative to its own module file; once inlined that
  * file is dist/bundle.cjs, so point it at copies placed next to the bundle
- * (only there: a failed lookup in ../build costs start-up time). proc.node is
- * shipped only where withProcAddon asks (tsemu-arm): without it the block
- * tools skip loading an addon they never call (hostProc.available is false).
+ * (only there: a failed lookup in ../build costs start-up time), through the
+ * bundle's own `require` (the banner's `__tsemuRequire`, which esbuild leaves
+ * alone): createRequire on a file URL cost ~0.5 ms of URL parsing per start.
+ * proc.node is shipped only where withProcAddon asks (tsemu-arm); the block
+ * tools do not even look for it (hostProc.available is false).
  */
-const hostIoAddonPlugin = {
-  name: 'tsemu-host-io-addon',
-  setup(build: { onLoad: (o: { filter: RegExp }, cb: (a: { path: string }) => { contents: string; loader: 'ts' } | undefined) => void }) {
-    build.onLoad({ filter: /[\\/]host-io[\\/]src[\\/]index\.ts$/ }, ({ path }) => rewrite(path, ADDON_PATH, "'./host_io.node'"));
-    build.onLoad({ filter: /[\\/]host-io[\\/]src[\\/]process\.ts$/ }, ({ path }) => rewrite(path, PROC_PATHS, "['./proc.node']"));
-  },
-};
+function hostIoAddonPlugin(withProc: boolean) {
+  return {
+    name: 'tsemu-host-io-addon',
+    setup(build: { onLoad: (o: { filter: RegExp }, cb: (a: { path: string }) => { contents: string; loader: 'ts' } | undefined) => void }) {
+      build.onLoad({ filter: /[\\/]host-io[\\/]src[\\/]index\.ts$/ }, ({ path }) => rewrite(path, [ADDON_LOAD, "__tsemuRequire('./host_io.node')"]));
+      build.onLoad({ filter: /[\\/]host-io[\\/]src[\\/]process\.ts$/ }, ({ path }) =>
+        rewrite(path, [PROC_REQUIRE, 'const req = __tsemuRequire;'], [PROC_PATHS, withProc ? "['./proc.node']" : '[]']));
+    },
+  };
+}
 
 // Node built-ins that take ~1-5 ms each to load at start-up and that most runs
 // of a tool never touch (net for NBD/Sheepdog, tls, crypto, child_process ...).
@@ -138,11 +147,11 @@ export function appBuildOptions(appDir: string, extras: AppBuildExtras = {}): Op
     define: { 'import.meta.url': '__tsemuBundleUrl' },
     // "use strict" first: the banner would otherwise demote esbuild's own directive (ESM code is strict).
     // A plain path needs no escaping, and pathToFileURL's first call costs ~1 ms.
-    banner: { js: '"use strict";\nvar __tsemuBundleUrl = /^[\\w/.-]+$/.test(__filename) ? "file://" + __filename : require("node:url").pathToFileURL(__filename).href;' },
+    banner: { js: '"use strict";\nvar __tsemuRequire = require;\nvar __tsemuBundleUrl = /^[\\w/.-]+$/.test(__filename) ? "file://" + __filename : require("node:url").pathToFileURL(__filename).href;' },
     esbuildOptions(options) {
       options.conditions = ['source', ...(options.conditions ?? [])];
     },
-    esbuildPlugins: [hostIoAddonPlugin as never, lazyBuiltinsPlugin as never],
+    esbuildPlugins: [hostIoAddonPlugin(extras.withProcAddon === true) as never, lazyBuiltinsPlugin as never],
     removeNodeProtocol: false,
     async onSuccess() {
       // Without a built addon (no compiler) host-io reports itself unavailable, as in src/.

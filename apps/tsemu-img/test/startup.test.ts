@@ -59,6 +59,16 @@ describe('built tsemu-img', () => {
     for (const f of ['bundle.cjs', 'bundle.cache', 'launcher.cjs', 'main.js']) expect(statSync(join(dist, f)).size).toBeGreaterThan(0);
   });
 
+  it('loads host-io\'s addon from next to the bundle (holes of a raw file found by SEEK_DATA, as qemu-img)', () => {
+    const raw = join(work, 'sparse.raw');
+    writeFileSync(raw, Buffer.alloc(4096, 1));
+    spawnSync('truncate', ['-s', '4M', raw]);
+    const r = runBuilt(dist, ['map', '--output=json', '-f', 'raw', raw]);
+    const q = spawnSync('qemu-img', ['map', '--output=json', '-f', 'raw', raw], { encoding: 'utf8' });
+    expect(r).toEqual({ stdout: q.stdout, stderr: q.stderr, code: q.status });
+    expect(r.stdout).toContain('"data": false');
+  });
+
   it('the launcher uses the cache made at build time', () => {
     expect(launcher.compileBundle(dist).cache).toBe('used');
   });
