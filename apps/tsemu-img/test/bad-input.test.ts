@@ -61,6 +61,9 @@ const CASES: string[][] = [
   ['resize', '-f', 'raw', 'disk.raw', '-8M'],
   ['resize', '-f', 'raw', 'disk.raw', '1Q'],
   ['resize', '-f', 'raw', 'disk.raw', '16E'],
+  // resize has no -U / --force-share in qemu-img 7.2.
+  ['resize', '-U', '-f', 'raw', 'disk.raw', '8M'],
+  ['resize', '--force-share', '-f', 'raw', 'disk.raw', '8M'],
   ['resize', '-f', 'raw', '--preallocation=bogus', 'disk.raw', '8M'],
   ['resize', '-f', 'raw', 'disk.raw'],
   ['resize', 'nonexistent.raw', '1M'],

@@ -17,7 +17,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   // "-1G" is a shrink and not an option.
   const sizeText = args[args.length - 1]!;
   const { options, operands } = getopt('resize', args.slice(0, -1), {
-    short: ':f:hqU',
+    short: ':f:hq',
     long: [
       { name: 'help', arg: 'none', key: 'h' },
       { name: 'object', arg: 'required', key: 'object' },
