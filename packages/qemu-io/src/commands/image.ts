@@ -175,7 +175,8 @@ const truncate: Command = {
       }
       prealloc = value as Preallocation;
     }
-    if (o.operands.length !== 1) return s.usage('truncate');
+    // qemu-io 7.2 reads the first operand and ignores any others (with none left after -m it crashes; we show usage).
+    if (o.operands.length === 0) return s.usage('truncate');
     const size = s.num(o.operands[0]);
     if (size === undefined) return EINVAL;
     try {
