@@ -176,7 +176,8 @@ async function serve(s: NbdCliSettings, io: Io, error: (line: string) => void): 
   try {
     if (!await exportImage(s, server, s.file!, s.format, error, onWarning)) return 1;
     log?.(`listening on ${bound.type === 'unix' ? bound.path : `${bound.host}:${bound.port}`}`);
-    if (s.pidFile) {
+    // An empty --pid-file= is a path too (qemu-nbd: "Could not create ''").
+    if (s.pidFile !== undefined) {
       const problem = writePidFile(s.pidFile);
       if (problem) {
         error(problem);

@@ -72,6 +72,12 @@ describe('command lines that stop before serving: same stderr and status', () =>
     // --pid-file: written after the image is open.
     (d) => ['--pid-file', '/nonexistent/x/y', '-k', `${d}/p.sock`, 'img.qcow2'],
     (d) => ['--pid-file', '/nonexistent/x/y', '-k', `${d}/p.sock`, 'missing.raw'],
+    (d) => ['--pid-file=', '-k', `${d}/p.sock`, 'img.qcow2'],
+    // --image-opts: file-posix reads aio= and locking= before it opens the file, aio=native needs O_DIRECT after.
+    (d) => ['-k', `${d}/i.sock`, '--image-opts', 'driver=raw,file.driver=file,file.filename=d.raw,file.aio=bogus'],
+    (d) => ['-k', `${d}/i.sock`, '--image-opts', 'driver=raw,file.driver=file,file.filename=missing.raw,file.aio=Threads'],
+    (d) => ['-k', `${d}/i.sock`, '--image-opts', 'driver=raw,file.driver=file,file.filename=missing.raw,file.aio=native'],
+    (d) => ['-k', `${d}/i.sock`, '--image-opts', 'driver=raw,file.driver=file,file.filename=d.raw,file.aio-max-batch=x'],
     // -L with per-device settings or --fork.
     ...[['-D', 'desc'], ['-x', 'e'], ['-f', 'raw'], ['-o', '1'], ['-A'], ['-B', 'b'], ['-l', 's'], ['--aio', 'threads'],
       ['--cache', 'none'], ['-n'], ['--discard', 'unmap'], ['--fork'], ['img.qcow2'], ['-d']]

@@ -19,6 +19,7 @@ import type {
 } from '../driver.js';
 import { BlockError, fromNodeError } from '../errors.js';
 import { parseBool, parseSizeOption } from '../options.js';
+import { parseCNumber } from '../util/c-number.js';
 import { copyFromIov, copyToIov, sharedZeroes, sliceIov, zeroIov } from '../iov.js';
 import type { HostCacheBypass } from '../backend.js';
 import { AlignedBouncePool, BOUNCE_CHUNK, probeDirectGeometryFor } from './aligned-bounce.js';
@@ -593,6 +594,9 @@ async function writeZeroRange(state: FileDriverState, offset: number, length: nu
 
 /** `Could not open 'x': No such file or directory`, as QEMU's file-posix says it. */
 /** The `locking` option (QEMU's OnOffAuto): auto and on lock, off does not. */
+/** file-posix's aio= values (io_uring and native are accepted; requests go through the thread pool either way). */
+const AIO_MODES = new Set(['threads', 'native', 'io_uring']);
+
 function parseLocking(value: string | undefined): boolean {
   if (value === undefined || value === 'auto' || value === 'on') return true;
   if (value === 'off') return false;
@@ -642,7 +646,7 @@ export const fileDriver: BlockDriver = {
   // x-sync-reads=on|off: cached reads up to 4 MiB with RWF_NOWAIT, not 128 KiB (default: OpenSpec.singleClient).
   // x-mmap=on: mapForRead may map (single-client tools only; see FileDriverState.mapReads).
   openOptions: [
-    'filename', 'aio', 'locking', 'pr-manager', 'discard-no-unref', 'x-check-cache-dropped', 'x-no-odirect', 'x-no-fallocate', 'x-no-nowait',
+    'filename', 'aio', 'aio-max-batch', 'locking', 'pr-manager', 'discard-no-unref', 'x-check-cache-dropped', 'x-no-odirect', 'x-no-fallocate', 'x-no-nowait',
     'x-sync-writes', 'x-sync-reads', 'x-mmap',
   ],
   parseFilename(filename: string) {
@@ -651,13 +655,20 @@ export const fileDriver: BlockDriver = {
   async open(ctx: OpenContext): Promise<BlockDriverState> {
     const path = ctx.options.filename;
     if (path === undefined || path === '') throw new BlockError('EINVAL', "The 'file' block driver requires a file name");
-    // Linux AIO only works with O_DIRECT; QEMU refuses the combination at open.
-    if (ctx.options.aio === 'native' && !ctx.cache.direct) {
-      throw new BlockError('EINVAL', 'aio=native was specified, but it requires cache.direct=on, which was not specified.');
-    }
+    // QEMU's file-posix reads its options before it opens the file: typed values, then aio, then locking.
+    const batch = ctx.options['aio-max-batch'];
+    if (batch !== undefined && typeof parseCNumber(batch) !== 'bigint') throw new BlockError('EINVAL', "Parameter 'aio-max-batch' expects a number");
+    const aio = ctx.options.aio;
+    if (aio !== undefined && !AIO_MODES.has(aio)) throw new BlockError('EINVAL', `invalid parameter value: ${aio}`);
+    const locking = parseLocking(ctx.options.locking);
     const st = await statPath(path).catch((err) => { throw openError(path, err); });
     if (st.isDirectory()) throw new BlockError('EISDIR', `Could not open '${path}': Is a directory`);
     const state = await openFile(path, ctx.readOnly, ctx.cache, parseBool('x-no-odirect', ctx.options['x-no-odirect'], false));
+    // Linux AIO only works with O_DIRECT; QEMU refuses the combination once the file is open.
+    if (aio === 'native' && !ctx.cache.direct) {
+      await state.close();
+      throw new BlockError('EINVAL', 'aio=native was specified, but it requires cache.direct=on, which was not specified.');
+    }
     state.noFallocate = parseBool('x-no-fallocate', ctx.options['x-no-fallocate'], false);
     if (parseBool('x-no-nowait', ctx.options['x-no-nowait'], false)) state.nowaitRead = state.nowaitWrite = false;
     state.syncWrites = state.hostCacheBypass === 'none' && parseBool('x-sync-writes', ctx.options['x-sync-writes'], ctx.singleClient === true);
@@ -665,7 +676,7 @@ export const fileDriver: BlockDriver = {
     state.mapReads = state.hostCacheBypass === 'none' && ctx.singleClient === true && hostIo.mmap &&
       parseBool('x-mmap', ctx.options['x-mmap'], false);
     try {
-      state.locking = imageLocking && parseLocking(ctx.options.locking);
+      state.locking = imageLocking && locking;
       if (ctx.perm) state.setPermissions(ctx.perm);
     } catch (err) {
       await state.close();
