@@ -48,6 +48,12 @@ const CASES: string[][] = [
   ['-c', 'truncate 8M 1 2', '-c', 'length', 'img.qcow2'],
   ['-c', 'aio_write -z 0 4k', '-c', 'aio_flush', '-c', 'map', 'img.qcow2'],
   ['-c', 'aio_write -C -z 0 4k', '-c', 'aio_flush', 'img.qcow2'],
+  // reopen -o through qcow2's runtime options; a child (data-file) and options QEMU 7.2 lacks cannot change.
+  ['-c', 'reopen -o overlap-check=bogus', 'img.qcow2'],
+  ['-c', 'reopen -o cache-size=1M,l2-cache-size=2M', 'img.qcow2'],
+  ['-c', 'reopen -o encrypt.format=luks', 'img.qcow2'],
+  ['-c', 'reopen -o data-file=x', 'img.qcow2'],
+  ['-c', 'reopen -o discard-no-unref=on', 'img.qcow2'],
   ['-f', 'raw', '-c', 'write -P 5 -s /etc/hostname 0 8', 'img.raw'],
   ['-f', 'raw', '-c', 'read -P 0 -s 600 -l 1 0 512', 'img.raw'],
   ['-f', 'raw', '-c', 'close', '-c', 'open -d bogus img.raw', 'img.raw'],

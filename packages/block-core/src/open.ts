@@ -96,7 +96,7 @@ type OpenMode = 'image' | 'protocol';
 export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
   // QEMU checks it at the first node it opens, before any file is touched; under
   // snapshot=on that node is the image, opened read-only below the overlay.
-  if (spec.forceShare && !spec.readOnly && !spec.snapshot) throw new BlockError('EINVAL', 'force-share=on can only be used with read-only images');
+  if (spec.forceShare && !spec.readOnly && !spec.snapshot) throw forceShareNeedsReadOnly();
   if (spec.snapshot) return openWithTemporaryOverlay(spec);
   const cache = typeof spec.cache === 'string' ? parseCacheMode(spec.cache)
     : spec.cache ? { ...spec.cache } : parseCacheMode('writeback');
@@ -115,6 +115,9 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
   }
   Object.assign(opts, spec.options);
   if (spec.format !== undefined) opts.driver = spec.format;
+  // force-share=on among the options asks what -U asks, and also needs a read-only node (read-only=off says otherwise).
+  const forceShare = spec.forceShare === true || parseBool('force-share', opts['force-share'], false);
+  if (forceShare && !parseBool('read-only', opts['read-only'], spec.readOnly === true)) throw forceShareNeedsReadOnly();
   // Top-level cache.* options (--image-opts) override the mode's flags for the whole graph.
   cache.writeback = parseBool('cache.writeback', opts['cache.writeback'], cache.writeback);
   cache.direct = parseBool('cache.direct', opts['cache.direct'], cache.direct);
@@ -131,7 +134,7 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
     onWarning: spec.onWarning,
     onWarnReport: spec.onWarnReport,
     request: rootRequest(spec.readOnly === true, spec.noIo === true, spec.resize === true),
-    forceShare: spec.forceShare === true,
+    forceShare,
   };
   if (opts['detect-zeroes'] === 'unmap' && !inherited.unmap) {
     throw new BlockError('EINVAL', 'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
@@ -181,13 +184,24 @@ async function openWithTemporaryOverlay(spec: OpenSpec): Promise<BlockBackend> {
 function parseDiscard(text: string): boolean {
   if (text === 'unmap' || text === 'on') return true;
   if (text === 'ignore' || text === 'off') return false;
-  throw new BlockError('EINVAL', `Invalid discard option '${text}'`);
+  throw new BlockError('EINVAL', 'Invalid discard option');
 }
 
 function parseDetectZeroes(text: string | undefined): DetectZeroes {
   if (text === undefined) return 'off';
   if (text === 'off' || text === 'on' || text === 'unmap') return text;
-  throw new BlockError('EINVAL', `Parameter 'detect-zeroes' does not accept value '${text}'`);
+  throw new BlockError('EINVAL', `invalid parameter value: ${text}`);
+}
+
+function forceShareNeedsReadOnly(): BlockError {
+  return new BlockError('EINVAL', 'force-share=on can only be used with read-only images');
+}
+
+/** QEMU's node names: a letter, then letters, digits, '-', '.' or '_'; at most 31 characters. */
+function checkNodeName(name: string | undefined): void {
+  if (name === undefined) return;
+  if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(name)) throw new BlockError('EINVAL', `Invalid node-name: '${name}'`);
+  if (name.length > 31) throw new BlockError('EINVAL', 'Node name too long');
 }
 
 function requireDriver(name: string): BlockDriver {
@@ -230,16 +244,20 @@ async function openNode(
     // A protocol filename carries options ("nbd://h:p/x" -> host, port, export).
     nodeOpts = { ...(driver.parseFilename ? driver.parseFilename(name) : { filename: name }), ...opts };
   }
-  const readOnly = inherited.readOnly || parseBool('read-only', opts['read-only'], false);
+  // As QEMU's bdrv_open_common: typed values first, then node-name, discard and detect-zeroes.
+  const readOnly = parseBool('read-only', opts['read-only'], false) || inherited.readOnly;
+  parseBool('auto-read-only', opts['auto-read-only'], false);
+  parseBool('force-share', opts['force-share'], false);
+  checkNodeName(opts['node-name']);
   const cache: CacheFlags = {
     writeback: inherited.cache.writeback,
     direct: parseBool('cache.direct', opts['cache.direct'], inherited.cache.direct),
     noFlush: parseBool('cache.no-flush', opts['cache.no-flush'], inherited.cache.noFlush),
   };
   const unmap = opts.discard !== undefined ? parseDiscard(opts.discard) : inherited.unmap;
+  const detectZeroes = parseDetectZeroes(opts['detect-zeroes']);
   const node = new BlockNode({
-    driver, filename: name ?? '', options: nodeOpts, readOnly, cache, unmap,
-    detectZeroes: top ? parseDetectZeroes(opts['detect-zeroes']) : 'off',
+    driver, filename: name ?? '', options: nodeOpts, readOnly, cache, unmap, detectZeroes: top ? detectZeroes : 'off',
   });
   // An already open node as the backing child (snapshot=on): the driver's openChild('backing') finds it.
   if (attachedBacking) node.children.set('backing', attachedBacking);

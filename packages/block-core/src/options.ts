@@ -69,21 +69,27 @@ export function parseBool(name: string, value: string | undefined, fallback: boo
   }
 }
 
+/** QEMU's hint after a bad size option's error (error_report_err prints it on the next lines). */
+export const SIZE_OPTION_HINT = '\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
+
+/** QemuOpts' error for a size option that is not a size, with its hint. */
+export function sizeOptionError(name: string): BlockError {
+  return new BlockError('EINVAL', `Parameter '${name}' expects a non-negative number below 2^64${SIZE_OPTION_HINT}`);
+}
+
 /** A size option (`size=1G`), or `fallback` when absent. */
 export function parseSizeOption(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   try {
     return parseSize(value);
   } catch {
-    throw new BlockError('EINVAL', `Parameter '${name}' expects a non-negative number below 2^64`);
+    throw sizeOptionError(name);
   }
 }
 
 /** A non-negative integer option. */
 export function parseUintOption(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(value)) {
-    throw new BlockError('EINVAL', `Parameter '${name}' expects a non-negative number below 2^64`);
-  }
+  if (!/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(value)) throw sizeOptionError(name);
   return Number(value);
 }

@@ -29,13 +29,10 @@ export function errnoText(e: unknown): string {
   return strerror(codeOf(e)) ?? 'Input/output error';
 }
 
-/** QEMU appends this hint to a bad size option's error (error_report_err prints it on the next lines). */
-const SIZE_HINT = '\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
-
 /** The error's own message (QEMU's sentence, for error_report-style lines). */
 export function errorText(e: unknown, preferMessage: boolean): string {
   if (preferMessage && e instanceof Error && e.message) {
-    return e.message.endsWith('expects a non-negative number below 2^64') ? e.message + SIZE_HINT : e.message;
+    return e.message;
   }
   return errnoText(e);
 }

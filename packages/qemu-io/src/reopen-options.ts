@@ -12,7 +12,9 @@ const GENERIC = new Set(['read-only', 'auto-read-only', 'cache.direct', 'cache.n
 const FILE_CHANGEABLE = new Set(['cache.direct', 'cache.no-flush']);
 const BOOLS = ['read-only', 'cache.direct', 'cache.no-flush', 'auto-read-only'];
 /** Boolean runtime options of formats (qcow2's): the driver parses them before the unchangeable ones are named. */
-const FORMAT_BOOLS = ['lazy-refcounts', 'pass-discard-request', 'pass-discard-snapshot', 'pass-discard-other', 'discard-no-unref'];
+const FORMAT_BOOLS = ['lazy-refcounts', 'pass-discard-request', 'pass-discard-snapshot', 'pass-discard-other'];
+/** Format open options that name a child, which reopen cannot change (qcow2's external data file). */
+const FORMAT_CHILDREN = new Set(['data-file']);
 
 export interface ReopenRequest {
   /** -r or -w was given. */
@@ -91,7 +93,7 @@ function firstUnchangeable(blk: BlockBackend, keys: string[], opts: BlockOptions
   const formatOptions = new Set((root.driver.openOptions ?? []).filter((o) => o !== 'file' && o !== 'backing'));
   const own = keys.filter((k) => !k.startsWith('file.')).sort();
   for (const k of own) {
-    if (GENERIC.has(k) || formatOptions.has(k)) continue;
+    if (GENERIC.has(k) || (formatOptions.has(k) && !FORMAT_CHILDREN.has(k))) continue;
     if (k === 'driver' && opts[k] === root.driver.name) continue;
     if (k === 'filename' && opts[k] === root.filename) continue;
     return k;

@@ -646,7 +646,7 @@ export const fileDriver: BlockDriver = {
   // x-sync-reads=on|off: cached reads up to 4 MiB with RWF_NOWAIT, not 128 KiB (default: OpenSpec.singleClient).
   // x-mmap=on: mapForRead may map (single-client tools only; see FileDriverState.mapReads).
   openOptions: [
-    'filename', 'aio', 'aio-max-batch', 'locking', 'pr-manager', 'discard-no-unref', 'x-check-cache-dropped', 'x-no-odirect', 'x-no-fallocate', 'x-no-nowait',
+    'filename', 'aio', 'aio-max-batch', 'locking', 'pr-manager', 'drop-cache', 'x-check-cache-dropped', 'x-no-odirect', 'x-no-fallocate', 'x-no-nowait',
     'x-sync-writes', 'x-sync-reads', 'x-mmap',
   ],
   parseFilename(filename: string) {
@@ -655,26 +655,37 @@ export const fileDriver: BlockDriver = {
   async open(ctx: OpenContext): Promise<BlockDriverState> {
     const path = ctx.options.filename;
     if (path === undefined || path === '') throw new BlockError('EINVAL', "The 'file' block driver requires a file name");
-    // QEMU's file-posix reads its options before it opens the file: typed values, then aio, then locking.
+    // QEMU's file-posix reads its options before it opens the file: typed values, then aio, locking, pr-manager.
+    const o = ctx.options;
+    parseBool('drop-cache', o['drop-cache'], true);
+    parseBool('x-check-cache-dropped', o['x-check-cache-dropped'], false);
+    const noFallocate = parseBool('x-no-fallocate', o['x-no-fallocate'], false);
+    const noNowait = parseBool('x-no-nowait', o['x-no-nowait'], false);
+    const noDirect = parseBool('x-no-odirect', o['x-no-odirect'], false);
+    const syncWrites = parseBool('x-sync-writes', o['x-sync-writes'], ctx.singleClient === true);
+    const syncReads = parseBool('x-sync-reads', o['x-sync-reads'], ctx.singleClient === true);
+    const mmap = parseBool('x-mmap', o['x-mmap'], false);
     const batch = ctx.options['aio-max-batch'];
     if (batch !== undefined && typeof parseCNumber(batch) !== 'bigint') throw new BlockError('EINVAL', "Parameter 'aio-max-batch' expects a number");
     const aio = ctx.options.aio;
     if (aio !== undefined && !AIO_MODES.has(aio)) throw new BlockError('EINVAL', `invalid parameter value: ${aio}`);
     const locking = parseLocking(ctx.options.locking);
+    // No pr-manager object can exist here (--object pr-manager-helper is not supported).
+    const prManager = ctx.options['pr-manager'];
+    if (prManager !== undefined) throw new BlockError('EINVAL', `No persistent reservation manager with id '${prManager}'`);
     const st = await statPath(path).catch((err) => { throw openError(path, err); });
     if (st.isDirectory()) throw new BlockError('EISDIR', `Could not open '${path}': Is a directory`);
-    const state = await openFile(path, ctx.readOnly, ctx.cache, parseBool('x-no-odirect', ctx.options['x-no-odirect'], false));
+    const state = await openFile(path, ctx.readOnly, ctx.cache, noDirect);
     // Linux AIO only works with O_DIRECT; QEMU refuses the combination once the file is open.
     if (aio === 'native' && !ctx.cache.direct) {
       await state.close();
       throw new BlockError('EINVAL', 'aio=native was specified, but it requires cache.direct=on, which was not specified.');
     }
-    state.noFallocate = parseBool('x-no-fallocate', ctx.options['x-no-fallocate'], false);
-    if (parseBool('x-no-nowait', ctx.options['x-no-nowait'], false)) state.nowaitRead = state.nowaitWrite = false;
-    state.syncWrites = state.hostCacheBypass === 'none' && parseBool('x-sync-writes', ctx.options['x-sync-writes'], ctx.singleClient === true);
-    if (parseBool('x-sync-reads', ctx.options['x-sync-reads'], ctx.singleClient === true)) state.nowaitReadMax = NOWAIT_MAX_READ_SINGLE_CLIENT;
-    state.mapReads = state.hostCacheBypass === 'none' && ctx.singleClient === true && hostIo.mmap &&
-      parseBool('x-mmap', ctx.options['x-mmap'], false);
+    state.noFallocate = noFallocate;
+    if (noNowait) state.nowaitRead = state.nowaitWrite = false;
+    state.syncWrites = state.hostCacheBypass === 'none' && syncWrites;
+    if (syncReads) state.nowaitReadMax = NOWAIT_MAX_READ_SINGLE_CLIENT;
+    state.mapReads = state.hostCacheBypass === 'none' && ctx.singleClient === true && hostIo.mmap && mmap;
     try {
       state.locking = imageLocking && locking;
       if (ctx.perm) state.setPermissions(ctx.perm);
