@@ -179,6 +179,8 @@ export interface BlockDriver {
   open(ctx: OpenContext): Promise<BlockDriverState>;
   /** Options accepted by create / amend, in QEMU's order for the `Formatting` line. */
   readonly createOptions?: CreateOptionSpec[];
+  /** Options amend takes, in QEMU's order (`amend -o help` lists them sorted). */
+  readonly amendOptions?: CreateOptionSpec[];
   create?(ctx: CreateContext): Promise<void>;
   /**
    * Option names (without child prefixes) this driver understands. When given,

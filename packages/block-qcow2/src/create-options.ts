@@ -31,6 +31,18 @@ export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
   { name: 'refcount_bits', type: 'number', help: 'Width of a reference count entry in bits', default: '16' },
 ];
 
+/** The create options amend shares (QEMU's qcow2_amend_opts after its LUKS keyslot options). */
+const AMENDABLE = ['encrypt.iter-time', 'size', 'compat', 'backing_file', 'backing_fmt', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits'];
+
+/** What `qemu-img amend` takes for qcow2, in QEMU's order. */
+export const QCOW2_AMEND_OPTIONS: CreateOptionSpec[] = [
+  { name: 'encrypt.state', type: 'string', help: 'Select new state of affected keyslots (active/inactive)' },
+  { name: 'encrypt.keyslot', type: 'number', help: 'Select a single keyslot to modify explicitly' },
+  { name: 'encrypt.old-secret', type: 'string', help: 'Select all keyslots that match this password' },
+  { name: 'encrypt.new-secret', type: 'string', help: 'New secret to set in the matching keyslots. Empty string to erase' },
+  ...AMENDABLE.map((name) => QCOW2_CREATE_OPTIONS.find((o) => o.name === name)!),
+];
+
 export interface Qcow2CreateParams {
   size: number;
   clusterBits: number;

@@ -1,6 +1,6 @@
 // qcow2Driver: the BlockDriver table block-core registers.
 import type { BlockDriver, BlockNode, OpenContext } from '@tsemu/block-core';
-import { QCOW2_CREATE_OPTIONS } from './create-options.js';
+import { QCOW2_AMEND_OPTIONS, QCOW2_CREATE_OPTIONS } from './create-options.js';
 import { createQcow2 } from './create.js';
 import { measureQcow2 } from './measure.js';
 import { Qcow2DriverState } from './driver-state.js';
@@ -45,6 +45,7 @@ export const qcow2Driver: BlockDriver = {
   probe: (header: Uint8Array) => Qcow2Header.probe(header),
   open: openQcow2,
   createOptions: QCOW2_CREATE_OPTIONS,
+  amendOptions: QCOW2_AMEND_OPTIONS,
   create: createQcow2,
   openOptions: OPEN_OPTIONS,
   supports: { check: true, snapshots: true, compressedWrites: true, amend: true, bitmaps: true, backing: true },

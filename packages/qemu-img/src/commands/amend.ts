@@ -1,6 +1,6 @@
 // qemu-img amend -o ...: changes format options of an existing image through
 // the driver's amendImage hook (qcow2: compat, lazy_refcounts, size).
-import { findDriver, parseOptionString, parseSize, type CreateOptionSpec } from '@tsemu/block-core';
+import { findDriver, parseOptionString, parseSize, type BlockDriver } from '@tsemu/block-core';
 import { optionLines } from '../create-options.js';
 import { getopt, UsageError } from '../getopt.js';
 import { asCommandError, closeQuietly, open } from '../image.js';
@@ -47,8 +47,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
   if (wantsOptionHelp(optionText) && format !== undefined && operands.length === 0) {
     const driver = findDriver(format);
     if (!driver) throw new CommandError(`Unknown file format '${format}'`);
-    if (driver.name !== 'qcow2') throw new CommandError(`Format driver '${format}' does not support option amendment`);
-    ctx.out(amendHelp());
+    if (!driver.amendOptions) throw new CommandError(`Format driver '${format}' does not support option amendment`);
+    ctx.out(amendHelp(driver));
     return 0;
   }
   // A plain error here in qemu-img 7.2 (no "Try 'qemu-img --help'" line).
@@ -79,7 +79,7 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
     const state = blk.root.state;
     if (!state.amendImage) throw new CommandError(`Format driver '${blk.root.driver.name}' does not support option amendment`);
     if (wantsOptionHelp(p.optionText)) {
-      ctx.out(amendHelp());
+      ctx.out(amendHelp(blk.root.driver));
       return;
     }
     let opts: Record<string, string>;
@@ -89,15 +89,16 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
       throw asCommandError(err);
     }
     const createOptions = blk.root.driver.createOptions ?? [];
+    const amendOptions = blk.root.driver.amendOptions ?? [];
     // QemuOpts refuses a name or value outside the amend list before any progress is shown; qemu-img then
     // parses the text again with the create options added, and if that works, says the option is create-only.
-    const problem = qemuOptsProblem(QCOW2_AMEND_OPTIONS, opts);
+    const problem = qemuOptsProblem(amendOptions, opts);
     if (problem !== undefined) {
-      const createOnly = qemuOptsProblem([...QCOW2_AMEND_OPTIONS, ...createOptions], opts) === undefined;
+      const createOnly = qemuOptsProblem([...amendOptions, ...createOptions], opts) === undefined;
       throw new CommandError(createOnly ? `${problem}\nThis option is only supported for image creation` : problem);
     }
     // Size-typed options reach the driver in bytes ("2M" -> "2097152").
-    for (const spec of QCOW2_AMEND_OPTIONS) {
+    for (const spec of amendOptions) {
       const v = opts[spec.name];
       if (spec.type !== 'size' || v === undefined) continue;
       try {
@@ -123,31 +124,11 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
 }
 
 
-/** What `amend -o help` prints for qcow2. */
-function amendHelp(): string {
-  return `Amend options for 'qcow2':\n${optionLines(QCOW2_AMEND_OPTIONS)}`;
+/** What `amend -o help` prints for a format. */
+function amendHelp(driver: BlockDriver): string {
+  return `Amend options for '${driver.name}':\n${optionLines(driver.amendOptions ?? [])}`;
 }
 
-/**
- * qcow2's amend options with their QemuOpts types, in QEMU's order (LUKS
- * keyslot options, then the list create shares); the rest of the create
- * options are create-only.
- */
-const QCOW2_AMEND_OPTIONS: CreateOptionSpec[] = [
-  { name: 'encrypt.state', type: 'string', help: 'Select new state of affected keyslots (active/inactive)' },
-  { name: 'encrypt.keyslot', type: 'number', help: 'Select a single keyslot to modify explicitly' },
-  { name: 'encrypt.old-secret', type: 'string', help: 'Select all keyslots that match this password' },
-  { name: 'encrypt.new-secret', type: 'string', help: 'New secret to set in the matching keyslots. Empty string to erase' },
-  { name: 'encrypt.iter-time', type: 'number', help: 'Time to spend in PBKDF in milliseconds' },
-  { name: 'size', type: 'size', help: 'Virtual disk size' },
-  { name: 'compat', type: 'string', help: 'Compatibility level (v2 [0.10] or v3 [1.1])' },
-  { name: 'backing_file', type: 'string', help: 'File name of a base image' },
-  { name: 'backing_fmt', type: 'string', help: 'Image format of the base image' },
-  { name: 'data_file', type: 'string', help: 'File name of an external data file' },
-  { name: 'data_file_raw', type: 'bool', help: 'The external data file must stay valid as a raw image' },
-  { name: 'lazy_refcounts', type: 'bool', help: 'Postpone refcount updates' },
-  { name: 'refcount_bits', type: 'number', help: 'Width of a reference count entry in bits' },
-];
 
 export const amendCommand: SubCommand = {
   name: 'amend',
