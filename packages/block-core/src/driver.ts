@@ -141,6 +141,8 @@ export interface OpenContext {
   singleClient?: boolean;
   /** OpenSpec.forCheck (BDRV_O_CHECK): no automatic repair at open; `check` does it. */
   forCheck?: boolean;
+  /** OpenSpec.noIo (BDRV_O_NO_IO, qemu-img info): no guest data will be read or written. */
+  noIo?: boolean;
   /** What the parent asks of this node: the permissions a host file locks (see perm.ts). */
   perm?: PermRequest;
   /** OpenSpec.onWarnReport: where a driver's open-time warnings go (undefined: process.stderr). */

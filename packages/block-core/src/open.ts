@@ -77,6 +77,7 @@ interface Inherited {
   noBacking: boolean;
   singleClient: boolean;
   forCheck: boolean;
+  noIo?: boolean;
   onWarning?: (line: string) => void;
   onWarnReport?: (text: string) => void;
   /** What the parent (or the tool) asks of the node being opened; see perm.ts. */
@@ -131,6 +132,7 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
     noBacking: spec.noBacking === true,
     singleClient: spec.singleClient === true,
     forCheck: spec.forCheck === true,
+    noIo: spec.noIo === true,
     onWarning: spec.onWarning,
     onWarnReport: spec.onWarnReport,
     request: rootRequest(spec.readOnly === true, spec.noIo === true, spec.resize === true),
@@ -268,7 +270,7 @@ async function openNode(
   const childInherited: Inherited = { ...inherited, readOnly, cache, unmap: true };
   const noBacking = inherited.noBacking || opts.backing === JSON_NULL;
   const ctx: OpenContext = {
-    node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck,
+    node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck, noIo: inherited.noIo,
     perm: request,
     warnReport: inherited.onWarnReport,
     openChild: (role, fallbackFilename, fallbackFormat) => {

@@ -1,5 +1,5 @@
 // qcow2Driver: the BlockDriver table block-core registers.
-import type { BlockDriver, BlockNode, OpenContext } from '@tsemu/block-core';
+import { BlockError, type BlockDriver, type BlockNode, type OpenContext } from '@tsemu/block-core';
 import { QCOW2_AMEND_OPTIONS, QCOW2_CREATE_OPTIONS } from './create-options.js';
 import { createQcow2 } from './create.js';
 import { measureQcow2 } from './measure.js';
@@ -27,6 +27,11 @@ async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
   ctx.node.backingFile = header.backingFile;
   ctx.node.backingFormat = header.backingFormat;
   const { l2CacheBytes, lazyRefcounts, passDiscard } = parseRuntimeOptions(ctx.options, header.clusterSize, ctx.node.unmap);
+  // QEMU sets the decryption up while it reads the header extensions, and asks for the key first
+  // (not for info, which reads no data: tsemu's info refuses encrypted images further on).
+  if ((header.cryptMethod === 1 || header.cryptMethod === 2) && ctx.options['encrypt.key-secret'] === undefined && !ctx.noIo) {
+    throw new BlockError('EINVAL', "Parameter 'encrypt.key-secret' is required for cipher");
+  }
   let backing: BlockNode | undefined;
   const wantsBacking = header.backingFile !== undefined || ctx.options.backing !== undefined ||
     Object.keys(ctx.options).some((k) => k.startsWith('backing.'));
