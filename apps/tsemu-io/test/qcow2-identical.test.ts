@@ -53,6 +53,9 @@ function compareRuns(opts: string[], commands: string[]): void {
   expect(tr.code).toBe(qr.code);
   expect(tr.stderr).toBe(qr.stderr);
   expect(statSync(t).size).toBe(statSync(q).size);
-  expect(statSync(t).blocks).toBe(statSync(q).blocks);
+  // Allocated the same, to one 4 KiB file-system block: under load ext4 once gave qemu-io's file one
+  // block more than ours after a discard and a write into the freed cluster (2576 vs 2568 sectors),
+  // which a rerun did not repeat. A missing cluster zeroing would differ by a whole cluster.
+  expect(Math.abs(statSync(t).blocks - statSync(q).blocks)).toBeLessThanOrEqual(8);
   expect(sha(t)).toBe(sha(q));
 }
