@@ -14,7 +14,7 @@ export { openImage, openProtocolNode, type OpenSpec } from './open.js';
 export * from './perm.js';
 export { createImage, createOptionsFor, formattingLine, normalizedNumber, type CreateSpec } from './create.js';
 export { registerDriver, findDriver, listDrivers, findProtocolDriver, probeFormat } from './registry.js';
-export { childOptions, flattenJson, JSON_NULL, parseJsonFilename, parseBool, parseSizeOption, sizeOptionError, SIZE_OPTION_HINT } from './options.js';
+export { childOptions, flattenJson, JSON_NULL, parseJsonFilename, parseBool, parseSizeOption, sizeOptionError } from './options.js';
 export { iovLength, sliceIov, copyFromIov, copyToIov, zeroIov } from './iov.js';
 export { RequestTracker } from './request-tracker.js';
 export { fileDriver, FileDriverState, type FileIoStats } from './drivers/file.js';

@@ -70,7 +70,7 @@ export function parseBool(name: string, value: string | undefined, fallback: boo
 }
 
 /** QEMU's hint after a bad size option's error (error_report_err prints it on the next lines). */
-export const SIZE_OPTION_HINT = '\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
+const SIZE_OPTION_HINT = '\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
 
 /** QemuOpts' error for a size option that is not a size, with its hint. */
 export function sizeOptionError(name: string): BlockError {

@@ -6,6 +6,7 @@ import { BlockError, cIntOption, parseBool } from '@tsemu/block-core';
 import {
   COMPAT_LAZY_REFCOUNTS, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO, V3_HEADER_LENGTH,
 } from './constants.js';
+import { QCOW2_AMEND_OPTIONS } from './create-options.js';
 import type { Qcow2Image } from './image.js';
 import { changeRefcountOrder, type OperationStatus } from './refcount-order.js';
 import { resizeQcow2 } from './resize.js';
@@ -13,8 +14,8 @@ import { readSnapshotTable } from './snapshot-table.js';
 import type { Qcow2Writer } from './write-path.js';
 
 const CREATE_ONLY = ['cluster_size', 'preallocation', 'compression_type', 'extended_l2'];
-/** What amend takes (QEMU's amend list; the encrypt.* keyslot options are refused before). */
-const AMENDABLE = ['size', 'compat', 'backing_file', 'backing_fmt', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits'];
+/** What amend takes besides the encrypt.* keyslot options, which are refused before (QEMU's amend list). */
+const AMENDABLE = QCOW2_AMEND_OPTIONS.map((o) => o.name).filter((name) => !name.startsWith('encrypt.'));
 
 /**
  * QEMU's qcow2_amend_helper_cb: folds the progress of several operations

@@ -1,5 +1,5 @@
 // Option values shared by several sub-commands, validated with qemu-img's messages.
-import { parseCNumber, parseSize, type CreateOptionSpec } from '@tsemu/block-core';
+import { parseCNumber, parseSize, sizeOptionError, type CreateOptionSpec } from '@tsemu/block-core';
 import { CommandError } from './io.js';
 
 export type OutputFormat = 'human' | 'json';
@@ -66,8 +66,7 @@ export function parseSparseSize(text: string): number {
 
 /** QemuOpts' complaint about a size parameter that is not a size. */
 export function sizeParamHint(name: string): string {
-  return `Parameter '${name}' expects a non-negative number below 2^64\n` +
-    'Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.';
+  return sizeOptionError(name).message;
 }
 
 export const SIZE_PARAM_HINT = sizeParamHint('size');

@@ -592,17 +592,17 @@ async function writeZeroRange(state: FileDriverState, offset: number, length: nu
   }
 }
 
-/** `Could not open 'x': No such file or directory`, as QEMU's file-posix says it. */
-/** The `locking` option (QEMU's OnOffAuto): auto and on lock, off does not. */
 /** file-posix's aio= values (io_uring and native are accepted; requests go through the thread pool either way). */
 const AIO_MODES = new Set(['threads', 'native', 'io_uring']);
 
+/** The `locking` option (QEMU's OnOffAuto): auto and on lock, off does not. */
 function parseLocking(value: string | undefined): boolean {
   if (value === undefined || value === 'auto' || value === 'on') return true;
   if (value === 'off') return false;
   throw new BlockError('EINVAL', `invalid parameter value: ${value}`);
 }
 
+/** `Could not open 'x': No such file or directory`, as QEMU's file-posix says it. */
 function openError(path: string, err: unknown): BlockError {
   return fromNodeError(err, (text) => `Could not open '${path}': ${text}`);
 }
@@ -665,13 +665,13 @@ export const fileDriver: BlockDriver = {
     const syncWrites = parseBool('x-sync-writes', o['x-sync-writes'], ctx.singleClient === true);
     const syncReads = parseBool('x-sync-reads', o['x-sync-reads'], ctx.singleClient === true);
     const mmap = parseBool('x-mmap', o['x-mmap'], false);
-    const batch = ctx.options['aio-max-batch'];
+    const batch = o['aio-max-batch'];
     if (batch !== undefined && typeof parseCNumber(batch) !== 'bigint') throw new BlockError('EINVAL', "Parameter 'aio-max-batch' expects a number");
-    const aio = ctx.options.aio;
+    const aio = o.aio;
     if (aio !== undefined && !AIO_MODES.has(aio)) throw new BlockError('EINVAL', `invalid parameter value: ${aio}`);
-    const locking = parseLocking(ctx.options.locking);
+    const locking = parseLocking(o.locking);
     // No pr-manager object can exist here (--object pr-manager-helper is not supported).
-    const prManager = ctx.options['pr-manager'];
+    const prManager = o['pr-manager'];
     if (prManager !== undefined) throw new BlockError('EINVAL', `No persistent reservation manager with id '${prManager}'`);
     const st = await statPath(path).catch((err) => { throw openError(path, err); });
     if (st.isDirectory()) throw new BlockError('EISDIR', `Could not open '${path}': Is a directory`);

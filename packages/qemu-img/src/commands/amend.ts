@@ -5,7 +5,7 @@ import { optionLines } from '../create-options.js';
 import { getopt, UsageError } from '../getopt.js';
 import { asCommandError, closeQuietly, open } from '../image.js';
 import { CommandError, HelpRequested, type Context } from '../io.js';
-import { joinOptions, parseCache, qemuOptsProblem, wantsOptionHelp } from '../options.js';
+import { joinOptions, parseCache, qemuOptsProblem, sizeParamHint, wantsOptionHelp } from '../options.js';
 import { ProgressMeter } from '../progress.js';
 import type { SubCommand } from './command.js';
 import { defineObject } from '../objects.js';
@@ -104,7 +104,7 @@ async function amend(ctx: Context, p: AmendParams, meter: ProgressMeter | undefi
       try {
         opts[spec.name] = String(parseSize(v));
       } catch {
-        throw new CommandError(`Parameter '${spec.name}' expects a non-negative number below 2^64`);
+        throw new CommandError(sizeParamHint(spec.name));
       }
     }
     meter?.set(0);
