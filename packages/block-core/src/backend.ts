@@ -6,6 +6,7 @@ import type { BlockStatus, DriverInfo, Preallocation, WriteFlags, ZeroFlags } fr
 import { BlockError } from './errors.js';
 import { iovLength } from './iov.js';
 import type { BlockNode } from './node.js';
+import { refreshedFilename } from './refresh-filename.js';
 
 const NO_FLAGS: WriteFlags = Object.freeze({});
 const FUA: WriteFlags = Object.freeze({ fua: true });
@@ -233,7 +234,7 @@ export class BlockBackend {
     return {
       ...this.root.info(),
       format: this.root.driver.name,
-      filename: this.root.filename,
+      filename: refreshedFilename(this.root),
       cacheMode: cacheModeName(this.cacheFlags),
       hostCacheBypass: hostCacheBypassOf(this.root),
     };

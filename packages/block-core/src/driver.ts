@@ -52,6 +52,8 @@ export interface DriverInfo {
   vmStateOffset?: number;
   formatSpecific?: FormatSpecificInfo;
   dirty?: boolean;
+  /** Guest data is encrypted (qemu-img info's "encrypted: yes"). */
+  encrypted?: boolean;
 }
 
 /** What an open driver instance can do. Everything optional degrades cleanly. */
@@ -178,6 +180,20 @@ export interface BlockDriver {
   probe?(header: Uint8Array, filename: string): number;
   /** Splits a protocol filename ("nbd://h/x") into this driver's options. */
   parseFilename?(filename: string): BlockOptions;
+  /**
+   * QEMU's strong runtime options: those that change what the node presents
+   * (raw's offset), so a name without them would mislead. A node given one is
+   * shown by its options (`json:{...}`, see refresh-filename.ts). A name
+   * ending in '.' covers every option under that prefix.
+   */
+  readonly strongOptions?: readonly string[];
+  /**
+   * The name a node of this driver shows when it has its own way of naming
+   * itself (null-co://, blkdebug:config:image); '' when only its options can
+   * say what it is. `strong`: the strong options the node was given;
+   * `childName(role)`: a child's shown name ('' if it has none).
+   */
+  exactFilename?(node: BlockNode, strong: readonly string[], childName: (role: string) => string): string;
   open(ctx: OpenContext): Promise<BlockDriverState>;
   /** Options accepted by create / amend, in QEMU's order for the `Formatting` line. */
   readonly createOptions?: CreateOptionSpec[];

@@ -390,7 +390,8 @@ export class BlockNode {
    * info, else raw and filters ask the node below them (raw over nbd fails).
    */
   answersInfo(): boolean {
-    if (this.state.info) return true;
+    // A filter answers with what is below it (blkdebug's own info() is its image's).
+    if (this.state.info && this.driver.kind !== 'filter') return true;
     if (this.driver.noInfo) return false;
     if (this.driver.name !== 'raw' && this.driver.kind !== 'filter') return true;
     const below = this.file ?? this.children.get('image');

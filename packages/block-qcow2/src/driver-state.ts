@@ -2,9 +2,11 @@
 // requests in flight (for deferred frees) and forwards to reader/writer.
 import {
   BlockError, type BlockDriverState, type BlockNode, type BlockStatus, type CheckRepair, type CheckResult, type DriverInfo,
-  type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type ZeroFlags,
+  qdictOrder, type Preallocation, type SnapshotCreateRequest, type SnapshotInfo, type ZeroFlags,
 } from '@tsemu/block-core';
-import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, INCOMPAT_EXTL2 } from './constants.js';
+import {
+  AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, EXT_DATA_FILE, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
+} from './constants.js';
 import type { Qcow2Bitmaps } from './bitmaps.js';
 import { setRefcount } from './refcount-codec.js';
 import type { Qcow2Image } from './image.js';
@@ -347,6 +349,7 @@ export class Qcow2DriverState implements BlockDriverState {
       clusterSize: cs,
       vmStateOffset: l1VmStateIndex * perTable,
       dirty: (h.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n,
+      ...(this.image.encryptInfo !== undefined && { encrypted: true }),
       formatSpecific: { type: 'qcow2', data: formatSpecificData(this.image) },
     };
   }
@@ -366,23 +369,30 @@ export class Qcow2DriverState implements BlockDriverState {
   }
 }
 
-/** qemu-img info's "Format specific information", keys and order as QEMU 7.2 emits them. */
+/** qemu-img info's "Format specific information": QEMU 7.2's keys, in its (QDict) order. */
 export function formatSpecificData(img: Qcow2Image): Record<string, unknown> {
   const h = img.header;
-  const compression = h.compressionType === 0 ? 'zlib' : 'zstd';
-  if (h.version < 3) return { compat: '0.10', 'compression-type': compression, 'refcount-bits': 2 ** h.refcountOrder };
-  const bitmaps = img.bitmaps.list.map((b) => ({
-    flags: [...(b.inconsistent ? ['in-use'] : []), ...(b.auto ? ['auto'] : [])],
-    name: b.name,
-    granularity: 2 ** b.granularityBits,
-  }));
-  return {
-    compat: '1.1',
-    'compression-type': compression,
-    'lazy-refcounts': (h.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n,
-    ...(bitmaps.length > 0 && { bitmaps }),
+  const data: Record<string, unknown> = {
+    compat: h.version < 3 ? '0.10' : '1.1',
+    'compression-type': h.compressionType === 0 ? 'zlib' : 'zstd',
     'refcount-bits': 2 ** h.refcountOrder,
-    corrupt: (h.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n,
-    'extended-l2': (h.incompatibleFeatures & INCOMPAT_EXTL2) !== 0n,
   };
+  if (img.encryptInfo !== undefined) data.encrypt = img.encryptInfo;
+  if (h.version >= 3) {
+    data['lazy-refcounts'] = (h.compatibleFeatures & COMPAT_LAZY_REFCOUNTS) !== 0n;
+    const bitmaps = img.bitmaps.list.map((b) => ({
+      flags: [...(b.inconsistent ? ['in-use'] : []), ...(b.auto ? ['auto'] : [])],
+      name: b.name,
+      granularity: 2 ** b.granularityBits,
+    }));
+    if (bitmaps.length > 0) data.bitmaps = bitmaps;
+    const dataFile = h.unknownExtensions.find((e) => e.type === EXT_DATA_FILE);
+    if (dataFile !== undefined) data['data-file'] = new TextDecoder().decode(dataFile.data);
+    if ((h.incompatibleFeatures & INCOMPAT_DATA_FILE) !== 0n) data['data-file-raw'] = (h.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW) !== 0n;
+    data.corrupt = (h.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
+    data['extended-l2'] = (h.incompatibleFeatures & INCOMPAT_EXTL2) !== 0n;
+  }
+  const ordered: Record<string, unknown> = {};
+  for (const k of qdictOrder(Object.keys(data))) ordered[k] = data[k];
+  return ordered;
 }

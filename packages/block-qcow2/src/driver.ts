@@ -26,9 +26,9 @@ async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
   const header = await readHeader(file);
   ctx.node.backingFile = header.backingFile;
   ctx.node.backingFormat = header.backingFormat;
-  const { l2CacheBytes, lazyRefcounts, passDiscard } = parseRuntimeOptions(ctx.options, header.clusterSize, ctx.node.unmap);
+  const { l2CacheBytes, lazyRefcounts, passDiscard } = parseRuntimeOptions(ctx.options, header, ctx.node.unmap);
   // QEMU sets the decryption up while it reads the header extensions, and asks for the key first
-  // (not for info, which reads no data: tsemu's info refuses encrypted images further on).
+  // (not for info, which reads no data and shows the encryption header).
   if ((header.cryptMethod === 1 || header.cryptMethod === 2) && ctx.options['encrypt.key-secret'] === undefined && !ctx.noIo) {
     throw new BlockError('EINVAL', "Parameter 'encrypt.key-secret' is required for cipher");
   }
@@ -40,6 +40,7 @@ async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
   }
   const image = await openQcow2Image(fileNode, backing, {
     readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts, forCheck: ctx.forCheck === true, opened: { file, header }, warn: ctx.warnReport, passDiscard,
+    noIo: ctx.noIo === true,
   });
   return new Qcow2DriverState(image, fileNode);
 }

@@ -69,6 +69,8 @@ export class Qcow2Image {
   lazyRefcounts = false;
   /** Which kinds of freed clusters get discarded in the file (see Qcow2DiscardPassthrough); open sets it. */
   passDiscard: Qcow2DiscardPassthrough = { request: false, snapshot: true, other: false };
+  /** An encrypted image's "encrypt" info (LUKS header or `{ format: 'aes' }`); only info opens one. */
+  encryptInfo: Record<string, unknown> | undefined;
   /** Persistent dirty bitmaps (loaded by openQcow2Image; stored at close). */
   readonly bitmaps = new Qcow2Bitmaps(this);
 

@@ -12,6 +12,7 @@ import { Qcow2ClusterMap } from './cluster-map.js';
 import { Qcow2Header } from './header.js';
 import { Qcow2HostFile, type Qcow2FileNode } from './host-file.js';
 import { Qcow2Image, type Qcow2DiscardPassthrough } from './image.js';
+import { readLuksInfo } from './luks-info.js';
 import { Qcow2RefcountTable } from './refcount-table.js';
 import { readSnapshotTable } from './snapshot-table.js';
 
@@ -32,6 +33,8 @@ export interface Qcow2OpenOptions {
   warn?: (text: string) => void;
   /** Which freed clusters are discarded in the file (QEMU's discard_passthrough); default: none. */
   passDiscard?: Qcow2DiscardPassthrough;
+  /** Opened by qemu-img info (BDRV_O_NO_IO): an encrypted image or one with an external data file opens, for its metadata only. */
+  noIo?: boolean;
 }
 
 
@@ -56,12 +59,13 @@ export async function readHeader(file: Qcow2HostFile): Promise<Qcow2Header> {
  * `forCheck` (BDRV_O_CHECK): the snapshot table is left to the check, which
  * reports (and with -r all repairs) what open would refuse.
  */
-export function validateHeader(h: Qcow2Header, readOnly: boolean, forCheck = false): void {
+export function validateHeader(h: Qcow2Header, readOnly: boolean, forCheck = false, noIo = false): void {
   const cs = h.clusterSize;
   if ((h.incompatibleFeatures & INCOMPAT_CORRUPT) && !readOnly) {
     throw new BlockError('EACCES', 'qcow2: Image is corrupt; cannot be opened read/write');
   }
-  if (h.incompatibleFeatures & INCOMPAT_DATA_FILE) {
+  // qemu-img info (no I/O) shows such an image without opening its data file.
+  if ((h.incompatibleFeatures & INCOMPAT_DATA_FILE) && !noIo) {
     throw new BlockError('ENOTSUP', 'qcow2: external data files are not supported yet');
   }
   if ((h.incompatibleFeatures & INCOMPAT_EXTL2) && !readOnly) {
@@ -96,9 +100,6 @@ export function validateHeader(h: Qcow2Header, readOnly: boolean, forCheck = fal
   if (h.l1Size > 0 && !tableOffsetValid(h.l1TableOffset, h.l1Size * 8, cs)) {
     throw new BlockError('EINVAL', 'Active L1 table offset invalid');
   }
-  if (h.cryptMethod === 1 || h.cryptMethod === 2) {
-    throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
-  }
   if (h.cryptMethod > 2) throw new BlockError('EINVAL', `Unsupported encryption method ${h.cryptMethod}`);
 }
 
@@ -112,8 +113,13 @@ export async function openQcow2Image(
 ): Promise<Qcow2Image> {
   const file = opts.opened?.file ?? await Qcow2HostFile.open(fileNode);
   const header = opts.opened?.header ?? await readHeader(file);
-  validateHeader(header, opts.readOnly, opts.forCheck === true);
+  validateHeader(header, opts.readOnly, opts.forCheck === true, opts.noIo === true);
   const img = new Qcow2Image(header, file, backing, opts.readOnly);
+  if (header.cryptMethod === 1 || header.cryptMethod === 2) {
+    // The LUKS header is checked as QEMU checks it, also when no data will be read.
+    img.encryptInfo = header.cryptMethod === 2 ? await readLuksInfo(file, header) : { format: 'aes' };
+    if (opts.noIo !== true) throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
+  }
   if (opts.passDiscard) img.passDiscard = opts.passDiscard;
   if (opts.lazyRefcounts === true && header.version < 3) {
     throw new BlockError('EINVAL', 'Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level');

@@ -5,6 +5,7 @@
 // refcounts and discard pass-through change what tsemu does; the others are
 // checked and accepted.
 import { BlockError, parseBool, parseCNumber, parseSize, sizeOptionError } from '@tsemu/block-core';
+import type { Qcow2Header } from './header.js';
 
 type Options = Record<string, string | undefined>;
 
@@ -39,7 +40,8 @@ function size(o: Options, name: string): number | undefined {
 }
 
 /** `discardUnmap`: the node's discard=unmap, which pass-discard-request follows by default. */
-export function parseRuntimeOptions(o: Options, clusterSize: number, discardUnmap: boolean): Qcow2RuntimeOptions {
+export function parseRuntimeOptions(o: Options, header: Pick<Qcow2Header, 'clusterSize' | 'cryptMethod'>, discardUnmap: boolean): Qcow2RuntimeOptions {
+  const clusterSize = header.clusterSize;
   // QemuOpts' typed values.
   const combined = size(o, 'cache-size');
   const l2 = size(o, 'l2-cache-size');
@@ -86,7 +88,10 @@ export function parseRuntimeOptions(o: Options, clusterSize: number, discardUnma
   if (!OVERLAP_MODES.includes(overlap)) {
     throw invalid(`Unsupported value '${overlap}' for qcow2 option 'overlap-check'. Allowed are any of the following: ${OVERLAP_MODES.join(', ')}`);
   }
-  // The image header says it is not encrypted (tsemu opens no other): a format named anyway is refused.
-  if (o['encrypt.format'] !== undefined) throw invalid(`No encryption in image header, but options specified format '${o['encrypt.format']}'`);
+  // encrypt.format must name the header's encryption (any other name, valid or not, is refused).
+  const format = o['encrypt.format'];
+  const inHeader = header.cryptMethod === 1 ? 'aes' : header.cryptMethod === 2 ? 'luks' : undefined;
+  if (format !== undefined && inHeader === undefined) throw invalid(`No encryption in image header, but options specified format '${format}'`);
+  if (format !== undefined && format !== inHeader) throw invalid(`Header reported '${inHeader}' encryption format but options specify '${format}'`);
   return { l2CacheBytes, lazyRefcounts, passDiscard };
 }

@@ -9,7 +9,7 @@
 //   inject.once=on|off               off: the Nth and every later one fail (default on)
 //   align=N                          request alignment to impose (tests RMW; default 1)
 //   log=on                           keep an ordered event log (BlkdebugState.events)
-import type { BlockDriver, BlockDriverState, BlockStatus, OpenContext, Preallocation, WriteFlags, ZeroFlags } from '../driver.js';
+import type { BlockDriver, BlockDriverState, BlockStatus, DriverInfo, OpenContext, Preallocation, WriteFlags, ZeroFlags } from '../driver.js';
 import { BlockError, strerror, type Errno } from '../errors.js';
 import type { BlockNode } from '../node.js';
 import { parseBool, parseUintOption } from '../options.js';
@@ -90,8 +90,15 @@ export class BlkdebugState implements BlockDriverState {
     return this.image.truncate(size, exact, prealloc);
   }
 
-  allocatedFileSize(): Promise<number | undefined> {
-    return this.image.allocatedFileSize();
+  /** Not passed down: QEMU answers "unavailable" for a protocol-named driver without its own answer. */
+  async allocatedFileSize(): Promise<number | undefined> {
+    return undefined;
+  }
+
+  /** A filter's get_info is its image's (cluster size, dirty flag), without the format-specific part. */
+  info(): DriverInfo {
+    const { clusterSize, vmStateOffset, dirty } = this.image.info();
+    return { clusterSize, vmStateOffset, dirty };
   }
 
   async close(): Promise<void> {}
@@ -109,6 +116,12 @@ export const blkdebugDriver: BlockDriver = {
   kind: 'filter',
   protocols: ['blkdebug'],
   openOptions: ['x-image', 'filename', 'config', 'align', 'log', 'inject.errno', 'inject.once', ...OPS.map((op) => `inject.${op}`)],
+  strongOptions: ['config', 'align', 'inject.'],
+  /** QEMU's "blkdebug:<config>:<image>" while nothing but the config file is set. */
+  exactFilename(node, strong, childName) {
+    const image = childName('image');
+    return image !== '' && strong.every((k) => k === 'config') ? `blkdebug:${node.options.config ?? ''}:${image}` : '';
+  },
   /** "blkdebug:<config>:<image>" (config ignored), "blkdebug::<image>", or (tsemu) a plain image name. */
   parseFilename(filename: string) {
     if (!filename.startsWith('blkdebug:')) return { 'x-image': filename };

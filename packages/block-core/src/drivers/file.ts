@@ -639,6 +639,7 @@ export const fileDriver: BlockDriver = {
   name: 'file',
   kind: 'protocol',
   protocols: ['file'],
+  strongOptions: ['filename'],
   // x-no-odirect=on: behave as if the filesystem refused O_DIRECT (tests the O_DSYNC fallback anywhere).
   // x-no-fallocate=on: act as if the host-io addon were missing (tests the portable paths).
   // x-no-nowait=on: never try RWF_NOWAIT (tests and before/after measurements of the async path).

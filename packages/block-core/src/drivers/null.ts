@@ -29,6 +29,11 @@ class NullDriverState implements BlockDriverState {
     return { length: n, data: !this.readZeroes, zero: this.readZeroes, allocated: true, offset };
   }
 
+  /** QEMU's null driver reports no allocated bytes ("disk size: 0 B"). */
+  async allocatedFileSize(): Promise<number> {
+    return 0;
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -41,6 +46,8 @@ function makeNullDriver(name: string): BlockDriver {
     openOptions: ['filename', 'size', 'read-zeroes', 'latency-ns'],
     // "null-co://" carries no options: everything comes from size=/read-zeroes=.
     parseFilename: () => ({}),
+    strongOptions: ['size', 'read-zeroes'],
+    exactFilename: (_node, strong) => (strong.length === 0 ? `${name}://` : ''),
     async open(ctx: OpenContext): Promise<BlockDriverState> {
       const size = parseSizeOption('size', ctx.options.size, 1 << 30);
       return new NullDriverState(size, parseBool('read-zeroes', ctx.options['read-zeroes'], false));

@@ -114,6 +114,7 @@ export const rawDriver: BlockDriver = {
   name: 'raw',
   kind: 'format',
   openOptions: ['offset', 'size', 'filename', 'file'],
+  strongOptions: ['offset', 'size'],
   probe: () => 1,
   async open(ctx: OpenContext): Promise<BlockDriverState> {
     const file = await ctx.openChild('file');

@@ -21,6 +21,7 @@ export interface ImageInfo {
   'actual-size'?: number;
   'format-specific'?: { type: string; data: Record<string, unknown> };
   'full-backing-filename'?: string;
+  encrypted?: boolean;
   'backing-filename'?: string;
   'dirty-flag'?: boolean;
 }
@@ -44,10 +45,10 @@ export async function collectInfo(node: BlockNode, filename: string, virtualSize
   out.format = node.driver.name;
   if (actual !== undefined) out['actual-size'] = actual;
   if (info.formatSpecific) out['format-specific'] = info.formatSpecific;
-  if (backingName !== undefined) {
-    out['full-backing-filename'] = fullBackingName(filename, backingName);
-    out['backing-filename'] = backingName;
-  }
+  // Relative to the image's file, also when the image is shown as json:{...} (QEMU's bdrv_dirname).
+  if (backingName !== undefined) out['full-backing-filename'] = fullBackingName(node.filename || filename, backingName);
+  if (info.encrypted) out.encrypted = true;
+  if (backingName !== undefined) out['backing-filename'] = backingName;
   if (info.dirty !== undefined || answersGetInfo(node)) out['dirty-flag'] = info.dirty ?? false;
   return out;
 }
@@ -61,12 +62,14 @@ function fullBackingName(image: string, backing: string): string {
 
 /**
  * QEMU prints the dirty flag only when the driver answers get_info: host
- * files do (and raw passes the question down to its file), null-co and nbd
- * do not. block-core's DriverInfo has no such signal, so decide by driver.
+ * files do (raw passes the question down to its file, a filter such as
+ * blkdebug to its image), null-co and nbd do not. block-core's DriverInfo
+ * has no such signal, so decide by driver.
  */
 function answersGetInfo(node: BlockNode): boolean {
   if (node.driver.name === 'file') return true;
-  return node.driver.name === 'raw' && node.file !== undefined && answersGetInfo(node.file);
+  const below = node.driver.name === 'raw' ? node.file : node.driver.kind === 'filter' ? node.children.get('image') : undefined;
+  return below !== undefined && answersGetInfo(below);
 }
 
 /**
@@ -106,6 +109,7 @@ export function formatInfoHuman(info: ImageInfo): string {
     `virtual size: ${sizeToStr(info['virtual-size'])} (${info['virtual-size']} bytes)`,
     `disk size: ${info['actual-size'] === undefined ? 'unavailable' : sizeToStr(info['actual-size'])}`,
   ];
+  if (info.encrypted) lines.push('encrypted: yes');
   if (info['cluster-size'] !== undefined) lines.push(`cluster_size: ${info['cluster-size']}`);
   if (info['dirty-flag']) lines.push('cleanly shut down: no');
   const backing = info['backing-filename'];
