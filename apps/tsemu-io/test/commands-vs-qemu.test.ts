@@ -59,6 +59,11 @@ const CASES: string[][] = [
   ['-f', 'raw', '-c', 'close', '-c', 'open -d bogus img.raw', 'img.raw'],
   ['-f', 'raw', '-c', 'reopen -r -w', 'img.raw'],
   ['-f', 'raw', '-c', 'map', '-c', 'length', '-c', 'read -v 992 32', 'odd.raw'],
+  // info on drivers with a protocol name (both names printed) and a filter answering with its image's info.
+  ['-c', 'info', '--image-opts', 'driver=blkdebug,image.filename=img.qcow2'],
+  ['-c', 'info', '--image-opts', 'driver=blkdebug,image.driver=qcow2,image.file.filename=img.qcow2'],
+  ['-c', 'info', '--image-opts', 'driver=blkdebug,image.driver=null-co'],
+  ['-c', 'info', '--image-opts', 'driver=qcow2,file.driver=blkdebug,file.image.filename=img.qcow2'],
 ];
 
 describe('qemu-io command lines, side by side', () => {

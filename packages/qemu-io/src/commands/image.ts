@@ -51,8 +51,8 @@ const info: Command = {
     } catch {
       return EINVAL;
     }
-    // A protocol driver has both a format and a protocol name, and qemu-io prints both.
-    if (s.blk!.root.driver.kind === 'protocol') s.out(`format name: ${i.format}\n`);
+    // A driver with a protocol name (file, nbd, null-co, blkdebug) has both names, and qemu-io prints both.
+    if (s.blk!.root.driver.protocols !== undefined) s.out(`format name: ${i.format}\n`);
     s.out(`format name: ${i.format}\n`);
     // qemu-io fails here, without a message, when bdrv_get_info has no answer.
     if (!s.blk!.root.answersInfo()) return ENOTSUP;
