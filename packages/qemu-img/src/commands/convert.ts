@@ -119,7 +119,6 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     return 0;
   }
   if (a.files.length < 2) throw new CommandError('Must specify image file name');
-  const targetCache = parseCache(a.targetCache, false);
   const srcCache = parseCache(a.srcCache, true);
   if (a.targetIsZero && !a.noCreate) throw new CommandError('--target-is-zero requires use of -n flag');
   if (a.targetImageOpts && !a.noCreate) throw new CommandError('--target-image-opts requires use of -n flag');
@@ -183,6 +182,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
         throw new CommandError(`${targetName}: error while converting ${a.outFormat}: ${(err as Error).message}`);
       }
     }
+    // qemu-img checks the target's cache mode only now: a bad -t leaves the new image behind.
+    const targetCache = parseCache(a.targetCache, false);
     // Zeroed ranges may be deallocated, as qemu-img does, so -n targets end up sparse too.
     target = await open(ctx, {
       filename: targetName, format: targetFormat, readOnly: false, cache: targetCache, imageOpts: a.targetImageOpts, discard: 'unmap',
