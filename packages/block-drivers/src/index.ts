@@ -2,10 +2,11 @@
 // registerAllDrivers() so every format and protocol is there, as in QEMU's
 // binaries. A program that wants fewer imports the driver packages it needs.
 import '@tsemu/block-qcow2';
+import '@tsemu/block-luks';
 import '@tsemu/block-nbd';
 import { registerSheepdog } from '@tsemu/block-sheepdog';
 
-/** Registers qcow2, nbd and sheepdog (file, raw, null-co and blkdebug come with block-core). Safe to call again. */
+/** Registers qcow2, luks, nbd and sheepdog (file, raw, null-co and blkdebug come with block-core). Safe to call again. */
 export function registerAllDrivers(): void {
   registerSheepdog();
 }

@@ -2,20 +2,7 @@
 // tsemu writes no encrypted images: it gives QEMU's errors up to the point
 // where QEMU would derive a key from the secret, and there says "not supported".
 import { BlockError, type SecretLookup } from '@tsemu/block-core';
-
-const CIPHER_ALGS = [
-  'aes-128', 'aes-192', 'aes-256', 'des', '3des', 'cast5-128',
-  'serpent-128', 'serpent-192', 'serpent-256', 'twofish-128', 'twofish-192', 'twofish-256',
-];
-const HASH_ALGS = ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'ripemd160'];
-/** LUKS's enumerated options, in the order QEMU's QAPI visitor reads them. */
-const LUKS_ENUMS: ReadonlyArray<readonly [string, readonly string[]]> = [
-  ['cipher-alg', CIPHER_ALGS],
-  ['cipher-mode', ['ecb', 'cbc', 'xts', 'ctr']],
-  ['ivgen-alg', ['plain', 'plain64', 'essiv']],
-  ['ivgen-hash-alg', HASH_ALGS],
-  ['hash-alg', HASH_ALGS],
-];
+import { checkLuksEnums } from '@tsemu/block-luks';
 
 type Options = Record<string, string>;
 
@@ -48,7 +35,7 @@ export function encryptionFormat(o: Options): 'aes' | 'luks' | undefined {
     return undefined;
   }
   if (format === 'luks') {
-    checkLuksEnums(o);
+    checkLuksEnums(o, 'encrypt.');
     return format;
   }
   if (format !== 'aes') throw invalid(`Parameter 'format' does not accept value '${format}'`);
@@ -58,12 +45,6 @@ export function encryptionFormat(o: Options): 'aes' | 'luks' | undefined {
   return format;
 }
 
-function checkLuksEnums(o: Options): void {
-  for (const [name, values] of LUKS_ENUMS) {
-    const v = o[`encrypt.${name}`];
-    if (v !== undefined && !values.includes(v)) throw invalid(`Parameter '${name}' does not accept value '${v}'`);
-  }
-}
 
 /**
  * After every other check, QEMU looks the key secret up to set the encryption
@@ -79,6 +60,6 @@ export function refuseEncryption(o: Options, secret: SecretLookup | undefined): 
 /** measure: only a LUKS header changes the size ('aes', and formats create would refuse, measure as plain images). */
 export function measureEncryption(o: Options, secret: SecretLookup | undefined): void {
   if (o['encrypt.format'] !== 'luks') return;
-  checkLuksEnums(o);
+  checkLuksEnums(o, 'encrypt.');
   refuseEncryption(o, secret);
 }

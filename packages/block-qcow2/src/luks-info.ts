@@ -1,139 +1,29 @@
-// The LUKS header of a qcow2 image encrypted with encrypt.format=luks, read
-// for qemu-img info (which opens an image without its key): checked as QEMU
-// 7.2 checks it when it opens one, in the same order and words, and shown as
-// the "encrypt" entry of the format-specific information. Layout from the
-// LUKS1 on-disk format specification: a 592-byte big-endian header with
-// eight 48-byte key slots. Nothing here decrypts: tsemu reads no encrypted
-// data (see the package README).
-import { BlockError, qdictOrder } from '@tsemu/block-core';
+// The LUKS header of a qcow2 image encrypted with encrypt.format=luks: found
+// through the crypto header extension (checked as QEMU checks it), then
+// checked and described by @tsemu/block-luks for info's "encrypt" entry.
+import { BlockError } from '@tsemu/block-core';
+import { LUKS_HEADER_BYTES, orderKeys, parseLuksHeader } from '@tsemu/block-luks';
+import { EXT_CRYPTO } from './constants.js';
 import type { Qcow2Header } from './header.js';
 import type { Qcow2HostFile } from './host-file.js';
-import { EXT_CRYPTO } from './constants.js';
 
-const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]; // "LUKS\xba\xbe"
-const HEADER_BYTES = 592;
-const SLOT_COUNT = 8;
-const SLOT_BYTES = 48;
-const SLOTS_AT = 208;
-const SLOT_ACTIVE = 0x00ac71f3;
-const SLOT_DISABLED = 0x0000dead;
-const STRIPES = 4000;
-const SECTOR = 512;
-/** QEMU keeps the first 4 KiB for the header: payload and key material must start past it. */
-const HEADER_SECTORS = 4096 / SECTOR;
-
-const CIPHER_KEY_SIZES: Record<string, readonly number[]> = {
-  aes: [16, 24, 32], twofish: [16, 24, 32], serpent: [16, 24, 32], cast5: [16],
-};
-const CIPHER_MODES = ['ecb', 'cbc', 'xts', 'ctr'];
-const IVGENS = ['plain', 'plain64', 'essiv'];
-const HASHES = ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'ripemd160'];
-
-const invalid = (message: string): BlockError => new BlockError('EINVAL', message);
-
-/** A NUL-terminated text field of the header. */
-function field(buf: Uint8Array, at: number, length: number): string {
-  const bytes = buf.subarray(at, at + length);
-  const nul = bytes.indexOf(0);
-  return new TextDecoder().decode(nul < 0 ? bytes : bytes.subarray(0, nul));
-}
-
-/** The crypto header extension's (offset, length), checked as QEMU does when it reads the extension. */
+/** The crypto header extension's (offset, length); none reads as (0, 0). */
 function cryptoExtension(h: Qcow2Header): { offset: number; length: number } {
   const ext = h.unknownExtensions.find((e) => e.type === EXT_CRYPTO);
   if (ext === undefined || ext.data.length < 16) return { offset: 0, length: 0 };
   const dv = new DataView(ext.data.buffer, ext.data.byteOffset, ext.data.byteLength);
   const offset = Number(dv.getBigUint64(0)), length = Number(dv.getBigUint64(8));
   if (offset % h.clusterSize !== 0) {
-    throw invalid(`Encryption header offset '${offset}' is not a multiple of cluster size '${h.clusterSize}'`);
+    throw new BlockError('EINVAL', `Encryption header offset '${offset}' is not a multiple of cluster size '${h.clusterSize}'`);
   }
   return { offset, length };
 }
 
-interface Slot { active: boolean; iterations: number; keyOffset: number; stripes: number }
-
-/**
- * Reads and checks the LUKS header; returns what qemu-img info shows under
- * "encrypt" (keys in QEMU's QDict order).
- */
+/** Reads and checks the image's LUKS header; returns info's "encrypt" entry (keys in QEMU's order). */
 export async function readLuksInfo(file: Qcow2HostFile, h: Qcow2Header): Promise<Record<string, unknown>> {
   const ext = cryptoExtension(h);
-  if (ext.length < HEADER_BYTES) throw invalid('Request for data outside of extension header');
-  const buf = new Uint8Array(HEADER_BYTES);
+  if (ext.length < LUKS_HEADER_BYTES) throw new BlockError('EINVAL', 'Request for data outside of extension header');
+  const buf = new Uint8Array(LUKS_HEADER_BYTES);
   await file.read(ext.offset, buf);
-  const dv = new DataView(buf.buffer);
-  if (LUKS_MAGIC.some((b, i) => buf[i] !== b)) throw invalid('Volume is not in LUKS format');
-  const version = dv.getUint16(6);
-  if (version !== 1) throw invalid(`LUKS version ${version} is not supported`);
-  const cipherName = field(buf, 8, 32), cipherModeSpec = field(buf, 40, 32), hashSpec = field(buf, 72, 32);
-  const payloadSector = dv.getUint32(104), keyBytes = dv.getUint32(108), masterKeyIters = dv.getUint32(164);
-  const uuid = field(buf, 168, 40);
-  const slots: Slot[] = [];
-  for (let i = 0; i < SLOT_COUNT; i++) {
-    const at = SLOTS_AT + i * SLOT_BYTES;
-    slots.push({
-      active: dv.getUint32(at) === SLOT_ACTIVE, iterations: dv.getUint32(at + 4),
-      keyOffset: dv.getUint32(at + 40), stripes: dv.getUint32(at + 44),
-    });
-  }
-  checkLayout(dv, slots, payloadSector, keyBytes, masterKeyIters);
-  const cipher = parseCipher(cipherName, cipherModeSpec, hashSpec, keyBytes);
-  const slotInfo = slots.map((s) => (s.active
-    ? orderKeys({ active: true, iters: s.iterations, 'key-offset': s.keyOffset * SECTOR, stripes: s.stripes })
-    : orderKeys({ active: false, 'key-offset': s.keyOffset * SECTOR })));
-  return orderKeys({
-    format: 'luks', 'cipher-alg': cipher.alg, 'cipher-mode': cipher.mode, 'ivgen-alg': cipher.ivgen,
-    ...(cipher.ivgenHash !== undefined && { 'ivgen-hash-alg': cipher.ivgenHash }),
-    'hash-alg': hashSpec, 'payload-offset': payloadSector * SECTOR, 'master-key-iters': masterKeyIters, uuid, slots: slotInfo,
-  });
-}
-
-/** Payload and key slot placement, QEMU's checks in its order. */
-function checkLayout(dv: DataView, slots: Slot[], payloadSector: number, keyBytes: number, masterKeyIters: number): void {
-  if (payloadSector < HEADER_SECTORS) throw invalid('LUKS payload is overlapping with the header');
-  if (masterKeyIters === 0) throw invalid('LUKS key iteration count is zero');
-  // Key material (keyBytes x stripes) rounded up to 4 KiB, as QEMU lays it out.
-  const sectors = (s: Slot): number => Math.ceil((keyBytes * s.stripes) / 4096) * (4096 / SECTOR);
-  for (let i = 0; i < SLOT_COUNT; i++) {
-    const s = slots[i]!;
-    const state = dv.getUint32(SLOTS_AT + i * SLOT_BYTES);
-    if (state !== SLOT_ACTIVE && state !== SLOT_DISABLED) throw invalid(`Keyslot ${i} state (active/disable) is corrupted`);
-    if (s.stripes !== STRIPES) throw invalid(`Keyslot ${i} is corrupted (stripes ${s.stripes} != ${STRIPES})`);
-    if (s.active && s.iterations === 0) throw invalid(`Keyslot ${i} iteration count is zero`);
-    if (s.keyOffset < HEADER_SECTORS) throw invalid(`Keyslot ${i} is overlapping with the LUKS header`);
-    const end = s.keyOffset + sectors(s);
-    if (end > payloadSector) throw invalid(`Keyslot ${i} is overlapping with the encrypted payload`);
-    for (let j = i + 1; j < SLOT_COUNT; j++) {
-      const t = slots[j]!;
-      if (s.keyOffset < t.keyOffset + sectors(t) && t.keyOffset < end) throw invalid(`Keyslots ${i} and ${j} are overlapping in the header`);
-    }
-  }
-}
-
-/** "xts-plain64", "cbc-essiv:sha256": QEMU's names for the cipher, its mode and IV generator. */
-function parseCipher(name: string, modeSpec: string, hashSpec: string, keyBytes: number) {
-  const dash = modeSpec.indexOf('-');
-  if (dash < 0) throw invalid(`Unexpected cipher mode string format '${modeSpec}'`);
-  const mode = modeSpec.slice(0, dash);
-  let ivgen = modeSpec.slice(dash + 1);
-  if (!CIPHER_MODES.includes(mode)) throw invalid(`Cipher mode '${mode}' not supported`);
-  let ivgenHash: string | undefined;
-  const colon = ivgen.indexOf(':');
-  if (colon >= 0) {
-    ivgenHash = ivgen.slice(colon + 1);
-    ivgen = ivgen.slice(0, colon);
-    if (!HASHES.includes(ivgenHash)) throw invalid(`Hash algorithm '${ivgenHash}' not supported`);
-  }
-  // XTS keys hold two cipher keys: the algorithm's size is half.
-  const size = mode === 'xts' ? Math.floor(keyBytes / 2) : keyBytes;
-  if (!(CIPHER_KEY_SIZES[name] ?? []).includes(size)) throw invalid(`Algorithm '${name}' with key size ${size} bytes not supported`);
-  if (!HASHES.includes(hashSpec)) throw invalid(`Hash algorithm '${hashSpec}' not supported`);
-  if (!IVGENS.includes(ivgen)) throw invalid(`IV generator '${ivgen}' not supported`);
-  return { alg: `${name}-${size * 8}`, mode, ivgen, ivgenHash };
-}
-
-function orderKeys(o: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of qdictOrder(Object.keys(o))) out[k] = o[k];
-  return out;
+  return orderKeys({ format: 'luks', ...parseLuksHeader(buf).info });
 }

@@ -1,0 +1,10 @@
+// @tsemu/block-luks: LUKS1 headers. Importing the package registers the luks
+// format driver with block-core (registerDriver(luksDriver)).
+import { registerDriver } from '@tsemu/block-core';
+import { luksDriver } from './driver.js';
+
+export { luksDriver } from './driver.js';
+export { isLuksHeader, LUKS_HEADER_BYTES, orderKeys, parseLuksHeader, type LuksHeader } from './luks-header.js';
+export { checkLuksEnums } from './luks-options.js';
+
+registerDriver(luksDriver);
