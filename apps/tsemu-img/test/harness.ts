@@ -71,6 +71,17 @@ export class SideBySide {
   }
 }
 
+/**
+ * qemu-img making an encrypted image: its LUKS set-up times PBKDF2 with
+ * getrusage and on a loaded machine can fail ("Unable to get accurate CPU
+ * usage"), so it is tried a few times before the fixture counts as broken.
+ */
+export function qemuImgRetried(args: string[], cwd: string): void {
+  let r = run('qemu-img', args, cwd);
+  for (let i = 0; i < 4 && r.code !== 0; i++) r = run('qemu-img', args, cwd);
+  if (r.code !== 0) throw new Error(`qemu-img ${args.join(' ')} failed: ${r.stderr}`);
+}
+
 export function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }

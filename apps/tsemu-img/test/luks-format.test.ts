@@ -4,17 +4,14 @@
 // as qemu-img does before saying "not supported" (no decryption yet).
 import { linkSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, SideBySide } from './harness.js';
+import { qemuImgRetried, SideBySide } from './harness.js';
 
 let w: SideBySide;
 const SECRET = ['--object', 'secret,id=s0,data=abc'];
 
-/** qemu-img times PBKDF2 with getrusage and can fail under load: retried, then the same file on both sides. */
+/** Made by qemu-img (retried: see qemuImgRetried), then the same file on both sides. */
 function createLuks(name: string, extra = ''): void {
-  const args = ['create', '-q', '-f', 'luks', ...SECRET, '-o', `key-secret=s0,iter-time=10${extra}`, name, '4M'];
-  let r = run('qemu-img', args, w.q);
-  for (let i = 0; i < 4 && r.code !== 0; i++) r = run('qemu-img', args, w.q);
-  if (r.code !== 0) throw new Error(`qemu-img ${args.join(' ')} failed: ${r.stderr}`);
+  qemuImgRetried(['create', '-q', '-f', 'luks', ...SECRET, '-o', `key-secret=s0,iter-time=10${extra}`, name, '4M'], w.q);
   linkSync(`${w.q}/${name}`, `${w.t}/${name}`);
 }
 

@@ -6,20 +6,14 @@
 // the key, before tsemu's "not supported").
 import { linkSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, SideBySide } from './harness.js';
+import { qemuImgRetried, SideBySide } from './harness.js';
 
 let w: SideBySide;
 
-/**
- * qemu-img's LUKS set-up times PBKDF2 with getrusage and on a loaded machine can fail
- * ("Unable to get accurate CPU usage"): try a few times, then give both sides the same file.
- */
+/** Made by qemu-img (retried: see qemuImgRetried), then the same file on both sides. */
 function createEncrypted(name: string, format: string, extra = ''): void {
-  const args = ['create', '-q', '--object', 'secret,id=s0,data=abc', '-f', 'qcow2',
-    '-o', `encrypt.format=${format},encrypt.key-secret=s0${format === 'luks' ? ',encrypt.iter-time=100' : ''}${extra}`, name, '1M'];
-  let r = run('qemu-img', args, w.q);
-  for (let i = 0; i < 4 && r.code !== 0; i++) r = run('qemu-img', args, w.q);
-  if (r.code !== 0) throw new Error(`qemu-img ${args.join(' ')} failed: ${r.stderr}`);
+  qemuImgRetried(['create', '-q', '--object', 'secret,id=s0,data=abc', '-f', 'qcow2',
+    '-o', `encrypt.format=${format},encrypt.key-secret=s0${format === 'luks' ? ',encrypt.iter-time=100' : ''}${extra}`, name, '1M'], w.q);
   // A hard link: the very same file (and disk size) on both sides; nothing here writes to it.
   linkSync(`${w.q}/${name}`, `${w.t}/${name}`);
 }
