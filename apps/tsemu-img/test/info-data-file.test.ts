@@ -38,6 +38,12 @@ describe('info on images with an external data file', () => {
     }
   });
 
+  it('create -b over such an image: its size without opening the data, as qemu-img', () => {
+    const { qemu, tsemu } = w.compare(['create', '-f', 'qcow2', '-b', 'missing.qcow2', '-F', 'qcow2', 'over.qcow2']);
+    expect(tsemu).toEqual(qemu);
+    expect(tsemu.code).toBe(0);
+  });
+
   it('commands that read data still refuse the image in one line', () => {
     const r = w.tsemu(['map', 'df.qcow2']);
     expect(r).toEqual({ stdout: '', stderr: "qemu-img: Could not open 'df.qcow2': qcow2: external data files are not supported yet\n", code: 1 });

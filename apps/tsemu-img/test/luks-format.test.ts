@@ -4,7 +4,7 @@
 // as qemu-img does before saying "not supported" (no decryption yet).
 import { linkSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { qemuImgRetried, SideBySide } from './harness.js';
+import { qemuImgRetried, sha256, SideBySide } from './harness.js';
 
 let w: SideBySide;
 const SECRET = ['--object', 'secret,id=s0,data=abc'];
@@ -67,6 +67,13 @@ describe('luks images', () => {
     const { qemu, tsemu } = w.compare(['create', '-f', 'luks', ...opts, 'new.luks', '1M']);
     expect(tsemu).toEqual(qemu);
     expect(tsemu.code).toBe(1);
+  });
+
+  it('create -b over a luks image: its size without a key (no I/O), the same file as qemu-img', () => {
+    const { qemu, tsemu } = w.compare(['create', '-f', 'qcow2', '-b', 'plain.luks', '-F', 'luks', 'over.qcow2']);
+    expect(tsemu).toEqual(qemu);
+    expect(tsemu.code).toBe(0);
+    expect(sha256(`${w.t}/over.qcow2`)).toBe(sha256(`${w.q}/over.qcow2`));
   });
 
   it('create -f luks -o help: the option list', () => {

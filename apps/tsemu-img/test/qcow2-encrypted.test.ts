@@ -144,6 +144,12 @@ describe('encrypted qcow2 images', () => {
     expect(r.code).toBe(1);
   });
 
+  it.each(['luks.qcow2', 'aes.qcow2'])('create -b %s: the backing size without a key, as qemu-img', (name) => {
+    const { qemu, tsemu } = w.compare(['create', '-f', 'qcow2', '-b', name, '-F', 'qcow2', `over-${name}`]);
+    expect(tsemu).toEqual(qemu);
+    expect(tsemu.code).toBe(0);
+  });
+
   it.each([
     ['luks.qcow2', 'aes'], ['luks.qcow2', 'bogus'], ['aes.qcow2', 'luks'], ['plain.qcow2', 'luks'],
   ])('info --image-opts %s with encrypt.format=%s: as qemu-img', (name, format) => {

@@ -166,7 +166,8 @@ async function openBacking(filename: string, backing: string, format: string | u
   const slash = filename.lastIndexOf('/');
   const path = backing.startsWith('/') || /^[a-z+]+:/.test(backing) || slash < 0 ? backing : filename.slice(0, slash + 1) + backing;
   try {
-    const blk = await openImage({ filename: path, format, readOnly: true, noBacking: true });
+    // As qemu-img: no I/O (BDRV_O_NO_IO), so an encrypted backing image gives its size without a key.
+    const blk = await openImage({ filename: path, format, readOnly: true, noBacking: true, noIo: true });
     try {
       return { size: await blk.getLength(), format: blk.root.driver.name };
     } finally {
