@@ -13,9 +13,12 @@ import { registerSheepdog, newVdi, SD_OP_CREATE_AND_WRITE_OBJ, SD_OP_WRITE_OBJ, 
 
 registerSheepdog();
 const BIN = fileURLToPath(new URL('../bin/tsemu-sheepd.js', import.meta.url));
+// Not the test worker's Node flags (fork's default): its `--conditions source` would
+// point a built bin (TSEMU_USE_DIST=1) at .ts sources it cannot load.
+const FORK = { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] as ('ignore' | 'pipe' | 'ipc')[], execArgv: [] };
 
 function start(dir: string, extra: string[] = []): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(BIN, ['--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child = fork(BIN, ['--dir', dir, ...extra], FORK);
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`tsemu-sheepd exited early (${code})`)));
     child.on('message', (m: { type?: string; port?: number }) => { if (m.type === 'ready') resolve({ child, port: m.port! }); });
@@ -70,7 +73,7 @@ describe('tsemu-sheepd in its own process', () => {
   });
 
   it('refuses bad arguments with its usage line and exit 1', async () => {
-    const child = fork(BIN, ['--flavour', '9.9'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const child = fork(BIN, ['--flavour', '9.9'], FORK);
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d));
     const code = await new Promise((resolve) => child.once('exit', resolve));
