@@ -7,7 +7,7 @@ import {
   BlockError, type BlockDriver, type BlockDriverState, type BlockNode, type CreateContext, type DriverInfo, type OpenContext,
 } from '@tsemu/block-core';
 import { isLuksHeader, LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.js';
-import { checkLuksEnums } from './luks-options.js';
+import { checkKeySecret, checkLuksEnums } from './luks-options.js';
 
 const notSupported = (): BlockError => new BlockError('ENOTSUP', 'luks: encrypted images are not supported');
 
@@ -53,9 +53,7 @@ async function openLuks(ctx: OpenContext): Promise<BlockDriverState> {
 async function createLuks(ctx: CreateContext): Promise<void> {
   const o = ctx.options;
   checkLuksEnums(o);
-  const id = o['key-secret'];
-  if (id === undefined) throw new BlockError('EINVAL', "Parameter 'key-secret' is required for cipher");
-  if (ctx.secret?.(id) === undefined) throw new BlockError('EINVAL', `No secret with id '${id}'`);
+  checkKeySecret('key-secret', o['key-secret'], ctx.secret);
   throw notSupported();
 }
 

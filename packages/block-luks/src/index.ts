@@ -5,6 +5,6 @@ import { luksDriver } from './driver.js';
 
 export { luksDriver } from './driver.js';
 export { isLuksHeader, LUKS_HEADER_BYTES, orderKeys, parseLuksHeader, type LuksHeader } from './luks-header.js';
-export { checkLuksEnums } from './luks-options.js';
+export { checkKeySecret, checkLuksEnums } from './luks-options.js';
 
 registerDriver(luksDriver);

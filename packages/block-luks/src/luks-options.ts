@@ -1,6 +1,6 @@
 // LUKS creation options as QEMU 7.2's QAPI visitor reads them: the same for a
 // luks image (`cipher-alg=...`) and a qcow2 one (`encrypt.cipher-alg=...`).
-import { BlockError } from '@tsemu/block-core';
+import { BlockError, type SecretLookup } from '@tsemu/block-core';
 
 const CIPHER_ALGS = [
   'aes-128', 'aes-192', 'aes-256', 'des', '3des', 'cast5-128',
@@ -22,4 +22,13 @@ export function checkLuksEnums(o: Record<string, string | undefined>, prefix = '
     const v = o[`${prefix}${name}`];
     if (v !== undefined && !values.includes(v)) throw new BlockError('EINVAL', `Parameter '${name}' does not accept value '${v}'`);
   }
+}
+
+/**
+ * The key secret option (`key-secret`, qcow2's `encrypt.key-secret`) as QEMU
+ * checks it before it derives a key: given, and naming a secret object.
+ */
+export function checkKeySecret(option: string, id: string | undefined, secret: SecretLookup | undefined): void {
+  if (id === undefined) throw new BlockError('EINVAL', `Parameter '${option}' is required for cipher`);
+  if (secret?.(id) === undefined) throw new BlockError('EINVAL', `No secret with id '${id}'`);
 }

@@ -2,7 +2,7 @@
 // tsemu writes no encrypted images: it gives QEMU's errors up to the point
 // where QEMU would derive a key from the secret, and there says "not supported".
 import { BlockError, type SecretLookup } from '@tsemu/block-core';
-import { checkLuksEnums } from '@tsemu/block-luks';
+import { checkKeySecret, checkLuksEnums } from '@tsemu/block-luks';
 
 type Options = Record<string, string>;
 
@@ -51,9 +51,7 @@ export function encryptionFormat(o: Options): 'aes' | 'luks' | undefined {
  * up; where it would go on, tsemu stops.
  */
 export function refuseEncryption(o: Options, secret: SecretLookup | undefined): never {
-  const id = o['encrypt.key-secret'];
-  if (id === undefined) throw invalid("Parameter 'encrypt.key-secret' is required for cipher");
-  if (secret?.(id) === undefined) throw invalid(`No secret with id '${id}'`);
+  checkKeySecret('encrypt.key-secret', o['encrypt.key-secret'], secret);
   throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
 }
 
