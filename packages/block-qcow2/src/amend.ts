@@ -3,8 +3,9 @@
 // QEMU 7.2's order (upgrade, refcount width, lazy refcounts, size, downgrade
 // last), with its checks at the same points and its progress reports.
 import { BlockError, cIntOption, parseBool } from '@tsemu/block-core';
+import { COMPRESSION_ZLIB, COMPRESSION_ZSTD } from './compressed.js';
 import {
-  COMPAT_LAZY_REFCOUNTS, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO, V3_HEADER_LENGTH,
+  COMPAT_LAZY_REFCOUNTS, INCOMPAT_COMPRESSION, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO, V3_HEADER_LENGTH,
 } from './constants.js';
 import { QCOW2_AMEND_OPTIONS } from './create-options.js';
 import type { Qcow2Image } from './image.js';
@@ -152,6 +153,16 @@ async function downgrade(img: Qcow2Image, status: OperationStatus): Promise<void
     await img.flushPending();
     await img.lockedWriteThrough(() => img.markClean());
   }
+  if (h.compressionType === COMPRESSION_ZSTD) {
+    // A v2 header has no compression type: zlib it is, if no cluster was compressed with zstd.
+    // QEMU 7.2 looks at the active tables only and so downgrades images whose
+    // snapshots hold zstd clusters (they then fail to read); tsemu refuses those too.
+    if (await hasCompressedClusters(img)) {
+      throw new BlockError('ENOTSUP', 'Cannot downgrade an image with zstd compression type and existing compressed clusters');
+    }
+    h.compressionType = COMPRESSION_ZLIB;
+    h.incompatibleFeatures &= ~INCOMPAT_COMPRESSION;
+  }
   if (h.incompatibleFeatures !== 0n) {
     throw new BlockError('ENOTSUP', `Cannot downgrade an image with incompatible features 0x${h.incompatibleFeatures.toString(16)} set`);
   }
@@ -217,6 +228,36 @@ async function expandZeroClusters(img: Qcow2Image): Promise<void> {
       if (changed) await img.file.write(l2, table);
     }
   }
+}
+
+/** Whether an L2 table of the active L1 or of a snapshot's holds a compressed cluster. */
+async function hasCompressedClusters(img: Qcow2Image): Promise<boolean> {
+  const map = img.map;
+  const stride = map.extendedL2 ? 16 : 8;
+  const compressedIn = (dv: DataView): boolean => {
+    for (let j = 0; j < dv.byteLength; j += stride) if ((dv.getUint32(j) & OFLAG_COMPRESSED_HI) !== 0) return true;
+    return false;
+  };
+  for (let i = 0; i < map.l1Size; i++) {
+    const t = await map.table(i);
+    if (t !== undefined && compressedIn(t.dv)) return true;
+  }
+  const h = img.header;
+  if (h.nbSnapshots === 0) return false;
+  const table = new Uint8Array(img.clusterSize);
+  const dv = new DataView(table.buffer);
+  for (const s of (await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots)).snapshots) {
+    const l1 = new Uint8Array(s.l1Size * 8);
+    await img.file.read(s.l1Offset, l1);
+    const ldv = new DataView(l1.buffer);
+    for (let i = 0; i < s.l1Size; i++) {
+      const l2 = (ldv.getUint32(i * 8) & OFFSET_MASK_HI) * 4294967296 + ((ldv.getUint32(i * 8 + 4) & OFFSET_MASK_LO) >>> 0);
+      if (l2 === 0) continue;
+      await img.file.read(l2, table);
+      if (compressedIn(dv)) return true;
+    }
+  }
+  return false;
 }
 
 /** Expands the zero entries of one L2 table (`dv`, at host offset `l2`); `set` stores an entry. */

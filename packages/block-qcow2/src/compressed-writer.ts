@@ -4,7 +4,7 @@
 // host cluster a compressed cluster touches gets one more reference.
 import { BlockError } from '@tsemu/block-core';
 import { ClusterType, Qcow2Extent } from './cluster-map.js';
-import { deflateClusterAsync, encodeCompressed } from './compressed.js';
+import { checkCompressionType, compressClusterAsync, encodeCompressed } from './compressed.js';
 import type { Qcow2Image } from './image.js';
 import { copyFromIovRange } from './iov-util.js';
 import type { Qcow2Writer } from './write-path.js';
@@ -31,8 +31,9 @@ export class Qcow2CompressedWriter {
       const n = Math.min(cs, length - pos);
       if ((offset + pos) % cs !== 0 || (n !== cs && offset + pos + n !== size)) throw new BlockError('EINVAL');
     }
-    if (img.header.compressionType !== 0) throw new BlockError('ENOTSUP', 'qcow2: zstd compression is not supported');
-    // Every cluster of the request compresses at once on the thread pool.
+    const type = img.header.compressionType;
+    checkCompressionType(type);
+    // Every cluster of the request compresses at once (zlib: on the thread pool).
     const clusters: Uint8Array[] = [];
     for (let pos = 0; pos < length; pos += cs) {
       const n = Math.min(cs, length - pos);
@@ -44,7 +45,7 @@ export class Qcow2CompressedWriter {
         clusters.push(cluster);
       }
     }
-    const packed = await Promise.all(clusters.map((c) => deflateClusterAsync(c)));
+    const packed = await Promise.all(clusters.map((c) => compressClusterAsync(c, type)));
     for (let k = 0; k < clusters.length;) {
       const pos = k * cs;
       if (packed[k] !== undefined) {

@@ -5,6 +5,7 @@
 // each is a single quick syscall on a local file. mapRead/unmap give
 // read-only views of a file's page cache (qemu-img convert's copy without a
 // read copy). ofdLock/ofdTest: QEMU's image locking (fcntl OFD locks).
+// zstd*: qcow2's zstd compression through the host's libzstd (zstd.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -410,6 +411,11 @@ static napi_value host_ofd_test(napi_env env, napi_callback_info info) {
   return ret_i64(env, fl.l_type == F_UNLCK ? 0 : 1);
 }
 
+// zstd.c: qcow2's zstd compression through the host's libzstd.
+napi_value host_zstd_available(napi_env env, napi_callback_info info);
+napi_value host_zstd_compress(napi_env env, napi_callback_info info);
+napi_value host_zstd_decompress(napi_env env, napi_callback_info info);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "seek", NULL, host_seek, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -424,6 +430,9 @@ static napi_value init(napi_env env, napi_value exports) {
     { "zeroRuns", NULL, host_zero_runs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "ofdLock", NULL, host_ofd_lock, NULL, NULL, NULL, napi_enumerable, NULL },
     { "ofdTest", NULL, host_ofd_test, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "zstdAvailable", NULL, host_zstd_available, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "zstdCompress", NULL, host_zstd_compress, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "zstdDecompress", NULL, host_zstd_decompress, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value page;

@@ -18,6 +18,9 @@ interface NativeHostIo {
   zeroRuns(buf: Uint8Array, length: number, phase: number, align: number, runs: Int32Array): number;
   ofdLock(fd: number, start: number, length: number, type: number): number;
   ofdTest(fd: number, start: number, length: number): number;
+  zstdAvailable(): boolean;
+  zstdCompress(src: Uint8Array, dst: Uint8Array, level: number): number;
+  zstdDecompress(src: Uint8Array, dst: Uint8Array): number;
 }
 
 /** fallocate(2) mode bits (linux/falloc.h). */
@@ -36,6 +39,10 @@ export const NOWAIT_IOV_MAX = 64;
 export const MAP_EAGAIN = -11;
 /** mapRead's answer when the range reaches past the file's current size (such a page would raise SIGBUS). */
 export const MAP_ERANGE = -34;
+/** zstdCompress: the frame does not fit in the output buffer. */
+export const ZSTD_ENOSPC = -28;
+/** zstdDecompress: damaged data. */
+export const ZSTD_EIO = -5;
 /** ofdLock types. */
 export const OFD_UNLOCK = 0;
 export const OFD_SHARED = 1;
@@ -59,6 +66,7 @@ const nowaitNative = native && typeof native.preadNowait === 'function' ? native
 const mapNative = native && typeof native.mapRead === 'function' ? native : null;
 const zeroNative = native && typeof native.zeroRuns === 'function' ? native : null;
 const lockNative = native && typeof native.ofdLock === 'function' ? native : null;
+const zstdNative = native && typeof native.zstdAvailable === 'function' ? native : null;
 
 function unavailable(): never {
   throw Object.assign(new Error('host-io native addon is not built'), { code: 'ENOSYS' });
@@ -160,6 +168,30 @@ export const hostIo = {
    */
   ofdTest(fd: number, start: number, length: number): number {
     return lockNative ? lockNative.ofdTest(fd, start, length) : NOWAIT_ENOSYS;
+  },
+  /**
+   * libzstd could be loaded (the addon opens the host's libzstd.so.1 with
+   * dlopen on first use); false without it or without the addon.
+   */
+  zstdAvailable(): boolean {
+    return zstdNative ? zstdNative.zstdAvailable() : false;
+  },
+  /**
+   * Compresses all of `src` into `dst` as one zstd frame at `level` (with the
+   * content size, no checksum: what QEMU's qcow2 writes): the frame's length,
+   * ZSTD_ENOSPC when it does not fit in `dst`, NOWAIT_ENOSYS without libzstd.
+   */
+  zstdCompress(src: Uint8Array, dst: Uint8Array, level: number): number {
+    return zstdNative ? zstdNative.zstdCompress(src, dst, level) : NOWAIT_ENOSYS;
+  },
+  /**
+   * Decodes zstd frames from `src`, one after another, until `dst` is full
+   * (bytes after that are ignored): the bytes written, fewer than
+   * dst.length when `src` ended first, ZSTD_EIO for damaged data,
+   * NOWAIT_ENOSYS without libzstd.
+   */
+  zstdDecompress(src: Uint8Array, dst: Uint8Array): number {
+    return zstdNative ? zstdNative.zstdDecompress(src, dst) : NOWAIT_ENOSYS;
   },
   /** posix_fadvise(2): 0 or a negative errno (NOWAIT_ENOSYS without the addon). */
   fadvise(fd: number, offset: number, length: number, advice: number): number {

@@ -1,0 +1,113 @@
+// zstd for qcow2's compression_type=zstd, through the host's libzstd.so.1,
+// opened with dlopen at the first call (no headers or -dev package needed at
+// build time; without the library the calls report ZSTD_ENOSYS and qcow2 keeps
+// saying zstd is not supported). The few declarations below are zstd's stable
+// public API (zstd.h, v1.4+). Contexts are made once and reused: the calls
+// run on the JS thread only.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <node_api.h>
+
+typedef struct { const void *src; size_t size; size_t pos; } zstd_in;
+typedef struct { void *dst; size_t size; size_t pos; } zstd_out;
+
+static struct {
+  int tried;
+  void *(*create_cctx)(void);
+  size_t (*compress_cctx)(void *cctx, void *dst, size_t cap, const void *src, size_t len, int level);
+  void *(*create_dctx)(void);
+  size_t (*init_dstream)(void *dctx);
+  size_t (*decompress_stream)(void *dctx, zstd_out *out, zstd_in *in);
+  unsigned (*is_error)(size_t code);
+  void *cctx;
+  void *dctx;
+} z;
+
+/** Loads libzstd and makes the contexts; 1 when usable. */
+static int zstd_ready(void) {
+  if (z.tried) return z.cctx != NULL && z.dctx != NULL;
+  z.tried = 1;
+  void *lib = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (lib == NULL) return 0;
+  z.create_cctx = (void *(*)(void))dlsym(lib, "ZSTD_createCCtx");
+  z.compress_cctx = (size_t (*)(void *, void *, size_t, const void *, size_t, int))dlsym(lib, "ZSTD_compressCCtx");
+  z.create_dctx = (void *(*)(void))dlsym(lib, "ZSTD_createDCtx");
+  z.init_dstream = (size_t (*)(void *))dlsym(lib, "ZSTD_initDStream");
+  z.decompress_stream = (size_t (*)(void *, zstd_out *, zstd_in *))dlsym(lib, "ZSTD_decompressStream");
+  z.is_error = (unsigned (*)(size_t))dlsym(lib, "ZSTD_isError");
+  if (!z.create_cctx || !z.compress_cctx || !z.create_dctx || !z.init_dstream || !z.decompress_stream || !z.is_error) return 0;
+  z.cctx = z.create_cctx();
+  z.dctx = z.create_dctx();
+  return z.cctx != NULL && z.dctx != NULL;
+}
+
+static napi_value ret_int(napi_env env, int64_t v) {
+  napi_value r;
+  napi_create_int64(env, v, &r);
+  return r;
+}
+
+static int bytes_of(napi_env env, napi_value v, void **data, size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) != napi_ok || type != napi_uint8_array) return 0;
+  return 1;
+}
+
+// zstdAvailable() -> whether libzstd could be loaded.
+napi_value host_zstd_available(napi_env env, napi_callback_info info) {
+  napi_value r;
+  napi_get_boolean(env, zstd_ready(), &r);
+  return r;
+}
+
+// zstdCompress(src, dst, level) -> bytes written into dst as one zstd frame,
+// -ENOSPC when the frame does not fit in dst, -ENOSYS without libzstd, -EINVAL
+// for bad arguments or a zstd error.
+napi_value host_zstd_compress(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *src, *dst;
+  size_t src_len, dst_len;
+  int32_t level;
+  if (argc < 3 || !bytes_of(env, argv[0], &src, &src_len) || !bytes_of(env, argv[1], &dst, &dst_len) ||
+      napi_get_value_int32(env, argv[2], &level) != napi_ok)
+    return ret_int(env, -EINVAL);
+  if (!zstd_ready()) return ret_int(env, -ENOSYS);
+  size_t n = z.compress_cctx(z.cctx, dst, dst_len, src, src_len, level);
+  // zstd's only error when the output buffer is too small is dstSize_tooSmall; any error here means "does not fit".
+  if (z.is_error(n)) return ret_int(env, -ENOSPC);
+  return ret_int(env, (int64_t)n);
+}
+
+// zstdDecompress(src, dst) -> bytes written into dst: zstd frames from src,
+// one after another, until dst is full (what follows in src is ignored: a
+// qcow2 compressed cluster ends on a sector boundary). Returns fewer bytes
+// when src ends first, -EIO for damaged data, -ENOSYS without libzstd.
+napi_value host_zstd_decompress(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *src, *dst;
+  size_t src_len, dst_len;
+  if (argc < 2 || !bytes_of(env, argv[0], &src, &src_len) || !bytes_of(env, argv[1], &dst, &dst_len)) return ret_int(env, -EINVAL);
+  if (!zstd_ready()) return ret_int(env, -ENOSYS);
+  if (z.is_error(z.init_dstream(z.dctx))) return ret_int(env, -EIO);
+  zstd_in in = { src, src_len, 0 };
+  zstd_out out = { dst, dst_len, 0 };
+  while (out.pos < out.size) {
+    size_t in_before = in.pos, out_before = out.pos;
+    size_t r = z.decompress_stream(z.dctx, &out, &in);
+    if (z.is_error(r)) return ret_int(env, -EIO);
+    // No progress: the input ran out (a truncated frame) and nothing is left buffered.
+    if (in.pos == in_before && out.pos == out_before) break;
+  }
+  return ret_int(env, (int64_t)out.pos);
+}
