@@ -20,11 +20,12 @@ const corruptionLines: string[] = [];
 const onWarnReport = (text: string): void => void corruptionLines.push(text);
 beforeAll(() => {
   setCorruptionReporter((line) => corruptionLines.push(line));
-  for (const [cs, compat] of [[4096, '1.1'], [65536, '0.10'], [512, '1.1']] as const) {
-    const f = tmp.path(`base-${cs}.qcow2`);
-    qemuImg('create', '-f', 'qcow2', '-o', `cluster_size=${cs},compat=${compat}`, f, '2M');
+  // The zstd base: compressed clusters whose frames mutated descriptors point into other data.
+  for (const [cs, compat, compression] of [[4096, '1.1', 'zlib'], [65536, '0.10', 'zlib'], [512, '1.1', 'zlib'], [4096, '1.1', 'zstd']] as const) {
+    const f = tmp.path(`base-${cs}-${compression}.qcow2`);
+    qemuImg('create', '-f', 'qcow2', '-o', `cluster_size=${cs},compat=${compat},compression_type=${compression}`, f, '2M');
     qemuIo(f, 'write -P 0x11 0 100k', `write -c -P 0x22 1280k ${cs}`, 'write -P 0x33 1M 8k', 'write -z 1536k 64k');
-    bases.push({ name: `${cs}-${compat}`, bytes: new Uint8Array(readFileSync(f)), cs });
+    bases.push({ name: `${cs}-${compat}-${compression}`, bytes: new Uint8Array(readFileSync(f)), cs });
   }
   // With two internal snapshots, for the snapshot-table mutations.
   const f = tmp.path('base-snap.qcow2');

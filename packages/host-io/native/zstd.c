@@ -11,6 +11,12 @@
 #include <stdint.h>
 #include <node_api.h>
 
+/** ZSTD_d_windowLogMax (zstd.h's ZSTD_dParameter) and the largest window accepted: 2 MiB. */
+#define ZSTD_D_WINDOW_LOG_MAX 100
+#define WINDOW_LOG_MAX 21
+/** ZSTD_reset_session_only (zstd.h's ZSTD_ResetDirective). */
+#define ZSTD_RESET_SESSION_ONLY 1
+
 typedef struct { const void *src; size_t size; size_t pos; } zstd_in;
 typedef struct { void *dst; size_t size; size_t pos; } zstd_out;
 
@@ -19,9 +25,10 @@ static struct {
   void *(*create_cctx)(void);
   size_t (*compress_cctx)(void *cctx, void *dst, size_t cap, const void *src, size_t len, int level);
   void *(*create_dctx)(void);
-  size_t (*init_dstream)(void *dctx);
+  size_t (*dctx_reset)(void *dctx, int directive);
   size_t (*decompress_stream)(void *dctx, zstd_out *out, zstd_in *in);
   unsigned (*is_error)(size_t code);
+  size_t (*dctx_set_parameter)(void *dctx, int param, int value);
   void *cctx;
   void *dctx;
 } z;
@@ -35,13 +42,20 @@ static int zstd_ready(void) {
   z.create_cctx = (void *(*)(void))dlsym(lib, "ZSTD_createCCtx");
   z.compress_cctx = (size_t (*)(void *, void *, size_t, const void *, size_t, int))dlsym(lib, "ZSTD_compressCCtx");
   z.create_dctx = (void *(*)(void))dlsym(lib, "ZSTD_createDCtx");
-  z.init_dstream = (size_t (*)(void *))dlsym(lib, "ZSTD_initDStream");
+  z.dctx_reset = (size_t (*)(void *, int))dlsym(lib, "ZSTD_DCtx_reset");
   z.decompress_stream = (size_t (*)(void *, zstd_out *, zstd_in *))dlsym(lib, "ZSTD_decompressStream");
   z.is_error = (unsigned (*)(size_t))dlsym(lib, "ZSTD_isError");
-  if (!z.create_cctx || !z.compress_cctx || !z.create_dctx || !z.init_dstream || !z.decompress_stream || !z.is_error) return 0;
+  z.dctx_set_parameter = (size_t (*)(void *, int, int))dlsym(lib, "ZSTD_DCtx_setParameter");
+  if (!z.create_cctx || !z.compress_cctx || !z.create_dctx || !z.dctx_reset || !z.decompress_stream || !z.is_error ||
+      !z.dctx_set_parameter)
+    return 0;
   z.cctx = z.create_cctx();
   z.dctx = z.create_dctx();
-  return z.cctx != NULL && z.dctx != NULL;
+  if (z.cctx == NULL || z.dctx == NULL) return 0;
+  // A hostile frame may ask for a window of up to 128 MiB (libzstd's default
+  // limit); a qcow2 cluster is at most 2 MiB, so no honest frame needs more.
+  if (z.is_error(z.dctx_set_parameter(z.dctx, ZSTD_D_WINDOW_LOG_MAX, WINDOW_LOG_MAX))) return 0;
+  return 1;
 }
 
 static napi_value ret_int(napi_env env, int64_t v) {
@@ -99,7 +113,8 @@ napi_value host_zstd_decompress(napi_env env, napi_callback_info info) {
   size_t src_len, dst_len;
   if (argc < 2 || !bytes_of(env, argv[0], &src, &src_len) || !bytes_of(env, argv[1], &dst, &dst_len)) return ret_int(env, -EINVAL);
   if (!zstd_ready()) return ret_int(env, -ENOSYS);
-  if (z.is_error(z.init_dstream(z.dctx))) return ret_int(env, -EIO);
+  // A new frame from the first byte; the parameters (the window limit) stay.
+  if (z.is_error(z.dctx_reset(z.dctx, ZSTD_RESET_SESSION_ONLY))) return ret_int(env, -EIO);
   zstd_in in = { src, src_len, 0 };
   zstd_out out = { dst, dst_len, 0 };
   while (out.pos < out.size) {

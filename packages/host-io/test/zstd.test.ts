@@ -65,6 +65,22 @@ describe('zstd (libzstd.so.1 through dlopen)', () => {
     expect(hostIo.zstdDecompress(frame, out)).toBe(65536);
   });
 
+  test('a frame that asks for a window over 2 MiB (more than any qcow2 cluster) is refused, not allocated', () => {
+    // Magic, a header with no content size and a 128 MiB window (exponent 27), one last raw block of 16 bytes.
+    const raw = (windowLog: number): Uint8Array => {
+      const f = Buffer.alloc(4 + 2 + 3 + 16, 0x41);
+      f.writeUInt32LE(0xfd2fb528, 0);
+      f[4] = 0;
+      f[5] = (windowLog - 10) << 3;
+      f.writeUIntLE(1 | (16 << 3), 6, 3);
+      return f;
+    };
+    expect(hostIo.zstdDecompress(raw(27), new Uint8Array(16))).toBe(ZSTD_EIO);
+    expect(hostIo.zstdDecompress(raw(21), new Uint8Array(16))).toBe(16);
+    const cluster = text(2 << 20);
+    expect(hostIo.zstdDecompress(compress(cluster), new Uint8Array(2 << 20))).toBe(2 << 20);
+  });
+
   test('bad arguments are rejected without a throw', () => {
     expect(hostIo.zstdCompress(new Uint16Array(4) as unknown as Uint8Array, new Uint8Array(64), 3)).toBe(-22);
     expect(hostIo.zstdDecompress(new Uint8Array(4), 'x' as unknown as Uint8Array)).toBe(-22);
