@@ -1,10 +1,11 @@
 // Compressed clusters: descriptor decoding (qcow2.txt "Compressed Clusters
-// Descriptor"), zlib (raw deflate) in both directions through node:zlib, and
-// zstd (compression_type=zstd) through the host's libzstd (@tsemu/host-io).
+// Descriptor"), zlib (raw deflate; inflated by node:zlib, deflated by the
+// host's libz where it loads, as qemu-img does) and zstd (compression_type=zstd,
+// through the host's libzstd); the host libraries come through @tsemu/host-io.
 import { createRequire } from 'node:module';
 import type { ZlibOptions } from 'node:zlib';
 import { BlockError } from '@tsemu/block-core';
-import { hostIo } from '@tsemu/host-io';
+import { hostIo, ZSTD_ENOSPC } from '@tsemu/host-io';
 
 // node:zlib is loaded at the first compressed cluster, not at every tool's start-up.
 let zlibModule: typeof import('node:zlib') | undefined;
@@ -96,21 +97,30 @@ export function compressClusterAsync(data: Uint8Array, compressionType: number):
   return deflateClusterAsync(data);
 }
 
-const DEFLATE_OPTIONS: ZlibOptions = { level: 6, windowBits: 12, memLevel: 9 };
+/** QEMU's deflate parameters: Z_DEFAULT_COMPRESSION (6), a 4 KiB window (raw, -12), memLevel 9. */
+const DEFLATE_OPTIONS = { level: 6, windowBits: 12, memLevel: 9 } as const satisfies ZlibOptions;
 
-/** Deflates one cluster; undefined when it does not shrink (QEMU then writes it uncompressed). */
-export function deflateCluster(data: Uint8Array): Uint8Array | undefined {
-  const out = zlib().deflateRawSync(data, DEFLATE_OPTIONS);
-  if (out.length >= data.length) return undefined;
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
-}
-
-/** deflateCluster on libuv's thread pool. */
+/**
+ * Deflates one cluster on libuv's thread pool; undefined when it does not
+ * shrink (QEMU then writes it uncompressed). With the host's libz (the
+ * library qemu-img uses) the bytes are qemu-img's; without it, node:zlib's
+ * (Chromium's zlib: valid, but not always the same bytes).
+ */
 export function deflateClusterAsync(data: Uint8Array): Promise<Uint8Array | undefined> {
+  if (hostIo.zlibAvailable()) return deflateWithHostZlib(data);
   return new Promise((resolve, reject) => {
     zlib().deflateRaw(data, DEFLATE_OPTIONS, (err, out) => {
       if (err) reject(err);
       else resolve(out.length >= data.length ? undefined : new Uint8Array(out.buffer, out.byteOffset, out.length));
     });
   });
+}
+
+async function deflateWithHostZlib(data: Uint8Array): Promise<Uint8Array | undefined> {
+  // At most one byte less than the cluster, as QEMU asks: anything longer is stored plainly.
+  const out = new Uint8Array(data.length - 1);
+  const n = await hostIo.deflateRawAsync(data, out, DEFLATE_OPTIONS.level, DEFLATE_OPTIONS.windowBits, DEFLATE_OPTIONS.memLevel);
+  if (n === ZSTD_ENOSPC) return undefined;
+  if (n < 0) throw new BlockError('EIO');
+  return out.subarray(0, n);
 }

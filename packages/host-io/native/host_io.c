@@ -5,7 +5,8 @@
 // each is a single quick syscall on a local file. mapRead/unmap give
 // read-only views of a file's page cache (qemu-img convert's copy without a
 // read copy). ofdLock/ofdTest: QEMU's image locking (fcntl OFD locks).
-// zstd*: qcow2's zstd compression through the host's libzstd (zstd.c).
+// zstd*: qcow2's zstd compression through the host's libzstd (zstd.c);
+// deflateRawAsync: its zlib compression through the host's libz (zlib.c).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -415,6 +416,9 @@ static napi_value host_ofd_test(napi_env env, napi_callback_info info) {
 napi_value host_zstd_available(napi_env env, napi_callback_info info);
 napi_value host_zstd_compress(napi_env env, napi_callback_info info);
 napi_value host_zstd_decompress(napi_env env, napi_callback_info info);
+// zlib.c: qcow2's zlib compression through the host's libz (qemu-img's bytes).
+napi_value host_zlib_available(napi_env env, napi_callback_info info);
+napi_value host_deflate_raw_async(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -433,6 +437,8 @@ static napi_value init(napi_env env, napi_value exports) {
     { "zstdAvailable", NULL, host_zstd_available, NULL, NULL, NULL, napi_enumerable, NULL },
     { "zstdCompress", NULL, host_zstd_compress, NULL, NULL, NULL, napi_enumerable, NULL },
     { "zstdDecompress", NULL, host_zstd_decompress, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "zlibAvailable", NULL, host_zlib_available, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "deflateRawAsync", NULL, host_deflate_raw_async, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value page;

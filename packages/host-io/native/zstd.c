@@ -37,7 +37,9 @@ static struct {
 static int zstd_ready(void) {
   if (z.tried) return z.cctx != NULL && z.dctx != NULL;
   z.tried = 1;
-  void *lib = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+  // DEEPBIND: the library's own calls stay inside it even if the process exports
+  // symbols of the same names (newer Node versions bundle zstd).
+  void *lib = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
   if (lib == NULL) return 0;
   z.create_cctx = (void *(*)(void))dlsym(lib, "ZSTD_createCCtx");
   z.compress_cctx = (size_t (*)(void *, void *, size_t, const void *, size_t, int))dlsym(lib, "ZSTD_compressCCtx");

@@ -21,6 +21,8 @@ interface NativeHostIo {
   zstdAvailable(): boolean;
   zstdCompress(src: Uint8Array, dst: Uint8Array, level: number): number;
   zstdDecompress(src: Uint8Array, dst: Uint8Array): number;
+  zlibAvailable(): boolean;
+  deflateRawAsync(src: Uint8Array, dst: Uint8Array, level: number, windowBits: number, memLevel: number): Promise<number>;
 }
 
 /** fallocate(2) mode bits (linux/falloc.h). */
@@ -39,7 +41,7 @@ export const NOWAIT_IOV_MAX = 64;
 export const MAP_EAGAIN = -11;
 /** mapRead's answer when the range reaches past the file's current size (such a page would raise SIGBUS). */
 export const MAP_ERANGE = -34;
-/** zstdCompress: the frame does not fit in the output buffer. */
+/** zstdCompress / deflateRawAsync: the output does not fit in the buffer given. */
 export const ZSTD_ENOSPC = -28;
 /** zstdDecompress: damaged data. */
 export const ZSTD_EIO = -5;
@@ -67,6 +69,7 @@ const mapNative = native && typeof native.mapRead === 'function' ? native : null
 const zeroNative = native && typeof native.zeroRuns === 'function' ? native : null;
 const lockNative = native && typeof native.ofdLock === 'function' ? native : null;
 const zstdNative = native && typeof native.zstdAvailable === 'function' ? native : null;
+const zlibNative = native && typeof native.zlibAvailable === 'function' ? native : null;
 
 function unavailable(): never {
   throw Object.assign(new Error('host-io native addon is not built'), { code: 'ENOSYS' });
@@ -192,6 +195,21 @@ export const hostIo = {
    */
   zstdDecompress(src: Uint8Array, dst: Uint8Array): number {
     return zstdNative ? zstdNative.zstdDecompress(src, dst) : NOWAIT_ENOSYS;
+  },
+  /** The host's libz.so.1 could be loaded (dlopen on first use); false without it or without the addon. */
+  zlibAvailable(): boolean {
+    return zlibNative ? zlibNative.zlibAvailable() : false;
+  },
+  /**
+   * Raw deflate (no zlib header) of all of `src` into `dst` with the host's
+   * libz, on libuv's thread pool: the bytes qemu-img's own zlib makes (Node's
+   * bundled zlib makes other valid bytes for some data). Resolves to the
+   * compressed length, ZSTD_ENOSPC (-28) when it does not fit in `dst`, or
+   * another negative errno (NOWAIT_ENOSYS without libz). Neither buffer may
+   * change until it settles.
+   */
+  deflateRawAsync(src: Uint8Array, dst: Uint8Array, level: number, windowBits: number, memLevel: number): Promise<number> {
+    return zlibNative ? zlibNative.deflateRawAsync(src, dst, level, windowBits, memLevel) : Promise.resolve(NOWAIT_ENOSYS);
   },
   /** posix_fadvise(2): 0 or a negative errno (NOWAIT_ENOSYS without the addon). */
   fadvise(fd: number, offset: number, length: number, advice: number): number {
