@@ -149,6 +149,8 @@ export interface OpenContext {
   perm?: PermRequest;
   /** OpenSpec.onWarnReport: where a driver's open-time warnings go (undefined: process.stderr). */
   warnReport?: (text: string) => void;
+  /** The tool's `secret` objects (secrets.ts), for key-secret options. */
+  secret?: SecretLookup;
 }
 
 export interface CreateOptionSpec {

@@ -12,6 +12,7 @@ export { BlockNode, type BlockNodeInit, type DetectZeroes } from './node.js';
 export { BlockBackend, type BackendInfo, type HostCacheBypass } from './backend.js';
 export { openImage, openProtocolNode, type OpenSpec } from './open.js';
 export { refreshedFilename } from './refresh-filename.js';
+export { setSecretLookup, lookupSecret } from './secrets.js';
 export * from './perm.js';
 export { createImage, createOptionsFor, formattingLine, normalizedNumber, type CreateSpec } from './create.js';
 export { registerDriver, findDriver, listDrivers, findProtocolDriver, probeFormat } from './registry.js';

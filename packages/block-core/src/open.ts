@@ -15,6 +15,7 @@ import { parseOptionString, qdictOrder, warnReport } from './util/index.js';
 import { createImage } from './create.js';
 import { rmSync } from 'node:fs';
 import { createTemporaryFile } from './temporary-file.js';
+import { lookupSecret } from './secrets.js';
 
 export interface OpenSpec {
   filename?: string;
@@ -273,6 +274,7 @@ async function openNode(
     node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck, noIo: inherited.noIo,
     perm: request,
     warnReport: inherited.onWarnReport,
+    secret: lookupSecret,
     openChild: (role, fallbackFilename, fallbackFormat) => {
       const childRequestFor = (childReadOnly: boolean): PermRequest =>
         childRequest(driver, role, request, childReadOnly, inherited.forceShare);

@@ -6,6 +6,7 @@
 // Shared by qemu-img and qemu-io (both depend on this package, not on block-nbd).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { setSecretLookup } from '@tsemu/block-core';
 import { clearTlsCredentials, parseTlsCredsObject, registerNonTlsObject, registerTlsCredentials } from '@tsemu/block-nbd';
 
 /** A refused object definition; the message is what QEMU prints after "prog: ". */
@@ -55,6 +56,8 @@ export function findSecret(id: string): Uint8Array | undefined {
   const o = objects.get(id);
   return o?.type === 'secret' ? o.data : undefined;
 }
+// Drivers opening an image look secrets up here (block-core's OpenContext.secret).
+setSecretLookup(findSecret);
 
 interface KeyvalResult {
   props: Map<string, string>;

@@ -1,33 +1,49 @@
 // luks: QEMU's format for a whole LUKS1 volume (qemu-img create -f luks). It
 // probes by the LUKS magic, so such an image is never taken for raw (where
-// a write would land in the key material). tsemu does not decrypt: info
-// shows the header as qemu-img does; anything that reads or writes data asks
-// for the key as QEMU does, then says "not supported".
+// a write would land in the key material). With the key (key-secret) the
+// payload is read and written through the volume's cipher (luks-crypto.ts);
+// info (no I/O) shows the header without one, as qemu-img does. Creating
+// volumes is not supported yet.
 import {
   BlockError, type BlockDriver, type BlockDriverState, type BlockNode, type CreateContext, type DriverInfo, type OpenContext,
+  type WriteFlags,
 } from '@tsemu/block-core';
+import { LUKS_SECTOR, SectorCipher, unlockMasterKey } from './luks-crypto.js';
 import { isLuksHeader, LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.js';
 import { checkKeySecret, checkLuksEnums } from './luks-options.js';
 
-const notSupported = (): BlockError => new BlockError('ENOTSUP', 'luks: encrypted images are not supported');
+const notSupported = (): BlockError => new BlockError('ENOTSUP', 'luks: creating encrypted images is not supported');
 
-/** An opened luks image: its size and header only (qemu-img info opens with no I/O). */
-class LuksHeaderState implements BlockDriverState {
-  readonly requestAlignment = 512;
+/** An opened luks image: the payload after the header and key material, deciphered with the master key. */
+class LuksState implements BlockDriverState {
+  readonly requestAlignment = LUKS_SECTOR;
 
-  constructor(private readonly file: BlockNode, private readonly payloadOffset: number, private readonly data: Record<string, unknown>) {}
+  constructor(
+    private readonly file: BlockNode, private readonly payloadOffset: number, private readonly data: Record<string, unknown>,
+    private readonly cipher: SectorCipher | undefined,
+  ) {}
 
-  /** The payload after the header and key material. */
   async getLength(): Promise<number> {
     return Math.max(0, (await this.file.getLength()) - this.payloadOffset);
   }
 
-  preadv(): Promise<void> {
-    return Promise.reject(notSupported());
+  async preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    await this.file.readv(this.payloadOffset + offset, iov);
+    // The generic layer aligns requests to whole sectors; a buffer of the vector may still split one.
+    const whole = joinIfSplit(iov, length);
+    this.cipher!.decrypt(whole, offset / LUKS_SECTOR);
+    if (whole !== iov[0]) scatter(whole, iov);
   }
 
-  pwritev(): Promise<void> {
-    return Promise.reject(notSupported());
+  async pwritev(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void> {
+    // Encipher a copy: the caller's buffers stay plaintext.
+    const data = gather(iov, length);
+    this.cipher!.encrypt(data, offset / LUKS_SECTOR);
+    await this.file.writev(this.payloadOffset + offset, [data], flags);
+  }
+
+  async truncate(): Promise<void> {
+    throw new BlockError('ENOTSUP', 'luks: resizing encrypted images is not supported');
   }
 
   info(): DriverInfo {
@@ -37,16 +53,50 @@ class LuksHeaderState implements BlockDriverState {
   async close(): Promise<void> {}
 }
 
+/** The vector as one buffer: iov[0] itself when it holds all `length` bytes, else a copy. */
+function joinIfSplit(iov: Uint8Array[], length: number): Uint8Array {
+  return iov.length === 1 && iov[0]!.length === length ? iov[0]! : gather(iov, length);
+}
+
+/** A copy of the vector's `length` bytes in one buffer. */
+function gather(iov: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const b of iov) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+function scatter(src: Uint8Array, iov: Uint8Array[]): void {
+  let at = 0;
+  for (const b of iov) {
+    b.set(src.subarray(at, at + b.length));
+    at += b.length;
+  }
+}
+
 async function openLuks(ctx: OpenContext): Promise<BlockDriverState> {
   // QEMU asks for the key before it reads the header; info (no I/O) needs none.
-  if (!ctx.noIo && ctx.options['key-secret'] === undefined) throw new BlockError('EINVAL', "Parameter 'key-secret' is required for cipher");
+  const secretId = ctx.options['key-secret'];
+  if (!ctx.noIo && secretId === undefined) throw new BlockError('EINVAL', "Parameter 'key-secret' is required for cipher");
   const file = await ctx.openChild('file');
   const buf = new Uint8Array(LUKS_HEADER_BYTES);
   const inFile = Math.min(buf.length, await file.getLength());
   if (inFile > 0) await file.read(0, buf.subarray(0, inFile));
   const header = parseLuksHeader(buf);
-  if (!ctx.noIo) throw notSupported();
-  return new LuksHeaderState(file, header.payloadOffset, header.info);
+  if (ctx.noIo) return new LuksState(file, header.payloadOffset, header.info, undefined);
+  const passphrase = ctx.secret?.(secretId!);
+  if (passphrase === undefined) throw new BlockError('EINVAL', `No secret with id '${secretId}'`);
+  const fileLength = await file.getLength();
+  const masterKey = await unlockMasterKey(header.crypto, passphrase, async (offset, length) => {
+    if (offset + length > fileLength) throw new BlockError('EINVAL', 'Could not read key slot material');
+    const material = new Uint8Array(length);
+    await file.read(offset, material);
+    return material;
+  });
+  return new LuksState(file, header.payloadOffset, header.info, new SectorCipher(header.crypto, masterKey));
 }
 
 /** Creation: QEMU's checks up to where it would derive a key from the secret. */

@@ -1,4 +1,4 @@
-// @tsemu/block-luks: LUKS1 headers. Importing the package registers the luks
+// @tsemu/block-luks: LUKS1 headers, key slots and sector ciphers. Importing the package registers the luks
 // format driver with block-core (registerDriver(luksDriver)).
 import { registerDriver } from '@tsemu/block-core';
 import { luksDriver } from './driver.js';
@@ -6,5 +6,6 @@ import { luksDriver } from './driver.js';
 export { luksDriver } from './driver.js';
 export { isLuksHeader, LUKS_HEADER_BYTES, orderKeys, parseLuksHeader, type LuksHeader } from './luks-header.js';
 export { checkKeySecret, checkLuksEnums } from './luks-options.js';
+export { LUKS_SECTOR, SectorCipher, unlockMasterKey, type LuksCryptoParams } from './luks-crypto.js';
 
 registerDriver(luksDriver);

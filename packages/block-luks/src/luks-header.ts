@@ -2,8 +2,9 @@
 // encrypt.format=luks): checked as QEMU 7.2 checks it when it opens one, in
 // the same order and words, and described as qemu-img info shows it. Layout
 // from the LUKS1 on-disk format specification: a 592-byte big-endian header
-// with eight 48-byte key slots. Nothing here decrypts (see the README).
+// with eight 48-byte key slots. Decryption is luks-crypto.ts's.
 import { BlockError, qdictOrder } from '@tsemu/block-core';
+import type { LuksCryptoParams } from './luks-crypto.js';
 
 const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]; // "LUKS\xba\xbe"
 /** Bytes of a LUKS1 header (the phdr and its key slots). */
@@ -39,13 +40,15 @@ export function isLuksHeader(buf: Uint8Array): boolean {
   return buf.length >= LUKS_MAGIC.length && LUKS_MAGIC.every((b, i) => buf[i] === b);
 }
 
-interface Slot { active: boolean; iterations: number; keyOffset: number; stripes: number }
+interface Slot { active: boolean; iterations: number; salt: Uint8Array; keyOffset: number; stripes: number }
 
 export interface LuksHeader {
   /** Where the encrypted payload starts, in bytes from the header. */
   payloadOffset: number;
   /** qemu-img info's description (QCryptoBlockInfoLUKS) in QDict key order, without the "format" key. */
   info: Record<string, unknown>;
+  /** What unlocking and the payload's cipher need. */
+  crypto: LuksCryptoParams;
 }
 
 /** Checks a LUKS header (LUKS_HEADER_BYTES from its start) as QEMU does when it opens one. */
@@ -61,7 +64,7 @@ export function parseLuksHeader(buf: Uint8Array): LuksHeader {
   for (let i = 0; i < SLOT_COUNT; i++) {
     const at = SLOTS_AT + i * SLOT_BYTES;
     slots.push({
-      active: dv.getUint32(at) === SLOT_ACTIVE, iterations: dv.getUint32(at + 4),
+      active: dv.getUint32(at) === SLOT_ACTIVE, iterations: dv.getUint32(at + 4), salt: buf.slice(at + 8, at + 40),
       keyOffset: dv.getUint32(at + 40), stripes: dv.getUint32(at + 44),
     });
   }
@@ -77,6 +80,10 @@ export function parseLuksHeader(buf: Uint8Array): LuksHeader {
       ...(cipher.ivgenHash !== undefined && { 'ivgen-hash-alg': cipher.ivgenHash }),
       'hash-alg': hashSpec, 'payload-offset': payloadSector * SECTOR, 'master-key-iters': masterKeyIters, uuid, slots: slotInfo,
     }),
+    crypto: {
+      cipherName, mode: cipher.mode, ivgen: cipher.ivgen, ivgenHash: cipher.ivgenHash, hash: hashSpec, keyBytes,
+      mkDigest: buf.slice(112, 132), mkDigestSalt: buf.slice(132, 164), mkDigestIter: masterKeyIters, slots,
+    },
   };
 }
 
