@@ -109,7 +109,7 @@ describe('create options as qemu-img takes them', () => {
   });
 });
 
-describe('qcow2 encryption with a valid key secret (qemu-img encrypts; tsemu refuses)', () => {
+describe('qcow2 encryption with a valid key secret (qemu-img encrypts; tsemu does not create encrypted images)', () => {
   it.each([
     [['create', '--object', 'secret,id=s0,data=abc', '-f', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s0', 'out.img', '1M'], 'out.img: '],
     [['create', '--object', 'secret,id=s0,data=abc', '-f', 'qcow2', '-o', 'encryption=on,encrypt.key-secret=s0', 'out.img', '1M'], 'out.img: '],
@@ -119,7 +119,7 @@ describe('qcow2 encryption with a valid key secret (qemu-img encrypts; tsemu ref
     rmSync(`${w.t}/out.img`, { force: true });
     const r = w.tsemu(args);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`qemu-img: ${prefix}qcow2: encrypted images are not supported\n`);
+    expect(r.stderr).toBe(`qemu-img: ${prefix}qcow2: creating encrypted images is not supported\n`);
     expect(existsSync(`${w.t}/out.img`)).toBe(false);
   });
 });

@@ -1,7 +1,8 @@
 // Qcow2Checker: qemu-img check for qcow2, written from the qcow2 spec and
 // checked line by line against qemu-img 7.2's stderr. Steps, in QEMU's order:
 //   1. count every reference the metadata makes (header, active L1/L2,
-//      snapshot L1/L2, snapshot table, refcount table and blocks) into an
+//      snapshot L1/L2, snapshot table, refcount table and blocks, a LUKS
+//      image's crypto header) into an
 //      in-memory array, reporting malformed entries on the way;
 //   2. compare with the stored refcounts ("Leaked cluster", "ERROR cluster");
 //   3. repair: with -r leaks|all the comparison runs again and patches
@@ -20,6 +21,7 @@ import {
   OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO,
 } from './constants.js';
 import type { Qcow2Image } from './image.js';
+import { cryptoExtension } from './luks-info.js';
 import { getRefcount, maxRefcount, refcountText } from './refcount-codec.js';
 import { readSnapshotTable, type SnapshotTableResult } from './snapshot-table.js';
 import { Qcow2Snapshots } from './snapshots.js';
@@ -251,6 +253,11 @@ export class Qcow2Checker {
     }
     const rt = img.refcounts;
     this.inc(rt.offset, rt.clusters * this.cs);
+    // A LUKS image's crypto header and key material (the crypto header extension's range).
+    if (h.cryptMethod === 2) {
+      const crypto = cryptoExtension(h);
+      if (crypto.length > 0) this.inc(crypto.offset, crypto.length);
+    }
     await this.countBitmaps();
     return this.checkRefblocks(fix);
   }

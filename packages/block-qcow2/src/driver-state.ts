@@ -20,7 +20,8 @@ import { Qcow2Writer } from './write-path.js';
 import { Qcow2VmState } from './vmstate.js';
 
 export class Qcow2DriverState implements BlockDriverState {
-  readonly requestAlignment = 1;
+  /** Encrypted images are read in whole 512-byte sectors (the cipher's unit), as in QEMU. */
+  readonly requestAlignment: number;
   readonly reader: Qcow2Reader;
   readonly writer: Qcow2Writer;
   private readonly compressedWriter: Qcow2CompressedWriter;
@@ -30,6 +31,7 @@ export class Qcow2DriverState implements BlockDriverState {
   private readonly vmState: Qcow2VmState;
 
   constructor(readonly image: Qcow2Image, fileNode: BlockNode | undefined) {
+    this.requestAlignment = image.crypto !== undefined ? 512 : 1;
     this.reader = new Qcow2Reader(image, fileNode);
     this.writer = new Qcow2Writer(image, this.reader);
     this.compressedWriter = new Qcow2CompressedWriter(image, this.writer);

@@ -40,7 +40,7 @@ async function openQcow2(ctx: OpenContext): Promise<Qcow2DriverState> {
   }
   const image = await openQcow2Image(fileNode, backing, {
     readOnly: ctx.readOnly, l2CacheBytes, lazyRefcounts, forCheck: ctx.forCheck === true, opened: { file, header }, warn: ctx.warnReport, passDiscard,
-    noIo: ctx.noIo === true,
+    noIo: ctx.noIo === true, keySecret: ctx.options['encrypt.key-secret'], secret: ctx.secret,
   });
   return new Qcow2DriverState(image, fileNode);
 }

@@ -52,7 +52,7 @@ export function encryptionFormat(o: Options): 'aes' | 'luks' | undefined {
  */
 export function refuseEncryption(o: Options, secret: SecretLookup | undefined): never {
   checkKeySecret('encrypt.key-secret', o['encrypt.key-secret'], secret);
-  throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
+  throw new BlockError('ENOTSUP', 'qcow2: creating encrypted images is not supported');
 }
 
 /** measure: only a LUKS header changes the size ('aes', and formats create would refuse, measure as plain images). */

@@ -8,6 +8,7 @@ import { Qcow2Allocations } from './allocations.js';
 import { Qcow2Bitmaps } from './bitmaps.js';
 import { INCOMPAT_CORRUPT, INCOMPAT_DIRTY } from './constants.js';
 import type { Qcow2ClusterMap } from './cluster-map.js';
+import type { Qcow2Crypto } from './encryption.js';
 import type { Qcow2Header } from './header.js';
 import type { Qcow2FileNode, Qcow2HostFile } from './host-file.js';
 import { Qcow2MetadataCache } from './metadata-cache.js';
@@ -69,8 +70,10 @@ export class Qcow2Image {
   lazyRefcounts = false;
   /** Which kinds of freed clusters get discarded in the file (see Qcow2DiscardPassthrough); open sets it. */
   passDiscard: Qcow2DiscardPassthrough = { request: false, snapshot: true, other: false };
-  /** An encrypted image's "encrypt" info (LUKS header or `{ format: 'aes' }`); only info opens one. */
+  /** An encrypted image's "encrypt" info (LUKS header or `{ format: 'aes' }`). */
   encryptInfo: Record<string, unknown> | undefined;
+  /** The data clusters' cipher, when an encrypted image was opened with its key (reads only). */
+  crypto: Qcow2Crypto | undefined;
   /** Persistent dirty bitmaps (loaded by openQcow2Image; stored at close). */
   readonly bitmaps = new Qcow2Bitmaps(this);
 

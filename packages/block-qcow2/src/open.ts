@@ -2,7 +2,7 @@
 // table is allocated, so hostile sizes cost nothing), then the in-memory L1
 // and refcount table. Independent of OpenContext so tests can drive it over
 // any Qcow2FileNode.
-import { BlockError } from '@tsemu/block-core';
+import { BlockError, type SecretLookup } from '@tsemu/block-core';
 import {
   COMPAT_LAZY_REFCOUNTS, INCOMPAT_COMPRESSION, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY, INCOMPAT_EXTL2,
   AUTOCLEAR_KNOWN, MAX_L1_BYTES, MAX_REFTABLE_BYTES,
@@ -12,7 +12,8 @@ import { Qcow2ClusterMap } from './cluster-map.js';
 import { Qcow2Header } from './header.js';
 import { Qcow2HostFile, type Qcow2FileNode } from './host-file.js';
 import { Qcow2Image, type Qcow2DiscardPassthrough } from './image.js';
-import { readLuksInfo } from './luks-info.js';
+import { openCrypto } from './encryption.js';
+import { luksInfo, readLuksHeader } from './luks-info.js';
 import { Qcow2RefcountTable } from './refcount-table.js';
 import { readSnapshotTable } from './snapshot-table.js';
 
@@ -35,6 +36,10 @@ export interface Qcow2OpenOptions {
   passDiscard?: Qcow2DiscardPassthrough;
   /** Opened by qemu-img info (BDRV_O_NO_IO): an encrypted image or one with an external data file opens, for its metadata only. */
   noIo?: boolean;
+  /** encrypt.key-secret: the id of the secret holding an encrypted image's passphrase. */
+  keySecret?: string;
+  /** Where secrets are looked up (OpenContext.secret). */
+  secret?: SecretLookup;
 }
 
 
@@ -117,8 +122,15 @@ export async function openQcow2Image(
   const img = new Qcow2Image(header, file, backing, opts.readOnly);
   if (header.cryptMethod === 1 || header.cryptMethod === 2) {
     // The LUKS header is checked as QEMU checks it, also when no data will be read.
-    img.encryptInfo = header.cryptMethod === 2 ? await readLuksInfo(file, header) : { format: 'aes' };
-    if (opts.noIo !== true) throw new BlockError('ENOTSUP', 'qcow2: encrypted images are not supported');
+    const luks = header.cryptMethod === 2 ? await readLuksHeader(file, header) : undefined;
+    img.encryptInfo = luks !== undefined ? luksInfo(luks) : { format: 'aes' };
+    if (opts.noIo !== true) {
+      const id = opts.keySecret ?? '';
+      const passphrase = opts.secret?.(id);
+      if (passphrase === undefined) throw new BlockError('EINVAL', `No secret with id '${id}'`);
+      img.crypto = await openCrypto(file, header, luks, passphrase);
+      if (!opts.readOnly) throw new BlockError('ENOTSUP', 'qcow2: writing encrypted images is not supported yet (open read-only)');
+    }
   }
   if (opts.passDiscard) img.passDiscard = opts.passDiscard;
   if (opts.lazyRefcounts === true && header.version < 3) {

@@ -1,11 +1,22 @@
 // Qcow2Reader: guest reads (data, zero, unallocated -> backing or zeroes,
 // compressed) and block status. Never takes the metadata lock.
-import type { BlockNode, BlockStatus } from '@tsemu/block-core';
+import { sliceIov, type BlockNode, type BlockStatus } from '@tsemu/block-core';
 import { ClusterType, Qcow2Extent, Qcow2ExtentPool } from './cluster-map.js';
 import { decodeCompressed, inflateCluster, type CompressedLocation } from './compressed.js';
 import type { Qcow2Image } from './image.js';
 import { detectMetadataPreallocation } from './prealloc-detect.js';
-import { copyIntoIov, readIntoIov, zeroIovRange } from './iov-util.js';
+import type { Qcow2Crypto } from './encryption.js';
+import { copyFromIovRange, copyIntoIov, readIntoIov, zeroIovRange } from './iov-util.js';
+
+/** Deciphers iov[pos, pos+n) in place: whole 512-byte sectors, the first numbered `at / 512`. */
+function decryptIov(crypto: Qcow2Crypto, iov: readonly Uint8Array[], pos: number, n: number, at: number): void {
+  const pieces = sliceIov(iov, pos, n);
+  if (pieces.length === 1) return crypto.cipher.decrypt(pieces[0]!, at / 512);
+  const whole = new Uint8Array(n);
+  copyFromIovRange(iov, pos, n, whole, 0);
+  crypto.cipher.decrypt(whole, at / 512);
+  copyIntoIov(whole, 0, iov, pos, n);
+}
 
 export class Qcow2Reader {
   private lastHi = -1;
@@ -35,6 +46,7 @@ export class Qcow2Reader {
         switch (ext.type) {
           case ClusterType.Normal:
             await readIntoIov(img.file, ext.host, iov, pos0 + pos, n);
+            if (img.crypto !== undefined) decryptIov(img.crypto, iov, pos0 + pos, n, img.crypto.physical ? ext.host : offset + pos);
             break;
           case ClusterType.ZeroPlain:
           case ClusterType.ZeroAlloc:
@@ -144,10 +156,13 @@ export class Qcow2Reader {
     const img = this.img;
     const n = ext.bytes;
     switch (ext.type) {
+      // An encrypted cluster's host bytes are no use to anyone reading the file directly: no offset (as QEMU).
       case ClusterType.Normal:
-        return { length: n, data: true, zero: false, allocated: true, offset: ext.host, file: this.fileNode };
+        return img.encryptInfo !== undefined ? { length: n, data: true, zero: false, allocated: true }
+          : { length: n, data: true, zero: false, allocated: true, offset: ext.host, file: this.fileNode };
       case ClusterType.ZeroAlloc:
-        return { length: n, data: false, zero: true, allocated: true, offset: ext.host, file: this.fileNode };
+        return img.encryptInfo !== undefined ? { length: n, data: false, zero: true, allocated: true }
+          : { length: n, data: false, zero: true, allocated: true, offset: ext.host, file: this.fileNode };
       case ClusterType.ZeroPlain:
         return { length: n, data: false, zero: true, allocated: true };
       case ClusterType.Compressed:
