@@ -2,9 +2,11 @@
 // mode and IV generator qemu-img makes, data qemu-io wrote reads back through
 // tsemu-io, data tsemu-io wrote reads back through qemu-io, and convert to
 // raw gives qemu-img's very file (the whole payload deciphered, also where
-// nothing was written). A wrong passphrase, a missing secret and a cipher
-// node:crypto lacks are one line each, in qemu-img's words where it has them.
-import { linkSync } from 'node:fs';
+// nothing was written). Volumes tsemu-img creates (create, convert -O luks)
+// open in qemu-img with the same layout. A wrong passphrase, a missing
+// secret and a cipher node:crypto lacks are one line each, in qemu-img's
+// words where it has them.
+import { linkSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qemuImgRetried, run, sha256, SideBySide, TSEMU_IMG } from './harness.js';
 
@@ -60,6 +62,47 @@ describe.each(Object.keys(VOLUMES))('%s', (name) => {
     const rd = run('qemu-io', [...SECRET, ...opts(copy), '-c', 'read -P 0x33 512 8k', '-c', 'read -P 0x44 100001 3001', '-c', 'read -P 0x5a 8704 56832'], w.t);
     expect(rd.stderr).toBe('');
     expect(rd.stdout.match(/^read \d+\/\d+ bytes/gm)).toHaveLength(3);
+  });
+});
+
+/** qemu-img info's JSON of a volume, without what differs between any two volumes (uuid, iteration counts). */
+function layout(dir: string, name: string): unknown {
+  const info = JSON.parse(run('qemu-img', ['info', '--output=json', name], dir).stdout) as {
+    filename: string; 'actual-size': number; 'format-specific': { data: { uuid?: string; 'master-key-iters'?: number; slots: Array<{ iters?: number }> } };
+  };
+  const data = info['format-specific'].data;
+  delete data.uuid;
+  delete data['master-key-iters'];
+  for (const slot of data.slots) delete slot.iters;
+  return { ...info, 'actual-size': undefined };
+}
+
+describe('volumes tsemu-img creates', () => {
+  it.each([
+    ['new-default.luks', 'key-secret=s0,iter-time=10'],
+    ['new-cbc.luks', 'key-secret=s0,iter-time=10,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1'],
+    ['new-ecb.luks', 'key-secret=s0,iter-time=10,cipher-alg=aes-128,cipher-mode=ecb'],
+  ])('create %s: the Formatting line and the layout of qemu-img\'s volume; qemu-io reads and writes it', (name, o) => {
+    const { qemu, tsemu } = w.compare(['create', ...SECRET, '-f', 'luks', '-o', o, name, '3M']);
+    expect(tsemu).toEqual(qemu);
+    expect(tsemu.code).toBe(0);
+    expect(layout(w.t, name)).toEqual(layout(w.q, name));
+    expect(statSync(`${w.t}/${name}`).size).toBe(statSync(`${w.q}/${name}`).size);
+    const rw = run('qemu-io', [...SECRET, ...opts(name), '-c', 'write -P 0x66 4096 64k', '-c', 'read -P 0x66 4096 64k'], w.t);
+    expect(rw.stderr).toBe('');
+    expect(rw.stdout.match(/^(read|wrote) \d+\/\d+ bytes/gm)).toHaveLength(2);
+    const wrong = run('qemu-io', ['--object', 'secret,id=s0,data=abd', ...opts(name), '-c', 'read 0 512'], w.t);
+    expect(wrong.stderr).toMatch(/Invalid password, cannot unlock any keyslot/);
+  });
+
+  it('convert -O luks: qemu-img compare finds the source, with the zeroes written as qemu-img writes them', () => {
+    const args = ['convert', ...SECRET, '-O', 'luks', '-o', 'key-secret=s0,iter-time=10', 'xts-plain64.luks.raw', 'back.luks'];
+    run('cp', [`${w.q}/xts-plain64.luks.raw`, `${w.t}/`], '/');
+    const { qemu, tsemu } = w.compare(args);
+    expect(tsemu).toEqual(qemu);
+    const cmp = run('qemu-img', ['compare', ...SECRET, '--image-opts', 'driver=raw,file.filename=xts-plain64.luks.raw', 'driver=luks,key-secret=s0,file.filename=back.luks'], w.t);
+    expect(cmp.stdout).toBe('Images are identical.\n');
+    expect(statSync(`${w.t}/back.luks`).blocks).toBe(statSync(`${w.q}/back.luks`).blocks);
   });
 });
 

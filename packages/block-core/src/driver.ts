@@ -190,6 +190,12 @@ export interface BlockDriver {
    */
   readonly strongOptions?: readonly string[];
   /**
+   * False when a newly created image does not read as zeroes (QEMU's
+   * bdrv_has_zero_init: a luks volume's unwritten payload deciphers to
+   * noise), so convert writes the zeroes itself. Default: it does.
+   */
+  readonly zeroInit?: boolean;
+  /**
    * The name a node of this driver shows when it has its own way of naming
    * itself (null-co://, blkdebug:config:image); '' when only its options can
    * say what it is. `strong`: the strong options the node was given;

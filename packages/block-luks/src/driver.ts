@@ -2,17 +2,17 @@
 // probes by the LUKS magic, so such an image is never taken for raw (where
 // a write would land in the key material). With the key (key-secret) the
 // payload is read and written through the volume's cipher (luks-crypto.ts);
-// info (no I/O) shows the header without one, as qemu-img does. Creating
-// volumes is not supported yet.
+// info (no I/O) shows the header without one, as qemu-img does; create
+// formats a new volume (luks-format.ts).
 import {
   BlockError, type BlockDriver, type BlockDriverState, type BlockNode, type CreateContext, type DriverInfo, type OpenContext,
   type WriteFlags,
 } from '@tsemu/block-core';
 import { LUKS_SECTOR, SectorCipher, unlockMasterKey } from './luks-crypto.js';
 import { isLuksHeader, LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.js';
+import { formatLuks, luksPayloadOffset } from './luks-format.js';
 import { checkKeySecret, checkLuksEnums } from './luks-options.js';
 
-const notSupported = (): BlockError => new BlockError('ENOTSUP', 'luks: creating encrypted images is not supported');
 
 /** An opened luks image: the payload after the header and key material, deciphered with the master key. */
 class LuksState implements BlockDriverState {
@@ -99,12 +99,27 @@ async function openLuks(ctx: OpenContext): Promise<BlockDriverState> {
   return new LuksState(file, header.payloadOffset, header.info, new SectorCipher(header.crypto, masterKey));
 }
 
-/** Creation: QEMU's checks up to where it would derive a key from the secret. */
+/** A new volume: QEMU's option checks, then the header and slot 0 for the secret's passphrase, the payload left sparse. */
 async function createLuks(ctx: CreateContext): Promise<void> {
   const o = ctx.options;
   checkLuksEnums(o);
   checkKeySecret('key-secret', o['key-secret'], ctx.secret);
-  throw notSupported();
+  const ivgen = o['ivgen-alg'] ?? 'plain64';
+  const formatted = formatLuks({
+    cipherAlg: o['cipher-alg'] ?? 'aes-256', mode: o['cipher-mode'] ?? 'xts', ivgen,
+    ivgenHash: ivgen === 'essiv' ? o['ivgen-hash-alg'] ?? 'sha256' : undefined, hash: o['hash-alg'] ?? 'sha256',
+    iterTimeMs: o['iter-time'] !== undefined ? Number(o['iter-time']) : 2000,
+  }, ctx.secret!(o['key-secret']!)!);
+  await ctx.createFile(ctx.filename, 0, {});
+  const node = await ctx.openFile(ctx.filename);
+  try {
+    await node.write(0, formatted.header);
+    await node.write(formatted.materialOffset, formatted.material);
+    await node.truncate(formatted.payloadOffset + ctx.size);
+    await node.flush();
+  } finally {
+    await node.close();
+  }
 }
 
 export const luksDriver: BlockDriver = {
@@ -128,4 +143,13 @@ export const luksDriver: BlockDriver = {
   openOptions: ['key-secret', 'file'],
   // The key secret is part of what the node is (a json:{...} name shows it).
   strongOptions: ['key-secret'],
+  // Unwritten payload sectors decipher to noise, not zeroes.
+  zeroInit: false,
+  // The payload after QEMU's header layout for the cipher; checked as create checks.
+  measure: ({ size, options, secret }) => {
+    checkLuksEnums(options);
+    checkKeySecret('key-secret', options['key-secret'], secret);
+    const bytes = luksPayloadOffset(options['cipher-alg'] ?? 'aes-256', options['cipher-mode'] ?? 'xts') + size;
+    return { required: bytes, fullyAllocated: bytes };
+  },
 };

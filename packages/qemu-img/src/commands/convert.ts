@@ -185,8 +185,11 @@ async function run(ctx: Context, args: string[]): Promise<number> {
     // qemu-img checks the target's cache mode only now: a bad -t leaves the new image behind.
     const targetCache = parseCache(a.targetCache, false);
     // Zeroed ranges may be deallocated, as qemu-img does, so -n targets end up sparse too.
+    // As qemu-img: the new target opens with the creation options' key secrets (key-secret, encrypt.key-secret).
+    const keySecrets = Object.entries(opts ?? {}).filter(([k]) => k.endsWith('key-secret'));
     target = await open(ctx, {
       filename: targetName, format: targetFormat, readOnly: false, cache: targetCache, imageOpts: a.targetImageOpts, discard: 'unmap',
+      ...(keySecrets.length > 0 && { options: Object.fromEntries(keySecrets) }),
     });
     // With --target-image-opts the format is known only now, from the opened node (QEMU checks it there too).
     if (a.compress && targetFormat === undefined && !target.root.driver.supports?.compressedWrites) {
@@ -199,8 +202,8 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       sources,
       target,
       minSparse: a.minSparse,
-      // A target with a backing file reads the backing's data, not zeroes.
-      targetIsZero: !hasBacking && (!a.noCreate || a.targetIsZero),
+      // A target with a backing file reads the backing's data, not zeroes; a new luks volume reads as noise.
+      targetIsZero: !hasBacking && ((!a.noCreate && target.root.driver.zeroInit !== false) || a.targetIsZero),
       topLayerOnly: hasBacking,
       compressClusterSize: a.compress ? target.info().clusterSize ?? 65536 : undefined,
       parallel: a.parallel,
