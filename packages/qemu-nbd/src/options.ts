@@ -4,6 +4,7 @@
 import {
   TraceOptionError, openTraceFile, parseCacheMode, parseOptionString, parseTraceOpt, type CacheFlags,
 } from '@tsemu/block-core';
+import { createUserObject, resetUserObjects, UserObjectError } from '@tsemu/block-drivers';
 import { parseTlsCredsObject, type NbdTlsCredentials } from '@tsemu/block-nbd';
 import { GETOPT_ERROR, getopt, UsageError, type LongOption } from './getopt.js';
 import { isAuthzType, parseAuthzObject, type NbdAuthz } from './authz.js';
@@ -128,6 +129,8 @@ export function parseArgs(argv: readonly string[], warn: (text: string, where?: 
   let tlsId: string | undefined;
   let authzId: string | undefined;
   let sawNocache = false;
+  resetUserObjects(); // secrets from an earlier invocation in this process are gone
+
   // What qemu-nbd calls per-device settings, refused with -L.
   let sawAio = false;
   let sawDiscard = false;
@@ -291,11 +294,20 @@ export const USER_CREATABLE = [
   'tls-creds-x509',
 ];
 
-/** One --object: TLS credentials or an authz object, made at once (file errors show here, as in qemu-nbd). */
+/** One --object: a secret, TLS credentials or an authz object, made at once (file errors show here, as in qemu-nbd). */
 function addObject(s: NbdCliSettings, arg: string): void {
   if (arg === 'help') throw new ObjectHelpRequested();
   const type = parseOptionString(arg, 'qom-type')['qom-type'] ?? '';
   if (type === '') throw new CliError("Parameter 'qom-type' is missing");
+  if (type === 'secret') {
+    // Secrets live in the tools' shared registry, where drivers look key-secret up (a luks image's key).
+    try {
+      createUserObject(arg);
+    } catch (err) {
+      throw err instanceof UserObjectError ? new CliError(err.message) : err;
+    }
+    return;
+  }
   const obj = isAuthzType(type) ? parseAuthzObject(parseOptionString(arg, 'qom-type')) : parseTlsCredsObject(arg);
   if (s.objects.has(obj.id) || s.authz.has(obj.id)) throw new CliError(`attempt to add duplicate property '${obj.id}' to object (type 'container')`);
   if ('isAllowed' in obj) s.authz.set(obj.id, obj);
