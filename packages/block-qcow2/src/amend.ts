@@ -204,14 +204,25 @@ async function expandZeroClusters(img: Qcow2Image): Promise<void> {
     const t = await map.table(i);
     if (t !== undefined) await expandTable(img, t.dv, t.offset, (j, hi, lo) => map.setL2Raw(t, j, hi, lo));
   }
+  // Tables of the active L1 are done (written through); the snapshots' are read and written here.
+  for await (const { l2, table, dv } of snapshotL2Tables(img)) {
+    let changed = false;
+    await expandTable(img, dv, l2, async (j, hi, lo) => {
+      dv.setUint32(j * 8, hi);
+      dv.setUint32(j * 8 + 4, lo);
+      changed = true;
+    });
+    if (changed) await img.file.write(l2, table);
+  }
+}
+
+/** Every L2 table the snapshots' L1 tables name, read in turn into one buffer (`l2`: its host offset). */
+async function* snapshotL2Tables(img: Qcow2Image): AsyncGenerator<{ l2: number; table: Uint8Array; dv: DataView }> {
   const h = img.header;
   if (h.nbSnapshots === 0) return;
-  // Tables of the active L1 are done (written through); the rest are read and written here.
-  const cs = img.clusterSize;
-  const { snapshots } = await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots);
-  const table = new Uint8Array(cs);
+  const table = new Uint8Array(img.clusterSize);
   const dv = new DataView(table.buffer);
-  for (const s of snapshots) {
+  for (const s of (await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots)).snapshots) {
     const l1 = new Uint8Array(s.l1Size * 8);
     await img.file.read(s.l1Offset, l1);
     const ldv = new DataView(l1.buffer);
@@ -219,13 +230,7 @@ async function expandZeroClusters(img: Qcow2Image): Promise<void> {
       const l2 = (ldv.getUint32(i * 8) & OFFSET_MASK_HI) * 4294967296 + ((ldv.getUint32(i * 8 + 4) & OFFSET_MASK_LO) >>> 0);
       if (l2 === 0) continue;
       await img.file.read(l2, table);
-      let changed = false;
-      await expandTable(img, dv, l2, async (j, hi, lo) => {
-        dv.setUint32(j * 8, hi);
-        dv.setUint32(j * 8 + 4, lo);
-        changed = true;
-      });
-      if (changed) await img.file.write(l2, table);
+      yield { l2, table, dv };
     }
   }
 }
@@ -242,21 +247,7 @@ async function hasCompressedClusters(img: Qcow2Image): Promise<boolean> {
     const t = await map.table(i);
     if (t !== undefined && compressedIn(t.dv)) return true;
   }
-  const h = img.header;
-  if (h.nbSnapshots === 0) return false;
-  const table = new Uint8Array(img.clusterSize);
-  const dv = new DataView(table.buffer);
-  for (const s of (await readSnapshotTable(img.file, h.snapshotsOffset, h.nbSnapshots)).snapshots) {
-    const l1 = new Uint8Array(s.l1Size * 8);
-    await img.file.read(s.l1Offset, l1);
-    const ldv = new DataView(l1.buffer);
-    for (let i = 0; i < s.l1Size; i++) {
-      const l2 = (ldv.getUint32(i * 8) & OFFSET_MASK_HI) * 4294967296 + ((ldv.getUint32(i * 8 + 4) & OFFSET_MASK_LO) >>> 0);
-      if (l2 === 0) continue;
-      await img.file.read(l2, table);
-      if (compressedIn(dv)) return true;
-    }
-  }
+  for await (const { dv } of snapshotL2Tables(img)) if (compressedIn(dv)) return true;
   return false;
 }
 

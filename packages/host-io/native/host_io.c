@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "napi-util.h"
 
 static napi_value throw_errno(napi_env env, int err, const char *syscall) {
   const char *code = NULL;
@@ -96,22 +97,6 @@ static napi_value host_fallocate(napi_env env, napi_callback_info info) {
 // more than the syscall. Bad arguments are -EINVAL, never a throw.
 #define NOWAIT_IOV_MAX 64
 
-static napi_value ret_i64(napi_env env, int64_t v) {
-  napi_value result;
-  napi_create_int64(env, v, &result);
-  return result;
-}
-
-// A Uint8Array (or Buffer) -> base pointer and byte length.
-static int get_bytes(napi_env env, napi_value v, void **data, size_t *len) {
-  napi_typedarray_type type;
-  size_t count, offset;
-  napi_value ab;
-  if (napi_get_typedarray_info(env, v, &type, &count, data, &ab, &offset) != napi_ok) return 0;
-  if (type != napi_uint8_array && type != napi_uint8_clamped_array && type != napi_int8_array) return 0;
-  *len = count;
-  return 1;
-}
 
 static ssize_t rw_nowait(int write, int fd, const struct iovec *iov, int n, int64_t offset) {
 #ifdef RWF_NOWAIT

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
+#include "napi-util.h"
 
 typedef struct {
   const unsigned char *next_in;
@@ -106,14 +107,6 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   free(j);
 }
 
-static int u8_of(napi_env env, napi_value v, void **data, size_t *len) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  return napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) == napi_ok && type == napi_uint8_array;
-}
 
 // zlibAvailable() -> whether libz.so.1 could be loaded.
 napi_value host_zlib_available(napi_env env, napi_callback_info info) {
@@ -137,7 +130,7 @@ napi_value host_deflate_raw_async(napi_env env, napi_callback_info info) {
   size_t src_len, dst_len;
   int32_t level, window_bits, mem_level;
   int64_t early = 0;
-  if (argc < 5 || !u8_of(env, argv[0], &src, &src_len) || !u8_of(env, argv[1], &dst, &dst_len) ||
+  if (argc < 5 || !get_bytes(env, argv[0], &src, &src_len) || !get_bytes(env, argv[1], &dst, &dst_len) ||
       napi_get_value_int32(env, argv[2], &level) != napi_ok || napi_get_value_int32(env, argv[3], &window_bits) != napi_ok ||
       napi_get_value_int32(env, argv[4], &mem_level) != napi_ok || window_bits < 8 || window_bits > 15 ||
       src_len > UINT32_MAX || dst_len > UINT32_MAX)

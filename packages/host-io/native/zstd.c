@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <node_api.h>
+#include "napi-util.h"
 
 /** ZSTD_d_windowLogMax (zstd.h's ZSTD_dParameter) and the largest window accepted: 2 MiB. */
 #define ZSTD_D_WINDOW_LOG_MAX 100
@@ -60,21 +61,6 @@ static int zstd_ready(void) {
   return 1;
 }
 
-static napi_value ret_int(napi_env env, int64_t v) {
-  napi_value r;
-  napi_create_int64(env, v, &r);
-  return r;
-}
-
-static int bytes_of(napi_env env, napi_value v, void **data, size_t *len) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) != napi_ok || type != napi_uint8_array) return 0;
-  return 1;
-}
 
 // zstdAvailable() -> whether libzstd could be loaded.
 napi_value host_zstd_available(napi_env env, napi_callback_info info) {
@@ -93,14 +79,14 @@ napi_value host_zstd_compress(napi_env env, napi_callback_info info) {
   void *src, *dst;
   size_t src_len, dst_len;
   int32_t level;
-  if (argc < 3 || !bytes_of(env, argv[0], &src, &src_len) || !bytes_of(env, argv[1], &dst, &dst_len) ||
+  if (argc < 3 || !get_bytes(env, argv[0], &src, &src_len) || !get_bytes(env, argv[1], &dst, &dst_len) ||
       napi_get_value_int32(env, argv[2], &level) != napi_ok)
-    return ret_int(env, -EINVAL);
-  if (!zstd_ready()) return ret_int(env, -ENOSYS);
+    return ret_i64(env, -EINVAL);
+  if (!zstd_ready()) return ret_i64(env, -ENOSYS);
   size_t n = z.compress_cctx(z.cctx, dst, dst_len, src, src_len, level);
   // zstd's only error when the output buffer is too small is dstSize_tooSmall; any error here means "does not fit".
-  if (z.is_error(n)) return ret_int(env, -ENOSPC);
-  return ret_int(env, (int64_t)n);
+  if (z.is_error(n)) return ret_i64(env, -ENOSPC);
+  return ret_i64(env, (int64_t)n);
 }
 
 // zstdDecompress(src, dst) -> bytes written into dst: zstd frames from src,
@@ -113,18 +99,18 @@ napi_value host_zstd_decompress(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   void *src, *dst;
   size_t src_len, dst_len;
-  if (argc < 2 || !bytes_of(env, argv[0], &src, &src_len) || !bytes_of(env, argv[1], &dst, &dst_len)) return ret_int(env, -EINVAL);
-  if (!zstd_ready()) return ret_int(env, -ENOSYS);
+  if (argc < 2 || !get_bytes(env, argv[0], &src, &src_len) || !get_bytes(env, argv[1], &dst, &dst_len)) return ret_i64(env, -EINVAL);
+  if (!zstd_ready()) return ret_i64(env, -ENOSYS);
   // A new frame from the first byte; the parameters (the window limit) stay.
-  if (z.is_error(z.dctx_reset(z.dctx, ZSTD_RESET_SESSION_ONLY))) return ret_int(env, -EIO);
+  if (z.is_error(z.dctx_reset(z.dctx, ZSTD_RESET_SESSION_ONLY))) return ret_i64(env, -EIO);
   zstd_in in = { src, src_len, 0 };
   zstd_out out = { dst, dst_len, 0 };
   while (out.pos < out.size) {
     size_t in_before = in.pos, out_before = out.pos;
     size_t r = z.decompress_stream(z.dctx, &out, &in);
-    if (z.is_error(r)) return ret_int(env, -EIO);
+    if (z.is_error(r)) return ret_i64(env, -EIO);
     // No progress: the input ran out (a truncated frame) and nothing is left buffered.
     if (in.pos == in_before && out.pos == out_before) break;
   }
-  return ret_int(env, (int64_t)out.pos);
+  return ret_i64(env, (int64_t)out.pos);
 }
