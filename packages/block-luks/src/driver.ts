@@ -13,7 +13,6 @@ import { isLuksHeader, LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.
 import { formatLuks, luksPayloadOffset } from './luks-format.js';
 import { checkKeySecret, checkLuksEnums } from './luks-options.js';
 
-
 /** An opened luks image: the payload after the header and key material, deciphered with the master key. */
 class LuksState implements BlockDriverState {
   readonly requestAlignment = LUKS_SECTOR;
@@ -28,18 +27,26 @@ class LuksState implements BlockDriverState {
   }
 
   async preadv(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    const cipher = this.keyed();
     await this.file.readv(this.payloadOffset + offset, iov);
     // The generic layer aligns requests to whole sectors; a buffer of the vector may still split one.
     const whole = joinIfSplit(iov, length);
-    this.cipher!.decrypt(whole, offset / LUKS_SECTOR);
+    cipher.decrypt(whole, offset / LUKS_SECTOR);
     if (whole !== iov[0]) scatter(whole, iov);
   }
 
   async pwritev(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void> {
+    const cipher = this.keyed();
     // Encipher a copy: the caller's buffers stay plaintext.
     const data = gather(iov, length);
-    this.cipher!.encrypt(data, offset / LUKS_SECTOR);
+    cipher.encrypt(data, offset / LUKS_SECTOR);
     await this.file.writev(this.payloadOffset + offset, [data], flags);
+  }
+
+  /** The cipher; an open without I/O (info) has none, and nothing may read or write through it. */
+  private keyed(): SectorCipher {
+    if (this.cipher === undefined) throw new BlockError('EPERM', 'luks: opened without a key');
+    return this.cipher;
   }
 
   async truncate(): Promise<void> {

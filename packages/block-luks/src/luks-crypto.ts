@@ -185,6 +185,18 @@ export async function unlockMasterKey(
   p: LuksCryptoParams, passphrase: Uint8Array, readMaterial: (offset: number, length: number) => Promise<Uint8Array>,
 ): Promise<Uint8Array> {
   opensslName(p.cipherName, p.mode, p.keyBytes); // an unsupported cipher says so before any slot is tried
+  try {
+    return await tryKeySlots(p, passphrase, readMaterial);
+  } catch (err) {
+    // OpenSSL's own refusals (a hash or key size it lacks) as one line in the block layer's terms.
+    if (err instanceof BlockError) throw err;
+    throw new BlockError('ENOTSUP', `luks: ${(err as Error).message}`);
+  }
+}
+
+async function tryKeySlots(
+  p: LuksCryptoParams, passphrase: Uint8Array, readMaterial: (offset: number, length: number) => Promise<Uint8Array>,
+): Promise<Uint8Array> {
   for (const slot of p.slots) {
     if (!slot.active) continue;
     const slotKey = pbkdf2Sync(passphrase, slot.salt, slot.iterations, p.keyBytes, p.hash);
