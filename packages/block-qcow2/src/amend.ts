@@ -163,6 +163,10 @@ async function downgrade(img: Qcow2Image, status: OperationStatus): Promise<void
     h.compressionType = COMPRESSION_ZLIB;
     h.incompatibleFeatures &= ~INCOMPAT_COMPRESSION;
   }
+  // Zero clusters over a backing file become written zeroes, which would have to be enciphered: not done.
+  if (img.crypto !== undefined && (img.backing !== undefined || h.backingFile !== undefined)) {
+    throw new BlockError('ENOTSUP', 'qcow2: downgrading an encrypted image with a backing file is not supported');
+  }
   if (h.incompatibleFeatures !== 0n) {
     throw new BlockError('ENOTSUP', `Cannot downgrade an image with incompatible features 0x${h.incompatibleFeatures.toString(16)} set`);
   }

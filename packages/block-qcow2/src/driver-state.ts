@@ -75,6 +75,7 @@ export class Qcow2DriverState implements BlockDriverState {
   async pwritevCompressed(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
     this.checkWrite(offset, length);
     const img = this.image;
+    if (img.crypto !== undefined) throw new BlockError('ENOTSUP', 'qcow2: compressed writes to encrypted images are not supported');
     img.beginRequest();
     try {
       await this.compressedWriter.write(offset, length, iov);

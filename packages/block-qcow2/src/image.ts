@@ -72,7 +72,7 @@ export class Qcow2Image {
   passDiscard: Qcow2DiscardPassthrough = { request: false, snapshot: true, other: false };
   /** An encrypted image's "encrypt" info (LUKS header or `{ format: 'aes' }`). */
   encryptInfo: Record<string, unknown> | undefined;
-  /** The data clusters' cipher, when an encrypted image was opened with its key (reads only). */
+  /** The data clusters' cipher, when an encrypted image was opened with its key. */
   crypto: Qcow2Crypto | undefined;
   /** Persistent dirty bitmaps (loaded by openQcow2Image; stored at close). */
   readonly bitmaps = new Qcow2Bitmaps(this);

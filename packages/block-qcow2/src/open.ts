@@ -129,7 +129,6 @@ export async function openQcow2Image(
       const passphrase = opts.secret?.(id);
       if (passphrase === undefined) throw new BlockError('EINVAL', `No secret with id '${id}'`);
       img.crypto = await openCrypto(file, header, luks, passphrase);
-      if (!opts.readOnly) throw new BlockError('ENOTSUP', 'qcow2: writing encrypted images is not supported yet (open read-only)');
     }
   }
   if (opts.passDiscard) img.passDiscard = opts.passDiscard;

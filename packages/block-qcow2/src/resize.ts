@@ -15,6 +15,8 @@ export async function resizeQcow2(img: Qcow2Image, writer: Qcow2Writer, newSize:
   if (h.nbSnapshots > 0 && h.version < 3) throw new BlockError('ENOTSUP', "Can't resize a v2 image which has snapshots");
   if (newSize % 512 !== 0) throw new BlockError('EINVAL', 'The new size must be a multiple of 512');
   if (newSize < h.size && prealloc !== 'off') throw new BlockError('ENOTSUP', "Preallocation can't be used for shrinking an image");
+  // Preallocated clusters would hold plaintext zeroes, which an encrypted image deciphers to noise.
+  if (img.crypto !== undefined && prealloc !== 'off') throw new BlockError('ENOTSUP', 'qcow2: preallocating encrypted images is not supported');
   const cs = img.clusterSize;
   const perTable = cs * (cs / 8);
   const oldSize = h.size;

@@ -41,6 +41,13 @@ const DISCARD_MODE = 2;
 /** Entries become 0 whatever the version or backing file (clusters past a shrunken end). */
 const FULL_DISCARD_MODE = 3;
 
+/** A copy of iov[pos, pos+n) in one buffer. */
+function gatherIov(iov: readonly Uint8Array[], pos: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  copyFromIovRange(iov, pos, n, out, 0);
+  return out;
+}
+
 export class Qcow2Writer {
   private readonly loc: CompressedLocation = { host: 0, bytes: 0 };
   private readonly extents = new Qcow2ExtentPool();
@@ -61,7 +68,8 @@ export class Qcow2Writer {
         if (!img.map.lookupCached(offset + pos, length - pos, ext)) await img.map.lookup(offset + pos, length - pos, ext);
         if (ext.type === ClusterType.Normal && ext.copied) {
           img.checkOverlap(ext.host, ext.bytes);
-          await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
+          if (img.crypto === undefined) await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
+          else await this.writeEncrypted(ext.host, offset + pos, gatherIov(iov, pos, ext.bytes));
           pos += ext.bytes;
           hostEnd = Math.ceil((ext.host + ext.bytes) / cs) * cs;
         } else {
@@ -243,6 +251,16 @@ export class Qcow2Writer {
     const inCluster = cur % cs;
     const total = count * cs;
     const end = inCluster + n;
+    const clusterStart = cur - inCluster;
+    if (img.crypto !== undefined) {
+      // Every byte of an encrypted cluster is ciphertext for its host offset:
+      // the copy-on-write edges (zeroes included) are enciphered with the data.
+      const buf = new Uint8Array(total);
+      await this.copyOnWriteEdges(buf, clusterStart, inCluster, end, total, count);
+      copyFromIovRange(iov, pos, n, buf, inCluster);
+      await this.writeEncrypted(host, clusterStart, buf);
+      return;
+    }
     // Clusters past the end of the file read as zeroes already: when the old
     // content is zeroes too, only the guest's bytes need writing (no COW).
     if (inCluster === 0 && end === total) {
@@ -261,13 +279,25 @@ export class Qcow2Writer {
     }
     // Copy-on-write: what the guest sees now in the partial first/last cluster.
     const buf = new Uint8Array(total);
-    const clusterStart = cur - inCluster;
+    await this.copyOnWriteEdges(buf, clusterStart, inCluster, end, total, count);
+    copyFromIovRange(iov, pos, n, buf, inCluster);
+    await img.file.write(host, buf);
+  }
+
+  /** What the guest sees now in a run's partial first and last clusters, into buf (the run's `total` bytes). */
+  private async copyOnWriteEdges(buf: Uint8Array, clusterStart: number, inCluster: number, end: number, total: number, count: number): Promise<void> {
+    const cs = this.img.clusterSize;
     if (inCluster > 0) await this.reader.read(clusterStart, cs, [buf], 0);
     if (end < total && (count > 1 || inCluster === 0)) {
       await this.reader.read(clusterStart + total - cs, cs, [buf], total - cs);
     }
-    copyFromIovRange(iov, pos, n, buf, inCluster);
-    await img.file.write(host, buf);
+  }
+
+  /** Enciphers `data` (whole sectors) for host offset `host` (guest offset `guest`: the old AES scheme's IVs) and writes it. */
+  private async writeEncrypted(host: number, guest: number, data: Uint8Array): Promise<void> {
+    const crypto = this.img.crypto!;
+    crypto.cipher.encrypt(data, (crypto.physical ? host : guest) / 512);
+    await this.img.file.write(host, data);
   }
 
   /**
