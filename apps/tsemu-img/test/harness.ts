@@ -54,6 +54,17 @@ export class SideBySide {
   }
 
   /**
+   * compare() for commands that make LUKS headers (create, convert, measure):
+   * qemu-img times PBKDF2 with getrusage and on a loaded machine gives up
+   * ("Unable to get accurate CPU usage"), so its side is tried a few times.
+   */
+  compareLuks(args: string[]): { qemu: RunResult; tsemu: RunResult } {
+    let qemu = this.qemu(args);
+    for (let i = 0; i < 4 && /Unable to get accurate CPU usage/.test(qemu.stderr); i++) qemu = this.qemu(args);
+    return { qemu, tsemu: this.tsemu(args) };
+  }
+
+  /**
    * A convert whose target is its last argument, through both tools, from the
    * same start: with -n both write into qemu-img's copy of the target, else
    * both create it afresh. Returns both results and the target's sha256 on each side.

@@ -83,7 +83,7 @@ describe('volumes tsemu-img creates', () => {
     ['new-cbc.luks', 'key-secret=s0,iter-time=10,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1'],
     ['new-ecb.luks', 'key-secret=s0,iter-time=10,cipher-alg=aes-128,cipher-mode=ecb'],
   ])('create %s: the Formatting line and the layout of qemu-img\'s volume; qemu-io reads and writes it', (name, o) => {
-    const { qemu, tsemu } = w.compare(['create', ...SECRET, '-f', 'luks', '-o', o, name, '3M']);
+    const { qemu, tsemu } = w.compareLuks(['create', ...SECRET, '-f', 'luks', '-o', o, name, '3M']);
     expect(tsemu).toEqual(qemu);
     expect(tsemu.code).toBe(0);
     expect(layout(w.t, name)).toEqual(layout(w.q, name));
@@ -98,7 +98,7 @@ describe('volumes tsemu-img creates', () => {
   it('convert -O luks: qemu-img compare finds the source, with the zeroes written as qemu-img writes them', () => {
     const args = ['convert', ...SECRET, '-O', 'luks', '-o', 'key-secret=s0,iter-time=10', 'xts-plain64.luks.raw', 'back.luks'];
     run('cp', [`${w.q}/xts-plain64.luks.raw`, `${w.t}/`], '/');
-    const { qemu, tsemu } = w.compare(args);
+    const { qemu, tsemu } = w.compareLuks(args);
     expect(tsemu).toEqual(qemu);
     const cmp = run('qemu-img', ['compare', ...SECRET, '--image-opts', 'driver=raw,file.filename=xts-plain64.luks.raw', 'driver=luks,key-secret=s0,file.filename=back.luks'], w.t);
     expect(cmp.stdout).toBe('Images are identical.\n');

@@ -5,6 +5,7 @@
 // convert to raw gives qemu-img's very file, map/check answer as qemu-img
 // does; the same writes through tsemu-io and qemu-io leave images qemu-img
 // reads alike. A wrong LUKS passphrase gets qemu-img's words.
+import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { qemuImgRetried, run, SideBySide, TSEMU_IMG } from './harness.js';
 
@@ -84,6 +85,51 @@ describe.each(Object.keys(IMAGES))('%s, written', (name) => {
   });
 });
 
+/** qemu-img info's JSON without what differs between any two images made alike (uuid, iteration counts, disk usage). */
+function layout(dir: string, name: string): string {
+  const info = JSON.parse(run('qemu-img', ['info', '--output=json', name], dir).stdout) as Record<string, unknown>;
+  delete info['actual-size'];
+  return JSON.stringify(info).replace(/"(uuid|iters|master-key-iters)":("[^"]*"|\d+),?/g, '');
+}
+
+describe('encrypted images tsemu-img makes', () => {
+  it.each([
+    ['c-luks.qcow2', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10'],
+    ['c-luks4k.qcow2', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10,cluster_size=4096,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv'],
+    ['c-aes.qcow2', 'encrypt.format=aes,encrypt.key-secret=s0'],
+  ])('create %s: the layout, size and disk usage of qemu-img\'s; qemu-io writes and reads it, check is clean', (name, o) => {
+    const { qemu, tsemu } = w.compareLuks(['create', ...SECRET, '-f', 'qcow2', '-o', o, name, '2M']);
+    expect(tsemu).toEqual(qemu);
+    expect(layout(w.t, name)).toBe(layout(w.q, name));
+    expect(statSync(`${w.t}/${name}`).size).toBe(statSync(`${w.q}/${name}`).size);
+    expect(statSync(`${w.t}/${name}`).blocks).toBe(statSync(`${w.q}/${name}`).blocks);
+    const rw = run('qemu-io', [...SECRET, ...opts(name), '-c', 'write -P 0x41 5000 70000', '-c', 'read -P 0x41 5000 70000'], w.t);
+    expect(rw.stdout.match(/^(read|wrote) \d+\/\d+ bytes/gm)).toHaveLength(2);
+    expect(run('qemu-img', ['check', ...SECRET, ...opts(name)], w.t).stdout).toMatch(/^No errors were found on the image\./);
+  });
+
+  it('convert -O qcow2 -o encrypt.format=luks: qemu-img compare finds the source, map as qemu-img\'s', () => {
+    const args = ['convert', ...SECRET, '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10', 'luks.qcow2.raw', 'enc.qcow2'];
+    run('cp', [`${w.q}/out.raw`, `${w.q}/luks.qcow2.raw`], '/');
+    run('cp', [`${w.q}/out.raw`, `${w.t}/luks.qcow2.raw`], '/');
+    const { qemu, tsemu } = w.compareLuks(args);
+    expect(tsemu).toEqual(qemu);
+    const cmp = run('qemu-img', ['compare', ...SECRET, '--image-opts', 'driver=raw,file.filename=luks.qcow2.raw', `driver=qcow2,encrypt.key-secret=s0,file.filename=enc.qcow2`], w.t);
+    expect(cmp.stdout).toBe('Images are identical.\n');
+    const map = (dir: string): string => run('qemu-img', ['map', '--output=json', ...SECRET, ...opts('enc.qcow2')], dir).stdout;
+    expect(map(w.t)).toBe(map(w.q));
+  });
+
+  it.each([
+    [['-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10', '--size', '1G']],
+    [['-o', 'encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10,cluster_size=4096,encrypt.cipher-alg=aes-128', '--size', '3M']],
+    [['-o', 'encrypt.format=aes,encrypt.key-secret=s0', '--size', '1G']],
+  ])('measure -O qcow2 %j: as qemu-img (a LUKS header adds its clusters)', (args) => {
+    const { qemu, tsemu } = w.compareLuks(['measure', ...SECRET, '-O', 'qcow2', ...args]);
+    expect(tsemu).toEqual(qemu);
+  });
+});
+
 describe('refusals', () => {
   it('compressed writes: one line (qemu-io would store them)', () => {
     const r = run(TSEMU_IO, [...SECRET, ...opts('luks.qcow2'), '-c', 'write -c -P 1 1M 64k'], w.t);
@@ -92,7 +138,7 @@ describe('refusals', () => {
 
   it('a wrong passphrase: qemu-img\'s message and status', () => {
     const args = ['convert', '--object', 'secret,id=s0,data=abd', ...opts('luks.qcow2'), '-O', 'raw', 'x.raw'];
-    const { qemu, tsemu } = w.compare(args);
+    const { qemu, tsemu } = w.compareLuks(args);
     expect(tsemu).toEqual(qemu);
     expect(tsemu.stderr).toMatch(/Invalid password, cannot unlock any keyslot\n$/);
   });

@@ -4,13 +4,13 @@ import {
   BlockError, parseBool, parseCInt64, parseCNumber, parseSize, type CreateOptionSpec, type Preallocation, type SecretLookup,
 } from '@tsemu/block-core';
 import { DEFAULT_CLUSTER_SIZE, MAX_L1_BYTES } from './constants.js';
-import { checkEncryptionAlias, encryptionFormat, measureEncryption, refuseEncryption } from './encryption-options.js';
+import { checkEncryptionAlias, encryptionFormat, encryptionSetup, measureEncryption, type Qcow2EncryptionSetup } from './encryption-options.js';
 
 export const QCOW2_CREATE_OPTIONS: CreateOptionSpec[] = [
   { name: 'encryption', type: 'bool', help: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
   { name: 'encrypt.format', type: 'string', help: "Encrypt the image, format choices: 'aes', 'luks'" },
   { name: 'encrypt.key-secret', type: 'string', help: 'ID of secret providing qcow AES key or LUKS passphrase' },
-  // LUKS parameters: listed (help, the Formatting line) and checked as qemu-img does; encryption itself is refused.
+  // LUKS parameters: listed (help, the Formatting line), checked as qemu-img does, used by create (encryption-options.ts).
   { name: 'encrypt.cipher-alg', type: 'string', help: 'Name of encryption cipher algorithm' },
   { name: 'encrypt.cipher-mode', type: 'string', help: 'Name of encryption cipher mode' },
   { name: 'encrypt.ivgen-alg', type: 'string', help: 'Name of IV generator algorithm' },
@@ -53,6 +53,10 @@ export interface Qcow2CreateParams {
   preallocation: Preallocation;
   backingFile?: string;
   backingFormat?: string;
+  /** encrypt.format given: the scheme, passphrase and LUKS settings. */
+  encryption?: Qcow2EncryptionSetup;
+  /** measure: bytes a LUKS header adds (whole clusters). */
+  encryptionBytes: number;
 }
 
 function invalid(message: string): BlockError {
@@ -157,8 +161,10 @@ export function parseCreateOptions(
   if (o.backing_fmt !== undefined && o.backing_file === undefined) {
     throw invalid('Backing format cannot be used without backing file');
   }
-  if (forMeasure) measureEncryption(o, secret);
-  else if (encrypt !== undefined) refuseEncryption(o, secret);
+  const encryptionBytes = forMeasure ? measureEncryption(o, secret, clusterSize) : 0;
+  const encryption = !forMeasure && encrypt !== undefined ? encryptionSetup(o, encrypt, secret) : undefined;
+  // Preallocated clusters would hold plaintext zeroes, which an encrypted image deciphers to noise.
+  if (encryption !== undefined && prealloc !== 'off') throw new BlockError('ENOTSUP', 'qcow2: preallocating encrypted images is not supported');
   // QEMU's L1 table is at most 32 MiB (4 Mi entries, an L2 table's worth of guest space each); it finds out
   // when it first sizes the table, after every option check. qemu-img words EFBIG as "too large for format".
   if (!forMeasure && Math.ceil(size / (clusterSize * (clusterSize / 8))) > MAX_L1_BYTES / 8) throw new BlockError('EFBIG');
@@ -173,5 +179,7 @@ export function parseCreateOptions(
     preallocation: prealloc,
     backingFile: o.backing_file,
     backingFormat: o.backing_fmt,
+    encryption,
+    encryptionBytes,
   };
 }

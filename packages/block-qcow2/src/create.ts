@@ -1,10 +1,14 @@
 // Image creation, laid out as QEMU 7.2 lays it out: header in cluster 0,
 // refcount table in cluster 1, its first refcount block in cluster 2, then
-// the L1 table (allocated like any cluster) and, with preallocation, L2
-// tables and data clusters (prealloc.ts: the path resize takes too, as in QEMU).
+// the L1 table (allocated like any cluster), a LUKS header's area when
+// encrypted, and with preallocation, L2 tables and data clusters
+// (prealloc.ts: the path resize takes too, as in QEMU).
 import type { CreateContext } from '@tsemu/block-core';
-import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_COMPRESSION } from './constants.js';
+import { formatLuks } from '@tsemu/block-luks';
+import { COMPAT_LAZY_REFCOUNTS, EXT_CRYPTO, INCOMPAT_COMPRESSION } from './constants.js';
 import { parseCreateOptions, type Qcow2CreateParams } from './create-options.js';
+import type { Qcow2EncryptionSetup } from './encryption-options.js';
+import type { Qcow2Image } from './image.js';
 import { Qcow2Header } from './header.js';
 import type { Qcow2FileNode } from './host-file.js';
 import { openQcow2Image } from './open.js';
@@ -61,6 +65,7 @@ export async function formatQcow2(node: Qcow2FileNode, p: Qcow2CreateParams): Pr
     img.header.l1Size = l1Size;
   }
   img.header.size = p.size;
+  if (p.encryption !== undefined) await setUpEncryption(img, node, p.encryption);
   await img.writeHeader();
   await img.close();
   if (p.preallocation !== 'off' && p.size > 0) {
@@ -69,4 +74,33 @@ export async function formatQcow2(node: Qcow2FileNode, p: Qcow2CreateParams): Pr
     await opened.writeThrough(() => preallocate(opened, 0, p.size, p.preallocation));
     await img.close();
   }
+}
+
+/**
+ * encrypt.format: the old AES scheme is only the header's crypt_method; LUKS
+ * gets a volume header and slot 0's key material in clusters of their own
+ * (after the L1 table, as QEMU places them), named by the crypto header
+ * extension (offset, length).
+ */
+async function setUpEncryption(img: Qcow2Image, node: Qcow2FileNode, e: Qcow2EncryptionSetup): Promise<void> {
+  if (e.format === 'aes') {
+    img.header.cryptMethod = 1;
+    return;
+  }
+  const volume = formatLuks(e.luks!, e.passphrase);
+  const cs = img.clusterSize;
+  const length = volume.payloadOffset;
+  const clusters = Math.ceil(length / cs);
+  const offset = await img.writeThrough(() => img.refcounts.allocate(clusters));
+  // The whole area is written (zeroes where no slot is in use), as QEMU writes it.
+  const area = new Uint8Array(clusters * cs);
+  area.set(volume.header, 0);
+  area.set(volume.material, volume.materialOffset);
+  await node.write(offset, area);
+  const ext = new Uint8Array(16);
+  const dv = new DataView(ext.buffer);
+  dv.setBigUint64(0, BigInt(offset));
+  dv.setBigUint64(8, BigInt(length));
+  img.header.cryptMethod = 2;
+  img.header.unknownExtensions.push({ type: EXT_CRYPTO, data: ext });
 }

@@ -1,8 +1,8 @@
-// qcow2's encrypt.* create options, checked where and as QEMU 7.2 checks them.
-// tsemu writes no encrypted images: it gives QEMU's errors up to the point
-// where QEMU would derive a key from the secret, and there says "not supported".
+// qcow2's encrypt.* create options, checked where and as QEMU 7.2 checks them,
+// then turned into what create needs: the scheme, the passphrase and, for
+// LUKS, the volume's cipher settings.
 import { BlockError, type SecretLookup } from '@tsemu/block-core';
-import { checkKeySecret, checkLuksEnums } from '@tsemu/block-luks';
+import { checkKeySecret, checkLuksEnums, luksPayloadOffset, type LuksCreateParams } from '@tsemu/block-luks';
 
 type Options = Record<string, string>;
 
@@ -46,18 +46,36 @@ export function encryptionFormat(o: Options): 'aes' | 'luks' | undefined {
 }
 
 
-/**
- * After every other check, QEMU looks the key secret up to set the encryption
- * up; where it would go on, tsemu stops.
- */
-export function refuseEncryption(o: Options, secret: SecretLookup | undefined): never {
-  checkKeySecret('encrypt.key-secret', o['encrypt.key-secret'], secret);
-  throw new BlockError('ENOTSUP', 'qcow2: creating encrypted images is not supported');
+/** What an encrypted image's create needs. */
+export interface Qcow2EncryptionSetup {
+  format: 'aes' | 'luks';
+  passphrase: Uint8Array;
+  /** LUKS: the volume's cipher, hashes and PBKDF2 time. */
+  luks?: LuksCreateParams;
 }
 
-/** measure: only a LUKS header changes the size ('aes', and formats create would refuse, measure as plain images). */
-export function measureEncryption(o: Options, secret: SecretLookup | undefined): void {
-  if (o['encrypt.format'] !== 'luks') return;
+/** The LUKS settings from encrypt.* with QEMU's defaults (aes-256, xts, plain64, sha256, 2 s of PBKDF2). */
+function luksParams(o: Options): LuksCreateParams {
+  const ivgen = o['encrypt.ivgen-alg'] ?? 'plain64';
+  return {
+    cipherAlg: o['encrypt.cipher-alg'] ?? 'aes-256', mode: o['encrypt.cipher-mode'] ?? 'xts', ivgen,
+    ivgenHash: ivgen === 'essiv' ? o['encrypt.ivgen-hash-alg'] ?? 'sha256' : undefined, hash: o['encrypt.hash-alg'] ?? 'sha256',
+    iterTimeMs: o['encrypt.iter-time'] !== undefined ? Number(o['encrypt.iter-time']) : 2000,
+  };
+}
+
+/** After every other check, QEMU looks the key secret up to set the encryption up. */
+export function encryptionSetup(o: Options, format: 'aes' | 'luks', secret: SecretLookup | undefined): Qcow2EncryptionSetup {
+  checkKeySecret('encrypt.key-secret', o['encrypt.key-secret'], secret);
+  const passphrase = secret!(o['encrypt.key-secret']!)!;
+  return format === 'luks' ? { format, passphrase, luks: luksParams(o) } : { format, passphrase };
+}
+
+/** measure: a LUKS header's bytes (whole clusters) on top of the plain image; 'aes' adds nothing. */
+export function measureEncryption(o: Options, secret: SecretLookup | undefined, clusterSize: number): number {
+  if (o['encrypt.format'] !== 'luks') return 0;
   checkLuksEnums(o, 'encrypt.');
-  refuseEncryption(o, secret);
+  checkKeySecret('encrypt.key-secret', o['encrypt.key-secret'], secret);
+  const p = luksParams(o);
+  return Math.ceil(luksPayloadOffset(p.cipherAlg, p.mode) / clusterSize) * clusterSize;
 }

@@ -3,7 +3,7 @@
 // I/O lives here, with QEMU's messages; table checks live in validate.ts.
 import { BlockError } from '@tsemu/block-core';
 import {
-  EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_END, EXT_FEATURE_TABLE, FEATURE_ENTRY_SIZE, FEATURE_NAMES,
+  EXT_BACKING_FORMAT, EXT_BITMAPS, EXT_CRYPTO, EXT_END, EXT_FEATURE_TABLE, FEATURE_ENTRY_SIZE, FEATURE_NAMES,
   INCOMPAT_KNOWN, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH,
 } from './constants.js';
 
@@ -204,10 +204,12 @@ export class Qcow2Header {
       off += 8 + padded;
     };
     if (this.backingFormat !== undefined) put(EXT_BACKING_FORMAT, new TextEncoder().encode(this.backingFormat));
+    // The crypto header pointer comes next in QEMU's order, whether tsemu made it or found it.
+    for (const ext of this.unknownExtensions) if (ext.type === EXT_CRYPTO) put(ext.type, ext.data);
     // QEMU 7.2 writes its feature name table into v3 images with clusters of 8 KiB or more only.
     if (this.version >= 3 && cs >= 8192) put(EXT_FEATURE_TABLE, featureTable());
     if (this.bitmapsData !== undefined) put(EXT_BITMAPS, this.bitmapsData);
-    for (const ext of this.unknownExtensions) put(ext.type, ext.data);
+    for (const ext of this.unknownExtensions) if (ext.type !== EXT_CRYPTO) put(ext.type, ext.data);
     off += 8; // end-of-extensions marker (zeroes)
     if (this.backingFile !== undefined) {
       const name = new TextEncoder().encode(this.backingFile);

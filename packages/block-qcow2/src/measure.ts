@@ -60,7 +60,7 @@ export function measureQcow2(
     if (len <= 0) continue;
     data += Math.ceil((off + len) / cs) * cs - Math.floor(off / cs) * cs;
   }
-  const fullyAllocated = preallocatedSize(virtualSize, cs, p.refcountOrder, extendedL2);
+  const fullyAllocated = preallocatedSize(virtualSize, cs, p.refcountOrder, extendedL2) + p.encryptionBytes;
   // falloc and full allocate every data cluster up front.
   const required = prealloc === 'falloc' || prealloc === 'full' ? fullyAllocated : fullyAllocated - virtualSize + data;
   return { required, fullyAllocated, version: p.version };
