@@ -10,7 +10,7 @@ import {
 } from '@tsemu/block-core';
 import { LUKS_SECTOR, SectorCipher, unlockMasterKey } from './luks-crypto.js';
 import { isLuksHeader, LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.js';
-import { formatLuks, luksPayloadOffset } from './luks-format.js';
+import { formatLuks, luksCreateParams, luksPayloadOffset } from './luks-format.js';
 import { checkKeySecret, checkLuksEnums } from './luks-options.js';
 
 /** An opened luks image: the payload after the header and key material, deciphered with the master key. */
@@ -111,12 +111,7 @@ async function createLuks(ctx: CreateContext): Promise<void> {
   const o = ctx.options;
   checkLuksEnums(o);
   checkKeySecret('key-secret', o['key-secret'], ctx.secret);
-  const ivgen = o['ivgen-alg'] ?? 'plain64';
-  const formatted = formatLuks({
-    cipherAlg: o['cipher-alg'] ?? 'aes-256', mode: o['cipher-mode'] ?? 'xts', ivgen,
-    ivgenHash: ivgen === 'essiv' ? o['ivgen-hash-alg'] ?? 'sha256' : undefined, hash: o['hash-alg'] ?? 'sha256',
-    iterTimeMs: o['iter-time'] !== undefined ? Number(o['iter-time']) : 2000,
-  }, ctx.secret!(o['key-secret']!)!);
+  const formatted = formatLuks(luksCreateParams(o), ctx.secret!(o['key-secret']!)!);
   await ctx.createFile(ctx.filename, 0, {});
   const node = await ctx.openFile(ctx.filename);
   try {
@@ -156,7 +151,8 @@ export const luksDriver: BlockDriver = {
   measure: ({ size, options, secret }) => {
     checkLuksEnums(options);
     checkKeySecret('key-secret', options['key-secret'], secret);
-    const bytes = luksPayloadOffset(options['cipher-alg'] ?? 'aes-256', options['cipher-mode'] ?? 'xts') + size;
+    const p = luksCreateParams(options);
+    const bytes = luksPayloadOffset(p.cipherAlg, p.mode) + size;
     return { required: bytes, fullyAllocated: bytes };
   },
 };

@@ -7,6 +7,6 @@ export { luksDriver } from './driver.js';
 export { isLuksHeader, LUKS_HEADER_BYTES, orderKeys, parseLuksHeader, type LuksHeader } from './luks-header.js';
 export { checkKeySecret, checkLuksEnums } from './luks-options.js';
 export { LUKS_SECTOR, SectorCipher, unlockMasterKey, type LuksCryptoParams } from './luks-crypto.js';
-export { formatLuks, luksPayloadOffset, type LuksCreateParams, type LuksFormatted } from './luks-format.js';
+export { formatLuks, luksCreateParams, luksPayloadOffset, type LuksCreateParams, type LuksFormatted } from './luks-format.js';
 
 registerDriver(luksDriver);

@@ -25,6 +25,21 @@ export interface LuksCreateParams {
   iterTimeMs: number;
 }
 
+/**
+ * The creation options (`cipher-alg`, ... or qcow2's `encrypt.cipher-alg`,
+ * ... with `prefix`) with QEMU's defaults: aes-256, xts, plain64 (essiv's
+ * hash sha256), sha256, 2 s of PBKDF2.
+ */
+export function luksCreateParams(o: Record<string, string | undefined>, prefix = ''): LuksCreateParams {
+  const ivgen = o[`${prefix}ivgen-alg`] ?? 'plain64';
+  const iterTime = o[`${prefix}iter-time`];
+  return {
+    cipherAlg: o[`${prefix}cipher-alg`] ?? 'aes-256', mode: o[`${prefix}cipher-mode`] ?? 'xts', ivgen,
+    ivgenHash: ivgen === 'essiv' ? o[`${prefix}ivgen-hash-alg`] ?? 'sha256' : undefined, hash: o[`${prefix}hash-alg`] ?? 'sha256',
+    iterTimeMs: iterTime !== undefined ? Number(iterTime) : 2000,
+  };
+}
+
 /** The volume's header and slot 0's key material (to be written at `materialOffset`), and where the payload starts. */
 export interface LuksFormatted {
   header: Uint8Array;

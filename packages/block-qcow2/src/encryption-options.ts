@@ -2,7 +2,7 @@
 // then turned into what create needs: the scheme, the passphrase and, for
 // LUKS, the volume's cipher settings.
 import { BlockError, type SecretLookup } from '@tsemu/block-core';
-import { checkKeySecret, checkLuksEnums, luksPayloadOffset, type LuksCreateParams } from '@tsemu/block-luks';
+import { checkKeySecret, checkLuksEnums, luksCreateParams, luksPayloadOffset, type LuksCreateParams } from '@tsemu/block-luks';
 
 type Options = Record<string, string>;
 
@@ -54,21 +54,11 @@ export interface Qcow2EncryptionSetup {
   luks?: LuksCreateParams;
 }
 
-/** The LUKS settings from encrypt.* with QEMU's defaults (aes-256, xts, plain64, sha256, 2 s of PBKDF2). */
-function luksParams(o: Options): LuksCreateParams {
-  const ivgen = o['encrypt.ivgen-alg'] ?? 'plain64';
-  return {
-    cipherAlg: o['encrypt.cipher-alg'] ?? 'aes-256', mode: o['encrypt.cipher-mode'] ?? 'xts', ivgen,
-    ivgenHash: ivgen === 'essiv' ? o['encrypt.ivgen-hash-alg'] ?? 'sha256' : undefined, hash: o['encrypt.hash-alg'] ?? 'sha256',
-    iterTimeMs: o['encrypt.iter-time'] !== undefined ? Number(o['encrypt.iter-time']) : 2000,
-  };
-}
-
 /** After every other check, QEMU looks the key secret up to set the encryption up. */
 export function encryptionSetup(o: Options, format: 'aes' | 'luks', secret: SecretLookup | undefined): Qcow2EncryptionSetup {
   checkKeySecret('encrypt.key-secret', o['encrypt.key-secret'], secret);
   const passphrase = secret!(o['encrypt.key-secret']!)!;
-  return format === 'luks' ? { format, passphrase, luks: luksParams(o) } : { format, passphrase };
+  return format === 'luks' ? { format, passphrase, luks: luksCreateParams(o, 'encrypt.') } : { format, passphrase };
 }
 
 /** measure: a LUKS header's bytes (whole clusters) on top of the plain image; 'aes' adds nothing. */
@@ -76,6 +66,6 @@ export function measureEncryption(o: Options, secret: SecretLookup | undefined, 
   if (o['encrypt.format'] !== 'luks') return 0;
   checkLuksEnums(o, 'encrypt.');
   checkKeySecret('encrypt.key-secret', o['encrypt.key-secret'], secret);
-  const p = luksParams(o);
+  const p = luksCreateParams(o, 'encrypt.');
   return Math.ceil(luksPayloadOffset(p.cipherAlg, p.mode) / clusterSize) * clusterSize;
 }
