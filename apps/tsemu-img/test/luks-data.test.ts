@@ -106,6 +106,21 @@ describe('volumes tsemu-img creates', () => {
   });
 });
 
+describe('resize', () => {
+  it.each([
+    [['+1M']], [['512K']], [['--shrink', '512K']],
+  ])('resize %j: as qemu-img (output, status, file size), and the data before the new end reads the same', (args) => {
+    for (const dir of [w.q, w.t]) run('cp', ['xts-plain64.luks', 'r.luks'], dir);
+    const { qemu, tsemu } = w.compare(['resize', ...SECRET, ...args.slice(0, -1), ...opts('r.luks'), args.at(-1)!]);
+    expect(tsemu).toEqual(qemu);
+    expect(statSync(`${w.t}/r.luks`).size).toBe(statSync(`${w.q}/r.luks`).size);
+    if (tsemu.code === 0) {
+      const r = run('qemu-io', [...SECRET, ...opts('r.luks'), '-c', 'read -P 0x5a 0 64k'], w.t);
+      expect(r.stdout).toMatch(/^read 65536\/65536 bytes/);
+    }
+  });
+});
+
 describe('refusals', () => {
   it('a wrong passphrase: qemu-img\'s message and status', () => {
     const { qemu, tsemu } = w.compare(['convert', ...WRONG, ...opts('xts-plain64.luks'), '-O', 'raw', 'x.raw']);

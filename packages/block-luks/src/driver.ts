@@ -6,7 +6,7 @@
 // formats a new volume (luks-format.ts).
 import {
   BlockError, type BlockDriver, type BlockDriverState, type BlockNode, type CreateContext, type DriverInfo, type OpenContext,
-  type WriteFlags,
+  type Preallocation, type WriteFlags,
 } from '@tsemu/block-core';
 import { LUKS_SECTOR, SectorCipher, unlockMasterKey } from './luks-crypto.js';
 import { isLuksHeader, LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.js';
@@ -49,8 +49,9 @@ class LuksState implements BlockDriverState {
     return this.cipher;
   }
 
-  async truncate(): Promise<void> {
-    throw new BlockError('ENOTSUP', 'luks: resizing encrypted images is not supported');
+  /** The payload grows or shrinks with the file (new sectors read as whatever the file's zeroes decipher to, as in QEMU). */
+  async truncate(size: number, exact: boolean, prealloc: Preallocation): Promise<void> {
+    await this.file.truncate(this.payloadOffset + size, exact, prealloc);
   }
 
   info(): DriverInfo {
