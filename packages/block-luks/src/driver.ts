@@ -5,8 +5,8 @@
 // info (no I/O) shows the header without one, as qemu-img does; create
 // formats a new volume (luks-format.ts).
 import {
-  BlockError, type BlockDriver, type BlockDriverState, type BlockNode, type CreateContext, type DriverInfo, type OpenContext,
-  type Preallocation, type WriteFlags,
+  BlockError, copyFromIov, copyToIov, type BlockDriver, type BlockDriverState, type BlockNode, type CreateContext,
+  type DriverInfo, type OpenContext, type Preallocation, type WriteFlags,
 } from '@tsemu/block-core';
 import { LUKS_SECTOR, SectorCipher, unlockMasterKey } from './luks-crypto.js';
 import { isLuksHeader, LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.js';
@@ -32,7 +32,7 @@ class LuksState implements BlockDriverState {
     // The generic layer aligns requests to whole sectors; a buffer of the vector may still split one.
     const whole = joinIfSplit(iov, length);
     cipher.decrypt(whole, offset / LUKS_SECTOR);
-    if (whole !== iov[0]) scatter(whole, iov);
+    if (whole !== iov[0]) copyToIov(whole, 0, iov);
   }
 
   async pwritev(offset: number, length: number, iov: Uint8Array[], flags: WriteFlags): Promise<void> {
@@ -69,20 +69,8 @@ function joinIfSplit(iov: Uint8Array[], length: number): Uint8Array {
 /** A copy of the vector's `length` bytes in one buffer. */
 function gather(iov: Uint8Array[], length: number): Uint8Array {
   const out = new Uint8Array(length);
-  let at = 0;
-  for (const b of iov) {
-    out.set(b, at);
-    at += b.length;
-  }
+  copyFromIov(iov, out, 0);
   return out;
-}
-
-function scatter(src: Uint8Array, iov: Uint8Array[]): void {
-  let at = 0;
-  for (const b of iov) {
-    b.set(src.subarray(at, at + b.length));
-    at += b.length;
-  }
 }
 
 async function openLuks(ctx: OpenContext): Promise<BlockDriverState> {
