@@ -12,6 +12,13 @@ import { LUKS_SECTOR, SectorCipher, unlockMasterKey } from './luks-crypto.js';
 import { isLuksHeader, LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.js';
 import { formatLuks, luksCreateParams, luksPayloadOffset } from './luks-format.js';
 import { checkKeySecret, checkLuksEnums } from './luks-options.js';
+import { amendKeyslots, keyslotAmendOptions } from './luks-keyslots.js';
+
+/** The passphrase that unlocked an image and the secret objects, for amend's keyslot changes. */
+interface LuksKeys {
+  passphrase: Uint8Array;
+  secret: (id: string) => Uint8Array | undefined;
+}
 
 /** An opened luks image: the payload after the header and key material, deciphered with the master key. */
 class LuksState implements BlockDriverState {
@@ -19,7 +26,7 @@ class LuksState implements BlockDriverState {
 
   constructor(
     private readonly file: BlockNode, private readonly payloadOffset: number, private readonly data: Record<string, unknown>,
-    private readonly cipher: SectorCipher | undefined,
+    private readonly cipher: SectorCipher | undefined, private readonly keys: LuksKeys | undefined,
   ) {}
 
   async getLength(): Promise<number> {
@@ -58,6 +65,17 @@ class LuksState implements BlockDriverState {
     return { encrypted: true, dirty: false, formatSpecific: { type: 'luks', data: this.data } };
   }
 
+  /** qemu-img amend: key slots (luks-keyslots.ts). */
+  async amendImage(options: Record<string, string>, force: boolean): Promise<void> {
+    const keys = this.keys;
+    if (keys === undefined) throw new BlockError('EPERM', 'luks: opened without a key');
+    const file = this.file;
+    await amendKeyslots({
+      read: async (offset, length) => { const b = new Uint8Array(length); await file.read(offset, b); return b; },
+      write: (offset, data) => file.write(offset, data),
+    }, keyslotAmendOptions(options), keys.passphrase, keys.secret, force);
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -82,7 +100,7 @@ async function openLuks(ctx: OpenContext): Promise<BlockDriverState> {
   const inFile = Math.min(buf.length, await file.getLength());
   if (inFile > 0) await file.read(0, buf.subarray(0, inFile));
   const header = parseLuksHeader(buf);
-  if (ctx.noIo) return new LuksState(file, header.payloadOffset, header.info, undefined);
+  if (ctx.noIo) return new LuksState(file, header.payloadOffset, header.info, undefined, undefined);
   const passphrase = ctx.secret?.(secretId!);
   if (passphrase === undefined) throw new BlockError('EINVAL', `No secret with id '${secretId}'`);
   const fileLength = await file.getLength();
@@ -92,7 +110,8 @@ async function openLuks(ctx: OpenContext): Promise<BlockDriverState> {
     await file.read(offset, material);
     return material;
   });
-  return new LuksState(file, header.payloadOffset, header.info, new SectorCipher(header.crypto, masterKey));
+  const secret = ctx.secret!;
+  return new LuksState(file, header.payloadOffset, header.info, new SectorCipher(header.crypto, masterKey), { passphrase, secret });
 }
 
 /** A new volume: QEMU's option checks, then the header and slot 0 for the secret's passphrase, the payload left sparse. */
@@ -131,6 +150,15 @@ export const luksDriver: BlockDriver = {
     { name: 'hash-alg', type: 'string', help: 'Name of encryption hash algorithm' },
     { name: 'iter-time', type: 'number', help: 'Time to spend in PBKDF in milliseconds' },
   ],
+  // QEMU's amend list for luks, sorted as `amend -o help` prints it.
+  amendOptions: [
+    { name: 'iter-time', type: 'number', help: 'Time to spend in PBKDF in milliseconds' },
+    { name: 'keyslot', type: 'number', help: 'Select a single keyslot to modify explicitly' },
+    { name: 'new-secret', type: 'string', help: 'New secret to set in the matching keyslots. Empty string to erase' },
+    { name: 'old-secret', type: 'string', help: 'Select all keyslots that match this password' },
+    { name: 'state', type: 'string', help: 'Select new state of affected keyslots (active/inactive)' },
+  ],
+  supports: { amend: true },
   openOptions: ['key-secret', 'file'],
   // The key secret is part of what the node is (a json:{...} name shows it).
   strongOptions: ['key-secret'],

@@ -14,7 +14,8 @@ import { LUKS_HEADER_BYTES } from './luks-header.js';
 const STRIPES = 4000;
 const SLOTS = 8;
 const ALIGN = 4096;
-const MIN_ITERATIONS = 1000;
+/** QEMU's least PBKDF2 iteration count for a key slot or the master key digest. */
+export const MIN_ITERATIONS = 1000;
 
 export interface LuksCreateParams {
   cipherAlg: string;
@@ -49,7 +50,7 @@ export interface LuksFormatted {
 }
 
 /** PBKDF2 iterations that take about `ms` milliseconds on this machine for `hash`. */
-function iterationsFor(hash: string, keyBytes: number, ms: number): number {
+export function iterationsFor(hash: string, keyBytes: number, ms: number): number {
   const probe = 10000;
   const start = process.hrtime.bigint();
   pbkdf2Sync('tsemu', 'luks-timing', probe, keyBytes, hash);
@@ -58,7 +59,7 @@ function iterationsFor(hash: string, keyBytes: number, ms: number): number {
 }
 
 /** AF-split: stripes - 1 random stripes, then the one that merges back to `key`. */
-function afSplit(key: Uint8Array, stripes: number, hash: string): Uint8Array {
+export function afSplit(key: Uint8Array, stripes: number, hash: string): Uint8Array {
   const n = key.length;
   const out = new Uint8Array(n * stripes);
   out.set(randomBytes(n * (stripes - 1)));

@@ -3,11 +3,13 @@
 // QEMU 7.2's order (upgrade, refcount width, lazy refcounts, size, downgrade
 // last), with its checks at the same points and its progress reports.
 import { BlockError, cIntOption, parseBool } from '@tsemu/block-core';
+import { amendKeyslots, keyslotAmendOptions } from '@tsemu/block-luks';
 import { COMPRESSION_ZLIB, COMPRESSION_ZSTD } from './compressed.js';
 import {
   COMPAT_LAZY_REFCOUNTS, INCOMPAT_COMPRESSION, OFFSET_MASK_HI, OFFSET_MASK_LO, OFLAG_COMPRESSED_HI, OFLAG_COPIED_HI, OFLAG_ZERO_LO, V3_HEADER_LENGTH,
 } from './constants.js';
 import { QCOW2_AMEND_OPTIONS } from './create-options.js';
+import { cryptoExtension } from './luks-info.js';
 import type { Qcow2Image } from './image.js';
 import { changeRefcountOrder, type OperationStatus } from './refcount-order.js';
 import { resizeQcow2 } from './resize.js';
@@ -15,8 +17,8 @@ import { readSnapshotTable } from './snapshot-table.js';
 import type { Qcow2Writer } from './write-path.js';
 
 const CREATE_ONLY = ['cluster_size', 'preallocation', 'compression_type', 'extended_l2'];
-/** What amend takes besides the encrypt.* keyslot options, which are refused before (QEMU's amend list). */
-const AMENDABLE = QCOW2_AMEND_OPTIONS.map((o) => o.name).filter((name) => !name.startsWith('encrypt.'));
+/** What amend takes (QEMU's amend list: the encrypt.* keyslot options, then the image's). */
+const AMENDABLE = QCOW2_AMEND_OPTIONS.map((o) => o.name);
 
 /**
  * QEMU's qcow2_amend_helper_cb: folds the progress of several operations
@@ -55,12 +57,14 @@ const OP_REFCOUNT = 2;
 const OP_DOWNGRADE = 3;
 
 export async function amendQcow2(
-  img: Qcow2Image, writer: Qcow2Writer, options: Record<string, string>, status?: OperationStatus,
+  img: Qcow2Image, writer: Qcow2Writer, options: Record<string, string>, status?: OperationStatus, force = false,
 ): Promise<void> {
   const h = img.header;
-  // QEMU handles the LUKS keyslot options first; tsemu opens no encrypted image, so they never apply.
-  if (Object.keys(options).some((k) => k.startsWith('encrypt.'))) {
-    throw new BlockError('EINVAL', "Can't amend encryption options - encryption not present");
+  // QEMU checks the LUKS keyslot options first (its amend list starts with them).
+  const encryption = Object.keys(options).some((k) => k.startsWith('encrypt.'));
+  if (encryption) {
+    if (img.crypto === undefined) throw new BlockError('EINVAL', "Can't amend encryption options - encryption not present");
+    if (h.cryptMethod !== 2) throw new BlockError('ENOTSUP', 'Only LUKS encryption options can be amended');
   }
   for (const key of Object.keys(options)) {
     if (CREATE_ONLY.includes(key)) {
@@ -68,6 +72,8 @@ export async function amendQcow2(
     }
     if (!AMENDABLE.includes(key)) throw new BlockError('EINVAL', `Invalid parameter '${key}'`);
   }
+  // The key slots change before anything else (in the crypto header's clusters).
+  if (encryption) await amendQcow2Keyslots(img, options, force);
   // QEMU goes through its amend list in order (size, compat, backing, data file, lazy_refcounts, refcount_bits)
   // and changes the backing file, if asked, after all of them.
   let version = h.version;
@@ -288,4 +294,22 @@ async function expandTable(
     await set(j, (copied | Math.floor(host / 4294967296)) >>> 0, host >>> 0);
     if (release !== 0) await img.refcounts.update(release / cs, 1, -l2Refcount);
   }
+}
+
+/** encrypt.state=... on a LUKS-encrypted image: the key slots in the crypto header extension's clusters. */
+async function amendQcow2Keyslots(img: Qcow2Image, options: Record<string, string>, force: boolean): Promise<void> {
+  const crypto = img.crypto!;
+  const ext = cryptoExtension(img.header);
+  const inside = (offset: number, length: number): void => {
+    if (offset + length > ext.length) throw new BlockError('EINVAL', 'Request for data outside of extension header');
+  };
+  await amendKeyslots({
+    read: async (offset, length) => {
+      inside(offset, length);
+      const b = new Uint8Array(length);
+      await img.file.read(ext.offset + offset, b);
+      return b;
+    },
+    write: (offset, data) => { inside(offset, data.length); return img.file.write(ext.offset + offset, data); },
+  }, keyslotAmendOptions(options, 'encrypt.'), crypto.passphrase!, crypto.secret ?? (() => undefined), force);
 }

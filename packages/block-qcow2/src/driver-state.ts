@@ -131,10 +131,10 @@ export class Qcow2DriverState implements BlockDriverState {
   }
 
   /** qemu-img amend -o ... (compat, refcount_bits, lazy_refcounts, size); `status`: QEMU's amend progress. */
-  async amend(options: Record<string, string>, status?: (done: number, total: number) => void): Promise<void> {
+  async amend(options: Record<string, string>, status?: (done: number, total: number) => void, force = false): Promise<void> {
     const img = this.image;
     if (img.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
-    await amendQcow2(img, this.writer, options, status);
+    await amendQcow2(img, this.writer, options, status, force);
   }
 
   // ---- block-core's tool hooks: thin adapters over snapshots / check / amend ----
@@ -288,9 +288,9 @@ export class Qcow2DriverState implements BlockDriverState {
     return this.image.bitmaps;
   }
 
-  /** `force` changes nothing for qcow2 yet (QEMU uses it for encryption and bitmaps). Checks and progress: amend.ts. */
-  async amendImage(options: Record<string, string>, _force: boolean, status?: (done: number, total: number) => void): Promise<void> {
-    await this.amend(options, status);
+  /** `force`: LUKS keyslot changes QEMU refuses without it. Checks and progress: amend.ts. */
+  async amendImage(options: Record<string, string>, force: boolean, status?: (done: number, total: number) => void): Promise<void> {
+    await this.amend(options, status, force);
   }
 
   readonly truncateZeroWrite = true;

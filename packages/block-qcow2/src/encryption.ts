@@ -14,6 +14,9 @@ export interface Qcow2Crypto {
   cipher: SectorCipher;
   /** LUKS: IVs from host sectors; AES: from guest sectors. */
   physical: boolean;
+  /** The passphrase that opened the image and the secret objects (amend's keyslot changes). */
+  passphrase?: Uint8Array;
+  secret?: (id: string) => Uint8Array | undefined;
 }
 
 const AES_PARAMS = {

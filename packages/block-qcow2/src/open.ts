@@ -128,7 +128,7 @@ export async function openQcow2Image(
       const id = opts.keySecret ?? '';
       const passphrase = opts.secret?.(id);
       if (passphrase === undefined) throw new BlockError('EINVAL', `No secret with id '${id}'`);
-      img.crypto = await openCrypto(file, header, luks, passphrase);
+      img.crypto = { ...(await openCrypto(file, header, luks, passphrase)), passphrase, ...(opts.secret && { secret: opts.secret }) };
     }
   }
   if (opts.passDiscard) img.passDiscard = opts.passDiscard;
