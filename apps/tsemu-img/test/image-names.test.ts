@@ -39,6 +39,12 @@ const FILENAMES = [
   'base.qcow2', 'null-co://', 'blkdebug::base.qcow2',
   'json:{"driver":"raw","offset":"512","file":{"driver":"file","filename":"img.raw"}}',
   'json:{"driver":"raw","file.filename":"img.raw","size":"1024"}',
+  // Numbers and booleans stay numbers and booleans in the shown name (strings stay strings).
+  'json:{"driver":"raw","offset":512,"size":"1024","file":{"driver":"file","filename":"img.raw"}}',
+  'json:{"driver":"raw","offset":512.0,"size":1024,"file":{"driver":"file","filename":"img.raw","locking":true}}',
+  'json:{"driver":"null-co","size":1048576,"read-zeroes":true}',
+  'json:{"driver":"raw","file":{"driver":"null-co","size":1048576,"read-zeroes":false}}',
+  'json:{"driver":"qcow2","file":{"driver":"raw","offset":0,"file":{"driver":"file","filename":"base.qcow2"}}}',
 ];
 
 describe('info: the image name', () => {
@@ -51,9 +57,11 @@ describe('info: the image name', () => {
   });
 
   it.each(FILENAMES)('%s', (name) => {
-    const { qemu, tsemu } = w.compare(['info', name]);
-    expect(tsemu).toEqual(qemu);
-    expect(tsemu.code).toBe(0);
+    for (const out of ['human', 'json']) {
+      const { qemu, tsemu } = w.compare(['info', `--output=${out}`, name]);
+      expect(tsemu).toEqual(qemu);
+      expect(tsemu.code).toBe(0);
+    }
   });
 
   it('a json: name keeps the backing file relative to the image file (--backing-chain)', () => {

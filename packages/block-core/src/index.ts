@@ -16,7 +16,7 @@ export { setSecretLookup, lookupSecret } from './secrets.js';
 export * from './perm.js';
 export { createImage, createOptionsFor, formattingLine, normalizedNumber, type CreateSpec } from './create.js';
 export { registerDriver, findDriver, listDrivers, findProtocolDriver, probeFormat } from './registry.js';
-export { childOptions, flattenJson, JSON_NULL, parseJsonFilename, parseBool, parseSizeOption, sizeOptionError } from './options.js';
+export { childOptions, flattenJson, jsonLiteral, JSON_NULL, parseJsonFilename, parseBool, parseSizeOption, sizeOptionError } from './options.js';
 export { iovLength, sliceIov, copyFromIov, copyToIov, zeroIov } from './iov.js';
 export { RequestTracker } from './request-tracker.js';
 export { fileDriver, FileDriverState, type FileIoStats } from './drivers/file.js';

@@ -9,7 +9,7 @@ import type { BlockDriver, BlockOptions, OpenContext } from './driver.js';
 import { BlockError } from './errors.js';
 import { BlockBackend } from './backend.js';
 import { BlockNode, type DetectZeroes } from './node.js';
-import { childOptions, hasChildOptions, JSON_NULL, parseBool, parseJsonFilename } from './options.js';
+import { carryJsonLiterals, childOptions, hasChildOptions, JSON_NULL, parseBool, parseJsonFilename } from './options.js';
 import { findDriver, findProtocolDriver, probeFormat } from './registry.js';
 import { parseOptionString, qdictOrder, warnReport } from './util/index.js';
 import { createImage } from './create.js';
@@ -230,7 +230,9 @@ async function openNode(
   if (opts.backing === '') {
     // QEMU's bdrv_open_inherit, before anything of the node is opened.
     warnReport(inherited.onWarnReport, 'Use of "backing": "" is deprecated; use "backing": null instead\n');
+    const before = opts;
     opts = { ...opts, backing: JSON_NULL };
+    carryJsonLiterals(before, opts);
   }
   let driverName = opts.driver;
   const name = filename ?? opts.filename;
@@ -246,6 +248,7 @@ async function openNode(
   if (driver.kind !== 'format' && name !== undefined && !('filename' in opts)) {
     // A protocol filename carries options ("nbd://h:p/x" -> host, port, export).
     nodeOpts = { ...(driver.parseFilename ? driver.parseFilename(name) : { filename: name }), ...opts };
+    carryJsonLiterals(opts, nodeOpts);
   }
   // As QEMU's bdrv_open_common: typed values first, then node-name, discard and detect-zeroes.
   const readOnly = parseBool('read-only', opts['read-only'], false) || inherited.readOnly;
@@ -326,6 +329,7 @@ async function probeAndOpen(opts: BlockOptions, name: string | undefined, inheri
   // refuses what its driver does not know ("Block format 'qcow2' does not
   // support the option 'foo'") and takes its runtime options (l2-cache-size).
   for (const key in opts) if (key !== 'filename' && key !== 'file' && !key.startsWith('file.')) formatOpts[key] = opts[key];
+  carryJsonLiterals(opts, formatOpts);
   // The protocol node is the format's file child: QEMU's child default discard=unmap.
   const proto = await openNode(protoOpts, protoName, { ...inherited, unmap: true }, 'protocol');
   let format: BlockDriver;

@@ -5,11 +5,38 @@ import { BlockError } from './errors.js';
 import type { BlockOptions } from './driver.js';
 import { parseSize } from './util/index.js';
 
+/**
+ * JSON numbers and booleans of a `json:` filename, by flat key, as JSON text:
+ * options are flat strings, but QEMU keeps their type, and a node shown as
+ * `json:{...}` (refresh-filename.ts) prints `"offset": 4096`, not `"4096"`.
+ * Kept beside an options object and carried to the copies made from it.
+ */
+const jsonLiterals = new WeakMap<BlockOptions, Map<string, string>>();
+
+/** The JSON text of `key` when a json: filename gave it as a number or boolean. */
+export function jsonLiteral(opts: BlockOptions, key: string): string | undefined {
+  return jsonLiterals.get(opts)?.get(key);
+}
+
+/** Carries `from`'s JSON literals to `to` for the keys `rename` maps (default: the same key, when `to` has it with the same value). */
+export function carryJsonLiterals(from: BlockOptions, to: BlockOptions, rename: (key: string) => string | undefined = (k) => k): void {
+  const src = jsonLiterals.get(from);
+  if (src === undefined) return;
+  let dst = jsonLiterals.get(to);
+  for (const [key, text] of src) {
+    const k = rename(key);
+    if (k === undefined || to[k] !== from[key]) continue;
+    if (dst === undefined) jsonLiterals.set(to, (dst = new Map()));
+    dst.set(k, text);
+  }
+}
+
 /** Options of a child: `file.filename` -> `filename` for prefix `file`. */
 export function childOptions(opts: BlockOptions, role: string): BlockOptions {
   const prefix = role + '.';
   const out: BlockOptions = {};
   for (const key in opts) if (key.startsWith(prefix)) out[key.slice(prefix.length)] = opts[key];
+  carryJsonLiterals(opts, out, (k) => (k.startsWith(prefix) ? k.slice(prefix.length) : undefined));
   return out;
 }
 
@@ -42,6 +69,11 @@ export function flattenJson(value: unknown, prefix = '', out: BlockOptions = {})
   if (!prefix) throw new BlockError('EINVAL', 'Could not parse the JSON options');
   const isBacking = prefix === 'backing' || prefix.endsWith('.backing');
   out[prefix] = value === null ? (isBacking ? JSON_NULL : '') : typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
+  if (typeof value === 'number' || typeof value === 'boolean') {
+    let m = jsonLiterals.get(out);
+    if (m === undefined) jsonLiterals.set(out, (m = new Map()));
+    m.set(prefix, String(value));
+  }
   return out;
 }
 

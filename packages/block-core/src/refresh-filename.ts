@@ -6,7 +6,7 @@
 // matter: driver, strong options (BlockDriver.strongOptions) and children,
 // keys in QEMU's QDict order, values as the user gave them.
 import type { BlockNode } from './node.js';
-import { JSON_NULL } from './options.js';
+import { jsonLiteral, JSON_NULL } from './options.js';
 import { qdictOrder } from './util/qdict-order.js';
 
 interface Refreshed {
@@ -28,7 +28,11 @@ function refresh(node: BlockNode): Refreshed {
   for (const [role, child] of node.children) if (role !== 'backing') children.set(role, refresh(child));
   const strong = strongOptionsGiven(node);
   const options: Record<string, unknown> = { driver: driver.name };
-  for (const key of strong) options[key] = node.options[key];
+  // A number or boolean a json: filename gave is shown as such again.
+  for (const key of strong) {
+    const literal = jsonLiteral(node.options, key);
+    options[key] = literal === undefined ? node.options[key] : new JsonText(literal);
+  }
   for (const [role, child] of children) options[role] = child.options;
   const childName = (role: string): string => children.get(role)?.exact ?? '';
   let exact: string;
@@ -50,7 +54,13 @@ function strongOptionsGiven(node: BlockNode): string[] {
 }
 
 /** QEMU's compact JSON (`{"a": "b", "c": {...}}`), keys in QDict order. */
+/** JSON text printed as it is (a json: filename's number or boolean). */
+class JsonText {
+  constructor(readonly text: string) {}
+}
+
 function toJson(value: unknown): string {
+  if (value instanceof JsonText) return value.text;
   if (value !== null && typeof value === 'object') {
     const o = value as Record<string, unknown>;
     return `{${qdictOrder(Object.keys(o)).map((k) => `${JSON.stringify(k)}: ${toJson(o[k])}`).join(', ')}}`;
