@@ -22,7 +22,7 @@ function runWithFifo(cmd: string, args: string[]): RunResult {
 // restart (SA_RESTART) as under Linux: compared with qemu-arm-static on stdout
 // and exit status. The delays in the programs only order events (the signal
 // comes while the call blocks); nothing asserts on time.
-const MODES = ['read-eintr', 'read-restart', 'wait-eintr', 'wait-restart', 'child-usr1', 'nanosleep', 'spin', 'busy'];
+const MODES = ['read-eintr', 'read-restart', 'wait-eintr', 'wait-restart', 'child-usr1', 'nanosleep', 'spin', 'busy', 'tight'];
 
 // Busybox sh: traps on signals other processes send, `wait` on a killed job,
 // and a `read` from a pipe nobody writes that a trapped signal interrupts.

@@ -1,7 +1,8 @@
 /* Signals sent by other processes (and alarm) while the program blocks or computes:
  * EINTR versus SA_RESTART for read and wait4, nanosleep's remaining time, pause,
- * siginfo's sender, delivery to a loop that makes system calls.
- * Usage: async-signals read-eintr|read-restart|child-usr1|nanosleep|wait-eintr|wait-restart|spin|busy */
+ * siginfo's sender, delivery to a loop that makes system calls, to one that
+ * calls a function and to one that is a single block branching to itself.
+ * Usage: async-signals read-eintr|read-restart|child-usr1|nanosleep|wait-eintr|wait-restart|spin|busy|tight */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,8 +118,14 @@ int main(int argc, char **argv) {
     while (!got) step(&n); /* no system call at all: the emulator must stop the TB chain */
     printf("busy loop, then got signal %d from the child: %s\n", got, from == pid ? "yes" : "no");
     waitpid(pid, NULL, 0);
+  } else if (!strcmp(m, "tight")) {
+    handle_info(SIGUSR1, 0);
+    pid_t pid = signaller(100);
+    while (!got) ; /* one block branching to itself: the compiled loop must look at the interrupt word */
+    printf("tight loop, then got signal %d from the child: %s\n", got, from == pid ? "yes" : "no");
+    waitpid(pid, NULL, 0);
   } else {
-    fprintf(stderr, "usage: %s read-eintr|read-restart|wait-eintr|wait-restart|child-usr1|nanosleep|spin|busy\n", argv[0]);
+    fprintf(stderr, "usage: %s read-eintr|read-restart|wait-eintr|wait-restart|child-usr1|nanosleep|spin|busy|tight\n", argv[0]);
     return 2;
   }
   return 0;
