@@ -2,11 +2,14 @@
  * the middle of an IT block (the rest of the block must stay conditional
  * after the system call returns), IT blocks straddling the translator's
  * block-length limit, a conditional load to pc ending an IT block, and a
- * SIGSEGV inside an IT block (the handler must run outside it).
+ * SIGSEGV inside an IT block (the handler must run outside it; one that
+ * returns resumes the block with its remaining conditions).
  * Hand-written Thumb code, called from C (ARM or Thumb). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 
 extern int it_svc(int c);
 extern int it_svc_last(int c);
@@ -62,6 +65,32 @@ static int segv_in_it(void) {
   return hits;
 }
 
+static char *guarded;
+static volatile int resumed;
+static void on_segv_open(int sig, siginfo_t *si, void *uc) {
+  (void)sig; (void)si; (void)uc;
+  resumed++;
+  mprotect(guarded, 4096, PROT_READ); /* the load runs again, still inside its IT block */
+}
+
+/* A load that faults in the third slot of an itete block; the handler makes
+ * the page readable and returns: the load runs again, the fourth slot ('ne')
+ * stays skipped, as the first two kept their conditions. */
+static void resume_in_it(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv_open;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, 0);
+  guarded = mmap(0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  unsigned loaded = 5, acc = 1;
+  __asm__ volatile(".syntax unified\n  movs r0, #0\n  cmp r0, #0\n  itete eq\n  addeq %1, %1, #2\n  movne %1, #7\n"
+                   "  ldreq %0, [%2]\n  movne %1, #9\n"
+                   : "+r"(loaded), "+r"(acc) : "r"(guarded) : "r0", "cc", "memory");
+  signal(SIGSEGV, SIG_DFL);
+  printf("resume_in_it: %d fault(s), loaded %u, acc %u\n", resumed, loaded, acc);
+}
+
 int main(void) {
   for (int c = 0; c < 3; c++) printf("it_svc(%d) = %d\n", c, it_svc(c));
   for (int c = 0; c < 3; c++) printf("it_svc_last(%d) = %d\n", c, it_svc_last(c));
@@ -74,5 +103,6 @@ int main(void) {
     printf("\n");
   }
   printf("segv_in_it = %d\n", segv_in_it());
+  resume_in_it();
   return 0;
 }
