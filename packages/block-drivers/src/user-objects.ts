@@ -116,8 +116,33 @@ function parseBool(name: string, v: string): boolean {
   throw new UserObjectError(`Parameter '${name}' expects 'on' or 'off'`);
 }
 
-function listText(): string {
-  return `List of user creatable objects:\n${Object.keys(TYPES).map((t) => `  ${t}\n`).join('')}`;
+/** qemu-nbd also creates iothreads (qemu-img and qemu-io do not list them). */
+export const IOTHREAD_OPTIONS = [
+  'aio-max-batch=<int>', 'poll-grow=<int>', 'poll-max-ns=<int>', 'poll-shrink=<int>', 'thread-pool-max=<int>', 'thread-pool-min=<int>',
+];
+
+/** The types a tool lists: qemu-img's and qemu-io's, plus `extra` (qemu-nbd's iothread), in name order. */
+function typesFor(extra: Record<string, string[]>): Record<string, string[]> {
+  const all: Record<string, string[]> = { ...TYPES, ...extra };
+  return Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]!]));
+}
+
+function listText(types: Record<string, string[]> = TYPES): string {
+  return `List of user creatable objects:\n${Object.keys(types).map((t) => `  ${t}\n`).join('')}`;
+}
+
+/**
+ * `--object help` / `--object TYPE,help` (with or without other properties):
+ * the text qemu prints on stdout; undefined when the definition asks for no
+ * help. A definition that is not keyval syntax throws UserObjectError.
+ * `extra`: the tool's own types besides qemu-img's (qemu-nbd: iothread).
+ */
+export function userObjectHelp(def: string, extra: Record<string, string[]> = {}): string | undefined {
+  const { props, help } = parseKeyval(def);
+  if (!help) return undefined;
+  const types = typesFor(extra);
+  const type = props.get('qom-type');
+  return type !== undefined && types[type] ? `${type} options:\n${types[type].map((o) => `  ${o}\n`).join('')}` : listText(types);
 }
 
 /**

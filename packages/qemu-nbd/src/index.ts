@@ -68,7 +68,7 @@ export async function main(argv: string[], io: Io = DEFAULT_IO): Promise<number>
     settings = parseArgs(argv, isForkedChild() ? () => {} : warn);
   } catch (err) {
     if (err instanceof ObjectHelpRequested) {
-      io.stdout.write(`List of user creatable objects:\n${USER_CREATABLE.map((t) => `  ${t}\n`).join('')}`);
+      io.stdout.write(err.text ?? `List of user creatable objects:\n${USER_CREATABLE.map((t) => `  ${t}\n`).join('')}`);
       return 0;
     }
     if (err instanceof TraceHelpRequested) {

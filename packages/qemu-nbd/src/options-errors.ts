@@ -9,5 +9,9 @@ export class CliError extends Error {}
 export class ArgumentCountError extends Error {}
 export class HelpRequested extends Error {}
 export class VersionRequested extends Error {}
-/** --object help: the list of creatable object types. */
-export class ObjectHelpRequested extends Error {}
+/** --object help (the list of creatable object types) or TYPE,help (its options: `text`). */
+export class ObjectHelpRequested extends Error {
+  constructor(readonly text?: string) {
+    super('object help');
+  }
+}

@@ -4,7 +4,7 @@
 import {
   TraceOptionError, openTraceFile, parseCacheMode, parseOptionString, parseTraceOpt, type CacheFlags,
 } from '@tsemu/block-core';
-import { createUserObject, resetUserObjects, UserObjectError } from '@tsemu/block-drivers';
+import { createUserObject, IOTHREAD_OPTIONS, resetUserObjects, userObjectHelp, UserObjectError } from '@tsemu/block-drivers';
 import { parseTlsCredsObject, type NbdTlsCredentials } from '@tsemu/block-nbd';
 import { GETOPT_ERROR, getopt, UsageError, type LongOption } from './getopt.js';
 import { isAuthzType, parseAuthzObject, type NbdAuthz } from './authz.js';
@@ -53,6 +53,8 @@ export interface NbdCliSettings {
   objects: Map<string, NbdTlsCredentials>;
   /** --object authz-simple,... / authz-list,... definitions by id. */
   authz: Map<string, NbdAuthz>;
+  /** --object iothread ids (accepted, unused: the server runs in one thread). */
+  iothreads: Set<string>;
   /** The --tls-creds object. */
   tls?: NbdTlsCredentials;
   /** --tls-authz: the id, and its object when one exists (a missing one refuses each client, as qemu-nbd). */
@@ -124,7 +126,7 @@ function traceOption<T>(step: () => T): T {
 export function parseArgs(argv: readonly string[], warn: (text: string, where?: string) => void = () => {}): NbdCliSettings {
   const s: NbdCliSettings = {
     shared: 1, persistent: false, verbose: false, exportName: '', list: false, readOnly: false, disconnect: false,
-    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), authz: new Map(), snapshot: false, allocationDepth: false, bitmaps: [],
+    discard: 'ignore', detectZeroes: 'off', imageOpts: false, fork: false, objects: new Map(), authz: new Map(), iothreads: new Set(), snapshot: false, allocationDepth: false, bitmaps: [],
   };
   let tlsId: string | undefined;
   let authzId: string | undefined;
@@ -294,11 +296,43 @@ export const USER_CREATABLE = [
   'tls-creds-x509',
 ];
 
+/**
+ * An iothread object: checked (id, integer properties) and kept by id; the
+ * server has no threads to give it (nothing takes an iothread here).
+ */
+function addIothread(s: NbdCliSettings, o: Record<string, string>): void {
+  const id = o.id;
+  if (id === undefined) throw new CliError("Parameter 'id' is missing");
+  const allowed = IOTHREAD_OPTIONS.map((x) => x.slice(0, x.indexOf('=')));
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'qom-type' || k === 'id') continue;
+    if (!allowed.includes(k)) throw new CliError(`Parameter '${k}' is unexpected`);
+    if (!/^-?(0x[0-9a-fA-F]+|[0-9]+)$/.test(v)) throw new CliError(`Parameter '${k}' expects integer`);
+  }
+  if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(id)) {
+    throw new CliError("Parameter 'id' expects an identifier\n\0Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
+  }
+  if (s.objects.has(id) || s.authz.has(id) || s.iothreads.has(id)) throw new CliError(`attempt to add duplicate property '${id}' to object (type 'container')`);
+  s.iothreads.add(id);
+}
+
 /** One --object: a secret, TLS credentials or an authz object, made at once (file errors show here, as in qemu-nbd). */
 function addObject(s: NbdCliSettings, arg: string): void {
   if (arg === 'help') throw new ObjectHelpRequested();
+  // TYPE,help (other properties or not): that type's options, as qemu-nbd lists them.
+  let help: string | undefined;
+  try {
+    help = userObjectHelp(arg, { iothread: IOTHREAD_OPTIONS });
+  } catch (err) {
+    throw err instanceof UserObjectError ? new CliError(err.message) : err;
+  }
+  if (help !== undefined) throw new ObjectHelpRequested(help);
   const type = parseOptionString(arg, 'qom-type')['qom-type'] ?? '';
   if (type === '') throw new CliError("Parameter 'qom-type' is missing");
+  if (type === 'iothread') {
+    addIothread(s, parseOptionString(arg, 'qom-type'));
+    return;
+  }
   if (type === 'secret') {
     // Secrets live in the tools' shared registry, where drivers look key-secret up (a luks image's key).
     try {

@@ -114,6 +114,13 @@ describe('command lines that stop before serving: same stderr and status', () =>
     () => ['--tls-creds', 'nope', '-c', '/dev/nbd0', 'img.qcow2'],
     () => ['--object', 'help'],
     () => ['--object', 'id=x'],
+    // TYPE,help (qemu-nbd also lists iothread), keyval mistakes, and iothread objects (accepted and checked).
+    () => ['--object', 'iothread,help'], () => ['--object', 'secret,help,id=x'], () => ['--object', 'tls-creds-psk,help'],
+    () => ['--object', 'bogus,help'], () => ['--object', 'help,secret'],
+    () => ['--object', 'iothread,id=1x', 'img.qcow2'], () => ['--object', 'iothread,poll-max-ns=5', 'img.qcow2'],
+    () => ['--object', 'iothread,id=io0,poll-max-ns=abc', 'img.qcow2'], () => ['--object', 'iothread,id=io0,bogus=1', 'img.qcow2'],
+    () => ['--object', 'iothread,id=a', '--object', 'iothread,id=a', 'img.qcow2'],
+    () => ['--object', 'iothread,id=io0,poll-max-ns=1000', '--tls-creds', 'nope', 'img.qcow2'],
     // --aio=native wants O_DIRECT once the file is open; --image-opts with a plain name is a node reference.
     (d) => ['-k', `${d}/x.sock`, '--aio=native', '-f', 'qcow2', 'd.raw'],
     (d) => ['-k', `${d}/x.sock`, '--aio=native', 'missing.raw'],
