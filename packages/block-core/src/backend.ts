@@ -46,6 +46,7 @@ export class BlockBackend {
   }
 
   private checkRange(offset: number, length: number): void {
+    if (this.root.state.noMedium === true) throw new BlockError('ENOMEDIUM');
     if (!(offset >= 0 && length >= 0) || !Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) {
       throw new BlockError('EINVAL');
     }

@@ -77,6 +77,11 @@ export interface BlockDriverState {
   readonly serialiseWrites?: boolean;
   /** FUA is honoured natively; otherwise the generic layer follows a FUA write with a flush. */
   readonly supportsFua?: boolean;
+  /**
+   * The node has no usable driver any more (QEMU's bs->drv = NULL after a
+   * fatal corruption event): requests fail with ENOMEDIUM before any other check.
+   */
+  readonly noMedium?: boolean;
 
   getLength(): Promise<number>;
   /**

@@ -39,7 +39,13 @@ export class Qcow2DriverState implements BlockDriverState {
     this.vmState = new Qcow2VmState(image, this.reader, this.writer);
   }
 
+  /** After a fatal corruption event (see Qcow2Image.corrupt). */
+  get noMedium(): boolean {
+    return this.image.unusable;
+  }
+
   getLength(): Promise<number> {
+    if (this.image.unusable) return Promise.reject(new BlockError('ENOMEDIUM'));
     return Promise.resolve(this.image.header.size);
   }
 
@@ -332,14 +338,18 @@ export class Qcow2DriverState implements BlockDriverState {
 
   /** Writes back dirty metadata in dependency order (refcounts, then L2 tables); block-core then syncs the file. */
   async flush(): Promise<void> {
+    // A node without a driver flushes nothing and succeeds (QEMU's bdrv_co_flush).
+    if (this.image.unusable) return;
     await this.image.flushPending();
   }
 
   blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    this.checkUsable();
     return this.reader.statusWithHost(offset, length);
   }
 
   blockStatusNow(offset: number, length: number): BlockStatus | undefined {
+    if (this.image.unusable) return undefined;
     return this.reader.statusNow(offset, length);
   }
 
@@ -362,10 +372,17 @@ export class Qcow2DriverState implements BlockDriverState {
   }
 
   private checkRange(offset: number, length: number): void {
+    this.checkUsable();
     if (offset + length > this.image.header.size) throw new BlockError('EIO');
   }
 
+  /** After a fatal corruption event QEMU has no driver for the node any more (ENOMEDIUM). */
+  private checkUsable(): void {
+    if (this.image.unusable) throw new BlockError('ENOMEDIUM');
+  }
+
   private checkWrite(offset: number, length: number): void {
+    this.checkUsable();
     if (this.image.readOnly) throw new BlockError('EPERM', 'Block node is read-only');
     if ((this.image.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n) throw new BlockError('EIO');
     this.checkRange(offset, length);

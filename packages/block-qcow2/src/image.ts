@@ -96,22 +96,26 @@ export class Qcow2Image {
    * read-write) so the image is refused for writing until repaired.
    */
   corrupt(message: string): BlockError {
-    let line: string;
-    if (this.readOnly || this.header.version < 3) {
-      line = `qcow2: Image is corrupt: ${message}; further non-fatal corruption events will be suppressed`;
-    } else {
-      line = `qcow2: Marking image as corrupt: ${message}; further corruption events will be suppressed`;
-    }
+    // As QEMU's qcow2_signal_corruption: fatal where the image is writable (any version).
+    const fatal = !this.readOnly;
+    const line = fatal
+      ? `qcow2: Marking image as corrupt: ${message}; further corruption events will be suppressed`
+      : `qcow2: Image is corrupt: ${message}; further non-fatal corruption events will be suppressed`;
     if (!this.corruptReported) {
       this.corruptReported = true;
       reportCorruption(line);
-      if (!this.readOnly && this.header.version >= 3) {
+      if (fatal && this.header.version >= 3) {
         this.header.incompatibleFeatures |= INCOMPAT_CORRUPT;
         this.markCorruptDone = this.writeHeader().catch(() => {});
       }
     }
+    // QEMU then drops the node's driver: every later request fails with ENOMEDIUM and nothing more is written.
+    if (fatal) this.unusable = true;
     return new Qcow2CorruptionError(line);
   }
+
+  /** A fatal corruption event happened: requests fail with "No medium found", close writes nothing back. */
+  unusable = false;
 
   /** The header's dirty bit: refcounts on disk may be wrong (QEMU: !qcow2_need_accurate_refcounts). */
   get isDirty(): boolean {
@@ -326,7 +330,7 @@ export class Qcow2Image {
 
   /** Everything written back; a dirty bit this session set (lazy refcounts) is cleared on a clean close. */
   async close(): Promise<void> {
-    if (!this.readOnly) {
+    if (!this.readOnly && !this.unusable) {
       if (this.pendingFrees.length > 0) await this.releaseFrees();
       if (!this.isCorrupt) await this.bitmaps.store();
       await this.writeBackAll(true);

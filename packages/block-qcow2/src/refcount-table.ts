@@ -538,6 +538,8 @@ export class Qcow2RefcountTable {
    */
   private async newBlock(bi: number, forCluster: number): Promise<void> {
     const c = await this.findFree(1);
+    // Only broken refcounts give cluster 0 (the header) away.
+    if (c === 0) throw this.init.corrupt('Preventing invalid allocation of refcount block at offset 0');
     this.freeHint = c + 1;
     const data = new Uint8Array(this.clusterSize);
     const blk: CachedBlock = { data, dv: new DataView(data.buffer), dirty: false };

@@ -252,6 +252,8 @@ export class Qcow2Writer {
     const total = count * cs;
     const end = inCluster + n;
     const clusterStart = cur - inCluster;
+    // New clusters only overlap metadata when the refcounts are wrong: QEMU's pre-write overlap check.
+    img.checkOverlap(host, total);
     if (img.crypto !== undefined) {
       // Every byte of an encrypted cluster is ciphertext for its host offset:
       // the copy-on-write edges (zeroes included) are enciphered with the data.
@@ -348,6 +350,8 @@ export class Qcow2Writer {
     // A shared table (snapshot) is copied; its data clusters keep their counts.
     if (old !== 0) data.set((await map.table(i))!.data);
     const off = await img.refcounts.allocate(1);
+    // Only broken refcounts give cluster 0 (the header) away.
+    if (off === 0) throw img.corrupt('Preventing invalid allocation of L2 table at offset 0');
     img.metadataClusters.add(off / cs);
     // L1 may name the table only once its refcount (unless the image is dirty) and its content are stable.
     await img.metadata.writeBackRefcountsAndFlush();

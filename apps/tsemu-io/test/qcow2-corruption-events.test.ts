@@ -1,0 +1,97 @@
+// Fatal corruption events on writable qcow2 images, side by side with
+// qemu-io: the one "Marking image as corrupt" line (compat 0.10 too), then
+// every request fails with "No medium found" (QEMU drops the node's driver)
+// and nothing more is written: the files end byte-identical. Read-only
+// opens report "Image is corrupt" and go on. Also a refcount table that
+// gives cluster 0 away: the write that would put an L2 table over the header
+// is refused ("Preventing invalid allocation of L2 table at offset 0") and the
+// header survives (a fuzzer case once crashed there and overwrote it).
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maskTimings, QEMU_IO, run, sha256, TSEMU_IO } from './harness.js';
+
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tsemu-io-corrupt-'));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A 1 MiB image with 4 KiB clusters and one written cluster, then `damage` applied to its bytes. */
+function image(name: string, compat: string, damage: (b: Buffer, dv: DataView) => void): string {
+  const path = join(dir, name);
+  expect(run('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `compat=${compat},cluster_size=4096`, name, '1M'], dir).code).toBe(0);
+  expect(run(QEMU_IO, ['-c', 'write -P 0x5a 0 4k', name], dir).code).toBe(0);
+  const b = readFileSync(path);
+  damage(b, new DataView(b.buffer, b.byteOffset, b.byteLength));
+  writeFileSync(path, b);
+  return path;
+}
+
+/** The L1 table's first entry moved into the middle of a cluster (an unaligned L2 table offset). */
+const unalignedL2 = (b: Buffer, dv: DataView): void => {
+  const l1 = Number(dv.getBigUint64(40));
+  dv.setBigUint64(l1, dv.getBigUint64(l1) + 512n);
+};
+
+/** The refcount table's offset moved onto an empty cluster: every cluster reads as free, the header's first. */
+const freeHeader = (b: Buffer, dv: DataView): void => {
+  dv.setBigUint64(48, BigInt(b.length)); // past the data: reads as zeroes
+};
+
+/** The header's refcount zeroed and the L1 table emptied: the next write needs an L2 table, and cluster 0 looks free. */
+const l2AtZero = (b: Buffer, dv: DataView): void => {
+  const refblock = Number(dv.getBigUint64(Number(dv.getBigUint64(48))));
+  dv.setUint16(refblock, 0); // 16-bit refcounts: cluster 0's
+  dv.setBigUint64(Number(dv.getBigUint64(40)), 0n);
+};
+
+/** Both tools on their own copy of `src` with the same commands; outputs (stdout, stderr: order aside) and files. */
+function both(src: string, args: string[]): { qemu: string[]; tsemu: string[]; sameFile: boolean; ours: string } {
+  const q = `${src}.q`, t = `${src}.t`;
+  copyFileSync(src, q);
+  copyFileSync(src, t);
+  const rq = run(QEMU_IO, [...args, q], dir), rt = run(TSEMU_IO, [...args, t], dir);
+  const norm = (r: { stdout: string; stderr: string; code: number | null }, name: string): string[] =>
+    [maskTimings(r.stdout).replaceAll(name, 'IMG'), r.stderr.replaceAll(name, 'IMG'), String(r.code)];
+  return { qemu: norm(rq, q), tsemu: norm(rt, t), sameFile: sha256(q) === sha256(t), ours: t };
+}
+
+describe('fatal corruption events', () => {
+  it.each(['0.10', '1.1'])('compat=%s: an unaligned L2 table marks the image corrupt, then No medium found', (compat) => {
+    const src = image(`unaligned-${compat}.qcow2`, compat, unalignedL2);
+    const r = both(src, ['-c', 'write 0 512', '-c', 'read 0 512', '-c', 'write 8k 512', '-c', 'writev 12k 512', '-c', 'flush', '-c', 'map']);
+    expect(r.tsemu).toEqual(r.qemu);
+    expect(r.tsemu[1]).toMatch(/^qcow2: Marking image as corrupt: L2 table offset 0x\w+ unaligned \(L1 index: 0\); further corruption events will be suppressed\n/);
+    expect(r.tsemu[0]).toMatch(/read failed: No medium found/);
+    expect(r.sameFile).toBe(true);
+  });
+
+  it('read-only: "Image is corrupt" (non-fatal), reported once; later requests still reach the image', () => {
+    const src = image('unaligned-ro.qcow2', '1.1', unalignedL2);
+    const r = both(src, ['-r', '-c', 'read 0 512', '-c', 'read 0 512', '-c', 'map']);
+    expect(r.tsemu).toEqual(r.qemu);
+    expect(r.tsemu[1]).toMatch(/^qcow2: Image is corrupt: .*further non-fatal corruption events will be suppressed\n/);
+    expect(r.tsemu[0]).not.toContain('No medium found');
+  });
+
+  it.each([
+    // The first 4 KiB of the failing 5000-byte write land in their (in-place) cluster before tsemu allocates
+    // the next one; qemu-io plans both first and writes neither: only the file's data cluster differs there.
+    ['free-header.qcow2', 'refcount block', freeHeader, false],
+    ['l2-at-zero.qcow2', 'L2 table', l2AtZero, true],
+  ] as const)('%s: refcounts that give cluster 0 away: no %s over the header, as qemu-io', (name, what, damage, identical) => {
+    const src = image(name, '1.1', damage);
+    const header = readFileSync(src).subarray(0, 72);
+    const r = both(src, ['-c', 'read 0 1M', '-c', 'write -P 0xee 0 5000', '-c', 'write 512k 1', '-c', 'write -z 0 64k', '-c', 'flush']);
+    expect(r.tsemu).toEqual(r.qemu);
+    expect(r.tsemu[1]).toContain(`Preventing invalid allocation of ${what} at offset 0`);
+    expect(r.tsemu[0]).toMatch(/write failed: No medium found/);
+    expect(r.sameFile).toBe(identical);
+    // The header is as it was, the corrupt bit (incompatible features, at 72) set after it.
+    expect(readFileSync(r.ours).subarray(0, 72)).toEqual(header);
+  });
+});
