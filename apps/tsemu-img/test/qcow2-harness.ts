@@ -28,7 +28,8 @@ export async function tsemuImg(args: string[], cwd: string): Promise<RunResult> 
 }
 
 export function spawn(bin: string, args: string[], cwd: string): RunResult {
-  const r = spawnSync(bin, args, { cwd, encoding: 'utf8', timeout: 120_000 });
+  // check of a badly damaged image can print megabytes (one line per bad cluster): past spawnSync's 1 MiB default.
+  const r = spawnSync(bin, args, { cwd, encoding: 'utf8', timeout: 120_000, maxBuffer: 256 << 20 });
   if (r.error) throw r.error;
   return { stdout: r.stdout, stderr: r.stderr, code: r.status ?? -1 };
 }
