@@ -46,6 +46,15 @@ function opens(dir: string, image: (key: string) => string): string[] {
   });
 }
 
+/** Amends `name` through both tools, step by step (each with the key secret that opens it then); after each, the same output and slots. */
+function amendSteps(name: string, image: (name: string, key: string) => string, steps: [string, string[]][]): void {
+  for (const [key, args] of steps) {
+    const { qemu, tsemu } = w.compareLuks(['amend', ...SECRETS, ...args, '--image-opts', image(name, key)]);
+    expect(tsemu, args.join(' ')).toEqual(qemu);
+    expect(slots(w.t, name), args.join(' ')).toBe(slots(w.q, name));
+  }
+}
+
 describe('luks volume', () => {
   it.each([
     ['state=active'], ['state=active,new-secret=s1,old-secret=s0'], ['state=active,new-secret=s1,keyslot=9'],
@@ -72,7 +81,7 @@ describe('luks volume', () => {
 
   it('adding and erasing slots (by index, by passphrase, --force): the same slots as qemu-img\'s, the same passphrases open it', () => {
     fresh('v.luks', 's.luks');
-    const steps: [string, string[]][] = [
+    amendSteps('s.luks', luksOpts, [
       ['s0', ['-o', 'state=active,new-secret=s1,iter-time=10']],
       ['s0', ['-o', 'state=active,new-secret=s2,keyslot=5,iter-time=10']],
       ['s0', ['-o', 'state=inactive,keyslot=1,old-secret=s0']],
@@ -80,12 +89,7 @@ describe('luks volume', () => {
       ['s0', ['-o', 'state=active,new-secret=s1,keyslot=0,iter-time=10', '--force']],
       ['s1', ['-o', 'state=inactive,keyslot=5']],
       ['s1', ['-o', 'state=active,new-secret=s0,iter-time=0']],
-    ];
-    for (const [key, args] of steps) {
-      const { qemu, tsemu } = w.compareLuks(['amend', ...SECRETS, ...args, '--image-opts', luksOpts('s.luks', key)]);
-      expect(tsemu, args.join(' ')).toEqual(qemu);
-      expect(slots(w.t, 's.luks'), args.join(' ')).toBe(slots(w.q, 's.luks'));
-    }
+    ]);
     // iter-time=0: QEMU's floor of 1000 iterations.
     expect(run('qemu-img', ['info', 's.luks'], w.t).stdout).toMatch(/iters: 1000\n/);
     const image = (k: string): string => luksOpts('s.luks', k);
@@ -112,16 +116,11 @@ describe('qcow2 images', () => {
 
   it('a LUKS-encrypted image: slots added and erased as qemu-img does, with other options in the same amend; check clean', () => {
     fresh('luks.qcow2', 's.qcow2');
-    const steps: [string, string[]][] = [
+    amendSteps('s.qcow2', qcowOpts, [
       ['s0', ['-o', 'encrypt.state=active,encrypt.new-secret=s1,encrypt.iter-time=10,lazy_refcounts=on']],
       ['s1', ['-o', 'encrypt.state=inactive,encrypt.keyslot=0']],
       ['s1', ['-o', 'encrypt.state=active,encrypt.new-secret=s2,encrypt.keyslot=7,encrypt.iter-time=10']],
-    ];
-    for (const [key, args] of steps) {
-      const { qemu, tsemu } = w.compareLuks(['amend', ...SECRETS, ...args, '--image-opts', qcowOpts('s.qcow2', key)]);
-      expect(tsemu, args.join(' ')).toEqual(qemu);
-      expect(slots(w.t, 's.qcow2'), args.join(' ')).toBe(slots(w.q, 's.qcow2'));
-    }
+    ]);
     expect(slots(w.t, 's.qcow2')).toContain('lazy refcounts: true');
     const image = (k: string): string => qcowOpts('s.qcow2', k);
     expect(opens(w.t, image)).toEqual(opens(w.q, image));

@@ -5,13 +5,14 @@
 // a BlockError, never an uncaught exception, and with bounded memory; a
 // reply the damage left incomplete is settled by the proxy closing the
 // connection after a deadline (the client then fails, it does not hang).
-// The seed is in the failure message; QEMU_NBD_HOSTILE_CASES changes the count.
+// The seed is in the failure message; QEMU_NBD_HOSTILE_CASES (last seed) and
+// QEMU_NBD_HOSTILE_FROM (first seed) choose others.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockError, openImage } from '@tsemu/block-core';
 import '../src/index.js';
-import { Peers, cleanupDir, run, tempDir } from './helpers.js';
+import { Peers, cleanupDir, pattern, run, tempDir } from './helpers.js';
 
 const peers = new Peers();
 let dir: string;
@@ -31,17 +32,6 @@ afterAll(async () => {
   cleanupDir(dir);
 });
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** What the proxy does to the server's stream, at byte positions counted from the connection's start. */
 interface Damage {
   /** Positions and the byte written there. */
@@ -52,8 +42,12 @@ interface Damage {
   cut: number;
 }
 
+/** The damage of case `seed` (the helpers' seeded xorshift bytes, read four at a time as fractions). */
 function damageFor(seed: number): Damage {
-  const rnd = mulberry32(seed);
+  const bytes = pattern(128, Math.imul(seed, 0x9e3779b1));
+  const dv = new DataView(bytes.buffer);
+  let next = 0;
+  const rnd = (): number => { const v = dv.getUint32(next); next += 4; return v / 4294967296; };
   const pick = (n: number): number => Math.floor(rnd() * n);
   // Negotiation is the first ~200 bytes; a 64 KiB read reply follows later: aim at both.
   const spot = (): number => (rnd() < 0.6 ? pick(320) : pick(140_000));
@@ -118,11 +112,16 @@ async function exercise(uri: string): Promise<string> {
   return steps.join(', ') || 'opened';
 }
 
+const REGRESSIONS = [312];
+
 describe('nbd client vs a hostile server', () => {
   it('damaged negotiation and replies end in I/O or a BlockError, in bounded memory', async () => {
     const cases = Number(process.env.QEMU_NBD_HOSTILE_CASES ?? 120);
+    const from = Number(process.env.QEMU_NBD_HOSTILE_FROM ?? 1);
+    // Seeds that once found a bug run every time (312: an NBD_INFO reply shorter than its type escaped as a non-BlockError).
+    const seeds = [...Array.from({ length: Math.max(0, cases - from + 1) }, (_, i) => from + i), ...REGRESSIONS.filter((r) => r < from || r > cases)];
     const outcomes = new Map<string, number>();
-    for (let seed = 1; seed <= cases; seed++) {
+    for (const seed of seeds) {
       const damage = damageFor(seed);
       const path = join(dir, `p${seed}.sock`);
       const p = await proxy(path, damage, 1500);
@@ -141,7 +140,9 @@ describe('nbd client vs a hostile server', () => {
     }
     if (process.env.QEMU_NBD_HOSTILE_SHOW) console.log([...outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join("\n"));
     // Both ends of the spectrum were reached: damage the client survived and damage that stopped it.
-    expect([...outcomes.keys()].some((k) => k.includes('read ok'))).toBe(true);
-    expect([...outcomes.keys()].some((k) => k.startsWith('open: error'))).toBe(true);
+    if (seeds.length >= 50) {
+      expect([...outcomes.keys()].some((k) => k.includes('read ok'))).toBe(true);
+      expect([...outcomes.keys()].some((k) => k.startsWith('open: error'))).toBe(true);
+    }
   }, 300_000);
 });

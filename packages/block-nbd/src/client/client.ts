@@ -12,7 +12,7 @@ import { nbdToErrno } from '../errno.js';
 import type { NbdExportInfo } from '../option-codec.js';
 import { NbdReplyParser, type NbdInflight } from '../reply-codec.js';
 import { writeRequestHeader } from '../request-codec.js';
-import { NbdProtocolError } from '../wire.js';
+import { NbdInvalidOption, NbdProtocolError } from '../wire.js';
 import { connectSocket, type NbdServerAddress } from './address.js';
 import { HandshakeChannel } from './channel.js';
 import { listServerExports, negotiateExport, type ListedExport } from './negotiate.js';
@@ -97,7 +97,7 @@ export class NbdClient {
     } catch (err) {
       ch.socket.destroy();
       socket.destroy();
-      if (err instanceof NbdProtocolError) throw new BlockError('EIO', err.message);
+      if (err instanceof NbdProtocolError || err instanceof NbdInvalidOption) throw protocolFailure(err);
       throw err;
     }
   }
@@ -109,7 +109,7 @@ export class NbdClient {
     try {
       return await listServerExports(ch, tls);
     } catch (err) {
-      if (err instanceof NbdProtocolError) throw new BlockError('EIO', err.message);
+      if (err instanceof NbdProtocolError || err instanceof NbdInvalidOption) throw protocolFailure(err);
       throw err;
     } finally {
       ch.detach();
@@ -274,4 +274,14 @@ export class NbdClient {
     }
     this.socket.destroy();
   }
+}
+
+/**
+ * A server's negotiation the client cannot make sense of: an error in the
+ * block layer's terms (a malformed option reply, e.g. an NBD_INFO shorter than
+ * its type, throws the option decoder's NbdInvalidOption: found by
+ * test/hostile-server.test.ts).
+ */
+function protocolFailure(err: Error): BlockError {
+  return new BlockError('EIO', err instanceof NbdInvalidOption ? `Invalid reply from the server: ${err.message}` : err.message);
 }
