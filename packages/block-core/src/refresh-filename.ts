@@ -53,12 +53,12 @@ function strongOptionsGiven(node: BlockNode): string[] {
     list.some((s) => (s.endsWith('.') ? key.startsWith(s) : key === s)));
 }
 
-/** QEMU's compact JSON (`{"a": "b", "c": {...}}`), keys in QDict order. */
 /** JSON text printed as it is (a json: filename's number or boolean). */
 class JsonText {
   constructor(readonly text: string) {}
 }
 
+/** QEMU's compact JSON (`{"a": "b", "c": {...}}`), keys in QDict order. */
 function toJson(value: unknown): string {
   if (value instanceof JsonText) return value.text;
   if (value !== null && typeof value === 'object') {
