@@ -138,6 +138,9 @@ function listText(types: Record<string, string[]> = TYPES): string {
  * `extra`: the tool's own types besides qemu-img's (qemu-nbd: iothread).
  */
 export function userObjectHelp(def: string, extra: Record<string, string[]> = {}): string | undefined {
+  // Parsed only when an element asks for help: other definitions are the caller's own
+  // (qemu-nbd's authz-list takes list keys such as rules.0.match, which this parser refuses).
+  if (!def.replace(/,,/g, '').split(',').some((e) => e === 'help' || e === '?')) return undefined;
   const { props, help } = parseKeyval(def);
   if (!help) return undefined;
   const types = typesFor(extra);
