@@ -12,4 +12,4 @@ export function registerAllDrivers(): void {
 }
 
 // --object for the tools (qemu-img, qemu-io): QEMU's user-creatable objects.
-export { createUserObject, resetUserObjects, findSecret, userObjectHelp, IOTHREAD_OPTIONS, UserObjectError, type ObjectHelp } from './user-objects.js';
+export { createUserObject, resetUserObjects, findSecret, userObjectHelp, checkObjectId, IOTHREAD_OPTIONS, UserObjectError, type ObjectHelp } from './user-objects.js';

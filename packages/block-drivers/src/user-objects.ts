@@ -196,10 +196,15 @@ export function createUserObject(def: string): ObjectHelp | undefined {
   return undefined;
 }
 
-function checkNewId(id: string): void {
+/** QOM's rule for an object id (QEMU's id_wellformed), with its error and hint. */
+export function checkObjectId(id: string): void {
   if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(id)) {
     throw new UserObjectError("Parameter 'id' expects an identifier\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
   }
+}
+
+function checkNewId(id: string): void {
+  checkObjectId(id);
   if (objects.has(id)) throw new UserObjectError(`attempt to add duplicate property '${id}' to object (type 'container')`);
 }
 

@@ -9,10 +9,8 @@
 import { createHash, pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
 import { BlockError } from '@tsemu/block-core';
 import { LUKS_SECTOR, SectorCipher, type LuksCryptoParams } from './luks-crypto.js';
-import { LUKS_HEADER_BYTES } from './luks-header.js';
+import { LUKS_HEADER_BYTES, LUKS_SLOT_COUNT as SLOTS, LUKS_STRIPES as STRIPES, setKeySlot } from './luks-header.js';
 
-const STRIPES = 4000;
-const SLOTS = 8;
 const ALIGN = 4096;
 /** QEMU's least PBKDF2 iteration count for a key slot or the master key digest. */
 export const MIN_ITERATIONS = 1000;
@@ -130,14 +128,7 @@ export function formatLuks(p: LuksCreateParams, passphrase: Uint8Array): LuksFor
   dv.setUint32(164, mkIters);
   text(168, randomUUID());
   for (let i = 0; i < SLOTS; i++) {
-    const at = 208 + i * 48;
-    dv.setUint32(at, i === 0 ? 0x00ac71f3 : 0x0000dead);
-    if (i === 0) {
-      dv.setUint32(at + 4, slotIters);
-      header.set(slotSalt, at + 8);
-    }
-    dv.setUint32(at + 40, slotOffset(i));
-    dv.setUint32(at + 44, STRIPES);
+    setKeySlot(header, i, i === 0 ? { iterations: slotIters, salt: slotSalt } : undefined, { keyOffsetSector: slotOffset(i) });
   }
   return { header, material, materialOffset: slotOffset(0) * LUKS_SECTOR, payloadOffset: payloadSector * LUKS_SECTOR };
 }

@@ -9,12 +9,33 @@ import type { LuksCryptoParams } from './luks-crypto.js';
 const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]; // "LUKS\xba\xbe"
 /** Bytes of a LUKS1 header (the phdr and its key slots). */
 export const LUKS_HEADER_BYTES = 592;
-const SLOT_COUNT = 8;
+/** Key slots in a header, and the anti-forensic stripes of each slot's key material. */
+export const LUKS_SLOT_COUNT = 8;
+export const LUKS_STRIPES = 4000;
 const SLOT_BYTES = 48;
 const SLOTS_AT = 208;
 const SLOT_ACTIVE = 0x00ac71f3;
 const SLOT_DISABLED = 0x0000dead;
-const STRIPES = 4000;
+
+/**
+ * Writes key slot `i`'s state, iteration count and salt into a header
+ * (`salt` undefined: an inactive slot, zero salt); the key offset and
+ * stripes (bytes 40-47 of the slot) are set with `layout`, when given.
+ */
+export function setKeySlot(
+  header: Uint8Array, i: number, slot: { iterations: number; salt: Uint8Array } | undefined, layout?: { keyOffsetSector: number },
+): void {
+  const dv = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  const at = SLOTS_AT + i * SLOT_BYTES;
+  dv.setUint32(at, slot ? SLOT_ACTIVE : SLOT_DISABLED);
+  dv.setUint32(at + 4, slot ? slot.iterations : 0);
+  if (slot) header.set(slot.salt, at + 8);
+  else header.fill(0, at + 8, at + 40);
+  if (layout) {
+    dv.setUint32(at + 40, layout.keyOffsetSector);
+    dv.setUint32(at + 44, LUKS_STRIPES);
+  }
+}
 const SECTOR = 512;
 /** QEMU keeps the first 4 KiB for the header: payload and key material must start past it. */
 const HEADER_SECTORS = 4096 / SECTOR;
@@ -61,7 +82,7 @@ export function parseLuksHeader(buf: Uint8Array): LuksHeader {
   const payloadSector = dv.getUint32(104), keyBytes = dv.getUint32(108), masterKeyIters = dv.getUint32(164);
   const uuid = field(buf, 168, 40);
   const slots: Slot[] = [];
-  for (let i = 0; i < SLOT_COUNT; i++) {
+  for (let i = 0; i < LUKS_SLOT_COUNT; i++) {
     const at = SLOTS_AT + i * SLOT_BYTES;
     slots.push({
       active: dv.getUint32(at) === SLOT_ACTIVE, iterations: dv.getUint32(at + 4), salt: buf.slice(at + 8, at + 40),
@@ -93,16 +114,16 @@ function checkLayout(dv: DataView, slots: Slot[], payloadSector: number, keyByte
   if (masterKeyIters === 0) throw invalid('LUKS key iteration count is zero');
   // Key material (keyBytes x stripes) rounded up to 4 KiB, as QEMU lays it out.
   const sectors = (s: Slot): number => Math.ceil((keyBytes * s.stripes) / 4096) * (4096 / SECTOR);
-  for (let i = 0; i < SLOT_COUNT; i++) {
+  for (let i = 0; i < LUKS_SLOT_COUNT; i++) {
     const s = slots[i]!;
     const state = dv.getUint32(SLOTS_AT + i * SLOT_BYTES);
     if (state !== SLOT_ACTIVE && state !== SLOT_DISABLED) throw invalid(`Keyslot ${i} state (active/disable) is corrupted`);
-    if (s.stripes !== STRIPES) throw invalid(`Keyslot ${i} is corrupted (stripes ${s.stripes} != ${STRIPES})`);
+    if (s.stripes !== LUKS_STRIPES) throw invalid(`Keyslot ${i} is corrupted (stripes ${s.stripes} != ${LUKS_STRIPES})`);
     if (s.active && s.iterations === 0) throw invalid(`Keyslot ${i} iteration count is zero`);
     if (s.keyOffset < HEADER_SECTORS) throw invalid(`Keyslot ${i} is overlapping with the LUKS header`);
     const end = s.keyOffset + sectors(s);
     if (end > payloadSector) throw invalid(`Keyslot ${i} is overlapping with the encrypted payload`);
-    for (let j = i + 1; j < SLOT_COUNT; j++) {
+    for (let j = i + 1; j < LUKS_SLOT_COUNT; j++) {
       const t = slots[j]!;
       if (s.keyOffset < t.keyOffset + sectors(t) && t.keyOffset < end) throw invalid(`Keyslots ${i} and ${j} are overlapping in the header`);
     }

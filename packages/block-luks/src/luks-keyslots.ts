@@ -11,13 +11,8 @@ import { randomBytes, pbkdf2Sync } from 'node:crypto';
 import { BlockError } from '@tsemu/block-core';
 import { LUKS_SECTOR, SectorCipher, unlockMasterKey } from './luks-crypto.js';
 import { afSplit, iterationsFor, MIN_ITERATIONS } from './luks-format.js';
-import { LUKS_HEADER_BYTES, parseLuksHeader } from './luks-header.js';
+import { LUKS_HEADER_BYTES, LUKS_SLOT_COUNT as SLOTS, parseLuksHeader, setKeySlot } from './luks-header.js';
 
-const SLOTS = 8;
-const SLOTS_AT = 208;
-const SLOT_BYTES = 48;
-const SLOT_ACTIVE = 0x00ac71f3;
-const SLOT_DISABLED = 0x0000dead;
 
 /** The amend options (after QemuOpts checked names and number syntax), without a prefix. */
 export interface KeyslotAmend {
@@ -68,7 +63,6 @@ export async function amendKeyslots(
   const active = (i: number): boolean => p.slots[i]!.active;
   const activeCount = p.slots.filter((s) => s.active).length;
   const readMaterial = (offset: number, length: number): Promise<Uint8Array> => io.read(offset, length);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 
   if (a.state === 'active') {
     if (a.newSecret === undefined) throw new BlockError('EINVAL', "'new-secret' is required to activate a keyslot");
@@ -90,10 +84,7 @@ export async function amendKeyslots(
     const material = afSplit(masterKey, s.stripes, p.hash);
     new SectorCipher(p, pbkdf2Sync(newPassphrase, salt, iterations, p.keyBytes, p.hash)).encrypt(material, 0);
     await io.write(s.keyOffset * LUKS_SECTOR, material);
-    const at = SLOTS_AT + slot * SLOT_BYTES;
-    dv.setUint32(at, SLOT_ACTIVE);
-    dv.setUint32(at + 4, iterations);
-    buf.set(salt, at + 8);
+    setKeySlot(buf, slot, { iterations, salt });
     await io.write(0, buf);
     return;
   }
@@ -136,10 +127,7 @@ export async function amendKeyslots(
   for (const slot of erase) {
     const s = p.slots[slot]!;
     await io.write(s.keyOffset * LUKS_SECTOR, randomBytes(p.keyBytes * s.stripes));
-    const at = SLOTS_AT + slot * SLOT_BYTES;
-    dv.setUint32(at, SLOT_DISABLED);
-    dv.setUint32(at + 4, 0);
-    buf.fill(0, at + 8, at + 40);
+    setKeySlot(buf, slot, undefined);
   }
   await io.write(0, buf);
 }

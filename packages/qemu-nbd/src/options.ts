@@ -4,7 +4,7 @@
 import {
   TraceOptionError, openTraceFile, parseCacheMode, parseOptionString, parseTraceOpt, type CacheFlags,
 } from '@tsemu/block-core';
-import { createUserObject, IOTHREAD_OPTIONS, resetUserObjects, userObjectHelp, UserObjectError } from '@tsemu/block-drivers';
+import { checkObjectId, createUserObject, IOTHREAD_OPTIONS, resetUserObjects, userObjectHelp, UserObjectError } from '@tsemu/block-drivers';
 import { parseTlsCredsObject, type NbdTlsCredentials } from '@tsemu/block-nbd';
 import { GETOPT_ERROR, getopt, UsageError, type LongOption } from './getopt.js';
 import { isAuthzType, parseAuthzObject, type NbdAuthz } from './authz.js';
@@ -296,6 +296,11 @@ export const USER_CREATABLE = [
   'tls-creds-x509',
 ];
 
+/** A refused --object: qemu-nbd prints the first line with its prefix, the rest (hints) as they are. */
+function objectError(err: UserObjectError): CliError {
+  return new CliError(err.message.replaceAll('\n', '\n\0'));
+}
+
 /**
  * An iothread object: checked (id, integer properties) and kept by id; the
  * server has no threads to give it (nothing takes an iothread here).
@@ -309,8 +314,10 @@ function addIothread(s: NbdCliSettings, o: Record<string, string>): void {
     if (!allowed.includes(k)) throw new CliError(`Parameter '${k}' is unexpected`);
     if (!/^-?(0x[0-9a-fA-F]+|[0-9]+)$/.test(v)) throw new CliError(`Parameter '${k}' expects integer`);
   }
-  if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(id)) {
-    throw new CliError("Parameter 'id' expects an identifier\n\0Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
+  try {
+    checkObjectId(id);
+  } catch (err) {
+    throw err instanceof UserObjectError ? objectError(err) : err;
   }
   if (s.objects.has(id) || s.authz.has(id) || s.iothreads.has(id)) throw new CliError(`attempt to add duplicate property '${id}' to object (type 'container')`);
   s.iothreads.add(id);
@@ -324,7 +331,7 @@ function addObject(s: NbdCliSettings, arg: string): void {
   try {
     help = userObjectHelp(arg, { iothread: IOTHREAD_OPTIONS });
   } catch (err) {
-    throw err instanceof UserObjectError ? new CliError(err.message) : err;
+    throw err instanceof UserObjectError ? objectError(err) : err;
   }
   if (help !== undefined) throw new ObjectHelpRequested(help);
   const type = parseOptionString(arg, 'qom-type')['qom-type'] ?? '';
@@ -338,7 +345,7 @@ function addObject(s: NbdCliSettings, arg: string): void {
     try {
       createUserObject(arg);
     } catch (err) {
-      throw err instanceof UserObjectError ? new CliError(err.message) : err;
+      throw err instanceof UserObjectError ? objectError(err) : err;
     }
     return;
   }

@@ -120,6 +120,7 @@ describe('command lines that stop before serving: same stderr and status', () =>
     () => ['--object', 'iothread,id=1x', 'img.qcow2'], () => ['--object', 'iothread,poll-max-ns=5', 'img.qcow2'],
     () => ['--object', 'iothread,id=io0,poll-max-ns=abc', 'img.qcow2'], () => ['--object', 'iothread,id=io0,bogus=1', 'img.qcow2'],
     () => ['--object', 'iothread,id=a', '--object', 'iothread,id=a', 'img.qcow2'],
+    () => ['--object', 'secret,id=1x,data=a', 'img.qcow2'],
     () => ['--object', 'iothread,id=io0,poll-max-ns=1000', '--tls-creds', 'nope', 'img.qcow2'],
     // --aio=native wants O_DIRECT once the file is open; --image-opts with a plain name is a node reference.
     (d) => ['-k', `${d}/x.sock`, '--aio=native', '-f', 'qcow2', 'd.raw'],
