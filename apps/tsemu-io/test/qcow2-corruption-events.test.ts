@@ -6,6 +6,8 @@
 // gives cluster 0 away: the write that would put an L2 table over the header
 // is refused ("Preventing invalid allocation of L2 table at offset 0") and the
 // header survives (a fuzzer case once crashed there and overwrote it).
+// Frees of clusters whose count is already 0 are not corruption events:
+// "qcow2_free_clusters failed: Invalid argument", and the request succeeds.
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,5 +95,49 @@ describe('fatal corruption events', () => {
     expect(r.sameFile).toBe(identical);
     // The header is as it was, the corrupt bit (incompatible features, at 72) set after it.
     expect(readFileSync(r.ours).subarray(0, 72)).toEqual(header);
+  });
+});
+
+/** 64 KiB clusters, 128 KiB written (host clusters 5 and 6), then refcounts of those set to `counts` (16-bit entries). */
+function dataRefcounts(name: string, counts: readonly [number, number]): string {
+  const path = join(dir, name);
+  expect(run('qemu-img', ['create', '-q', '-f', 'qcow2', name, '1M'], dir).code).toBe(0);
+  expect(run(QEMU_IO, ['-c', 'write -P 0x11 0 128k', name], dir).code).toBe(0);
+  const b = readFileSync(path);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const refblock = Number(dv.getBigUint64(Number(dv.getBigUint64(48))));
+  const l2 = Number(dv.getBigUint64(Number(dv.getBigUint64(40))) & 0xffffffffffffffn) & ~0xffff;
+  // The layout these cases assume: data at host clusters 5 and 6.
+  expect(Number(dv.getBigUint64(l2) & 0xffffffffffffffn)).toBe(5 * 65536);
+  expect(Number(dv.getBigUint64(l2 + 8) & 0xffffffffffffffn)).toBe(6 * 65536);
+  dv.setUint16(refblock + 10, counts[0]);
+  dv.setUint16(refblock + 12, counts[1]);
+  writeFileSync(path, b);
+  return path;
+}
+
+describe('frees of clusters whose count is already 0', () => {
+  it.each([
+    ['discard', ['-c', 'discard 0 128k', '-c', 'read -P 0 0 128k']],
+    ['write -z -u', ['-c', 'write -z -u 0 128k', '-c', 'write -P 0x22 0 64k', '-c', 'read -P 0x22 0 64k']],
+    ['discard, -d unmap', ['-d', 'unmap', '-c', 'discard 0 128k', '-c', 'map']],
+  ])('%s: one line per failing cluster, the others freed, success, files identical to qemu-io\'s', (_name, args) => {
+    const src = dataRefcounts(`free-${_name.replaceAll(' ', '')}.qcow2`, [1, 0]);
+    const r = both(src, [...args]);
+    expect(r.tsemu).toEqual(r.qemu);
+    expect(r.tsemu[1]).toBe('qcow2_free_clusters failed: Invalid argument\n');
+    expect(r.tsemu[2]).toBe('0');
+    expect(r.sameFile).toBe(true);
+  });
+
+  it('-d unmap: a run where only some counts reach 0 discards only those in the file (the other is still referenced)', () => {
+    const src = dataRefcounts('free-partial.qcow2', [2, 1]);
+    const r = both(src, ['-d', 'unmap', '-c', 'discard 0 128k']);
+    expect(r.tsemu).toEqual(r.qemu);
+    expect(r.tsemu[1]).toBe('');
+    expect(r.sameFile).toBe(true);
+    const b = readFileSync(r.ours);
+    expect(b.subarray(5 * 65536, 5 * 65536 + 4)).toEqual(Buffer.from([0x11, 0x11, 0x11, 0x11]));
+    expect(b.length <= 6 * 65536 || b.subarray(6 * 65536, 7 * 65536).every((x) => x === 0)).toBe(true);
   });
 });

@@ -34,9 +34,13 @@ export class Qcow2CorruptionError extends BlockError {
   }
 }
 
+/** pendingFrees flags: pass the discard to the file; free cluster by cluster if the run fails. */
+const FREE_DISCARD = 1;
+const FREE_EACH = 2;
+
 let reportCorruption: (line: string) => void = (line) => process.stderr.write(`${line}\n`);
 
-/** Where corruption lines go (QEMU prints them with error_report); stderr by default. */
+/** Where corruption lines (and the free path's failure line) go (QEMU prints them to stderr); stderr by default. */
 export function setCorruptionReporter(fn: (line: string) => void): void {
   reportCorruption = fn;
 }
@@ -264,9 +268,14 @@ export class Qcow2Image {
     return undefined;
   }
 
-  /** Queues `count` clusters from host offset `host` for a refcount decrement. */
-  deferFree(host: number, count: number, passDiscard: boolean): void {
-    this.pendingFrees.push(Math.floor(host / this.clusterSize), count, passDiscard ? 1 : 0);
+  /**
+   * Queues `count` clusters from host offset `host` for a refcount decrement:
+   * one unit (QEMU frees a table or a compressed cluster's bytes with one
+   * call), or `eachCluster` (data clusters, which QEMU frees entry by entry:
+   * a damaged count fails alone).
+   */
+  deferFree(host: number, count: number, passDiscard: boolean, eachCluster = false): void {
+    this.pendingFrees.push(Math.floor(host / this.clusterSize), count, (passDiscard ? FREE_DISCARD : 0) | (eachCluster ? FREE_EACH : 0));
   }
 
   /** Queues the host clusters a compressed cluster's bytes touch. */
@@ -289,16 +298,40 @@ export class Qcow2Image {
         for (let i = 0; i < batch.length; i += 3) {
           const c = batch[i]!;
           const n = batch[i + 1]!;
-          const freed = await this.refcounts.update(c, n, -1);
-          if (freed > 0) {
-            for (let k = 0; k < n; k++) this.metadataClusters.delete(c + k);
-            if (batch[i + 2]) await this.file.discard(c * this.clusterSize, n * this.clusterSize);
-          }
+          const flags = batch[i + 2]!;
+          const each = (flags & FREE_EACH) !== 0 && n > 1;
+          if ((await this.freeRun(c, n, flags, !each)) || !each) continue;
+          for (let k = 0; k < n; k++) await this.freeRun(c + k, 1, flags, true);
         }
       }
     } finally {
       this.lock.unlock();
     }
+  }
+
+  /**
+   * Frees one queued run; false if a count was already 0: as QEMU, nothing
+   * changes, the failure is reported (if `report`) and the request that
+   * dropped the reference still succeeds. Only clusters whose count reached
+   * 0 are discarded in the file (others are still in a snapshot).
+   */
+  private async freeRun(c: number, n: number, flags: number, report: boolean): Promise<boolean> {
+    const freed = await this.refcounts.free(c, n);
+    if (freed < 0) {
+      if (report) reportCorruption('qcow2_free_clusters failed: Invalid argument');
+      return false;
+    }
+    if (freed === 0) return true;
+    for (let k = 0; k < n; k++) this.metadataClusters.delete(c + k);
+    if (!(flags & FREE_DISCARD)) return true;
+    if (freed === n) {
+      await this.file.discard(c * this.clusterSize, n * this.clusterSize);
+      return true;
+    }
+    for (let k = 0; k < n; k++) {
+      if ((await this.refcounts.get(c + k)) === 0) await this.file.discard((c + k) * this.clusterSize, this.clusterSize);
+    }
+    return true;
   }
 
   /**

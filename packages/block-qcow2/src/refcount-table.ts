@@ -290,6 +290,25 @@ export class Qcow2RefcountTable {
     return true;
   }
 
+  /**
+   * QEMU's qcow2_free_clusters: one decrement for `n` clusters from `cluster`.
+   * If any count is already 0 (a damaged image) nothing changes and -1 comes
+   * back: QEMU undoes the part it did, reports EINVAL and goes on, without a
+   * corruption event. Else how many counts reached zero.
+   */
+  async free(cluster: number, n: number): Promise<number> {
+    const end = cluster + n;
+    for (let c = cluster; c < end;) {
+      const bi = Math.floor(c / this.perBlock);
+      const stop = Math.min(end, (bi + 1) * this.perBlock);
+      const blk = await this.loadBlock(bi);
+      if (blk === null) return -1;
+      for (let x = c; x < stop; x++) if (getRefcount(blk.data, blk.dv, this.order, x - bi * this.perBlock) === 0) return -1;
+      c = stop;
+    }
+    return this.update(cluster, n, -1);
+  }
+
   /** Adds `delta` to the refcount of `n` clusters from `cluster`; returns how many reached zero. */
   async update(cluster: number, n: number, delta: number): Promise<number> {
     let freed = 0;

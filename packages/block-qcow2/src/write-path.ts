@@ -372,7 +372,7 @@ export class Qcow2Writer {
     switch (ext.type) {
       case ClusterType.Normal:
       case ClusterType.ZeroAlloc:
-        img.deferFree(ext.host - (ext.host % cs), count, passDiscard);
+        img.deferFree(ext.host - (ext.host % cs), count, passDiscard, true);
         break;
       case ClusterType.Compressed:
         decodeCompressed(ext.entryHi, ext.entryLo, img.clusterBits, this.loc);
