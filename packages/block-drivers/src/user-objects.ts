@@ -66,7 +66,13 @@ interface KeyvalResult {
   help: boolean;
 }
 
-const KEY_FRAGMENT = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const KEY_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const KEY_INDEX = /^[0-9]+$/;
+
+/** A key as QEMU's keyval takes it: dot-separated QAPI names, list indices after the first (rules.0.match). */
+function validKey(key: string): boolean {
+  return key.split('.').every((f, i) => KEY_NAME.test(f) || (i > 0 && KEY_INDEX.test(f)));
+}
 
 /** QEMU's keyval syntax with qom-type as the implied first key; ",," is a comma inside values only. */
 function parseKeyval(text: string): KeyvalResult {
@@ -82,13 +88,13 @@ function parseKeyval(text: string): KeyvalResult {
     if (text[end] !== '=') {
       if (key === 'help' || key === '?') help = true;
       else if (first && key !== '') props.set('qom-type', key);
-      else if (key === '' || !key.split('.').every((f) => KEY_FRAGMENT.test(f))) throw new UserObjectError(`Invalid parameter '${key}'`);
+      else if (!validKey(key)) throw new UserObjectError(`Invalid parameter '${key}'`);
       else throw new UserObjectError(`Expected '=' after parameter '${key}'`);
       pos = end + 1;
       first = false;
       continue;
     }
-    if (!key.split('.').every((f) => KEY_FRAGMENT.test(f))) throw new UserObjectError(`Invalid parameter '${key}'`);
+    if (!validKey(key)) throw new UserObjectError(`Invalid parameter '${key}'`);
     let value = '';
     let i = end + 1;
     for (; i < text.length; i++) {
@@ -138,9 +144,7 @@ function listText(types: Record<string, string[]> = TYPES): string {
  * `extra`: the tool's own types besides qemu-img's (qemu-nbd: iothread).
  */
 export function userObjectHelp(def: string, extra: Record<string, string[]> = {}): string | undefined {
-  // Parsed only when an element asks for help: other definitions are the caller's own
-  // (qemu-nbd's authz-list takes list keys such as rules.0.match, which this parser refuses).
-  if (!def.replace(/,,/g, '').split(',').some((e) => e === 'help' || e === '?')) return undefined;
+  // Keyval syntax errors come first, as in QEMU (list keys such as authz-list's rules.0.match parse).
   const { props, help } = parseKeyval(def);
   if (!help) return undefined;
   const types = typesFor(extra);

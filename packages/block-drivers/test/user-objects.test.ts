@@ -62,6 +62,8 @@ describe('keyval and help', () => {
   it('help anywhere lists the types, or the options of a known type', () => {
     expect(createUserObject('help')?.help).toMatch(/^List of user creatable objects:\n {2}authz-list\n/);
     expect(createUserObject('bogus,help')?.help).toMatch(/^List of user creatable objects:/);
+    // List indices after the first fragment, as QEMU's keyval (authz-list's rules.0.match): parsed, help wins.
+    expect(createUserObject('authz-list,rules.0.match=x,help')?.help).toMatch(/^authz-list options:\n {2}policy=/);
     expect(createUserObject('secret,id=x,?')?.help).toBe(
       'secret options:\n  data=<string>\n  file=<string>\n  format=<QCryptoSecretFormat>\n  iv=<string>\n  keyid=<string>\n');
   });
@@ -72,6 +74,10 @@ describe('keyval and help', () => {
     ['tls-creds-x509,,id=x', "Invalid parameter ''"],
     ['secret,id=x,data', "Expected '=' after parameter 'data'"],
     ['secret,id=x,a..b=1', "Invalid parameter 'a..b'"],
+    ['secret,id=x,0=1', "Invalid parameter '0'"],
+    ['secret,0,help', "Invalid parameter '0'"],
+    ['secret,id=x,a.0b=1', "Invalid parameter 'a.0b'"],
+    ['secret,id=x,a.0=1', "Parameter 'a' is unexpected"],
     ['secret,id=x,data=1,data.y=2', "Parameters 'data.*' used inconsistently"],
     ['secret,id=x,data.y=2', "Parameters 'data.*' are unexpected"],
     ['secret,id=x,z.y=2', "Parameter 'z' is unexpected"],

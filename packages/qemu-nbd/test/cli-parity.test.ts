@@ -117,6 +117,9 @@ describe('command lines that stop before serving: same stderr and status', () =>
     // TYPE,help (qemu-nbd also lists iothread), keyval mistakes, and iothread objects (accepted and checked).
     () => ['--object', 'iothread,help'], () => ['--object', 'secret,help,id=x'], () => ['--object', 'tls-creds-psk,help'],
     () => ['--object', 'bogus,help'], () => ['--object', 'help,secret'],
+    // List keys with help (authz-list's rules), and keyval mistakes qemu-nbd reports before anything else.
+    () => ['--object', 'authz-list,rules.0.match=x,help'], () => ['--object', 'authz-list,id=a,rules.0=x,help'],
+    () => ['--object', 'secret,,help'], () => ['--object', 'secret,0,help'], () => ['--object', 'secret,id=s,0=1', 'img.qcow2'],
     () => ['--object', 'iothread,id=1x', 'img.qcow2'], () => ['--object', 'iothread,poll-max-ns=5', 'img.qcow2'],
     () => ['--object', 'iothread,id=io0,poll-max-ns=abc', 'img.qcow2'], () => ['--object', 'iothread,id=io0,bogus=1', 'img.qcow2'],
     () => ['--object', 'iothread,id=a', '--object', 'iothread,id=a', 'img.qcow2'],
