@@ -8,7 +8,7 @@ import type {
   BlockDriver, BlockDriverState, BlockOptions, BlockStatus, DriverInfo, Preallocation, WriteFlags, ZeroFlags,
 } from './driver.js';
 import { BlockError } from './errors.js';
-import { checkRequest, copyFromIov, iovLength, sharedZeroes, sliceIov, zeroIov } from './iov.js';
+import { checkRequest, copyFromIov, copyToIov, iovLength, sharedZeroes, sliceIov, zeroIov } from './iov.js';
 import { RequestTracker } from './request-tracker.js';
 import { isAllZero } from './util/index.js';
 
@@ -16,6 +16,8 @@ export type DetectZeroes = 'off' | 'on' | 'unmap';
 
 const NO_FLAGS: WriteFlags = Object.freeze({});
 const DONE: Promise<void> = Promise.resolve();
+/** Copy-on-read copies at most this much per step (QEMU's MAX_BOUNCE_BUFFER). */
+const COPY_ON_READ_BOUNCE = 16 * 1024 * 1024;
 
 export interface BlockNodeInit {
   driver: BlockDriver;
@@ -49,6 +51,13 @@ export class BlockNode {
   /** Backing file name and format as recorded in the image (set by format drivers, even with noBacking). */
   backingFile?: string;
   backingFormat?: string;
+  /**
+   * QEMU's copy-on-read (qemu-io -C; set by openImage on a writable top
+   * node): a read of clusters this node does not allocate itself reads them
+   * whole (through the backing chain) and writes them into this node, as
+   * zeroes where they read as zeroes.
+   */
+  copyOnRead = false;
 
   private driverState: BlockDriverState | null = null;
   private align = 1;
@@ -111,19 +120,24 @@ export class BlockNode {
       const length = iovLength(iov);
       checkRequest(offset, length);
       if (length === 0) return DONE;
-      const a = this.align;
-      if (a === 1 || (offset % a === 0 && length % a === 0)) return this.readAligned(offset, length, iov);
-      // Pad to whole blocks; the padding lands in scratch buffers.
-      const start = offset - (offset % a);
-      const end = roundUp(offset + length, a);
-      const padded: Uint8Array[] = [];
-      if (offset > start) padded.push(new Uint8Array(offset - start));
-      for (const buf of iov) padded.push(buf);
-      if (end > offset + length) padded.push(new Uint8Array(end - offset - length));
-      return this.readAligned(start, end - start, padded);
+      if (this.copyOnRead) return this.readCopyOnRead(offset, length, iov);
+      return this.readPadded(offset, length, iov);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  private readPadded(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    const a = this.align;
+    if (a === 1 || (offset % a === 0 && length % a === 0)) return this.readAligned(offset, length, iov);
+    // Pad to whole blocks; the padding lands in scratch buffers.
+    const start = offset - (offset % a);
+    const end = roundUp(offset + length, a);
+    const padded: Uint8Array[] = [];
+    if (offset > start) padded.push(new Uint8Array(offset - start));
+    for (const buf of iov) padded.push(buf);
+    if (end > offset + length) padded.push(new Uint8Array(end - offset - length));
+    return this.readAligned(start, end - start, padded);
   }
 
   private readAligned(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
@@ -148,6 +162,40 @@ export class BlockNode {
         const fromBacking = Math.max(0, Math.min(n, backingLength - (offset + pos)));
         if (fromBacking > 0) await backing.readv(offset + pos, sliceIov(part, 0, fromBacking));
         if (fromBacking < n) zeroIov(part, fromBacking, n);
+      }
+      pos += n;
+    }
+  }
+
+  /**
+   * A read under copy-on-read, as QEMU's: the request widened to whole
+   * clusters (the request alignment where the driver has none) and cut at
+   * the image's end; run by run of this node's own allocation, allocated
+   * runs read in place, the others (at most 16 MiB at a time, QEMU's bounce
+   * buffer) read through the backing chain and written here, as write-zeroes
+   * (no unmap) when all zero, before the caller's part is copied out.
+   */
+  private async readCopyOnRead(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
+    const state = this.state;
+    const unit = this.info().clusterSize ?? this.align;
+    const start = offset - (offset % unit);
+    const end = Math.min(roundUp(offset + length, unit), Math.max(offset + length, await this.getLength()));
+    for (let pos = start; pos < end;) {
+      const st = state.blockStatus ? await state.blockStatus(pos, end - pos) : undefined;
+      let n = st !== undefined && st.length > 0 ? Math.min(st.length, end - pos) : end - pos;
+      // The caller's part of [pos, pos + n).
+      const from = Math.max(pos, offset);
+      const to = Math.min(pos + n, offset + length);
+      if (st === undefined || st.allocated) {
+        if (to > from) await this.readPadded(from, to - from, sliceIov(iov, from - offset, to - from));
+      } else {
+        n = Math.min(n, COPY_ON_READ_BOUNCE);
+        const bounce = new Uint8Array(n);
+        await this.readPadded(pos, n, [bounce]);
+        if (isAllZero(bounce)) await this.writeZeroesFromBackend(pos, n);
+        else await this.writeTracked(pos, n, [bounce], NO_FLAGS, state);
+        const copyEnd = Math.min(pos + n, offset + length);
+        if (copyEnd > from) copyToIov(bounce.subarray(from - pos, copyEnd - pos), 0, sliceIov(iov, from - offset, copyEnd - from));
       }
       pos += n;
     }

@@ -68,6 +68,11 @@ export interface OpenSpec {
    * deleted at close.
    */
   snapshot?: boolean;
+  /**
+   * QEMU's BDRV_O_COPY_ON_READ (qemu-io -C): reads of what the top node does
+   * not allocate itself are written into it (see BlockNode.copyOnRead).
+   */
+  copyOnRead?: boolean;
 }
 
 /** Settings a node passes on to the children it opens. */
@@ -84,6 +89,8 @@ interface Inherited {
   /** What the parent (or the tool) asks of the node being opened; see perm.ts. */
   request: PermRequest;
   forceShare: boolean;
+  /** The top node copies on read (never passed to children). */
+  copyOnRead?: boolean;
 }
 
 /** Options every node accepts whatever its driver. */
@@ -138,6 +145,7 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
     onWarnReport: spec.onWarnReport,
     request: rootRequest(spec.readOnly === true, spec.noIo === true, spec.resize === true),
     forceShare,
+    copyOnRead: spec.copyOnRead === true,
   };
   if (opts['detect-zeroes'] === 'unmap' && !inherited.unmap) {
     throw new BlockError('EINVAL', 'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap');
@@ -158,7 +166,7 @@ export async function openImage(spec: OpenSpec): Promise<BlockBackend> {
  * is unlinked once open, as QEMU does (a reopen by its name then fails).
  */
 async function openWithTemporaryOverlay(spec: OpenSpec): Promise<BlockBackend> {
-  const base = await openImage({ ...spec, snapshot: false, readOnly: true });
+  const base = await openImage({ ...spec, snapshot: false, readOnly: true, copyOnRead: false });
   let path: string | undefined;
   let overlay: BlockNode | undefined;
   try {
@@ -169,6 +177,7 @@ async function openWithTemporaryOverlay(spec: OpenSpec): Promise<BlockBackend> {
       readOnly: spec.readOnly === true, cache: { ...cache }, unmap: parseDiscard(spec.discard ?? 'ignore'),
       noBacking: false, singleClient: spec.singleClient === true, forCheck: false,
       request: rootRequest(spec.readOnly === true, false, false), forceShare: false,
+      copyOnRead: spec.copyOnRead === true, // the overlay takes the copies (qemu-io -s -C)
     };
     // The backing child is attached already; the key only tells qcow2 there is one.
     const opts: BlockOptions = { driver: 'qcow2', 'file.filename': path, backing: base.root.filename || 'base' };
@@ -271,7 +280,12 @@ async function openNode(
   const request = readOnly ? { perm: inherited.request.perm & PERM_CONSISTENT_READ, deny: inherited.request.deny } : inherited.request;
   // As QEMU's bdrv_inherited_options: children default to discard=unmap whatever
   // the parent says (a parent's discard mode already decides what it passes down).
-  const childInherited: Inherited = { ...inherited, readOnly, cache, unmap: true };
+  const childInherited: Inherited = { ...inherited, readOnly, cache, unmap: true, copyOnRead: false };
+  // As QEMU's bdrv_open_common, before the driver opens (a format's file child is already open then).
+  const copyOnRead = top && inherited.copyOnRead === true;
+  const checkCopyOnRead = (): void => {
+    if (copyOnRead && readOnly) throw new BlockError('EINVAL', "Can't use copy-on-read on read-only device");
+  };
   const noBacking = inherited.noBacking || opts.backing === JSON_NULL;
   const ctx: OpenContext = {
     node, options: nodeOpts, readOnly, cache, noBacking, singleClient: inherited.singleClient, forCheck: inherited.forCheck, noIo: inherited.noIo,
@@ -285,14 +299,19 @@ async function openNode(
         // The probed file was opened before its format was known: now it learns what the format needs.
         preopenedFile.state.setPermissions?.(childRequestFor(preopenedFile.readOnly));
         node.children.set('file', preopenedFile);
+        checkCopyOnRead();
         return Promise.resolve(preopenedFile);
       }
       const inheritedForRole = { ...childInherited, request: childRequestFor(role === 'backing' || readOnly) };
-      return openChild(node, role, fallbackFilename ?? (role === 'file' ? name : undefined), fallbackFormat, inheritedForRole);
+      const child = openChild(node, role, fallbackFilename ?? (role === 'file' ? name : undefined), fallbackFormat, inheritedForRole);
+      return role === 'file' ? child.then((c) => (checkCopyOnRead(), c)) : child;
     },
   };
   try {
+    if (driver.kind !== 'format') checkCopyOnRead();
     node.attach(await driver.open(ctx));
+    checkCopyOnRead(); // a format that opened no file child
+    node.copyOnRead = copyOnRead;
     // A format opened by the same name as its protocol child shows the child's
     // canonical name ("nbd+unix:///?socket=s" -> "nbd+unix://?socket=s"), as QEMU refreshes it.
     if (!node.filename || (node.file && node.filename === name)) {

@@ -20,6 +20,8 @@ export interface OpenSettings {
   forceShare: boolean;
   aio: AioMode;
   snapshot: boolean;
+  /** -C: copy-on-read on the top node. */
+  copyOnRead?: boolean;
 }
 
 export const defaultSettings = (): OpenSettings => ({
@@ -77,6 +79,7 @@ export async function openWithSettings(s: Session, settings: OpenSettings, onOpe
     detectZeroes: settings.detectZeroes,
     forceShare: settings.forceShare,
     snapshot: settings.snapshot,
+    copyOnRead: settings.copyOnRead,
     // qemu-io serves only its own commands: small writes may block the event loop for microseconds.
     singleClient: true,
     onOptionWarning: (line) => s.err(`qemu-io: ${line}`),

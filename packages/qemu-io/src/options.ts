@@ -92,7 +92,8 @@ export function parseCommandLine(argv: string[], stderr: (text: string) => void 
       case 'k': settings.aio = 'native'; break;
       case 'U': settings.forceShare = true; break;
       case 'image-opts': settings.imageOpts = true; break;
-      case 'C': case 'm': break; // accepted, no effect here
+      case 'C': settings.copyOnRead = true; break;
+      case 'm': break; // accepted, no effect here
       case 'T':
         // Checked as qemu-io does; there are no trace events to emit yet.
         try {

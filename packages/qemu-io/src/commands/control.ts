@@ -32,6 +32,7 @@ const open: Command = {
     for (const { key, value } of o.options) {
       if (key === 'r') settings.readOnly = true;
       else if (key === 's') settings.snapshot = true;
+      else if (key === 'C') settings.copyOnRead = true;
       else if (key === 'n') settings.cache = 'none';
       else if (key === 'k') settings.aio = 'native';
       else if (key === 'U') settings.forceShare = true;
