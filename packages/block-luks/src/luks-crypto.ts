@@ -3,10 +3,13 @@
 // slot's anti-forensic key material, which merges (AF-merge with the header's
 // hash) into a master key candidate, accepted when its PBKDF2 digest matches
 // the header's. Payload sectors are 512 bytes, each enciphered on its own
-// with an IV from its sector number (plain, plain64, essiv). Ciphers come from
-// node:crypto (OpenSSL): AES in xts, cbc, ecb and ctr; others are refused.
-import { createCipheriv, createDecipheriv, createHash, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+// with an IV from its sector number (plain, plain64, essiv). AES comes from
+// node:crypto (OpenSSL); Serpent, Twofish and CAST-128 from cipher-*.ts
+// (luks-ciphers.ts); each in xts, cbc, ecb and ctr (CAST-128 not in xts).
+import { createCipheriv, createDecipheriv, createHash, hash as oneShotHash, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { BlockError } from '@tsemu/block-core';
+import type { BlockCipher } from './block-cipher.js';
+import { checkCipherMode, essivKeyBytes, LUKS_ALGORITHMS } from './luks-ciphers.js';
 
 export const LUKS_SECTOR = 512;
 
@@ -24,53 +27,91 @@ export interface LuksCryptoParams {
   slots: ReadonlyArray<{ active: boolean; iterations: number; salt: Uint8Array; keyOffset: number; stripes: number }>;
 }
 
-/** OpenSSL's name for the algorithm and mode, given the cipher key's length in bytes. */
-function opensslName(cipherName: string, mode: string, keyBytes: number): string {
-  if (cipherName !== 'aes') throw new BlockError('ENOTSUP', `luks: cipher '${cipherName}' is not supported`);
-  const bits = (mode === 'xts' ? keyBytes / 2 : keyBytes) * 8;
-  return `aes-${bits}-${mode}`;
+/**
+ * ECB over whole blocks with one key: the result, which is `data` itself
+ * (enciphered in place) for our ciphers and a new buffer from OpenSSL for AES.
+ */
+type Ecb = (data: Uint8Array, encrypt: boolean) => Uint8Array;
+
+function ecbFor(key: Uint8Array, ours: BlockCipher | undefined): Ecb {
+  if (ours === undefined) {
+    const openssl = `aes-${key.length * 8}-ecb`;
+    return (data, encrypt) => ecb(openssl, key, data, encrypt);
+  }
+  return (data, encrypt) => {
+    if (encrypt) ours.encryptBlocks(data);
+    else ours.decryptBlocks(data);
+    return data;
+  };
 }
 
 /**
  * Enciphers or deciphers 512-byte sectors in place with one key: the IV of
- * each comes from its sector number. XTS (both ways) and CBC decryption run
- * as one AES-ECB pass over the whole request plus XORs (tweaks and chaining
- * computed here), so OpenSSL is called a few times per request, not per
- * sector; CBC encryption (sequential by nature), ECB and CTR go sector by sector.
+ * each (a cipher block long) comes from its sector number. XTS (both ways),
+ * CBC decryption and (for our ciphers) ECB and CTR run as one ECB pass over
+ * the whole request plus XORs (tweaks, chaining and counters computed here),
+ * so OpenSSL is called a few times per request, not per sector; CBC
+ * encryption is sequential by nature (ours go block by block in place), and
+ * AES's ECB and CTR go sector by sector through OpenSSL.
  */
 export class SectorCipher {
-  private readonly name: string;
-  private readonly ecbName: string;
-  private readonly essiv: Buffer | undefined;
+  /** Bytes in a cipher block, and so in an IV (16, or 8 for CAST-128). */
+  private readonly block: number;
+  /** The data cipher (XTS: with the key's first half) and, for XTS, the tweak cipher. */
+  private readonly ours: BlockCipher | undefined;
+  private readonly data: Ecb;
+  private readonly tweak: Ecb | undefined;
+  private readonly essiv: Ecb | undefined;
+  /** AES: OpenSSL's name for the whole mode, for the sector-by-sector paths. */
+  private readonly openssl: string;
+  private readonly dataKey: Uint8Array;
 
-  constructor(private readonly p: LuksCryptoParams, private readonly key: Uint8Array) {
-    this.name = opensslName(p.cipherName, p.mode, p.keyBytes);
-    this.ecbName = `aes-${(p.mode === 'xts' ? p.keyBytes / 2 : p.keyBytes) * 8}-ecb`;
+  constructor(private readonly p: LuksCryptoParams, key: Uint8Array) {
+    const alg = LUKS_ALGORITHMS[p.cipherName];
+    if (alg === undefined) throw new BlockError('ENOTSUP', `Algorithm '${p.cipherName}' not supported`);
+    checkCipherMode(p.cipherName, p.mode);
+    const half = p.mode === 'xts' ? p.keyBytes / 2 : p.keyBytes;
+    this.block = alg.blockSize;
+    this.dataKey = key.subarray(0, half);
+    this.ours = alg.create?.(this.dataKey);
+    this.data = ecbFor(this.dataKey, this.ours);
+    if (p.mode === 'xts') {
+      const tweakKey = key.subarray(half);
+      this.tweak = ecbFor(tweakKey, alg.create?.(tweakKey));
+    }
+    this.openssl = `aes-${half * 8}-${p.mode}`;
     if (p.ivgen === 'essiv') {
-      // ESSIV: the IV is the sector number enciphered (ECB) with a hash of the key; AES takes the digest as its key.
-      const salt = createHash(p.ivgenHash ?? 'sha256').update(key).digest();
-      if (![16, 24, 32].includes(salt.length)) throw new BlockError('ENOTSUP', `luks: essiv with hash '${p.ivgenHash}' is not supported`);
-      this.essiv = salt;
+      // ESSIV: the IV is the sector number enciphered (ECB) with the same algorithm keyed with a hash of the whole key.
+      const hash = p.ivgenHash ?? 'sha256';
+      essivKeyBytes(p.cipherName, half, hash);
+      const salt = createHash(hash).update(key).digest();
+      this.essiv = ecbFor(salt, alg.create?.(salt));
     }
   }
 
-  /** Deciphers `data` (whole sectors, the last one may be shorter, all multiples of 16 bytes) that starts at sector `sector`. */
+  /** Deciphers `data` (whole sectors, the last one may be shorter, all whole cipher blocks) that starts at sector `sector`. */
   decrypt(data: Uint8Array, sector: number): void {
-    if (this.p.mode === 'xts') this.xts(data, sector, false);
-    else if (this.p.mode === 'cbc') this.cbcDecrypt(data, sector);
-    else this.bySector(data, sector, false);
+    const mode = this.p.mode;
+    if (mode === 'xts') this.xts(data, sector, false);
+    else if (mode === 'cbc') this.cbcDecrypt(data, sector);
+    else if (this.ours === undefined) this.bySector(data, sector, false);
+    else if (mode === 'ecb') this.ours.decryptBlocks(data);
+    else this.ctr(data, sector);
   }
 
   encrypt(data: Uint8Array, sector: number): void {
-    if (this.p.mode === 'xts') this.xts(data, sector, true);
-    else this.bySector(data, sector, true);
+    const mode = this.p.mode;
+    if (mode === 'xts') this.xts(data, sector, true);
+    else if (this.ours === undefined) this.bySector(data, sector, true);
+    else if (mode === 'cbc') this.cbcEncrypt(this.ours, data, sector);
+    else if (mode === 'ecb') this.ours.encryptBlocks(data);
+    else this.ctr(data, sector);
   }
 
   /** XTS (IEEE 1619): block j of a sector is E_K1(P xor T_j) xor T_j, T_0 = E_K2(IV), T_j+1 = T_j times alpha. */
   private xts(data: Uint8Array, sector: number, encrypt: boolean): void {
-    const half = this.p.keyBytes / 2;
     const ivs = this.ivs(sector, Math.ceil(data.length / LUKS_SECTOR));
-    const t0 = ecb(this.ecbName, this.key.subarray(half), ivs, true);
+    const t0 = this.tweak!(ivs, true);
     // Every block's tweak, as little-endian 32-bit words (the host is little-endian, as Node's platforms are).
     const tweaks = new Uint32Array(data.length / 4);
     const t = new Uint32Array(t0.buffer, t0.byteOffset, t0.length / 4);
@@ -86,33 +127,68 @@ export class SectorCipher {
       }
     }
     const tb = new Uint8Array(tweaks.buffer);
-    const x = Buffer.allocUnsafe(data.length);
-    xorInto(x, data, tb);
-    const y = ecb(this.ecbName, this.key.subarray(0, half), x, encrypt);
-    xorInto(data, y, tb);
+    xorInto(data, data, tb);
+    xorInto(data, this.data(data, encrypt), tb);
   }
 
   /** CBC decryption: D(C_i) xor C_i-1, the sector's IV before its first block; one ECB pass for all blocks. */
   private cbcDecrypt(data: Uint8Array, sector: number): void {
+    const n = this.block;
     const ivs = this.ivs(sector, Math.ceil(data.length / LUKS_SECTOR));
-    const plain = ecb(this.ecbName, this.key, data, false);
-    // What each block is XORed with: the previous ciphertext block, or the IV at a sector's start.
+    // What each block is XORed with: the previous ciphertext block, or the IV at a sector's start
+    // (taken before our ciphers decipher `data` in place).
     const prev = Buffer.allocUnsafe(data.length);
     for (let at = 0, s = 0; at < data.length; at += LUKS_SECTOR, s++) {
-      prev.set(ivs.subarray(s * 16, s * 16 + 16), at);
+      prev.set(ivs.subarray(s * n, s * n + n), at);
       const end = Math.min(at + LUKS_SECTOR, data.length);
-      prev.set(data.subarray(at, end - 16), at + 16);
+      prev.set(data.subarray(at, end - n), at + n);
     }
-    xorInto(data, plain, prev);
+    xorInto(data, this.data(data, false), prev);
   }
 
+  /** CBC encryption with our ciphers: each block XORed with the one before (the IV first) and enciphered in place. */
+  private cbcEncrypt(cipher: BlockCipher, data: Uint8Array, sector: number): void {
+    const n = this.block;
+    const ivs = this.ivs(sector, Math.ceil(data.length / LUKS_SECTOR));
+    for (let start = 0, s = 0; start < data.length; start += LUKS_SECTOR, s++) {
+      const end = Math.min(start + LUKS_SECTOR, data.length);
+      for (let i = 0; i < n; i++) data[start + i]! ^= ivs[s * n + i]!;
+      cipher.encryptBlocks(data, start, start + n);
+      for (let at = start + n; at < end; at += n) {
+        for (let i = 0; i < n; i++) data[at + i]! ^= data[at - n + i]!;
+        cipher.encryptBlocks(data, at, at + n);
+      }
+    }
+  }
+
+  /** CTR with our ciphers: each sector's IV is the first counter block, counted up big-endian; one ECB pass makes the key stream. */
+  private ctr(data: Uint8Array, sector: number): void {
+    const n = this.block;
+    const ivs = this.ivs(sector, Math.ceil(data.length / LUKS_SECTOR));
+    const stream = new Uint8Array(data.length);
+    for (let start = 0, s = 0; start < data.length; start += LUKS_SECTOR, s++) {
+      const end = Math.min(start + LUKS_SECTOR, data.length);
+      stream.set(ivs.subarray(s * n, s * n + n), start);
+      for (let at = start + n; at < end; at += n) {
+        stream.copyWithin(at, at - n, at);
+        for (let i = at + n - 1, carry = 1; carry !== 0 && i >= at; i--) {
+          const v = stream[i]! + carry;
+          stream[i] = v;
+          carry = v >> 8;
+        }
+      }
+    }
+    xorInto(data, data, this.data(stream, true));
+  }
+
+  /** AES's ECB, CTR and CBC encryption: one OpenSSL cipher per sector. */
   private bySector(data: Uint8Array, sector: number, encrypt: boolean): void {
     const ecbMode = this.p.mode === 'ecb';
     const ivs = ecbMode ? undefined : this.ivs(sector, Math.ceil(data.length / LUKS_SECTOR));
     for (let at = 0, s = 0; at < data.length; at += LUKS_SECTOR, s++) {
       const piece = data.subarray(at, Math.min(at + LUKS_SECTOR, data.length));
       const iv = ivs === undefined ? null : ivs.subarray(s * 16, s * 16 + 16);
-      const c = encrypt ? createCipheriv(this.name, this.key, iv) : createDecipheriv(this.name, this.key, iv);
+      const c = encrypt ? createCipheriv(this.openssl, this.dataKey, iv) : createDecipheriv(this.openssl, this.dataKey, iv);
       c.setAutoPadding(false);
       const out = c.update(piece);
       c.final();
@@ -120,19 +196,20 @@ export class SectorCipher {
     }
   }
 
-  /** The IVs of `count` sectors from `sector` on, 16 bytes each. */
-  private ivs(sector: number, count: number): Buffer {
-    const out = Buffer.alloc(count * 16);
+  /** The IVs of `count` sectors from `sector` on, a cipher block each: the sector number little-endian (plain: its low 32 bits), or that enciphered (essiv). */
+  private ivs(sector: number, count: number): Uint8Array {
+    const n = this.block;
+    const out = Buffer.alloc(count * n);
     for (let i = 0; i < count; i++) {
-      const n = sector + i;
-      out.writeUInt32LE(n % 2 ** 32, i * 16);
-      if (this.p.ivgen !== 'plain') out.writeUInt32LE(Math.floor(n / 2 ** 32), i * 16 + 4);
+      const s = sector + i;
+      out.writeUInt32LE(s % 2 ** 32, i * n);
+      if (this.p.ivgen !== 'plain') out.writeUInt32LE(Math.floor(s / 2 ** 32), i * n + 4);
     }
-    return this.essiv === undefined ? out : ecb(`aes-${this.essiv.length * 8}-ecb`, this.essiv, out, true);
+    return this.essiv === undefined ? out : this.essiv(out, true);
   }
 }
 
-/** AES-ECB over whole blocks in one call. */
+/** AES-ECB (OpenSSL) over whole blocks in one call. */
 function ecb(name: string, key: Uint8Array, data: Uint8Array, encrypt: boolean): Buffer {
   const c = encrypt ? createCipheriv(name, key, null) : createDecipheriv(name, key, null);
   c.setAutoPadding(false);
@@ -141,7 +218,7 @@ function ecb(name: string, key: Uint8Array, data: Uint8Array, encrypt: boolean):
   return out;
 }
 
-/** dst = a xor b (equal lengths, multiples of 16): 32 bits at a time where all three allow it. */
+/** dst = a xor b (equal lengths, multiples of 8; dst may be a): 32 bits at a time where all three allow it. */
 function xorInto(dst: Uint8Array, a: Uint8Array, b: Uint8Array): void {
   if (((dst.byteOffset | a.byteOffset | b.byteOffset) & 3) === 0) {
     const d = new Int32Array(dst.buffer, dst.byteOffset, dst.length >> 2);
@@ -153,14 +230,28 @@ function xorInto(dst: Uint8Array, a: Uint8Array, b: Uint8Array): void {
   for (let i = 0; i < dst.length; i++) dst[i] = a[i]! ^ b[i]!;
 }
 
-/** LUKS's hash diffusion: each digest-sized piece replaced by H(index, piece), the last piece truncated. */
-function diffuse(buf: Uint8Array, hash: string): void {
-  const size = createHash(hash).digest().length;
-  const index = Buffer.alloc(4);
+const DIGEST_BYTES = new Map<string, number>();
+
+function digestBytes(hash: string): number {
+  let n = DIGEST_BYTES.get(hash);
+  if (n === undefined) DIGEST_BYTES.set(hash, (n = createHash(hash).digest().length));
+  return n;
+}
+
+/**
+ * LUKS's hash diffusion: each digest-sized piece replaced by H(index, piece),
+ * the last piece truncated. A key is diffused once per stripe (4000 times a
+ * split or merge), so the one-shot hash on a reused buffer: ~3x faster than
+ * a hash object per piece.
+ */
+export function diffuse(buf: Uint8Array, hash: string): void {
+  const size = digestBytes(hash);
+  const input = Buffer.alloc(4 + size);
   for (let i = 0, at = 0; at < buf.length; i++, at += size) {
     const piece = buf.subarray(at, Math.min(at + size, buf.length));
-    index.writeUInt32BE(i, 0);
-    const d = createHash(hash).update(index).update(piece).digest();
+    input.writeUInt32BE(i, 0);
+    input.set(piece, 4);
+    const d = oneShotHash(hash, input.subarray(0, 4 + piece.length), 'buffer');
     piece.set(d.subarray(0, piece.length));
   }
 }
@@ -184,7 +275,6 @@ function afMerge(material: Uint8Array, keyBytes: number, stripes: number, hash: 
 export async function unlockMasterKey(
   p: LuksCryptoParams, passphrase: Uint8Array, readMaterial: (offset: number, length: number) => Promise<Uint8Array>,
 ): Promise<Uint8Array> {
-  opensslName(p.cipherName, p.mode, p.keyBytes); // an unsupported cipher says so before any slot is tried
   try {
     return await tryKeySlots(p, passphrase, readMaterial);
   } catch (err) {

@@ -6,9 +6,9 @@
 // enciphered with PBKDF2(passphrase) like payload sectors (numbered from 0).
 // Iteration counts come from timing PBKDF2 for `iter-time` ms, as QEMU does
 // (the master key digest gets an eighth, at least 1000 each).
-import { createHash, pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
-import { BlockError } from '@tsemu/block-core';
-import { LUKS_SECTOR, SectorCipher, type LuksCryptoParams } from './luks-crypto.js';
+import { pbkdf2Sync, randomBytes, randomUUID } from 'node:crypto';
+import { checkCipherMode, essivKeyBytes, luksAlgorithm } from './luks-ciphers.js';
+import { diffuse, LUKS_SECTOR, SectorCipher, type LuksCryptoParams } from './luks-crypto.js';
 import { LUKS_HEADER_BYTES, LUKS_SLOT_COUNT as SLOTS, LUKS_STRIPES as STRIPES, setKeySlot } from './luks-header.js';
 
 const ALIGN = 4096;
@@ -27,16 +27,25 @@ export interface LuksCreateParams {
 /**
  * The creation options (`cipher-alg`, ... or qcow2's `encrypt.cipher-alg`,
  * ... with `prefix`) with QEMU's defaults: aes-256, xts, plain64 (essiv's
- * hash sha256), sha256, 2 s of PBKDF2.
+ * hash sha256), sha256, 2 s of PBKDF2. Then QEMU's checks of the cipher, in
+ * its order and words, as its create (and measure) makes them before any
+ * file is touched: an algorithm LUKS names ("Algorithm 'des' not
+ * supported"), an ESSIV key size ("No Serpent cipher with key size 20
+ * available"), the mode ("Unsupported cipher mode xts" for cast5).
  */
 export function luksCreateParams(o: Record<string, string | undefined>, prefix = ''): LuksCreateParams {
   const ivgen = o[`${prefix}ivgen-alg`] ?? 'plain64';
   const iterTime = o[`${prefix}iter-time`];
-  return {
+  const p: LuksCreateParams = {
     cipherAlg: o[`${prefix}cipher-alg`] ?? 'aes-256', mode: o[`${prefix}cipher-mode`] ?? 'xts', ivgen,
-    ivgenHash: ivgen === 'essiv' ? o[`${prefix}ivgen-hash-alg`] ?? 'sha256' : undefined, hash: o[`${prefix}hash-alg`] ?? 'sha256',
+    // A hash given with plain / plain64 is kept in the header ("xts-plain64:sha256"), as QEMU does.
+    ivgenHash: o[`${prefix}ivgen-hash-alg`] ?? (ivgen === 'essiv' ? 'sha256' : undefined), hash: o[`${prefix}hash-alg`] ?? 'sha256',
     iterTimeMs: iterTime !== undefined ? Number(iterTime) : 2000,
   };
+  const { name, keyBytes } = luksAlgorithm(p.cipherAlg);
+  if (ivgen === 'essiv') essivKeyBytes(name, keyBytes, p.ivgenHash!);
+  checkCipherMode(name, p.mode);
+  return p;
 }
 
 /** The volume's header and slot 0's key material (to be written at `materialOffset`), and where the payload starts. */
@@ -62,15 +71,9 @@ export function afSplit(key: Uint8Array, stripes: number, hash: string): Uint8Ar
   const out = new Uint8Array(n * stripes);
   out.set(randomBytes(n * (stripes - 1)));
   const d = new Uint8Array(n);
-  const size = createHash(hash).digest().length;
-  const index = Buffer.alloc(4);
   for (let s = 0; s < stripes - 1; s++) {
     for (let i = 0; i < n; i++) d[i]! ^= out[s * n + i]!;
-    for (let i = 0, at = 0; at < n; i++, at += size) {
-      const piece = d.subarray(at, Math.min(at + size, n));
-      index.writeUInt32BE(i, 0);
-      piece.set(createHash(hash).update(index).update(piece).digest().subarray(0, piece.length));
-    }
+    diffuse(d, hash);
   }
   for (let i = 0; i < n; i++) out[(stripes - 1) * n + i] = d[i]! ^ key[i]!;
   return out;
@@ -78,11 +81,9 @@ export function afSplit(key: Uint8Array, stripes: number, hash: string): Uint8Ar
 
 /** The master key's length and slot `i`'s key material sector for a cipher ("aes-256") and mode; slot 8 is where the payload starts. */
 export function luksLayout(cipherAlg: string, mode: string): { keyBytes: number; slotSector: (i: number) => number } {
-  const [name, bitsText] = cipherAlg.split('-');
-  const cipherKeyBytes = Number(bitsText) / 8;
+  const cipherKeyBytes = luksAlgorithm(cipherAlg).keyBytes;
   const keyBytes = mode === 'xts' ? cipherKeyBytes * 2 : cipherKeyBytes;
   const materialSectors = Math.ceil((keyBytes * STRIPES) / ALIGN) * (ALIGN / LUKS_SECTOR);
-  if (name === undefined) throw new BlockError('EINVAL', `Unexpected cipher '${cipherAlg}'`);
   return { keyBytes, slotSector: (i) => ALIGN / LUKS_SECTOR + i * materialSectors };
 }
 
@@ -93,10 +94,8 @@ export function luksPayloadOffset(cipherAlg: string, mode: string): number {
 
 /** A new volume for `passphrase`: header, slot 0's material and the layout. */
 export function formatLuks(p: LuksCreateParams, passphrase: Uint8Array): LuksFormatted {
-  const [name] = p.cipherAlg.split('-');
-  if (name !== 'aes') throw new BlockError('ENOTSUP', `luks: cipher '${name}' is not supported`);
+  const { name } = luksAlgorithm(p.cipherAlg);
   const { keyBytes, slotSector: slotOffset } = luksLayout(p.cipherAlg, p.mode);
-  if (p.mode === 'xts' && keyBytes === 48) throw new BlockError('ENOTSUP', "luks: cipher 'aes-192' in xts mode is not supported");
   const payloadSector = slotOffset(SLOTS);
 
   const masterKey = randomBytes(keyBytes);
@@ -107,7 +106,7 @@ export function formatLuks(p: LuksCreateParams, passphrase: Uint8Array): LuksFor
   const mkDigest = pbkdf2Sync(masterKey, mkSalt, mkIters, 20, p.hash);
 
   const crypto: LuksCryptoParams = {
-    cipherName: 'aes', mode: p.mode, ivgen: p.ivgen, ivgenHash: p.ivgenHash, hash: p.hash, keyBytes,
+    cipherName: name, mode: p.mode, ivgen: p.ivgen, ivgenHash: p.ivgenHash, hash: p.hash, keyBytes,
     mkDigest, mkDigestSalt: mkSalt, mkDigestIter: mkIters, slots: [],
   };
   const material = afSplit(masterKey, STRIPES, p.hash);
@@ -118,8 +117,8 @@ export function formatLuks(p: LuksCreateParams, passphrase: Uint8Array): LuksFor
   const text = (at: number, s: string): void => void header.set(new TextEncoder().encode(s), at);
   header.set([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe], 0);
   dv.setUint16(6, 1);
-  text(8, 'aes');
-  text(40, `${p.mode}-${p.ivgen}${p.ivgen === 'essiv' ? `:${p.ivgenHash}` : ''}`);
+  text(8, name);
+  text(40, `${p.mode}-${p.ivgen}${p.ivgenHash !== undefined ? `:${p.ivgenHash}` : ''}`);
   text(72, p.hash);
   dv.setUint32(104, payloadSector);
   dv.setUint32(108, keyBytes);

@@ -4,6 +4,7 @@
 // from the LUKS1 on-disk format specification: a 592-byte big-endian header
 // with eight 48-byte key slots. Decryption is luks-crypto.ts's.
 import { BlockError, qdictOrder } from '@tsemu/block-core';
+import { essivKeyBytes, LUKS_ALGORITHMS } from './luks-ciphers.js';
 import type { LuksCryptoParams } from './luks-crypto.js';
 
 const LUKS_MAGIC = [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]; // "LUKS\xba\xbe"
@@ -40,9 +41,6 @@ const SECTOR = 512;
 /** QEMU keeps the first 4 KiB for the header: payload and key material must start past it. */
 const HEADER_SECTORS = 4096 / SECTOR;
 
-const CIPHER_KEY_SIZES: Record<string, readonly number[]> = {
-  aes: [16, 24, 32], twofish: [16, 24, 32], serpent: [16, 24, 32], cast5: [16],
-};
 const CIPHER_MODES = ['ecb', 'cbc', 'xts', 'ctr'];
 const IVGENS = ['plain', 'plain64', 'essiv'];
 const HASHES = ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'ripemd160'];
@@ -98,7 +96,7 @@ export function parseLuksHeader(buf: Uint8Array): LuksHeader {
     payloadOffset: payloadSector * SECTOR,
     info: orderKeys({
       'cipher-alg': cipher.alg, 'cipher-mode': cipher.mode, 'ivgen-alg': cipher.ivgen,
-      ...(cipher.ivgenHash !== undefined && { 'ivgen-hash-alg': cipher.ivgenHash }),
+      ...(cipher.ivgen === 'essiv' && { 'ivgen-hash-alg': cipher.ivgenHash }),
       'hash-alg': hashSpec, 'payload-offset': payloadSector * SECTOR, 'master-key-iters': masterKeyIters, uuid, slots: slotInfo,
     }),
     crypto: {
@@ -146,9 +144,14 @@ function parseCipher(name: string, modeSpec: string, hashSpec: string, keyBytes:
   }
   // XTS keys hold two cipher keys: the algorithm's size is half.
   const size = mode === 'xts' ? Math.floor(keyBytes / 2) : keyBytes;
-  if (!(CIPHER_KEY_SIZES[name] ?? []).includes(size)) throw invalid(`Algorithm '${name}' with key size ${size} bytes not supported`);
+  if (!(LUKS_ALGORITHMS[name]?.keySizes ?? []).includes(size)) throw invalid(`Algorithm '${name}' with key size ${size} bytes not supported`);
   if (!HASHES.includes(hashSpec)) throw invalid(`Hash algorithm '${hashSpec}' not supported`);
   if (!IVGENS.includes(ivgen)) throw invalid(`IV generator '${ivgen}' not supported`);
+  // ESSIV needs its hash, and a key size of the algorithm the digest fills (plain and plain64 ignore a hash, as dm-crypt does).
+  if (ivgen === 'essiv') {
+    if (ivgenHash === undefined) throw invalid('Missing IV generator hash specification');
+    essivKeyBytes(name, size, ivgenHash);
+  }
   return { alg: `${name}-${size * 8}`, mode, ivgen, ivgenHash };
 }
 
