@@ -39,7 +39,16 @@ export interface ConvertSettings {
   compressClusterSize?: number;
   /** Reports a failed chunk (qemu-img prints one line per failed request). */
   onError(line: string): void;
+  /**
+   * --salvage: a chunk whose read fails is read again sector by sector, and
+   * sectors that still fail read as zeroes; each is reported here (a
+   * warning; -q passes a no-op). Undefined: a failed read stops the copy.
+   */
+  salvage?: (line: string) => void;
 }
+
+/** --salvage retries a failed read in these steps (QEMU's BDRV_SECTOR_SIZE). */
+const SALVAGE_SECTOR = 512;
 
 /**
  * The map is made on demand, a few runs ahead of the copy: when fewer than
@@ -93,11 +102,13 @@ class Worker {
   readonly readDone: () => void;
   readonly writeDone: () => void;
   readonly failed: (err: unknown) => void;
+  readonly readFailed: (err: unknown) => void;
 
   constructor(job: ConvertJob) {
     this.readDone = () => job.advance(this, STEP_READ);
     this.writeDone = () => job.advance(this, STEP_WRITTEN);
     this.failed = (err: unknown) => job.chunkFailed(this, err);
+    this.readFailed = (err: unknown) => job.readFailed(this, err);
   }
 }
 
@@ -134,7 +145,8 @@ export class ConvertJob {
   async run(): Promise<void> {
     const s = this.settings;
     // -p needs the total first (qemu-img's counting pass); then a failure is thrown before anything is written.
-    if (this.steps.enabled) await this.mapper.all();
+    // --salvage makes the pass too: qemu-img's block-status warnings come from it first.
+    if (this.steps.enabled || s.salvage !== undefined) await this.mapper.all();
     // convert printed the 0 line before opening anything.
     const done = new Promise<void>((resolve) => { this.finished = resolve; });
     const workers = Math.max(1, s.parallel);
@@ -206,6 +218,10 @@ export class ConvertJob {
     const can = this.claimable();
     if (can !== CLAIMED) return can;
     const i = this.extent;
+    if (this.map.salvaged.size > 0 && this.extentPos === 0) {
+      const line = this.map.salvaged.get(i);
+      if (line !== undefined) this.settings.salvage!(line);
+    }
     const remaining = this.map.length[i]! - this.extentPos;
     const n = Math.min(remaining, CONVERT_BUFFER_SIZE);
     w.seq = this.nextSeq++;
@@ -260,7 +276,7 @@ export class ConvertJob {
             w.data = w.bytes;
             w.dataWords = w.words;
             const view = w.length === CONVERT_BUFFER_SIZE ? w.bytes : w.bytes.subarray(0, w.length);
-            s.sources[w.source]!.blk.read(w.offset - w.sourceBase, view).then(w.readDone, w.failed);
+            s.sources[w.source]!.blk.read(w.offset - w.sourceBase, view).then(w.readDone, w.readFailed);
             return;
           }
           step = STEP_READ;
@@ -307,6 +323,29 @@ export class ConvertJob {
       this.thrown ??= { error: thrown };
     } finally {
       this.retire();
+    }
+  }
+
+  /** A chunk's read failed: with --salvage read it again sector by sector, else stop. Never throws. */
+  readFailed(w: Worker, err: unknown): void {
+    const report = this.settings.salvage;
+    if (report === undefined || !(err instanceof BlockError)) return this.chunkFailed(w, err);
+    this.salvageChunk(w, report).then(w.readDone, w.failed);
+  }
+
+  /** qemu-img's salvage: sectors that fail again read as zeroes, reported by their offset in the source. */
+  private async salvageChunk(w: Worker, report: (line: string) => void): Promise<void> {
+    const blk = this.settings.sources[w.source]!.blk;
+    const base = w.offset - w.sourceBase;
+    for (let at = 0; at < w.length; at += SALVAGE_SECTOR) {
+      const sector = w.bytes.subarray(at, Math.min(at + SALVAGE_SECTOR, w.length));
+      try {
+        await blk.read(base + at, sector);
+      } catch (err) {
+        if (!(err instanceof BlockError)) throw err;
+        report(`error while reading offset ${base + at}: ${strerror(err.code) ?? err.message}`);
+        sector.fill(0);
+      }
     }
   }
 

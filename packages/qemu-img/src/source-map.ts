@@ -5,7 +5,8 @@
 // reads are in the thread pool (qemu-img's counting pass is C and costs it
 // ~1 ms; the same pass here cost 7-15 ms of interpreted code before the first
 // read went out).
-import type { BlockBackend, BlockStatus } from '@tsemu/block-core';
+import { BlockError, strerror, type BlockBackend, type BlockStatus } from '@tsemu/block-core';
+import { CommandError } from './io.js';
 
 /** convert's copy unit; -p pieces of a data run are at most this long. */
 export const CONVERT_BUFFER_SIZE = 2 * 1024 * 1024;
@@ -23,7 +24,12 @@ export interface MapSettings {
   topLayerOnly?: boolean;
   /** -c: the target's cluster size. */
   compressClusterSize?: number;
+  /** --salvage: where a block-status failure is reported (then one sector is taken as data). */
+  salvage?: (line: string) => void;
 }
+
+/** Under --salvage, a source range whose block status fails is copied as data this much at a time (one sector). */
+const SALVAGE_SECTOR = 512;
 
 /**
  * What block-core's file driver offers single-client tools: read-only views
@@ -66,6 +72,12 @@ export class ExtentMap {
   readonly host: number[] = [];
   readonly mapper: number[] = [];
   readonly mappers: HostMapper[] = [];
+  /**
+   * --salvage: extents taken as data after a failed block-status query, by
+   * index, with the warning (qemu-img asks again, and warns again, when its
+   * copy reaches them).
+   */
+  readonly salvaged = new Map<number, string>();
 
   /** Where a data run lives on the host, when a mappable file holds it contiguously. */
   addStatus(start: number, length: number, zero: boolean, source: number, base: number, blk: BlockBackend, status: BlockStatus): void {
@@ -183,7 +195,7 @@ export class SourceMapper {
     else {
       const { blk, length } = s.sources[this.i]!;
       // The whole chain answers (bdrv_block_status_above): ranges no layer allocates are zero runs, not data.
-      this.addPlain(await blk.blockStatusAbove(this.offset, length - this.offset));
+      this.addPlain(await blk.blockStatusAbove(this.offset, length - this.offset).catch((err: unknown) => this.statusFailed(err)));
     }
     return true;
   }
@@ -208,6 +220,20 @@ export class SourceMapper {
   /** Maps everything left (-p needs the total before the first step is printed, as qemu-img's counting pass). */
   async all(): Promise<void> {
     while (!this.done) if (!this.stepNow()) await this.step();
+  }
+
+  /**
+   * A block-status query at `this.offset` failed: qemu-img's error line, or
+   * under --salvage its warning and one sector taken as data (the next sector
+   * is asked again).
+   */
+  private statusFailed(err: unknown): BlockStatus {
+    if (!(err instanceof BlockError)) throw err;
+    const line = `error while reading block status at offset ${this.offset}: ${strerror(err.code) ?? err.message}`;
+    if (this.settings.salvage === undefined) throw new CommandError(line);
+    this.settings.salvage(line);
+    this.map.salvaged.set(this.map.count, line);
+    return { length: SALVAGE_SECTOR, data: true, zero: false, allocated: true };
   }
 
   private addPlain(status: BlockStatus): void {
@@ -250,7 +276,7 @@ export class SourceMapper {
     const { blk, length } = this.settings.sources[this.i]!;
     const pos = this.offset;
     if (this.statusEnd <= pos) {
-      const status = await blk.blockStatusAbove(pos, length - pos);
+      const status = await blk.blockStatusAbove(pos, length - pos).catch((err: unknown) => this.statusFailed(err));
       this.statusEnd = pos + Math.min(Math.max(status.length, 1), length - pos);
       this.statusZero = status.zero;
     }

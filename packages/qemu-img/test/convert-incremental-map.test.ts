@@ -80,11 +80,11 @@ describe('convert source map', () => {
     expect(Buffer.compare(readFileSync(out), expected)).toBe(0);
   });
 
-  it('reports a block-status failure behind the copy as one line, exit 1', async () => {
+  it('reports a block-status failure behind the copy as qemu-img\'s one line (offset, strerror), exit 1', async () => {
     for (const m of ['1', '8']) {
       reset();
       const r = await runMain(['convert', '-m', m, '-f', 'test-runs-fail', '-O', 'raw', src, join(dir, `fail${m}.raw`)]);
-      expect(r).toEqual({ stdout: '', stderr: 'qemu-img: test: block status failed\n', code: 1 });
+      expect(r).toEqual({ stdout: '', stderr: 'qemu-img: error while reading block status at offset 10485760: Input/output error\n', code: 1 });
       // The map stopped at the failing run.
       expect(seen.statusCalls).toBe(FAIL_STATUS_AT / RUN + 1);
     }
@@ -94,7 +94,7 @@ describe('convert source map', () => {
     reset();
     const r = await runMain(['convert', '-p', '-f', 'test-runs-fail', '-O', 'raw', src, join(dir, 'fail-p.raw')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('qemu-img: test: block status failed\n');
+    expect(r.stderr).toBe('qemu-img: error while reading block status at offset 10485760: Input/output error\n');
     expect(seen.statusCallsAtFirstRead).toBe(-1);
   });
 });

@@ -36,6 +36,8 @@ interface ConvertArgs {
   compress: boolean;
   progress: boolean;
   quiet: boolean;
+  /** --salvage: unreadable source sectors become zeroes, with a warning each. */
+  salvage?: boolean;
   imageOpts: boolean;
   targetImageOpts: boolean;
   forceShare: boolean;
@@ -99,7 +101,8 @@ function parseArgs(args: string[]): ConvertArgs {
         break;
       }
       case 'object': defineObject(v); break;
-      default: break; // -r, --salvage: accepted, nothing to do for raw copies
+      case 'salvage': a.salvage = true; break;
+      default: break; // -r: accepted, no rate limit
     }
   }
   return a;
@@ -210,6 +213,7 @@ async function run(ctx: Context, args: string[]): Promise<number> {
       outOfOrder: a.outOfOrder,
       progress,
       onError: (line) => ctx.error(line),
+      ...(a.salvage && { salvage: a.quiet ? () => {} : (line: string) => ctx.warnReport(`${line}\n`) }),
     });
     try {
       await job.run();
