@@ -123,6 +123,13 @@ describe('convert --salvage', () => {
     expect(r.sameContent).toBe(true);
   });
 
+  it('block status fails, --salvage -c: a whole cluster taken as data per failed query, warned per cluster', () => {
+    const r = both(['-c', '-o', 'cluster_size=4096', '--salvage', '-m', '1', statuses], 'qcow2');
+    expect(r.tsemu).toEqual(r.qemu);
+    expect(r.tsemu[0].split('\n').filter((l) => l.includes('block status'))).toHaveLength(4);
+    expect(r.sameContent).toBe(true);
+  });
+
   it('block status fails, --salvage with 8 workers: the same lines (order aside)', () => {
     const r = both(['--salvage', statuses]);
     expect(sortedLines(r.tsemu[0])).toEqual(sortedLines(r.qemu[0]));

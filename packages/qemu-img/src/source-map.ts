@@ -290,6 +290,10 @@ export class SourceMapper {
     }
     if (isZero && this.settings.minSparse !== 0) {
       this.map.add(this.base + pos, n, true, this.i, this.base);
+    } else if (this.map.salvaged.has(this.map.count)) {
+      // A cluster taken as data after a failed block-status query: its own extent, so the copy warns once for it.
+      this.map.add(this.base + pos, n, false, this.i, this.base);
+      this.steps.add(this.base + pos, n, cs);
     } else {
       // Under -S 0 zero runs are copied too: compressed like any data (qemu-img's files have them).
       this.map.addData(this.base + pos, n, this.i, this.base);
