@@ -64,20 +64,28 @@ export class Qcow2Writer {
       // Where the previous piece ended on the host: an allocation tries to continue there first.
       let hostEnd = -1;
       const cs = img.clusterSize;
+      // An in-place run followed by more of the request waits for the next
+      // run's allocation, as QEMU's qcow2_alloc_host_offset plans both before
+      // writing: an allocation that fails there leaves the in-place part unwritten.
+      let pending: PendingWrite | undefined;
       while (pos < length) {
         if (!img.map.lookupCached(offset + pos, length - pos, ext)) await img.map.lookup(offset + pos, length - pos, ext);
         if (ext.type === ClusterType.Normal && ext.copied) {
           img.checkOverlap(ext.host, ext.bytes);
-          if (img.crypto === undefined) await writeFromIov(img.file, ext.host, iov, pos, ext.bytes);
-          else await this.writeEncrypted(ext.host, offset + pos, gatherIov(iov, pos, ext.bytes));
+          // A second in-place run: the first goes out now (QEMU writes it in its own iteration).
+          if (pending !== undefined) await pending.flush();
+          if (pos + ext.bytes === length) await this.writeInPlace(ext.host, offset + pos, iov, pos, ext.bytes);
+          else pending = new PendingWrite(this, ext.host, offset + pos, iov, pos, ext.bytes);
           pos += ext.bytes;
           hostEnd = Math.ceil((ext.host + ext.bytes) / cs) * cs;
         } else {
           ext.hostEnd = hostEnd;
-          pos += await this.allocatingWrite(offset + pos, length - pos, iov, pos, ext);
+          pos += await this.allocatingWrite(offset + pos, length - pos, iov, pos, ext, pending);
+          if (pending?.done) pending = undefined;
           hostEnd = ext.hostEnd;
         }
       }
+      if (pending !== undefined) await pending.flush();
     } finally {
       this.extents.give(ext);
     }
@@ -99,7 +107,9 @@ export class Qcow2Writer {
    * data write; every await below is skipped unless something must be read,
    * waited for or written first.
    */
-  private async allocatingWrite(cur: number, rem: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent): Promise<number> {
+  private async allocatingWrite(
+    cur: number, rem: number, iov: readonly Uint8Array[], pos: number, ext: Qcow2Extent, pending: PendingWrite | undefined,
+  ): Promise<number> {
     const img = this.img;
     const cs = img.clusterSize;
     const inCluster = cur % cs;
@@ -146,6 +156,8 @@ export class Qcow2Writer {
             ext.bytes = Math.min(ext.bytes, at * cs - inCluster);
           }
         } else {
+          // Nothing free right after the in-place part: QEMU writes that part before allocating elsewhere.
+          if (pending !== undefined) await pending.flush();
           host = img.refcounts.allocateCached(count);
           if (host < 0) host = await img.refcounts.allocate(count);
         }
@@ -156,6 +168,7 @@ export class Qcow2Writer {
       img.lock.unlock();
     }
     try {
+      if (pending !== undefined) await pending.flush();
       const n = ext.bytes;
       const total = count * cs;
       const edgesZero = (inCluster === 0 || this.readsZeroType(ext.type)) && (inCluster + n === total || this.readsZeroType(lastType));
@@ -184,6 +197,13 @@ export class Qcow2Writer {
     } finally {
       img.allocations.remove(alloc);
     }
+  }
+
+  /** Guest data written in place at `host` (enciphered first on an encrypted image). */
+  writeInPlace(host: number, guest: number, iov: readonly Uint8Array[], pos: number, bytes: number): Promise<void> {
+    const img = this.img;
+    if (img.crypto === undefined) return writeFromIov(img.file, host, iov, pos, bytes);
+    return this.writeEncrypted(host, guest, gatherIov(iov, pos, bytes));
   }
 
   /** Clusters and kind of the last cluster of the run planRun found (valid under the lock until the next call). */
@@ -555,5 +575,22 @@ export class Qcow2Writer {
       }
     }
     return true;
+  }
+}
+
+/** An in-place part of a request held back until the next run's allocation is settled (Qcow2Writer.write). */
+class PendingWrite {
+  done = false;
+
+  constructor(
+    private readonly writer: Qcow2Writer, private readonly host: number, private readonly guest: number,
+    private readonly iov: readonly Uint8Array[], private readonly pos: number, private readonly bytes: number,
+  ) {}
+
+  /** Writes it once; later calls do nothing. */
+  async flush(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.writer.writeInPlace(this.host, this.guest, this.iov, this.pos, this.bytes);
   }
 }
