@@ -52,12 +52,12 @@ export class BlockNode {
   backingFile?: string;
   backingFormat?: string;
   /**
-   * QEMU's copy-on-read (qemu-io -C; set by openImage on a writable top
+   * QEMU's copy-on-read (qemu-io -C; enableCopyOnRead() on a writable top
    * node): a read of clusters this node does not allocate itself reads them
    * whole (through the backing chain) and writes them into this node, as
-   * zeroes where they read as zeroes.
+   * zeroes where they read as zeroes. The unit reads widen to (0: off).
    */
-  copyOnRead = false;
+  private copyOnReadUnit = 0;
 
   private driverState: BlockDriverState | null = null;
   private align = 1;
@@ -120,7 +120,7 @@ export class BlockNode {
       const length = iovLength(iov);
       checkRequest(offset, length);
       if (length === 0) return DONE;
-      if (this.copyOnRead) return this.readCopyOnRead(offset, length, iov);
+      if (this.copyOnReadUnit !== 0) return this.readCopyOnRead(offset, length, iov);
       return this.readPadded(offset, length, iov);
     } catch (err) {
       return Promise.reject(err);
@@ -177,7 +177,7 @@ export class BlockNode {
    */
   private async readCopyOnRead(offset: number, length: number, iov: Uint8Array[]): Promise<void> {
     const state = this.state;
-    const unit = this.info().clusterSize ?? this.align;
+    const unit = this.copyOnReadUnit;
     const start = offset - (offset % unit);
     const end = Math.min(roundUp(offset + length, unit), Math.max(offset + length, await this.getLength()));
     for (let pos = start; pos < end;) {
@@ -199,6 +199,11 @@ export class BlockNode {
       }
       pos += n;
     }
+  }
+
+  /** Turns copy-on-read on (an open node): reads widen to the driver's cluster size, else its request alignment. */
+  enableCopyOnRead(): void {
+    this.copyOnReadUnit = this.info().clusterSize ?? this.align;
   }
 
   private checkWritable(): void {

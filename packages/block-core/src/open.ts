@@ -70,7 +70,7 @@ export interface OpenSpec {
   snapshot?: boolean;
   /**
    * QEMU's BDRV_O_COPY_ON_READ (qemu-io -C): reads of what the top node does
-   * not allocate itself are written into it (see BlockNode.copyOnRead).
+   * not allocate itself are written into it (see BlockNode.enableCopyOnRead).
    */
   copyOnRead?: boolean;
 }
@@ -311,7 +311,7 @@ async function openNode(
     if (driver.kind !== 'format') checkCopyOnRead();
     node.attach(await driver.open(ctx));
     checkCopyOnRead(); // a format that opened no file child
-    node.copyOnRead = copyOnRead;
+    if (copyOnRead) node.enableCopyOnRead();
     // A format opened by the same name as its protocol child shows the child's
     // canonical name ("nbd+unix:///?socket=s" -> "nbd+unix://?socket=s"), as QEMU refreshes it.
     if (!node.filename || (node.file && node.filename === name)) {

@@ -39,13 +39,22 @@ export function luksAlgorithm(cipherAlg: string): { name: string; keyBytes: numb
   return { name, keyBytes: Number(cipherAlg.slice(dash + 1)) / 8 };
 }
 
+const DIGEST_BYTES = new Map<string, number>();
+
+/** A hash's digest length in bytes (asked of node:crypto once per hash). */
+export function digestBytes(hash: string): number {
+  let n = DIGEST_BYTES.get(hash);
+  if (n === undefined) DIGEST_BYTES.set(hash, (n = createHash(hash).digest().length));
+  return n;
+}
+
 /**
  * The key length of the ESSIV cipher (the same algorithm keyed with the hash
  * of the volume key): the algorithm's own size when the digest has it, else
  * the AES / Serpent / Twofish size the digest fills; QEMU's refusals otherwise.
  */
 export function essivKeyBytes(name: string, keyBytes: number, hash: string): number {
-  const digest = createHash(hash).digest().length;
+  const digest = digestBytes(hash);
   if (digest === keyBytes) return digest;
   const alg = LUKS_ALGORITHMS[name]!;
   if (alg.family === undefined) throw notSupported(`Cipher ${name}-${keyBytes * 8} not supported with essiv`);

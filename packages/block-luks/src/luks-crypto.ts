@@ -9,7 +9,7 @@
 import { createCipheriv, createDecipheriv, createHash, hash as oneShotHash, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import { BlockError } from '@tsemu/block-core';
 import type { BlockCipher } from './block-cipher.js';
-import { checkCipherMode, essivKeyBytes, LUKS_ALGORITHMS } from './luks-ciphers.js';
+import { checkCipherMode, digestBytes, essivKeyBytes, LUKS_ALGORITHMS } from './luks-ciphers.js';
 
 export const LUKS_SECTOR = 512;
 
@@ -228,14 +228,6 @@ function xorInto(dst: Uint8Array, a: Uint8Array, b: Uint8Array): void {
     return;
   }
   for (let i = 0; i < dst.length; i++) dst[i] = a[i]! ^ b[i]!;
-}
-
-const DIGEST_BYTES = new Map<string, number>();
-
-function digestBytes(hash: string): number {
-  let n = DIGEST_BYTES.get(hash);
-  if (n === undefined) DIGEST_BYTES.set(hash, (n = createHash(hash).digest().length));
-  return n;
 }
 
 /**

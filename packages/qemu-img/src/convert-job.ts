@@ -11,7 +11,7 @@ import { allocAlignedBuffer, BlockError, strerror } from '@tsemu/block-core';
 import type { BlockBackend } from '@tsemu/block-core';
 import { CommandError } from './io.js';
 import type { ProgressMeter } from './progress.js';
-import { CONVERT_BUFFER_SIZE, ProgressSteps, SourceMapper, type ExtentMap } from './source-map.js';
+import { CONVERT_BUFFER_SIZE, ProgressSteps, SALVAGE_SECTOR, SourceMapper, type ExtentMap } from './source-map.js';
 import { isZeroRange, SparseRanges, splitSparse } from './sparse.js';
 
 export { CONVERT_BUFFER_SIZE };
@@ -47,8 +47,6 @@ export interface ConvertSettings {
   salvage?: (line: string) => void;
 }
 
-/** --salvage retries a failed read in these steps (QEMU's BDRV_SECTOR_SIZE). */
-const SALVAGE_SECTOR = 512;
 
 /**
  * The map is made on demand, a few runs ahead of the copy: when fewer than

@@ -28,8 +28,8 @@ export interface MapSettings {
   salvage?: (line: string) => void;
 }
 
-/** Under --salvage, a source range whose block status fails is copied as data this much at a time (one sector). */
-const SALVAGE_SECTOR = 512;
+/** --salvage works in sectors (QEMU's BDRV_SECTOR_SIZE): a failed block-status query takes one as data, a failed read is retried one at a time. */
+export const SALVAGE_SECTOR = 512;
 
 /**
  * What block-core's file driver offers single-client tools: read-only views
