@@ -150,6 +150,10 @@ export function appBuildOptions(appDir: string, extras: AppBuildExtras = {}): Op
     banner: { js: '"use strict";\nvar __tsemuRequire = require;\nvar __tsemuBundleUrl = /^[\\w/.-]+$/.test(__filename) ? "file://" + __filename : require("node:url").pathToFileURL(__filename).href;' },
     esbuildOptions(options) {
       options.conditions = ['source', ...(options.conditions ?? [])];
+      // A third less text to read and code cache to load at every start (~2 ms
+      // of ~15); names stay, so messages and stacks keep theirs.
+      // TSEMU_READABLE_BUILD=1 keeps one statement a line, for profiling.
+      if (!process.env.TSEMU_READABLE_BUILD) options.minifyWhitespace = options.minifySyntax = true;
     },
     esbuildPlugins: [hostIoAddonPlugin(extras.withProcAddon === true) as never, lazyBuiltinsPlugin as never],
     removeNodeProtocol: false,

@@ -6,11 +6,19 @@
 import { be32, checkRun, putBe32, type BlockCipher } from './block-cipher.js';
 import { CAST5_SBOX_HEX } from './cipher-cast5-sboxes.js';
 
-const [S1, S2, S3, S4, S5, S6, S7, S8] = CAST5_SBOX_HEX.map((text) => {
-  const box = new Int32Array(256);
-  (text.match(/[0-9a-f]{8}/g) ?? []).forEach((word, i) => void (box[i] = parseInt(word, 16)));
-  return box;
-}) as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+// The eight S-boxes, parsed from their hex text by the first key schedule
+// (loadSboxes) rather than at every tool's start-up (~1 ms); empty until then.
+const EMPTY: Int32Array = new Int32Array(256);
+let S1 = EMPTY, S2 = EMPTY, S3 = EMPTY, S4 = EMPTY, S5 = EMPTY, S6 = EMPTY, S7 = EMPTY, S8 = EMPTY;
+
+function loadSboxes(): void {
+  if (S1 !== EMPTY) return;
+  [S1, S2, S3, S4, S5, S6, S7, S8] = CAST5_SBOX_HEX.map((text) => {
+    const box = new Int32Array(256);
+    (text.match(/[0-9a-f]{8}/g) ?? []).forEach((word, i) => void (box[i] = parseInt(word, 16)));
+    return box;
+  }) as [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+}
 
 const rol = (x: number, n: number): number => (x << n) | (x >>> (32 - n));
 
@@ -48,6 +56,7 @@ export class Cast5 implements BlockCipher {
   constructor(key: Uint8Array) {
     if (key.length < 5 || key.length > 16) throw new RangeError(`cast5: a ${key.length}-byte key`);
     this.rounds = key.length <= 10 ? 12 : 16;
+    loadSboxes();
     const k = this.k;
     // RFC 2144 section 2.4 with x0..xF and z0..zF as four big-endian words
     // each (x0 is x0x1x2x3, ...): four steps, each turning x into z or z into

@@ -11,7 +11,7 @@
 // synchronous", and report which one happened in hostCacheBypass.
 import { CREATE_REQUEST, type PermRequest } from '../perm.js';
 import { imageLocking, relock } from './file-lock.js';
-import { constants, fstatSync, read as fsRead, write as fsWrite, writeSync } from 'node:fs';
+import { constants, fstatSync, read as fsRead, statfsSync, write as fsWrite, writeSync } from 'node:fs';
 import { FdFile, statPath } from './fd-file.js';
 import type { CacheFlags } from '../cache.js';
 import type {
@@ -45,6 +45,8 @@ export interface FileIoStats {
   slowSyncWrites: number;
   /** Ranges handed out as page-cache views by mapForRead. */
   mappedReads: number;
+  /** Writes whose range was allocated first (see FileDriverState.allocateWrites). */
+  allocatedWrites: number;
 }
 
 /** What a fast-path hit returns: one settled promise, shared (no allocation per request). */
@@ -72,6 +74,24 @@ export const NOWAIT_MAX_READ_SINGLE_CLIENT = 4 << 20;
  * 1 ms / 1024-write rule sent a third of the writes back to the pool.
  */
 export const SYNC_WRITE_SLOW_MS = 2;
+/**
+ * Buffered writes of at least this size first fallocate(KEEP_SIZE) their own
+ * range (see FileDriverState.allocateWrites). Below it the extra syscall costs
+ * more than it saves (measured on ext4: 64 KiB writes slower, 256 KiB and up
+ * faster).
+ */
+export const ALLOCATE_WRITE_MIN_BYTES = 256 * 1024;
+/** statfs(2) f_type of ext4 (and ext2/3): the file system allocateWrites was measured on. */
+const EXT4_SUPER_MAGIC = 0xef53;
+
+/** True on ext2/3/4 (see allocateWrites); false when statfs fails. */
+function onExt4(path: string): boolean {
+  try {
+    return statfsSync(path).type === EXT4_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
 const SYNC_WRITE_SLOW_NS = BigInt(SYNC_WRITE_SLOW_MS * 1e6);
 export const SYNC_BACKOFF_WRITES = 64;
 
@@ -79,7 +99,8 @@ export class FileDriverState implements BlockDriverState {
   readonly requestAlignment: number;
   readonly supportsFua = false;
   readonly stats: FileIoStats = {
-    reads: 0, writes: 0, datasyncs: 0, nowaitReads: 0, nowaitWrites: 0, readFallbacks: 0, writeFallbacks: 0, syncWrites: 0, slowSyncWrites: 0, mappedReads: 0,
+    reads: 0, writes: 0, datasyncs: 0, nowaitReads: 0, nowaitWrites: 0, readFallbacks: 0, writeFallbacks: 0, syncWrites: 0, slowSyncWrites: 0,
+    mappedReads: 0, allocatedWrites: 0,
   };
   /** Set by the `x-no-fallocate=on` option: test the portable paths on a machine that has the addon. */
   noFallocate = false;
@@ -115,6 +136,17 @@ export class FileDriverState implements BlockDriverState {
    * quiet machine (see qemu-img's README), not enough for the SIGBUS risk.
    */
   mapReads = false;
+  /**
+   * Large buffered writes allocate their range first (fallocate with
+   * FALLOC_FL_KEEP_SIZE, which allocates exactly the blocks the write is about
+   * to fill and changes nothing else): on ext4 a page-cache write into
+   * allocated (unwritten) extents skips delayed allocation's per-page block
+   * reservation, ~30% less kernel time for a convert's 2 MiB writes into a
+   * fresh file. Only on ext4, where that was measured (on tmpfs, fallocate
+   * zeroes pages the write then fills: 5-10% slower). Only a hint: the first
+   * failure turns it off for good. `x-no-fallocate=on` turns it off.
+   */
+  allocateWrites: boolean;
   /** Image locking is on for this open (`locking=auto|on` and a host with OFD locks). */
   locking = false;
   /** The permissions whose lock bytes this fd holds (see file-lock.ts), or null. */
@@ -130,6 +162,7 @@ export class FileDriverState implements BlockDriverState {
     this.requestAlignment = blockSize;
     this.nowaitRead = hostIo.nowait && bounce === undefined;
     this.nowaitWrite = hostIo.nowait && hostCacheBypass === 'none';
+    this.allocateWrites = hostIo.available && hostCacheBypass === 'none' && bounce === undefined && onExt4(path);
   }
 
   /**
@@ -288,8 +321,19 @@ export class FileDriverState implements BlockDriverState {
       if (this.syncBackoff === 0) return this.pwriteSync(offset, length, iov);
       this.syncBackoff--;
     }
+    if (this.allocateWrites && length >= ALLOCATE_WRITE_MIN_BYTES) this.allocateRange(offset, length);
     if (iov.length === 1) return FsRequest.start(this, 'write', offset, length, iov);
     return this.pwritevVector(offset, length, iov, 0);
+  }
+
+  /** See allocateWrites. */
+  private allocateRange(offset: number, length: number): void {
+    try {
+      hostIo.fallocate(this.fh.fd, FALLOC_FL_KEEP_SIZE, offset, length);
+      this.stats.allocatedWrites++;
+    } catch {
+      this.allocateWrites = false;
+    }
   }
 
   /** One synchronous pwrite (see syncWrites); a short write finishes on the vectored path. */
@@ -683,6 +727,7 @@ export const fileDriver: BlockDriver = {
       throw new BlockError('EINVAL', 'aio=native was specified, but it requires cache.direct=on, which was not specified.');
     }
     state.noFallocate = noFallocate;
+    if (noFallocate) state.allocateWrites = false;
     if (noNowait) state.nowaitRead = state.nowaitWrite = false;
     state.syncWrites = state.hostCacheBypass === 'none' && syncWrites;
     if (syncReads) state.nowaitReadMax = NOWAIT_MAX_READ_SINGLE_CLIENT;
