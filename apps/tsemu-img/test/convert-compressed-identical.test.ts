@@ -30,7 +30,32 @@ beforeAll(() => {
   let seed = 11, text = '';
   while (text.length < 2 << 20) { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; text += `${words[seed % 6]} ${seed % 997}\n`; }
   for (const dir of [w.q, w.t]) writeFileSync(`${dir}/text.raw`, text.slice(0, 2 << 20));
+  for (const dir of [w.q, w.t]) writeFileSync(`${dir}/mixed.raw`, mixedData(4 << 20, 7));
 });
+
+/**
+ * Seeded runs of text, random bytes, zeroes and repeated bytes: clusters
+ * that compress well, barely (a 512-byte cluster near the limit) or not at
+ * all (stored plainly, each its own allocation), so that with small clusters
+ * compressed data meets new refcount blocks and L2 tables again and again.
+ */
+function mixedData(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const lengths = [512, 700, 1024, 3000, 4096, 9000];
+  for (let at = 0; at < size;) {
+    const kind = next() % 20, n = Math.min(lengths[next() % lengths.length]!, size - at);
+    if (kind < 9) {
+      for (let i = 0; i < n;) for (const ch of `w${next() % 91} `) if (i < n) out[at + i++] = ch.charCodeAt(0);
+    } else if (kind < 14) {
+      for (let i = 0; i < n; i++) out[at + i] = next() >>> 24;
+    } else if (kind < 17) {
+      out.fill(next() >>> 24, at, at + n);
+    } // else zeroes
+    at += n;
+  }
+  return out;
+}
 
 afterAll(() => w.cleanup());
 
@@ -45,6 +70,13 @@ const CASES: string[][] = [
   ['convert', '-c', '-O', 'qcow2', 'text.raw', 'out.qcow2'],
   ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=4k', 'text.raw', 'out.qcow2'],
   ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=2M', 'text.raw', 'out.qcow2'],
+  // Small clusters: packing across new refcount blocks, incompressible clusters one by one.
+  ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=512', 'mixed.raw', 'out.qcow2'],
+  ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=512,refcount_bits=64', 'mixed.raw', 'out.qcow2'],
+  ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=1024,refcount_bits=4', 'mixed.raw', 'out.qcow2'],
+  ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=512', 'text.raw', 'out.qcow2'],
+  ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=512,compression_type=zstd', 'mixed.raw', 'out.qcow2'],
+  ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=1024,compression_type=zstd,refcount_bits=1', 'mixed.raw', 'out.qcow2'],
 ];
 
 describe('convert -c: the same file as qemu-img', () => {

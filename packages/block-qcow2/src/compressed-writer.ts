@@ -46,20 +46,17 @@ export class Qcow2CompressedWriter {
       }
     }
     const packed = await Promise.all(clusters.map((c) => compressClusterAsync(c, type)));
-    for (let k = 0; k < clusters.length;) {
+    for (let k = 0; k < clusters.length; k++) {
       const pos = k * cs;
       if (packed[k] !== undefined) {
         await this.writeCompressedCluster(offset + pos, packed[k]!);
-        k++;
         continue;
       }
-      // Incompressible data is stored plainly (QEMU does the same); a run of
-      // such clusters is one write, so it gets one allocation.
-      let end = k + 1;
-      while (end < clusters.length && packed[end] === undefined) end++;
-      const n = Math.min(end * cs, length) - pos;
-      await this.writer.write(offset + pos, n, iov.length === 1 ? [iov[0]!.subarray(pos, pos + n)] : [joinClusters(clusters, k, end, n)]);
-      k = end;
+      // Incompressible data is stored plainly, cluster by cluster as QEMU
+      // does (each cluster is its own allocation, so refcount blocks and
+      // tables land where qemu-img puts them).
+      const n = Math.min(cs, length - pos);
+      await this.writer.write(offset + pos, n, iov.length === 1 ? [iov[0]!.subarray(pos, pos + n)] : [clusters[k]!.subarray(0, n)]);
     }
   }
 
@@ -112,8 +109,11 @@ export class Qcow2CompressedWriter {
       const free = cs - (off % cs);
       if (free >= size) {
         await rc.update(c, 1, 1);
-      } else if ((await rc.get(c + 1)) === 0) {
-        // Spill into the next host cluster, which is free: both get a reference.
+      } else if ((await rc.firstFree()) === c + 1 && (await rc.hasBlockFor(c + 1))) {
+        // Spill into the next host cluster when it is the one an allocation
+        // would take now: both get a reference. As in qemu-img's files, a
+        // next cluster that first needs a new refcount block is not spilled
+        // into: the data starts there instead (the block goes after it).
         await rc.update(c, 2, 1);
       } else {
         off = 0;
@@ -125,17 +125,4 @@ export class Qcow2CompressedWriter {
     if (this.freeByteOffset !== 0) this.packRefcount = await rc.get(Math.floor(end / cs));
     return off;
   }
-}
-
-/** The first `n` bytes of clusters [from, to) as one buffer (multi-piece iovs only). */
-function joinClusters(clusters: readonly Uint8Array[], from: number, to: number, n: number): Uint8Array {
-  if (to - from === 1) return clusters[from]!.subarray(0, n);
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (let k = from; k < to && at < n; k++) {
-    const part = clusters[k]!.subarray(0, Math.min(clusters[k]!.length, n - at));
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

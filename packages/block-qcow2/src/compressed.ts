@@ -76,9 +76,14 @@ function zstdDecompressCluster(input: Uint8Array, clusterSize: number): Uint8Arr
 /** A zstd frame of one cluster, or undefined when it does not shrink (written uncompressed then, as QEMU does). */
 function zstdCompressCluster(data: Uint8Array): Uint8Array | undefined {
   if (!hostIo.zstdAvailable()) throw zstdUnsupported();
-  const out = new Uint8Array(data.length - 1);
+  // Room for zstd's worst case (its compressBound), then QEMU's test: the
+  // frame must be smaller than a cluster. A buffer of exactly cluster - 1
+  // bytes is not the same test: the one-shot compressor fails when it cannot
+  // fit a raw block, even where the frame it ends up writing would fit (a
+  // 512-byte cluster that compresses to 504 bytes, which qemu-img stores).
+  const out = new Uint8Array(data.length + (data.length >> 7) + 128);
   const n = hostIo.zstdCompress(data, out, ZSTD_LEVEL);
-  return n > 0 ? out.subarray(0, n) : undefined;
+  return n > 0 && n < data.length ? out.subarray(0, n) : undefined;
 }
 
 /** Fails now, before anything is written, when compressed writes of this type cannot work here. */

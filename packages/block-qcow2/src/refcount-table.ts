@@ -186,6 +186,16 @@ export class Qcow2RefcountTable {
     return blk ? getRefcount(blk.data, blk.dv, this.order, cluster - bi * this.perBlock) : 0;
   }
 
+  /** The cluster allocate(1) would look at first: the first free one from the hint (nothing counted, hint unchanged). */
+  async firstFree(): Promise<number> {
+    return this.findFree(1);
+  }
+
+  /** True when a refcount block describes `cluster` (counting it needs no new block). */
+  async hasBlockFor(cluster: number): Promise<boolean> {
+    return (await this.loadBlock(Math.floor(cluster / this.perBlock))) !== null;
+  }
+
   /** One past the last cluster below `clusters` whose refcount is not 0 (0 when none is). */
   async endOfUse(clusters: number): Promise<number> {
     let end = clusters;
