@@ -78,9 +78,9 @@ function zstdCompressCluster(data: Uint8Array): Uint8Array | undefined {
   if (!hostIo.zstdAvailable()) throw zstdUnsupported();
   // Room for zstd's worst case (its compressBound), then QEMU's test: the
   // frame must be smaller than a cluster. A buffer of exactly cluster - 1
-  // bytes is not the same test: the one-shot compressor fails when it cannot
-  // fit a raw block, even where the frame it ends up writing would fit (a
-  // 512-byte cluster that compresses to 504 bytes, which qemu-img stores).
+  // bytes is not the same test: the one-shot compressor can refuse a buffer
+  // below its worst case even where the frame it makes would fit (a 512-byte
+  // cluster that compresses to 504 bytes, which qemu-img stores).
   const out = new Uint8Array(data.length + (data.length >> 7) + 128);
   const n = hostIo.zstdCompress(data, out, ZSTD_LEVEL);
   return n > 0 && n < data.length ? out.subarray(0, n) : undefined;

@@ -74,6 +74,8 @@ export const NOWAIT_MAX_READ_SINGLE_CLIENT = 4 << 20;
  * 1 ms / 1024-write rule sent a third of the writes back to the pool.
  */
 export const SYNC_WRITE_SLOW_MS = 2;
+const SYNC_WRITE_SLOW_NS = BigInt(SYNC_WRITE_SLOW_MS * 1e6);
+export const SYNC_BACKOFF_WRITES = 64;
 /**
  * Buffered writes of at least this size first fallocate(KEEP_SIZE) their own
  * range (see FileDriverState.allocateWrites). Below it the extra syscall costs
@@ -92,8 +94,6 @@ function onExt4(path: string): boolean {
     return false;
   }
 }
-const SYNC_WRITE_SLOW_NS = BigInt(SYNC_WRITE_SLOW_MS * 1e6);
-export const SYNC_BACKOFF_WRITES = 64;
 
 export class FileDriverState implements BlockDriverState {
   readonly requestAlignment: number;
