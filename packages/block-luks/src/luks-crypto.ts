@@ -48,11 +48,11 @@ function ecbFor(key: Uint8Array, ours: BlockCipher | undefined): Ecb {
 /**
  * Enciphers or deciphers 512-byte sectors in place with one key: the IV of
  * each (a cipher block long) comes from its sector number. XTS (both ways),
- * CBC decryption and (for our ciphers) ECB and CTR run as one ECB pass over
+ * CBC decryption, ECB and CTR run as one ECB pass over
  * the whole request plus XORs (tweaks, chaining and counters computed here),
  * so OpenSSL is called a few times per request, not per sector; CBC
- * encryption is sequential by nature (ours go block by block in place), and
- * AES's ECB and CTR go sector by sector through OpenSSL.
+ * encryption is sequential by nature (ours go block by block in place, AES
+ * sector by sector through OpenSSL).
  */
 export class SectorCipher {
   /** Bytes in a cipher block, and so in an IV (16, or 8 for CAST-128). */
@@ -94,18 +94,17 @@ export class SectorCipher {
     const mode = this.p.mode;
     if (mode === 'xts') this.xts(data, sector, false);
     else if (mode === 'cbc') this.cbcDecrypt(data, sector);
-    else if (this.ours === undefined) this.bySector(data, sector, false);
-    else if (mode === 'ecb') this.ours.decryptBlocks(data);
+    else if (mode === 'ecb') this.ecbInPlace(data, false);
     else this.ctr(data, sector);
   }
 
   encrypt(data: Uint8Array, sector: number): void {
     const mode = this.p.mode;
     if (mode === 'xts') this.xts(data, sector, true);
-    else if (this.ours === undefined) this.bySector(data, sector, true);
-    else if (mode === 'cbc') this.cbcEncrypt(this.ours, data, sector);
-    else if (mode === 'ecb') this.ours.encryptBlocks(data);
-    else this.ctr(data, sector);
+    else if (mode === 'ecb') this.ecbInPlace(data, true);
+    else if (mode !== 'cbc') this.ctr(data, sector);
+    else if (this.ours === undefined) this.cbcEncryptBySector(data, sector);
+    else this.cbcEncrypt(this.ours, data, sector);
   }
 
   /** XTS (IEEE 1619): block j of a sector is E_K1(P xor T_j) xor T_j, T_0 = E_K2(IV), T_j+1 = T_j times alpha. */
@@ -181,14 +180,18 @@ export class SectorCipher {
     xorInto(data, data, this.data(stream, true));
   }
 
-  /** AES's ECB, CTR and CBC encryption: one OpenSSL cipher per sector. */
-  private bySector(data: Uint8Array, sector: number, encrypt: boolean): void {
-    const ecbMode = this.p.mode === 'ecb';
-    const ivs = ecbMode ? undefined : this.ivs(sector, Math.ceil(data.length / LUKS_SECTOR));
+  /** ECB: one pass over the whole request (no IVs). */
+  private ecbInPlace(data: Uint8Array, encrypt: boolean): void {
+    const out = this.data(data, encrypt);
+    if (out !== data) data.set(out);
+  }
+
+  /** AES's CBC encryption: one OpenSSL cipher per sector (its blocks chain, so no single pass covers several sectors). */
+  private cbcEncryptBySector(data: Uint8Array, sector: number): void {
+    const ivs = this.ivs(sector, Math.ceil(data.length / LUKS_SECTOR));
     for (let at = 0, s = 0; at < data.length; at += LUKS_SECTOR, s++) {
       const piece = data.subarray(at, Math.min(at + LUKS_SECTOR, data.length));
-      const iv = ivs === undefined ? null : ivs.subarray(s * 16, s * 16 + 16);
-      const c = encrypt ? createCipheriv(this.openssl, this.dataKey, iv) : createDecipheriv(this.openssl, this.dataKey, iv);
+      const c = createCipheriv(this.openssl, this.dataKey, ivs.subarray(s * 16, s * 16 + 16));
       c.setAutoPadding(false);
       const out = c.update(piece);
       c.final();
