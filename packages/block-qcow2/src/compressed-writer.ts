@@ -56,7 +56,7 @@ export class Qcow2CompressedWriter {
       // does (each cluster is its own allocation, so refcount blocks and
       // tables land where qemu-img puts them).
       const n = Math.min(cs, length - pos);
-      await this.writer.write(offset + pos, n, iov.length === 1 ? [iov[0]!.subarray(pos, pos + n)] : [clusters[k]!.subarray(0, n)]);
+      await this.writer.write(offset + pos, n, [clusters[k]!.subarray(0, n)]); // the cluster's bytes (a short last one without its padding)
     }
   }
 
