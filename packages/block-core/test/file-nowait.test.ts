@@ -28,8 +28,8 @@ function pattern(n: number, seed: number): Uint8Array {
 }
 
 /** Drops the file's cached pages (see dropCachedPages); the test needs them gone. */
-async function dropCache(fd: number, probeAt: number): Promise<void> {
-  expect(await dropCachedPages(fd, probeAt)).toBe(true);
+async function dropCache(fd: number, probeAt: number, from = 0): Promise<void> {
+  expect(await dropCachedPages(fd, probeAt, from)).toBe(true);
 }
 
 /** An image file holding `data`, already on disk so its pages can be dropped. */
@@ -66,33 +66,54 @@ describe('file driver, RWF_NOWAIT fast path', () => {
     const data = pattern(512 * KiB, 2);
     const blk = await openImage({ filename: imageWith('miss.raw', data), format: 'raw' });
     const state = fileState(blk);
-    await dropCache(state.fd, 0);
     const buf = new Uint8Array(16 * KiB);
-    await blk.read(256 * KiB, buf);
-    expect(buf).toEqual(data.subarray(256 * KiB, 272 * KiB));
+    // A few attempts: a non-blocking read starts reading what it misses and
+    // takes it if that I/O is already done when it looks again (fast device, busy machine).
+    for (let attempt = 0; attempt < 5 && state.stats.readFallbacks === 0; attempt++) {
+      await dropCache(state.fd, 0);
+      buf.fill(0);
+      await blk.read(256 * KiB, buf);
+      expect(buf).toEqual(data.subarray(256 * KiB, 272 * KiB));
+    }
     expect(state.stats.readFallbacks).toBe(1);
-    expect(state.stats.nowaitReads).toBe(0);
+    const hits = state.stats.nowaitReads;
     expect(state.nowaitRead).toBe(true); // a miss does not turn the fast path off
     // The blocking read filled the cache: the same range is now a hit.
     buf.fill(0);
     await blk.read(256 * KiB, buf);
     expect(buf).toEqual(data.subarray(256 * KiB, 272 * KiB));
-    expect(state.stats.nowaitReads).toBe(1);
+    expect(state.stats.nowaitReads).toBe(hits + 1);
     await blk.close();
   });
 
   it('a partly cached range: the cached prefix plus an asynchronous rest', async () => {
-    const data = pattern(256 * KiB, 3);
+    // The range starts one page before 2 MiB: that page is read (a miss),
+    // then the pages from 2 MiB on are dropped again, so the range has a
+    // cached prefix and a missing rest (one CI run had the whole range cached
+    // after the first read: large folios, readahead). A non-blocking read
+    // starts reading what it misses and takes it when that I/O is already done
+    // (a fast device), so a few attempts, one of which must take the
+    // asynchronous path for the rest. Drops probe away from the range (a
+    // probe is a non-blocking read too).
+    const data = pattern(4 << 20, 3);
+    const at = (2 << 20) - 4 * KiB;
     const blk = await openImage({ filename: imageWith('part.raw', data), format: 'raw' });
     const state = fileState(blk);
-    await dropCache(state.fd, 255 * KiB);
     const first = new Uint8Array(4 * KiB);
-    await blk.read(0, first); // a miss: brings back the first page only
-    expect(state.stats.readFallbacks).toBe(1);
     const whole = new Uint8Array(NOWAIT_MAX_BYTES);
-    await blk.read(0, whole);
-    expect(whole).toEqual(data.subarray(0, NOWAIT_MAX_BYTES));
-    expect(state.stats.readFallbacks).toBe(2);
+    let split = false;
+    for (let attempt = 0; attempt < 5 && !split; attempt++) {
+      await dropCache(state.fd, 0);
+      await blk.read(at, first);
+      expect(first).toEqual(data.subarray(at, at + 4 * KiB));
+      await dropCache(state.fd, (4 << 20) - 4 * KiB, 2 << 20);
+      const fallbacks = state.stats.readFallbacks, hits = state.stats.nowaitReads;
+      whole.fill(0);
+      await blk.read(at, whole);
+      expect(whole).toEqual(data.subarray(at, at + NOWAIT_MAX_BYTES));
+      split = state.stats.readFallbacks === fallbacks + 1 && state.stats.nowaitReads === hits;
+    }
+    expect(split).toBe(true);
     await blk.close();
   });
 
@@ -117,11 +138,16 @@ describe('file driver, RWF_NOWAIT fast path', () => {
     await blk.read(4096, buf);
     expect(buf).toEqual(data.subarray(4096, 4096 + buf.length));
     expect(state.stats).toMatchObject({ reads: 1, nowaitReads: 1, readFallbacks: 0 });
-    await dropCache(state.fd, 0);
-    buf.fill(0);
-    await blk.read(4096, buf);
-    expect(buf).toEqual(data.subarray(4096, 4096 + buf.length));
-    expect(state.stats).toMatchObject({ reads: 2, nowaitReads: 1, readFallbacks: 1 });
+    // A miss after dropping the pages (a few attempts: a non-blocking read
+    // starts reading what it misses and takes it if that I/O is already done).
+    for (let attempt = 0; attempt < 5 && state.stats.readFallbacks === 0; attempt++) {
+      await dropCache(state.fd, 0);
+      buf.fill(0);
+      await blk.read(4096, buf);
+      expect(buf).toEqual(data.subarray(4096, 4096 + buf.length));
+    }
+    expect(state.stats.readFallbacks).toBe(1);
+    expect(state.stats.nowaitReads).toBe(state.stats.reads - 1);
     await blk.close();
     const off = await openImage({ filename: path, format: 'raw', singleClient: true, options: { 'file.x-sync-reads': 'off' } });
     expect(fileState(off).nowaitReadMax).toBe(NOWAIT_MAX_BYTES);

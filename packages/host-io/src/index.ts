@@ -222,13 +222,15 @@ export const hostIo = {
  * (FADV_RANDOM) so a later miss brings back only what is read; for tests and
  * benches of cold reads. Checked with a 1-byte non-blocking probe at
  * `probeAt` and retried, since a busy machine can keep a page pinned for a
- * moment. False when the pages stayed (or the addon is missing).
+ * moment. `from`: drop only the pages from there to the end of the file
+ * (a large folio straddling it may stay). False when the pages stayed (or
+ * the addon is missing).
  */
-export async function dropCachedPages(fd: number, probeAt: number): Promise<boolean> {
+export async function dropCachedPages(fd: number, probeAt: number, from = 0): Promise<boolean> {
   if (hostIo.fadvise(fd, 0, 0, POSIX_FADV_RANDOM) !== 0) return false;
   const probe = new Uint8Array(1);
   for (let attempt = 0; attempt < 50; attempt++) {
-    if (hostIo.fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) !== 0) return false;
+    if (hostIo.fadvise(fd, from, 0, POSIX_FADV_DONTNEED) !== 0) return false;
     if (hostIo.preadNowait(fd, probe, probeAt) === NOWAIT_EAGAIN) return true;
     await new Promise((r) => setTimeout(r, 20));
   }
