@@ -49,9 +49,15 @@ export class ArmCpu implements FrontEnd {
     }
     return translateArm(this.mem, this.helpers, pc, flags, this.traces);
   }
+  retranslate(pc: number, flags: number, hintPc: number, hintFlags: number) {
+    // Only a target in the same instruction set, outside an IT block, can be followed.
+    if (hintFlags !== (flags & TB_FLAG_THUMB)) return null;
+    const r = translateArm(this.mem, this.helpers, pc, flags, this.traces, (hintPc | (hintFlags & TB_FLAG_THUMB)) | 0);
+    return r.hinted ? r : null;
+  }
 
   run(): number { return this.cache.run(); }
 }
 
 // Translation time only, like the decoders it calls (see translate.ts).
-neverOptimize(ArmCpu.prototype.translate);
+neverOptimize(ArmCpu.prototype.translate, ArmCpu.prototype.retranslate);

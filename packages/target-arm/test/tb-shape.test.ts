@@ -152,4 +152,75 @@ describe('TB shapes', () => {
       }
     }
   });
+
+  describe('a hot TB whose indirect branch always went to one place is translated again through it', () => {
+    // loop (0x1000): mov r0,r4; blx r5; adds r6,r6,r0; subs r1,#1; bne loop; svc 0
+    // f (0x2000): adds r0,#3; bx lr      g (0x2100): adds r0,#100; bx lr      h (0x3000, ARM): add r0,r0,#3; bx lr
+    const loop = [0x4620, 0x47a8, 0x1836, 0x3901, 0xd1fa, 0xdf00];
+    const setUp = (mode: object): { cpu: ArmCpu; sizes: Map<number, number> } => {
+      const sizes = new Map<number, number>();
+      const cpu = load(loop, 0x1000, { ...mode, onTranslate: (pc: number, _f: number, ir: { icount: number }) => sizes.set(pc, ir.icount) });
+      [0x3003, 0x4770].forEach((h, i) => cpu.mem.st16(0x2000 + 2 * i, h));
+      [0x3064, 0x4770].forEach((h, i) => cpu.mem.st16(0x2100 + 2 * i, h));
+      cpu.mem.st32(0x3000, 0xe2800003);
+      cpu.mem.st32(0x3004, 0xe12fff1e);
+      cpu.state.regs[4] = 1;
+      return { cpu, sizes };
+    };
+    const again = (cpu: ArmCpu, fn: number, n: number): void => {
+      cpu.state.regs[S.PC] = 0x1000;
+      cpu.state.regs[S.THUMB] = 1;
+      cpu.state.regs[5] = fn;
+      cpu.state.regs[1] = n;
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+    };
+    const COMPILED = [{}, { optimize: false, hotThreshold: 5 }]; // compiled after four indirect exits: the fewest that count
+
+    it('a call through a pointer and its return become one TB that loops on itself; a new target leaves through the check', () => {
+      for (const mode of [...COMPILED, { interpret: true }]) {
+        const { cpu, sizes } = setUp(mode);
+        again(cpu, 0x2001, 100);
+        expect(cpu.state.regs[6]).toBe(100 * 4);
+        expect(cpu.cache.insnsExecuted).toBe(100 * 7 + 1);
+        if (!('interpret' in mode)) {
+          expect(cpu.cache.tbsRetranslated).toBeGreaterThan(0);
+          expect(sizes.get(0x1000)).toBe(8); // mov, blx, f's two, adds, subs, bne, svc
+        }
+        again(cpu, 0x2101, 50); // g: the check fails at every call
+        expect(cpu.state.regs[6]).toBe(400 + 50 * 101);
+        expect(cpu.cache.insnsExecuted).toBe(100 * 7 + 1 + 50 * 7 + 1);
+      }
+    });
+
+    it('a write to the callee\'s page drops the TB that took it in', () => {
+      for (const mode of COMPILED) {
+        const { cpu, sizes } = setUp(mode);
+        again(cpu, 0x2001, 100);
+        expect(sizes.get(0x1000)).toBe(8);
+        const before = cpu.cache.tbsInvalidated;
+        cpu.mem.st16(0x2000, 0x3005); // adds r0,#5
+        expect(cpu.cache.tbsInvalidated).toBeGreaterThan(before);
+        again(cpu, 0x2001, 10);
+        expect(cpu.state.regs[6]).toBe(400 + 10 * 6);
+      }
+    });
+
+    it('targets that change, or lie in the other instruction set, are not followed', () => {
+      for (const mode of COMPILED) {
+        // eors r5,r2 before the call alternates between f and g.
+        const { cpu, sizes } = setUp(mode);
+        [0x4620, 0x4055, 0x47a8, 0x1836, 0x3901, 0xd1f9, 0xdf00].forEach((h, i) => cpu.mem.st16(0x1000 + 2 * i, h));
+        cpu.state.regs[2] = 0x2001 ^ 0x2101;
+        again(cpu, 0x2101, 100);
+        expect(cpu.state.regs[6]).toBe(50 * 4 + 50 * 101);
+        expect(sizes.get(0x1000)).toBe(3);
+        const arm = setUp(mode);
+        again(arm.cpu, 0x3000, 100);
+        expect(arm.cpu.state.regs[6]).toBe(100 * 4);
+        expect(arm.sizes.get(0x1000)).toBe(2);
+        expect(arm.cpu.cache.tbsRetranslated).toBe(0);
+      }
+    });
+  });
 });
+

@@ -44,6 +44,13 @@ export interface FrontEnd {
    * guest page it read instructions from in `pages`; otherwise it covers [pc, end).
    */
   translate(pc: number, flags: number): { ir: IrBlock; end: number; pages?: number[] };
+  /**
+   * Translate the block at (pc, flags) again for a hot TB whose indirect exit
+   * always went to (hintPc, hintFlags): the front end may go on translating
+   * there behind a run-time check (a trace through the indirect branch).
+   * Null when it could not use the hint (optional).
+   */
+  retranslate?(pc: number, flags: number, hintPc: number, hintFlags: number): { ir: IrBlock; end: number; pages?: number[] } | null;
   /** JavaScript expressions over the state array `R` computing pc() and flags(), for lookups inside compiled TBs (optional). */
   lookupKeySource?(): { pc: string; flags: string };
 }
@@ -110,6 +117,8 @@ export class TbCache {
   tbsInvalidated = 0;
   /** TBs that became hot and were compiled to JavaScript. */
   tbsCompiled = 0;
+  /** Hot TBs translated again through their one indirect target (followIndirect). */
+  tbsRetranslated = 0;
   /** Hot TBs compiled together with their chained successors. */
   regionsCompiled = 0;
   /** Non-zero word 0 ends run() at the next chained exit with EXIT_INTERRUPT (linux-user: a signal came in). */
@@ -128,7 +137,7 @@ export class TbCache {
   constructor(private env: ExecEnv, private fe: FrontEnd, private opts: TbCacheOptions = {}) {
     if (typeof process !== 'undefined' && process.env.TSEMU_TB_PROFILE) {
       const prof = (this.profile = new Map());
-      process.on('exit', () => printProfile(prof));
+      process.on('exit', () => printProfile(prof, process.env.TSEMU_TB_PROFILE === 'entries' ? 0 : 1));
     }
     this.interpret = opts.interpret ?? false;
     this.optimize = opts.optimize ?? true;
@@ -181,8 +190,9 @@ export class TbCache {
       i1: null, p1: 0, f1: -1, i2: null, p2: 0, f2: -1, i3: null, p3: 0, f3: -1,
     };
     const compile = (): void => {
+      if (!this.interpret && !this.regions) this.followIndirect(tb);
       this.optimizeTb(tb);
-      this.opts.onTranslate?.(pc, flags, ir);
+      this.opts.onTranslate?.(pc, flags, tb.ir);
       tb.fn = this.interpret ? () => interpretBlock(ir, env) : this.compileHot(tb);
       // Without regions nothing reads a compiled TB's IR again: let it go, so
       // the collector stops copying and marking it (it was most of the heap).
@@ -194,21 +204,50 @@ export class TbCache {
       let runs = 0;
       const cs = this.cs;
       tb.fn = () => {
-        if (++runs >= threshold) compile();
+        // Compiled code from the first hot run on: its IR may be a new translation (followIndirect), with other slots.
+        if (++runs >= threshold) { compile(); return tb.fn(); }
         const r = interpretBlock(ir, env);
         if (r >= 0) cs.last = tb; // it may have been called by a compiled TB, not the dispatcher
         return r;
       };
     } else compile();
     this.tbsTranslated++;
-    const first = (pc >>> 0) >>> PAGE_BITS, last = ((end - 1) >>> 0) >>> PAGE_BITS;
+    this.registerPages(tb, pages);
+    return tb;
+  }
+
+  /** Mark the TB's guest pages as code and list it under each (invalidation drops it on a write to any). */
+  private registerPages(tb: TranslationBlock, pages: number[] | undefined): void {
+    const first = (tb.pc >>> 0) >>> PAGE_BITS, last = ((tb.end - 1) >>> 0) >>> PAGE_BITS;
     for (const p of pages ?? Array.from({ length: last - first + 1 }, (_, i) => first + i)) {
-      mem.setCode(p, true);
+      this.env.mem.setCode(p, true);
       let list = this.byPage.get(p);
       if (!list) this.byPage.set(p, (list = []));
-      list.push(tb);
+      if (list[list.length - 1] !== tb) list.push(tb);
     }
-    return tb;
+  }
+
+  /**
+   * A TB about to be compiled whose indirect exit went to one target the last
+   * four times (its whole indirect cache holds that TB) is translated again
+   * with that target as a hint (FrontEnd.retranslate): a call through a
+   * pointer or a return then goes on inside the TB behind a check, instead of
+   * two TB transitions through the dispatcher.
+   */
+  private followIndirect(tb: TranslationBlock): void {
+    const t = tb.ind;
+    if (t === null || !t.valid || this.fe.retranslate === undefined) return;
+    if (tb.i1 !== t || tb.i2 !== t || tb.i3 !== t) return; // four exits, one target
+    const r = this.fe.retranslate(tb.pc, tb.flags, t.pc, t.flags);
+    this.env.mem.fk = 0;
+    if (r === null) return;
+    tb.ir = r.ir;
+    tb.end = r.end;
+    tb.icount = r.ir.icount;
+    // Slots are the new IR's: links made by the interpreted runs belong to the old one.
+    tb.links = Array.from({ length: Math.max(r.ir.slots ?? 0, 1) }, () => null);
+    this.registerPages(tb, r.pages);
+    this.tbsRetranslated++;
   }
 
   private optimizeTb(tb: TranslationBlock): void {
@@ -309,7 +348,9 @@ export class TbCache {
           tb = nx;
         } else if (r === EXIT_LOOKUP) {
           e[2]!++;
-          tb = this.lookup(fe.pc(), fe.flags());
+          const nx = this.lookup(fe.pc(), fe.flags());
+          if (nx.valid) pushIndirect(tb, nx);
+          tb = nx;
         } else {
           return r;
         }
@@ -375,11 +416,12 @@ function pushIndirect(tb: TranslationBlock, nx: TranslationBlock): void {
   tb.ind = nx; tb.ipc = nx.pc; tb.ifl = nx.flags;
 }
 
-function printProfile(prof: Map<TranslationBlock, number[]>): void {
+/** The 40 TBs with the most guest instructions (`by` 1) or entries (0, TSEMU_TB_PROFILE=entries). */
+function printProfile(prof: Map<TranslationBlock, number[]>, by: number): void {
   let entries = 0, insns = 0, lookups = 0;
   for (const e of prof.values()) { entries += e[0]!; insns += e[1]!; lookups += e[2]!; }
   const lines = [`TB profile: ${insns} insns, ${entries} TB entries (${(insns / Math.max(entries, 1)).toFixed(1)} insns/entry), ${lookups} indirect exits`];
-  const top = [...prof].sort((a, b) => b[1][1]! - a[1][1]!).slice(0, 40);
+  const top = [...prof].sort((a, b) => b[1][by]! - a[1][by]!).slice(0, 40);
   for (const [tb, e] of top) {
     lines.push(`  pc ${(tb.pc >>> 0).toString(16)} fl ${tb.flags} len ${tb.icount}: ${(100 * e[1]! / Math.max(insns, 1)).toFixed(1)}% insns, ${e[0]} entries, ${(e[1]! / e[0]!).toFixed(1)} insns/entry, ${e[2]} indirect`);
   }

@@ -39,10 +39,56 @@ function toyMachine(opts = {}) {
     },
   };
   fe.lookupKeySource = () => ({ pc: 'R[15]', flags: '0' });
-  return { mem, regs, cache: new TbCache({ regs, mem }, fe, opts) };
+  return { mem, regs, fe, cache: new TbCache({ regs, mem }, fe, opts) };
 }
 
 describe('TbCache', () => {
+  it('a TB about to be compiled whose last four indirect exits went to one TB is translated again with it as a hint', () => {
+    // 0x1000: r0 += 5; jump to r3 (0x2000)   0x2000: r0 += 1; counted jump back to 0x1000; 0: stop
+    const { mem, regs, fe, cache } = toyMachine({ hotThreshold: 6 });
+    [5, 0x40000000].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+    [1, 0x80001000 | 0, 0].forEach((v, i) => mem.st32(0x2000 + i * 4, v));
+    const hints: number[][] = [];
+    // The new translation of the jump adds 100 to r0 before it jumps, so the runs that use it show.
+    fe.retranslate = (pc, flags, hintPc, hintFlags) => {
+      hints.push([pc, flags, hintPc, hintFlags]);
+      const b = new IrBuilder([{ name: 'r0', slot: 0 }, { name: 'pc', slot: 15 }, { name: 'r3', slot: 3 }]);
+      b.insnStart(pc);
+      b.add(b.global(0), b.global(0), b.c(100));
+      b.mov(b.global(1), b.global(2));
+      b.exitTb(EXIT_LOOKUP);
+      return { ir: b.finish(), end: pc + 4 };
+    };
+    regs[15] = 0x1000;
+    regs[3] = 0x2000;
+    regs[1] = 20;
+    expect(cache.run()).toBe(-7);
+    expect(hints).toEqual([[0x1004, 0, 0x2000, 0]]);
+    expect(cache.tbsRetranslated).toBe(1);
+    // 20 rounds of +5 +1; the jump's TB ran 5 times interpreted, then 15 times as its new translation.
+    expect(regs[0]).toBe(20 * 6 + 15 * 100);
+    expect(cache.insnsExecuted).toBe(20 * 4 + 1);
+  });
+
+  it('a TB is not translated again before it is hot, nor when the front end declines the hint', () => {
+    const { mem, regs, fe, cache } = toyMachine({ hotThreshold: 6 });
+    [5, 0x40000000].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+    [1, 0x80001000 | 0, 0].forEach((v, i) => mem.st32(0x2000 + i * 4, v));
+    let asked = 0;
+    fe.retranslate = () => { asked++; return null; };
+    regs[15] = 0x1000;
+    regs[3] = 0x2000;
+    regs[1] = 3; // three runs: below the threshold
+    expect(cache.run()).toBe(-7);
+    expect(asked).toBe(0);
+    regs[15] = 0x1000;
+    regs[1] = 20;
+    expect(cache.run()).toBe(-7);
+    expect(asked).toBe(1); // hot now, one target: asked, declined
+    expect(cache.tbsRetranslated).toBe(0);
+    expect(regs[0]).toBe(23 * 6);
+  });
+
   it('runs a loop spanning two TBs as one region, counting exactly', () => {
     // Toy guest variant: word 0x8000_0000 | target means "jump to target".
     const { mem, regs, cache } = toyMachine({ regions: true, hotThreshold: 2 });

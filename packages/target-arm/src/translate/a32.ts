@@ -133,7 +133,7 @@ function miscellaneous(ctx: DisasContext, insn: number): void {
         const target = ctx.temp();
         ctx.b.mov(target, ctx.reg(rm));
         ctx.b.movi(ctx.g(S.LR), ctx.pc + 4);
-        return ctx.bxReg(target);
+        return ctx.bxReg(target, false, ctx.pc + 4);
       }
       break;
     case 5: { const r = ctx.temp(); ctx.b.call([ctx.h.qadd, ctx.h.qsub, ctx.h.qdadd, ctx.h.qdsub][op]!, r, ctx.reg(rm), ctx.reg(rn)); return ctx.setReg(rd, r); }

@@ -87,6 +87,15 @@ export class DisasContext {
   private follows = 0;
   /** Follow B / BL and predict returns (ArmCpu option `traces`, off by default: see README, Speed). */
   traces = false;
+  /**
+   * Where this TB's indirect branch went every time so far (the register's
+   * value: pc, with bit 0 set for Thumb), or -1. A hot TB is translated again
+   * with it (TbCache, FrontEnd.retranslate): translation follows the first
+   * indirect branch there behind a check, and a call's return is predicted.
+   */
+  hint = -1;
+  /** The hint was followed. */
+  hintUsed = false;
 
   constructor(
     readonly mem: GuestMemory,
@@ -150,8 +159,8 @@ export class DisasContext {
     if (it !== this.condexecHeld) this.b.movi(this.g(S.CONDEXEC), it);
   }
 
-  /** Branch to an address held in a temp, switching instruction set on bit 0. */
-  bxReg(t: number, ret = false): void {
+  /** Branch to an address held in a temp, switching instruction set on bit 0 (`link`: the return address a BLX left in LR). */
+  bxReg(t: number, ret = false, link = -1): void {
     const b = this.b;
     if (b.isConst(t)) {
       const v = b.constValue(t);
@@ -159,6 +168,7 @@ export class DisasContext {
       return;
     }
     if ((ret || t === this.g(S.LR)) && this.predictReturn(t, true)) return;
+    if (this.followHint(t, true, link)) return;
     this.bxExit(t);
   }
 
@@ -178,7 +188,36 @@ export class DisasContext {
   /** Branch without changing instruction set. */
   branchReg(t: number, ret = false): void {
     if (ret && this.predictReturn(t, false)) return;
+    if (this.followHint(t, false, -1)) return;
     this.branchExit(t);
+  }
+
+  /**
+   * The first indirect branch of a TB translated with a hint: compare the
+   * target with it, go on translating there, and leave through a side exit
+   * when they differ (as a predicted return). A call (`link`) also pushes its
+   * return address, so the callee's return is predicted. qsort's loop
+   * (`blx r5` to the comparison, its `bx lr` back) so becomes one TB.
+   */
+  private followHint(t: number, interwork: boolean, link: number): boolean {
+    const h = this.hint;
+    if (h === -1 || this.hintUsed || this.thumb !== ((h & 1) === 1) || this.pendingAhead()) return false;
+    const dest = this.thumb ? h & ~1 : h;
+    if (!this.canFollow(dest >>> 0, link !== -1, true)) return false;
+    const b = this.b;
+    const label = b.label();
+    if (interwork) b.brcond(t, b.c(h), Cond.ne, label);
+    else {
+      const masked = b.temp();
+      b.andi(masked, t, this.thumb ? ~1 : ~3);
+      b.brcond(masked, b.c(dest), Cond.ne, label);
+    }
+    this.sideExits.push({ label, target: t, interwork });
+    this.hintUsed = true;
+    this.follows++;
+    this.redirect = dest >>> 0;
+    if (link !== -1) this.retStack.push(link);
+    return true;
   }
 
   private branchExit(t: number): void {
@@ -235,9 +274,11 @@ export class DisasContext {
    * `b loop_head` (busybox awk: 4 M of its 67 M TB entries) then costs no TB
    * transition of its own, and at most one block is copied per trampoline.
    * Following every B copied whole loops into other TBs (README, Speed).
+   * `checked`: a branch whose target is compared at run time (a hinted
+   * indirect branch, a predicted return), followed without `traces`.
    */
-  private canFollow(dest: number, call = false): boolean {
-    if (!(this.traces || (!call && this.b.icount === 1)) || this.condLabel >= 0 || this.itState !== 0 || this.condexecHeld !== 0 || this.follows >= MAX_FOLLOW) return false;
+  private canFollow(dest: number, call = false, checked = false): boolean {
+    if (!(this.traces || checked || (!call && this.b.icount === 1)) || this.condLabel >= 0 || this.itState !== 0 || this.condexecHeld !== 0 || this.follows >= MAX_FOLLOW) return false;
     if (dest >= KUSER_BASE || (!call && this.translated.has(dest))) return false;
     return this.pageOk(dest);
   }
@@ -268,7 +309,7 @@ export class DisasContext {
     const ret = this.retStack[this.retStack.length - 1];
     if (ret === undefined) return false;
     const dest = this.thumb ? ret & ~1 : ret;
-    if (this.thumb !== ((ret & 1) === 1) || this.pendingAhead() || !this.canFollow(dest >>> 0)) return false;
+    if (this.thumb !== ((ret & 1) === 1) || this.pendingAhead() || !this.canFollow(dest >>> 0, false, true)) return false;
     this.retStack.pop();
     const label = this.b.label();
     this.b.brcond(t, this.b.c(ret), Cond.ne, label);

@@ -99,7 +99,7 @@ function specialData(ctx: DisasContext, insn: number): void {
         const target = ctx.temp();
         ctx.b.mov(target, ctx.reg(rm));
         ctx.b.movi(ctx.g(S.LR), (ctx.pc + 2) | 1);
-        return ctx.bxReg(target);
+        return ctx.bxReg(target, false, (ctx.pc + 2) | 1);
       }
       return ctx.bxReg(ctx.reg(rm));
     }

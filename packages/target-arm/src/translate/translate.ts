@@ -66,7 +66,9 @@ const KUSER_BASE = 0xffff0000;
  * exit, translation resumes at a pending forward branch target, so a loop
  * whose exit test jumps over a return or a call stays one TB. A B that is
  * the TB's first instruction is followed to its target; with `traces` every
- * B / BL and predicted return is (DisasContext.canFollow). A TB
+ * B / BL and predicted return is (DisasContext.canFollow); with `hint` (the
+ * target a hot TB's indirect branch always took) the first indirect branch
+ * is followed there behind a check (DisasContext.followHint). A TB
  * may start or end inside an IT block: the IT state comes in with the flags,
  * CONDEXEC follows it at instruction starts where it changes, and exits
  * store the state to resume with (see DisasContext.itAfter). Each
@@ -74,8 +76,8 @@ const KUSER_BASE = 0xffff0000;
  * SIGILL at that instruction.
  */
 export function translateArm(
-  mem: GuestMemory, h: ArmHelpers, pc: number, flags: number, traces = false,
-): { ir: IrBlock; end: number; pages?: number[] } {
+  mem: GuestMemory, h: ArmHelpers, pc: number, flags: number, traces = false, hint = -1,
+): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean } {
   const thumb = (flags & TB_FLAG_THUMB) !== 0;
   const ctx = new DisasContext(mem, thumb, h);
   ctx.traces = traces;
@@ -84,6 +86,7 @@ export function translateArm(
     kuserHelper(ctx);
     return { ir: ctx.b.finish(), end: ctx.pc + 4 };
   }
+  ctx.hint = hint;
   const b = ctx.b;
   // CONDEXEC holds the TB's entry IT state (the flags were derived from it).
   if (thumb) ctx.itState = ctx.tbIt = ctx.condexecHeld = (flags >>> TB_FLAG_IT_SHIFT) & 0xff;
@@ -172,7 +175,7 @@ export function translateArm(
     ctx.gotoPc(dest, thumb ? 1 : 0, false, 0); // internal branches are never taken inside an IT block
   }
   ctx.finishSideExits();
-  return { ir: b.finish(), end: ctx.pc, pages: [...ctx.pages] };
+  return { ir: b.finish(), end: ctx.pc, pages: [...ctx.pages], hinted: ctx.hintUsed };
 }
 
 /**
