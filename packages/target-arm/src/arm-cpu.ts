@@ -50,8 +50,8 @@ export class ArmCpu implements FrontEnd {
     return translateArm(this.mem, this.helpers, pc, flags, this.traces);
   }
   retranslate(pc: number, flags: number, hintPc: number, hintFlags: number) {
-    // Only a target in the same instruction set, outside an IT block, can be followed.
-    if (hintFlags !== (flags & TB_FLAG_THUMB)) return null;
+    // Only a target outside an IT block can be followed (in either instruction set: BX / BLX interwork).
+    if ((hintFlags & ~TB_FLAG_THUMB) !== 0) return null;
     const r = translateArm(this.mem, this.helpers, pc, flags, this.traces, (hintPc | (hintFlags & TB_FLAG_THUMB)) | 0);
     return r.hinted ? r : null;
   }

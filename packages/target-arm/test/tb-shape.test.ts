@@ -205,7 +205,7 @@ describe('TB shapes', () => {
       }
     });
 
-    it('targets that change, or lie in the other instruction set, are not followed', () => {
+    it('a target that changes is not followed', () => {
       for (const mode of COMPILED) {
         // eors r5,r2 before the call alternates between f and g.
         const { cpu, sizes } = setUp(mode);
@@ -214,11 +214,32 @@ describe('TB shapes', () => {
         again(cpu, 0x2101, 100);
         expect(cpu.state.regs[6]).toBe(50 * 4 + 50 * 101);
         expect(sizes.get(0x1000)).toBe(3);
-        const arm = setUp(mode);
-        again(arm.cpu, 0x3000, 100);
-        expect(arm.cpu.state.regs[6]).toBe(100 * 4);
-        expect(arm.sizes.get(0x1000)).toBe(2);
-        expect(arm.cpu.cache.tbsRetranslated).toBe(0);
+      }
+    });
+
+    it('a call into the other instruction set and its return are followed too (BLX / BX interwork)', () => {
+      for (const mode of COMPILED) {
+        // Thumb loop calling h (ARM); then the same TB meets f (Thumb) at its check.
+        const { cpu, sizes } = setUp(mode);
+        again(cpu, 0x3000, 100);
+        expect(cpu.state.regs[6]).toBe(100 * 4);
+        expect(cpu.cache.insnsExecuted).toBe(100 * 7 + 1);
+        expect(sizes.get(0x1000)).toBe(8);
+        expect(cpu.state.regs[S.THUMB]).toBe(1);
+        again(cpu, 0x2001, 10);
+        expect(cpu.state.regs[6]).toBe(400 + 10 * 4);
+        // ARM loop (0x4000): mov r0,r4; blx r5; add r6,r6,r0; subs r1,r1,#1; bne loop; svc 0 -> f (Thumb).
+        [0xe1a00004, 0xe12fff35, 0xe0866000, 0xe2511001, 0x1afffffa, 0xef000000].forEach((w, i) => cpu.mem.st32(0x4000 + 4 * i, w));
+        cpu.state.regs[S.PC] = 0x4000;
+        cpu.state.regs[S.THUMB] = 0;
+        cpu.state.regs[5] = 0x2001;
+        cpu.state.regs[1] = 100;
+        cpu.state.regs[6] = 0;
+        expect(cpu.run()).toBe(EXIT_EXCEPTION);
+        expect(cpu.state.regs[6]).toBe(100 * 4);
+        expect(cpu.state.regs[S.THUMB]).toBe(0);
+        expect(cpu.state.regs[S.PC] >>> 0).toBe(0x4018);
+        expect(sizes.get(0x4000)).toBe(8);
       }
     });
   });

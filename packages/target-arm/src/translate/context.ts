@@ -83,7 +83,7 @@ export class DisasContext {
   /** Return addresses (with the Thumb bit, as BL leaves them in LR) of calls followed into. */
   readonly retStack: number[] = [];
   /** Predicted returns: taken when the real target differs (emitted at the TB's end). */
-  readonly sideExits: { label: number; target: number; interwork: boolean }[] = [];
+  readonly sideExits: { label: number; target: number; interwork: boolean; thumb: boolean }[] = [];
   private follows = 0;
   /** Follow B / BL and predict returns (ArmCpu option `traces`, off by default: see README, Speed). */
   traces = false;
@@ -97,11 +97,22 @@ export class DisasContext {
   /** The hint was followed. */
   hintUsed = false;
 
+  /**
+   * The instruction set being translated: the TB's own (`tbThumb`) until a
+   * followed interworking branch (a hinted BLX / BX, a predicted return)
+   * switches it; exits and side exits then store the state they leave in.
+   */
+  thumb: boolean;
+  /** The instruction set the TB starts in (part of its flags). */
+  readonly tbThumb: boolean;
+
   constructor(
     readonly mem: GuestMemory,
-    readonly thumb: boolean,
+    thumb: boolean,
     readonly h: ArmHelpers,
-  ) {}
+  ) {
+    this.thumb = this.tbThumb = thumb;
+  }
 
   g(slot: number): number {
     return this.b.global(slot);
@@ -201,8 +212,10 @@ export class DisasContext {
    */
   private followHint(t: number, interwork: boolean, link: number): boolean {
     const h = this.hint;
-    if (h === -1 || this.hintUsed || this.thumb !== ((h & 1) === 1) || this.pendingAhead()) return false;
-    const dest = this.thumb ? h & ~1 : h;
+    if (h === -1 || this.hintUsed || this.pendingAhead()) return false;
+    const toThumb = (h & 1) === 1;
+    if (toThumb !== this.thumb && !interwork) return false;
+    const dest = toThumb ? h & ~1 : h;
     if (!this.canFollow(dest >>> 0, link !== -1, true)) return false;
     const b = this.b;
     const label = b.label();
@@ -212,12 +225,20 @@ export class DisasContext {
       b.andi(masked, t, this.thumb ? ~1 : ~3);
       b.brcond(masked, b.c(dest), Cond.ne, label);
     }
-    this.sideExits.push({ label, target: t, interwork });
+    this.sideExits.push({ label, target: t, interwork, thumb: this.thumb });
     this.hintUsed = true;
     this.follows++;
     this.redirect = dest >>> 0;
     if (link !== -1) this.retStack.push(link);
+    this.switchTo(toThumb);
     return true;
+  }
+
+  /** A followed interworking branch changes the instruction set: the state says so from here on. */
+  private switchTo(thumb: boolean): void {
+    if (thumb === this.thumb) return;
+    this.thumb = thumb;
+    this.b.movi(this.g(S.THUMB), thumb ? 1 : 0);
   }
 
   private branchExit(t: number): void {
@@ -238,7 +259,7 @@ export class DisasContext {
    */
   gotoPc(dest: number, thumb: 0 | 1 = this.thumb ? 1 : 0, allowInternal = false, it = this.itAfter(), link = -1): void {
     const b = this.b;
-    if (allowInternal && it === 0 && this.condexecHeld === 0 && (thumb === 1) === this.thumb && dest >>> 0 > this.pc && (dest >>> 0) - this.pc <= MAX_INTERNAL_JUMP) {
+    if (allowInternal && it === 0 && this.condexecHeld === 0 && (thumb === 1) === this.thumb && this.thumb === this.tbThumb && dest >>> 0 > this.pc && (dest >>> 0) - this.pc <= MAX_INTERNAL_JUMP) {
       let l = this.pendingTargets.get(dest >>> 0);
       if (l === undefined) { l = b.label(); this.pendingTargets.set(dest >>> 0, l); }
       b.br(l);
@@ -257,7 +278,7 @@ export class DisasContext {
     b.movi(this.g(S.PC), dest);
     this.exitIt(it);
     if ((thumb === 1) !== this.thumb) b.movi(this.g(S.THUMB), thumb);
-    else if (dest >>> 0 === this.tbPc && it === this.tbIt && b.loopSlot === undefined) {
+    else if (dest >>> 0 === this.tbPc && it === this.tbIt && this.thumb === this.tbThumb && b.loopSlot === undefined) {
       b.loopSlot = slot;
       b.loopLive = [this.g(S.PC), this.g(S.THUMB), this.g(S.CONDEXEC)];
     }
@@ -308,14 +329,16 @@ export class DisasContext {
   private predictReturn(t: number, interwork: boolean): boolean {
     const ret = this.retStack[this.retStack.length - 1];
     if (ret === undefined) return false;
-    const dest = this.thumb ? ret & ~1 : ret;
-    if (this.thumb !== ((ret & 1) === 1) || this.pendingAhead() || !this.canFollow(dest >>> 0, false, true)) return false;
+    const toThumb = (ret & 1) === 1;
+    const dest = toThumb ? ret & ~1 : ret;
+    if ((toThumb !== this.thumb && !interwork) || this.pendingAhead() || !this.canFollow(dest >>> 0, false, true)) return false;
     this.retStack.pop();
     const label = this.b.label();
     this.b.brcond(t, this.b.c(ret), Cond.ne, label);
-    this.sideExits.push({ label, target: t, interwork });
+    this.sideExits.push({ label, target: t, interwork, thumb: this.thumb });
     this.follows++;
     this.redirect = dest >>> 0;
+    this.switchTo(toThumb);
     return true;
   }
 
@@ -325,6 +348,7 @@ export class DisasContext {
     this.isIt = false;
     for (const e of this.sideExits) {
       this.b.setLabel(e.label);
+      this.thumb = e.thumb; // the instruction set where the check was
       if (e.interwork) this.bxExit(e.target);
       else this.branchExit(e.target);
     }

@@ -78,8 +78,8 @@ const KUSER_BASE = 0xffff0000;
 export function translateArm(
   mem: GuestMemory, h: ArmHelpers, pc: number, flags: number, traces = false, hint = -1,
 ): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean } {
-  const thumb = (flags & TB_FLAG_THUMB) !== 0;
-  const ctx = new DisasContext(mem, thumb, h);
+  const tbThumb = (flags & TB_FLAG_THUMB) !== 0;
+  const ctx = new DisasContext(mem, tbThumb, h);
   ctx.traces = traces;
   ctx.pc = ctx.tbPc = pc >>> 0;
   if (ctx.pc >= KUSER_BASE) {
@@ -89,11 +89,12 @@ export function translateArm(
   ctx.hint = hint;
   const b = ctx.b;
   // CONDEXEC holds the TB's entry IT state (the flags were derived from it).
-  if (thumb) ctx.itState = ctx.tbIt = ctx.condexecHeld = (flags >>> TB_FLAG_IT_SHIFT) & 0xff;
+  if (tbThumb) ctx.itState = ctx.tbIt = ctx.condexecHeld = (flags >>> TB_FLAG_IT_SHIFT) & 0xff;
   let limit = MAX_INSNS;
   for (let n = 0; ; n++) {
     const target = ctx.pendingTargets.get(ctx.pc);
-    if (target !== undefined) {
+    // (Forward branches inside the TB are only made in its own instruction set.)
+    if (target !== undefined && ctx.thumb === ctx.tbThumb) {
       b.setLabel(target);
       ctx.pendingTargets.delete(ctx.pc);
     }
@@ -104,6 +105,8 @@ export function translateArm(
     ctx.condLabel = -1;
     ctx.condFallthrough = false;
     ctx.isIt = false;
+    // The instruction set of this instruction: a followed interworking branch switches ctx.thumb for the next one.
+    const thumb = ctx.thumb;
     let insn: number;
     if (thumb) {
       const hw1 = mem.ld16(ctx.pc);
@@ -125,6 +128,8 @@ export function translateArm(
     } catch (e) {
       if (!(e instanceof Undefined)) throw e;
       b.ops.length = mark;
+      ctx.thumb = thumb;
+      ctx.redirect = -1;
       ctx.condLabel = -1;
       ctx.cmpAt = -1; // it may point into the dropped ops
       ctx.undefinedInsn(insn);
@@ -149,6 +154,7 @@ export function translateArm(
       if (resume < 0 || n + 1 >= MAX_INSNS || !ctx.pageOk(resume)) break;
       ctx.pc = resume;
       ctx.itState = ctx.condexecHeld = 0;
+      ctx.thumb = ctx.tbThumb; // reached from the TB's own instructions
       continue;
     }
     // The length limit, or the next instruction on a page the TB may not run
@@ -159,20 +165,22 @@ export function translateArm(
       // loops: a 64-instruction superblock and a 5-instruction tail, two TB
       // transitions per iteration) runs on to that branch once, so the TB
       // loops on itself. Only the straight line: no resuming past MAX_INSNS.
-      const extra = limit === MAX_INSNS && ctx.itState === 0 && ctx.pageOk(next) ? loopCloses(ctx, next, thumb, pc >>> 0) : 0;
+      const extra = limit === MAX_INSNS && ctx.itState === 0 && ctx.thumb === ctx.tbThumb && ctx.pageOk(next)
+        ? loopCloses(ctx, next, ctx.thumb, pc >>> 0) : 0;
       if (extra > 0) {
         limit += extra;
         continue;
       }
-      ctx.gotoPc(next, thumb ? 1 : 0, false, ctx.itState);
+      ctx.gotoPc(next, ctx.thumb ? 1 : 0, false, ctx.itState);
       break;
     }
   }
   // Forward branch targets the TB did not reach become exits, and so do
   // mispredicted returns.
+  ctx.thumb = ctx.tbThumb; // pending targets belong to the TB's own instructions
   for (const [dest, label] of ctx.pendingTargets) {
     b.setLabel(label);
-    ctx.gotoPc(dest, thumb ? 1 : 0, false, 0); // internal branches are never taken inside an IT block
+    ctx.gotoPc(dest, tbThumb ? 1 : 0, false, 0); // internal branches are never taken inside an IT block
   }
   ctx.finishSideExits();
   return { ir: b.finish(), end: ctx.pc, pages: [...ctx.pages], hinted: ctx.hintUsed };
