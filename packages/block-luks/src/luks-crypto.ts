@@ -138,11 +138,11 @@ export class SectorCipher {
     const ivs = this.ivs(sector, Math.ceil(data.length / LUKS_SECTOR));
     // What each block is XORed with: the previous ciphertext block, or the IV at a sector's start
     // (taken before our ciphers decipher `data` in place).
-    const prev = Buffer.allocUnsafe(data.length);
+    // One copy shifted by a block, then each sector's first block replaced by its IV.
+    const prev = new Uint8Array(data.length);
+    prev.set(data.subarray(0, data.length - n), n);
     for (let at = 0, s = 0; at < data.length; at += LUKS_SECTOR, s++) {
-      prev.set(ivs.subarray(s * n, s * n + n), at);
-      const end = Math.min(at + LUKS_SECTOR, data.length);
-      prev.set(data.subarray(at, end - n), at + n);
+      for (let i = 0; i < n; i++) prev[at + i] = ivs[s * n + i]!;
     }
     xorInto(data, this.data(data, false), prev);
   }
