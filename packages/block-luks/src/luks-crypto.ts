@@ -105,8 +105,12 @@ export class SectorCipher {
     if (mode === 'xts') this.xts(data, sector, true);
     else if (mode === 'ecb') this.ecbInPlace(data, true);
     else if (mode !== 'cbc') this.ctr(data, sector);
-    else if (this.ours === undefined) this.cbcEncryptBySector(data, sector);
-    else this.cbcEncrypt(this.ours, data, sector);
+    else if (this.ours !== undefined) this.cbcEncrypt(this.ours, data, sector);
+    else {
+      const count = Math.ceil(data.length / LUKS_SECTOR);
+      if (count >= CBC_COLUMNS_MIN_SECTORS && (data.byteOffset & 3) === 0) this.cbcEncryptByColumn(data, sector, count);
+      else this.cbcEncryptBySector(data, sector, count);
+    }
   }
 
   /** XTS (IEEE 1619): block j of a sector is E_K1(P xor T_j) xor T_j, T_0 = E_K2(IV), T_j+1 = T_j times alpha. */
@@ -189,9 +193,7 @@ export class SectorCipher {
   }
 
   /** AES's CBC encryption: one OpenSSL cipher per sector (its blocks chain, so no single pass covers several sectors). */
-  private cbcEncryptBySector(data: Uint8Array, sector: number): void {
-    const count = Math.ceil(data.length / LUKS_SECTOR);
-    if (count >= CBC_COLUMNS_MIN_SECTORS && (data.byteOffset & 3) === 0) return this.cbcEncryptByColumn(data, sector, count);
+  private cbcEncryptBySector(data: Uint8Array, sector: number, count: number): void {
     const ivs = this.ivs(sector, count);
     for (let at = 0, s = 0; at < data.length; at += LUKS_SECTOR, s++) {
       const piece = data.subarray(at, Math.min(at + LUKS_SECTOR, data.length));

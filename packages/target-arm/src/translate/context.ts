@@ -225,20 +225,25 @@ export class DisasContext {
       b.andi(masked, t, this.thumb ? ~1 : ~3);
       b.brcond(masked, b.c(dest), Cond.ne, label);
     }
-    this.sideExits.push({ label, target: t, interwork, thumb: this.thumb });
     this.hintUsed = true;
-    this.follows++;
-    this.redirect = dest >>> 0;
     if (link !== -1) this.retStack.push(link);
-    this.switchTo(toThumb);
+    this.goOnChecked(label, t, interwork, dest, toThumb);
     return true;
   }
 
-  /** A followed interworking branch changes the instruction set: the state says so from here on. */
-  private switchTo(thumb: boolean): void {
-    if (thumb === this.thumb) return;
-    this.thumb = thumb;
-    this.b.movi(this.g(S.THUMB), thumb ? 1 : 0);
+  /**
+   * After a check that branches to `label` when target `t` is not the one
+   * expected: that label becomes a side exit (emitted at the TB's end), and
+   * translation goes on at `dest`. An interworking branch may change the
+   * instruction set: the state says so from here on.
+   */
+  private goOnChecked(label: number, t: number, interwork: boolean, dest: number, toThumb: boolean): void {
+    this.sideExits.push({ label, target: t, interwork, thumb: this.thumb });
+    this.follows++;
+    this.redirect = dest >>> 0;
+    if (toThumb === this.thumb) return;
+    this.thumb = toThumb;
+    this.b.movi(this.g(S.THUMB), toThumb ? 1 : 0);
   }
 
   private branchExit(t: number): void {
@@ -335,10 +340,7 @@ export class DisasContext {
     this.retStack.pop();
     const label = this.b.label();
     this.b.brcond(t, this.b.c(ret), Cond.ne, label);
-    this.sideExits.push({ label, target: t, interwork, thumb: this.thumb });
-    this.follows++;
-    this.redirect = dest >>> 0;
-    this.switchTo(toThumb);
+    this.goOnChecked(label, t, interwork, dest, toThumb);
     return true;
   }
 
