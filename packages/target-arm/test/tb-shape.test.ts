@@ -22,6 +22,15 @@ function load(halfwords: number[], base: number, mode: object): ArmCpu {
   return cpu;
 }
 
+function loadArm(words: number[], base: number, mode: object): ArmCpu {
+  const mem = new GuestMemory(0x10000);
+  words.forEach((w, i) => mem.st32(base + 4 * i, w));
+  const cpu = new ArmCpu(mem, mode);
+  cpu.state.regs[S.PC] = base;
+  cpu.state.regs[S.THUMB] = 0;
+  return cpu;
+}
+
 describe('TB shapes', () => {
   // loop: cmp r1,r2; bne body; svc 0; body: adds r0,#1; adds r1,#1; b loop
   const exitOverBody = [0x4291, 0xd100, 0xdf00, 0x3001, 0x3101, 0xe7f9];
@@ -88,6 +97,58 @@ describe('TB shapes', () => {
       cpu.state.regs[0] = cpu.state.regs[1] = 0;
       expect(cpu.run()).toBe(EXIT_EXCEPTION);
       expect(cpu.state.regs[0]).toBe(100);
+    }
+  });
+
+  it('ADD pc, pc, rm into the code after it stays inside the TB; other targets leave it', () => {
+    // 0x1000: add pc,pc,r3,lsl #2; 4 x add r0,r0,#2^k; svc 0   0x1018: add r0,r0,#16; svc 0
+    // r3 = -1 enters at 0x1004 ... r3 = 3 at the svc (0x1014); r3 = 4 jumps past the
+    // svc (0x1018, beyond the straight line): a TB of its own.
+    const words = [0xe08ff103, 0xe2800001, 0xe2800002, 0xe2800004, 0xe2800008, 0xef000000, 0xe2800010, 0xef000000];
+    const cases = [[-1, 15, 6], [0, 14, 5], [1, 12, 4], [2, 8, 3], [3, 0, 2], [1, 12, 4], [4, 16, 3], [-1, 15, 6]];
+    for (const mode of MODES) {
+      const cpu = loadArm(words, 0x1000, mode);
+      const t = cpu.translate(0x1000, 0);
+      expect(t.end).toBe(0x1018);
+      let tbs = 1;
+      for (const [r3, r0, insns] of cases) {
+        const before = cpu.cache.insnsExecuted;
+        cpu.state.regs[S.PC] = 0x1000;
+        cpu.state.regs[0] = 0;
+        cpu.state.regs[3] = r3!;
+        expect(cpu.run()).toBe(EXIT_EXCEPTION);
+        expect(cpu.state.regs[0]).toBe(r0);
+        expect(cpu.cache.insnsExecuted - before).toBe(insns);
+        if (r3 === 4) tbs = 2;
+        expect(cpu.cache.tbsTranslated).toBe(tbs);
+      }
+    }
+  });
+
+  it('a computed jump with bit 0 set switches to Thumb, and a conditional one may fall through', () => {
+    // 0x1000: addne pc,pc,r3; add r0,r0,#1; add r0,r0,#2; svc 0     0x1101 (Thumb): adds r0,#100; svc 0
+    const words = [0x108ff003, 0xe2800001, 0xe2800002, 0xef000000];
+    for (const mode of MODES) {
+      const cpu = loadArm(words, 0x1000, mode);
+      [0x3064, 0xdf00].forEach((h, i) => cpu.mem.st16(0x1100 + 2 * i, h));
+      const run = (r3: number, z: number): void => {
+        cpu.state.regs[S.PC] = 0x1000;
+        cpu.state.regs[S.THUMB] = 0;
+        cpu.state.regs[S.ZF] = z; // ZF holds the result: 0 means Z set
+        cpu.state.regs[0] = 0;
+        cpu.state.regs[3] = r3;
+        expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      };
+      run(0, 1);
+      expect(cpu.state.regs[0]).toBe(2);
+      run(0xf9, 1);
+      expect(cpu.state.regs[0]).toBe(100);
+      expect(cpu.state.regs[S.THUMB]).toBe(1);
+      run(0xf9, 0); // Z set: ne fails, the add is skipped
+      expect(cpu.state.regs[0]).toBe(3);
+      run(-4, 1); // target 0x1004
+      expect(cpu.state.regs[0]).toBe(3);
+      expect(cpu.cache.tbsTranslated).toBe(2);
     }
   });
 

@@ -45,7 +45,6 @@ export class IrBuilder {
   icount = 0;
   /** Set by the front end when a goto_tb slot targets the TB's own start. */
   loopSlot: number | undefined = undefined;
-  loopLive: number[] = [];
   /** Number of goto_tb slots used (chain links the TB needs). */
   slots = 0;
 
@@ -155,7 +154,7 @@ export class IrBuilder {
   insnStart(pc: number): void { this.emit(Op.insnStart, [pc]); this.icount++; }
 
   finish(): IrBlock {
-    return { temps: this.temps, ops: this.ops, labels: this.nextLabel, helpers: this.helpers, icount: this.icount, loopSlot: this.loopSlot, loopLive: this.loopLive, slots: this.slots };
+    return { temps: this.temps, ops: this.ops, labels: this.nextLabel, helpers: this.helpers, icount: this.icount, loopSlot: this.loopSlot, slots: this.slots };
   }
 }
 

@@ -111,8 +111,6 @@ export interface IrBlock {
   icount: number;
   /** goto_tb slot that jumps back to this TB's own start (compiled as a loop), if any. */
   loopSlot?: number;
-  /** Temps that stay live on the loop back edge whatever the TB reads (e.g. the guest pc). */
-  loopLive?: number[];
   /** goto_tb slots used (0..slots-1). */
   slots?: number;
 }

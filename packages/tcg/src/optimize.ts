@@ -202,32 +202,16 @@ function eliminateDead(b: IrBlock): void {
     if (!dead) reachable.push(o);
     if (o.op === Op.br || o.op === Op.gotoTb || o.op === Op.exitTb) dead = true;
   }
-  // A TB that loops on itself: the back edge needs only what the TB's start
-  // reads (plus what the CPU loop reads if the TB is invalidated meanwhile).
-  // Iterate down from "everything live" to a fixpoint.
-  const edge = globalsRow.slice();
-  const live = new Uint8Array(nt);
-  let keep = liveness(b, reachable, globalsRow, isConst, edge, live);
-  if (b.loopSlot !== undefined) {
-    const next = new Uint8Array(nt);
-    for (let iter = 0; iter < 4; iter++) {
-      for (let t = 0; t < nt; t++) next[t] = live[t]! & globalsRow[t]!;
-      for (const t of b.loopLive ?? []) next[t] = 1;
-      let same = true;
-      for (let t = 0; t < nt; t++) if (next[t] !== edge[t]) { same = false; break; }
-      if (same) break;
-      edge.set(next);
-      keep = liveness(b, reachable, globalsRow, isConst, edge, live);
-    }
-  }
-  b.ops = keep;
+  // A TB that loops on itself leaves through its back edge too (an interrupt, or
+  // its code written), and a signal handler then sees every register: so the
+  // back edge, like every exit, needs all globals (a register the loop
+  // overwrites before reading it still holds the last iteration's value).
+  b.ops = liveness(b, reachable, globalsRow, isConst, new Uint8Array(nt));
 }
 
 /** Backward liveness over forward branches; `live` ends as the live-in row. Returns the ops kept. */
-function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, isConst: Uint8Array, loopEdge: Uint8Array, live: Uint8Array): IrOp[] {
+function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, isConst: Uint8Array, live: Uint8Array): IrOp[] {
   const nt = live.length;
-  // Always a number: comparing slots with `undefined` (no self-loop) deoptimised this function ("not a Smi").
-  const loopSlot = b.loopSlot ?? -1;
   live.set(globalsRow);
   const liveAtLabel: (Uint8Array | null)[] = new Array<Uint8Array | null>(b.labels).fill(null);
   const keep: IrOp[] = [];
@@ -237,8 +221,7 @@ function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, isConst: Uint
     switch (o.op) {
       case Op.label: liveAtLabel[a[0]!] = live.slice(); keep.push(o); continue;
       case Op.br: live.set(liveAtLabel[a[0]!] ?? globalsRow); keep.push(o); continue;
-      case Op.gotoTb: live.set(a[0] === loopSlot ? loopEdge : globalsRow); keep.push(o); continue;
-      case Op.exitTb: live.set(globalsRow); keep.push(o); continue;
+      case Op.gotoTb: case Op.exitTb: live.set(globalsRow); keep.push(o); continue;
       case Op.brcond: orInto(liveAtLabel[a[3]!] ?? globalsRow); break;
       case Op.call: { const h = b.helpers[a[1]!]!; if (!h.pure || h.mayFault) orInto(globalsRow); break; }
       // A load or store may fault: the signal handler sees (and may resume with) every register, so

@@ -169,3 +169,33 @@ describe('GuestMemory.protect', () => {
   });
 });
 
+
+describe('a TB looping on itself, left for an interrupt', () => {
+  it('has written every register its completed iterations wrote, even ones the loop overwrites before reading', async () => {
+    // loop: r1 = r0; r0 = r0 + 1; goto loop. r1 is dead at the loop head (written
+    // before read), but a signal delivered when the loop leaves for the interrupt
+    // word must see r1 = r0 - 1 like the real CPU would. Nothing in the loop
+    // touches memory, so only another thread can set the word: a worker does.
+    const { Worker } = await import('node:worker_threads');
+    const b = new IrBuilder(G);
+    b.insnStart(0x100);
+    b.mov(b.global(1), b.global(0));
+    b.insnStart(0x104);
+    b.add(b.global(0), b.global(0), b.c(1));
+    b.insnStart(0x108);
+    b.loopSlot = 0;
+    b.gotoTb(0);
+    const ir = optimizeBlock(b.finish());
+    const interrupt = new Int32Array(new SharedArrayBuffer(4));
+    const env = { regs: new Int32Array(3), mem: setup(), interrupt };
+    const worker = new Worker('const { workerData } = require("node:worker_threads"); setTimeout(() => Atomics.store(workerData, 0, 1), 50);',
+      { eval: true, workerData: interrupt });
+    try {
+      expect(compileBlock(ir, env)()).toBe(0);
+    } finally {
+      await worker.terminate();
+    }
+    expect(env.regs[0]).toBeGreaterThan(1);
+    expect(env.regs[1]).toBe(env.regs[0]! - 1);
+  });
+});

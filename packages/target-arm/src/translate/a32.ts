@@ -6,6 +6,7 @@ import { loadExclusive, loadStore, loadStoreDual, loadStoreMultiple, storeExclus
 import { translateA32Media } from './a32-media.js';
 import * as M from './multiply.js';
 import { translateCoproc } from './coproc.js';
+import { computedJump } from './computed-jump.js';
 
 const bits = (x: number, hi: number, lo: number): number => (x >>> lo) & ((1 << (hi - lo + 1)) - 1);
 const bit = (x: number, n: number): boolean => ((x >>> n) & 1) !== 0;
@@ -154,6 +155,13 @@ function dataProcessingReg(ctx: DisasContext, insn: number): void {
   const op2 = bit(insn, 4)
     ? shiftReg(ctx, ctx.reg(rm), bits(insn, 6, 5), ctx.reg(bits(insn, 11, 8)), logicalS)
     : shiftImm(ctx, ctx.reg(rm), bits(insn, 6, 5), bits(insn, 11, 7), logicalS);
+  if (rd === 15 && rn === 15 && op === Alu.ADD && !s) {
+    // ADD pc, pc, rm: a jump into the code that follows (computed-jump.ts).
+    const target = ctx.temp();
+    ctx.b.add(target, ctx.reg(15), op2.value);
+    if (!computedJump(ctx, target)) ctx.setReg(15, target);
+    return;
+  }
   dataProc(ctx, op, s, rd, ctx.reg(rn), op2);
 }
 

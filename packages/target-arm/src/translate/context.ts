@@ -3,7 +3,9 @@ import { S, NUM_SLOTS, EXIT_EXCEPTION, Excp } from '../cpu-state.js';
 import type { ArmHelpers } from '../helpers.js';
 
 /** Forward branches up to this many bytes stay inside the TB. */
-const MAX_INTERNAL_JUMP = 256;
+export const MAX_INTERNAL_JUMP = 256;
+/** Guest instructions in one TB (before the loop extension, see translateArm). */
+export const MAX_INSNS = 64;
 /** Guest pages one TB may be translated from (it follows B / BL and predicted returns). */
 const MAX_PAGES = 4;
 /** Direct branches, calls and predicted returns one TB may follow. */
@@ -283,10 +285,7 @@ export class DisasContext {
     b.movi(this.g(S.PC), dest);
     this.exitIt(it);
     if ((thumb === 1) !== this.thumb) b.movi(this.g(S.THUMB), thumb);
-    else if (dest >>> 0 === this.tbPc && it === this.tbIt && this.thumb === this.tbThumb && b.loopSlot === undefined) {
-      b.loopSlot = slot;
-      b.loopLive = [this.g(S.PC), this.g(S.THUMB), this.g(S.CONDEXEC)];
-    }
+    else if (dest >>> 0 === this.tbPc && it === this.tbIt && this.thumb === this.tbThumb && b.loopSlot === undefined) b.loopSlot = slot;
     b.gotoTb(slot);
     this.jumped = true;
   }

@@ -2,7 +2,7 @@ import { Cond, MemOp, PAGE_BITS, neverOptimize, type IrBlock } from '@tsemu/tcg'
 import { S } from '../cpu-state.js';
 import type { ArmHelpers } from '../helpers.js';
 import type { GuestMemory } from '@tsemu/tcg';
-import { DisasContext, Undefined } from './context.js';
+import { DisasContext, MAX_INSNS, Undefined } from './context.js';
 import { translateA32 } from './a32.js';
 import { translateT16 } from './t16.js';
 import { translateT32 } from './t32.js';
@@ -12,7 +12,6 @@ import { loadStore, loadStoreDual, loadStoreMultiple } from './memops.js';
 export const TB_FLAG_THUMB = 1;
 export const TB_FLAG_IT_SHIFT = 1;
 
-const MAX_INSNS = 64;
 /** How far past MAX_INSNS loopCloses looks for a branch back to the TB's start. */
 const LOOP_LOOKAHEAD = 24;
 
