@@ -25,13 +25,14 @@ describe('tsemu-arm runs static armhf programs like qemu-arm', () => {
     expect(t.stderr).toMatch(/ exit_group\(3\)/);
   });
 
-  it('indirect.c: hot calls through pointers run in TBs translated again through them (-d stats)', () => {
+  it('indirect.c: hot calls through pointers run in TBs translated again through them, prologues end at their loops (-d stats)', () => {
     for (const mode of ['thumb', 'arm'] as const) {
       const exe = join(dir, `indirect-stats-${mode}`);
       compile(join(PROGRAMS, 'indirect.c'), exe, mode);
       const t = runTsemu(['-d', 'stats', exe], dir);
       expect(t.status).toBe(0);
       expect(Number(/(\d+) of them through an indirect branch/.exec(t.stderr)?.[1])).toBeGreaterThan(0);
+      expect(Number(/(\d+) ending at a loop's own TB/.exec(t.stderr)?.[1])).toBeGreaterThan(0);
     }
   });
 

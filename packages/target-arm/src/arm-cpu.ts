@@ -1,4 +1,4 @@
-import { TbCache, neverOptimize, type FrontEnd, type GuestMemory, type TbCacheOptions } from '@tsemu/tcg';
+import { TbCache, neverOptimize, type FrontEnd, type GuestMemory, type RetranslateHints, type TbCacheOptions } from '@tsemu/tcg';
 import { ArmCpuState, S } from './cpu-state.js';
 import { makeHelpers, type ArmHelpers } from './helpers.js';
 import { translateArm, TB_FLAG_THUMB, TB_FLAG_IT_SHIFT } from './translate/translate.js';
@@ -49,11 +49,12 @@ export class ArmCpu implements FrontEnd {
     }
     return translateArm(this.mem, this.helpers, pc, flags, this.traces);
   }
-  retranslate(pc: number, flags: number, hintPc: number, hintFlags: number) {
+  retranslate(pc: number, flags: number, how: RetranslateHints) {
     // Only a target outside an IT block can be followed (in either instruction set: BX / BLX interwork).
-    if ((hintFlags & ~TB_FLAG_THUMB) !== 0) return null;
-    const r = translateArm(this.mem, this.helpers, pc, flags, this.traces, (hintPc | (hintFlags & TB_FLAG_THUMB)) | 0);
-    return r.hinted ? r : null;
+    const h = how.hint;
+    const hint = h !== undefined && (h.flags & ~TB_FLAG_THUMB) === 0 ? (h.pc | (h.flags & TB_FLAG_THUMB)) | 0 : -1;
+    const r = translateArm(this.mem, this.helpers, pc, flags, this.traces, hint, how.stops);
+    return r.hinted || r.stopped ? r : null;
   }
 
   run(): number { return this.cache.run(); }

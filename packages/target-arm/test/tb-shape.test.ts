@@ -152,6 +152,30 @@ describe('TB shapes', () => {
     }
   });
 
+  it('a hot TB running into a loop that has its own TB ends there instead of holding a copy', () => {
+    // 0x1000: movs r0,#0; loop: adds r0,#3; subs r1,#1; bne loop; svc 0
+    // The first TB holds the loop's first iteration (its back edge goes to the
+    // loop's own TB, which loops on itself); once hot it is translated again to
+    // end at the loop. Results and counts stay exact.
+    for (const mode of [{ hotThreshold: 3 }, { hotThreshold: 3, optimize: false }]) {
+      const cpu = load([0x2000, 0x3003, 0x3901, 0xd1fc, 0xdf00], 0x1000, mode);
+      expect(cpu.translate(0x1000, 1).ir.icount).toBe(5);
+      for (let run = 1; run <= 5; run++) {
+        cpu.state.regs[S.PC] = 0x1000;
+        cpu.state.regs[1] = 10;
+        expect(cpu.run()).toBe(EXIT_EXCEPTION);
+        expect(cpu.state.regs[0]).toBe(30);
+        expect(cpu.cache.insnsExecuted).toBe(run * (1 + 10 * 3 + 1));
+      }
+      expect(cpu.cache.tbsRetranslated).toBe(1);
+      expect(cpu.cache.tbsStopped).toBe(1);
+      const again = cpu.retranslate(0x1000, 1, { stops: [{ pc: 0x1002, flags: 1 }] });
+      expect(again?.ir.icount).toBe(1);
+      expect(again?.end).toBe(0x1002);
+      expect(cpu.retranslate(0x1000, 1, { stops: [{ pc: 0x1002, flags: 0 }] })).toBeNull(); // the other instruction set: no stop
+    }
+  });
+
   it('a TB looping on itself stops at an interrupt', () => {
     // loop: adds r0,#1; cmp r0,#100; bne skip; str r0,[r1]; skip: b loop
     // The store hits the interrupt word, as a signal arriving would.

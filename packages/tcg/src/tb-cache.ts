@@ -1,7 +1,7 @@
 import { compileBlock, type ChainState, type ExecEnv, type LinkedTbFunction } from './backend-js.js';
 import { compileRegion } from './region.js';
 import { interpretBlock } from './interp.js';
-import type { IrBlock } from './ir.js';
+import { Op, type IrBlock } from './ir.js';
 import { EXIT_FAULT, FAULT_EXEC, PAGE_BITS, PERM_X } from './memory.js';
 import { optimizeBlock } from './optimize.js';
 import { warmUpTranslator } from './warmup.js';
@@ -45,14 +45,23 @@ export interface FrontEnd {
    */
   translate(pc: number, flags: number): { ir: IrBlock; end: number; pages?: number[] };
   /**
-   * Translate the block at (pc, flags) again for a hot TB whose indirect exit
-   * always went to (hintPc, hintFlags): the front end may go on translating
-   * there behind a run-time check (a trace through the indirect branch).
-   * Null when it could not use the hint (optional).
+   * Translate the block at (pc, flags) again for a hot TB, before it is
+   * compiled (optional). `hint`: its indirect exit always went there; the
+   * front end may go on translating there behind a run-time check (a trace
+   * through the indirect branch). `stops`: TBs that loop on themselves start
+   * at these keys; the front end may end the block where it reaches one (in
+   * that state) instead of holding a copy of that loop. Null when it could use
+   * neither.
    */
-  retranslate?(pc: number, flags: number, hintPc: number, hintFlags: number): { ir: IrBlock; end: number; pages?: number[] } | null;
+  retranslate?(pc: number, flags: number, how: RetranslateHints): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean; stopped?: boolean } | null;
   /** JavaScript expressions over the state array `R` computing pc() and flags(), for lookups inside compiled TBs (optional). */
   lookupKeySource?(): { pc: string; flags: string };
+}
+
+/** What TbCache tells FrontEnd.retranslate about a hot TB. */
+export interface RetranslateHints {
+  hint?: { pc: number; flags: number };
+  stops?: readonly { pc: number; flags: number }[];
 }
 
 export interface TbCacheOptions {
@@ -111,14 +120,20 @@ export class TbCache {
   private map = new Map<number, TranslationBlock>();
   private jmp: (TranslationBlock | null)[] = new Array(1 << JMP_CACHE_BITS).fill(null);
   private byPage = new Map<number, TranslationBlock[]>();
+  /** TBs that loop on themselves, by pc (a hot TB holding a copy of one may end where it starts). */
+  private loopHeads = new Map<number, TranslationBlock[]>();
   /** Counters for benchmarks. */
   tbsTranslated = 0;
   insnsExecuted = 0;
   tbsInvalidated = 0;
   /** TBs that became hot and were compiled to JavaScript. */
   tbsCompiled = 0;
-  /** Hot TBs translated again through their one indirect target (followIndirect). */
+  /** Hot TBs translated again before they were compiled (retranslateHot): through their one indirect target, or ending at a loop's TB. */
   tbsRetranslated = 0;
+  /** Of those: translated on through their indirect branch's target (the front end followed the hint). */
+  tbsHinted = 0;
+  /** Of those: ending where a self-looping TB starts (the front end used a stop). */
+  tbsStopped = 0;
   /** Hot TBs compiled together with their chained successors. */
   regionsCompiled = 0;
   /** Non-zero word 0 ends run() at the next chained exit with EXIT_INTERRUPT (linux-user: a signal came in). */
@@ -190,7 +205,7 @@ export class TbCache {
       i1: null, p1: 0, f1: -1, i2: null, p2: 0, f2: -1, i3: null, p3: 0, f3: -1,
     };
     const compile = (): void => {
-      if (!this.interpret && !this.regions) this.followIndirect(tb);
+      if (!this.interpret && !this.regions) this.retranslateHot(tb);
       this.optimizeTb(tb);
       this.opts.onTranslate?.(pc, flags, tb.ir);
       tb.fn = this.interpret ? () => interpretBlock(ir, env) : this.compileHot(tb);
@@ -213,6 +228,11 @@ export class TbCache {
     } else compile();
     this.tbsTranslated++;
     this.registerPages(tb, pages);
+    if (ir.loopSlot !== undefined) {
+      const heads = this.loopHeads.get(pc >>> 0);
+      if (heads) heads.push(tb);
+      else this.loopHeads.set(pc >>> 0, [tb]);
+    }
     return tb;
   }
 
@@ -228,17 +248,28 @@ export class TbCache {
   }
 
   /**
-   * A TB about to be compiled whose indirect exit went to one target the last
-   * four times (its whole indirect cache holds that TB) is translated again
-   * with that target as a hint (FrontEnd.retranslate): a call through a
-   * pointer or a return then goes on inside the TB behind a check, instead of
-   * two TB transitions through the dispatcher.
+   * A TB about to be compiled is translated again (FrontEnd.retranslate) when
+   * either applies:
+   * - its indirect exit went to one target the last four times (its whole
+   *   indirect cache holds that TB): a call through a pointer or a return then
+   *   goes on inside the TB behind a check, instead of two TB transitions
+   *   through the dispatcher;
+   * - it holds the start of a TB that loops on itself (a loop head it ran
+   *   into, say a function's prologue followed by its loop): it may end there.
+   *   Its copy of the loop ran one iteration at most before branching back to
+   *   the loop's own TB anyway, so this costs no transition where the loop
+   *   goes round, and it spares compiling the loop twice (the CPU kernels and
+   *   gzip: a fifth to a quarter of the instructions compiled).
    */
-  private followIndirect(tb: TranslationBlock): void {
+  private retranslateHot(tb: TranslationBlock): void {
+    if (this.fe.retranslate === undefined) return;
+    const how: RetranslateHints = {};
     const t = tb.ind;
-    if (t === null || !t.valid || this.fe.retranslate === undefined) return;
-    if (tb.i1 !== t || tb.i2 !== t || tb.i3 !== t) return; // four exits, one target
-    const r = this.fe.retranslate(tb.pc, tb.flags, t.pc, t.flags);
+    if (t !== null && t.valid && tb.i1 === t && tb.i2 === t && tb.i3 === t) how.hint = { pc: t.pc, flags: t.flags }; // four exits, one target
+    const stops = this.loopHeadsIn(tb);
+    if (stops.length > 0) how.stops = stops;
+    if (how.hint === undefined && how.stops === undefined) return;
+    const r = this.fe.retranslate(tb.pc, tb.flags, how);
     this.env.mem.fk = 0;
     if (r === null) return;
     tb.ir = r.ir;
@@ -248,6 +279,24 @@ export class TbCache {
     tb.links = Array.from({ length: Math.max(r.ir.slots ?? 0, 1) }, () => null);
     this.registerPages(tb, r.pages);
     this.tbsRetranslated++;
+    if (r.hinted === true) this.tbsHinted++;
+    if (r.stopped === true) this.tbsStopped++;
+  }
+
+  /** Keys of valid self-looping TBs (other than `tb`) starting at an instruction of `tb` after its first. */
+  private loopHeadsIn(tb: TranslationBlock): { pc: number; flags: number }[] {
+    const found: { pc: number; flags: number }[] = [];
+    if (this.loopHeads.size === 0) return found;
+    const ops = tb.ir.ops;
+    let first = true;
+    for (let i = 0; i < ops.length; i++) {
+      if (ops[i]!.op !== Op.insnStart) continue;
+      if (first) { first = false; continue; }
+      const heads = this.loopHeads.get(ops[i]!.args[0]! >>> 0);
+      if (heads === undefined) continue;
+      for (const h of heads) if (h.valid && h !== tb) found.push({ pc: h.pc, flags: h.flags });
+    }
+    return found;
   }
 
   private optimizeTb(tb: TranslationBlock): void {
@@ -306,6 +355,12 @@ export class TbCache {
       }
       this.regionsOf.delete(tb);
       this.map.delete((tb.pc >>> 0) * FLAGS_LIMIT + tb.flags);
+      const heads = this.loopHeads.get(tb.pc >>> 0);
+      if (heads !== undefined) {
+        const live = heads.filter((h) => h.valid);
+        if (live.length > 0) this.loopHeads.set(tb.pc >>> 0, live);
+        else this.loopHeads.delete(tb.pc >>> 0);
+      }
     }
     // Unlink the dropped TBs, so compiled TBs stop returning them (rare: code written, unmapped or made non-executable).
     for (const t of this.map.values()) {

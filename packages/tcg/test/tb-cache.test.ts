@@ -50,8 +50,9 @@ describe('TbCache', () => {
     [1, 0x80001000 | 0, 0].forEach((v, i) => mem.st32(0x2000 + i * 4, v));
     const hints: number[][] = [];
     // The new translation of the jump adds 100 to r0 before it jumps, so the runs that use it show.
-    fe.retranslate = (pc, flags, hintPc, hintFlags) => {
-      hints.push([pc, flags, hintPc, hintFlags]);
+    fe.retranslate = (pc, flags, how) => {
+      hints.push([pc, flags, how.hint!.pc, how.hint!.flags]);
+      expect(how.stops).toBeUndefined();
       const b = new IrBuilder([{ name: 'r0', slot: 0 }, { name: 'pc', slot: 15 }, { name: 'r3', slot: 3 }]);
       b.insnStart(pc);
       b.add(b.global(0), b.global(0), b.c(100));
@@ -65,6 +66,7 @@ describe('TbCache', () => {
     expect(cache.run()).toBe(-7);
     expect(hints).toEqual([[0x1004, 0, 0x2000, 0]]);
     expect(cache.tbsRetranslated).toBe(1);
+    expect(cache.tbsStopped).toBe(0);
     // 20 rounds of +5 +1; the jump's TB ran 5 times interpreted, then 15 times as its new translation.
     expect(regs[0]).toBe(20 * 6 + 15 * 100);
     expect(cache.insnsExecuted).toBe(20 * 4 + 1);
@@ -207,4 +209,67 @@ describe('TbCache', () => {
       expect(regs[0]).toBe(15);
     }
   });
+});
+
+describe('TbCache: a hot TB holding a loop that has a TB of its own', () => {
+  // 0x1000: r0 += 1 (a prologue), then the loop at 0x1004: r0 += 10; r1 -= 1;
+  // back to 0x1004 while r1 != 0; then stop (-7). Translated from 0x1000 the
+  // TB holds a copy of the loop's first iteration; the loop's own TB (from the
+  // back edge) loops on itself. Once the prologue's TB is hot it may end at the
+  // loop (stops), so the loop is compiled once.
+  function machine(honour: boolean) {
+    const mem = new GuestMemory(0x4000);
+    const regs = new Int32Array(16);
+    const asked: { pc: number; stops: { pc: number; flags: number }[] | undefined }[] = [];
+    const G = [{ name: 'r0', slot: 0 }, { name: 'pc', slot: 15 }, { name: 'r1', slot: 1 }];
+    const block = (pc: number, stopAtLoop: boolean) => {
+      const b = new IrBuilder(G);
+      if (pc === 0x1000) {
+        b.insnStart(0x1000);
+        b.add(b.global(0), b.global(0), b.c(1));
+        if (stopAtLoop) { b.movi(b.global(1), 0x1004); b.gotoTb(0); return { ir: b.finish(), end: 0x1004 }; }
+      }
+      const out = b.label();
+      b.insnStart(0x1004);
+      b.add(b.global(0), b.global(0), b.c(10));
+      b.add(b.global(2), b.global(2), b.c(-1));
+      b.brcond(b.global(2), b.c(0), 0, out);
+      b.movi(b.global(1), 0x1004);
+      if (pc === 0x1004) b.loopSlot = 0;
+      b.gotoTb(0);
+      b.setLabel(out);
+      b.insnStart(0x1008);
+      b.movi(b.global(1), 0x1008);
+      b.exitTb(-7);
+      return { ir: b.finish(), end: 0x100c };
+    };
+    const fe: FrontEnd = {
+      pc: () => regs[15]!,
+      flags: () => 0,
+      translate: (pc) => block(pc, false),
+      retranslate: (pc, _flags, how) => {
+        asked.push({ pc, stops: how.stops?.map((s) => ({ ...s })) });
+        return honour && how.stops?.some((s) => s.pc === 0x1004 && s.flags === 0) ? { ...block(pc, true), stopped: true } : null;
+      },
+    };
+    return { regs, asked, cache: new TbCache({ regs, mem }, fe, { hotThreshold: 3 }) };
+  }
+
+  for (const honour of [true, false]) {
+    it(`is translated again with the loop's start as a stop${honour ? '' : ' (declined: nothing changes)'}`, () => {
+      const { regs, asked, cache } = machine(honour);
+      for (let run = 1; run <= 6; run++) {
+        regs[15] = 0x1000;
+        regs[1] = 5;
+        expect(cache.run()).toBe(-7);
+        expect(regs[0]).toBe(run * (1 + 5 * 10));
+        expect(cache.insnsExecuted).toBe(run * (1 + 5 + 1));
+      }
+      // Asked once, when the prologue's TB got hot (its third run): the loop's TB existed by then.
+      expect(asked).toEqual([{ pc: 0x1000, stops: [{ pc: 0x1004, flags: 0 }] }]);
+      expect(cache.tbsRetranslated).toBe(honour ? 1 : 0);
+      expect(cache.tbsStopped).toBe(honour ? 1 : 0);
+      expect(cache.tbsHinted).toBe(0);
+    });
+  }
 });

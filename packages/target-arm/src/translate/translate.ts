@@ -75,8 +75,8 @@ const KUSER_BASE = 0xffff0000;
  * SIGILL at that instruction.
  */
 export function translateArm(
-  mem: GuestMemory, h: ArmHelpers, pc: number, flags: number, traces = false, hint = -1,
-): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean } {
+  mem: GuestMemory, h: ArmHelpers, pc: number, flags: number, traces = false, hint = -1, stops?: readonly { pc: number; flags: number }[],
+): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean; stopped?: boolean } {
   const tbThumb = (flags & TB_FLAG_THUMB) !== 0;
   const ctx = new DisasContext(mem, tbThumb, h);
   ctx.traces = traces;
@@ -90,12 +90,19 @@ export function translateArm(
   // CONDEXEC holds the TB's entry IT state (the flags were derived from it).
   if (tbThumb) ctx.itState = ctx.tbIt = ctx.condexecHeld = (flags >>> TB_FLAG_IT_SHIFT) & 0xff;
   let limit = MAX_INSNS;
+  let stopped = false;
   for (let n = 0; ; n++) {
     const target = ctx.pendingTargets.get(ctx.pc);
     // (Forward branches inside the TB are only made in its own instruction set.)
     if (target !== undefined && ctx.thumb === ctx.tbThumb) {
       b.setLabel(target);
       ctx.pendingTargets.delete(ctx.pc);
+    }
+    // A TB that loops on itself starts here (TbCache's stops): leave for it rather than copy its loop.
+    if (n > 0 && stops !== undefined && isStop(stops, ctx.pc, (ctx.thumb ? TB_FLAG_THUMB : 0) | (ctx.itState << TB_FLAG_IT_SHIFT))) {
+      ctx.gotoPc(ctx.pc, ctx.thumb ? 1 : 0, false, ctx.itState);
+      stopped = true;
+      break;
     }
     b.insnStart(ctx.pc);
     ctx.translated.add(ctx.pc);
@@ -182,7 +189,12 @@ export function translateArm(
     ctx.gotoPc(dest, tbThumb ? 1 : 0, false, 0); // internal branches are never taken inside an IT block
   }
   ctx.finishSideExits();
-  return { ir: b.finish(), end: ctx.pc, pages: [...ctx.pages], hinted: ctx.hintUsed };
+  return { ir: b.finish(), end: ctx.pc, pages: [...ctx.pages], hinted: ctx.hintUsed, stopped };
+}
+
+function isStop(stops: readonly { pc: number; flags: number }[], pc: number, flags: number): boolean {
+  for (const s of stops) if (s.pc >>> 0 === pc >>> 0 && s.flags === flags) return true;
+  return false;
 }
 
 /**
