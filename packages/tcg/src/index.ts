@@ -1,11 +1,11 @@
 export { Op, OpName, Cond, MemOp, invertCond, evalCond, formatIr } from './ir.js';
 export type { OpCode, CondCode, Temp, TempKind, IrOp, IrBlock, Helper } from './ir.js';
 export { IrBuilder, type GlobalSpec } from './builder.js';
-export { optimizeBlock } from './optimize.js';
+export { optimizeBlock, type ConstLoad } from './optimize.js';
 export { compileBlock, generateSource, type ExecEnv, type TbFunction, type LinkedTbFunction } from './backend-js.js';
 export { interpretBlock } from './interp.js';
 export { GuestMemory, PAGE_BITS, PAGE_SIZE, PERM_R, PERM_W, PERM_X, PERM_MAPPED, PERM_CODE, FAULT_READ, FAULT_WRITE, FAULT_EXEC, FAULT_ALIGN, EXIT_FAULT } from './memory.js';
 export { TbCache, EXIT_LOOKUP, EXIT_INTERRUPT, type TranslationBlock, type FrontEnd, type RetranslateHints, type TbCacheOptions } from './tb-cache.js';
-export { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
+export { umulh, smulh, divs, divu, bswap32, rotr, loadedValue } from './semantics.js';
 export { compileRegion, generateRegionSource, type RegionMember } from './region.js';
 export { neverOptimize } from './never-optimize.js';

@@ -1,7 +1,7 @@
 import { Op, MemOp, evalCond, type CondCode, type IrBlock, type IrOp } from './ir.js';
 import type { ExecEnv } from './backend-js.js';
 import { EXIT_FAULT } from './memory.js';
-import { umulh, smulh, divs, divu, bswap32, rotr } from './semantics.js';
+import { umulh, smulh, divs, divu, bswap32, rotr, loadedValue } from './semantics.js';
 import { neverOptimize } from './never-optimize.js';
 
 const labelCache = new WeakMap<IrOp[], Map<number, number>>();
@@ -85,11 +85,9 @@ export function interpretBlock(b: IrBlock, env: ExecEnv): number {
       case Op.ld: {
         const addr = get(a[1]!), mo = a[2]!, size = mo & MemOp.sizeMask;
         if ((mo & MemOp.align && addr & ((1 << size) - 1)) || (mo & MemOp.align8 && addr & 7)) { mem.alignFault(addr); return fault(); }
-        let x = size === 0 ? mem.ld8(addr) : size === 1 ? mem.ld16(addr) : mem.ld32(addr);
+        const x = size === 0 ? mem.ld8(addr) : size === 1 ? mem.ld16(addr) : mem.ld32(addr);
         if (mem.fk !== 0) return fault();
-        if (mo & MemOp.bswap) x = size === 1 ? ((x & 0xff) << 8) | ((x >>> 8) & 0xff) : size === 2 ? bswap32(x) : x;
-        if (mo & MemOp.sign) x = size === 0 ? (x << 24) >> 24 : size === 1 ? (x << 16) >> 16 : x;
-        set(a[0]!, x | 0); break;
+        set(a[0]!, loadedValue(x, mo)); break;
       }
       case Op.st: {
         const addr = get(a[1]!), mo = a[2]!, size = mo & MemOp.sizeMask;

@@ -32,14 +32,23 @@ function fold(op: number, x: number, y: number): number | undefined {
 }
 
 /**
+ * The value a load from a constant address reads, if it may be read now
+ * (optimisation time) rather than when the TB runs; undefined otherwise.
+ * TbCache allows it for pages nobody can write (literal pools, read-only
+ * data) and invalidates the TB if that changes.
+ */
+export type ConstLoad = (addr: number, memop: number) => number | undefined;
+
+/**
  * Optimises a TB in place: constant folding and copy propagation in one
  * forward pass (knowledge is dropped at labels, where control merges, and for
  * globals at helper calls), then liveness-based dead-code elimination in one
  * backward pass (branches only go forward, so label liveness is known when a
- * branch is reached). Globals are live at every exit and call.
+ * branch is reached). Globals are live at every exit and call. With
+ * `constLoad`, loads from constant addresses it answers become constants.
  */
-export function optimizeBlock(b: IrBlock): IrBlock {
-  propagate(b);
+export function optimizeBlock(b: IrBlock, constLoad?: ConstLoad): IrBlock {
+  propagate(b, constLoad);
   eliminateDead(b);
   return b;
 }
@@ -51,7 +60,7 @@ const K_LOCAL = 0, K_GLOBAL = 1, K_CONST = 2;
  * has not been written since: `copyGen[d] === gen[s]` (a write bumps gen[s]),
  * so forgetting a temp is O(1). `touched` lists what a label must clear.
  */
-function propagate(b: IrBlock): void {
+function propagate(b: IrBlock, constLoad: ConstLoad | undefined): void {
   const temps = b.temps, ops = b.ops;
   let cap = temps.length + 16;
   for (let i = 0; i < ops.length; i++) cap += ops[i]!.args.length + 2; // each op adds at most this many constants
@@ -112,7 +121,12 @@ function propagate(b: IrBlock): void {
       continue;
     }
     const outs = nOut(o);
-    if (outs === 1 && o.op !== Op.ld) {
+    if (o.op === Op.ld) {
+      if (constLoad !== undefined && hasC[a[1]!]) {
+        const v = constLoad(cval[a[1]!]!, a[2]!);
+        if (v !== undefined) r = { op: Op.mov, args: [a[0]!, cnst(v)] };
+      }
+    } else if (outs === 1) {
       const x = a[1]!, y = a.length > 2 ? a[2]! : -1;
       const hx = hasC[x] === 1, hy = y >= 0 && hasC[y] === 1;
       if (o.op === Op.setcond) {

@@ -1,5 +1,6 @@
 // Reference semantics of the arithmetic ops, shared by the IR interpreter and
 // the constant folder. All values are int32 (signed representation).
+import { MemOp } from './ir.js';
 
 /** High 32 bits of the unsigned 64-bit product a*b. */
 export function umulh(a: number, b: number): number {
@@ -34,4 +35,13 @@ export function bswap32(a: number): number {
 
 export function rotr(a: number, n: number): number {
   return (a >>> n) | (a << (32 - n));
+}
+
+/** A load's result from the raw little-endian value of its size: byte-swapped and sign-extended as its MemOp says. */
+export function loadedValue(raw: number, mo: number): number {
+  const size = mo & MemOp.sizeMask;
+  let x = raw;
+  if (mo & MemOp.bswap) x = size === 1 ? ((x & 0xff) << 8) | ((x >>> 8) & 0xff) : size === 2 ? bswap32(x) : x;
+  if (mo & MemOp.sign) x = size === 0 ? (x << 24) >> 24 : size === 1 ? (x << 16) >> 16 : x;
+  return x | 0;
 }

@@ -1,9 +1,10 @@
 import { compileBlock, type ChainState, type ExecEnv, type LinkedTbFunction } from './backend-js.js';
 import { compileRegion } from './region.js';
 import { interpretBlock } from './interp.js';
-import { Op, type IrBlock } from './ir.js';
-import { EXIT_FAULT, FAULT_EXEC, PAGE_BITS, PERM_X } from './memory.js';
-import { optimizeBlock } from './optimize.js';
+import { MemOp, Op, type IrBlock } from './ir.js';
+import { EXIT_FAULT, FAULT_EXEC, PAGE_BITS, PERM_MAPPED, PERM_R, PERM_W, PERM_X } from './memory.js';
+import { optimizeBlock, type ConstLoad } from './optimize.js';
+import { loadedValue } from './semantics.js';
 import { warmUpTranslator } from './warmup.js';
 
 /** Exit code of a TB whose successor must be looked up by (pc, flags). */
@@ -301,9 +302,34 @@ export class TbCache {
 
   private optimizeTb(tb: TranslationBlock): void {
     if (tb.optimized) return;
-    if (this.optimize) optimizeBlock(tb.ir);
+    if (this.optimize) {
+      this.foldedPages.length = 0;
+      optimizeBlock(tb.ir, this.constLoad);
+      if (this.foldedPages.length > 0) this.registerPages(tb, this.foldedPages);
+    }
     tb.optimized = true;
   }
+
+  /**
+   * The optimiser's ConstLoad: a load from a constant address on a mapped page
+   * nobody may write (literal pools, read-only data, a GOT made read-only) reads
+   * memory now. The TB is registered on that page as on its code, so a write
+   * after an mprotect invalidates it (and linux-user drops the translations
+   * registered on a page made non-executable, PROT_NONE included).
+   */
+  private readonly constLoad: ConstLoad = (addr, memop) => {
+    if ((memop & (MemOp.align | MemOp.align8)) !== 0) return undefined;
+    const mem = this.env.mem, a = addr >>> 0, size = 1 << (memop & MemOp.sizeMask);
+    const p = a >>> PAGE_BITS;
+    if ((a + size - 1) >>> PAGE_BITS !== p || a + size > mem.size) return undefined;
+    if ((mem.perm[p]! & (PERM_R | PERM_W | PERM_MAPPED)) !== (PERM_R | PERM_MAPPED)) return undefined;
+    const u8 = mem.u8;
+    const raw = size === 1 ? u8[a]! : size === 2 ? u8[a]! | (u8[a + 1]! << 8) : u8[a]! | (u8[a + 1]! << 8) | (u8[a + 2]! << 16) | (u8[a + 3]! << 24);
+    if (!this.foldedPages.includes(p)) this.foldedPages.push(p);
+    return loadedValue(raw, memop);
+  };
+  /** Pages whose bytes the TB being optimised read at optimisation time (constLoad). */
+  private readonly foldedPages: number[] = [];
 
   /**
    * Compile a hot TB: alone, or as the entry of a region with the TBs it has

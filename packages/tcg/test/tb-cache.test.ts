@@ -273,3 +273,55 @@ describe('TbCache: a hot TB holding a loop that has a TB of its own', () => {
     });
   }
 });
+
+describe('TbCache: loads from constant addresses on pages nobody may write', () => {
+  // One TB: r0 += [0x2000]; stop (-7). Page 2 is read-only (a literal pool), or writable.
+  function machine(prot: number) {
+    const mem = new GuestMemory(0x4000);
+    mem.protect(0, 3, 7);
+    mem.protect(2, 2, prot);
+    mem.i32[0x2000 >> 2] = 5;
+    const regs = new Int32Array(16);
+    const fe: FrontEnd = {
+      pc: () => regs[15]!,
+      flags: () => 0,
+      translate(pc) {
+        const b = new IrBuilder([{ name: 'r0', slot: 0 }, { name: 'pc', slot: 15 }]);
+        b.insnStart(pc);
+        const t = b.temp();
+        b.ld(t, b.c(0x2000), MemOp.u32);
+        b.add(b.global(0), b.global(0), t);
+        b.exitTb(-7);
+        return { ir: b.finish(), end: pc + 4 };
+      },
+    };
+    const cache = new TbCache({ regs, mem }, fe, { hotThreshold: 2 });
+    const run = (times: number): number => {
+      regs[0] = 0;
+      for (let i = 0; i < times; i++) { regs[15] = 0x1000; expect(cache.run()).toBe(-7); }
+      return regs[0]!;
+    };
+    return { mem, cache, run };
+  }
+
+  it('read-only: the compiled TB holds the value; a write after mprotect makes it read memory again', () => {
+    const { mem, cache, run } = machine(1);
+    expect(run(4)).toBe(20); // two interpreted runs, then compiled
+    mem.i32[0x2000 >> 2] = 7; // behind the guest's back (no guest can write a read-only page)
+    expect(run(2)).toBe(10); // folded: still 5
+    mem.protect(2, 2, 3); // mprotect(PROT_READ | PROT_WRITE), then a guest store
+    mem.st32(0x2000, 9);
+    expect(mem.fk).toBe(0);
+    expect(cache.tbsInvalidated).toBe(1);
+    expect(run(3)).toBe(27); // translated again, reading memory (the page is writable now)
+    mem.i32[0x2000 >> 2] = 1;
+    expect(run(1)).toBe(1);
+  });
+
+  it('writable: the TB reads memory at every run', () => {
+    const { mem, run } = machine(3);
+    expect(run(4)).toBe(20);
+    mem.i32[0x2000 >> 2] = 7;
+    expect(run(2)).toBe(14);
+  });
+});
