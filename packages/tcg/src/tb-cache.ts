@@ -220,7 +220,7 @@ export class TbCache {
       let runs = 0;
       const cs = this.cs;
       tb.fn = () => {
-        // Compiled code from the first hot run on: its IR may be a new translation (followIndirect), with other slots.
+        // Compiled code from the first hot run on: its IR may be a new translation (retranslateHot), with other slots.
         if (++runs >= threshold) { compile(); return tb.fn(); }
         const r = interpretBlock(ir, env);
         if (r >= 0) cs.last = tb; // it may have been called by a compiled TB, not the dispatcher
