@@ -13,23 +13,17 @@ const MODES = [
   { interpret: true, optimize: true }, { interpret: false, optimize: true, hotThreshold: 0 },
 ];
 
-function load(halfwords: number[], base: number, mode: object): ArmCpu {
+/** Thumb code from halfwords (or A32 code from words), the CPU at its start. */
+function load(units: number[], base: number, mode: object, thumb = true): ArmCpu {
   const mem = new GuestMemory(0x10000);
-  halfwords.forEach((h, i) => mem.st16(base + 2 * i, h));
+  units.forEach((u, i) => (thumb ? mem.st16(base + 2 * i, u) : mem.st32(base + 4 * i, u)));
   const cpu = new ArmCpu(mem, mode);
   cpu.state.regs[S.PC] = base;
-  cpu.state.regs[S.THUMB] = 1;
+  cpu.state.regs[S.THUMB] = thumb ? 1 : 0;
   return cpu;
 }
 
-function loadArm(words: number[], base: number, mode: object): ArmCpu {
-  const mem = new GuestMemory(0x10000);
-  words.forEach((w, i) => mem.st32(base + 4 * i, w));
-  const cpu = new ArmCpu(mem, mode);
-  cpu.state.regs[S.PC] = base;
-  cpu.state.regs[S.THUMB] = 0;
-  return cpu;
-}
+const loadArm = (words: number[], base: number, mode: object): ArmCpu => load(words, base, mode, false);
 
 describe('TB shapes', () => {
   // loop: cmp r1,r2; bne body; svc 0; body: adds r0,#1; adds r1,#1; b loop
