@@ -21,6 +21,11 @@ export function run(bin: string, args: string[], cwd: string, input?: string, en
   return { stdout: r.stdout, stderr: r.stderr, code: r.status };
 }
 
+/** qemu-img's view of a file's holes and data (SEEK_DATA / SEEK_HOLE), to judge sparseness the same way for both outputs. */
+export function qemuMap(path: string): string {
+  return run('qemu-img', ['map', '--output=json', '-f', 'raw', path], '/').stdout;
+}
+
 /** Masks what varies run to run: the time and rates in report lines, and -C lines. */
 export function maskTimings(text: string): string {
   return text
