@@ -272,6 +272,20 @@ describe('TbCache: a hot TB holding a loop that has a TB of its own', () => {
       expect(cache.tbsHinted).toBe(0);
     });
   }
+
+  it('is not asked to stop there when some of its interpreted runs finished the loop themselves', () => {
+    // The first run loops 5 times (the loop's TB appears), the next ones once: the
+    // prologue's copy of the first iteration is all they need, ending there would add a transition.
+    const { regs, asked, cache } = machine(true);
+    for (let run = 1; run <= 6; run++) {
+      regs[15] = 0x1000;
+      regs[1] = run === 1 ? 5 : 1;
+      expect(cache.run()).toBe(-7);
+    }
+    expect(regs[0]).toBe(1 + 5 * 10 + 5 * (1 + 10));
+    expect(asked).toEqual([]);
+    expect(cache.tbsStopped).toBe(0);
+  });
 });
 
 describe('TbCache: loads from constant addresses on pages nobody may write', () => {
