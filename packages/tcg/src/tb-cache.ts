@@ -205,8 +205,8 @@ export class TbCache {
       valid: true, ir, optimized: false, ind: null, ipc: 0, ifl: -1,
       i1: null, p1: 0, f1: -1, i2: null, p2: 0, f2: -1, i3: null, p3: 0, f3: -1,
     };
-    // Interpreted runs per exit slot: a hot TB ends at a loop's TB only if it mostly went there anyway.
-    let slotRuns: Uint16Array | null = null;
+    // Interpreted runs per exit slot: a hot TB ends at a loop's TB only if every run went there anyway.
+    let slotRuns: Uint32Array | null = null;
     const compile = (): void => {
       if (!this.interpret && !this.regions) this.retranslateHot(tb, slotRuns);
       this.optimizeTb(tb);
@@ -222,7 +222,7 @@ export class TbCache {
       let runs = 0;
       const cs = this.cs;
       // One count per goto_tb slot, then the runs that left otherwise (indirect exits, exceptions, faults).
-      const nslots = Math.max(ir.slots ?? 0, 1), counts = (slotRuns = new Uint16Array(nslots + 1));
+      const nslots = Math.max(ir.slots ?? 0, 1), counts = (slotRuns = new Uint32Array(nslots + 1));
       tb.fn = () => {
         // Compiled code from the first hot run on: its IR may be a new translation (retranslateHot), with other slots.
         if (++runs >= threshold) { compile(); return tb.fn(); }
@@ -266,7 +266,7 @@ export class TbCache {
    *   own TB anyway, so this costs no transition where the loop goes round,
    *   and it spares compiling the loop twice (see loopHeadsIn).
    */
-  private retranslateHot(tb: TranslationBlock, slotRuns: Uint16Array | null): void {
+  private retranslateHot(tb: TranslationBlock, slotRuns: Uint32Array | null): void {
     if (this.fe.retranslate === undefined) return;
     const how: RetranslateHints = {};
     const t = tb.ind;
@@ -296,7 +296,7 @@ export class TbCache {
    * 58.3 M -> 72.1 M when any loop head held was a stop, 65.9 M when three
    * quarters of the runs had to go there, 61.1 M with this rule.
    */
-  private loopHeadsIn(tb: TranslationBlock, slotRuns: Uint16Array): { pc: number; flags: number }[] {
+  private loopHeadsIn(tb: TranslationBlock, slotRuns: Uint32Array): { pc: number; flags: number }[] {
     const found: { pc: number; flags: number }[] = [];
     if (this.loopHeads.size === 0) return found;
     let runs = 0;
