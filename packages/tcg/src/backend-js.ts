@@ -1,5 +1,5 @@
 import { Op, MemOp, type IrBlock, type IrOp } from './ir.js';
-import { EXIT_FAULT, type GuestMemory } from './memory.js';
+import { EXIT_FAULT, MEMORY_FAULT, type GuestMemory } from './memory.js';
 import { umulh, smulh, divs, divu } from './semantics.js';
 import { neverOptimize } from './never-optimize.js';
 import { inEnd, inStart, nOut } from './operands.js';
@@ -102,10 +102,10 @@ export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid
   const chain = env.chainState !== undefined && self.links !== undefined;
   const src = generateSource(b, chain, !chain && self.links !== undefined, env.lookupKey);
   const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', 'INT',
-    'M8', 'S8', 'M16', 'S16', 'M32', 'NR', 'NW', 'IL', src) as (...a: unknown[]) => TbFunction;
+    'M8', 'S8', 'M16', 'S16', 'M32', 'NR', 'NW', 'IL', 'MF', src) as (...a: unknown[]) => TbFunction;
   const m = env.mem;
   return factory(env.regs, m, b.helpers.map((h) => h.fn), umulh, smulh, divs, divu, self, env.insnCounter ?? new Float64Array(1),
-    env.chainState, env.interrupt ?? new Int32Array(1), m.u8, m.i8, m.u16, m.i16, m.i32, m.noRead, m.noWrite, indirectLookup);
+    env.chainState, env.interrupt ?? new Int32Array(1), m.u8, m.i8, m.u16, m.i16, m.i32, m.noRead, m.noWrite, indirectLookup, MEMORY_FAULT);
 }
 
 /**
@@ -194,7 +194,7 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // Exits share tails too: one per distinct write-back set (`x` = the return
   // value, break Xk), opened here around everything once they are known.
   const openAt = out.length;
-  out.push('FLT:{');
+  out.push('FLT:{try{');
   const tails: string[] = [];
   const tailOf = new Map<string, number>();
   const exit = (writeBack: string, code: number): string => {
@@ -274,13 +274,16 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
         out.push(emitOp(o, v, u) + check);
         continue;
       }
-      case Op.ld: out.push(emitOp(o, v, u, faultAt(i))); continue;
-      case Op.st: out.push(emitOp(o, v, u, faultAt(i), loop ? 'sp=1;' : '')); continue;
+      case Op.ld: out.push(emitOp(o, v, u, faultAt(i), '', `${pc},${cur - 1}`)); continue;
+      case Op.st: out.push(emitOp(o, v, u, faultAt(i), loop ? 'sp=1;' : '', `${pc},${cur - 1}`)); continue;
     }
     out.push(emitOp(o, v, u));
   }
   cur = plan.off[b.ops.length]!;
-  out.push(`${last()}${exit(wb[b.ops.length]!, -1)}}`);
+  // A slow load or store that faults throws MEMORY_FAULT (GuestMemory.l32 etc.)
+  // with the instruction's pc and count; every global local still holds its
+  // value from before that instruction, as at a `break FLT`.
+  out.push(`${last()}${exit(wb[b.ops.length]!, -1)}}catch(e){if(e!==MF)throw e;fpc=m.faultPc;n=m.faultN;}}`);
   out.push(`${writeAll}m.faultPc=fpc;CTR[0]+=ic+n${bsum};return ${EXIT_FAULT};`);
   // Tails write back, then leave the RET block for the one return sequence.
   let open = 'RET:{';
@@ -466,8 +469,13 @@ function writeBacks(b: IrBlock, wt: Uint8Array): string[] {
   return result;
 }
 
-/** One op as JavaScript; `fault` is the statement a faulting ld / st runs (it must leave the function). */
-export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string, fault = `{m.faultPc=0;return ${EXIT_FAULT};}`, slowMark = ''): string {
+/**
+ * One op as JavaScript; `fault` is the statement a faulting ld / st runs (it must leave the function).
+ * With `site` (`pc,n`: the instruction and the TB's count before it), a ld / st's slow path
+ * calls GuestMemory's throwing form instead (the TB catches MEMORY_FAULT); `fault` then serves
+ * only the alignment checks.
+ */
+export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string, fault = `{m.faultPc=0;return ${EXIT_FAULT};}`, slowMark = '', site?: string): string {
   const a = o.args;
   const d = (): string => v(a[0]!);
   const x = a.length > 1 && a[1]! >= 0 ? v(a[1]!) : "", y = a.length > 2 && a[2]! >= 0 && o.op !== Op.ld && o.op !== Op.st ? v(a[2]!) : "";
@@ -502,8 +510,8 @@ export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => stri
       return `{const p=${v(a[2]!)},q=(p+${v(a[4]!)})|0;${v(a[1]!)}=(${v(a[3]!)}+${v(a[5]!)}+((q>>>0)<(p>>>0)?1:0))|0;${v(a[0]!)}=q;}`;
     case Op.sub2:
       return `{const p=${v(a[2]!)},r=${v(a[4]!)};${v(a[1]!)}=(${v(a[3]!)}-${v(a[5]!)}-((p>>>0)<(r>>>0)?1:0))|0;${v(a[0]!)}=(p-r)|0;}`;
-    case Op.ld: return emitLoad(d(), x, a[2]!, fault);
-    case Op.st: return emitStore(d(), x, a[2]!, fault, slowMark);
+    case Op.ld: return emitLoad(d(), x, a[2]!, fault, site);
+    case Op.st: return emitStore(d(), x, a[2]!, fault, slowMark, site);
     case Op.br: return `break L${a[0]};`;
     case Op.brcond: return `if(${cmp(a[2]!, a[0]!, a[1]!, v, u)})break L${a[3]};`;
     case Op.call: {
@@ -528,37 +536,58 @@ export function cmp(c: number, a: number, b: number, v: (i: number) => string, u
  * typed-array read. Anything else goes through GuestMemory's checked
  * slow path; a fault leaves the TB before the destination is written.
  */
-function emitLoad(d: string, addr: string, memop: number, fault: string): string {
+function emitLoad(d: string, addr: string, memop: number, fault: string, site?: string): string {
   const size = memop & MemOp.sizeMask, sign = (memop & MemOp.sign) !== 0, swap = (memop & MemOp.bswap) !== 0;
   const mask = (1 << size) - 1;
-  const alignChk = memop & MemOp.align && size > 0 ? `if((a&${mask})!==0){m.alignFault(a);${fault}}` : '';
-  const align8 = memop & MemOp.align8 ? `if((a&7)!==0){m.alignFault(a);${fault}}` : '';
+  const [bind, a] = addressName(addr, site);
+  const alignChk = memop & MemOp.align && size > 0 ? `if((${a}&${mask})!==0){m.alignFault(${a});${fault}}` : '';
+  const align8 = memop & MemOp.align8 ? `if((${a}&7)!==0){m.alignFault(${a});${fault}}` : '';
   let post = '';
   if (swap && size === 1) post += 'q=((q&255)<<8)|((q>>>8)&255);';
   if (swap && size === 2) post += 'q=(q<<24)|((q&65280)<<8)|((q>>>8)&65280)|(q>>>24);';
   if (sign && size === 0) post += 'q=(q<<24)>>24;';
   if (sign && size === 1) post += 'q=(q<<16)>>16;';
-  const slow = `${alignChk}let q=m.ld${8 << size}(a);if(m.fk!==0)${fault}${post}${d}=q;`;
-  if (swap) return `{const a=${addr};${align8}${slow}}`;
-  const view = size === 0 ? `${sign ? 'S8' : 'M8'}[a>>>0]` : size === 1 ? `${sign ? 'S16' : 'M16'}[a>>>1]` : 'M32[a>>>2]';
-  const cond = size ? `((a&${mask})|NR[a>>>12])===0` : 'NR[a>>>12]===0';
-  return `{const a=${addr};${align8}if(${cond})${d}=${view}|0;else{${slow}}}`;
+  // A throwing slow path returns only on success, so it may assign the destination directly.
+  const call = `m.l${8 << size}(${a},${site})`;
+  const slow = site === undefined ? `${alignChk}let q=m.ld${8 << size}(${a});if(m.fk!==0)${fault}${post}${d}=q;`
+    : post ? `${alignChk}let q=${call};${post}${d}=q;` : `${alignChk}${d}=${call};`;
+  if (swap) return `{${bind}${align8}${slow}}`;
+  const view = size === 0 ? `${sign ? 'S8' : 'M8'}[${a}>>>0]` : size === 1 ? `${sign ? 'S16' : 'M16'}[${a}>>>1]` : `M32[${a}>>>2]`;
+  const cond = size ? `((${a}&${mask})|NR[${a}>>>12])===0` : `NR[${a}>>>12]===0`;
+  // No `|0`: the views hold int32-range values and the fast path only reads inside the buffer (GuestMemory.blockPastEnd).
+  return block(bind + align8, `if(${cond})${d}=${view};else{${slow}}`);
 }
 
 /** Stores: the fast path needs a writable page without translated code (noWrite[page] === 0). */
-function emitStore(val: string, addr: string, memop: number, fault: string, slowMark = ''): string {
+function emitStore(val: string, addr: string, memop: number, fault: string, slowMark = '', site?: string): string {
   const size = memop & MemOp.sizeMask, swap = (memop & MemOp.bswap) !== 0;
   const mask = (1 << size) - 1;
-  const alignChk = memop & MemOp.align && size > 0 ? `if((a&${mask})!==0){m.alignFault(a);${fault}}` : '';
-  const align8 = memop & MemOp.align8 ? `if((a&7)!==0){m.alignFault(a);${fault}}` : '';
+  const [bind, a] = addressName(addr, site);
+  const alignChk = memop & MemOp.align && size > 0 ? `if((${a}&${mask})!==0){m.alignFault(${a});${fault}}` : '';
+  const align8 = memop & MemOp.align8 ? `if((${a}&7)!==0){m.alignFault(${a});${fault}}` : '';
   let w = val;
   if (swap && size === 1) w = `((${val}>>>8)&255)|((${val}&255)<<8)`;
   if (swap && size === 2) w = `((${val})<<24)|((${val}&65280)<<8)|((${val}>>>8)&65280)|((${val})>>>24)`;
-  const slow = `${slowMark}${alignChk}m.st${8 << size}(a,${w});if(m.fk!==0)${fault}`;
-  if (swap) return `{const a=${addr};${align8}${slow}}`;
-  const view = size === 0 ? 'M8[a>>>0]' : size === 1 ? 'M16[a>>>1]' : 'M32[a>>>2]';
-  const cond = size ? `((a&${mask})|NW[a>>>12])===0` : 'NW[a>>>12]===0';
-  return `{const a=${addr};${align8}if(${cond})${view}=${w};else{${slow}}}`;
+  const slow = site === undefined ? `${slowMark}${alignChk}m.st${8 << size}(${a},${w});if(m.fk!==0)${fault}`
+    : `${slowMark}${alignChk}m.s${8 << size}(${a},${w},${site});`;
+  if (swap) return `{${bind}${align8}${slow}}`;
+  const view = size === 0 ? `M8[${a}>>>0]` : size === 1 ? `M16[${a}>>>1]` : `M32[${a}>>>2]`;
+  const cond = size ? `((${a}&${mask})|NW[${a}>>>12])===0` : `NW[${a}>>>12]===0`;
+  return block(bind + align8, `if(${cond})${view}=${w};else{${slow}}`);
+}
+
+/**
+ * How an access names its address: a temp or cached global is used as it is
+ * (less source); anything else (a constant, a write-through `R[..]`) is bound
+ * to `a` first. The old, non-throwing form always binds.
+ */
+function addressName(addr: string, site: string | undefined): [bind: string, name: string] {
+  return site !== undefined && /^[gt]\d+$/.test(addr) ? ['', addr] : [`const a=${addr};`, 'a'];
+}
+
+/** `head` then the one `if` statement, in a block only when `head` declares or tests something. */
+function block(head: string, stmt: string): string {
+  return head ? `{${head}${stmt}}` : stmt;
 }
 
 // Translation-time code: kept out of TurboFan (see never-optimize.ts).

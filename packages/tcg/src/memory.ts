@@ -13,8 +13,10 @@
  *
  * The slow paths (ld8..st32) check permissions too: on a violation a load
  * returns 0 and a store does nothing, and `fk` / `faultAddr` / `faultMapped`
- * describe the fault until the embedder clears it (`clearFault`). Generated
- * code tests `fk` after a slow access and leaves the TB with EXIT_FAULT.
+ * describe the fault until the embedder clears it (`clearFault`). The JS
+ * back end's TBs call the throwing forms (l8..s32, given the instruction's pc
+ * and count) instead: a fault throws MEMORY_FAULT, which the TB catches to
+ * leave with EXIT_FAULT, so each access needs no `fk` test of its own.
  * `write`, `fill`, `read` are unchecked (loader, system calls).
  */
 export const PAGE_BITS = 12;
@@ -27,6 +29,9 @@ export const FAULT_READ = 1, FAULT_WRITE = 2, FAULT_EXEC = 3, FAULT_ALIGN = 4;
 export const EXIT_FAULT = -3;
 
 const PAGES_4G = 1 << (32 - PAGE_BITS);
+
+/** What GuestMemory's throwing slow paths (l8..s32) throw on a fault: one object, never an Error (no stack trace to build). */
+export const MEMORY_FAULT: { readonly fault: true } = Object.freeze({ fault: true });
 
 export class GuestMemory {
   readonly buffer: ArrayBufferLike;
@@ -56,6 +61,8 @@ export class GuestMemory {
   faultMapped = false;
   /** Guest pc of the faulting instruction (set by generated code before EXIT_FAULT). */
   faultPc = 0;
+  /** Set with faultPc by the throwing slow paths: the TB's count of instructions completed before the faulting one. */
+  faultN = 0;
 
   constructor(size: number) {
     if (size % PAGE_SIZE !== 0) throw new Error('guest memory size must be a multiple of the page size');
@@ -80,6 +87,19 @@ export class GuestMemory {
     this.perm.fill(PERM_R | PERM_W | PERM_X | PERM_MAPPED);
     this.noRead = new Uint8Array(PAGES_4G);
     this.noWrite = new Uint8Array(PAGES_4G);
+    this.blockPastEnd(0, PAGES_4G);
+  }
+
+  /**
+   * Pages past the buffer never take the fast paths (their slow paths read 0
+   * and drop stores): so a fast-path typed-array read is always in bounds and
+   * generated code needs no `|0` to turn an out-of-bounds `undefined` into 0.
+   */
+  private blockPastEnd(first: number, end: number): void {
+    const from = Math.max(first, this.size >>> PAGE_BITS);
+    if (from >= end) return;
+    this.noRead.fill(1, from, end);
+    this.noWrite.fill(1, from, end);
   }
 
   /** Set the protection of pages [first, last] (PROT_READ=1, WRITE=2, EXEC=4; mapped false = unmapped). */
@@ -97,6 +117,7 @@ export class GuestMemory {
     this.perm.fill(v, first, end);
     this.noRead.fill(v & PERM_R ? 0 : 1, first, end);
     this.noWrite.fill(v & PERM_W ? 0 : 1, first, end);
+    this.blockPastEnd(first, end);
     if (this.codePageCount !== 0) this.markCodePages(first, Math.min(end, this.codePages.length));
   }
 
@@ -183,6 +204,22 @@ export class GuestMemory {
     m[a] = v; m[a + 1] = v >>> 8; m[a + 2] = v >>> 16; m[a + 3] = v >>> 24;
     this.touch(a); this.touch(a + 3);
   }
+  // Throwing slow paths for compiled TBs: as ld8..st32, but a fault records
+  // the instruction (`pc`, and `n` instructions of the TB done before it)
+  // and throws MEMORY_FAULT. One call per slow access, no test after it: the
+  // generated source stays short (V8 parses, compiles and tiers it up sooner).
+  l8(a: number, pc: number, n: number): number { const v = this.ld8(a); if (this.fk !== 0) this.thrown(pc, n); return v; }
+  l16(a: number, pc: number, n: number): number { const v = this.ld16(a); if (this.fk !== 0) this.thrown(pc, n); return v; }
+  l32(a: number, pc: number, n: number): number { const v = this.ld32(a); if (this.fk !== 0) this.thrown(pc, n); return v; }
+  s8(a: number, v: number, pc: number, n: number): void { this.st8(a, v); if (this.fk !== 0) this.thrown(pc, n); }
+  s16(a: number, v: number, pc: number, n: number): void { this.st16(a, v); if (this.fk !== 0) this.thrown(pc, n); }
+  s32(a: number, v: number, pc: number, n: number): void { this.st32(a, v); if (this.fk !== 0) this.thrown(pc, n); }
+  private thrown(pc: number, n: number): never {
+    this.faultPc = pc;
+    this.faultN = n;
+    throw MEMORY_FAULT;
+  }
+
   private touch(a: number): void {
     if (this.codePages[a >>> PAGE_BITS]) this.onCodeWrite(a);
   }

@@ -179,6 +179,14 @@ function unsignedBound(cond: number, cx: number | undefined, cy: number | undefi
 function simplify(o: IrOp, cx: number | undefined, cy: number | undefined, cnst: (v: number) => number): IrOp {
   const d = o.args[0]!, x = o.args[1]!, y = o.args[2]!;
   const mov = (s: number): IrOp => ({ op: Op.mov, args: [d, s] });
+  // One operand twice (after copy propagation): the ARM front end's overflow
+  // flag of `cmp x, #0` is (x ^ x) & ..., and `subs rd, rn, rn` / `ands rd, rn, rn` occur.
+  if (x === y) {
+    switch (o.op) {
+      case Op.sub: case Op.xor: case Op.andc: return mov(cnst(0));
+      case Op.and: case Op.or: return mov(x);
+    }
+  }
   switch (o.op) {
     case Op.add: case Op.or: case Op.xor:
       if (cy === 0) return mov(x);
@@ -205,7 +213,8 @@ function eliminateDead(b: IrBlock): void {
   const temps = b.temps, nt = temps.length;
   const globalsRow = new Uint8Array(nt);
   const isConst = new Uint8Array(nt);
-  for (let i = 0; i < nt; i++) { const k = temps[i]!.kind; if (k === 'global') globalsRow[i] = 1; else if (k === 'const') isConst[i] = 1; }
+  const globalIds: number[] = [];
+  for (let i = 0; i < nt; i++) { const k = temps[i]!.kind; if (k === 'global') { globalsRow[i] = 1; globalIds.push(i); } else if (k === 'const') isConst[i] = 1; }
   // Drop unreachable ops after an unconditional exit or branch, up to the next label.
   const reachable: IrOp[] = [];
   let dead = false;
@@ -220,28 +229,30 @@ function eliminateDead(b: IrBlock): void {
   // its code written), and a signal handler then sees every register: so the
   // back edge, like every exit, needs all globals (a register the loop
   // overwrites before reading it still holds the last iteration's value).
-  b.ops = liveness(b, reachable, globalsRow, isConst, new Uint8Array(nt));
+  b.ops = liveness(b, reachable, globalsRow, Int32Array.from(globalIds), isConst, new Uint8Array(nt));
 }
 
 /** Backward liveness over forward branches; `live` ends as the live-in row. Returns the ops kept. */
-function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, isConst: Uint8Array, live: Uint8Array): IrOp[] {
+function liveness(b: IrBlock, ops: IrOp[], globalsRow: Uint8Array, globalIds: Int32Array, isConst: Uint8Array, live: Uint8Array): IrOp[] {
   const nt = live.length;
   live.set(globalsRow);
   const liveAtLabel: (Uint8Array | null)[] = new Array<Uint8Array | null>(b.labels).fill(null);
   const keep: IrOp[] = [];
   const orInto = (row: Uint8Array): void => { for (let t = 0; t < nt; t++) live[t] |= row[t]!; };
+  // The globals alone (at every load, store and impure call): a short list, not a row as long as all the temps.
+  const globalsLive = (): void => { for (let k = 0; k < globalIds.length; k++) live[globalIds[k]!] = 1; };
   for (let i = ops.length - 1; i >= 0; i--) {
     const o = ops[i]!, a = o.args;
     switch (o.op) {
       case Op.label: liveAtLabel[a[0]!] = live.slice(); keep.push(o); continue;
       case Op.br: live.set(liveAtLabel[a[0]!] ?? globalsRow); keep.push(o); continue;
       case Op.gotoTb: case Op.exitTb: live.set(globalsRow); keep.push(o); continue;
-      case Op.brcond: orInto(liveAtLabel[a[3]!] ?? globalsRow); break;
-      case Op.call: { const h = b.helpers[a[1]!]!; if (!h.pure || h.mayFault) orInto(globalsRow); break; }
+      case Op.brcond: { const row = liveAtLabel[a[3]!]; if (row) orInto(row); else globalsLive(); break; }
+      case Op.call: { const h = b.helpers[a[1]!]!; if (!h.pure || h.mayFault) globalsLive(); break; }
       // A load or store may fault: the signal handler sees (and may resume with) every register, so
       // writes before it are not dead even when the TB overwrites them later. (Cheap: the back end keeps
       // globals in locals, so this only keeps local assignments.)
-      case Op.ld: case Op.st: orInto(globalsRow); break;
+      case Op.ld: case Op.st: globalsLive(); break;
     }
     const outs = nOut(o);
     // A load may fault (SIGSEGV), so it stays even when its result is dead.
