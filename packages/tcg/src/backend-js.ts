@@ -3,7 +3,6 @@ import { EXIT_FAULT, MEMORY_FAULT, type GuestMemory } from './memory.js';
 import { umulh, smulh, divs, divu } from './semantics.js';
 import { neverOptimize } from './never-optimize.js';
 import { inEnd, inStart, nOut } from './operands.js';
-import { planEntryChecks } from './entry-checks.js';
 
 /** What generated code runs against: the CPU state array and guest memory. */
 export interface ExecEnv {
@@ -190,9 +189,6 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   let bdecl = '', bsum = '';
   for (let j = 0; j < plan.nb; j++) { bdecl += `,b${j}=0`; bsum += `+b${j}`; }
   out.push(`let ic=0,fpc=0,x=0,n=0${bdecl}${b.loopSlot !== undefined ? ',sp=0' : ''};`);
-  // Page-table tests of accesses to addresses the TB cannot change, made once here (outside a self-loop).
-  const checks = planEntryChecks(b, v);
-  if (checks.decl) out.push(checks.decl);
   // Every fault leaves through one shared exit after this block (small code: the
   // hot paths stay compact); it writes back all the globals the TB caches.
   // Exits share tails too: one per distinct write-back set (`x` = the return
@@ -278,8 +274,8 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
         out.push(emitOp(o, v, u) + check);
         continue;
       }
-      case Op.ld: out.push(emitOp(o, v, u, faultAt(i), '', `${pc},${cur - 1}`, checks.byOp.get(i))); continue;
-      case Op.st: out.push(emitOp(o, v, u, faultAt(i), loop ? 'sp=1;' : '', `${pc},${cur - 1}`, checks.byOp.get(i))); continue;
+      case Op.ld: out.push(emitOp(o, v, u, faultAt(i), '', `${pc},${cur - 1}`)); continue;
+      case Op.st: out.push(emitOp(o, v, u, faultAt(i), loop ? 'sp=1;' : '', `${pc},${cur - 1}`)); continue;
     }
     out.push(emitOp(o, v, u));
   }
@@ -477,10 +473,9 @@ function writeBacks(b: IrBlock, wt: Uint8Array): string[] {
  * One op as JavaScript; `fault` is the statement a faulting ld / st runs (it must leave the function).
  * With `site` (`pc,n`: the instruction and the TB's count before it), a ld / st's slow path
  * calls GuestMemory's throwing form instead (the TB catches MEMORY_FAULT); `fault` then serves
- * only the alignment checks. `check`: a boolean local that stands for the fast path's
- * page-table test (an entry check, see entry-checks.ts).
+ * only the alignment checks.
  */
-export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string, fault = `{m.faultPc=0;return ${EXIT_FAULT};}`, slowMark = '', site?: string, check?: string): string {
+export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => string, fault = `{m.faultPc=0;return ${EXIT_FAULT};}`, slowMark = '', site?: string): string {
   const a = o.args;
   const d = (): string => v(a[0]!);
   const x = a.length > 1 && a[1]! >= 0 ? v(a[1]!) : "", y = a.length > 2 && a[2]! >= 0 && o.op !== Op.ld && o.op !== Op.st ? v(a[2]!) : "";
@@ -515,8 +510,8 @@ export function emitOp(o: IrOp, v: (i: number) => string, u: (i: number) => stri
       return `{const p=${v(a[2]!)},q=(p+${v(a[4]!)})|0;${v(a[1]!)}=(${v(a[3]!)}+${v(a[5]!)}+((q>>>0)<(p>>>0)?1:0))|0;${v(a[0]!)}=q;}`;
     case Op.sub2:
       return `{const p=${v(a[2]!)},r=${v(a[4]!)};${v(a[1]!)}=(${v(a[3]!)}-${v(a[5]!)}-((p>>>0)<(r>>>0)?1:0))|0;${v(a[0]!)}=(p-r)|0;}`;
-    case Op.ld: return emitLoad(d(), x, a[2]!, fault, site, check);
-    case Op.st: return emitStore(d(), x, a[2]!, fault, slowMark, site, check);
+    case Op.ld: return emitLoad(d(), x, a[2]!, fault, site);
+    case Op.st: return emitStore(d(), x, a[2]!, fault, slowMark, site);
     case Op.br: return `break L${a[0]};`;
     case Op.brcond: return `if(${cmp(a[2]!, a[0]!, a[1]!, v, u)})break L${a[3]};`;
     case Op.call: {
@@ -541,7 +536,7 @@ export function cmp(c: number, a: number, b: number, v: (i: number) => string, u
  * typed-array read. Anything else goes through GuestMemory's checked
  * slow path; a fault leaves the TB before the destination is written.
  */
-function emitLoad(d: string, addr: string, memop: number, fault: string, site?: string, check?: string): string {
+function emitLoad(d: string, addr: string, memop: number, fault: string, site?: string): string {
   const size = memop & MemOp.sizeMask, sign = (memop & MemOp.sign) !== 0, swap = (memop & MemOp.bswap) !== 0;
   const mask = (1 << size) - 1;
   const [bind, a] = addressName(addr, site);
@@ -558,13 +553,13 @@ function emitLoad(d: string, addr: string, memop: number, fault: string, site?: 
     : post ? `${alignChk}let q=${call};${post}${d}=q;` : `${alignChk}${d}=${call};`;
   if (swap) return `{${bind}${align8}${slow}}`;
   const view = size === 0 ? `${sign ? 'S8' : 'M8'}[${a}>>>0]` : size === 1 ? `${sign ? 'S16' : 'M16'}[${a}>>>1]` : `M32[${a}>>>2]`;
-  const cond = check ?? (size ? `((${a}&${mask})|NR[${a}>>>12])===0` : `NR[${a}>>>12]===0`);
+  const cond = size ? `((${a}&${mask})|NR[${a}>>>12])===0` : `NR[${a}>>>12]===0`;
   // No `|0`: the views hold int32-range values and the fast path only reads inside the buffer (GuestMemory.blockPastEnd).
   return block(bind + align8, `if(${cond})${d}=${view};else{${slow}}`);
 }
 
 /** Stores: the fast path needs a writable page without translated code (noWrite[page] === 0). */
-function emitStore(val: string, addr: string, memop: number, fault: string, slowMark = '', site?: string, check?: string): string {
+function emitStore(val: string, addr: string, memop: number, fault: string, slowMark = '', site?: string): string {
   const size = memop & MemOp.sizeMask, swap = (memop & MemOp.bswap) !== 0;
   const mask = (1 << size) - 1;
   const [bind, a] = addressName(addr, site);
@@ -577,7 +572,7 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
     : `${slowMark}${alignChk}m.s${8 << size}(${a},${w},${site});`;
   if (swap) return `{${bind}${align8}${slow}}`;
   const view = size === 0 ? `M8[${a}>>>0]` : size === 1 ? `M16[${a}>>>1]` : `M32[${a}>>>2]`;
-  const cond = check ?? (size ? `((${a}&${mask})|NW[${a}>>>12])===0` : `NW[${a}>>>12]===0`);
+  const cond = size ? `((${a}&${mask})|NW[${a}>>>12])===0` : `NW[${a}>>>12]===0`;
   return block(bind + align8, `if(${cond})${view}=${w};else{${slow}}`);
 }
 
