@@ -579,7 +579,7 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
 /**
  * How an access names its address: a temp or cached global is used as it is
  * (less source); anything else (a constant, a write-through `R[..]`) is bound
- * to `a` first. The old, non-throwing form always binds.
+ * to `a` first. Without a `site` (regions, which keep the `fk` test) it always binds.
  */
 function addressName(addr: string, site: string | undefined): [bind: string, name: string] {
   return site !== undefined && /^[gt]\d+$/.test(addr) ? ['', addr] : [`const a=${addr};`, 'a'];
