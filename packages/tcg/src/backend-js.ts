@@ -540,8 +540,7 @@ function emitLoad(d: string, addr: string, memop: number, fault: string, site?: 
   const size = memop & MemOp.sizeMask, sign = (memop & MemOp.sign) !== 0, swap = (memop & MemOp.bswap) !== 0;
   const mask = (1 << size) - 1;
   const [bind, a] = addressName(addr, site);
-  const alignChk = memop & MemOp.align && size > 0 ? `if((${a}&${mask})!==0){m.alignFault(${a});${fault}}` : '';
-  const align8 = memop & MemOp.align8 ? `if((${a}&7)!==0){m.alignFault(${a});${fault}}` : '';
+  const [alignChk, align8] = alignChecks(a, memop, fault);
   let post = '';
   if (swap && size === 1) post += 'q=((q&255)<<8)|((q>>>8)&255);';
   if (swap && size === 2) post += 'q=(q<<24)|((q&65280)<<8)|((q>>>8)&65280)|(q>>>24);';
@@ -563,8 +562,7 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
   const size = memop & MemOp.sizeMask, swap = (memop & MemOp.bswap) !== 0;
   const mask = (1 << size) - 1;
   const [bind, a] = addressName(addr, site);
-  const alignChk = memop & MemOp.align && size > 0 ? `if((${a}&${mask})!==0){m.alignFault(${a});${fault}}` : '';
-  const align8 = memop & MemOp.align8 ? `if((${a}&7)!==0){m.alignFault(${a});${fault}}` : '';
+  const [alignChk, align8] = alignChecks(a, memop, fault);
   let w = val;
   if (swap && size === 1) w = `((${val}>>>8)&255)|((${val}&255)<<8)`;
   if (swap && size === 2) w = `((${val})<<24)|((${val}&65280)<<8)|((${val}>>>8)&65280)|((${val})>>>24)`;
@@ -583,6 +581,15 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
  */
 function addressName(addr: string, site: string | undefined): [bind: string, name: string] {
   return site !== undefined && /^[gt]\d+$/.test(addr) ? ['', addr] : [`const a=${addr};`, 'a'];
+}
+
+/** The alignment tests of an access (MemOp.align on its slow path, MemOp.align8 before both paths), '' where not asked for. */
+function alignChecks(a: string, memop: number, fault: string): [onSlowPath: string, first: string] {
+  const mask = (1 << (memop & MemOp.sizeMask)) - 1;
+  return [
+    memop & MemOp.align && mask > 0 ? `if((${a}&${mask})!==0){m.alignFault(${a});${fault}}` : '',
+    memop & MemOp.align8 ? `if((${a}&7)!==0){m.alignFault(${a});${fault}}` : '',
+  ];
 }
 
 /** `head` then the one `if` statement, in a block only when `head` declares or tests something. */
