@@ -67,7 +67,7 @@ function main(argv: string[]): number {
   if (stats) {
     const s = proc.stats(), secs = Number(process.hrtime.bigint() - t0) / 1e9;
     const c = process.cpuUsage(cpu0), cpuSecs = (c.user + c.system) / 1e6;
-    process.stderr.write(`tsemu-arm: ${s.insns} guest instructions, ${s.tbs} TBs translated (${s.compiled} hot, compiled to JS, ${s.hinted} of them through an indirect branch, ${s.stopped} ending at a loop's own TB), ${s.invalidated} invalidated, ` +
+    process.stderr.write(`tsemu-arm: ${s.insns} guest instructions, ${s.tbs} TBs translated (${s.compiled} hot, compiled to JS, ${s.hinted} of them through an indirect branch, ${s.stopped} ending at a loop's own TB, ${s.colded} leaving out code not reached before), ${s.invalidated} invalidated, ` +
       `${secs.toFixed(3)} s wall, ${cpuSecs.toFixed(3)} s CPU (all threads), ${(s.insns / secs / 1e6).toFixed(1)} MIPS\n`);
   }
   // Die by the same signal when we can, so the parent sees what qemu-arm's parent would.

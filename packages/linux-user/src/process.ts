@@ -113,8 +113,8 @@ export class LinuxProcess {
   }
 
   /** Counters for benchmarks. */
-  stats(): { tbs: number; compiled: number; retranslated: number; hinted: number; stopped: number; insns: number; invalidated: number } {
+  stats(): { tbs: number; compiled: number; retranslated: number; hinted: number; stopped: number; colded: number; insns: number; invalidated: number } {
     const c = this.cpu.cache;
-    return { tbs: c.tbsTranslated, compiled: c.tbsCompiled, retranslated: c.tbsRetranslated, hinted: c.tbsHinted, stopped: c.tbsStopped, insns: c.insnsExecuted, invalidated: c.tbsInvalidated };
+    return { tbs: c.tbsTranslated, compiled: c.tbsCompiled, retranslated: c.tbsRetranslated, hinted: c.tbsHinted, stopped: c.tbsStopped, colded: c.tbsColded, insns: c.insnsExecuted, invalidated: c.tbsInvalidated };
   }
 }

@@ -53,8 +53,8 @@ export class ArmCpu implements FrontEnd {
     // Only a target outside an IT block can be followed (in either instruction set: BX / BLX interwork).
     const h = how.hint;
     const hint = h !== undefined && (h.flags & ~TB_FLAG_THUMB) === 0 ? (h.pc | (h.flags & TB_FLAG_THUMB)) | 0 : -1;
-    const r = translateArm(this.mem, this.helpers, pc, flags, this.traces, hint, how.stops);
-    return r.hinted || r.stopped ? r : null;
+    const r = translateArm(this.mem, this.helpers, pc, flags, this.traces, hint, how.stops, how.colds);
+    return r.hinted || r.stopped || r.colded ? r : null;
   }
 
   run(): number { return this.cache.run(); }

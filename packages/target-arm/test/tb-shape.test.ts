@@ -150,8 +150,9 @@ describe('TB shapes', () => {
     // 0x1000: movs r0,#0; loop: adds r0,#3; subs r1,#1; bne loop; svc 0
     // The first TB holds the loop's first iteration (its back edge goes to the
     // loop's own TB, which loops on itself); once hot it is translated again to
-    // end at the loop. Results and counts stay exact.
-    for (const mode of [{ hotThreshold: 3 }, { hotThreshold: 3, optimize: false }]) {
+    // end at the loop. Results and counts stay exact. (Without cold exits: the
+    // loop's TB would also be translated again without its unreached svc.)
+    for (const mode of [{ hotThreshold: 3, coldExits: false }, { hotThreshold: 3, optimize: false, coldExits: false }]) {
       const cpu = load([0x2000, 0x3003, 0x3901, 0xd1fc, 0xdf00], 0x1000, mode);
       expect(cpu.translate(0x1000, 1).ir.icount).toBe(5);
       for (let run = 1; run <= 5; run++) {
@@ -167,6 +168,30 @@ describe('TB shapes', () => {
       expect(again?.ir.icount).toBe(1);
       expect(again?.end).toBe(0x1002);
       expect(cpu.retranslate(0x1000, 1, { stops: [{ pc: 0x1002, flags: 0 }] })).toBeNull(); // the other instruction set: no stop
+    }
+  });
+
+  it('a hot TB leaves out code its interpreted runs never reached, and that code still runs right', () => {
+    // loop: adds r0,#1; cmp r0,r2; bne skip; 8 x adds r3,#1; skip: cmp r0,r1; bne loop; svc 0
+    // r0 reaches r2 (the rare side: r3 += 8) only after the loop's TB got hot.
+    const side = Array.from({ length: 8 }, () => 0x3301);
+    const code = [0x3001, 0x4290, 0xd107, ...side, 0x4288, 0xd1f2, 0xdf00];
+    const sidePcs = side.map((_, i) => 0x1006 + 2 * i);
+    for (const mode of [{ hotThreshold: 3 }, { hotThreshold: 3, optimize: false }]) {
+      const cpu = load(code, 0x1000, mode);
+      cpu.state.regs[1] = 1000;
+      cpu.state.regs[2] = 600;
+      expect(cpu.run()).toBe(EXIT_EXCEPTION);
+      expect(cpu.state.regs[0]).toBe(1000);
+      expect(cpu.state.regs[3]).toBe(8);
+      expect(cpu.cache.insnsExecuted).toBe(1000 * 5 + 8 + 1); // the side once, the svc
+      expect(cpu.cache.tbsColded).toBeGreaterThan(0);
+      // Asked directly: the side is left out (an exit at 0x1006), the rest kept.
+      expect(cpu.translate(0x1000, 1).ir.icount).toBe(14);
+      const again = cpu.retranslate(0x1000, 1, { colds: new Set(sidePcs) });
+      expect(again?.colded).toBe(true);
+      expect(again?.ir.icount).toBe(6);
+      expect(cpu.retranslate(0x1000, 1, { colds: new Set([0x1000]) })).toBeNull(); // never the TB's own first instruction
     }
   });
 

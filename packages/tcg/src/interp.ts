@@ -18,9 +18,11 @@ function labelsOf(b: IrBlock): Map<number, number> {
 /**
  * Reference interpreter for a TB's IR. Slow and obviously correct; tests run
  * the same IR here and through the JS back end and compare the results.
- * Returns what the compiled TB would return.
+ * Returns what the compiled TB would return. With `reach` (one byte per op),
+ * marks each instruction start it runs (TbCache: code never reached before a
+ * TB gets hot is left out of its compiled form).
  */
-export function interpretBlock(b: IrBlock, env: ExecEnv): number {
+export function interpretBlock(b: IrBlock, env: ExecEnv, reach?: Uint8Array): number {
   const vals = new Int32Array(b.temps.length);
   const R = env.regs, mem = env.mem;
   // Looked up at the first branch taken: most cold TBs run straight through (a WeakMap lookup per run cost ~2% of gzip's CPU).
@@ -46,7 +48,7 @@ export function interpretBlock(b: IrBlock, env: ExecEnv): number {
   for (let pc = 0; pc < b.ops.length; pc++) {
     const o = b.ops[pc]!, a = o.args;
     switch (o.op) {
-      case Op.insnStart: insns++; insnPc = a[0]! >>> 0; break;
+      case Op.insnStart: insns++; insnPc = a[0]! >>> 0; if (reach !== undefined) reach[pc] = 1; break;
       case Op.mov: set(a[0]!, get(a[1]!)); break;
       case Op.add: set(a[0]!, (get(a[1]!) + get(a[2]!)) | 0); break;
       case Op.sub: set(a[0]!, (get(a[1]!) - get(a[2]!)) | 0); break;

@@ -51,10 +51,11 @@ export interface FrontEnd {
    * front end may go on translating there behind a run-time check (a trace
    * through the indirect branch). `stops`: TBs that loop on themselves start
    * at these keys; the front end may end the block where it reaches one (in
-   * that state) instead of holding a copy of that loop. Null when it could use
-   * neither.
+   * that state) instead of holding a copy of that loop. `colds`: instructions
+   * its interpreted runs never reached, which it may leave out (an exit to
+   * each instead). Null when it could use none of them.
    */
-  retranslate?(pc: number, flags: number, how: RetranslateHints): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean; stopped?: boolean } | null;
+  retranslate?(pc: number, flags: number, how: RetranslateHints): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean; stopped?: boolean; colded?: boolean } | null;
   /** JavaScript expressions over the state array `R` computing pc() and flags(), for lookups inside compiled TBs (optional). */
   lookupKeySource?(): { pc: string; flags: string };
 }
@@ -63,6 +64,13 @@ export interface FrontEnd {
 export interface RetranslateHints {
   hint?: { pc: number; flags: number };
   stops?: readonly { pc: number; flags: number }[];
+  /**
+   * Guest pcs of instructions (after the first) that none of the TB's
+   * interpreted runs reached: the front end may leave the TB there through a
+   * chained exit instead of translating them (they are not compiled; if they
+   * ever run, it is as the start of a TB of their own).
+   */
+  colds?: ReadonlySet<number>;
 }
 
 export interface TbCacheOptions {
@@ -88,6 +96,11 @@ export interface TbCacheOptions {
    * measured 0-15% more CPU on the other workloads (README, Speed).
    */
   directChain?: boolean;
+  /**
+   * Leave out of a hot TB's compiled form the instructions none of its
+   * interpreted runs reached (FrontEnd.retranslate with `colds`). Default true.
+   */
+  coldExits?: boolean;
   /** Called with each optimised TB before it is compiled (debug output such as -d op). */
   onTranslate?: (pc: number, flags: number, ir: IrBlock) => void;
 }
@@ -98,6 +111,8 @@ const NO_IR: IrBlock = { temps: [], ops: [], labels: 0, helpers: [], icount: 0 }
 /** TB flags are below this (the map key is pc * FLAGS_LIMIT + flags, exact in a double). */
 export const FLAGS_LIMIT = 1 << 12;
 const DEFAULT_HOT_THRESHOLD = 8;
+/** Unreached instructions in a row a hot TB must have before they are left out (coldInsns). */
+const MIN_COLD_RUN = 8;
 const MAX_REGION = 4;
 /**
  * Once per process, at this hot TB (see warmup.ts): late enough that short
@@ -135,6 +150,8 @@ export class TbCache {
   tbsHinted = 0;
   /** Of those: ending where a self-looping TB starts (the front end used a stop). */
   tbsStopped = 0;
+  /** Hot TBs translated again without the instructions their interpreted runs never reached. */
+  tbsColded = 0;
   /** Hot TBs compiled together with their chained successors. */
   regionsCompiled = 0;
   /** Non-zero word 0 ends run() at the next chained exit with EXIT_INTERRUPT (linux-user: a signal came in). */
@@ -207,8 +224,10 @@ export class TbCache {
     };
     // Interpreted runs per exit slot: a hot TB ends at a loop's TB only if every run went there anyway.
     let slotRuns: Uint32Array | null = null;
+    // Instruction starts the interpreted runs reached (one byte per op of `ir`).
+    let reach: Uint8Array | undefined;
     const compile = (): void => {
-      if (!this.interpret && !this.regions) this.retranslateHot(tb, slotRuns);
+      if (!this.interpret && !this.regions) this.retranslateHot(tb, slotRuns, reach);
       this.optimizeTb(tb);
       this.opts.onTranslate?.(pc, flags, tb.ir);
       tb.fn = this.interpret ? () => interpretBlock(ir, env) : this.compileHot(tb);
@@ -223,10 +242,11 @@ export class TbCache {
       const cs = this.cs;
       // One count per goto_tb slot, then the runs that left otherwise (indirect exits, exceptions, faults).
       const nslots = Math.max(ir.slots ?? 0, 1), counts = (slotRuns = new Uint32Array(nslots + 1));
+      const marks = this.opts.coldExits !== false && this.fe.retranslate !== undefined ? (reach = new Uint8Array(ir.ops.length)) : undefined;
       tb.fn = () => {
         // Compiled code from the first hot run on: its IR may be a new translation (retranslateHot), with other slots.
         if (++runs >= threshold) { compile(); return tb.fn(); }
-        const r = interpretBlock(ir, env);
+        const r = interpretBlock(ir, env, marks);
         if (r >= 0) { cs.last = tb; counts[r]!++; } else counts[nslots]!++; // (it may have been called by a compiled TB, not the dispatcher)
         return r;
       };
@@ -266,14 +286,16 @@ export class TbCache {
    *   own TB anyway, so this costs no transition where the loop goes round,
    *   and it spares compiling the loop twice (see loopHeadsIn).
    */
-  private retranslateHot(tb: TranslationBlock, slotRuns: Uint32Array | null): void {
+  private retranslateHot(tb: TranslationBlock, slotRuns: Uint32Array | null, reach: Uint8Array | undefined): void {
     if (this.fe.retranslate === undefined) return;
     const how: RetranslateHints = {};
     const t = tb.ind;
     if (t !== null && t.valid && tb.i1 === t && tb.i2 === t && tb.i3 === t) how.hint = { pc: t.pc, flags: t.flags }; // four exits, one target
     const stops = slotRuns === null ? [] : this.loopHeadsIn(tb, slotRuns);
     if (stops.length > 0) how.stops = stops;
-    if (how.hint === undefined && how.stops === undefined) return;
+    const colds = reach === undefined ? null : coldInsns(tb.ir, reach);
+    if (colds !== null) how.colds = colds;
+    if (how.hint === undefined && how.stops === undefined && how.colds === undefined) return;
     const r = this.fe.retranslate(tb.pc, tb.flags, how);
     this.env.mem.fk = 0;
     if (r === null) return;
@@ -286,6 +308,7 @@ export class TbCache {
     this.tbsRetranslated++;
     if (r.hinted === true) this.tbsHinted++;
     if (r.stopped === true) this.tbsStopped++;
+    if (r.colded === true) this.tbsColded++;
   }
 
   /**
@@ -525,4 +548,30 @@ function printProfile(prof: Map<TranslationBlock, number[]>, by: number): void {
     lines.push(`  pc ${(tb.pc >>> 0).toString(16)} fl ${tb.flags} len ${tb.icount}: ${(100 * e[1]! / Math.max(insns, 1)).toFixed(1)}% insns, ${e[0]} entries, ${(e[1]! / e[0]!).toFixed(1)} insns/entry, ${e[2]} indirect`);
   }
   process.stderr.write(lines.join('\n') + '\n');
+}
+
+/**
+ * Pcs of the instructions after the first that `reach` (from interpretBlock)
+ * never marked, in runs of at least MIN_COLD_RUN instructions one after
+ * another in the IR; null when there are none. A short side stays: leaving
+ * it out saves little compile time, and if it was only rare in the first
+ * runs, every later run of it costs a TB transition (gzip: a 4-instruction
+ * side of its match loop, unreached while the hash chains are still empty,
+ * then taken 1.5 M times per MiB out of a self-looping TB).
+ */
+function coldInsns(ir: IrBlock, reach: Uint8Array): Set<number> | null {
+  const ops = ir.ops, seen = new Set<number>(), colds = new Set<number>();
+  let run: number[] = [], first = true;
+  for (let i = 0; i <= ops.length; i++) {
+    const end = i === ops.length;
+    if (!end && ops[i]!.op !== Op.insnStart) continue;
+    if (!end && first) { first = false; continue; }
+    if (!end && reach[i] === 0) { run.push(ops[i]!.args[0]! >>> 0); continue; }
+    if (!end) seen.add(ops[i]!.args[0]! >>> 0);
+    if (run.length >= MIN_COLD_RUN) for (const pc of run) colds.add(pc);
+    run = [];
+  }
+  // An instruction copied twice into the TB (a followed branch) counts as reached if either copy was.
+  for (const pc of seen) colds.delete(pc);
+  return colds.size > 0 ? colds : null;
 }

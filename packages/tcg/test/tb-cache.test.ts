@@ -252,7 +252,7 @@ describe('TbCache: a hot TB holding a loop that has a TB of its own', () => {
         return honour && how.stops?.some((s) => s.pc === 0x1004 && s.flags === 0) ? { ...block(pc, true), stopped: true } : null;
       },
     };
-    return { regs, asked, cache: new TbCache({ regs, mem }, fe, { hotThreshold: 3 }) };
+    return { regs, asked, cache: new TbCache({ regs, mem }, fe, { hotThreshold: 3, coldExits: false }) };
   }
 
   for (const honour of [true, false]) {
@@ -285,6 +285,91 @@ describe('TbCache: a hot TB holding a loop that has a TB of its own', () => {
     expect(regs[0]).toBe(1 + 5 * 10 + 5 * (1 + 10));
     expect(asked).toEqual([]);
     expect(cache.tbsStopped).toBe(0);
+  });
+});
+
+describe('TbCache: instructions a hot TB never reached while interpreted', () => {
+  // One TB at 0x1000: r0 += 1; if r1 != 0 skip the side; the side is `len`
+  // instructions of r2 += 1 at 0x1004...; then r0 += 100 and stop (-7). The
+  // runs before the TB gets hot (threshold 3) have r1 != 0, so the side is never
+  // reached; TbCache then asks for a translation without it (`colds`).
+  function machine(len: number, opts = {}) {
+    const mem = new GuestMemory(0x4000);
+    const regs = new Int32Array(16);
+    const asked: (number[] | undefined)[] = [];
+    const G = [{ name: 'r0', slot: 0 }, { name: 'pc', slot: 15 }, { name: 'r1', slot: 1 }, { name: 'r2', slot: 2 }];
+    const block = (colds?: ReadonlySet<number>) => {
+      const b = new IrBuilder(G);
+      b.insnStart(0x1000);
+      b.add(b.global(0), b.global(0), b.c(1));
+      const skip = b.label();
+      b.brcond(b.global(2), b.c(0), 1, skip);
+      const after = 0x1004 + 4 * len;
+      for (let i = 0; i < len; i++) {
+        const pc = 0x1004 + 4 * i;
+        if (colds?.has(pc)) { b.movi(b.global(1), pc); b.gotoTb(0); break; } // leave for it, as a front end would
+        b.insnStart(pc);
+        b.add(b.global(3), b.global(3), b.c(1));
+      }
+      b.setLabel(skip);
+      b.insnStart(after);
+      b.add(b.global(0), b.global(0), b.c(100));
+      b.exitTb(-7);
+      return { ir: b.finish(), end: after + 4 };
+    };
+    const fe: FrontEnd = {
+      pc: () => regs[15]!,
+      flags: () => 0,
+      translate: (pc) => {
+        if (pc === 0x1000) return block();
+        // A TB of the side's own (entered through the exit): r2 += 1 up to its end, then the tail.
+        const b = new IrBuilder(G);
+        for (let a = pc; a < 0x1004 + 4 * len; a += 4) { b.insnStart(a); b.add(b.global(3), b.global(3), b.c(1)); }
+        b.insnStart(0x1004 + 4 * len);
+        b.add(b.global(0), b.global(0), b.c(100));
+        b.exitTb(-7);
+        return { ir: b.finish(), end: 0x1008 + 4 * len };
+      },
+      retranslate: (_pc, _flags, how) => {
+        asked.push(how.colds === undefined ? undefined : [...how.colds]);
+        return how.colds === undefined ? null : { ...block(how.colds), colded: true };
+      },
+    };
+    return { regs, asked, cache: new TbCache({ regs, mem }, fe, { hotThreshold: 3, ...opts }) };
+  }
+  const SIDE = Array.from({ length: 8 }, (_, i) => 0x1004 + 4 * i);
+
+  it('are left out once it is hot; when they do run, results and counts are exact', () => {
+    const { regs, asked, cache } = machine(8);
+    let insns = 0;
+    for (let run = 1; run <= 6; run++) {
+      regs[15] = 0x1000;
+      regs[1] = run === 5 ? 0 : 1; // the side runs once, after the TB was compiled without it
+      regs[0] = 0;
+      regs[2] = 0;
+      expect(cache.run()).toBe(-7);
+      expect(regs[0]).toBe(101);
+      expect(regs[2]).toBe(run === 5 ? 8 : 0);
+      insns += run === 5 ? 10 : 2;
+      expect(cache.insnsExecuted).toBe(insns);
+    }
+    expect(asked).toEqual([SIDE]);
+    expect(cache.tbsColded).toBe(1);
+  });
+
+  it('are kept when fewer than eight in a row, or when cold exits are off', () => {
+    for (const [len, opts] of [[7, {}], [8, { coldExits: false }]] as const) {
+      const { regs, asked, cache } = machine(len, opts);
+      for (let run = 1; run <= 5; run++) {
+        regs[15] = 0x1000;
+        regs[1] = run === 5 ? 0 : 1;
+        regs[2] = 0;
+        expect(cache.run()).toBe(-7);
+        expect(regs[2]).toBe(run === 5 ? len : 0);
+      }
+      expect(asked).toEqual([]);
+      expect(cache.tbsColded).toBe(0);
+    }
   });
 });
 

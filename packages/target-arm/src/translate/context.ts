@@ -258,6 +258,13 @@ export class DisasContext {
     this.jumped = true;
   }
 
+  /** The nearest pending forward branch target at or after `from`, or -1. */
+  nextPendingTarget(from: number): number {
+    let resume = -1;
+    for (const dest of this.pendingTargets.keys()) if (dest >= from && (resume < 0 || dest < resume)) resume = dest;
+    return resume;
+  }
+
   /**
    * Direct branch to a known address. A short forward branch (B, CBZ; not BL)
    * stays inside the TB as an IR branch to the label of its target, which the

@@ -76,7 +76,8 @@ const KUSER_BASE = 0xffff0000;
  */
 export function translateArm(
   mem: GuestMemory, h: ArmHelpers, pc: number, flags: number, traces = false, hint = -1, stops?: readonly { pc: number; flags: number }[],
-): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean; stopped?: boolean } {
+  colds?: ReadonlySet<number>,
+): { ir: IrBlock; end: number; pages?: number[]; hinted?: boolean; stopped?: boolean; colded?: boolean } {
   const tbThumb = (flags & TB_FLAG_THUMB) !== 0;
   const ctx = new DisasContext(mem, tbThumb, h);
   ctx.traces = traces;
@@ -90,7 +91,7 @@ export function translateArm(
   // CONDEXEC holds the TB's entry IT state (the flags were derived from it).
   if (tbThumb) ctx.itState = ctx.tbIt = ctx.condexecHeld = (flags >>> TB_FLAG_IT_SHIFT) & 0xff;
   let limit = MAX_INSNS;
-  let stopped = false;
+  let stopped = false, colded = false;
   for (let n = 0; ; n++) {
     const target = ctx.pendingTargets.get(ctx.pc);
     // (Forward branches inside the TB are only made in its own instruction set.)
@@ -103,6 +104,18 @@ export function translateArm(
       ctx.gotoPc(ctx.pc, ctx.thumb ? 1 : 0, false, ctx.itState);
       stopped = true;
       break;
+    }
+    // An instruction the TB's interpreted runs never reached (TbCache's colds):
+    // leave for it, so it is not compiled here; go on at a forward branch target.
+    if (n > 0 && colds !== undefined && colds.has(ctx.pc)) {
+      ctx.gotoPc(ctx.pc, ctx.thumb ? 1 : 0, false, ctx.itState);
+      colded = true;
+      const resume = ctx.nextPendingTarget(ctx.pc);
+      if (resume < 0 || n + 1 >= MAX_INSNS || !ctx.pageOk(resume)) break;
+      ctx.pc = resume;
+      ctx.itState = ctx.condexecHeld = 0;
+      ctx.thumb = ctx.tbThumb;
+      continue;
     }
     b.insnStart(ctx.pc);
     ctx.translated.add(ctx.pc);
@@ -155,8 +168,7 @@ export function translateArm(
       // of this TB targets code further on, translation resumes there (reached
       // only through that branch, outside any IT block), so e.g. a loop whose
       // exit test jumps over a return stays one TB and can become a JS loop.
-      let resume = -1;
-      for (const dest of ctx.pendingTargets.keys()) if (dest >= next && (resume < 0 || dest < resume)) resume = dest;
+      const resume = ctx.nextPendingTarget(next);
       if (resume < 0 || n + 1 >= MAX_INSNS || !ctx.pageOk(resume)) break;
       ctx.pc = resume;
       ctx.itState = ctx.condexecHeld = 0;
@@ -189,7 +201,7 @@ export function translateArm(
     ctx.gotoPc(dest, tbThumb ? 1 : 0, false, 0); // internal branches are never taken inside an IT block
   }
   ctx.finishSideExits();
-  return { ir: b.finish(), end: ctx.pc, pages: [...ctx.pages], hinted: ctx.hintUsed, stopped };
+  return { ir: b.finish(), end: ctx.pc, pages: [...ctx.pages], hinted: ctx.hintUsed, stopped, colded };
 }
 
 function isStop(stops: readonly { pc: number; flags: number }[], pc: number, flags: number): boolean {
