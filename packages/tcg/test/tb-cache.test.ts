@@ -355,6 +355,7 @@ describe('TbCache: instructions a hot TB never reached while interpreted', () =>
     }
     expect(asked).toEqual([SIDE]);
     expect(cache.tbsColded).toBe(1);
+    expect(cache.tbsTranslated).toBe(2); // the side ran as a TB of its own, entered through the exit
   });
 
   it('are kept when fewer than eight in a row, or when cold exits are off', () => {
