@@ -10,7 +10,7 @@ import { compile, PROGRAMS, requireTool, runQemu, runTsemu, tempDir } from './ha
 const DIR = join(PROGRAMS, 'signals');
 const FATAL = [
   'null-read', 'null-write', 'rodata', 'noexec', 'prot-none', 'overflow', 'abort', 'ill', 'linux-bkpt', 'trap',
-  'blocked-segv', 'handler-refaults', 'ignored-segv', 'unaligned-ldrd', 'fpe', 'term', 'usr1', 'kill', 'resethand', 'none',
+  'blocked-segv', 'handler-refaults', 'ignored-segv', 'unaligned-ldrd', 'unaligned-vldr', 'vldm-segv', 'vpush-ro', 'fpe', 'term', 'usr1', 'kill', 'resethand', 'none',
 ];
 
 describe('guest faults and signals like qemu-arm', () => {

@@ -177,7 +177,10 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   if (chain || (linked && hasGoto)) out.push('const LK=SELF.links;');
   for (let i = 0; i < b.helpers.length; i++) out.push(`const h${i}=H[${i}];`);
   // Parenthesised: V8 compiles it with the factory instead of pre-parsing it now and parsing it again at its first call.
-  out.push('return (function tb(){');
+  // Named after the guest pc of its first instruction, so profilers and --trace-opt tell TBs apart.
+  let name = 'tb';
+  for (let i = 0; i < bops.length; i++) if (bops[i]!.op === Op.insnStart) { name = `tb_${(bops[i]!.args[0]! >>> 0).toString(16)}`; break; }
+  out.push(`return (function ${name}(){`);
   if (locals) out.push(locals + ';');
   if (decl) out.push(decl + ';');
   // `n`: the instructions counted at an exit (see countPlan), set (not added)
@@ -210,14 +213,14 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   const seen = new Set<number>();
   // Exact instruction counting, planned (see countPlan): exits set `n` to a
   // constant, the taken side of a branch adds nothing, or, when its label is
-  // reached with different counts, stores a constant in that label's `b<j>`
-  // (the count since the previous such label); so the counting never puts
+  // reached with another count, stores a constant correction in a `b<k>`;
+  // so the counting never puts
   // arithmetic on a side first taken after TurboFan compiled the TB (an
   // `ic+=k` there, "insufficient type feedback for binary operation", was ~9
   // of gzip's ~10 TB deopts, each one a second TurboFan compile). The shared
   // end adds `ic+n+b0+...`; `ic` sums a self-loop's finished iterations.
   let cur = 0;
-  const edge = (l: number): string => (plan.lab[l]! >= -1 || cur === 0 ? '' : `b${-3 - plan.lab[l]!}=${cur};`);
+  const edge = (i: number): string => (plan.vb[i]! < 0 ? '' : `b${plan.vb[i]}=${plan.corr[i]};`);
   const count = (): string => `CTR[0]+=ic+${cur}${bsum};`;
   const last = (): string => (cur ? `n=${cur};` : '');
   // Guest pc of the current instruction, for precise faults: a faulting access
@@ -227,19 +230,25 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   let pc = 0;
   // (`n` may be -1: a fault right after a label inside its instruction.)
   const faultAt = (_i: number): string => `{fpc=${pc};${cur !== 1 ? `n=${cur - 1};` : ''}break FLT;}`;
+  const groups = accessGroups(b);
   for (let i = 0; i < b.ops.length; i++) {
     const o = b.ops[i]!;
     cur = plan.off[i]!;
+    if (groups[i]! > i) {
+      out.push(emitGroup(b, i, groups[i]!, v, u, faultAt(i), loop ? 'sp=1;' : '', `${pc},${cur - 1}`));
+      i = groups[i]!;
+      continue;
+    }
     if (o.op === Op.br || o.op === Op.brcond) {
       const l = o.args[o.op === Op.br ? 0 : 3]!;
       if (seen.has(l)) throw new Error(`backward branch to L${l} is not supported by the JS back end`);
     }
     switch (o.op) {
-      case Op.label: seen.add(o.args[0]!); out.push(`${edge(o.args[0]!)}}`); continue;
-      case Op.br: out.push(`${edge(o.args[0]!)}break L${o.args[0]};`); continue;
+      case Op.label: seen.add(o.args[0]!); out.push('}'); continue;
+      case Op.br: out.push(`${edge(i)}break L${o.args[0]};`); continue;
       case Op.brcond: {
         const a = o.args;
-        out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${edge(a[3]!)}break L${a[3]};}`);
+        out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${edge(i)}break L${a[3]};}`);
         continue;
       }
       case Op.insnStart: pc = o.args[0]! >>> 0; continue; // no comment: every byte is parsed
@@ -317,41 +326,70 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
 
 /**
  * Where the guest instruction count stands before each op (index
- * b.ops.length: the end): `off` instructions after the TB start (or a
- * self-loop's iteration start) or after the last label that paths reach with
- * different counts (a forward jump over whole instructions). `lab`: a label's
- * count, -1 if unreached, -3-j for the j-th such label (its `b<j>` holds the
- * count since the previous one, 0 on paths that skip it: each label is passed
- * at most once, per iteration in a self-loop).
+ * b.ops.length: the end), as counted along the code in op order: +1 at each
+ * live insn_start; a label takes the count of the code falling into it, or,
+ * reached by jumps only, that of its first jump. A jump that arrives with
+ * another count needs a correction, `corr[i]` (its count minus the label's),
+ * stored as a constant in a count variable `b<k>` (`vb[i]` = k, else -1) on
+ * that edge; the count at any point is then `off + b0 + b1 + ...`.
+ * Jumps never taken on one path share a variable (one that is still 0
+ * wherever such a jump leaves): a computed jump into an unrolled loop (glibc's
+ * memcpy) has 39 entry labels, each reached by the fall-through of the copy
+ * before it and by a jump from the dispatch, and one variable serves them all,
+ * where one per label kept 39 values alive to the end (~32 ms of TurboFan for
+ * that TB in busybox awk).
  */
-function countPlan(b: IrBlock): { off: Int32Array; lab: Int32Array; nb: number } {
-  const ops = b.ops, off = new Int32Array(ops.length + 1);
+function countPlan(b: IrBlock): { off: Int32Array; vb: Int32Array; corr: Int32Array; nb: number } {
+  const ops = b.ops, n = ops.length, off = new Int32Array(n + 1);
+  const vb = new Int32Array(n).fill(-1), corr = new Int32Array(n);
+  // Per label: its count (-1: not known yet), and the jumps into it (op index, count there).
   const lab = new Int32Array(b.labels).fill(-1);
-  let c = 0, d = 0, live = true;
-  const merge = (l: number): void => {
-    if (d || (lab[l] !== -1 && lab[l] !== c)) lab[l] = -2; else lab[l] = c;
-  };
-  let nb = 0;
-  for (let i = 0; i < ops.length; i++) {
+  const into: number[][] = Array.from({ length: b.labels }, () => []);
+  let c = 0, live = true;
+  for (let i = 0; i < n; i++) {
     const o = ops[i]!, op = o.op;
-    off[i] = c; // at a label: the count of the path falling into it
     if (op === Op.label) {
-      const l = o.args[0]!;
-      if (live) merge(l);
-      const k = lab[l]!;
-      if (k === -2) lab[l] = -3 - nb++;
-      c = k >= 0 ? k : 0; d = k === -2 ? 1 : 0; live = true;
+      const l = o.args[0]!, jumps = into[l]!;
+      lab[l] = live ? c : jumps.length > 0 ? jumps[1]! : 0;
+      c = lab[l]!; live = true; off[i] = c;
+      for (let k = 0; k < jumps.length; k += 2) corr[jumps[k]!] = jumps[k + 1]! - c;
       continue;
     }
+    off[i] = c;
     if (!live) continue;
     if (op === Op.insnStart) c++;
     else if (op === Op.br || op === Op.brcond) {
-      merge(o.args[op === Op.br ? 0 : 3]!);
+      into[o.args[op === Op.br ? 0 : 3]!]!.push(i, c);
       if (op === Op.br) live = false;
     } else if (op === Op.gotoTb || op === Op.exitTb) live = false;
   }
-  off[ops.length] = c;
-  return { off, lab, nb };
+  off[n] = c;
+  // Variables, greedily: a jump may share one with earlier jumps (in op order)
+  // that all land after it, so no path takes two of them before the end (or a
+  // self-loop's back edge, which clears them).
+  const landsAt: number[][] = []; // per variable: the op index of the label each of its jumps lands at
+  let nb = 0;
+  for (let i = 0; i < n; i++) {
+    if (corr[i] === 0) continue;
+    const o = ops[i]!, l = o.args[o.op === Op.br ? 0 : 3]!;
+    let k = 0;
+    for (; k < nb; k++) if (allAfter(landsAt[k]!, i)) break;
+    if (k === nb) { landsAt.push([]); nb++; }
+    landsAt[k]!.push(labelIndex(ops, l, i));
+    vb[i] = k;
+  }
+  return { off, vb, corr, nb };
+}
+
+function allAfter(at: readonly number[], i: number): boolean {
+  for (let k = 0; k < at.length; k++) if (at[k]! <= i) return false;
+  return true;
+}
+
+/** Op index of label `l`'s op, searching forward from `from` (jumps are forward). */
+function labelIndex(ops: readonly IrOp[], l: number, from: number): number {
+  for (let i = from + 1; i < ops.length; i++) if (ops[i]!.op === Op.label && ops[i]!.args[0] === l) return i;
+  return ops.length;
 }
 
 /**
@@ -575,6 +613,131 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
 }
 
 /**
+ * Word accesses of one guest instruction to one base register plus constant
+ * offsets (LDM / STM, PUSH / POP, LDRD / STRD): for the op starting such a
+ * group (two or more loads, or two or more stores, with only address
+ * additions between them), the index of its last op; -1 elsewhere. The group
+ * is tested once (emitGroup): alignment of its lowest address and the
+ * permission bytes of the pages of its lowest and highest word, which are the
+ * only pages it can touch (it spans less than a page). In busybox awk's hot
+ * TBs 38% of all accesses were second or later words of such instructions,
+ * each with its own test, branch and slow path for TurboFan to compile.
+ */
+function accessGroups(b: IrBlock): Int32Array {
+  const ops = b.ops, temps = b.temps, n = ops.length, end = new Int32Array(n).fill(-1);
+  const isConst = (t: number): boolean => t >= 0 && temps[t]!.kind === 'const';
+  const named = (t: number): boolean => t >= 0 && temps[t]!.kind !== 'const';
+  // Offsets of address temps from the group's base, valid inside the window only.
+  const offOf = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const first = ops[i]!;
+    if (!groupable(first) || !named(first.args[1]!)) continue;
+    const kind = first.op, base = first.args[1]!;
+    offOf.clear();
+    offOf.set(base, 0);
+    // Temps the window writes, and temps its accesses read (an addition moved
+    // before the test must not change what an earlier access of the group saw).
+    const written = new Set<number>(), read = new Set<number>([base]);
+    // The base's own address addition earlier in the instruction (a descending
+    // STM computes each word from the register): its source serves too.
+    const src = baseSource(ops, temps, i, base);
+    if (src !== null) { offOf.set(src.from, -src.off); read.add(src.from); }
+    let members = 1, last = i, lo = 0, hi = 0;
+    if (kind === Op.ld) written.add(first.args[0]!);
+    else read.add(first.args[0]!);
+    for (let j = i + 1; j < n; j++) {
+      const o = ops[j]!, a = o.args;
+      if ((o.op === Op.add || o.op === Op.sub) && offOf.has(a[1]!) && isConst(a[2]!) && temps[a[0]!]!.kind === 'local' && !written.has(a[0]!) && !read.has(a[0]!)) {
+        const c = temps[a[2]!]!.value | 0;
+        offOf.set(a[0]!, offOf.get(a[1]!)! + (o.op === Op.add ? c : -c));
+        written.add(a[0]!);
+        continue;
+      }
+      if (o.op !== kind || !groupable(o) || a[2] !== first.args[2] || !offOf.has(a[1]!)) break;
+      const off = offOf.get(a[1]!)!;
+      if ((off & 3) !== 0 || Math.max(hi, off) - Math.min(lo, off) > 4092) break;
+      if (kind === Op.ld && (a[0] === base || offOf.has(a[0]!) || written.has(a[0]!))) break; // a load may not overwrite an address or another load's value
+      lo = Math.min(lo, off); hi = Math.max(hi, off);
+      read.add(a[1]!);
+      if (kind === Op.ld) written.add(a[0]!);
+      else read.add(a[0]!);
+      members++;
+      last = j;
+    }
+    if (members > 1) { end[i] = last; i = last; }
+  }
+  return end;
+}
+
+/**
+ * `base` = `from` + `off` by an addition since the instruction started, with
+ * `from` unchanged since; else null.
+ */
+function baseSource(ops: readonly IrOp[], temps: IrBlock['temps'], at: number, base: number): { from: number; off: number } | null {
+  for (let j = at - 1; j >= 0; j--) {
+    const o = ops[j]!, a = o.args;
+    if (o.op === Op.insnStart || o.op === Op.label || o.op === Op.call) return null; // (an impure helper reloads the globals)
+    if ((o.op === Op.add || o.op === Op.sub) && a[0] === base) {
+      const from = a[1]!, c = a[2]!;
+      if (from === base || temps[from]!.kind === 'const' || temps[c]!.kind !== 'const') return null;
+      for (let k = j + 1; k < at; k++) if (writes(ops[k]!, from)) return null;
+      return { from, off: o.op === Op.add ? temps[c]!.value | 0 : -(temps[c]!.value | 0) };
+    }
+    if (writes(o, base)) return null;
+  }
+  return null;
+}
+
+function writes(o: IrOp, t: number): boolean {
+  const n = nOut(o);
+  for (let k = 0; k < n; k++) if (o.args[k] === t) return true;
+  return false;
+}
+
+/** A plain 32-bit access (no byte swap, no LDREXD-style alignment test) with a named address. */
+function groupable(o: IrOp): boolean {
+  if (o.op !== Op.ld && o.op !== Op.st) return false;
+  const memop = o.args[2]!;
+  return (memop & (MemOp.sizeMask | MemOp.sign | MemOp.bswap | MemOp.align8)) === 2;
+}
+
+/**
+ * A group from accessGroups: its address additions first, then one test;
+ * the fast side does the plain typed-array accesses in order, the other the
+ * usual checked code of each (so faults and writes to code pages are exactly
+ * as without the group).
+ */
+function emitGroup(b: IrBlock, from: number, to: number, v: (i: number) => string, u: (i: number) => string, fault: string, slowMark: string, site: string): string {
+  const ops = b.ops, table = ops[from]!.op === Op.ld ? 'NR' : 'NW';
+  let head = '', fast = '', slow = '', lo = '', hi = '', loOff = 0, hiOff = 0;
+  const base = ops[from]!.args[1]!, offOf = new Map<number, number>([[base, 0]]);
+  const src = baseSource(ops, b.temps, from, base);
+  if (src !== null) offOf.set(src.from, -src.off);
+  for (let i = from; i <= to; i++) {
+    const o = ops[i]!, a = o.args;
+    if (o.op === Op.add || o.op === Op.sub) {
+      const c = b.temps[a[2]!]!.value | 0;
+      offOf.set(a[0]!, offOf.get(a[1]!)! + (o.op === Op.add ? c : -c));
+      head += emitOp(o, v, u);
+      continue;
+    }
+    const addr = v(a[1]!), off = offOf.get(a[1]!)!;
+    if (lo === '' || off < loOff) { lo = addr; loOff = off; }
+    if (hi === '' || off > hiOff) { hi = addr; hiOff = off; }
+    fast += o.op === Op.ld ? `${v(a[0]!)}=M32[${addr}>>>2];` : `M32[${addr}>>>2]=${v(a[0]!)};`;
+    slow += o.op === Op.ld ? `${v(a[0]!)}=m.l32(${addr},${site});` : `m.s32(${addr},${v(a[0]!)},${site});`;
+  }
+  // The other side: GuestMemory's throwing slow paths, word by word (they read
+  // or write any accessible word, aligned or not, and a store there drops
+  // TBs translated from that page); the members share one memop and their
+  // addresses differ by multiples of 4, so the first one's alignment test
+  // stands for all.
+  const first = ops[from]!, store = first.op === Op.st;
+  const at = v(first.args[1]!), align = first.args[2]! & MemOp.align ? `if((${at}&3)!==0){m.alignFault(${at});${fault}}` : '';
+  return `${head}if(((${lo}&3)|${table}[${lo}>>>12]|${table}[${hi}>>>12])===0){${fast}}else{${store ? slowMark : ''}${align}${slow}}`;
+}
+
+/**
  * How an access names its address: a temp or cached global is used as it is
  * (less source); anything else (a constant, a write-through `R[..]`) is bound
  * to `a` first. Without a `site` (regions, which keep the `fk` test) it always binds.
@@ -598,4 +761,4 @@ function block(head: string, stmt: string): string {
 }
 
 // Translation-time code: kept out of TurboFan (see never-optimize.ts).
-neverOptimize(generateSource, writeBacks, writeThrough, countPlan, emitOp);
+neverOptimize(generateSource, writeBacks, writeThrough, countPlan, accessGroups, emitGroup, emitOp);

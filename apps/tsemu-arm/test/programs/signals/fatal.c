@@ -89,6 +89,16 @@ int main(int argc, char **argv) {
     __asm__ volatile("ldrd %0, %H0, [%1]" : "=r"(v) : "r"((char *)words + 2));
     return (int)v;
   }
+  if (!strcmp(c, "unaligned-vldr")) { /* VFP loads need word alignment too: SIGBUS */
+    static double d[2];
+    __asm__ volatile("vldr d7, [%0]" : : "r"((char *)d + 2) : "d7");
+  }
+  if (!strcmp(c, "vldm-segv")) { /* a VFP multiple load from page 0: SIGSEGV */
+    __asm__ volatile("vldmia %0, {d0-d3}" : : "r"(16) : "d0", "d1", "d2", "d3");
+  }
+  if (!strcmp(c, "vpush-ro")) { /* VSTM into read-only memory (a string literal): SIGSEGV */
+    __asm__ volatile("vstmia %0, {d0-d1}" : : "r"("read-only text here") : "memory");
+  }
   printf("still alive\n");
   return 3;
 }
