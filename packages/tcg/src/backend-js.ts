@@ -161,7 +161,7 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
     decl += `${decl ? ',' : 'let '}g${g}=R[${g}]`;
   }
   const wb = writeBacks(b, wt);
-  const out: string[] = [];
+  const out: string[] = ['"use strict";'];
   // The memory views M8 S8 M16 S16 M32 NR NW are parameters of the factory
   // (compileBlock): V8 folds them into optimised TBs as constants, like a
   // `const` there, but on-stack-replacement code also had to check a `const`
