@@ -2,7 +2,7 @@ import { Op, MemOp, type IrBlock, type IrOp } from './ir.js';
 import { EXIT_FAULT, MEMORY_FAULT, type GuestMemory } from './memory.js';
 import { umulh, smulh, divs, divu } from './semantics.js';
 import { neverOptimize } from './never-optimize.js';
-import { inEnd, inStart, nOut } from './operands.js';
+import { inEnd, inStart, nOut, writesTemp } from './operands.js';
 
 /** What generated code runs against: the CPU state array and guest memory. */
 export interface ExecEnv {
@@ -234,9 +234,9 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   for (let i = 0; i < b.ops.length; i++) {
     const o = b.ops[i]!;
     cur = plan.off[i]!;
-    if (groups[i]! > i) {
-      out.push(emitGroup(b, i, groups[i]!, v, u, faultAt(i), loop ? 'sp=1;' : '', `${pc},${cur - 1}`));
-      i = groups[i]!;
+    if (groups.end[i]! > i) {
+      out.push(emitGroup(b, groups, i, v, u, faultAt(i), loop ? 'sp=1;' : '', `${pc},${cur - 1}`));
+      i = groups.end[i]!;
       continue;
     }
     if (o.op === Op.br || o.op === Op.brcond) {
@@ -614,17 +614,26 @@ function emitStore(val: string, addr: string, memop: number, fault: string, slow
 
 /**
  * Word accesses of one guest instruction to one base register plus constant
- * offsets (LDM / STM, PUSH / POP, LDRD / STRD): for the op starting such a
- * group (two or more loads, or two or more stores, with only address
- * additions between them), the index of its last op; -1 elsewhere. The group
+ * offsets (LDM / STM, PUSH / POP, LDRD / STRD): groups of two or more
+ * loads, or two or more stores, with only address additions between them,
+ * found at translation time (AccessGroups). The group
  * is tested once (emitGroup): alignment of its lowest address and the
  * permission bytes of the pages of its lowest and highest word, which are the
  * only pages it can touch (it spans less than a page). In busybox awk's hot
  * TBs 38% of all accesses were second or later words of such instructions,
  * each with its own test, branch and slow path for TurboFan to compile.
  */
-function accessGroups(b: IrBlock): Int32Array {
-  const ops = b.ops, temps = b.temps, n = ops.length, end = new Int32Array(n).fill(-1);
+interface AccessGroups {
+  /** At a group's first op: the index of its last op; -1 elsewhere. */
+  end: Int32Array;
+  /** At a group's first op: the op of its lowest and of its highest word. */
+  loOp: Int32Array;
+  hiOp: Int32Array;
+}
+
+function accessGroups(b: IrBlock): AccessGroups {
+  const ops = b.ops, temps = b.temps, n = ops.length;
+  const g: AccessGroups = { end: new Int32Array(n).fill(-1), loOp: new Int32Array(n), hiOp: new Int32Array(n) };
   const isConst = (t: number): boolean => t >= 0 && temps[t]!.kind === 'const';
   const named = (t: number): boolean => t >= 0 && temps[t]!.kind !== 'const';
   // Offsets of address temps from the group's base, valid inside the window only.
@@ -642,7 +651,7 @@ function accessGroups(b: IrBlock): Int32Array {
     // STM computes each word from the register): its source serves too.
     const src = baseSource(ops, temps, i, base);
     if (src !== null) { offOf.set(src.from, -src.off); read.add(src.from); }
-    let members = 1, last = i, lo = 0, hi = 0;
+    let members = 1, last = i, lo = 0, hi = 0, loOp = i, hiOp = i;
     if (kind === Op.ld) written.add(first.args[0]!);
     else read.add(first.args[0]!);
     for (let j = i + 1; j < n; j++) {
@@ -657,16 +666,17 @@ function accessGroups(b: IrBlock): Int32Array {
       const off = offOf.get(a[1]!)!;
       if ((off & 3) !== 0 || Math.max(hi, off) - Math.min(lo, off) > 4092) break;
       if (kind === Op.ld && (a[0] === base || offOf.has(a[0]!) || written.has(a[0]!))) break; // a load may not overwrite an address or another load's value
-      lo = Math.min(lo, off); hi = Math.max(hi, off);
+      if (off < lo) { lo = off; loOp = j; }
+      if (off > hi) { hi = off; hiOp = j; }
       read.add(a[1]!);
       if (kind === Op.ld) written.add(a[0]!);
       else read.add(a[0]!);
       members++;
       last = j;
     }
-    if (members > 1) { end[i] = last; i = last; }
+    if (members > 1) { g.end[i] = last; g.loOp[i] = loOp; g.hiOp[i] = hiOp; i = last; }
   }
-  return end;
+  return g;
 }
 
 /**
@@ -680,18 +690,12 @@ function baseSource(ops: readonly IrOp[], temps: IrBlock['temps'], at: number, b
     if ((o.op === Op.add || o.op === Op.sub) && a[0] === base) {
       const from = a[1]!, c = a[2]!;
       if (from === base || temps[from]!.kind === 'const' || temps[c]!.kind !== 'const') return null;
-      for (let k = j + 1; k < at; k++) if (writes(ops[k]!, from)) return null;
+      for (let k = j + 1; k < at; k++) if (writesTemp(ops[k]!, from)) return null;
       return { from, off: o.op === Op.add ? temps[c]!.value | 0 : -(temps[c]!.value | 0) };
     }
-    if (writes(o, base)) return null;
+    if (writesTemp(o, base)) return null;
   }
   return null;
-}
-
-function writes(o: IrOp, t: number): boolean {
-  const n = nOut(o);
-  for (let k = 0; k < n; k++) if (o.args[k] === t) return true;
-  return false;
 }
 
 /** A plain 32-bit access (no byte swap, no LDREXD-style alignment test) with a named address. */
@@ -707,23 +711,14 @@ function groupable(o: IrOp): boolean {
  * usual checked code of each (so faults and writes to code pages are exactly
  * as without the group).
  */
-function emitGroup(b: IrBlock, from: number, to: number, v: (i: number) => string, u: (i: number) => string, fault: string, slowMark: string, site: string): string {
-  const ops = b.ops, table = ops[from]!.op === Op.ld ? 'NR' : 'NW';
-  let head = '', fast = '', slow = '', lo = '', hi = '', loOff = 0, hiOff = 0;
-  const base = ops[from]!.args[1]!, offOf = new Map<number, number>([[base, 0]]);
-  const src = baseSource(ops, b.temps, from, base);
-  if (src !== null) offOf.set(src.from, -src.off);
-  for (let i = from; i <= to; i++) {
+function emitGroup(b: IrBlock, g: AccessGroups, from: number, v: (i: number) => string, u: (i: number) => string, fault: string, slowMark: string, site: string): string {
+  const ops = b.ops, first = ops[from]!, store = first.op === Op.st, table = store ? 'NW' : 'NR';
+  const lo = v(ops[g.loOp[from]!]!.args[1]!), hi = v(ops[g.hiOp[from]!]!.args[1]!);
+  let head = '', fast = '', slow = '';
+  for (let i = from; i <= g.end[from]!; i++) {
     const o = ops[i]!, a = o.args;
-    if (o.op === Op.add || o.op === Op.sub) {
-      const c = b.temps[a[2]!]!.value | 0;
-      offOf.set(a[0]!, offOf.get(a[1]!)! + (o.op === Op.add ? c : -c));
-      head += emitOp(o, v, u);
-      continue;
-    }
-    const addr = v(a[1]!), off = offOf.get(a[1]!)!;
-    if (lo === '' || off < loOff) { lo = addr; loOff = off; }
-    if (hi === '' || off > hiOff) { hi = addr; hiOff = off; }
+    if (o.op === Op.add || o.op === Op.sub) { head += emitOp(o, v, u); continue; }
+    const addr = v(a[1]!);
     fast += o.op === Op.ld ? `${v(a[0]!)}=M32[${addr}>>>2];` : `M32[${addr}>>>2]=${v(a[0]!)};`;
     slow += o.op === Op.ld ? `${v(a[0]!)}=m.l32(${addr},${site});` : `m.s32(${addr},${v(a[0]!)},${site});`;
   }
@@ -732,7 +727,6 @@ function emitGroup(b: IrBlock, from: number, to: number, v: (i: number) => strin
   // TBs translated from that page); the members share one memop and their
   // addresses differ by multiples of 4, so the first one's alignment test
   // stands for all.
-  const first = ops[from]!, store = first.op === Op.st;
   const at = v(first.args[1]!), align = first.args[2]! & MemOp.align ? `if((${at}&3)!==0){m.alignFault(${at});${fault}}` : '';
   return `${head}if(((${lo}&3)|${table}[${lo}>>>12]|${table}[${hi}>>>12])===0){${fast}}else{${store ? slowMark : ''}${align}${slow}}`;
 }

@@ -15,6 +15,13 @@ export function nOut(o: IrOp): number {
   }
 }
 
+/** Does `o` write temp `t`? */
+export function writesTemp(o: IrOp, t: number): boolean {
+  const n = nOut(o);
+  for (let k = 0; k < n; k++) if (o.args[k] === t) return true;
+  return false;
+}
+
 /** First read operand position. */
 export function inStart(o: IrOp): number {
   switch (o.op) {

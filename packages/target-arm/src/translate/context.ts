@@ -258,11 +258,21 @@ export class DisasContext {
     this.jumped = true;
   }
 
-  /** The nearest pending forward branch target at or after `from`, or -1. */
-  nextPendingTarget(from: number): number {
+  /**
+   * After an exit that ends the straight-line code (`n` instructions so
+   * far): go on at the nearest pending forward branch target at or after
+   * `from`, reached only through that branch, so in the TB's own instruction
+   * set and outside any IT block. False when there is none, or the length
+   * limit or its page ends the TB.
+   */
+  resumeAtPendingTarget(from: number, n: number): boolean {
     let resume = -1;
     for (const dest of this.pendingTargets.keys()) if (dest >= from && (resume < 0 || dest < resume)) resume = dest;
-    return resume;
+    if (resume < 0 || n + 1 >= MAX_INSNS || !this.pageOk(resume)) return false;
+    this.pc = resume;
+    this.itState = this.condexecHeld = 0;
+    this.thumb = this.tbThumb;
+    return true;
   }
 
   /**

@@ -110,11 +110,7 @@ export function translateArm(
     if (n > 0 && colds !== undefined && colds.has(ctx.pc)) {
       ctx.gotoPc(ctx.pc, ctx.thumb ? 1 : 0, false, ctx.itState);
       colded = true;
-      const resume = ctx.nextPendingTarget(ctx.pc);
-      if (resume < 0 || n + 1 >= MAX_INSNS || !ctx.pageOk(resume)) break;
-      ctx.pc = resume;
-      ctx.itState = ctx.condexecHeld = 0;
-      ctx.thumb = ctx.tbThumb;
+      if (!ctx.resumeAtPendingTarget(ctx.pc, n)) break;
       continue;
     }
     b.insnStart(ctx.pc);
@@ -168,11 +164,7 @@ export function translateArm(
       // of this TB targets code further on, translation resumes there (reached
       // only through that branch, outside any IT block), so e.g. a loop whose
       // exit test jumps over a return stays one TB and can become a JS loop.
-      const resume = ctx.nextPendingTarget(next);
-      if (resume < 0 || n + 1 >= MAX_INSNS || !ctx.pageOk(resume)) break;
-      ctx.pc = resume;
-      ctx.itState = ctx.condexecHeld = 0;
-      ctx.thumb = ctx.tbThumb; // reached from the TB's own instructions
+      if (!ctx.resumeAtPendingTarget(next, n)) break;
       continue;
     }
     // The length limit, or the next instruction on a page the TB may not run
