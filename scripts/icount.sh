@@ -23,12 +23,14 @@ shift $((OPTIND - 1))
 [ $# -ge 1 ] || { sed -n '/^# usage/,/^# Needs/p' "$0" >&2; exit 2; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-# A tiny entry that applies the V8 flags once the bundle is compiled, the way
+# A tiny entry that runs the bundle as the launcher's runBundle does (its
+# run-time flags after the compile), then applies the V8 flags given, the way
 # TurboFan flags were tried in tsemu-arm's Speed notes (--single-threaded has
 # to be on node's command line: it decides the isolate's threads at start-up).
 cat > "$out/entry.cjs" <<EOF
 const l = require('$dist/launcher.cjs');
 const c = l.compileBundle('$dist');
+if (l.setRunFlags) l.setRunFlags();
 if (process.env.ICOUNT_V8) require('v8').setFlagsFromString(process.env.ICOUNT_V8);
 l.evaluateBundle(c, '$dist');
 EOF

@@ -125,6 +125,21 @@ describe('built tsemu-img', () => {
     expect(compiled.stdout.toLowerCase()).toBe(cached.stdout.toLowerCase());
   });
 
+  it('sets its run flags after the cached compile: the young generation grows to its maximum at once', () => {
+    // The new space's size once ~2 MB of objects survive, with and without RUN_FLAGS.
+    const newSpace = (runFlags: boolean): number => {
+      const script = `const l = require(${JSON.stringify(join(appDir, '../../scripts/bundle-launcher.cjs'))});
+        if (${runFlags}) l.setRunFlags();
+        const keep = []; for (let i = 0; i < 20000; i++) keep.push({ a: i, b: [i] });
+        process.stdout.write(String(require('node:v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size));`;
+      return Number(spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' }).stdout);
+    };
+    const plain = newSpace(false), tuned = newSpace(true);
+    expect(plain).toBeGreaterThan(0);
+    expect(tuned).toBeGreaterThanOrEqual(16 << 20);
+    expect(tuned).toBeGreaterThan(plain);
+  });
+
   it('runs the same when V8 rejects the cache (other V8 flags than at build time)', () => {
     // V8 keys its caches on its flags, as on its version: --max-lazy stands in for another Node.
     const probe = spawnSync(process.execPath, ['--max-lazy', '-e', `process.stdout.write(require(${JSON.stringify(join(appDir, '../../scripts/bundle-launcher.cjs'))}).compileBundle(${JSON.stringify(dist)}).cache)`], { encoding: 'utf8' });
