@@ -56,12 +56,13 @@ function evaluateBundle({ script, file }, dir) {
 // V8 flags for a tool's run. V8 starts the young generation at 1 MiB and
 // doubles it only as objects survive into it, so a tool that builds up live
 // data at start-up (tsemu-arm: the IR of every translated block) copies the
-// same objects through a dozen small scavenges. Grown 16x at its first growth
-// it reaches V8's maximum (16 MiB per semi-space) at once: scavenger work at start-up drops
-// (instructions of a whole run, scripts/icount.sh: a static hello under
-// tsemu-arm -8%, busybox gzip of 1 MiB -3.6%, bzip2 -2.8%). Set only after
-// the bundle is compiled: the code cache records the flags it was made with
-// (make-code-cache.cjs never sets these), and V8 rejects it under others.
+// same objects through a dozen small scavenges. Grown 16x at its first
+// growth it reaches V8's maximum (16 MiB per semi-space) at once, and the
+// scavenger's work at start-up drops (instructions of a whole run,
+// scripts/icount.sh: a static hello under tsemu-arm -8%, busybox gzip of
+// 1 MiB -3.4%, bzip2 -2.8%). Set only after the bundle is compiled: the
+// code cache records the flags it was made with (make-code-cache.cjs never
+// sets these), and V8 rejects it under others.
 const RUN_FLAGS = '--semi-space-growth-factor=16';
 
 /** Applies RUN_FLAGS to this process (after compileBundle). */
