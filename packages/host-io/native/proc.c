@@ -382,6 +382,12 @@ static napi_value p_default_signal(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
+// isatty(fd) -> 1 for a terminal, else 0 (linux-user's TCGETS: node:tty would load node:net at start-up).
+static napi_value p_isatty(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  return num(env, isatty((int)arg_num(env, argv[0])) ? 1 : 0);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "pipe2", NULL, p_pipe2, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -398,6 +404,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "read", NULL, p_read, NULL, NULL, NULL, napi_enumerable, NULL },
     { "poll", NULL, p_poll, NULL, NULL, NULL, napi_enumerable, NULL },
     { "defaultSignal", NULL, p_default_signal, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "isatty", NULL, p_isatty, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

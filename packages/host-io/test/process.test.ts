@@ -1,4 +1,8 @@
-import { closeSync, readSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { childSignals, hostProc } from '@tsemu/host-io';
 
@@ -21,6 +25,22 @@ function pipe(): [number, number] {
 describe('host-io process calls', () => {
   test('is built by the workspace install (CI builds it with cc)', () => {
     expect(hostProc.available).toBe(true);
+  });
+
+  test('isatty tells a terminal from pipes, files and /dev/null', () => {
+    const [r, w] = pipe();
+    const file = openSync(fileURLToPath(import.meta.url), 'r'), nul = openSync('/dev/null', 'r');
+    for (const fd of [r, w, file, nul]) expect(hostProc.isatty(fd), `fd ${fd}`).toBe(false);
+    for (const fd of [r, w, file, nul]) closeSync(fd);
+    // A terminal: script(1) runs the child with fds 0-2 on a pseudo-terminal.
+    const addon = fileURLToPath(new URL('../build/proc.node', import.meta.url));
+    const out = join(mkdtempSync(join(tmpdir(), 'isatty-')), 'out');
+    const child = `const p = require(${JSON.stringify(addon)}), fs = require('fs');` +
+      `fs.writeFileSync(${JSON.stringify(out)}, [0, 1, 2, fs.openSync('/dev/null', 'r')].map((fd) => p.isatty(fd)).join(''));`;
+    const ran = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} -e "${child.replace(/["\\$`]/g, '\\$&')}"`, '/dev/null'], { stdio: 'ignore', timeout: 30_000 });
+    expect(ran.status).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe('1110');
+    rmSync(dirname(out), { recursive: true });
   });
 
   test('spawn places descriptors at the numbers asked for, and only those', () => {

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isatty } from 'node:tty';
 import { hostProc } from '@tsemu/host-io';
 import { E, errnoOf } from './errno.js';
 import { realProcesses } from './host-processes.js';
@@ -11,6 +10,11 @@ const AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000, AT_R
 
 // ARM's O_* values that differ from x86's.
 const O = { ACCMODE: 3, CREAT: 0x40, EXCL: 0x80, NOCTTY: 0x100, TRUNC: 0x200, APPEND: 0x400, NONBLOCK: 0x800, DIRECTORY: 0x4000, NOFOLLOW: 0x8000, CLOEXEC: 0x80000 };
+
+/** Whether a host fd is a terminal: the addon's isatty(3), else node:tty (loaded only then: it brings node:net along). */
+function hostIsatty(fd: number): boolean {
+  return hostProc.isatty(fd) ?? process.getBuiltinModule('node:tty').isatty(fd);
+}
 
 function hostOpenFlags(f: number): number {
   const c = fs.constants;
@@ -221,7 +225,7 @@ export class FsCalls {
     const TCGETS = 0x5401, TIOCGWINSZ = 0x5413, FIONREAD = 0x541b;
     switch (req) {
       case TCGETS: {
-        if (!isatty(this.host(fd))) return -E.ENOTTY;
+        if (!hostIsatty(this.host(fd))) return -E.ENOTTY;
         // A plausible cooked-mode termios.
         const dv = this.p.mem.dv;
         dv.setUint32(arg, 0x500, true); dv.setUint32(arg + 4, 0x5, true); dv.setUint32(arg + 8, 0xbf, true); dv.setUint32(arg + 12, 0x8a3b, true);
@@ -229,7 +233,7 @@ export class FsCalls {
         return 0;
       }
       case TIOCGWINSZ: {
-        if (!isatty(this.host(fd))) return -E.ENOTTY;
+        if (!hostIsatty(this.host(fd))) return -E.ENOTTY;
         const dv = this.p.mem.dv;
         const cols = process.stdout.columns ?? 80, rows = process.stdout.rows ?? 24;
         dv.setUint16(arg, rows, true); dv.setUint16(arg + 2, cols, true); dv.setUint32(arg + 4, 0, true);
