@@ -22,8 +22,9 @@ export class AddressSpace {
   constructor(readonly mem: GuestMemory, mmapBase: number) {
     this.mapped = new Uint8Array(mem.size / PAGE_SIZE);
     this.mmapBase = mmapBase;
-    // Nothing is mapped until the loader and the guest map it.
-    mem.protect(0, mem.perm.length - 1, 0, false);
+    // Nothing is mapped until the loader and the guest map it (LinuxProcess
+    // creates its memory that way; a memory that ever had pages is cleared).
+    if (!mem.nothingMapped) mem.protect(0, mem.perm.length - 1, 0, false);
   }
 
   isMapped(addr: number): boolean {

@@ -50,7 +50,7 @@ export class LinuxProcess {
 
   constructor(readonly exePath: string, readonly opts: ProcessOptions) {
     const size = opts.memorySize ?? DEFAULT_MEMORY;
-    this.mem = new GuestMemory(size);
+    this.mem = new GuestMemory(size, { unmapped: true });
     this.as = new AddressSpace(this.mem, 0x10000000);
     this.cpu = new ArmCpu(this.mem, { interpret: opts.interpret, onTranslate: opts.onTranslate, ...(opts.hotThreshold !== undefined && { hotThreshold: opts.hotThreshold }) });
     this.sysroot = opts.sysroot ?? '';

@@ -64,7 +64,15 @@ export class GuestMemory {
   /** Set with faultPc by the throwing slow paths: the TB's count of instructions completed before the faulting one. */
   faultN = 0;
 
-  constructor(size: number) {
+  /** Created with `unmapped` and protect() not called since: every page is still unmapped. */
+  private pristineUnmapped = false;
+
+  /**
+   * `unmapped`: start with no page mapped (linux-user maps what the process
+   * has). Otherwise everything starts accessible (bare TCG use: past the
+   * buffer, loads read 0 and stores vanish).
+   */
+  constructor(size: number, opts: { unmapped?: boolean } = {}) {
     if (size % PAGE_SIZE !== 0) throw new Error('guest memory size must be a multiple of the page size');
     this.size = size;
     // A SharedArrayBuffer (never shared with anyone) where there is one: V8
@@ -80,14 +88,24 @@ export class GuestMemory {
     this.i32 = new Int32Array(this.buffer);
     this.dv = new DataView(this.buffer);
     this.codePages = new Uint8Array(size >>> PAGE_BITS);
-    // Everything starts accessible (bare TCG use, as before protection existed:
-    // past the buffer, loads read 0 and stores vanish); linux-user clears it
-    // and maps what the process really has.
     this.perm = new Uint8Array(PAGES_4G);
-    this.perm.fill(PERM_R | PERM_W | PERM_X | PERM_MAPPED);
     this.noRead = new Uint8Array(PAGES_4G);
     this.noWrite = new Uint8Array(PAGES_4G);
-    this.blockPastEnd(0, PAGES_4G);
+    if (opts.unmapped === true) {
+      // perm stays as allocated (0: unmapped) and untouched, which spares
+      // writing 1 MiB of fresh pages at every start-up; the fast paths never go.
+      this.noRead.fill(1);
+      this.noWrite.fill(1);
+      this.pristineUnmapped = true;
+    } else {
+      this.perm.fill(PERM_R | PERM_W | PERM_X | PERM_MAPPED);
+      this.blockPastEnd(0, PAGES_4G);
+    }
+  }
+
+  /** No page has been mapped yet (created `unmapped`, protect() never called). */
+  get nothingMapped(): boolean {
+    return this.pristineUnmapped;
   }
 
   /**
@@ -104,6 +122,7 @@ export class GuestMemory {
 
   /** Set the protection of pages [first, last] (PROT_READ=1, WRITE=2, EXEC=4; mapped false = unmapped). */
   protect(first: number, last: number, prot: number, mapped = true): void {
+    this.pristineUnmapped = false;
     let v = 0;
     if (mapped) {
       v = PERM_MAPPED | (prot & (PERM_W | PERM_X));
@@ -111,9 +130,8 @@ export class GuestMemory {
     }
     const end = Math.min(last + 1, PAGES_4G);
     if (end <= first) return;
-    // Fills run at memset speed: linux-user sets up to 2^20 pages at once
-    // (it unmaps the whole space when a process starts), which a JavaScript
-    // loop took ~12 ms to do, still unoptimised.
+    // Fills run at memset speed: linux-user may set up to 2^20 pages at once,
+    // which a JavaScript loop took ~12 ms to do, still unoptimised.
     this.perm.fill(v, first, end);
     this.noRead.fill(v & PERM_R ? 0 : 1, first, end);
     this.noWrite.fill(v & PERM_W ? 0 : 1, first, end);

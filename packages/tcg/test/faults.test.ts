@@ -167,6 +167,26 @@ describe('GuestMemory.protect', () => {
     mem.protect(3, 2, 3); // an empty range changes nothing
     expect(mem.perm[3]).toBe(PERM_R | PERM_W | PERM_MAPPED);
   });
+
+  it('a memory created unmapped is in the state of one whose whole space was unmapped', () => {
+    const made = new GuestMemory(0x10000, { unmapped: true });
+    const cleared = new GuestMemory(0x10000);
+    cleared.protect(0, (1 << 20) - 1, 0, false);
+    expect(made.nothingMapped).toBe(true);
+    expect(cleared.nothingMapped).toBe(false);
+    for (const t of ['perm', 'noRead', 'noWrite', 'codePages'] as const) expect(Buffer.compare(made[t], cleared[t]), t).toBe(0);
+    // Every access takes the slow path and faults as on an unmapped page.
+    expect(made.ld32(0x1000)).toBe(0);
+    expect([made.fk, made.faultAddr, made.faultMapped]).toEqual([FAULT_READ, 0x1000, false]);
+    made.clearFault();
+    made.st8(0x2000, 1);
+    expect([made.fk, made.u8[0x2000]]).toEqual([FAULT_WRITE, 0]);
+    made.clearFault();
+    made.protect(1, 1, 3);
+    expect(made.nothingMapped).toBe(false);
+    made.st32(0x1000, 0x12345678);
+    expect([made.fk, made.ld32(0x1000), made.noRead[1], made.noWrite[1]]).toEqual([0, 0x12345678, 0, 0]);
+  });
 });
 
 

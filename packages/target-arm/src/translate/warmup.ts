@@ -45,7 +45,9 @@ const ARM_BODY = [
 
 /** Translates the synthetic TBs (Thumb loop across a page, Thumb mix, A32 mix); returns their IR (for tests). */
 export function warmUpFrontEnd(h: ArmHelpers): IrBlock[] {
-  const mem = new GuestMemory(3 * PAGE_SIZE);
+  // Created unmapped (cheaper: the 4 GiB permission table is left untouched), then its 3 pages mapped rwx.
+  const mem = new GuestMemory(3 * PAGE_SIZE, { unmapped: true });
+  mem.protect(0, 2, 7);
   for (let i = 0; i < LOOP_INSNS; i++) mem.st16(LOOP_PC + 2 * i, 0x3001);
   const bAt = LOOP_PC + 2 * LOOP_INSNS;
   mem.st16(bAt, 0xe000 | (((LOOP_PC - (bAt + 4)) >> 1) & 0x7ff)); // b.n LOOP_PC
