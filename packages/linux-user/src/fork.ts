@@ -1,4 +1,4 @@
-import type { StdioOptions } from 'node:child_process';
+import { spawnSync, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { E } from './errno.js';
@@ -160,8 +160,7 @@ export class SequentialProcesses implements GuestProcesses {
     const env = Object.fromEntries(envp.map((kv) => { const i = kv.indexOf('='); return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)]; }));
     // The new tsemu-arm is the same guest process after execve: ignored signals and the mask carry over (signal-inherit.ts).
     if (armElf) env[SIGNAL_STATE_ENV] = signalStateValue(this.p.signals.ignoredSet(), this.p.signals.blocked, this.p.signals.pending);
-    // Loaded only here (the fallback without the addon): node:child_process brings node:net along.
-    const r = process.getBuiltinModule('node:child_process').spawnSync(cmd!, args, { stdio, input, env, argv0: armElf ? undefined : argv[0], maxBuffer: 1 << 30, cwd: process.cwd() });
+    const r = spawnSync(cmd!, args, { stdio, input, env, argv0: armElf ? undefined : argv[0], maxBuffer: 1 << 30, cwd: process.cwd() });
     if (r.error) return -E.ENOENT;
     fds.get(1)?.pipe?.chunks.push(r.stdout as Buffer);
     fds.get(2)?.pipe?.chunks.push(r.stderr as Buffer);

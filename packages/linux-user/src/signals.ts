@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CAUGHT_RT, caughtSignals, hostProc, SIGNAL_CATCH, SIGNAL_DEFAULT, SIGNAL_IGNORE } from '@tsemu/host-io';
 import { inheritedSignals } from './signal-inherit.js';
@@ -527,8 +528,7 @@ export function dieBySignal(sig: number): void {
   if (CORE.has(sig)) {
     let limited = false;
     try { limited = /^Max core file size\s+0\s/m.test(readFileSync('/proc/self/limits', 'utf8')); } catch { /* not Linux */ }
-    // node:child_process is loaded here, not at start-up: it brings node:net along (~3 ms of every run).
-    if (!limited) process.getBuiltinModule('node:child_process').spawnSync('prlimit', ['--pid', String(process.pid), '--core=0:'], { stdio: 'ignore' });
+    if (!limited) spawnSync('prlimit', ['--pid', String(process.pid), '--core=0:'], { stdio: 'ignore' });
   }
   if (hostProc.available) hostProc.defaultSignal(sig);
   else if (sig === 10) return; // SIGUSR1 would start Node's inspector: let the caller exit with 128 + sig
