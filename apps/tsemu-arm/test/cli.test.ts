@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runTsemu, tempDir } from './harness.js';
+import { requireBusybox, runTsemu, tempDir } from './harness.js';
 
 // Bad input: a clear message, a non-zero exit, no stack trace.
 describe('tsemu-arm command line', () => {
@@ -29,5 +29,16 @@ describe('tsemu-arm command line', () => {
     const host = runTsemu([process.execPath]);
     expect(host.status).toBe(1);
     expect(host.stderr).toMatch(/^tsemu-arm: not a 32-bit ELF file|^tsemu-arm: not an ARM executable/);
+  });
+
+  // main ends with process.exit (no isolate teardown): nothing written before it may be lost.
+  it('exits with the guest status after all of its output, and the -d stats line, reached the pipes', () => {
+    const bb = requireBusybox();
+    const r = runTsemu(['-d', 'stats', bb, 'sh', '-c', 'seq 1 30000; echo done >&2; exit 3']);
+    expect(r.status).toBe(3);
+    const lines = r.stdout.split('\n');
+    expect(lines.length).toBe(30001);
+    expect(lines[29999]).toBe('30000');
+    expect(r.stderr).toMatch(/^done\ntsemu-arm: \d+ guest instructions, .* MIPS\n$/);
   });
 });

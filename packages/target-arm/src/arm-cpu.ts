@@ -2,12 +2,6 @@ import { TbCache, neverOptimize, type FrontEnd, type GuestMemory, type Retransla
 import { ArmCpuState, S } from './cpu-state.js';
 import { makeHelpers, type ArmHelpers } from './helpers.js';
 import { translateArm, TB_FLAG_THUMB, TB_FLAG_IT_SHIFT } from './translate/translate.js';
-import { warmUpFrontEnd } from './translate/warmup.js';
-
-/** TB translations before the front end's one-time warm-up (translate/warmup.ts): a process this short never pays for it. */
-const WARMUP_AT = 16;
-/** Once per process: V8's type feedback is shared by every ArmCpu. */
-let warmedUp = false;
 
 /**
  * One ARM CPU: state, helpers, and a TB cache fed by the ARM translator.
@@ -27,7 +21,6 @@ export class ArmCpu implements FrontEnd {
    * TSEMU_ARM_TRACES=1 switches it on for measurements.
    */
   private readonly traces: boolean;
-  private translations = 0;
 
   constructor(readonly mem: GuestMemory, opts: TbCacheOptions & { traces?: boolean } = {}) {
     this.traces = opts.traces ?? (typeof process !== 'undefined' && process.env.TSEMU_ARM_TRACES === '1');
@@ -43,10 +36,6 @@ export class ArmCpu implements FrontEnd {
     return { pc: `R[${S.PC}]`, flags: `(R[${S.THUMB}]&${TB_FLAG_THUMB})|((R[${S.CONDEXEC}]&255)<<${TB_FLAG_IT_SHIFT})` };
   }
   translate(pc: number, flags: number) {
-    if (!warmedUp && ++this.translations === WARMUP_AT) {
-      warmedUp = true;
-      warmUpFrontEnd(this.helpers);
-    }
     return translateArm(this.mem, this.helpers, pc, flags, this.traces);
   }
   retranslate(pc: number, flags: number, how: RetranslateHints) {

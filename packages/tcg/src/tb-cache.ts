@@ -5,7 +5,6 @@ import { MemOp, Op, type IrBlock } from './ir.js';
 import { EXIT_FAULT, FAULT_EXEC, PAGE_BITS, PERM_MAPPED, PERM_R, PERM_W, PERM_X } from './memory.js';
 import { optimizeBlock, type ConstLoad } from './optimize.js';
 import { loadedValue } from './semantics.js';
-import { warmUpTranslator } from './warmup.js';
 
 /** Exit code of a TB whose successor must be looked up by (pc, flags). */
 export const EXIT_LOOKUP = -1;
@@ -114,13 +113,6 @@ const DEFAULT_HOT_THRESHOLD = 8;
 /** Unreached instructions in a row a hot TB must have before they are left out (coldInsns). */
 const MIN_COLD_RUN = 8;
 const MAX_REGION = 4;
-/**
- * Once per process, at this hot TB (see warmup.ts): late enough that short
- * programs never pay (at the 2nd, a static hello took 20 ms more CPU: it got
- * `writeBacks` optimised), early enough that the passes are not optimised yet.
- */
-const WARM_UP_AT = 16;
-let translatorWarm = false;
 /** Successors a compiled TB may call directly before returning to the dispatcher (bounds the JS stack). */
 const CHAIN_DEPTH = 16;
 
@@ -380,7 +372,6 @@ export class TbCache {
   private compileHot(tb: TranslationBlock): LinkedTbFunction<TranslationBlock> {
     const env = this.env;
     env.interrupt = this.interrupt; // an embedder may have replaced the array since construction
-    if (!translatorWarm && this.tbsCompiled === WARM_UP_AT) { translatorWarm = true; warmUpTranslator(env.lookupKey); }
     if (!this.regions) return compileBlock(tb.ir, env, tb);
     const members = [tb];
     const index = new Map<TranslationBlock, number>([[tb, 0]]);
