@@ -1,5 +1,14 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-concurrent-recompilation
 'use strict';
+// The flag: V8 then compiles a hot function with TurboFan on this thread,
+// while it waits, instead of on a helper thread while this one goes on
+// running the function's baseline code. A hot TB's baseline code is ~20x
+// slower than its optimised code, so the concurrent way burns CPU time for
+// little progress: busybox gzip of 8 MiB takes ~10% less CPU without it
+// (apps/tsemu-arm/README.md, Speed). It can only be given on node's command
+// line (V8 creates its compile thread at start-up); it leaves the code cache
+// valid. Run as `node bin/tsemu-arm.js`, the flag is missing: same results,
+// more CPU.
 // In a checkout (src/main.ts present) this runs src/ through tsx with the
 // `source` condition, so a stale dist/ can never be picked up by accident.
 // Published packages ship bin/ + dist/ only, and then dist/ runs: launcher.cjs

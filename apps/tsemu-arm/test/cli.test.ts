@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { requireBusybox, runTsemu, tempDir } from './harness.js';
+import { TSEMU_ARM, requireBusybox, runTsemu, tempDir } from './harness.js';
 
 // Bad input: a clear message, a non-zero exit, no stack trace.
 describe('tsemu-arm command line', () => {
@@ -29,6 +30,19 @@ describe('tsemu-arm command line', () => {
     const host = runTsemu([process.execPath]);
     expect(host.status).toBe(1);
     expect(host.stderr).toMatch(/^tsemu-arm: not a 32-bit ELF file|^tsemu-arm: not an ARM executable/);
+  });
+
+  // The shebang's flag is a CPU-time choice (bin/tsemu-arm.js): check the
+  // node a user gets by running the bin really has it, through a preload
+  // that records node's own command-line flags.
+  it('runs node with --no-concurrent-recompilation when started as a program', () => {
+    const dir = tempDir();
+    const probe = join(dir, 'probe.cjs'), out = join(dir, 'exec-argv.json');
+    writeFileSync(probe, `require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.execArgv));\n`);
+    const r = spawnSync(TSEMU_ARM, ['-h'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--require ${probe}` } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: tsemu-arm/);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toContain('--no-concurrent-recompilation');
   });
 
   // main ends with process.exit (no isolate teardown): nothing written before it may be lost.

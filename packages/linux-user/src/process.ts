@@ -59,7 +59,7 @@ export class LinuxProcess {
     this.fs = new FsCalls(this);
     this.signals = new Signals(this);
     this.procs = realProcesses ? new HostProcesses(this, opts.selfCommand)
-      : new SequentialProcesses(this, opts.selfCommand ?? [process.execPath, process.argv[1] ?? '']);
+      : new SequentialProcesses(this, opts.selfCommand ?? [process.execPath, ...process.execArgv, process.argv[1] ?? '']);
     this.syscalls = new Syscalls(this);
     const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
     // A tsemu-arm spawned for a guest fork resumes the parent's state instead (fork-state.ts).

@@ -6,12 +6,16 @@
 // from tsemu's own instruction counter (`-d stats`) for both sides.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineBench, workspaceRoot } from '../../bench-harness/src/index.js';
 
 const root = workspaceRoot();
-const tsemuArm = [process.execPath, join(root, 'apps/tsemu-arm/bin/tsemu-arm.js'), '-d', 'stats'];
+// Run as users run it: the bin itself, so its shebang (`env -S node
+// --no-concurrent-recompilation`, see bin/tsemu-arm.js) picks node's flags,
+// with the node running this bench first on PATH.
+process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+const tsemuArm = [join(root, 'apps/tsemu-arm/bin/tsemu-arm.js'), '-d', 'stats'];
 /** `tsemu-arm: N guest instructions, ...`, the line `-d stats` prints at exit. */
 const guestInstructions = { unit: 'I', count: (stderr: string) => Number(/(\d+) guest instructions/.exec(stderr)?.[1] ?? NaN) || undefined };
 const kernelSrc = fileURLToPath(new URL('./cpu-kernels.c', import.meta.url));
