@@ -8,14 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineBench, workspaceRoot } from '../../bench-harness/src/index.js';
+import { defineBench, workspaceRoot, type ArgvCommand } from '../../bench-harness/src/index.js';
 
 const root = workspaceRoot();
 // Run as users run it: the bin itself, so its shebang (`env -S node
 // --no-concurrent-recompilation`, see bin/tsemu-arm.js) picks node's flags,
-// with the node running this bench first on PATH.
-process.env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
-const tsemuArm = [join(root, 'apps/tsemu-arm/bin/tsemu-arm.js'), '-d', 'stats'];
+// with the node running this bench first on the child's PATH.
+const tsemuBin = join(root, 'apps/tsemu-arm/bin/tsemu-arm.js');
+const tsemuPath = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+const tsemuArm = (...args: string[]): ArgvCommand => ({ argv: [tsemuBin, '-d', 'stats', ...args], env: tsemuPath });
 /** `tsemu-arm: N guest instructions, ...`, the line `-d stats` prints at exit. */
 const guestInstructions = { unit: 'I', count: (stderr: string) => Number(/(\d+) guest instructions/.exec(stderr)?.[1] ?? NaN) || undefined };
 const kernelSrc = fileURLToPath(new URL('./cpu-kernels.c', import.meta.url));
@@ -53,31 +54,31 @@ export default defineBench({
     writeFileSync(join(dir, 'small.txt'), text.slice(0, 2 << 20));
   },
   cases: [
-    { label: 'start-up (static hello)', startup: true, goal: null, tsemu: [...tsemuArm, 'hello'], qemu: ['qemu-arm-static', 'hello'] },
+    { label: 'start-up (static hello)', startup: true, goal: null, tsemu: tsemuArm('hello'), qemu: ['qemu-arm-static', 'hello'] },
     {
-      label: `CPU kernels -mthumb (${ROUNDS} rounds)`, tsemu: [...tsemuArm, 'kernels-thumb', ROUNDS, 'out.txt'],
+      label: `CPU kernels -mthumb (${ROUNDS} rounds)`, tsemu: tsemuArm('kernels-thumb', ROUNDS, 'out.txt'),
       qemu: ['qemu-arm-static', 'kernels-thumb', ROUNDS, 'out.txt'], verify: checkKernel, work: guestInstructions,
     },
     {
-      label: `CPU kernels -marm (${ROUNDS} rounds)`, tsemu: [...tsemuArm, 'kernels-arm', ROUNDS, 'out.txt'],
+      label: `CPU kernels -marm (${ROUNDS} rounds)`, tsemu: tsemuArm('kernels-arm', ROUNDS, 'out.txt'),
       qemu: ['qemu-arm-static', 'kernels-arm', ROUNDS, 'out.txt'], verify: checkKernel, work: guestInstructions,
     },
     {
-      label: 'busybox gzip -6 (8 MiB text)', tsemu: [...tsemuArm, busybox, 'gzip', '-k', '-f', 'data.txt'],
+      label: 'busybox gzip -6 (8 MiB text)', tsemu: tsemuArm(busybox, 'gzip', '-k', '-f', 'data.txt'),
       qemu: ['qemu-arm-static', busybox, 'gzip', '-k', '-f', 'data.txt'],
       prepare: (ctx) => rmSync(join(ctx.dir, 'data.txt.gz'), { force: true }),
       verify: (ctx) => { if (!existsSync(join(ctx.dir, 'data.txt.gz'))) throw new Error('no data.txt.gz'); },
       work: guestInstructions,
     },
     {
-      label: 'busybox bzip2 (2 MiB text)', tsemu: [...tsemuArm, busybox, 'bzip2', '-k', '-f', 'small.txt'],
+      label: 'busybox bzip2 (2 MiB text)', tsemu: tsemuArm(busybox, 'bzip2', '-k', '-f', 'small.txt'),
       qemu: ['qemu-arm-static', busybox, 'bzip2', '-k', '-f', 'small.txt'],
       prepare: (ctx) => rmSync(join(ctx.dir, 'small.txt.bz2'), { force: true }),
       verify: (ctx) => { if (!existsSync(join(ctx.dir, 'small.txt.bz2'))) throw new Error('no small.txt.bz2'); },
       work: guestInstructions,
     },
     {
-      label: 'busybox awk (sums, 2 MiB)', tsemu: [...tsemuArm, busybox, 'awk', '{ n[$1] += $2 } END { for (k in n) s += n[k]; print s }', 'small.txt'],
+      label: 'busybox awk (sums, 2 MiB)', tsemu: tsemuArm(busybox, 'awk', '{ n[$1] += $2 } END { for (k in n) s += n[k]; print s }', 'small.txt'),
       qemu: ['qemu-arm-static', busybox, 'awk', '{ n[$1] += $2 } END { for (k in n) s += n[k]; print s }', 'small.txt'],
       work: guestInstructions,
     },
