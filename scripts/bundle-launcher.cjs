@@ -64,10 +64,13 @@ function evaluateBundle({ script, file }, dir) {
 // code cache records the flags it was made with (make-code-cache.cjs never
 // sets these), and V8 rejects it under others.
 const RUN_FLAGS = '--semi-space-growth-factor=16';
+// An app's own run flags (AppBuildExtras.runFlags in scripts/tsup-app.ts,
+// written into its copy of this file at build time), applied the same way.
+const APP_FLAGS = '';
 
-/** Applies RUN_FLAGS to this process (after compileBundle). */
+/** Applies RUN_FLAGS and APP_FLAGS to this process (after compileBundle). */
 function setRunFlags() {
-  require('node:v8').setFlagsFromString(RUN_FLAGS);
+  require('node:v8').setFlagsFromString(APP_FLAGS ? `${RUN_FLAGS} ${APP_FLAGS}` : RUN_FLAGS);
 }
 
 /** What bin/<app>.js and dist/main.js call: start the tool in this process. */
@@ -77,4 +80,4 @@ function runBundle(dir) {
   return evaluateBundle(compiled, dir);
 }
 
-module.exports = { bundleId, compileBundle, evaluateBundle, runBundle, setRunFlags, RUN_FLAGS, ID_LENGTH };
+module.exports = { bundleId, compileBundle, evaluateBundle, runBundle, setRunFlags, RUN_FLAGS, APP_FLAGS, ID_LENGTH };

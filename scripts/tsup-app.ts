@@ -102,8 +102,20 @@ export interface AppBuildExtras {
   train?: string[][];
   /** Ship host-io's proc.node (guest processes: tsemu-arm only). */
   withProcAddon?: boolean;
+  /**
+   * V8 flags the tool sets for itself once its bundle is compiled (the
+   * launcher's APP_FLAGS, after its RUN_FLAGS); never on node's command line,
+   * where they would make V8 reject the code cache.
+   */
+  runFlags?: string;
   /** Output directory (tests build into a temporary one); default dist. */
   outDir?: string;
+}
+
+/** An app's launcher.cjs: scripts/bundle-launcher.cjs with the app's run flags as its APP_FLAGS. */
+export function launcherSource(runFlags = ''): string {
+  const launcher = join(root, 'scripts/bundle-launcher.cjs');
+  return runFlags ? rewrite(launcher, ["const APP_FLAGS = '';", `const APP_FLAGS = ${JSON.stringify(runFlags)};`]).contents : readFileSync(launcher, 'utf8');
 }
 
 /** Runs the built tool once per training command line; the last run leaves outDir/bundle.cache. */
@@ -162,7 +174,7 @@ export function appBuildOptions(appDir: string, extras: AppBuildExtras = {}): Op
       if (existsSync(hostIoAddon)) copyFileSync(hostIoAddon, join(outDir, 'host_io.node'));
       const procAddon = join(root, 'packages/host-io/build/proc.node'); // guest fork/pipe/waitpid (tsemu-arm)
       if (extras.withProcAddon && existsSync(procAddon)) copyFileSync(procAddon, join(outDir, 'proc.node'));
-      copyFileSync(join(root, 'scripts/bundle-launcher.cjs'), join(outDir, 'launcher.cjs'));
+      writeFileSync(join(outDir, 'launcher.cjs'), launcherSource(extras.runFlags));
       writeFileSync(join(outDir, 'main.js'), MAIN_JS);
       writeFileSync(join(outDir, 'package.json'), '{ "type": "commonjs" }\n');
       // The id that ties bundle.cache to this very bundle (see bundle-launcher.cjs).
