@@ -30,6 +30,9 @@ const CASES: [string, string[]][] = [
   ['sh loop over a pipeline', ['sh', '-c', 'for w in alpha beta gamma; do echo $w | sed s/a/A/g; done']],
   ['sh exit status of a pipeline', ['sh', '-c', 'true | false; echo $?; false | true; echo $?; exit 3']],
   ['gzip | gunzip round trip', ['sh', '-c', 'gzip -c input.txt | gunzip -c | cmp - input.txt && echo same']],
+  // The guest's own argument strings (qemu-arm answers these itself; the host's would show the emulator's command line).
+  ['cat /proc/self/cmdline', ['cat', '/proc/self/cmdline']],
+  ['/proc/self/cmdline from sh, a subshell, $(...) and a pipeline', ['sh', '-c', 'cat /proc/self/cmdline; echo; (cat /proc/self/cmdline); x=$(cat /proc/self/cmdline); echo "$x"; cat /proc/self/cmdline | od -c']],
 ];
 
 // Concurrent processes (one host process per fork): endless producers, background jobs, SIGCHLD, SIGPIPE, kill.
@@ -70,6 +73,15 @@ describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
       expect(t.stdout).toBe(q.stdout);
       expect(t.status).toBe(q.status);
     }
+  });
+
+  // sh runs its last command in its own process, so $$ is that process; read
+  // from any other, /proc/<pid>/cmdline is the host's view of the emulator.
+  it('/proc/<own pid>/cmdline is the guest\'s too', () => {
+    const args = [bb, 'sh', '-c', 'echo; cat /proc/$$/cmdline'];
+    const q = runQemu(args, dir), t = runTsemu(args, dir);
+    expect(q.stdout).toMatch(/^\ncat\0\/proc\/\d+\/cmdline\0$/);
+    expect(t.stdout.replace(/\d+/g, 'N'), t.stderr).toBe(q.stdout.replace(/\d+/g, 'N'));
   });
 
   for (const [name, args] of [...CASES, ...CONCURRENT]) {

@@ -25,6 +25,8 @@ interface Header {
   /** CLONE_CHILD_SETTID: where the child stores its pid. */
   settid: number;
   exePath: string;
+  /** The parent's argument strings (LinuxProcess.argStart / argEnd): a forked child shows the same /proc/self/cmdline. */
+  args: [start: number, end: number];
   perm: boolean;
   /** [first page, count] runs of non-zero mapped pages, in file order. */
   runs: number[];
@@ -67,7 +69,7 @@ export function writeForkState(p: LinuxProcess, fd: number, slotOf: Map<OpenFile
   const header: Header = {
     memSize: mem.size, regs: Array.from(p.cpu.state.regs), brk: p.as.brk, brkStart: p.as.brkStart, fds,
     actions: sig.actions.map((a) => ({ handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask.toString() })),
-    blocked: sig.blocked.toString(), settid, exePath: p.exePath, perm: perm !== undefined, runs,
+    blocked: sig.blocked.toString(), settid, exePath: p.exePath, args: [p.argStart, p.argEnd], perm: perm !== undefined, runs,
   };
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
@@ -121,6 +123,7 @@ export function restoreForkedChild(p: LinuxProcess): boolean {
   cpu.regs[0] = 0; // fork returns 0 in the child
   if (h.settid) mem.dv.setInt32(h.settid >>> 0, process.pid, true);
   (p as { exePath: string }).exePath = h.exePath;
+  [p.argStart, p.argEnd] = h.args;
 
   // Descriptors: spawn placed each shared open file at its slot.
   const table = new Map<number, OpenFile>(), bySlot = new Map<number, OpenFile>();

@@ -240,7 +240,7 @@ export class HostProcesses implements GuestProcesses {
     for (const fd of [...p.fs.cloexec]) p.fs.close(fd);
     (p as { exePath: string }).exePath = path;
     const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
-    loadElf(file, p.as, st, { path, argv, env: envp, uid, gid });
+    p.loaded(loadElf(file, p.as, st, { path, argv, env: envp, uid, gid }));
     return 0;
   }
 

@@ -21,6 +21,9 @@ export interface LoadedProgram {
   entry: number;
   sp: number;
   brk: number;
+  /** The argument strings on the initial stack: [argStart, argEnd), NUL-terminated one after another. */
+  argStart: number;
+  argEnd: number;
 }
 
 export interface LoadOptions {
@@ -77,9 +80,25 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
     mem.write(sp, bytes);
     return sp;
   };
+  // As the kernel lays them out: the program's path at the top, below it the
+  // environment strings, below those the argument strings, each block in
+  // order and contiguous; /proc/self/cmdline is the argument block
+  // [argStart, argEnd) of guest memory.
+  const pushBlock = (strs: readonly string[]): number[] => {
+    const bytes = strs.map((s) => Buffer.from(s + '\0', 'utf8'));
+    let total = 0;
+    for (const b of bytes) total += b.length;
+    sp -= total;
+    const ptrs: number[] = [];
+    let at = sp;
+    for (const b of bytes) { mem.write(at, b); ptrs.push(at); at += b.length; }
+    return ptrs;
+  };
   const execfn = pushString(opts.path);
-  const argvPtrs = opts.argv.map(pushString);
-  const envPtrs = opts.env.map(pushString);
+  const envPtrs = pushBlock(opts.env);
+  const envStart = sp;
+  const argvPtrs = pushBlock(opts.argv);
+  const argStart = sp, argEnd = envStart;
   const platform = pushString('v7l');
   sp -= 16;
   const random = sp;
@@ -109,5 +128,5 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
   r[S.THUMB] = entry & 1;
   // The kernel leaves r0 = 0 (no atexit function from a dynamic linker).
   r[0] = 0;
-  return { entry, sp, brk: end };
+  return { entry, sp, brk: end, argStart, argEnd };
 }

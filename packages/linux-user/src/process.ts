@@ -4,7 +4,7 @@ import { EXIT_FAULT, EXIT_INTERRUPT, GuestMemory, type IrBlock } from '@tsemu/tc
 import { ArmCpu, EXIT_EXCEPTION, Excp, S } from '@tsemu/target-arm';
 import { AddressSpace } from './address-space.js';
 import { GuestExit } from './errno.js';
-import { loadElf } from './loader.js';
+import { loadElf, type LoadedProgram } from './loader.js';
 import { Signals, SIG } from './signals.js';
 import { FsCalls } from './sys-fs.js';
 import { Syscalls } from './syscalls.js';
@@ -48,6 +48,10 @@ export class LinuxProcess {
   readonly strace: boolean;
   readonly log: (line: string) => void;
 
+  /** The argument strings on the guest's stack, [argStart, argEnd): what /proc/self/cmdline reads, as in Linux. */
+  argStart = 0;
+  argEnd = 0;
+
   constructor(readonly exePath: string, readonly opts: ProcessOptions) {
     const size = opts.memorySize ?? DEFAULT_MEMORY;
     this.mem = new GuestMemory(size, { unmapped: true });
@@ -63,10 +67,16 @@ export class LinuxProcess {
     this.syscalls = new Syscalls(this);
     const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
     // A tsemu-arm spawned for a guest fork resumes the parent's state instead (fork-state.ts).
-    if (!restoreForkedChild(this)) loadElf(readFileSync(exePath), this.as, this.cpu.state, { path: exePath, argv: opts.argv, env: opts.env, uid, gid });
+    if (!restoreForkedChild(this)) this.loaded(loadElf(readFileSync(exePath), this.as, this.cpu.state, { path: exePath, argv: opts.argv, env: opts.env, uid, gid }));
     this.signals.syncAllHost();
     // A guest that computes without system calls still sees other processes' signals: the addon's word stops the TB chain.
     if (realProcesses && hostProc.signals) this.cpu.cache.interrupt = caughtSignals;
+  }
+
+  /** Records what loadElf laid out (at start-up and after an execve in place). */
+  loaded(prog: LoadedProgram): void {
+    this.argStart = prog.argStart;
+    this.argEnd = prog.argEnd;
   }
 
   /** Run until the guest exits; returns its exit status or throws GuestExit for a fatal signal. */

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { isatty } from 'node:tty';
 import { hostProc } from '@tsemu/host-io';
@@ -7,6 +8,8 @@ import { realProcesses } from './host-processes.js';
 import { writeStat64, writeStatx } from './structs.js';
 import type { LinuxProcess } from './process.js';
 
+/** Files openContent made in this process (their temporary names). */
+let contentFiles = 0;
 const AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000, AT_REMOVEDIR = 0x200;
 
 // ARM's O_* values that differ from x86's.
@@ -146,6 +149,7 @@ export class FsCalls {
 
   openat(dirfd: number, pathAddr: number, flags: number, mode: number): number {
     try {
+      if (this.isOwnCmdline(this.str(pathAddr))) return this.openContent(this.p.mem.u8.slice(this.p.argStart, this.p.argEnd), flags);
       const p = this.resolve(dirfd, pathAddr);
       const host = fs.openSync(p, hostOpenFlags(flags), mode);
       const st = fs.fstatSync(host);
@@ -157,6 +161,34 @@ export class FsCalls {
       if (flags & O.CLOEXEC) this.cloexec.add(fd);
       return fd;
     } catch (e) { return errnoOf(e); }
+  }
+
+  /** /proc/self/cmdline and /proc/<own pid>/cmdline: the host's would show the emulator's command line. */
+  private isOwnCmdline(s: string): boolean {
+    return s === '/proc/self/cmdline' || s === '/proc/thread-self/cmdline' || s === `/proc/${this.p.procs.pid}/cmdline`;
+  }
+
+  /**
+   * A read-only descriptor holding `bytes`, for a file the emulator answers
+   * itself (as qemu-arm does): an unlinked temporary file, so reads, lseek
+   * and fstat work as on any file.
+   */
+  private openContent(bytes: Uint8Array, flags: number): number {
+    if ((flags & 3) !== 0) return -E.EACCES; // /proc/self/cmdline is read-only
+    const tmp = path.join(tmpdir(), `tsemu-arm-${process.pid}-${++contentFiles}`);
+    const host = fs.openSync(tmp, 'wx+', 0o400);
+    try {
+      fs.unlinkSync(tmp);
+      // Positioned writes: the descriptor's own offset stays at 0 for the guest's reads.
+      for (let done = 0; done < bytes.length;) done += fs.writeSync(host, bytes, done, bytes.length - done, done);
+    } catch (e) {
+      fs.closeSync(host);
+      throw e;
+    }
+    const fd = this.lowestFree();
+    this.fds.set(fd, { host, refs: 1, pos: this.real ? undefined : 0, dir: undefined, path: '' });
+    if (flags & O.CLOEXEC) this.cloexec.add(fd);
+    return fd;
   }
 
   close(fd: number): number {

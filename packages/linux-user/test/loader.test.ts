@@ -39,6 +39,26 @@ describe('ELF loading and the initial stack', () => {
     expect(runElf([0x9902, 0x7808, 0x2701, 0xdf00], ['prog', 'Zed'])).toBe('Z'.charCodeAt(0));
   });
 
+  it('lays the argument strings out in order, contiguous, with the environment right after (what /proc/self/cmdline reads)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsemu-lu-'));
+    const path = join(dir, 'prog');
+    writeFileSync(path, makeElf([0x2701, 0xdf00], true));
+    const argv = ['prog', 'one', '', 'three \u00e9'], env = ['A=1', 'BB=22'];
+    const p = new LinuxProcess(path, { argv, env, memorySize: 64 << 20 });
+    const dv = p.mem.dv, sp = p.cpu.state.regs[13]!;
+    expect(dv.getUint32(sp, true)).toBe(argv.length);
+    const ptr = (i: number): number => dv.getUint32(sp + 4 + 4 * i, true);
+    const block = Buffer.from(argv.map((a) => a + '\0').join(''), 'utf8');
+    expect(ptr(0)).toBe(p.argStart);
+    expect(p.argEnd - p.argStart).toBe(block.length);
+    expect(Buffer.from(p.mem.u8.subarray(p.argStart, p.argEnd))).toEqual(block);
+    for (let i = 1; i < argv.length; i++) expect(ptr(i)).toBe(ptr(i - 1) + Buffer.byteLength(argv[i - 1]!) + 1);
+    expect(ptr(argv.length)).toBe(0);
+    const envp = (i: number): number => dv.getUint32(sp + 4 + 4 * (argv.length + 1 + i), true);
+    expect(envp(0)).toBe(p.argEnd);
+    expect(p.mem.readCString(envp(1))).toBe('BB=22');
+  });
+
   it('answers unknown system calls with ENOSYS', () => {
     // movs r7, #255 (not implemented: 255 is unused); svc 0; rsbs r0, r0, #0; movs r7, #1; svc 0
     expect(runElf([0x27ff, 0xdf00, 0x4240, 0x2701, 0xdf00], ['prog'])).toBe(38);
