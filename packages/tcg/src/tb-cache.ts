@@ -5,6 +5,7 @@ import { MemOp, Op, type IrBlock } from './ir.js';
 import { EXIT_FAULT, FAULT_EXEC, PAGE_BITS, PERM_MAPPED, PERM_R, PERM_W, PERM_X } from './memory.js';
 import { optimizeBlock, type ConstLoad } from './optimize.js';
 import { loadedValue } from './semantics.js';
+import { neverOptimize } from './never-optimize.js';
 
 /** Exit code of a TB whose successor must be looked up by (pc, flags). */
 export const EXIT_LOOKUP = -1;
@@ -565,4 +566,11 @@ function coldInsns(ir: IrBlock, reach: Uint8Array): Set<number> | null {
   // An instruction copied twice into the TB (a followed branch) counts as reached if either copy was.
   for (const pc of seen) colds.delete(pc);
   return colds.size > 0 ? colds : null;
+}
+
+// Translation-time code: kept out of TurboFan (see never-optimize.ts). The
+// dispatcher (run, lookup) and invalidation stay optimisable.
+{
+  const proto = TbCache.prototype as unknown as Record<'translate' | 'retranslateHot' | 'loopHeadsIn' | 'optimizeTb' | 'compileHot' | 'registerPages', () => void>;
+  neverOptimize(coldInsns, proto.translate, proto.retranslateHot, proto.loopHeadsIn, proto.optimizeTb, proto.compileHot, proto.registerPages);
 }
