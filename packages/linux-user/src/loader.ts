@@ -74,12 +74,6 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
   mem.protect(KUSER_PAGE >>> 12, KUSER_PAGE >>> 12, PROT_READ | PROT_EXEC);
   let sp = stackTop;
   const dv = mem.dv;
-  const pushString = (s: string): number => {
-    const bytes = Buffer.from(s + '\0', 'utf8');
-    sp -= bytes.length;
-    mem.write(sp, bytes);
-    return sp;
-  };
   // As the kernel lays them out: the program's path at the top, below it the
   // environment strings, below those the argument strings, each block in
   // order and contiguous; /proc/self/cmdline is the argument block
@@ -94,6 +88,7 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
     for (const b of bytes) { mem.write(at, b); ptrs.push(at); at += b.length; }
     return ptrs;
   };
+  const pushString = (str: string): number => pushBlock([str])[0]!;
   const execfn = pushString(opts.path);
   const envPtrs = pushBlock(opts.env);
   const envStart = sp;

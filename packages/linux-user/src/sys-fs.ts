@@ -72,7 +72,10 @@ export class FsCalls {
 
   /** Resolve a path relative to dirfd; "/proc/self/exe" is the guest program. */
   private resolve(dirfd: number, addr: number): string {
-    let s = this.str(addr);
+    return this.resolvePath(dirfd, this.str(addr));
+  }
+
+  private resolvePath(dirfd: number, s: string): string {
     if (s === '/proc/self/exe') return this.p.exePath;
     if (this.p.sysroot && s.startsWith('/') && fs.existsSync(this.p.sysroot + s)) s = this.p.sysroot + s;
     if (path.isAbsolute(s) || dirfd === AT_FDCWD) return s;
@@ -149,8 +152,9 @@ export class FsCalls {
 
   openat(dirfd: number, pathAddr: number, flags: number, mode: number): number {
     try {
-      if (this.isOwnCmdline(this.str(pathAddr))) return this.openContent(this.p.mem.u8.slice(this.p.argStart, this.p.argEnd), flags);
-      const p = this.resolve(dirfd, pathAddr);
+      const guestPath = this.str(pathAddr);
+      if (this.isOwnCmdline(guestPath)) return this.openContent(this.p.mem.u8.slice(this.p.argStart, this.p.argEnd), flags);
+      const p = this.resolvePath(dirfd, guestPath);
       const host = fs.openSync(p, hostOpenFlags(flags), mode);
       const st = fs.fstatSync(host);
       const f: OpenFile = { host, refs: 1, pos: undefined, dir: undefined, path: '' };
