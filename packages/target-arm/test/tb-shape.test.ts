@@ -346,6 +346,37 @@ describe('TB shapes', () => {
         expect(sizes.get(0x4000)).toBe(8);
       }
     });
+
+    it('a CBZ / CBNZ in Thumb code an ARM TB followed into stays conditional (with and without traces)', () => {
+      // ARM loop (0x4000): mov r0,r4; blx r5; add r6,r6,r0; subs r1,r1,#1; bne loop; svc 0
+      // k (0x2200, Thumb): cbz r2,1f; adds r0,#10; 1: adds r0,#1; bx lr
+      // The followed CBZ cannot stay an internal branch (other instruction
+      // set); with traces it was followed as if always taken: the fall-through
+      // (r2 != 0) lost its `adds r0,#10` (busybox awk miscounted lines).
+      for (const traces of [false, true]) {
+        for (const mode of COMPILED) {
+          const { cpu, sizes } = setUp({ ...mode, traces });
+          [0xb102, 0x300a, 0x3001, 0x4770].forEach((h, i) => cpu.mem.st16(0x2200 + 2 * i, h));
+          [0xe1a00004, 0xe12fff35, 0xe0866000, 0xe2511001, 0x1afffffa, 0xef000000].forEach((w, i) => cpu.mem.st32(0x4000 + 4 * i, w));
+          const arm = (r2: number, n: number): void => {
+            cpu.state.regs[S.PC] = 0x4000;
+            cpu.state.regs[S.THUMB] = 0;
+            cpu.state.regs[5] = 0x2201;
+            cpu.state.regs[1] = n;
+            cpu.state.regs[2] = r2;
+            cpu.state.regs[6] = 0;
+            expect(cpu.run()).toBe(EXIT_EXCEPTION);
+          };
+          arm(0, 100); // CBZ taken: r0 = 1 + 1
+          expect(cpu.state.regs[6]).toBe(100 * 2);
+          expect(sizes.get(0x4000)).toBeGreaterThan(3); // translated again through k
+          arm(7, 100); // not taken: r0 = 1 + 10 + 1
+          expect(cpu.state.regs[6]).toBe(100 * 12);
+          arm(0, 10);
+          expect(cpu.state.regs[6]).toBe(10 * 2);
+        }
+      }
+    });
   });
 });
 

@@ -116,12 +116,14 @@ function misc(ctx: DisasContext, insn: number): void {
   }
   if ((bits(insn, 11, 8) & 5) === 1) { // CBZ / CBNZ
     const off = (bits(insn, 9, 9) << 6) | (bits(insn, 7, 3) << 1);
-    const skip = b.label();
-    b.brcond(ctx.reg(insn & 7), ctx.c(0), bit(insn, 11) ? 0 : 1, skip);
-    ctx.gotoPc(ctx.pc + 4 + off, 1, true);
-    b.setLabel(skip);
-    ctx.condFallthrough = true;
-    return;
+    // The register test skips to the instruction's condition label (placed
+    // by translateArm; inside an IT block, UNPREDICTABLE, it already exists and
+    // both tests skip there), so gotoPc sees a conditional branch and never
+    // follows it as if it were always taken (TSEMU_ARM_TRACES, or code reached
+    // through an interworking follow, where the branch cannot stay internal).
+    if (ctx.condLabel < 0) ctx.condLabel = b.label();
+    b.brcond(ctx.reg(insn & 7), ctx.c(0), bit(insn, 11) ? 0 : 1, ctx.condLabel);
+    return ctx.gotoPc(ctx.pc + 4 + off, 1, true);
   }
   if ((op & 0x78) === 0x10) { // SXTH SXTB UXTH UXTB
     const kind = [X.Ext.SXTH, X.Ext.SXTB, X.Ext.UXTH, X.Ext.UXTB][bits(insn, 7, 6)]!;
