@@ -84,6 +84,24 @@ describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
     expect(t.stdout.replace(/\d+/g, 'N'), t.stderr).toBe(q.stdout.replace(/\d+/g, 'N'));
   });
 
+  // /proc/self/stat, which qemu-arm answers itself too. The pids, the start
+  // time and the initial stack pointer (each emulator lays out its own
+  // stack) are numbers of the run; the other fields and the command name
+  // must match: read by sh itself, by a forked subshell and by a command
+  // substitution. (Only sh's builtin read: `cat` here is the host's
+  // /usr/bin/cat under both emulators, reading its own host stat.)
+  it('/proc/self/stat from sh, a subshell and $(...)', () => {
+    const args = [bb, 'sh', '-c', 'read l < /proc/self/stat; echo "$l"; (read l < /proc/self/stat; echo "$l"); x=$(read l < /proc/self/stat; echo "$l"); echo "$x"'];
+    const fields = (out: string): string[][] => out.trim().split('\n').map((l) => l.split(' ').map((f, i) => ([0, 3, 21, 27].includes(i) ? 'N' : f)));
+    const q = runQemu(args, dir), t = runTsemu(args, dir);
+    expect(fields(q.stdout).map((f) => [f.length, f[1]])).toEqual([[44, '(busybox)'], [44, '(busybox)'], [44, '(busybox)']]);
+    expect(fields(t.stdout), t.stderr).toEqual(fields(q.stdout));
+    // Both subshells' parent is sh (the first line's pid).
+    const pids = t.stdout.trim().split('\n').map((l) => l.split(' '));
+    expect([pids[1]![3], pids[2]![3]]).toEqual([pids[0]![0], pids[0]![0]]);
+    expect(pids[1]![0]).not.toBe(pids[0]![0]);
+  });
+
   for (const [name, args] of [...CASES, ...CONCURRENT]) {
     it(name, () => {
       const q = runQemu([bb, ...args], dir);

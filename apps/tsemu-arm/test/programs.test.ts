@@ -36,6 +36,15 @@ describe('tsemu-arm runs static armhf programs like qemu-arm', () => {
     }
   });
 
+  it('proc-self.c under a name longer than 15 bytes: /proc/self/stat cuts the command name as qemu-arm does', () => {
+    const exe = join(dir, 'a-rather-long-program-name');
+    compile(join(PROGRAMS, 'proc-self.c'), exe, 'thumb');
+    const q = runQemu([exe], dir), t = runTsemu([exe], dir);
+    expect(q.stdout).toContain('main: command (a-rather-long-p),');
+    expect(t.stdout, t.stderr).toBe(q.stdout);
+    expect(t.status).toBe(q.status);
+  });
+
   for (const src of sources) {
     for (const mode of ['thumb', 'arm'] as const) {
       it(`${src} (-m${mode})`, () => {

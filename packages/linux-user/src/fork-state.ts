@@ -25,8 +25,8 @@ interface Header {
   /** CLONE_CHILD_SETTID: where the child stores its pid. */
   settid: number;
   exePath: string;
-  /** The parent's argument strings (LinuxProcess.argStart / argEnd): a forked child shows the same /proc/self/cmdline. */
-  args: [start: number, end: number];
+  /** What the parent's loader laid out (LinuxProcess.argStart ... argv0): a forked child shows the same /proc/self/cmdline, auxv and stat. */
+  start: { args: [start: number, end: number]; auxv: [start: number, end: number]; sp: number; argv0: string };
   perm: boolean;
   /** [first page, count] runs of non-zero mapped pages, in file order. */
   runs: number[];
@@ -69,7 +69,7 @@ export function writeForkState(p: LinuxProcess, fd: number, slotOf: Map<OpenFile
   const header: Header = {
     memSize: mem.size, regs: Array.from(p.cpu.state.regs), brk: p.as.brk, brkStart: p.as.brkStart, fds,
     actions: sig.actions.map((a) => ({ handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask.toString() })),
-    blocked: sig.blocked.toString(), settid, exePath: p.exePath, args: [p.argStart, p.argEnd], perm: perm !== undefined, runs,
+    blocked: sig.blocked.toString(), settid, exePath: p.exePath, start: { args: [p.argStart, p.argEnd], auxv: [p.auxvStart, p.auxvEnd], sp: p.startStack, argv0: p.argv0 }, perm: perm !== undefined, runs,
   };
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
@@ -123,7 +123,10 @@ export function restoreForkedChild(p: LinuxProcess): boolean {
   cpu.regs[0] = 0; // fork returns 0 in the child
   if (h.settid) mem.dv.setInt32(h.settid >>> 0, process.pid, true);
   (p as { exePath: string }).exePath = h.exePath;
-  [p.argStart, p.argEnd] = h.args;
+  [p.argStart, p.argEnd] = h.start.args;
+  [p.auxvStart, p.auxvEnd] = h.start.auxv;
+  p.startStack = h.start.sp;
+  p.argv0 = h.start.argv0;
 
   // Descriptors: spawn placed each shared open file at its slot.
   const table = new Map<number, OpenFile>(), bySlot = new Map<number, OpenFile>();

@@ -24,6 +24,9 @@ export interface LoadedProgram {
   /** The argument strings on the initial stack: [argStart, argEnd), NUL-terminated one after another. */
   argStart: number;
   argEnd: number;
+  /** The auxiliary vector on the initial stack, [auxvStart, auxvEnd) (AT_NULL included): what /proc/self/auxv reads. */
+  auxvStart: number;
+  auxvEnd: number;
 }
 
 export interface LoadOptions {
@@ -102,8 +105,8 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
   const auxv: [number, number][] = [
     [AT.PHDR, phdr], [AT.PHENT, img.phentsize], [AT.PHNUM, img.phnum], [AT.PAGESZ, 4096], [AT.BASE, 0], [AT.FLAGS, 0],
     [AT.ENTRY, entry], [AT.UID, opts.uid], [AT.EUID, opts.uid], [AT.GID, opts.gid], [AT.EGID, opts.gid],
-    [AT.HWCAP, ARM_HWCAP], [AT.CLKTCK, 100], [AT.SECURE, 0], [AT.RANDOM, random], [AT.HWCAP2, 0],
-    [AT.EXECFN, execfn], [AT.PLATFORM, platform], [AT.NULL, 0],
+    [AT.HWCAP, ARM_HWCAP], [AT.CLKTCK, 100], [AT.RANDOM, random], [AT.SECURE, 0], [AT.EXECFN, execfn],
+    [AT.HWCAP2, 0], [AT.PLATFORM, platform], [AT.NULL, 0],
   ];
   const words = 1 + argvPtrs.length + 1 + envPtrs.length + 1 + auxv.length * 2;
   sp -= words * 4;
@@ -115,6 +118,7 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
   put(0);
   for (const e of envPtrs) put(e);
   put(0);
+  const auxvStart = p;
   for (const [k, v] of auxv) { put(k); put(v); }
 
   const r = cpu.regs;
@@ -123,5 +127,5 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
   r[S.THUMB] = entry & 1;
   // The kernel leaves r0 = 0 (no atexit function from a dynamic linker).
   r[0] = 0;
-  return { entry, sp, brk: end, argStart, argEnd };
+  return { entry, sp, brk: end, argStart, argEnd, auxvStart, auxvEnd: p };
 }

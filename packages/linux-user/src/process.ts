@@ -51,6 +51,11 @@ export class LinuxProcess {
   /** The argument strings on the guest's stack, [argStart, argEnd): what /proc/self/cmdline reads, as in Linux. */
   argStart = 0;
   argEnd = 0;
+  /** The auxiliary vector on the guest's stack (/proc/self/auxv), the initial stack pointer and argv[0] as loaded (/proc/self/stat). */
+  auxvStart = 0;
+  auxvEnd = 0;
+  startStack = 0;
+  argv0 = '';
 
   constructor(readonly exePath: string, readonly opts: ProcessOptions) {
     const size = opts.memorySize ?? DEFAULT_MEMORY;
@@ -77,6 +82,13 @@ export class LinuxProcess {
   loaded(prog: LoadedProgram): void {
     this.argStart = prog.argStart;
     this.argEnd = prog.argEnd;
+    this.auxvStart = prog.auxvStart;
+    this.auxvEnd = prog.auxvEnd;
+    this.startStack = prog.sp;
+    const u8 = this.mem.u8;
+    let end = prog.argStart;
+    while (end < prog.argEnd && u8[end] !== 0) end++;
+    this.argv0 = Buffer.from(u8.subarray(prog.argStart, end)).toString('latin1');
   }
 
   /** Run until the guest exits; returns its exit status or throws GuestExit for a fatal signal. */

@@ -5,6 +5,7 @@ import { isatty } from 'node:tty';
 import { hostProc } from '@tsemu/host-io';
 import { E, errnoOf } from './errno.js';
 import { realProcesses } from './host-processes.js';
+import { ownProcContent, ownProcFile } from './proc-self.js';
 import { writeStat64, writeStatx } from './structs.js';
 import type { LinuxProcess } from './process.js';
 
@@ -153,7 +154,8 @@ export class FsCalls {
   openat(dirfd: number, pathAddr: number, flags: number, mode: number): number {
     try {
       const guestPath = this.str(pathAddr);
-      if (this.isOwnCmdline(guestPath)) return this.openContent(this.p.mem.u8.slice(this.p.argStart, this.p.argEnd), flags);
+      const own = ownProcFile(guestPath, this.p.procs.pid);
+      if (own !== undefined) return this.openContent(ownProcContent(this.p, own), flags);
       const p = this.resolvePath(dirfd, guestPath);
       const host = fs.openSync(p, hostOpenFlags(flags), mode);
       const st = fs.fstatSync(host);
@@ -167,18 +169,13 @@ export class FsCalls {
     } catch (e) { return errnoOf(e); }
   }
 
-  /** /proc/self/cmdline and /proc/<own pid>/cmdline: the host's would show the emulator's command line. */
-  private isOwnCmdline(s: string): boolean {
-    return s === '/proc/self/cmdline' || s === '/proc/thread-self/cmdline' || s === `/proc/${this.p.procs.pid}/cmdline`;
-  }
-
   /**
    * A read-only descriptor holding `bytes`, for a file the emulator answers
    * itself (as qemu-arm does): an unlinked temporary file, so reads, lseek
    * and fstat work as on any file.
    */
   private openContent(bytes: Uint8Array, flags: number): number {
-    if ((flags & 3) !== 0) return -E.EACCES; // /proc/self/cmdline is read-only
+    if ((flags & 3) !== 0) return -E.EACCES; // /proc/self/cmdline, stat and auxv are read-only
     const tmp = path.join(tmpdir(), `tsemu-arm-${process.pid}-${++contentFiles}`);
     const host = fs.openSync(tmp, 'wx+', 0o400);
     try {

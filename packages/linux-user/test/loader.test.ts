@@ -59,6 +59,23 @@ describe('ELF loading and the initial stack', () => {
     expect(p.mem.readCString(envp(1))).toBe('BB=22');
   });
 
+  it('records the auxiliary vector, the initial stack pointer and argv[0] (what /proc/self/auxv and stat read)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsemu-lu-'));
+    const path = join(dir, 'prog');
+    writeFileSync(path, makeElf([0x2701, 0xdf00], true));
+    const argv = ['/some/dir/a-name-longer-than-15', 'x'], env = ['A=1'];
+    const p = new LinuxProcess(path, { argv, env, memorySize: 64 << 20 });
+    const dv = p.mem.dv, sp = p.cpu.state.regs[13]!;
+    expect(p.startStack).toBe(sp);
+    expect(p.argv0).toBe(argv[0]);
+    // auxv starts right after envp's NULL and ends with AT_NULL; qemu-arm's order of keys.
+    expect(p.auxvStart).toBe(sp + 4 * (1 + argv.length + 1 + env.length + 1));
+    const keys: number[] = [];
+    for (let a = p.auxvStart; a < p.auxvEnd; a += 8) keys.push(dv.getUint32(a, true));
+    expect(keys).toEqual([3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 16, 17, 25, 23, 31, 26, 15, 0]);
+    expect(dv.getUint32(p.auxvStart + 4 * 2 * 6 + 4, true)).toBe(0x10101); // AT_ENTRY: the Thumb entry point
+  });
+
   it('answers unknown system calls with ENOSYS', () => {
     // movs r7, #255 (not implemented: 255 is unused); svc 0; rsbs r0, r0, #0; movs r7, #1; svc 0
     expect(runElf([0x27ff, 0xdf00, 0x4240, 0x2701, 0xdf00], ['prog'])).toBe(38);
