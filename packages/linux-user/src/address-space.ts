@@ -1,4 +1,5 @@
 import { PAGE_BITS, PAGE_SIZE, type GuestMemory } from '@tsemu/tcg';
+import { MappedFiles } from './mapped-files.js';
 
 const PAGE_MASK = PAGE_SIZE - 1;
 export const pageAlignUp = (x: number): number => (x + PAGE_MASK) & ~PAGE_MASK;
@@ -18,9 +19,12 @@ export class AddressSpace {
   brkStart = 0;
   brk = 0;
   readonly mmapBase: number;
+  /** The file each page was mapped from, if any (/proc/self/maps). */
+  readonly files: MappedFiles;
 
   constructor(readonly mem: GuestMemory, mmapBase: number) {
     this.mapped = new Uint8Array(mem.size / PAGE_SIZE);
+    this.files = new MappedFiles(this.mapped.length);
     this.mmapBase = mmapBase;
     // Nothing is mapped until the loader and the guest map it (LinuxProcess
     // creates its memory that way; a memory that ever had pages is cleared).
@@ -33,8 +37,18 @@ export class AddressSpace {
 
   /** PROT_* bits of the page holding `addr`, or -1 when unmapped. */
   protOf(addr: number): number {
-    const v = this.mapped[(addr >>> 0) >>> PAGE_BITS] ?? 0;
+    return this.protOfPage((addr >>> 0) >>> PAGE_BITS);
+  }
+
+  /** PROT_* bits of guest page `page`, or -1 when unmapped. */
+  protOfPage(page: number): number {
+    const v = this.mapped[page] ?? 0;
     return v ? v & 7 : -1;
+  }
+
+  /** Guest pages this address space covers. */
+  get pageCount(): number {
+    return this.mapped.length;
   }
 
   private pages(addr: number, len: number): [number, number] {
@@ -43,10 +57,15 @@ export class AddressSpace {
     return [first, last];
   }
 
-  /** Map [addr, addr+len) with `prot` (whole pages). */
+  /** Map [addr, addr+len) with `prot` (whole pages), as anonymous memory until `files` says otherwise. */
   map(addr: number, len: number, prot: number): void {
     if (len <= 0) return;
     const [first, last] = this.pages(addr, len);
+    this.setProt(first, last, prot);
+    this.files.clear(first, last - first + 1);
+  }
+
+  private setProt(first: number, last: number, prot: number): void {
     this.mapped.fill(MAPPED | (prot & 7), first, last + 1);
     this.mem.protect(first, last, prot & 7, true);
   }
@@ -56,6 +75,7 @@ export class AddressSpace {
     const [first, last] = this.pages(addr, len);
     this.mapped.fill(0, first, last + 1);
     this.mem.protect(first, last, 0, false);
+    this.files.clear(first, last - first + 1);
   }
 
   /** mprotect: false when part of the range is not mapped (ENOMEM; nothing changes then). */
@@ -64,7 +84,7 @@ export class AddressSpace {
     const [first, last] = this.pages(addr, len);
     if ((((addr >>> 0) + len - 1) >>> PAGE_BITS) >= this.mapped.length) return false;
     for (let p = first; p <= last; p++) if (!this.mapped[p]) return false;
-    this.map(addr, len, prot);
+    this.setProt(first, last, prot); // (still the same file's pages)
     return true;
   }
 

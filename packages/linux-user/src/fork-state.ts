@@ -2,6 +2,7 @@ import { closeSync, readSync, writeSync } from 'node:fs';
 import { PAGE_SIZE } from '@tsemu/tcg';
 import type { LinuxProcess } from './process.js';
 import type { OpenFile } from './sys-fs.js';
+import type { MappedFile } from './mapped-files.js';
 
 /**
  * The hand-over from a forking tsemu-arm to the new one it spawned: registers,
@@ -30,6 +31,9 @@ interface Header {
   perm: boolean;
   /** [first page, count] runs of non-zero mapped pages, in file order. */
   runs: number[];
+  /** The files pages were mapped from (AddressSpace.files): the table and MappedFiles.runs(). */
+  files: MappedFile[];
+  fileRuns: number[];
 }
 
 const permOf = (p: LinuxProcess): Uint8Array | undefined => (p.mem as { perm?: Uint8Array }).perm;
@@ -70,6 +74,7 @@ export function writeForkState(p: LinuxProcess, fd: number, slotOf: Map<OpenFile
     memSize: mem.size, regs: Array.from(p.cpu.state.regs), brk: p.as.brk, brkStart: p.as.brkStart, fds,
     actions: sig.actions.map((a) => ({ handler: a.handler, flags: a.flags, restorer: a.restorer, mask: a.mask.toString() })),
     blocked: sig.blocked.toString(), settid, exePath: p.exePath, start: { args: [p.argStart, p.argEnd], auxv: [p.auxvStart, p.auxvEnd], sp: p.startStack, argv0: p.argv0 }, perm: perm !== undefined, runs,
+    files: p.as.files.files, fileRuns: p.as.files.runs(),
   };
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
@@ -112,6 +117,7 @@ export function restoreForkedChild(p: LinuxProcess): boolean {
   get(mapped);
   p.as.restore([], mapped, h.brk);
   p.as.brkStart = h.brkStart;
+  p.as.files.restore(h.files, h.fileRuns);
   const perm = permOf(p);
   if (h.perm) {
     const bytes = new Uint8Array(1 << 20);

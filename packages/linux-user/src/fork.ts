@@ -5,6 +5,7 @@ import { E } from './errno.js';
 import { SIGNAL_STATE_ENV, signalStateValue } from './signal-inherit.js';
 import type { OpenFile } from './sys-fs.js';
 import type { LinuxProcess } from './process.js';
+import type { MappedFile } from './mapped-files.js';
 
 /** What a parent left behind when it forked: everything the child may change. */
 interface ParentFrame {
@@ -12,6 +13,8 @@ interface ParentFrame {
   vfp: Uint8Array;
   memory: [number, Uint8Array][];
   mapped: Uint8Array;
+  /** AddressSpace.files: the table and its runs (the child may exec and map others). */
+  files: [MappedFile[], number[]];
   brk: number;
   fds: Map<number, OpenFile>;
   blocked: bigint;
@@ -92,6 +95,7 @@ export class SequentialProcesses implements GuestProcesses {
     const childPid = this.nextPid++;
     this.parents.push({
       regs: cpu.regs.slice(), vfp: new Uint8Array(cpu.vfpBuffer).slice(), memory: p.as.snapshot(), mapped: p.as.mappedCopy(),
+      files: [p.as.files.files.slice(), p.as.files.runs()],
       brk: p.as.brk, fds: p.fs.snapshot(), blocked: p.signals.blocked,
       actions: p.signals.actions.map((a) => ({ ...a })), pending: p.signals.takePending(), pid: this.pid, childPid,
     });
@@ -106,6 +110,7 @@ export class SequentialProcesses implements GuestProcesses {
     const p = this.p, cpu = p.cpu.state;
     p.fs.restore(f.fds);
     p.as.restore(f.memory, f.mapped, f.brk);
+    p.as.files.restore(...f.files);
     cpu.regs.set(f.regs);
     new Uint8Array(cpu.vfpBuffer).set(f.vfp);
     p.signals.blocked = f.blocked;

@@ -7,6 +7,7 @@ import { E, GuestExit } from './errno.js';
 import { FORK_STATE_ENV, forkSlots, writeForkState } from './fork-state.js';
 import type { GuestProcesses } from './fork.js';
 import { loadElf } from './loader.js';
+import { hostFile } from './mapped-files.js';
 import { SI } from './signals.js';
 import type { LinuxProcess } from './process.js';
 
@@ -240,7 +241,7 @@ export class HostProcesses implements GuestProcesses {
     for (const fd of [...p.fs.cloexec]) p.fs.close(fd);
     (p as { exePath: string }).exePath = path;
     const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
-    p.loaded(loadElf(file, p.as, st, { path, argv, env: envp, uid, gid }));
+    p.loaded(loadElf(file, p.as, st, { path, file: hostFile(path), argv, env: envp, uid, gid }));
     return 0;
   }
 

@@ -1,6 +1,7 @@
 import { HWCAP, S, type ArmCpuState } from '@tsemu/target-arm';
 import { AddressSpace, pageAlignUp, PROT_EXEC, PROT_READ, PROT_WRITE } from './address-space.js';
 import { ElfError, parseElf, PT_LOAD, PT_PHDR } from './elf.js';
+import type { MappedFile } from './mapped-files.js';
 import { fillRandom } from './random.js';
 
 /** HWCAP we advertise: VFPv3-D16 with integer divide, no NEON (glibc then picks plain routines). */
@@ -31,6 +32,8 @@ export interface LoadedProgram {
 
 export interface LoadOptions {
   path: string;
+  /** The host file the program was read from: /proc/self/maps names its segments after it. */
+  file?: MappedFile;
   argv: string[];
   env: string[];
   uid: number;
@@ -59,6 +62,11 @@ export function loadElf(file: Uint8Array, as: AddressSpace, cpu: ArmCpuState, op
     const prot = (seg.flags & 4 ? PROT_READ : 0) | (seg.flags & 2 ? PROT_WRITE : 0) | (seg.flags & 1 ? PROT_EXEC : 0);
     const pageStart = va & ~0xfff, pageEnd = pageAlignUp(va + seg.memsz);
     for (let a = pageStart; a < pageEnd; a += 0x1000) as.map(a, 0x1000, prot | Math.max(as.protOf(a), 0));
+    // The pages holding file bytes show the file (at the segment's offset); the rest of the bss is anonymous.
+    if (opts.file !== undefined && seg.filesz > 0) {
+      const filePages = (pageAlignUp(va + seg.filesz) - pageStart) >>> 12;
+      as.files.set(pageStart >>> 12, filePages, as.files.fileIndex(opts.file), (seg.offset - (va - pageStart)) >>> 12);
+    }
     if (firstLoad < 0 && seg.offset === 0) firstLoad = va;
     end = Math.max(end, va + seg.memsz);
     if (!phdr && seg.offset <= img.phoff && img.phoff < seg.offset + seg.filesz) phdr = va + (img.phoff - seg.offset);

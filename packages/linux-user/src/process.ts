@@ -5,6 +5,7 @@ import { ArmCpu, EXIT_EXCEPTION, Excp, S } from '@tsemu/target-arm';
 import { AddressSpace } from './address-space.js';
 import { GuestExit } from './errno.js';
 import { loadElf, type LoadedProgram } from './loader.js';
+import { hostFile } from './mapped-files.js';
 import { Signals, SIG } from './signals.js';
 import { FsCalls } from './sys-fs.js';
 import { Syscalls } from './syscalls.js';
@@ -72,7 +73,7 @@ export class LinuxProcess {
     this.syscalls = new Syscalls(this);
     const uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0;
     // A tsemu-arm spawned for a guest fork resumes the parent's state instead (fork-state.ts).
-    if (!restoreForkedChild(this)) this.loaded(loadElf(readFileSync(exePath), this.as, this.cpu.state, { path: exePath, argv: opts.argv, env: opts.env, uid, gid }));
+    if (!restoreForkedChild(this)) this.loaded(loadElf(readFileSync(exePath), this.as, this.cpu.state, { path: exePath, file: hostFile(exePath), argv: opts.argv, env: opts.env, uid, gid }));
     this.signals.syncAllHost();
     // A guest that computes without system calls still sees other processes' signals: the addon's word stops the TB chain.
     if (realProcesses && hostProc.signals) this.cpu.cache.interrupt = caughtSignals;

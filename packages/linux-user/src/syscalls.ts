@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { S } from '@tsemu/target-arm';
 import { pageAlignUp } from './address-space.js';
+import { hostFileOfFd } from './mapped-files.js';
 import { E, GuestExit } from './errno.js';
 import { writeUtsname } from './structs.js';
 import { RESTART_SYSCALL, SI } from './signals.js';
@@ -216,6 +217,8 @@ export class Syscalls {
         const host = this.p.fs.host(fd);
         if (host < 0) throw new Error('EBADF');
         fs.readSync(host, this.p.mem.u8, at, Math.min(len >>> 0, this.p.mem.size - at), off);
+        // /proc/self/maps names the file (its contents were copied in: a private mapping).
+        if ((off & 0xfff) === 0) as.files.set(at >>> 12, size >>> 12, as.files.fileIndex(hostFileOfFd(host)), off / 4096);
       } catch {
         as.unmap(at, size);
         return -E.EBADF;
@@ -232,11 +235,12 @@ export class Syscalls {
     if (newSize <= oldSize) { as.unmap(old + newSize, oldSize - newSize); return old; }
     let free = true;
     for (let a = old + oldSize; a < old + newSize; a += 4096) if (as.isMapped(a)) { free = false; break; }
-    if (free && as.fits(old, newSize)) { as.map(old, newSize, prot); this.p.mem.fill(old + oldSize, newSize - oldSize); return old; }
+    if (free && as.fits(old, newSize)) { as.map(old + oldSize, newSize - oldSize, prot); this.p.mem.fill(old + oldSize, newSize - oldSize); return old; }
     if (!(flags & MREMAP_MAYMOVE)) return -E.ENOMEM;
     const at = as.findFree(newSize);
     if (at < 0) return -E.ENOMEM;
     as.map(at, newSize, prot);
+    as.files.move((old >>> 0) >>> 12, at >>> 12, oldSize >>> 12);
     this.p.mem.u8.copyWithin(at, old >>> 0, (old >>> 0) + oldSize);
     this.p.mem.fill(at + oldSize, newSize - oldSize);
     as.unmap(old, oldSize);
