@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { requireBusybox, requireTool, runQemu, runTsemu, tempDir } from './harness.js';
+import { requireArmBinfmt, requireBusybox, requireTool, runQemu, runTsemu, tempDir } from './harness.js';
 
 // Debian's busybox-static for armhf under qemu-arm-static and tsemu-arm.
 const CASES: [string, string[]][] = [
@@ -11,7 +11,8 @@ const CASES: [string, string[]][] = [
   ['expr', ['expr', '3', '+', '4', '*', '5']],
   ['sh loop arithmetic', ['sh', '-c', 'i=0; s=0; while [ $i -lt 200 ]; do s=$((s + i * i % 7)); i=$((i + 1)); done; echo $s']],
   ['sh functions and case', ['sh', '-c', 'f() { case $1 in a*) echo A$1;; *) echo other;; esac; }; for x in abc xyz apple; do f $x; done']],
-  ['awk floating point', ['awk', 'BEGIN { x = 0; for (i = 1; i <= 500; i++) x += sqrt(i) / 3; printf("%.6f %e\\n", x, x * 1e10) }']],
+  // (Debian's busybox awk has no libm: sqrt() and friends only say "Math support is not compiled in".)
+  ['awk floating point', ['awk', 'BEGIN { x = 0; y = 1; for (i = 1; i <= 500; i++) { x += i / 3; y = y * 1.01 + 0.5 / i } printf("%.6f %e %g %d\\n", x, y, x / y, int(y)) }']],
   ['seq', ['seq', '1', '3', '20']],
   ['sort', ['sort', 'input.txt']],
   ['sort -n -r', ['sort', '-n', '-r', 'numbers.txt']],
@@ -49,6 +50,20 @@ const CONCURRENT: [string, string[]][] = [
   ['a pipeline\'s status is its last stage\'s', ['sh', '-c', 'yes | head -c 10 >/dev/null; yes | (head -n 1; exit 7); echo $?']],
 ];
 
+// Pipelines between busybox processes: every command is the ARM busybox
+// (`BB`, replaced by its path), so each stage is a guest process of its own
+// under either emulator (a bare `sort` in sh would be the host's /usr/bin
+// tool: Debian's busybox sh does not prefer its applets).
+const BUSYBOX_PIPELINES: [string, string][] = [
+  ['sort | head | tr', 'BB sort input.txt | BB head -n 5 | BB tr a-z A-Z'],
+  ['cat | sort -r | md5sum', 'BB cat input.txt | BB sort -r | BB md5sum'],
+  ['gzip | gunzip | cmp', 'BB gzip -c input.txt | BB gunzip -c | BB cmp - input.txt && BB echo same'],
+  ['bzip2 | bunzip2 | wc', 'BB bzip2 -c input.txt | BB bunzip2 -c | BB wc -l'],
+  ['seq | awk with floating point', 'BB seq 1 3000 | BB awk \'{ s += $1 / 7; p = p * 0.999 + $1 } END { printf "%.6f %e %d\\n", s, p, NR }\''],
+  ['$(...) of a busybox child, then its exit status', 'n=$(BB wc -l < input.txt); echo "$n"; BB false; echo $?; BB sh -c "exit 5"; echo $?'],
+  ['a busybox child\'s /proc/self/cmdline, and the last command\'s /proc/$$/cmdline', 'BB cat /proc/self/cmdline; echo; BB cat /proc/$$/cmdline'],
+];
+
 describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
   let bb = '', dir = '';
   beforeAll(() => {
@@ -77,10 +92,12 @@ describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
 
   // sh runs its last command in its own process, so $$ is that process; read
   // from any other, /proc/<pid>/cmdline is the host's view of the emulator.
+  // (The ARM busybox's cat: a bare `cat` would be the host's, reading its own.)
   it('/proc/<own pid>/cmdline is the guest\'s too', () => {
-    const args = [bb, 'sh', '-c', 'echo; cat /proc/$$/cmdline'];
+    requireArmBinfmt();
+    const args = [bb, 'sh', '-c', `echo; ${bb} cat /proc/$$/cmdline`];
     const q = runQemu(args, dir), t = runTsemu(args, dir);
-    expect(q.stdout).toMatch(/^\ncat\0\/proc\/\d+\/cmdline\0$/);
+    expect(q.stdout).toBe(`\n${bb}\0cat\0/proc/${/\/proc\/(\d+)\//.exec(q.stdout)?.[1]}/cmdline\0`);
     expect(t.stdout.replace(/\d+/g, 'N'), t.stderr).toBe(q.stdout.replace(/\d+/g, 'N'));
   });
 
@@ -100,6 +117,30 @@ describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
     const pids = t.stdout.trim().split('\n').map((l) => l.split(' '));
     expect([pids[1]![3], pids[2]![3]]).toEqual([pids[0]![0], pids[0]![0]]);
     expect(pids[1]![0]).not.toBe(pids[0]![0]);
+  });
+
+  // Each stage of these is an ARM process; pids are normalised.
+  for (const [name, script] of BUSYBOX_PIPELINES) {
+    it(`busybox pipeline: ${name}`, () => {
+      requireArmBinfmt();
+      const args = [bb, 'sh', '-c', script.replace(/BB/g, bb)];
+      const q = runQemu(args, dir), t = runTsemu(args, dir);
+      expect(q.status, q.stderr).toBe(0);
+      expect(q.stderr).toBe('');
+      expect(t.stdout.replace(/\/proc\/\d+\//g, '/proc/N/'), t.stderr).toBe(q.stdout.replace(/\/proc\/\d+\//g, '/proc/N/'));
+      expect({ status: t.status, signal: t.signal }, t.stderr).toEqual({ status: q.status, signal: q.signal });
+    }, 180_000);
+  }
+
+  // A busybox child's /proc/self/stat: its pid, parent, start time and stack
+  // are the run's numbers; the rest, the command name included, must match.
+  it('/proc/self/stat of busybox children and of sh\'s last command', () => {
+    requireArmBinfmt();
+    const args = [bb, 'sh', '-c', `${bb} cat /proc/self/stat; (${bb} cat /proc/self/stat); ${bb} cat /proc/$$/stat`];
+    const fields = (out: string): string[][] => out.trim().split('\n').map((l) => l.split(' ').map((f, i) => ([0, 3, 21, 27].includes(i) ? 'N' : f)));
+    const q = runQemu(args, dir), t = runTsemu(args, dir);
+    expect(fields(q.stdout).map((f) => [f.length, f[1]])).toEqual([[44, '(busybox)'], [44, '(busybox)'], [44, '(busybox)']]);
+    expect(fields(t.stdout), t.stderr).toEqual(fields(q.stdout));
   });
 
   for (const [name, args] of [...CASES, ...CONCURRENT]) {

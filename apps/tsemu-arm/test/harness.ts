@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,21 @@ export function requireBusybox(): string {
       `apt-get download busybox-static:armhf && dpkg -x busybox-static_*.deb /opt/busybox-armhf (or set BUSYBOX_ARMHF)`);
   }
   return p;
+}
+
+/**
+ * qemu-arm hands the ARM programs a guest execs (a shell's `busybox sort`) to
+ * the host kernel, which runs them through binfmt_misc: without qemu-arm
+ * registered there, the reference side of a busybox pipeline fails with
+ * ENOEXEC. (.ci/run registers it.)
+ */
+export function requireArmBinfmt(): void {
+  let entry = '';
+  try { entry = readFileSync('/proc/sys/fs/binfmt_misc/qemu-arm', 'utf8'); } catch { /* not registered */ }
+  if (!entry.startsWith('enabled')) {
+    throw new Error('qemu-arm is not registered with binfmt_misc, so qemu-arm cannot run the ARM programs a guest starts; ' +
+      'register it as .ci/run does (mount binfmt_misc, then write /usr/share/binfmts/qemu-arm\'s entry to /proc/sys/fs/binfmt_misc/register)');
+  }
 }
 
 export function tempDir(): string {
