@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dieBySignal, ElfError, LinuxProcess, formatIr, generateSource, type IrBlock } from '@tsemu/linux-user';
+import { logItemsHelp, parseLogItems } from './log-items.js';
 
 const USAGE = `usage: tsemu-arm [options] program [arguments...]
 Linux ARM (armhf) user-mode emulator, like qemu-arm.
@@ -12,7 +13,8 @@ Options:
   -strace          log system calls
   -cpu model       accepted for compatibility (cortex-a15 class core)
   -d item[,...]    debug output: stats (counters on exit), unimp (undefined instructions),
-                   op (optimised IR of each TB), js (generated JavaScript of each TB)
+                   op (optimised IR of each TB), js (generated JavaScript of each TB),
+                   strace (as -strace); -d help lists them
   -interp          run the IR interpreter instead of compiled JavaScript
   -jit             compile every TB to JavaScript before its first run (no interpreter tier)
   -h               this help
@@ -38,7 +40,14 @@ function main(argv: string[]): number {
       case '-strace': strace = true; break;
       case '-cpu': val(); break;
       case '-0': argv0 = val(); break;
-      case '-d': { const d = val().split(','); stats ||= d.includes('stats'); unimp ||= d.includes('unimp'); dumpOp ||= d.includes('op'); dumpJs ||= d.includes('js'); break; }
+      case '-d': {
+        const d = parseLogItems(val());
+        if (d.list) { process.stdout.write(logItemsHelp()); return 1; } // as qemu-arm: the list, status 1
+        for (const item of d.ignored) process.stderr.write(`tsemu-arm: -d ${item} is not supported, ignored\n`);
+        stats ||= d.items.has('stats'); unimp ||= d.items.has('unimp'); dumpOp ||= d.items.has('op'); dumpJs ||= d.items.has('js');
+        strace ||= d.items.has('strace');
+        break;
+      }
       case '-interp': interpret = true; break;
       case '-jit': jit = true; break;
       case '-h': case '-help': case '--help': process.stdout.write(USAGE); return 0;

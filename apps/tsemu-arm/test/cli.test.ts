@@ -32,6 +32,27 @@ describe('tsemu-arm command line', () => {
     expect(host.stderr).toMatch(/^tsemu-arm: not a 32-bit ELF file|^tsemu-arm: not an ARM executable/);
   });
 
+  // -d as qemu-arm parses it: `help` or an unknown item prints the list on
+  // stdout and fails with status 1; qemu-arm's items tsemu-arm lacks are
+  // ignored with a warning; `strace` is -strace.
+  it('-d help and unknown items list the items (status 1); qemu-only items are ignored with a warning', () => {
+    const bb = requireBusybox();
+    for (const arg of ['help', 'bogus', 'stats,bogus']) {
+      const r = runTsemu(['-d', arg, bb, 'true']);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toMatch(/^Log items \(comma separated\):\nop {14}show /);
+      expect(r.stdout).toMatch(/\nstrace {10}log every user-mode syscall/);
+    }
+    const qemuOnly = runTsemu(['-d', 'in_asm,exec,trace:foo', bb, 'echo', 'ran']);
+    expect(qemuOnly.status).toBe(0);
+    expect(qemuOnly.stdout).toBe('ran\n');
+    expect(qemuOnly.stderr).toBe('tsemu-arm: -d in_asm is not supported, ignored\ntsemu-arm: -d exec is not supported, ignored\n' +
+      'tsemu-arm: -d trace:foo is not supported, ignored\n');
+    const strace = runTsemu(['-d', 'strace', bb, 'true']);
+    expect(strace.status).toBe(0);
+    expect(strace.stderr).toMatch(/^\d+ .*exit_group\(0\)/m);
+  });
+
   // The shebang's flag is a CPU-time choice (bin/tsemu-arm.js): check the
   // node a user gets by running the bin really has it, through a preload
   // that records node's own command-line flags.
