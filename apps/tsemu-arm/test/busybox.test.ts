@@ -64,6 +64,9 @@ const BUSYBOX_PIPELINES: [string, string][] = [
   ['a busybox child\'s /proc/self/cmdline, and the last command\'s /proc/$$/cmdline', 'BB cat /proc/self/cmdline; echo; BB cat /proc/$$/cmdline'],
 ];
 
+/** /proc/self/stat lines split into fields, the run's own numbers (pid, parent, start time, initial stack) as N. */
+const statFields = (out: string): string[][] => out.trim().split('\n').map((l) => l.split(' ').map((f, i) => ([0, 3, 21, 27].includes(i) ? 'N' : f)));
+
 describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
   let bb = '', dir = '';
   beforeAll(() => {
@@ -109,10 +112,9 @@ describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
   // /usr/bin/cat under both emulators, reading its own host stat.)
   it('/proc/self/stat from sh, a subshell and $(...)', () => {
     const args = [bb, 'sh', '-c', 'read l < /proc/self/stat; echo "$l"; (read l < /proc/self/stat; echo "$l"); x=$(read l < /proc/self/stat; echo "$l"); echo "$x"'];
-    const fields = (out: string): string[][] => out.trim().split('\n').map((l) => l.split(' ').map((f, i) => ([0, 3, 21, 27].includes(i) ? 'N' : f)));
     const q = runQemu(args, dir), t = runTsemu(args, dir);
-    expect(fields(q.stdout).map((f) => [f.length, f[1]])).toEqual([[44, '(busybox)'], [44, '(busybox)'], [44, '(busybox)']]);
-    expect(fields(t.stdout), t.stderr).toEqual(fields(q.stdout));
+    expect(statFields(q.stdout).map((f) => [f.length, f[1]])).toEqual([[44, '(busybox)'], [44, '(busybox)'], [44, '(busybox)']]);
+    expect(statFields(t.stdout), t.stderr).toEqual(statFields(q.stdout));
     // Both subshells' parent is sh (the first line's pid).
     const pids = t.stdout.trim().split('\n').map((l) => l.split(' '));
     expect([pids[1]![3], pids[2]![3]]).toEqual([pids[0]![0], pids[0]![0]]);
@@ -137,10 +139,9 @@ describe('busybox (armhf) under tsemu-arm matches qemu-arm', () => {
   it('/proc/self/stat of busybox children and of sh\'s last command', () => {
     requireArmBinfmt();
     const args = [bb, 'sh', '-c', `${bb} cat /proc/self/stat; (${bb} cat /proc/self/stat); ${bb} cat /proc/$$/stat`];
-    const fields = (out: string): string[][] => out.trim().split('\n').map((l) => l.split(' ').map((f, i) => ([0, 3, 21, 27].includes(i) ? 'N' : f)));
     const q = runQemu(args, dir), t = runTsemu(args, dir);
-    expect(fields(q.stdout).map((f) => [f.length, f[1]])).toEqual([[44, '(busybox)'], [44, '(busybox)'], [44, '(busybox)']]);
-    expect(fields(t.stdout), t.stderr).toEqual(fields(q.stdout));
+    expect(statFields(q.stdout).map((f) => [f.length, f[1]])).toEqual([[44, '(busybox)'], [44, '(busybox)'], [44, '(busybox)']]);
+    expect(statFields(t.stdout), t.stderr).toEqual(statFields(q.stdout));
   });
 
   for (const [name, args] of [...CASES, ...CONCURRENT]) {

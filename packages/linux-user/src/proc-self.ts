@@ -27,7 +27,7 @@ export function ownProcContent(p: LinuxProcess, name: OwnProcFile): Uint8Array {
   switch (name) {
     case 'cmdline': return u8.slice(p.argStart, p.argEnd);
     case 'auxv': return u8.slice(p.auxvStart, p.auxvEnd);
-    case 'stat': return Buffer.from(statLine(p), 'latin1');
+    case 'stat': return statLine(p);
     case 'maps': return Buffer.from(mapsText(p), 'utf8');
   }
 }
@@ -81,14 +81,15 @@ function devName(dev: number): string {
  * parentheses), the parent's pid, the start time (clock ticks after boot)
  * and the initial stack pointer; field 3, the state, is "0" too.
  */
-function statLine(p: LinuxProcess): string {
+function statLine(p: LinuxProcess): Uint8Array {
   const f = new Array<string>(44).fill('0');
   f[0] = String(p.procs.pid);
-  f[1] = `(${p.argv0.slice(p.argv0.lastIndexOf('/') + 1).slice(0, 15)})`;
   f[3] = String(p.procs.ppid());
   f[21] = hostStartTime();
   f[27] = String(p.startStack | 0);
-  return f.join(' ') + '\n';
+  // The name is cut in bytes, as qemu-arm's %.15s does.
+  const name = Buffer.from(p.argv0.slice(p.argv0.lastIndexOf('/') + 1), 'utf8').subarray(0, 15);
+  return Buffer.concat([Buffer.from(`${f[0]} (`), name, Buffer.from(`) ${f.slice(2).join(' ')}\n`)]);
 }
 
 let startTime: string | undefined;

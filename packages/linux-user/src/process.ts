@@ -86,10 +86,7 @@ export class LinuxProcess {
     this.auxvStart = prog.auxvStart;
     this.auxvEnd = prog.auxvEnd;
     this.startStack = prog.sp;
-    const u8 = this.mem.u8;
-    let end = prog.argStart;
-    while (end < prog.argEnd && u8[end] !== 0) end++;
-    this.argv0 = Buffer.from(u8.subarray(prog.argStart, end)).toString('latin1');
+    this.argv0 = this.mem.readCString(prog.argStart);
   }
 
   /** Run until the guest exits; returns its exit status or throws GuestExit for a fatal signal. */

@@ -457,22 +457,14 @@ export class TbCache {
         if (e === undefined) prof.set(tb, (e = [0, 0, 0]));
         e[0]!++;
         e[1]! += ctr[0]! - before;
-        if (typeof r !== 'number') tb = r.valid === true ? r : this.lookup(fe.pc(), fe.flags());
-        else if (r >= 0) {
-          let nx = tb.links[r];
-          if (nx === null || nx === undefined || nx.valid !== true) {
-            nx = this.lookup(fe.pc(), fe.flags());
-            if (this.chain && tb.valid) tb.links[r] = nx;
-          }
-          tb = nx;
-        } else if (r === EXIT_LOOKUP) {
-          e[2]!++;
-          const nx = this.lookup(fe.pc(), fe.flags());
-          if (nx.valid) pushIndirect(tb, nx);
-          tb = nx;
-        } else {
-          return r;
+        if (typeof r !== 'number' && r.valid === true) {
+          tb = r;
+          continue;
         }
+        if (r === EXIT_LOOKUP) e[2]!++;
+        const nx = this.successor(tb, r);
+        if (typeof nx === 'number') return nx;
+        tb = nx;
       }
     } finally {
       this.insnsExecuted += ctr[0]!;
