@@ -479,16 +479,52 @@ export class TbCache {
    */
   run(): number {
     if (this.profile !== null) return this.runProfiled(this.profile);
-    // The interrupt word in a local: embedders replace the array only between runs (linux-user at start-up).
-    const cs = this.cs, direct = this.env.chainState !== undefined, intr = this.interrupt;
-    let tb = this.lookup(this.fe.pc(), this.fe.flags());
+    if (this.dispatchFor !== this.interrupt) {
+      this.dispatch = this.makeDispatcher();
+      this.dispatchFor = this.interrupt;
+    }
+    const tb = this.lookup(this.fe.pc(), this.fe.flags());
     try {
-      for (;;) {
-        if (intr[0] !== 0) return EXIT_INTERRUPT;
-        if (direct) {
+      return this.dispatch!(tb);
+    } finally {
+      const ctr = this.env.insnCounter!;
+      this.insnsExecuted += ctr[0]!;
+      ctr[0] = 0;
+    }
+  }
+
+  /**
+   * The dispatcher loop as a closure over what it reads at every TB
+   * transition (the interrupt word, this cache), made at the first run() and
+   * again only if an embedder replaced `interrupt`: V8 specialises a function
+   * made once to its context, so in its optimised code the interrupt test
+   * reads a constant address (a field or a local of run() cost a spill reload,
+   * a map check and a data-pointer load at every transition) and the
+   * direct-chaining test is gone. No try/finally in the loop either (run()
+   * adds up the counter).
+   */
+  private makeDispatcher(): (tb: TranslationBlock) => number {
+    const intr = this.interrupt, self = this, cs = this.cs;
+    if (this.env.chainState !== undefined) {
+      return function dispatchDirect(tb: TranslationBlock): number {
+        for (;;) {
+          if (intr[0] !== 0) return EXIT_INTERRUPT;
           cs.depth = CHAIN_DEPTH;
           cs.last = tb;
+          const r = tb.fn();
+          if (typeof r !== 'number' && r.valid === true) {
+            tb = r;
+            continue;
+          }
+          const nx = self.successor(tb, r);
+          if (typeof nx === 'number') return nx;
+          tb = nx;
         }
+      };
+    }
+    return function dispatch(tb: TranslationBlock): number {
+      for (;;) {
+        if (intr[0] !== 0) return EXIT_INTERRUPT;
         const r = tb.fn();
         // The common case, kept alone in the loop: a linked successor the TB
         // returned itself, still valid. (`=== true`, not a bare test: V8
@@ -501,16 +537,15 @@ export class TbCache {
           tb = r;
           continue;
         }
-        const nx = this.successor(tb, r);
+        const nx = self.successor(tb, r);
         if (typeof nx === 'number') return nx;
         tb = nx;
       }
-    } finally {
-      const ctr = this.env.insnCounter!;
-      this.insnsExecuted += ctr[0]!;
-      ctr[0] = 0;
-    }
+    };
   }
+  private dispatch: ((tb: TranslationBlock) => number) | null = null;
+  /** The interrupt array `dispatch` was made for. */
+  private dispatchFor: Int32Array | null = null;
 
   /**
    * The TB to run after `tb` returned `r` when that was not a valid linked
