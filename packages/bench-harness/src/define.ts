@@ -43,9 +43,11 @@ export interface BenchCase {
    * Work one run does, read from the tail of the tsemu side's stderr
    * (e.g. guest instructions from `tsemu-arm -d stats`). The table then adds
    * a rate column, millions per second of wall time, for both sides (the
-   * same work divided by each side's time).
+   * same work divided by each side's time). With `command`, the count comes
+   * from one extra untimed run of that command instead of the timed runs
+   * (when counting costs time the timed runs should not pay).
    */
-  readonly work?: { readonly unit: string; count(stderr: string): number | undefined };
+  readonly work?: { readonly unit: string; count(stderr: string): number | undefined; readonly command?: Command };
 }
 
 /** What a ratio compares: wall-clock time, or CPU time (user + sys, all threads, children included). */

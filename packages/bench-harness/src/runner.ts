@@ -142,12 +142,20 @@ async function runCase(
         const run = await timeOne(c, side, ctx, clocks);
         samples[side].push(run.wall);
         cpu[side].push(run.cpu);
-        if (side === 'tsemu' && c.work) workCount ??= c.work.count(run.stderr);
+        if (side === 'tsemu' && c.work && c.work.command === undefined) workCount ??= c.work.count(run.stderr);
         const shownCpu = metric === 'cpu' ? `, ${fmt(run.cpu)} ms CPU` : '';
         progress?.(`${c.label}: ${side.padEnd(5)} #${r + 1} ${fmt(run.wall)} ms${shownCpu}`);
       } catch (err) {
         errors[side] = `${side}: ${message(err)}`;
       }
+    }
+  }
+  if (c.work?.command !== undefined && !errors.tsemu) {
+    try {
+      await c.prepare?.(ctx, 'tsemu');
+      workCount = c.work.count(await runCommand(c.work.command, ctx));
+    } catch (err) {
+      errors.tsemu = `tsemu: counting run: ${message(err)}`;
     }
   }
   let error = [errors.tsemu, errors.qemu].filter(Boolean).join('; ') || undefined;

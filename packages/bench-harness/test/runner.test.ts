@@ -171,6 +171,39 @@ describe('runBench', () => {
     expect(c!.work?.count).toBe(12345);
   });
 
+  it('takes the work count from one untimed run of work.command when given', async () => {
+    const node = process.execPath;
+    let prepared = 0;
+    const def = defineBench({
+      name: 'count-run',
+      cases: [{
+        label: 'quiet',
+        prepare: () => { prepared++; },
+        // The timed runs print a count too: it must not be the one used.
+        tsemu: [node, '-e', 'console.error("7 units")'],
+        qemu: () => {},
+        work: { unit: 'U', count: (stderr) => Number(/(\d+) units/.exec(stderr)?.[1]) || undefined, command: [node, '-e', 'console.error("4242 units")'] },
+      }],
+    });
+    const [c] = (await runBench(def, { repeats: 2 })).cases;
+    expect(c!.error).toBeUndefined();
+    expect(c!.work?.count).toBe(4242);
+    expect(prepared).toBe(2 * 2 + 1); // each timed run of each side, then the counting run
+  });
+
+  it('reports a failing counting run as the tsemu side failing', async () => {
+    const def = defineBench({
+      name: 'count-run-fails',
+      cases: [{
+        label: 'x', tsemu: () => {}, qemu: () => {},
+        work: { unit: 'U', count: () => 1, command: [process.execPath, '-e', 'process.exit(3)'] },
+      }],
+    });
+    const [c] = (await runBench(def, { repeats: 1 })).cases;
+    expect(c!.error).toMatch(/^tsemu: counting run: /);
+    expect(c!.work).toBeUndefined();
+  });
+
   it('marks every case failed when setup fails', async () => {
     const def = defineBench({
       name: 'bad-setup',

@@ -28,6 +28,8 @@ export interface ProcessOptions {
   log?: (line: string) => void;
   /** How to start another tsemu-arm for a guest execve of an ARM program (argv prefix). */
   selfCommand?: string[];
+  /** Count guest instructions for stats() (TbCache's countInsns; default true). */
+  countInsns?: boolean;
   /** Debug hook for each translated block (-d op, -d js). */
   onTranslate?: (pc: number, flags: number, ir: IrBlock) => void;
   /** Log undefined instructions (-d unimp). */
@@ -62,7 +64,10 @@ export class LinuxProcess {
     const size = opts.memorySize ?? DEFAULT_MEMORY;
     this.mem = new GuestMemory(size, { unmapped: true });
     this.as = new AddressSpace(this.mem, 0x10000000);
-    this.cpu = new ArmCpu(this.mem, { interpret: opts.interpret, onTranslate: opts.onTranslate, ...(opts.hotThreshold !== undefined && { hotThreshold: opts.hotThreshold }) });
+    this.cpu = new ArmCpu(this.mem, {
+      interpret: opts.interpret, onTranslate: opts.onTranslate, ...(opts.hotThreshold !== undefined && { hotThreshold: opts.hotThreshold }),
+      ...(opts.countInsns !== undefined && { countInsns: opts.countInsns }),
+    });
     this.sysroot = opts.sysroot ?? '';
     this.strace = opts.strace ?? false;
     this.log = opts.log ?? ((l) => process.stderr.write(l + '\n'));

@@ -14,6 +14,12 @@ export interface ExecEnv {
    * path that jumped forward over whole instructions; see countPlan).
    */
   insnCounter?: Float64Array;
+  /**
+   * false: compiled TBs do not count guest instructions (no counter update at
+   * their exits and back edges: ~3% of a run's instructions, icount awk and
+   * gzip). TbCache's `countInsns` option sets it; counting is on by default.
+   */
+  countInsns?: boolean;
   /** Set by TbCache with its `directChain` option: compiled TBs then call their chained successors directly. */
   chainState?: ChainState;
   /**
@@ -100,7 +106,7 @@ export function compileBlock(b: IrBlock, env: ExecEnv): TbFunction;
 export function compileBlock<T extends ChainSelf>(b: IrBlock, env: ExecEnv, self: T): LinkedTbFunction<T>;
 export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid: true }): TbFunction {
   const chain = env.chainState !== undefined && self.links !== undefined;
-  const src = generateSource(b, chain, !chain && self.links !== undefined, env.lookupKey);
+  const src = generateSource(b, chain, !chain && self.links !== undefined, env.lookupKey, env.countInsns !== false);
   const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'SELF', 'CTR', 'X', 'INT',
     'M8', 'S8', 'M16', 'S16', 'M32', 'NR', 'NW', 'IL', 'MF', src) as (...a: unknown[]) => TbFunction;
   const m = env.mem;
@@ -113,9 +119,10 @@ export function compileBlock(b: IrBlock, env: ExecEnv, self: ChainSelf = { valid
  * entry, written back at every exit and around helpers that may touch the CPU
  * state. A goto_tb back to the TB's own start (b.loopSlot) becomes a JS loop.
  * `chain`: direct chaining (ChainState); `linked`: return linked successors
- * (LinkedTbFunction), and with `key` the indirect-exit cache too.
+ * (LinkedTbFunction), and with `key` the indirect-exit cache too. `counting`
+ * false leaves out the guest instruction count (CTR and its bookkeeping).
  */
-export function generateSource(b: IrBlock, chain = false, linked = false, key?: { pc: string; flags: string }): string {
+export function generateSource(b: IrBlock, chain = false, linked = false, key?: { pc: string; flags: string }, counting = true): string {
   const temps = b.temps;
   const v = (i: number): string => {
     const t = temps[i]!;
@@ -190,8 +197,8 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // compiled the TB), and every such deopt costs a recompile (~6 ms of TurboFan).
   const plan = countPlan(b);
   let bdecl = '', bsum = '';
-  for (let j = 0; j < plan.nb; j++) { bdecl += `,b${j}=0`; bsum += `+b${j}`; }
-  out.push(`let ic=0,fpc=0,x=0,n=0${bdecl}${b.loopSlot !== undefined ? ',sp=0' : ''};`);
+  if (counting) for (let j = 0; j < plan.nb; j++) { bdecl += `,b${j}=0`; bsum += `+b${j}`; }
+  out.push(`let ${counting ? 'ic=0,' : ''}fpc=0,x=0${counting ? ',n=0' : ''}${bdecl}${b.loopSlot !== undefined ? ',sp=0' : ''};`);
   // Every fault leaves through one shared exit after this block (small code: the
   // hot paths stay compact); it writes back all the globals the TB caches.
   // Exits share tails too: one per distinct write-back set (`x` = the return
@@ -220,16 +227,16 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // of gzip's ~10 TB deopts, each one a second TurboFan compile). The shared
   // end adds `ic+n+b0+...`; `ic` sums a self-loop's finished iterations.
   let cur = 0;
-  const edge = (i: number): string => (plan.vb[i]! < 0 ? '' : `b${plan.vb[i]}=${plan.corr[i]};`);
-  const count = (): string => `CTR[0]+=ic+${cur}${bsum};`;
-  const last = (): string => (cur ? `n=${cur};` : '');
+  const edge = (i: number): string => (!counting || plan.vb[i]! < 0 ? '' : `b${plan.vb[i]}=${plan.corr[i]};`);
+  const count = (): string => (counting ? `CTR[0]+=ic+${cur}${bsum};` : '');
+  const last = (): string => (counting && cur ? `n=${cur};` : '');
   // Guest pc of the current instruction, for precise faults: a faulting access
   // writes the registers back as they were before the instruction's own
   // writes (translators write registers after their loads and stores), and
   // leaves with EXIT_FAULT; the instruction did not complete, so it is not counted.
   let pc = 0;
   // (`n` may be -1: a fault right after a label inside its instruction.)
-  const faultAt = (_i: number): string => `{fpc=${pc};${cur !== 1 ? `n=${cur - 1};` : ''}break FLT;}`;
+  const faultAt = (_i: number): string => `{fpc=${pc};${counting && cur !== 1 ? `n=${cur - 1};` : ''}break FLT;}`;
   const groups = accessGroups(b);
   for (let i = 0; i < b.ops.length; i++) {
     const o = b.ops[i]!;
@@ -266,9 +273,9 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
           // With planned counts the iteration's b<j> are folded in and cleared (a
           // label is passed at most once per iteration); this edge is hot, so
           // its additions have type feedback.
-          const add = plan.nb ? `ic+=${cur}${bsum};${bsum.replace(/\+(b\d+)/g, '$1=0;')}` : cur ? `ic+=${cur};` : '';
+          const add = !counting ? '' : plan.nb ? `ic+=${cur}${bsum};${bsum.replace(/\+(b\d+)/g, '$1=0;')}` : cur ? `ic+=${cur};` : '';
           out.push(`${add}if((sp===0||SELF.valid===true)&&INT[0]===0)continue loop;`);
-          out.push(chain ? `CTR[0]+=ic;${wb[i]}${leave}` : exit(wb[i]!, k));
+          out.push(chain ? `${counting ? 'CTR[0]+=ic;' : ''}${wb[i]}${leave}` : exit(wb[i]!, k));
         } else out.push(chain ? `${count()}${wb[i]}${leave}` : `${last()}${exit(wb[i]!, k)}`);
         continue;
       }
@@ -292,8 +299,8 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // A slow load or store that faults throws MEMORY_FAULT (GuestMemory.l32 etc.)
   // with the instruction's pc and count; every global local still holds its
   // value from before that instruction, as at a `break FLT`.
-  out.push(`${last()}${exit(wb[b.ops.length]!, -1)}}catch(e){if(e!==MF)throw e;fpc=m.faultPc;n=m.faultN;}}`);
-  out.push(`${writeAll}m.faultPc=fpc;CTR[0]+=ic+n${bsum};return ${EXIT_FAULT};`);
+  out.push(`${last()}${exit(wb[b.ops.length]!, -1)}}catch(e){if(e!==MF)throw e;fpc=m.faultPc;${counting ? 'n=m.faultN;' : ''}}}`);
+  out.push(`${writeAll}m.faultPc=fpc;${counting ? `CTR[0]+=ic+n${bsum};` : ''}return ${EXIT_FAULT};`);
   // Tails write back, then leave the RET block for the one return sequence.
   let open = 'RET:{';
   for (let k = tails.length - 1; k >= 0; k--) open += `X${k}:{`;
@@ -319,7 +326,7 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   const ind = key && hasLookup ? `if(x===-1){const s=SELF.ind,p=${key.pc},f=${key.flags};if(((SELF.ipc^p)|(SELF.ifl^f))===0)return s;return IL(SELF,p,f);}` : '';
   const ret = linked ? `${hasGoto ? 'if(x>=0){const s=LK[x];if(s!==null)return s;}' : ''}${ind}return x;` : 'return x;';
   for (let k = 0; k < tails.length; k++) out.push(`}${tails[k]}${k < tails.length - 1 ? 'break RET;' : ''}`);
-  out.push(`}CTR[0]+=ic+n${bsum};${ret}`);
+  out.push(`}${counting ? `CTR[0]+=ic+n${bsum};` : ''}${ret}`);
   out.push(loop ? '}});' : '});');
   return out.join('\n');
 }

@@ -38,7 +38,7 @@ export function interpretBlock(b: IrBlock, env: ExecEnv, reach?: Uint8Array): nu
     else throw new Error('write to a constant temp');
   };
   let insns = 0, insnPc = 0;
-  const counter = env.insnCounter;
+  const counter = env.countInsns === false ? undefined : env.insnCounter;
   // A faulting access (or helper) stops the block like the compiled code does.
   const fault = (): number => {
     mem.faultPc = insnPc;

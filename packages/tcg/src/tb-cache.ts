@@ -101,6 +101,13 @@ export interface TbCacheOptions {
    * interpreted runs reached (FrontEnd.retranslate with `colds`). Default true.
    */
   coldExits?: boolean;
+  /**
+   * Count the guest instructions executed (`insnsExecuted`). Default true;
+   * false spares compiled TBs the counter update at every exit and back edge
+   * (~3% of the host instructions of a run: tsemu-arm counts only for `-d
+   * stats`, as qemu-arm counts nothing unless asked).
+   */
+  countInsns?: boolean;
   /** Called with each optimised TB before it is compiled (debug output such as -d op). */
   onTranslate?: (pc: number, flags: number, ir: IrBlock) => void;
 }
@@ -176,6 +183,7 @@ export class TbCache {
     // off-heap buffer's address is a constant in optimised TBs (icount: awk
     // -0.8%, gzip -0.3%). The interrupt word likewise.
     env.insnCounter ??= new Float64Array(new ArrayBuffer(8));
+    env.countInsns = this.profile !== null || opts.countInsns !== false;
     this.cs = { last: null, depth: 0 };
     env.chainState = this.chain && !this.interpret && opts.directChain === true ? this.cs : undefined;
     if (this.chain && env.chainState === undefined) env.lookupKey = fe.lookupKeySource?.();

@@ -113,6 +113,28 @@ describe('JS back end instruction counts', () => {
     });
   }
 
+  it('with counting off (countInsns false), leaves the counter out and computes the same', () => {
+    const seed = 0x5eed + 7;
+    console.log(`insn-count seed ${seed} (no counting)`);
+    const r = rng(seed);
+    for (let k = 0; k < 60; k++) {
+      const loop = k % 2 === 1;
+      const ir = makeTb(Math.floor(r() * 2 ** 31), loop);
+      const src = generateSource(ir, false, false, undefined, false);
+      expect(src, `TB ${k}`).not.toMatch(/CTR|\bic\b|\bn=|\bb\d+=/);
+      for (let j = 0; j < 4; j++) {
+        const init = Int32Array.from({ length: NG }, () => Math.floor(r() * 2 ** 32) | 0);
+        if (loop) init[3] = 1 + Math.floor(r() * 5);
+        const mem = new GuestMemory(0x3000);
+        const regs = init.slice(), insnCounter = new Float64Array(1);
+        const ret = compileBlock(ir, { regs, mem, insnCounter, countInsns: false })();
+        const want = run(ir, init, 'interp');
+        expect({ regs: [...regs], ret, faultPc: mem.faultPc }, `TB ${k} input ${j}`).toEqual({ regs: want.regs, ret: want.ret, faultPc: want.faultPc });
+        expect(insnCounter[0]).toBe(0);
+      }
+    }
+  });
+
   it('puts no counting arithmetic on the taken side of a branch', () => {
     const b = new IrBuilder([{ name: 'r0', slot: 0 }, { name: 'pc', slot: 1 }]);
     const skip = b.label(), over = b.label();

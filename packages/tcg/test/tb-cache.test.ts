@@ -200,6 +200,19 @@ describe('TbCache', () => {
     expect(jump.fn()).toBe(cache.lookup(targets[2]!, 0));
   });
 
+  it('with countInsns false, runs the same loop to the same result and counts nothing', () => {
+    for (const countInsns of [true, false]) {
+      const { mem, regs, cache } = toyMachine({ countInsns, hotThreshold: 2 });
+      [1, 2, 0x80001000 | 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
+      mem.st32(0x100c, 0);
+      regs[15] = 0x1000;
+      regs[1] = 100;
+      expect(cache.run()).toBe(-7);
+      expect(regs[0]).toBe(3 * 100);
+      expect(cache.insnsExecuted).toBe(countInsns ? 3 * 100 + 1 : 0);
+    }
+  });
+
   it('gives the same results without chaining, through the interpreter, and in regions', () => {
     for (const opts of [{ chain: false }, { interpret: true }, { optimize: false }, { regions: true, hotThreshold: 2 }, { directChain: true, hotThreshold: 2 }]) {
       const { mem, regs, cache } = toyMachine(opts);
