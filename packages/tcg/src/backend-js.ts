@@ -195,9 +195,10 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // no type feedback, where an `ic+=k` on a path V8 never saw run deoptimises
   // the TB the first time it is taken (a side exit first taken after TurboFan
   // compiled the TB), and every such deopt costs a recompile (~6 ms of TurboFan).
-  const plan = countPlan(b);
+  // (Not planned at all without counting: the slow paths' `n` is then unused.)
+  const plan = counting ? countPlan(b) : null;
   let bdecl = '', bsum = '';
-  if (counting) for (let j = 0; j < plan.nb; j++) { bdecl += `,b${j}=0`; bsum += `+b${j}`; }
+  if (plan !== null) for (let j = 0; j < plan.nb; j++) { bdecl += `,b${j}=0`; bsum += `+b${j}`; }
   out.push(`let ${counting ? 'ic=0,' : ''}fpc=0,x=0${counting ? ',n=0' : ''}${bdecl}${b.loopSlot !== undefined ? ',sp=0' : ''};`);
   // Every fault leaves through one shared exit after this block (small code: the
   // hot paths stay compact); it writes back all the globals the TB caches.
@@ -227,7 +228,7 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   // of gzip's ~10 TB deopts, each one a second TurboFan compile). The shared
   // end adds `ic+n+b0+...`; `ic` sums a self-loop's finished iterations.
   let cur = 0;
-  const edge = (i: number): string => (!counting || plan.vb[i]! < 0 ? '' : `b${plan.vb[i]}=${plan.corr[i]};`);
+  const edge = (i: number): string => (plan === null || plan.vb[i]! < 0 ? '' : `b${plan.vb[i]}=${plan.corr[i]};`);
   const count = (): string => (counting ? `CTR[0]+=ic+${cur}${bsum};` : '');
   const last = (): string => (counting && cur ? `n=${cur};` : '');
   // Guest pc of the current instruction, for precise faults: a faulting access
@@ -237,12 +238,14 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
   let pc = 0;
   // (`n` may be -1: a fault right after a label inside its instruction.)
   const faultAt = (_i: number): string => `{fpc=${pc};${counting && cur !== 1 ? `n=${cur - 1};` : ''}break FLT;}`;
+  // A slow path's (pc, instructions done before it) for GuestMemory's throwing loads and stores.
+  const site = (): string => `${pc},${plan === null ? 0 : cur - 1}`;
   const groups = accessGroups(b);
   for (let i = 0; i < b.ops.length; i++) {
     const o = b.ops[i]!;
-    cur = plan.off[i]!;
+    cur = plan === null ? 0 : plan.off[i]!;
     if (groups.end[i]! > i) {
-      out.push(emitGroup(b, groups, i, v, u, faultAt(i), loop ? 'sp=1;' : '', `${pc},${cur - 1}`));
+      out.push(emitGroup(b, groups, i, v, u, faultAt(i), loop ? 'sp=1;' : '', site()));
       i = groups.end[i]!;
       continue;
     }
@@ -273,7 +276,7 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
           // With planned counts the iteration's b<j> are folded in and cleared (a
           // label is passed at most once per iteration); this edge is hot, so
           // its additions have type feedback.
-          const add = !counting ? '' : plan.nb ? `ic+=${cur}${bsum};${bsum.replace(/\+(b\d+)/g, '$1=0;')}` : cur ? `ic+=${cur};` : '';
+          const add = plan === null ? '' : plan.nb ? `ic+=${cur}${bsum};${bsum.replace(/\+(b\d+)/g, '$1=0;')}` : cur ? `ic+=${cur};` : '';
           out.push(`${add}if((sp===0||SELF.valid===true)&&INT[0]===0)continue loop;`);
           out.push(chain ? `${counting ? 'CTR[0]+=ic;' : ''}${wb[i]}${leave}` : exit(wb[i]!, k));
         } else out.push(chain ? `${count()}${wb[i]}${leave}` : `${last()}${exit(wb[i]!, k)}`);
@@ -290,12 +293,12 @@ export function generateSource(b: IrBlock, chain = false, linked = false, key?: 
         out.push(emitOp(o, v, u) + check);
         continue;
       }
-      case Op.ld: out.push(emitOp(o, v, u, faultAt(i), '', `${pc},${cur - 1}`)); continue;
-      case Op.st: out.push(emitOp(o, v, u, faultAt(i), loop ? 'sp=1;' : '', `${pc},${cur - 1}`)); continue;
+      case Op.ld: out.push(emitOp(o, v, u, faultAt(i), '', site())); continue;
+      case Op.st: out.push(emitOp(o, v, u, faultAt(i), loop ? 'sp=1;' : '', site())); continue;
     }
     out.push(emitOp(o, v, u));
   }
-  cur = plan.off[b.ops.length]!;
+  cur = plan === null ? 0 : plan.off[b.ops.length]!;
   // A slow load or store that faults throws MEMORY_FAULT (GuestMemory.l32 etc.)
   // with the instruction's pc and count; every global local still holds its
   // value from before that instruction, as at a `break FLT`.
