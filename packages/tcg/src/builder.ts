@@ -36,10 +36,11 @@ const LOCAL: Temp = newTemp('local', 0, '');
  * they never write host code.
  */
 export class IrBuilder {
-  readonly temps: Temp[] = [];
+  readonly temps: Temp[];
   readonly ops: IrOp[] = [];
   private consts = new Map<number, number>();
-  private helperIndex = new Map<Helper, number>();
+  /** The front end's helper objects, by their index in `helpers` (a TB calls few: searching them beats making a Map for every TB). */
+  private readonly helperKeys: Helper[] = [];
   readonly helpers: Helper[] = [];
   private nextLabel = 0;
   icount = 0;
@@ -51,7 +52,7 @@ export class IrBuilder {
   constructor(globals: readonly GlobalSpec[] = []) {
     let shared = globalTemps.get(globals);
     if (shared === undefined) globalTemps.set(globals, (shared = globals.map((g) => newTemp('global', g.slot, g.name))));
-    for (let i = 0; i < shared.length; i++) this.temps.push(shared[i]!);
+    this.temps = shared.slice();
   }
 
   /** Temp index of the global at position i of the spec list. */
@@ -139,11 +140,11 @@ export class IrBuilder {
   setLabel(label: number): void { this.emit(Op.label, [label]); }
   /** Call a helper; ret is a temp to receive the result, or -1. */
   call(helper: Helper, ret: number, ...args: number[]): void {
-    let h = this.helperIndex.get(helper);
-    if (h === undefined) {
+    let h = this.helperKeys.indexOf(helper);
+    if (h < 0) {
       h = this.helpers.length;
       this.helpers.push(uniform(helper));
-      this.helperIndex.set(helper, h);
+      this.helperKeys.push(helper);
     }
     this.emit(Op.call, [ret, h, ...args]);
   }
