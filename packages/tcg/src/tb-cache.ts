@@ -508,39 +508,23 @@ export class TbCache {
    * made once to its context, so in its optimised code the interrupt test
    * reads a constant address (a field or a local of run() cost a spill reload,
    * a map check and a data-pointer load at every transition) and the
-   * direct-chaining test is gone. No try/finally in the loop either (run()
-   * adds up the counter).
+   * direct-chaining test folds away. No try/finally in the loop either
+   * (run() adds up the counter).
    */
   private makeDispatcher(): (tb: TranslationBlock) => number {
-    const intr = this.interrupt, self = this, cs = this.cs;
-    if (this.env.chainState !== undefined) {
-      return function dispatchDirect(tb: TranslationBlock): number {
-        for (;;) {
-          if (intr[0] !== 0) return EXIT_INTERRUPT;
-          cs.depth = CHAIN_DEPTH;
-          cs.last = tb;
-          const r = tb.fn();
-          if (typeof r !== 'number' && r.valid === true) {
-            tb = r;
-            continue;
-          }
-          const nx = self.successor(tb, r);
-          if (typeof nx === 'number') return nx;
-          tb = nx;
-        }
-      };
-    }
+    const intr = this.interrupt, self = this, cs = this.cs, direct = this.env.chainState !== undefined;
     return function dispatch(tb: TranslationBlock): number {
       for (;;) {
         if (intr[0] !== 0) return EXIT_INTERRUPT;
+        if (direct) {
+          cs.depth = CHAIN_DEPTH;
+          cs.last = tb;
+        }
         const r = tb.fn();
         // The common case, kept alone in the loop: a linked successor the TB
-        // returned itself, still valid. (`=== true`, not a bare test: V8
+        // returned itself, still valid (`=== true`, not a bare test: V8
         // compiled the field's truthiness to a generic ToBoolean, icount awk
-        // -0.8%, gzip -1.1%.) Everything else goes through successor(), a
-        // call rare enough that V8 does not inline it, so the loop no longer
-        // reloads the lookup's constants around every TB call (awk -0.8%,
-        // gzip -0.6%).
+        // -0.8%, gzip -1.1%). Everything else goes through successor().
         if (typeof r !== 'number' && r.valid === true) {
           tb = r;
           continue;
