@@ -104,8 +104,8 @@ export interface TbCacheOptions {
   /**
    * Count the guest instructions executed (`insnsExecuted`). Default true;
    * false spares compiled TBs the counter update at every exit and back edge
-   * (~3% of the host instructions of a run: tsemu-arm counts only for `-d
-   * stats`, as qemu-arm counts nothing unless asked).
+   * and its bookkeeping (3-5% of the host instructions of a run: tsemu-arm
+   * counts only for `-d stats`, as qemu-arm counts nothing unless asked).
    */
   countInsns?: boolean;
   /** Called with each optimised TB before it is compiled (debug output such as -d op). */
