@@ -64,7 +64,7 @@ function main(argv: string[]): number {
   }
   const proc = new LinuxProcess(prog, {
     argv: argv0 === undefined ? argv.slice(i) : [argv0, ...argv.slice(i + 1)], env: [...env].map(([k, v]) => `${k}=${v}`), sysroot, strace, interpret, logUnimp: unimp, ...(jit && { hotThreshold: 0 }),
-    // Guest instructions are counted only for -d stats (the count costs ~3% of a run).
+    // Guest instructions are counted only for -d stats (the count costs 3-5% of a run).
     countInsns: stats,
     onTranslate: dumpOp || dumpJs ? (pc: number, flags: number, ir: IrBlock) => {
       process.stderr.write(`TB 0x${(pc >>> 0).toString(16)} flags ${flags}\n`);

@@ -16,7 +16,7 @@ export interface ExecEnv {
   insnCounter?: Float64Array;
   /**
    * false: compiled TBs do not count guest instructions (no counter update at
-   * their exits and back edges: ~3% of a run's instructions, icount awk and
+   * their exits and back edges: 3-5% of a run's instructions, icount awk and
    * gzip). TbCache's `countInsns` option sets it; counting is on by default.
    */
   countInsns?: boolean;
