@@ -19,13 +19,14 @@ export interface RegionMember {
  * internal jump so an invalidated member is never run stale.
  */
 export function compileRegion(members: RegionMember[], env: ExecEnv, region: { valid: boolean }): TbFunction {
-  const src = generateRegionSource(members);
+  const src = generateRegionSource(members, env.countInsns !== false);
   const factory = new Function('R', 'm', 'H', 'umulh', 'smulh', 'divs', 'divu', 'REG', 'CTR', src) as (...a: unknown[]) => TbFunction;
   return factory(env.regs, env.mem, members.map((x) => x.ir.helpers.map((h) => h.fn)), umulh, smulh, divs, divu, region,
     env.insnCounter ?? new Float64Array(1));
 }
 
-export function generateRegionSource(members: RegionMember[]): string {
+/** `counting` false leaves the guest instruction count out, as generateSource does. */
+export function generateRegionSource(members: RegionMember[], counting = true): string {
   const globalsUsed = new Set<number>(), globalsWritten = new Set<number>();
   const locals: string[] = [];
   for (let m = 0; m < members.length; m++) {
@@ -54,7 +55,7 @@ export function generateRegionSource(members: RegionMember[]): string {
   out.push('return function region(){');
   if (locals.length) out.push(`let ${locals.join(',')};`);
   if (gUsed.length) out.push('let ' + gUsed.map((g) => `g${g}=R[${g}]`).join(',') + ';');
-  out.push('let ic=0,s=0;');
+  out.push(counting ? 'let ic=0,s=0;' : 'let s=0;');
   out.push('RG:for(;;){switch(s){');
   members.forEach((mem, m) => {
     const b = mem.ir, temps = b.temps;
@@ -70,9 +71,9 @@ export function generateRegionSource(members: RegionMember[]): string {
     for (const o of b.ops) if (o.op === Op.label) labelPos.push(o.args[0]!);
     for (let k = labelPos.length - 1; k >= 0; k--) out.push(`L${m}_${labelPos[k]}:{`);
     let insns = 0, pc = 0;
-    const fault = (): string => `{${writeBack}m.faultPc=${pc};CTR[0]+=ic${insns > 1 ? `+${insns - 1}` : ''};return ${EXIT_FAULT};}`;
-    const flush = (): string => { const k = insns; insns = 0; return k ? `ic+=${k};` : ''; };
-    const count = (): string => `CTR[0]+=ic${insns ? `+${insns}` : ''};ic=0;`;
+    const fault = (): string => `{${writeBack}m.faultPc=${pc};${counting ? `CTR[0]+=ic${insns > 1 ? `+${insns - 1}` : ''};` : ''}return ${EXIT_FAULT};}`;
+    const flush = (): string => { const k = insns; insns = 0; return k && counting ? `ic+=${k};` : ''; };
+    const count = (): string => (counting ? `CTR[0]+=ic${insns ? `+${insns}` : ''};ic=0;` : '');
     const seen = new Set<number>();
     for (const o of b.ops) {
       const a = o.args;
@@ -80,7 +81,7 @@ export function generateRegionSource(members: RegionMember[]): string {
       switch (o.op) {
         case Op.label: seen.add(a[0]!); out.push(`${flush()}}`); continue;
         case Op.br: out.push(`${flush()}break L${m}_${a[0]};`); continue;
-        case Op.brcond: out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${insns ? `ic+=${insns};` : ''}break L${m}_${a[3]};}`); continue;
+        case Op.brcond: out.push(`if(${cmp(a[2]!, a[0]!, a[1]!, v, u)}){${insns && counting ? `ic+=${insns};` : ''}break L${m}_${a[3]};}`); continue;
         case Op.insnStart: insns++; pc = a[0]! >>> 0; continue;
         case Op.gotoTb: {
           const slot = a[0]!;

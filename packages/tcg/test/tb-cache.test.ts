@@ -200,9 +200,9 @@ describe('TbCache', () => {
     expect(jump.fn()).toBe(cache.lookup(targets[2]!, 0));
   });
 
-  it('with countInsns false, runs the same loop to the same result and counts nothing', () => {
-    for (const countInsns of [true, false]) {
-      const { mem, regs, cache } = toyMachine({ countInsns, hotThreshold: 2 });
+  it('with countInsns false, runs the same loop to the same result and counts nothing (regions too)', () => {
+    for (const [countInsns, regions] of [[true, false], [false, false], [true, true], [false, true]]) {
+      const { mem, regs, cache } = toyMachine({ countInsns, regions, hotThreshold: 2 });
       [1, 2, 0x80001000 | 0].forEach((v, i) => mem.st32(0x1000 + i * 4, v));
       mem.st32(0x100c, 0);
       regs[15] = 0x1000;
@@ -210,6 +210,7 @@ describe('TbCache', () => {
       expect(cache.run()).toBe(-7);
       expect(regs[0]).toBe(3 * 100);
       expect(cache.insnsExecuted).toBe(countInsns ? 3 * 100 + 1 : 0);
+      expect(cache.regionsCompiled > 0).toBe(regions);
     }
   });
 
