@@ -15,7 +15,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main as qemuIoMain } from '../../../packages/qemu-io/src/index.js';
-import { PBKDF2_TIMING_FAILED, PBKDF2_TRIES, run, sha256, SideBySide, TSEMU_IMG, type RunResult } from './harness.js';
+import { PBKDF2_PAUSE_MS, PBKDF2_TIMING_FAILED, PBKDF2_TRIES, run, sha256, SideBySide, TSEMU_IMG, type RunResult } from './harness.js';
 import { tsemuImg } from './qcow2-harness.js';
 
 const TSEMU_IO = TSEMU_IMG.replace(/tsemu-img$/, 'tsemu-io');
@@ -65,6 +65,7 @@ async function qemuImgAsync(args: string[], cwd: string): Promise<void> {
     });
     if (stderr === undefined) return;
     if (i >= PBKDF2_TRIES || !PBKDF2_TIMING_FAILED.test(stderr)) throw new Error(`qemu-img ${args.join(' ')} failed: ${stderr}`);
+    await new Promise((resume) => setTimeout(resume, PBKDF2_PAUSE_MS));
   }
 }
 
